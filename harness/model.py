@@ -1,0 +1,184 @@
+"""The data model: frozen dataclasses for what a matrix declares and what a cell measured.
+
+Nothing here talks to Docker, the network or the disk; everything here is cheap to build in tests.
+"""
+
+from __future__ import annotations
+
+import enum
+import platform
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Arch(enum.Enum):
+    AMD64 = "amd64"
+    ARM64 = "arm64"
+
+    @property
+    def platform(self) -> str:
+        return f"linux/{self.value}"
+
+    @property
+    def machine(self) -> str:
+        """The name `uname -m` prints for this architecture."""
+        return {"amd64": "x86_64", "arm64": "aarch64"}[self.value]
+
+    @classmethod
+    def from_platform(cls, text: str) -> Arch:
+        os_name, _, arch = text.partition("/")
+        if os_name != "linux":
+            raise ValueError(f"only linux platforms are supported, not {text!r}")
+        return cls(arch)
+
+    @classmethod
+    def native(cls, machine: str | None = None) -> Arch:
+        machine = (machine or platform.machine()).lower()
+        if machine in ("x86_64", "amd64"):
+            return cls.AMD64
+        if machine in ("aarch64", "arm64"):
+            return cls.ARM64
+        raise ValueError(f"unsupported host architecture {machine!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Image:
+    """A base image: a reference the engine already has or can pull, or a Dockerfile to build."""
+
+    name: str
+    arch: Arch
+    ref: str | None = None
+    dockerfile: str | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    ships_torch: bool = False
+    python: str = "python3"
+    local_build: str | None = None  # a recipe the harness builds itself ("debian-bookworm")
+
+    @property
+    def tag(self) -> str:
+        """The reference cells run on (a built Dockerfile gets a harness-owned tag)."""
+        if self.ref:
+            return self.ref
+        if self.local_build:
+            return f"edge-wheel-harness/{self.local_build}:{self.arch.value}"
+        return f"edge-wheel-harness/{self.name}:latest"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexVariant:
+    """Where pip looks for packages. No URL at all means pip's default index."""
+
+    name: str
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()  # host directories (mounted read-only into the cell)
+    no_index: bool = False
+    prefetch: tuple[str, ...] = ()  # requirements the host downloads into the first find_links dir
+    pip_args: tuple[str, ...] = ()
+
+    @property
+    def is_default(self) -> bool:
+        return not (self.index_url or self.extra_index_urls or self.find_links or self.no_index)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageSet:
+    name: str
+    requirements: tuple[str, ...]
+    modules: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    image: Image
+    index: IndexVariant
+    packages: PackageSet
+    timeout: float = 1800.0
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.image.name, self.index.name, self.packages.name)
+
+
+def cell_id(image: str, index: str, packages: str) -> str:
+    return f"{image}__{index}__{packages}"
+
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matrix:
+    name: str
+    source: str
+    images: tuple[Image, ...]
+    indexes: tuple[IndexVariant, ...]
+    package_sets: tuple[PackageSet, ...]
+    cells: tuple[Cell, ...]
+    timeout: float = 1800.0
+
+
+class Outcome(str, enum.Enum):
+    """How a cell ended. Later work refines these into verdicts with hints."""
+
+    PASS = "pass"
+    IMPORT_FAILED = "import-failed"
+    INSTALL_FAILED = "install-failed"
+    VENV_FAILED = "venv-failed"
+    CRASHED = "crashed"
+    TIMEOUT = "timeout"
+    ENGINE_ERROR = "engine-error"
+    IMAGE_UNAVAILABLE = "image-unavailable"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"  # cannot run on this host at all (e.g. a foreign architecture without emulation)
+
+    @property
+    def is_infrastructure(self) -> bool:
+        return self in (Outcome.TIMEOUT, Outcome.ENGINE_ERROR, Outcome.IMAGE_UNAVAILABLE, Outcome.INTERRUPTED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellResult:
+    """Everything one cell measured; `to_json()` is the schema-versioned record on disk."""
+
+    matrix: str
+    cell_id: str
+    run_id: str
+    backend: str
+    outcome: Outcome
+    started_at: str
+    finished_at: str
+    cell: dict[str, Any]
+    timings: dict[str, Any]
+    probe: dict[str, Any]
+    host: dict[str, Any]
+    notes: tuple[str, ...] = ()
+    phases: tuple[dict[str, Any], ...] = ()
+    log: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.outcome is Outcome.PASS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "matrix": self.matrix,
+            "cell_id": self.cell_id,
+            "run_id": self.run_id,
+            "backend": self.backend,
+            "outcome": self.outcome.value,
+            "notes": list(self.notes),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "cell": self.cell,
+            "timings": self.timings,
+            "phases": list(self.phases),
+            "probe": self.probe,
+            "host": self.host,
+            "log": self.log,
+            **self.extra,
+        }
