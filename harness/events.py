@@ -1,0 +1,113 @@
+"""Read a cell's log back: the `@@harness` lines of cell.py and the `@@probe` lines of probe.py.
+
+Everything else in the log (pip's output, a library's noise on stderr) is left alone. A marker counts
+only at the start of a line; a marker line whose JSON does not parse (a log cut off mid-line, say) is
+counted in `garbage` and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+HARNESS = "@@harness "
+PROBE = "@@probe "
+
+
+def _empty_probe() -> dict[str, Any]:
+    return {
+        "start": None,
+        "imports": [],
+        "distributions": {},
+        "owners": {},
+        "torch": None,
+        "summary": None,
+        "complete": False,
+    }
+
+
+@dataclass(frozen=True)
+class CellEvents:
+    begin: dict | None = None
+    phases: tuple[dict, ...] = ()
+    probe: dict = field(default_factory=_empty_probe)
+    end: dict | None = None
+    crash: dict | None = None
+    garbage: int = 0
+
+    def phase(self, name: str) -> dict | None:
+        return next((p for p in self.phases if p.get("phase") == name), None)
+
+    @property
+    def failed_imports(self) -> list[dict]:
+        return [step for step in self.probe["imports"] if not step.get("ok")]
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"SIG{-returncode}"
+
+
+def parse(text: str) -> CellEvents:
+    begin = end = None
+    phases: dict[str, dict] = {}
+    probe = _empty_probe()
+    garbage = 0
+    for line in text.splitlines():
+        if line.startswith(HARNESS):
+            kind, payload = HARNESS, line[len(HARNESS) :]
+        elif line.startswith(PROBE):
+            kind, payload = PROBE, line[len(PROBE) :]
+        else:
+            continue
+        try:
+            obj = json.loads(payload)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            garbage += 1
+            continue
+        if kind == PROBE:
+            _probe_step(probe, obj)
+        elif obj.get("event") == "begin":
+            begin = obj
+        elif obj.get("event") == "end":
+            end = obj
+        elif obj.get("event") == "phase" and "phase" in obj:
+            if obj.get("status") == "start":
+                phases[obj["phase"]] = {**obj, "status": "incomplete"}
+            else:
+                phases[obj["phase"]] = obj
+    return CellEvents(
+        begin=begin,
+        phases=tuple(phases.values()),
+        probe=probe,
+        end=end,
+        crash=_crash(phases.get("probe"), probe),
+        garbage=garbage,
+    )
+
+
+def _probe_step(probe: dict, step: dict) -> None:
+    kind = step.get("step")
+    if kind == "import":
+        probe["imports"].append(step)
+    elif kind == "distributions":
+        probe["distributions"] = step.get("items") or {}
+        probe["owners"] = step.get("owners") or {}
+    elif kind in ("start", "torch", "summary"):
+        probe[kind] = step
+        probe["complete"] = probe["complete"] or kind == "summary"
+
+
+def _crash(phase: dict | None, probe: dict) -> dict | None:
+    """The probe died: killed by a signal, or exited before writing its summary."""
+    returncode = phase.get("returncode") if phase else None
+    if returncode is None or (returncode >= 0 and probe["complete"]):
+        return None
+    signal_name = phase.get("signal") or (_signal_name(returncode) if returncode < 0 else None)
+    return {"returncode": returncode, "signal": signal_name}

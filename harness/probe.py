@@ -1,0 +1,274 @@
+"""Import probe, copied into a cell and run with the cell's own interpreter.
+
+    python probe.py --module torch --module torchao ...
+
+Standard library only, Python 3.8+. Every step is written at once as one line
+`@@probe {json}` on stdout, so a crash in a later import cannot lose earlier steps.
+Exit status: 0 when every import succeeded, 1 otherwise.
+"""
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import time
+import traceback
+import warnings
+
+MARKER = "@@probe "
+_CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)'")
+
+
+class _Tee:
+    """Stands in for sys.stdout/sys.stderr: forwards everything, and keeps the lines it saw."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._partial = ""
+        self.lines = []
+        self.at_line_start = True
+
+    def write(self, text):
+        if not isinstance(text, str):
+            text = str(text)
+        self._stream.write(text)
+        if text:
+            self.at_line_start = text.endswith("\n")
+        parts = (self._partial + text).split("\n")
+        self._partial = parts.pop()
+        self.lines.extend(parts)
+        return len(text)
+
+    def flush(self):
+        self._stream.flush()
+
+    def take(self):
+        """The lines seen since the last call, including an unfinished last one."""
+        if self._partial:
+            self.lines.append(self._partial)
+            self._partial = ""
+        lines, self.lines = self.lines, []
+        return lines
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class _Records(logging.Handler):
+    def __init__(self, echo):
+        logging.Handler.__init__(self, logging.WARNING)
+        self.records = []
+        self.echo = echo and sys.__stderr__ is not None
+
+    def emit(self, record):
+        try:
+            text = record.getMessage()
+        except Exception as exc:  # a bad format string in somebody's log call
+            text = "%r (unformattable: %s)" % (record.msg, exc)
+        self.records.append({"kind": "log", "logger": record.name, "level": record.levelname, "text": text})
+        if self.echo:  # keep it in the log, as logging's last-resort handler would have
+            sys.__stderr__.write("%s:%s:%s\n" % (record.levelname, record.name, text))
+
+
+class Probe:
+    def __init__(self, out):
+        self.out = _Tee(out)  # the real stdout, tracked so that markers always start a line
+
+    def emit(self, obj):
+        line = MARKER + json.dumps(obj, default=str) + "\n"
+        if not self.out.at_line_start:
+            line = "\n" + line
+        self.out.write(line)
+        self.out.take()
+        self.out.flush()
+
+    def import_module(self, name):
+        err = _Tee(sys.stderr)
+        root = logging.getLogger()
+        handler = _Records(echo=not root.handlers)
+        old_level = root.level
+        if root.level > logging.WARNING:
+            root.setLevel(logging.WARNING)
+        root.addHandler(handler)
+        old_out, old_err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.out, err
+        error = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            began = time.perf_counter()
+            try:
+                importlib.import_module(name)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit from an import is a failure too
+                error = describe(exc)
+            seconds = time.perf_counter() - began
+        sys.stdout, sys.stderr = old_out, old_err
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        messages = [
+            {
+                "kind": "warning",
+                "category": w.category.__name__,
+                "text": str(w.message),
+                "source": "%s:%s" % (w.filename, w.lineno),
+            }
+            for w in caught
+        ]
+        messages.extend(handler.records)
+        messages.extend({"kind": "stderr", "text": line} for line in err.take())
+        messages.extend({"kind": "stdout", "text": line} for line in self.out.take())
+        step = {"step": "import", "module": name, "ok": error is None, "seconds": round(seconds, 6)}
+        step.update(error=error, messages=messages)
+        self.emit(step)
+        return error is None
+
+
+def describe(exc):
+    """The JSON shape of an import error."""
+    last_line = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()
+    # The innermost frame outside the import machinery: where the failing import statement is.
+    ours = (os.path.abspath(__file__), os.path.abspath(importlib.__file__))
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<frozen") and os.path.abspath(f.filename) not in ours
+    ]
+    where = None
+    if frames:
+        where = 'File "%s", line %s, in %s' % (frames[-1].filename, frames[-1].lineno, frames[-1].name)
+    match = _CANNOT_IMPORT.search(str(exc))
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "last_line": last_line[-1] if last_line else type(exc).__name__,
+        "where": where,
+        "missing_module": getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None,
+        "missing_name": match.group(1) if match and isinstance(exc, ImportError) else None,
+    }
+
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def distributions(tops):
+    """Every installed distribution (first on sys.path wins) and which ones provide each of `tops`."""
+    from importlib import metadata
+
+    items = {}
+    dists = []
+    for dist in metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+            if not name or canonical(name) in items:
+                continue
+            items[canonical(name)] = {"version": dist.version, "location": str(dist.locate_file(""))}
+            dists.append(dist)
+        except Exception:  # a broken dist-info folder must not hide the others
+            continue
+    if hasattr(metadata, "packages_distributions"):
+        provided = metadata.packages_distributions()
+    else:
+        provided = _packages_distributions(dists)
+    owners = {}
+    for top in tops:
+        owners[top] = sorted(set(canonical(n) for n in provided.get(top, [])))
+    return items, owners
+
+
+def _packages_distributions(dists):
+    provided = {}
+    for dist in dists:
+        text = dist.read_text("top_level.txt")
+        if text:
+            tops = text.split()
+        else:
+            tops = set()
+            for path in dist.files or ():
+                first = path.parts[0] if len(path.parts) > 1 else path.name.split(".")[0]
+                if first and not first.endswith((".dist-info", ".egg-info", ".data")) and first != "..":
+                    tops.add(first)
+        for top in tops:
+            provided.setdefault(top, []).append(dist.metadata["Name"])
+    return provided
+
+
+def torch_step(torch):
+    step = {"step": "torch"}
+
+    def guarded(key, fn, target=step):
+        try:
+            target[key] = fn()
+        except Exception as exc:
+            target[key] = None
+            target.setdefault("errors", {})[key] = "%s: %s" % (type(exc).__name__, exc)
+
+    guarded("version", lambda: str(torch.__version__))
+    guarded("file", lambda: torch.__file__)
+    guarded("cuda_version", lambda: torch.version.cuda)
+    guarded("cuda_available", lambda: bool(torch.cuda.is_available()))
+    guarded("device_count", lambda: int(torch.cuda.device_count()) if step["cuda_available"] else 0)
+    devices = []
+    for index in range(step["device_count"] or 0):
+        device = {"index": index}
+        guarded("name", lambda: torch.cuda.get_device_name(index), device)
+        guarded("capability", lambda: "%d.%d" % tuple(torch.cuda.get_device_capability(index)), device)
+        devices.append(device)
+    step["devices"] = devices
+    if "errors" in step:
+        step["error"] = "; ".join("%s: %s" % kv for kv in sorted(step["errors"].items()))
+    return step
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", action="append", default=[], help="module to import (repeatable)")
+    args = parser.parse_args(argv)
+    modules = list(dict.fromkeys(args.module))
+
+    # Running a file puts its folder first on sys.path; the cell's modules must not be shadowed by ours.
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == here:
+        del sys.path[0]
+
+    began = time.perf_counter()
+    probe = Probe(sys.stdout)
+    probe.emit(
+        {
+            "step": "start",
+            "python": platform.python_version(),
+            "implementation": sys.implementation.name,
+            "executable": sys.executable,
+            "machine": platform.machine(),
+            "platform": platform.platform(),
+            "time": time.time(),
+        }
+    )
+    failed = [m for m in modules if not probe.import_module(m)]
+
+    tops = list(dict.fromkeys(m.split(".")[0] for m in modules))
+    try:
+        items, owners = distributions(tops)
+        probe.emit({"step": "distributions", "items": items, "owners": owners})
+    except Exception as exc:
+        probe.emit({"step": "distributions", "items": {}, "owners": {}, "error": repr(exc)})
+
+    if "torch" in sys.modules and "torch" not in failed:
+        try:
+            step = torch_step(sys.modules["torch"])
+        except Exception as exc:
+            step = {"step": "torch", "error": repr(exc)}
+        probe.emit(step)
+
+    seconds = round(time.perf_counter() - began, 6)
+    probe.emit({"step": "summary", "ok": not failed, "failed": failed, "seconds": seconds})
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

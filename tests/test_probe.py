@@ -1,0 +1,220 @@
+"""probe.py and cell.py as real processes, on fixture modules made in tmp_path."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness import events
+
+HARNESS = Path(__file__).resolve().parent.parent / "harness"
+PROBE = HARNESS / "probe.py"
+CELL = HARNESS / "cell.py"
+
+MODULES = {
+    "good/__init__.py": "VALUE = 1\n",
+    "noisy.py": """
+        import logging, sys, warnings
+        warnings.warn("old api", DeprecationWarning)
+        logging.getLogger("x").warning("Skipping import of cpp extensions due to incompatible torch")
+        print("libfoo not found", file=sys.stderr)
+        print("half a line", end="")
+    """,
+    "a/__init__.py": "present = True\n",
+    "b.py": "from a import missing_thing\n",
+    "c.py": "import a.nothere\n",
+    "boom.py": "import os\nos.abort()\n",
+    "gooddist-1.2.3.dist-info/METADATA": "Metadata-Version: 2.1\nName: gooddist\nVersion: 1.2.3\n",
+    "gooddist-1.2.3.dist-info/top_level.txt": "good\n",
+    "Record_Only-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: Record_Only\nVersion: 0.1\n",
+    "Record_Only-0.1.dist-info/RECORD": "b.py,,\nc.py,,\nRecord_Only-0.1.dist-info/METADATA,,\n",
+    # A stand-in for torch with one GPU whose capability cannot be read.
+    "torch/__init__.py": """
+        from . import cuda, version
+        __version__ = "9.9.9+test"
+    """,
+    "torch/version.py": "cuda = '12.6'\n",
+    "torch/cuda.py": """
+        def is_available(): return True
+        def device_count(): return 1
+        def get_device_name(i): return "Orin"
+        def get_device_capability(i): raise RuntimeError("no driver")
+    """,
+}
+
+
+@pytest.fixture
+def fixtures(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    for name, text in MODULES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def no_core_dumps() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run(argv: list[str], cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, preexec_fn=no_core_dumps
+    )
+
+
+def probe(fixtures: Path, *modules: str) -> tuple[int, list[dict]]:
+    args = [a for m in modules for a in ("--module", m)]
+    proc = run([sys.executable, str(PROBE), *args], fixtures.parent, fixtures)
+    lines = proc.stdout.splitlines()
+    steps = [json.loads(line[len("@@probe ") :]) for line in lines if line.startswith("@@probe ")]
+    return proc.returncode, steps
+
+
+def imports(steps: list[dict]) -> dict[str, dict]:
+    return {s["module"]: s for s in steps if s["step"] == "import"}
+
+
+def test_good_module_and_distributions(fixtures: Path) -> None:
+    rc, steps = probe(fixtures, "good", "good")
+    assert rc == 0
+    assert [s["step"] for s in steps] == ["start", "import", "distributions", "summary"]
+    start, imp, dists, summary = steps
+    assert start["implementation"] == "cpython" and start["python"].count(".") == 2
+    assert imp == {**imp, "module": "good", "ok": True, "error": None, "messages": []}
+    assert dists["items"]["gooddist"] == {"version": "1.2.3", "location": str(fixtures)}
+    assert dists["owners"] == {"good": ["gooddist"]}
+    assert summary["ok"] is True and summary["failed"] == []
+
+
+def test_owners_fallback_without_packages_distributions(fixtures: Path) -> None:
+    from importlib import metadata
+
+    from harness.probe import _packages_distributions
+
+    provided = _packages_distributions(list(metadata.distributions(path=[str(fixtures)])))
+    assert provided["good"] == ["gooddist"]
+    assert provided["b"] == provided["c"] == ["Record_Only"]
+
+
+def test_torch_step(fixtures: Path) -> None:
+    rc, steps = probe(fixtures, "torch")
+    assert rc == 0
+    torch = next(s for s in steps if s["step"] == "torch")
+    assert torch["version"] == "9.9.9+test" and torch["cuda_version"] == "12.6"
+    assert torch["file"] == str(fixtures / "torch" / "__init__.py")
+    assert torch["cuda_available"] is True and torch["device_count"] == 1
+    assert torch["devices"] == [
+        {"index": 0, "name": "Orin", "capability": None, "errors": {"capability": "RuntimeError: no driver"}}
+    ]
+    assert "error" not in torch
+    assert [s["step"] for s in steps][-2:] == ["torch", "summary"]
+
+
+def test_no_modules(fixtures: Path) -> None:
+    rc, steps = probe(fixtures)
+    assert rc == 0
+    assert [s["step"] for s in steps] == ["start", "distributions", "summary"]
+
+
+def test_messages_are_recorded(fixtures: Path) -> None:
+    rc, steps = probe(fixtures, "noisy", "good")
+    assert rc == 0
+    messages = imports(steps)["noisy"]["messages"]
+    warning = next(m for m in messages if m["kind"] == "warning")
+    assert warning["category"] == "DeprecationWarning" and warning["text"] == "old api"
+    assert warning["source"].endswith("noisy.py:3")
+    assert {"kind": "log", "logger": "x", "level": "WARNING",
+            "text": "Skipping import of cpp extensions due to incompatible torch"} in messages
+    assert {"kind": "stderr", "text": "libfoo not found"} in messages
+    # Text without a newline is still recorded, and the next marker still starts its own line.
+    assert {"kind": "stdout", "text": "half a line"} in messages
+    assert imports(steps)["good"]["messages"] == []
+
+
+def test_import_errors(fixtures: Path) -> None:
+    rc, steps = probe(fixtures, "b", "c", "good")
+    assert rc == 1
+    found = imports(steps)
+    b, c = found["b"]["error"], found["c"]["error"]
+    assert b["type"] == "ImportError" and b["missing_name"] == "missing_thing"
+    assert b["last_line"].startswith("ImportError: cannot import name 'missing_thing'")
+    assert b["where"].startswith('File "') and "b.py" in b["where"]
+    assert c["type"] == "ModuleNotFoundError" and c["missing_module"] == "a.nothere"
+    assert c["missing_name"] is None
+    assert found["good"]["ok"] is True
+    assert steps[-1] == {**steps[-1], "step": "summary", "ok": False, "failed": ["b", "c"]}
+
+
+def test_abort_keeps_earlier_lines(fixtures: Path) -> None:
+    rc, steps = probe(fixtures, "good", "noisy", "boom", "b")
+    assert rc == -signal.SIGABRT
+    assert [s.get("module") for s in steps] == [None, "good", "noisy"]
+
+
+def write_spec(tmp_path: Path, fixtures: Path, modules: list[str]) -> Path:
+    spec = {
+        "workdir": str(tmp_path / "cell"),
+        "requirements": [],
+        "modules": modules,
+        "env": {"PYTHONPATH": str(fixtures)},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_cell_end_to_end(tmp_path: Path, fixtures: Path) -> None:
+    proc = run([sys.executable, str(CELL), str(write_spec(tmp_path, fixtures, ["good", "b"]))], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    parsed = events.parse(proc.stdout)
+    assert parsed.garbage == 0
+    assert parsed.begin["executable"] == sys.executable
+    assert [(p["phase"], p["status"]) for p in parsed.phases] == [
+        ("venv", "ok"), ("install", "skipped"), ("probe", "failed")
+    ]
+    assert parsed.phase("probe")["returncode"] == 1
+    assert parsed.probe["complete"] and parsed.crash is None
+    assert [i["module"] for i in parsed.failed_imports] == ["b"]
+    assert parsed.probe["owners"] == {"good": ["gooddist"], "b": ["record-only"]}
+    assert parsed.end == {"event": "end", "ok": False, "failed_phase": "probe"}
+
+
+def test_cell_reports_abort(tmp_path: Path, fixtures: Path) -> None:
+    proc = run([sys.executable, str(CELL), str(write_spec(tmp_path, fixtures, ["good", "boom"]))], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    parsed = events.parse(proc.stdout)
+    assert parsed.crash == {"returncode": -signal.SIGABRT, "signal": "SIGABRT"}
+    assert parsed.phase("probe")["signal"] == "SIGABRT"
+    assert [i["module"] for i in parsed.probe["imports"]] == ["good"]
+    assert parsed.probe["summary"] is None and not parsed.probe["complete"]
+
+
+def test_cell_stops_after_failed_venv(tmp_path: Path, fixtures: Path) -> None:
+    blocker = tmp_path / "cell"
+    blocker.mkdir()
+    (blocker / "venv").write_text("a file where the venv should go")
+    proc = run([sys.executable, str(CELL), str(write_spec(tmp_path, fixtures, ["good"]))], tmp_path)
+    assert proc.returncode == 1
+    parsed = events.parse(proc.stdout)
+    assert [(p["phase"], p["status"]) for p in parsed.phases] == [
+        ("venv", "failed"), ("install", "skipped"), ("probe", "skipped")
+    ]
+    assert parsed.end["failed_phase"] == "venv" and parsed.crash is None
+
+
+@pytest.mark.parametrize("path", [PROBE, CELL], ids=lambda p: p.name)
+def test_parses_as_python_38(path: Path) -> None:
+    ast.parse(path.read_text(), filename=str(path), feature_version=(3, 8))
