@@ -1,0 +1,235 @@
+"""harness.report: atomic writes, loading results, the Markdown table and regenerated documents.
+
+Refresh the golden table with `UPDATE_GOLDEN=1 python3 -m pytest tests/test_report.py`, then review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import report
+from harness.model import SCHEMA_VERSION, CellResult, Outcome
+from harness.report import ReportError
+
+DATA = Path(__file__).parent / "data" / "report"
+GOLDEN = DATA / "table.golden.md"
+
+
+def make_result(cell_id: str = "img__idx__pkgs", **overrides) -> CellResult:
+    fields = dict(
+        matrix="demo",
+        cell_id=cell_id,
+        run_id="run-1",
+        backend="docker",
+        outcome=Outcome.PASS,
+        started_at="2025-01-01T00:00:00+00:00",
+        finished_at="2025-01-01T00:01:00+00:00",
+        cell={},
+        timings={"total": 1.5},
+        probe={},
+        host={},
+    )
+    fields.update(overrides)
+    return CellResult(**fields)
+
+
+# --- atomic writes -----------------------------------------------------------------------------------
+
+
+def test_write_json_atomic_round_trips_and_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "a" / "b" / "x.json"
+    data = {"b": [1, 2], "a": "ü", "c": None}
+    report.write_json_atomic(path, data)
+    report.write_json_atomic(path, data | {"d": 1})  # replacing an existing file
+    assert json.loads(path.read_text(encoding="utf-8")) == data | {"d": 1}
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("}\n") and text.index('"a"') < text.index('"b"')
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_failed_write_removes_temp_and_keeps_old_file(tmp_path):
+    path = tmp_path / "x.json"
+    report.write_json_atomic(path, {"old": True})
+    with pytest.raises(TypeError):
+        report.write_json_atomic(path, {"bad": object()})
+    assert json.loads(path.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_write_text_atomic_keeps_line_endings(tmp_path):
+    path = tmp_path / "t.md"
+    report.write_text_atomic(path, "a\r\nb\n")
+    assert path.read_bytes() == b"a\r\nb\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.md"]
+
+
+def test_write_result_and_load_results(tmp_path):
+    results_dir = tmp_path / "results" / "demo"
+    path = report.write_result(results_dir, make_result("b__x__y"))
+    report.write_result(results_dir, make_result("a__x__y", outcome=Outcome.CRASHED))
+    (results_dir / "index.json").write_text('{"not": "a result"}')
+    (results_dir / "list.json").write_text("[1, 2]")
+    assert path == results_dir / "b__x__y.json"
+    loaded = report.load_results(results_dir)
+    assert [r["cell_id"] for r in loaded] == ["a__x__y", "b__x__y"]
+    assert loaded[1] == make_result("b__x__y").to_json()
+
+
+# --- loading errors ----------------------------------------------------------------------------------
+
+
+def test_load_results_bad_json_names_the_file(tmp_path):
+    report.write_result(tmp_path, make_result())
+    (tmp_path / "broken.json").write_text('{"cell_id": ')
+    with pytest.raises(ReportError, match=r"broken\.json: not valid JSON.*re-run"):
+        report.load_results(tmp_path)
+
+
+@pytest.mark.parametrize("version", [SCHEMA_VERSION + 1, None, "x"])
+def test_load_results_wrong_schema_version_names_the_file(tmp_path, version):
+    data = make_result("old").to_json()
+    data["schema_version"] = version
+    report.write_json_atomic(tmp_path / "old.json", data)
+    with pytest.raises(ReportError, match=rf"old\.json: schema_version.*reads version {SCHEMA_VERSION}"):
+        report.load_results(tmp_path)
+
+
+def test_load_results_accepts_minor_versions(tmp_path):
+    data = make_result("new").to_json() | {"schema_version": f"{SCHEMA_VERSION}.3"}
+    report.write_json_atomic(tmp_path / "new.json", data)
+    assert [r["cell_id"] for r in report.load_results(tmp_path)] == ["new"]
+
+
+def test_load_results_missing_folder(tmp_path):
+    with pytest.raises(ReportError, match="no such results folder"):
+        report.load_results(tmp_path / "nope")
+
+
+# --- table -------------------------------------------------------------------------------------------
+
+
+def test_table_matches_golden():
+    table = report.render_table(report.load_results(DATA)) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(table, encoding="utf-8")
+    assert table == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_summary_line():
+    results = report.load_results(DATA)
+    assert report.summary_line(results) == (
+        "3 cells: 2 pass, 1 import-failed; slowest: jetson-l4t__jp6__tune-latest (4 min 00 s)"
+    )
+    assert report.summary_line([]) == "0 cells"
+    assert report.summary_line([{"cell_id": "a", "outcome": "pass", "timings": {}}]) == "1 cell: 1 pass"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0.0 s"), (12.34, "12.3 s"), (119.9, "119.9 s"), (125.4, "2 min 05 s"), (3600, "60 min 00 s"),
+     (None, "—"), ("3", "—")],
+)
+def test_format_seconds(seconds, text):
+    assert report.format_seconds(seconds) == text
+
+
+def test_row_for_a_result_without_probe():
+    row = report.table_row({"cell_id": "a", "outcome": "install-failed", "timings": {}, "probe": None,
+                            "notes": ["x" * 300]})
+    assert row[1:7] == ["—", "—", "—", "—", "—", "**install-failed**"]
+    assert len(row[7]) == report.NOTES_MAX and row[7].endswith("…")
+
+
+def test_cuda_text_variants():
+    def cuda(torch):
+        return report.cuda_text({"probe": {"torch": torch}})
+
+    assert cuda({"cuda_version": None}) == "no (CPU build)"
+    assert cuda({"cuda_version": "12.6", "cuda_available": False}) == "no (CUDA 12.6 build, no GPU)"
+    assert cuda({"cuda_version": "12.6", "cuda_available": True,
+                 "devices": [{"name": "Orin", "capability": "8.7"}]}) == "yes 12.6, Orin (8.7)"
+    assert cuda({"cuda_version": "12.6", "cuda_available": True, "devices": []}) == "yes 12.6"
+    assert cuda(None) == "—"
+
+
+# --- regenerate --------------------------------------------------------------------------------------
+
+TABLE_1 = "| a | b |\n|---|---|\n| 1 | 2 |"
+TABLE_2 = "| a | b |\n|---|---|\n| 3 | 4 |"
+
+
+def test_regenerate_creates_the_document(tmp_path):
+    doc = tmp_path / "docs" / "results.md"
+    assert report.regenerate(doc, "demo", TABLE_1) is True
+    text = doc.read_text()
+    assert text.startswith("# Results: demo\n\n")
+    assert "`wheel-harness table` regenerates it" in text
+    assert text.endswith(f"{report.begin_marker('demo')}\n{TABLE_1}\n{report.end_marker('demo')}\n")
+    assert report.regenerate(tmp_path / "t.md", "demo", TABLE_1, title="Jetson")
+    assert (tmp_path / "t.md").read_text().startswith("# Jetson\n")
+
+
+def test_regenerate_is_idempotent(tmp_path):
+    doc = tmp_path / "results.md"
+    report.regenerate(doc, "demo", TABLE_1)
+    before = doc.read_bytes()
+    os.utime(doc, ns=(1_000_000_000, 1_000_000_000))
+    assert report.regenerate(doc, "demo", TABLE_1) is False
+    assert doc.stat().st_mtime_ns == 1_000_000_000
+    assert doc.read_bytes() == before
+
+
+def test_regenerate_preserves_surrounding_text_byte_for_byte(tmp_path):
+    doc = tmp_path / "results.md"
+    head = "# Mine\r\n\r\nHand-written  text, trailing spaces   \n\tand tabs ü\n"
+    tail = "\nConclusions stay.\n\n\n<!-- other comment -->\nno final newline"
+    old_body = "| stale |\n|---|\n"
+    doc.write_bytes((head + report.begin_marker("demo") + "\n" + old_body + report.end_marker("demo")
+                     + tail).encode())
+    assert report.regenerate(doc, "demo", TABLE_2) is True
+    expected = head + report.begin_marker("demo") + "\n" + TABLE_2 + "\n" + report.end_marker("demo") + tail
+    assert doc.read_bytes() == expected.encode()
+    assert report.regenerate(doc, "demo", TABLE_2) is False
+
+
+def test_regenerate_appends_when_no_markers(tmp_path):
+    doc = tmp_path / "README.md"
+    doc.write_text("# Project\n\nIntro.")
+    assert report.regenerate(doc, "demo", TABLE_1) is True
+    assert doc.read_text() == (
+        f"# Project\n\nIntro.\n\n{report.begin_marker('demo')}\n{TABLE_1}\n{report.end_marker('demo')}\n"
+    )
+
+
+def test_two_matrices_share_one_document(tmp_path):
+    doc = tmp_path / "results.md"
+    report.regenerate(doc, "jetson", TABLE_1)
+    report.regenerate(doc, "x86", TABLE_1)
+    assert report.regenerate(doc, "jetson", TABLE_2) is True
+    text = doc.read_text()
+    jetson = text.index(report.begin_marker("jetson"))
+    x86 = text.index(report.begin_marker("x86"))
+    assert text[jetson:x86].count(TABLE_2) == 1 and TABLE_1 not in text[jetson:x86]
+    assert text[x86:].count(TABLE_1) == 1
+    assert report.regenerate(doc, "x86", TABLE_1) is False
+    assert report.regenerate(doc, "jetson", TABLE_2) is False
+
+
+def test_missing_end_marker_names_file_and_line(tmp_path):
+    doc = tmp_path / "results.md"
+    doc.write_text(f"# T\n\n{report.begin_marker('demo')}\n| old |\n")
+    with pytest.raises(ReportError, match=r"results\.md:3: .*no matching"):
+        report.regenerate(doc, "demo", TABLE_1)
+    assert doc.read_text() == f"# T\n\n{report.begin_marker('demo')}\n| old |\n"
+
+
+def test_duplicate_marker_names_file_and_line(tmp_path):
+    doc = tmp_path / "results.md"
+    block = f"{report.begin_marker('demo')}\n{report.end_marker('demo')}\n"
+    doc.write_text(f"# T\n{block}\n{block}")
+    with pytest.raises(ReportError, match=r"results\.md:5: duplicate marker"):
+        report.regenerate(doc, "demo", TABLE_1)
