@@ -1,0 +1,206 @@
+"""The command line: `wheel-harness run|validate|table|images|clean` (also `python -m harness`).
+
+Library code raises HarnessError; only this module turns errors into an `ERROR …` line, a hint and
+an exit code: 0 all cells passed (or could not run on this host at all), 1 a cell failed,
+2 bad input (matrix, arguments), 3 the engine or an image build failed us, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__, matrix as matrix_mod, report
+from .errors import HarnessError, MatrixError
+from .model import Arch, Matrix, Outcome
+
+DEFAULT_MATRIX = Path("matrices") / "smoke.toml"
+OK_OUTCOMES = (Outcome.PASS, Outcome.SKIPPED)
+
+
+def default_matrix(log=print) -> Path:
+    """The matrix for this host when none is named."""
+    log(f"No matrix named: using {DEFAULT_MATRIX} (the smoke matrix: local Debian images, "
+        f"this host is {Arch.native().platform}).")
+    return DEFAULT_MATRIX
+
+
+def results_dir(args: argparse.Namespace, m: Matrix) -> Path:
+    return Path(args.results) / m.name
+
+
+def load_all(paths: list[Path]) -> list[Matrix]:
+    problems = []
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(matrix_mod.load(path))
+        except MatrixError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise MatrixError(problems)
+    return loaded
+
+
+def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict]:
+    results = report.load_results(directory)
+    table = report.render_table(results)
+    for doc in [directory / "README.md", *docs]:
+        changed = report.regenerate(doc, m.name, table)
+        print(f"{'Updated' if changed else 'Unchanged'}: {doc}")
+    return results
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in args.files:
+        problems = matrix_mod.validate(path)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            bad += 1
+        else:
+            m = matrix_mod.load(path)
+            print(f"{path}: ok, {len(m.cells)} cells")
+    return 2 if bad else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import engine, runner
+
+    paths = args.matrices or [default_matrix()]
+    matrices = load_all(paths)
+    backend = engine.choose_backend(args.backend)
+    run_id = runner.new_run_id()
+    options = runner.RunOptions(run_id=run_id, keep=args.keep, timeout=args.timeout)
+    print(f"Run {run_id} on the {backend.name} backend")
+    failed = 0
+    for m in matrices:
+        cells = matrix_mod.select(m.cells, args.only)
+        if not cells:
+            raise HarnessError(f"{m.source}: no cell matches {' '.join(args.only)}",
+                               hint=f"cell ids look like {m.cells[0].id}")
+        runner.prefetch(m, cells)
+        directory = results_dir(args, m)
+        results = runner.run_cells(m, cells, backend, options, results_dir=directory)
+        regenerate_tables(m, directory, args.doc)
+        unexpected = [r for r in results if r.outcome not in OK_OUTCOMES]
+        for r in unexpected:
+            print(f"FAILED {r.cell_id}: {r.outcome.value}" + (f" — {r.notes[0]}" if r.notes else ""))
+        print(report.summary_line([r.to_json() for r in results]))
+        failed += len(unexpected)
+    return 1 if failed else 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    for m in load_all(args.matrices or [default_matrix()]):
+        results = regenerate_tables(m, results_dir(args, m), args.doc)
+        print(report.summary_line(results))
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from . import engine, images
+
+    matrices = load_all(args.matrices or [default_matrix()])
+    wanted = images.needed_local_images([img for m in matrices for img in m.images])
+    if args.action == "list":
+        for recipe, arch in wanted:
+            print(images.local_ref(recipe, arch))
+        return 0
+    store = engine.DockerBackend()
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for recipe, arch in wanted:
+        try:
+            done = images.build_local(recipe, arch, store, workdir=workdir, force=args.force)
+        except images.ImageBuildError as exc:
+            if arch is not Arch.native() and not images.binfmt_registered(arch):
+                print(f"SKIPPED {images.local_ref(recipe, arch)}: {exc}")
+                continue
+            print(f"ERROR {images.local_ref(recipe, arch)}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        print(f"{done.ref}: {'built in %.1f s' % done.seconds if done.built else done.reason}")
+    return 3 if failures else 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from . import engine
+
+    removed = engine.DockerBackend().clean(args.run_id)
+    for line in removed:
+        print(f"removed {line}")
+    print(f"{len(removed)} leftover container(s) removed")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wheel-harness", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run matrix cells and record results")
+    run.add_argument("matrices", nargs="*", type=Path, help=f"matrix files (default: {DEFAULT_MATRIX})")
+    run.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                     help="run only cells whose id matches this shell pattern (repeatable)")
+    run.add_argument("--backend", choices=("auto", "docker", "host"), default="auto",
+                     help="where cells run (auto: Docker when an engine answers, else host venvs)")
+    run.add_argument("--keep", action="store_true", help="keep each cell's container for debugging")
+    run.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the matrix)")
+    run.add_argument("--results", default="results", help="results root (default: results)")
+    run.add_argument("--doc", action="append", type=Path, default=[],
+                     help="another Markdown document whose table to regenerate (repeatable)")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="check matrix files without running anything")
+    val.add_argument("files", nargs="+", type=Path)
+    val.set_defaults(func=cmd_validate)
+
+    tab = sub.add_parser("table", help="regenerate results tables from stored results")
+    tab.add_argument("matrices", nargs="*", type=Path)
+    tab.add_argument("--results", default="results")
+    tab.add_argument("--doc", action="append", type=Path, default=[])
+    tab.set_defaults(func=cmd_table)
+
+    img = sub.add_parser("images", help="build (or list) the local base images a matrix needs")
+    img.add_argument("action", choices=("build", "list"))
+    img.add_argument("matrices", nargs="*", type=Path)
+    img.add_argument("--force", action="store_true", help="rebuild images that exist")
+    img.add_argument("--workdir", default=".cache/images", help="where root filesystem tarballs are made")
+    img.set_defaults(func=cmd_images)
+
+    cln = sub.add_parser("clean", help="remove containers left behind by runs (e.g. after --keep)")
+    cln.add_argument("--run-id", help="only this run's containers")
+    cln.set_defaults(func=cmd_clean)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MatrixError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except report.ReportError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 2
+    except HarnessError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        from .backend import EngineFailure
+        from .errors import EngineUnavailable
+
+        return 3 if isinstance(exc, (EngineUnavailable, EngineFailure)) else 2
+    except KeyboardInterrupt:
+        print("Interrupted: the running cell's container was removed.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The seam between the runner and where a cell runs: a Protocol and the two value types it trades.
+
+Two implementations, chosen in one place (`harness.engine.choose_backend`): Docker containers
+(`harness.engine.DockerBackend`) and fresh venvs on the host (`harness.hostbackend.HostBackend`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import HarnessError
+from .model import Image
+
+
+class ImageUnavailable(HarnessError):
+    """The cell's image is not there and cannot be made here."""
+
+
+class CannotRunHere(ImageUnavailable):
+    """This host cannot run the image's architecture at all (no emulation): the cell is skipped."""
+
+
+class EngineFailure(HarnessError):
+    """The engine failed us (not the cell): API errors, a container that could not start."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    host: str
+    cell: str  # where the cell sees it (ignored by the host backend, which uses `host`)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One cell's work: files to place in the cell's root, read-only mounts, a command, a deadline."""
+
+    image: Image
+    files: Mapping[str, bytes]
+    mounts: tuple[Mount, ...]
+    argv: tuple[str, ...]  # relative to the cell root: ("cell.py", "spec.json") → run with the image's python
+    timeout: float
+    labels: Mapping[str, str]
+    keep: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Execution:
+    log: str
+    exit_code: int | None
+    timed_out: bool = False
+    oom_killed: bool = False
+    timings: Mapping[str, float] = field(default_factory=dict)  # image prep, container start, run
+    kept: str | None = None  # container id or directory kept for debugging
+    error: str | None = None
+
+
+class Backend(Protocol):
+    name: str
+    root: str  # where the cell's files land, as the cell sees it
+
+    def cell_path(self, mount_host_path: str, slot: str) -> str:
+        """Where a host directory or file shows up inside the cell."""
+
+    def facts(self) -> dict[str, Any]:
+        """Host facts recorded in every result (arch, engine version …)."""
+
+    def prepare(self, image: Image) -> float:
+        """Make sure the image exists; return seconds spent. Raises ImageUnavailable."""
+
+    def execute(self, job: Job) -> Execution:
+        """Run the job to completion or deadline; never leaves a container behind unless job.keep."""

@@ -1,0 +1,224 @@
+"""The Docker engine adapter: the only module that imports `docker`.
+
+Containers are created detached, fed their files with put_archive (works for remote engines too),
+watched against our own monotonic deadline (the SDK's timeouts are only HTTP read timeouts), killed
+when it passes, and removed in a `finally` whatever happened, Ctrl-C included, unless kept.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from . import images
+from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job
+from .errors import EngineUnavailable
+from .model import Arch, Image
+
+LABEL_RUN = "edge-wheel-harness.run"
+LABEL_CELL = "edge-wheel-harness.cell"
+CELL_ROOT = "/ewh"
+POLL_SLICE = 1.0
+
+
+def connect(timeout: float = 5.0) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST (or the default socket) names; EngineUnavailable if none answers."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise EngineUnavailable(
+            f"no Docker engine answered ({exc})",
+            hint="start one (e.g. `dockerd &` or `systemctl start docker`) or set DOCKER_HOST",
+        ) from None
+    client.api.timeout = 600  # short only for the first answer: imports and logs can take minutes
+    return client
+
+
+
+def _tar(files: dict[str, bytes], root: str) -> bytes:
+    buf = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        top = tarfile.TarInfo(root.strip("/"))
+        top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, now
+        tar.addfile(top)
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{root.strip('/')}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, now
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class DockerBackend(Backend):
+    name = "docker"
+    root = CELL_ROOT
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        self.client = client or connect()
+
+    # -- Backend -------------------------------------------------------------------------------
+    def cell_path(self, mount_host_path: str, slot: str) -> str:
+        return f"{CELL_ROOT}/mnt/{slot}"
+
+    def facts(self) -> dict[str, Any]:
+        try:
+            version = self.client.version()
+            info = self.client.info()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            return {"arch": Arch.native().value, "engine": "docker", "engine_error": str(exc)}
+        return {
+            "arch": Arch.native().value,
+            "machine": platform.machine(),
+            "engine": "docker",
+            "engine_version": version.get("Version"),
+            "engine_api_version": version.get("ApiVersion"),
+            "engine_os": info.get("OperatingSystem"),
+            "runtimes": sorted((info.get("Runtimes") or {}).keys()),
+        }
+
+    def has_image(self, ref: str) -> bool:
+        try:
+            self.client.images.get(ref)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def prepare(self, image: Image) -> float:
+        """Check the image is there; build a harness-made local image once when it is missing."""
+        start = time.monotonic()
+        if image.arch is not Arch.native() and not images.binfmt_registered(image.arch):
+            raise CannotRunHere(
+                f"{image.arch.platform} cannot run on this {Arch.native().platform} host: "
+                "no QEMU binfmt emulation is registered",
+                hint="apt-get install qemu-user-static binfmt-support (then update-binfmts --enable "
+                     f"qemu-{image.arch.machine})",
+            )
+        if image.local_build and not self.has_image(image.tag):
+            try:
+                with tempfile.TemporaryDirectory(prefix="ewh-image-") as workdir:
+                    images.build_local(image.local_build, image.arch, self, workdir=Path(workdir))
+            except images.ImageBuildError as exc:
+                raise ImageUnavailable(f"building {image.tag} failed: {exc}") from None
+        if not self.has_image(image.tag):
+            how = {
+                True: "build it with `wheel-harness images build MATRIX` (or `nox -s images`)",
+                False: "pull it with `docker pull` on a machine that reaches its registry, or load it "
+                       "with `docker load`",
+            }[bool(image.local_build or image.dockerfile)]
+            raise ImageUnavailable(f"image {image.tag!r} for {image.name!r} is not in the engine", hint=how)
+        return time.monotonic() - start
+
+    def import_rootfs(self, tarball: Path, ref: str, *, arch: Arch, changes: list[str]) -> None:
+        """`docker import`: a root filesystem tarball becomes an image (ImageStore for harness.images)."""
+        repository, _, tag = ref.rpartition(":")
+        try:
+            self.client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineFailure(f"importing {tarball.name} as {ref} failed: {exc}") from None
+        if not self.has_image(ref):
+            raise EngineFailure(f"the engine accepted {tarball.name} but has no image {ref} afterwards")
+
+    def execute(self, job: Job) -> Execution:
+        timings: dict[str, float] = {}
+        start = time.monotonic()
+        container = None
+        argv = [job.image.python, *(f"{CELL_ROOT}/{a}" if a in job.files else a for a in job.argv)]
+        try:
+            container = self.client.containers.create(
+                job.image.tag,
+                command=argv,
+                labels=dict(job.labels),
+                init=True,
+                detach=True,
+                working_dir="/tmp",
+                volumes={m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts},
+            )
+            container.put_archive("/", _tar(dict(job.files), CELL_ROOT))
+            container.start()
+            timings["container_start"] = time.monotonic() - start
+            run_start = time.monotonic()
+            deadline = run_start + job.timeout
+            timed_out = self._wait(container, deadline)
+            timings["run"] = time.monotonic() - run_start
+            container.reload()
+            state = container.attrs.get("State", {})
+            log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            return Execution(
+                log=log,
+                exit_code=None if timed_out else state.get("ExitCode"),
+                timed_out=timed_out,
+                oom_killed=bool(state.get("OOMKilled")),
+                timings=timings,
+                kept=container.id[:12] if job.keep else None,
+                error=state.get("Error") or None,
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise ImageUnavailable(f"image {job.image.tag!r} vanished: {exc.explanation}") from None
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineFailure(f"the Docker engine failed for {job.image.tag}: {exc}") from None
+        finally:
+            if container is not None and not job.keep:
+                self._remove(container)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _wait(self, container: Any, deadline: float) -> bool:
+        """Poll in short slices against our own deadline; kill the container when it passes."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                try:
+                    container.kill()
+                except docker.errors.APIError:
+                    pass  # it exited between our poll and the kill
+                container.wait(timeout=30)
+                return True
+            try:
+                container.wait(timeout=max(0.1, min(POLL_SLICE, left)))
+                return False
+            except requests.RequestException:
+                continue
+
+    @staticmethod
+    def _remove(container: Any) -> None:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def leftovers(self, run_id: str | None = None) -> list[Any]:
+        label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
+        return self.client.containers.list(all=True, filters={"label": label})
+
+    def clean(self, run_id: str | None = None) -> list[str]:
+        removed = []
+        for container in self.leftovers(run_id):
+            self._remove(container)
+            removed.append(f"{container.short_id} {container.labels.get(LABEL_CELL, '?')}")
+        return removed
+
+
+def choose_backend(prefer: str = "auto", *, log=print) -> Backend:
+    """Docker when an engine answers; the host backend otherwise (or when asked for)."""
+    from .hostbackend import HostBackend
+
+    if prefer == "host":
+        return HostBackend()
+    try:
+        return DockerBackend()
+    except EngineUnavailable as exc:
+        if prefer == "docker":
+            raise
+        log(f"No Docker engine answered ({os.environ.get('DOCKER_HOST') or 'default socket'}): "
+            f"running cells in fresh venvs on this host instead (the host backend). {exc.hint}.")
+        return HostBackend()

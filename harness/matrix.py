@@ -1,0 +1,312 @@
+"""Read `matrices/*.toml` into a Matrix, collecting every problem with its file and key.
+
+The reader never raises anything but MatrixError for a bad file: syntax errors, wrong types,
+misspelt keys ("did you mean …?"), dangling references and invalid PEP 508 requirements all become
+one Problem each, so `wheel-harness validate` can print them all at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import itertools
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from .errors import MatrixError, Problem
+from .model import NAME_RE, Arch, Cell, Image, IndexVariant, Matrix, PackageSet
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DEFAULT_TIMEOUT = 1800.0
+LOCAL_RECIPES = ("debian-bookworm",)
+
+TOP_KEYS = ("matrix", "images", "indexes", "packages")
+MATRIX_KEYS = ("name", "description", "timeout", "images", "indexes", "packages", "exclude", "include")
+IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args")
+INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "no_index", "prefetch", "pip_args")
+PACKAGE_KEYS = ("requirements", "modules")
+SELECT_KEYS = ("image", "index", "packages")
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def load(path: str | Path) -> Matrix:
+    """Read and check one matrix file; raise MatrixError listing every problem."""
+    return _Reader(Path(path)).read()
+
+
+def validate(path: str | Path) -> list[Problem]:
+    try:
+        load(path)
+    except MatrixError as exc:
+        return list(exc.problems)
+    return []
+
+
+def select(cells: tuple[Cell, ...] | list[Cell], patterns: list[str]) -> list[Cell]:
+    """Cells whose id matches any of the shell-style patterns (all cells for no pattern)."""
+    if not patterns:
+        return list(cells)
+    return [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.parent
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(str(self.path), key, message))
+
+    # -- generic checks ----------------------------------------------------------------------
+    def table(self, data: Any, key: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.problem(key, f"must be a table, not {type(data).__name__}")
+            return {}
+        return data
+
+    def known_keys(self, data: dict[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+        for name in data:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else name
+                self.problem(where, f"unknown key{_did_you_mean(name, allowed)}")
+
+    def get(self, data: dict[str, Any], key: str, name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if name not in data:
+            return default
+        value = data[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.problem(f"{key}.{name}", f"must be a {expected}, not {type(value).__name__} {value!r}")
+            return default
+        return value
+
+    def strings(self, data: dict[str, Any], key: str, name: str) -> tuple[str, ...]:
+        value = self.get(data, key, name, list, [])
+        bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+        if bad:
+            self.problem(f"{key}.{name}", f"must be a list of non-empty strings, found {bad[0]!r}")
+            return ()
+        return tuple(value)
+
+    def named(self, data: Any, section: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, body in self.table(data, section).items():
+            if not NAME_RE.match(name):
+                self.problem(f"{section}.{name}", "name must be lower-case letters, digits, '.', '_' or '-'")
+                continue
+            out[name] = self.table(body, f"{section}.{name}")
+        if not out:
+            self.problem(section, "declares nothing: add at least one entry")
+        return out
+
+    # -- sections ----------------------------------------------------------------------------
+    def read(self) -> Matrix:
+        try:
+            raw = tomllib.loads(self.path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            raise MatrixError([Problem(str(self.path), "", "no such file")]) from None
+        except (tomllib.TOMLDecodeError, RecursionError, UnicodeDecodeError) as exc:
+            raise MatrixError([Problem(str(self.path), "", f"not valid TOML: {exc}")]) from None
+        except OSError as exc:
+            raise MatrixError([Problem(str(self.path), "", f"cannot read: {exc.strerror}")]) from None
+
+        self.known_keys(raw, "", TOP_KEYS)
+        for required in ("images", "indexes", "packages"):
+            if required not in raw:
+                self.problem(required, "missing table: a matrix declares images, indexes and packages")
+        images = {n: self.image(n, b) for n, b in self.named(raw.get("images", {}), "images").items()}
+        indexes = {n: self.index(n, b) for n, b in self.named(raw.get("indexes", {}), "indexes").items()}
+        packages = {n: self.package_set(n, b) for n, b in self.named(raw.get("packages", {}), "packages").items()}
+        spec = self.table(raw.get("matrix", {}), "matrix")
+        self.known_keys(spec, "matrix", MATRIX_KEYS)
+        name = self.get(spec, "matrix", "name", str, self.path.stem)
+        if not NAME_RE.match(name):
+            self.problem("matrix.name", f"{name!r} must be lower-case letters, digits, '.', '_' or '-'")
+        timeout = self.get(spec, "matrix", "timeout", float, DEFAULT_TIMEOUT)
+        if timeout <= 0:
+            self.problem("matrix.timeout", f"must be a positive number of seconds, not {timeout}")
+        cells = self.cells(spec, images, indexes, packages, timeout)
+        if self.problems:
+            raise MatrixError(self.problems)
+        return Matrix(
+            name=name,
+            source=str(self.path),
+            images=tuple(v for v in images.values() if v),
+            indexes=tuple(v for v in indexes.values() if v),
+            package_sets=tuple(v for v in packages.values() if v),
+            cells=tuple(cells),
+            timeout=timeout,
+        )
+
+    def image(self, name: str, body: dict[str, Any]) -> Image | None:
+        key = f"images.{name}"
+        self.known_keys(body, key, IMAGE_KEYS)
+        ref = self.get(body, key, "ref", str, None)
+        dockerfile = self.get(body, key, "dockerfile", str, None)
+        local = self.get(body, key, "local_build", str, None)
+        given = [k for k, v in (("ref", ref), ("dockerfile", dockerfile), ("local_build", local)) if v]
+        if len(given) != 1:
+            self.problem(key, "needs exactly one of ref, dockerfile, local_build"
+                         + (f" (found {', '.join(given)})" if given else ""))
+        if dockerfile and not (self.base / dockerfile).is_file():
+            self.problem(f"{key}.dockerfile", f"{dockerfile!r} not found (relative to {self.base})")
+        if local and local not in LOCAL_RECIPES:
+            self.problem(f"{key}.local_build", f"unknown recipe {local!r}{_did_you_mean(local, LOCAL_RECIPES)}; "
+                         f"known: {', '.join(LOCAL_RECIPES)}")
+        plat = self.get(body, key, "platform", str, None)
+        arch = None
+        if plat is None:
+            self.problem(f"{key}.platform", "missing: say linux/amd64 or linux/arm64")
+        else:
+            try:
+                arch = Arch.from_platform(plat)
+            except ValueError:
+                self.problem(f"{key}.platform", f"{plat!r} is not linux/amd64 or linux/arm64")
+        build_args = self.get(body, key, "build_args", dict, {})
+        bad = [k for k, v in build_args.items() if not isinstance(v, str)]
+        if bad:
+            self.problem(f"{key}.build_args.{bad[0]}", "build arguments must be strings")
+        ships_torch = self.get(body, key, "ships_torch", bool, False)
+        python = self.get(body, key, "python", str, "python3")
+        if arch is None or len(given) != 1:
+            return None
+        return Image(
+            name=name, arch=arch, ref=ref,
+            dockerfile=str((self.base / dockerfile).resolve()) if dockerfile else None,
+            build_args=tuple(sorted(build_args.items())), ships_torch=ships_torch, python=python,
+            local_build=local,
+        )
+
+    def url(self, key: str, value: str) -> None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.scheme == "file"):
+            self.problem(key, "must be an http(s):// or file:// URL")
+
+    def index(self, name: str, body: dict[str, Any]) -> IndexVariant | None:
+        key = f"indexes.{name}"
+        self.known_keys(body, key, INDEX_KEYS)
+        index_url = self.get(body, key, "index_url", str, None)
+        if index_url:
+            self.url(f"{key}.index_url", index_url)
+        extra = self.strings(body, key, "extra_index_urls")
+        for i, u in enumerate(extra):
+            self.url(f"{key}.extra_index_urls[{i}]", u)
+        links = self.strings(body, key, "find_links")
+        prefetch = self.strings(body, key, "prefetch")
+        no_index = self.get(body, key, "no_index", bool, False)
+        pip_args = self.strings(body, key, "pip_args")
+        if no_index and (index_url or extra):
+            self.problem(f"{key}.no_index", "contradicts index_url/extra_index_urls: keep one")
+        if no_index and not links:
+            self.problem(f"{key}.no_index", "with no index pip needs find_links: name a wheelhouse directory")
+        if prefetch and not links:
+            self.problem(f"{key}.prefetch", "needs find_links: the first directory receives the downloads")
+        resolved = tuple(str((self.base / d).resolve()) for d in links)
+        for i, d in enumerate(resolved):
+            if not prefetch and not Path(d).is_dir():
+                self.problem(f"{key}.find_links[{i}]", f"{links[i]!r} is not a directory (relative to {self.base})")
+        for i, req in enumerate(prefetch):
+            self.requirement(f"{key}.prefetch[{i}]", req)
+        return IndexVariant(name=name, index_url=index_url, extra_index_urls=extra, find_links=resolved,
+                            no_index=no_index, prefetch=prefetch, pip_args=pip_args)
+
+    def requirement(self, key: str, text: str) -> None:
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            self.problem(key, f"not a PEP 508 requirement: {exc}")
+
+    def package_set(self, name: str, body: dict[str, Any]) -> PackageSet | None:
+        key = f"packages.{name}"
+        self.known_keys(body, key, PACKAGE_KEYS)
+        reqs = self.strings(body, key, "requirements")
+        for i, req in enumerate(reqs):
+            self.requirement(f"{key}.requirements[{i}]", req)
+        if "modules" not in body:
+            self.problem(f"{key}.modules", "missing: list the modules the probe imports, e.g. [\"torch\"]")
+        modules = self.strings(body, key, "modules")
+        for i, mod in enumerate(modules):
+            if not MODULE_RE.match(mod):
+                self.problem(f"{key}.modules[{i}]", f"{mod!r} is not a dotted module name")
+        return PackageSet(name=name, requirements=reqs, modules=modules)
+
+    # -- expansion ---------------------------------------------------------------------------
+    def axis(self, spec: dict[str, Any], axis: str, declared: dict[str, Any]) -> list[str]:
+        names = self.strings(spec, "matrix", axis) if axis in spec else tuple(declared)
+        for i, n in enumerate(names):
+            if n not in declared:
+                self.problem(f"matrix.{axis}[{i}]", f"{n!r} is not declared{_did_you_mean(n, tuple(declared))}")
+        return [n for n in names if n in declared]
+
+    def selectors(self, spec: dict[str, Any], which: str, declared: dict[str, dict[str, Any]],
+                  complete: bool) -> list[dict[str, str]]:
+        out = []
+        for i, entry in enumerate(self.get(spec, "matrix", which, list, [])):
+            key = f"matrix.{which}[{i}]"
+            entry = self.table(entry, key)
+            self.known_keys(entry, key, SELECT_KEYS)
+            good = True
+            for axis in SELECT_KEYS:
+                value = entry.get(axis)
+                if value is None:
+                    if complete:
+                        self.problem(f"{key}.{axis}", "missing: an included cell names image, index and packages")
+                        good = False
+                    continue
+                if not isinstance(value, str):
+                    self.problem(f"{key}.{axis}", "must be a string")
+                    good = False
+                elif complete and value not in declared[axis]:
+                    self.problem(f"{key}.{axis}",
+                                 f"{value!r} is not declared{_did_you_mean(value, tuple(declared[axis]))}")
+                    good = False
+                elif not complete and not fnmatch.filter(declared[axis], value):
+                    self.problem(f"{key}.{axis}", f"{value!r} matches no declared name"
+                                 f"{_did_you_mean(value, tuple(declared[axis]))}")
+            if good and entry:
+                out.append({k: v for k, v in entry.items() if k in SELECT_KEYS})
+            elif not entry:
+                self.problem(key, "empty: name at least one of image, index, packages")
+        return out
+
+    def cells(self, spec: dict[str, Any], images: dict[str, Image | None], indexes: dict[str, IndexVariant | None],
+              packages: dict[str, PackageSet | None], timeout: float) -> list[Cell]:
+        declared = {"image": images, "index": indexes, "packages": packages}
+        axes = [self.axis(spec, "images", images), self.axis(spec, "indexes", indexes),
+                self.axis(spec, "packages", packages)]
+        excludes = self.selectors(spec, "exclude", declared, complete=False)
+        includes = self.selectors(spec, "include", declared, complete=True)
+
+        def excluded(combo: tuple[str, str, str]) -> bool:
+            values = dict(zip(SELECT_KEYS, combo))
+            return any(all(fnmatch.fnmatchcase(values[k], v) for k, v in ex.items()) for ex in excludes)
+
+        combos: list[tuple[str, str, str]] = [c for c in itertools.product(*axes) if not excluded(c)]
+        for inc in includes:
+            combo = (inc["image"], inc["index"], inc["packages"])
+            if combo not in combos:
+                combos.append(combo)
+        if not combos and not self.problems:
+            self.problem("matrix", "expands to no cells: check images/indexes/packages and exclude")
+        make: Callable[[tuple[str, str, str]], Cell | None] = lambda c: (  # noqa: E731
+            Cell(image=images[c[0]], index=indexes[c[1]], packages=packages[c[2]], timeout=timeout)
+            if images[c[0]] and indexes[c[1]] and packages[c[2]] else None
+        )
+        return [cell for cell in map(make, combos) if cell]

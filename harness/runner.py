@@ -1,0 +1,277 @@
+"""One cell → one CellResult, and a matrix → results on disk.
+
+A failing cell is data: every way a cell can end (image missing, engine error, timeout, failed
+install, failed import, crashed interpreter) becomes a CellResult with an outcome and notes.
+Only KeyboardInterrupt escapes, after the backend has removed the cell's container.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import events as _events
+from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job, Mount
+from .engine import LABEL_CELL, LABEL_RUN
+from .errors import HarnessError
+from .model import Cell, CellResult, Matrix, Outcome
+from .report import write_result, write_text_atomic
+
+HERE = Path(__file__).resolve().parent
+CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+CELL_WORKDIR = "ewh-work"
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    run_id: str
+    keep: bool = False
+    timeout: float | None = None  # overrides the matrix's per-cell timeout
+    environ: Mapping[str, str] | None = None  # the host environment to forward CA bundle/proxies from
+
+
+def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple[list[Mount], dict[str, str]]:
+    """The host's CA bundle (mounted read-only) and proxy settings, as the cell must see them.
+
+    Behind a corporate proxy pip inside a cell needs the same CA bundle and proxy variables as the
+    host; each CA file is mounted once and every variable that named it points at the mount.
+    """
+    mounts: list[Mount] = []
+    env: dict[str, str] = {}
+    placed: dict[str, str] = {}
+    for var in CA_VARIABLES:
+        path = environ.get(var)
+        if not path or not os.path.isfile(path):
+            continue
+        if path not in placed:
+            slot = f"ca-{len(placed)}.pem"
+            placed[path] = backend.cell_path(path, slot)
+            mounts.append(Mount(host=path, cell=placed[path]))
+        env[var] = placed[path]
+    for var in PROXY_VARIABLES:
+        for name in (var, var.lower()):
+            if environ.get(name):
+                env[name] = environ[name]
+    return mounts, env
+
+
+def pip_options(cell: Cell, backend: Backend) -> tuple[list[str], list[Mount]]:
+    idx = cell.index
+    args: list[str] = []
+    mounts: list[Mount] = []
+    if idx.index_url:
+        args += ["--index-url", idx.index_url]
+    for url in idx.extra_index_urls:
+        args += ["--extra-index-url", url]
+    if idx.no_index:
+        args.append("--no-index")
+    for i, directory in enumerate(idx.find_links):
+        where = backend.cell_path(directory, f"links-{i}")
+        mounts.append(Mount(host=directory, cell=where))
+        args += ["--find-links", where]
+    args += list(idx.pip_args)
+    return args, mounts
+
+
+def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
+    environ = os.environ if options.environ is None else options.environ
+    pip_args, link_mounts = pip_options(cell, backend)
+    ca_mounts, env = forwarded_environment(environ, backend)
+    # The cell's pip sees only the cell's index variant, not the host's pip configuration.
+    env["PIP_CONFIG_FILE"] = os.devnull
+    spec = {
+        "workdir": CELL_WORKDIR,
+        "system_site_packages": cell.image.ships_torch,
+        "requirements": list(cell.packages.requirements),
+        "pip_args": pip_args,
+        "modules": list(cell.packages.modules),
+        "env": env,
+    }
+    files = {
+        "cell.py": (HERE / "cell.py").read_bytes(),
+        "probe.py": (HERE / "probe.py").read_bytes(),
+        "spec.json": json.dumps(spec, indent=2).encode(),
+    }
+    return Job(
+        image=cell.image,
+        files=files,
+        mounts=tuple(link_mounts + ca_mounts),
+        argv=("cell.py", "spec.json"),
+        timeout=options.timeout or cell.timeout,
+        labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
+        keep=options.keep,
+    )
+
+
+def describe(cell: Cell) -> dict[str, Any]:
+    """The cell as recorded in its result: what it ran on, with which index and which pins."""
+    idx = cell.index
+    cwd = Path.cwd()
+
+    def shown(path: str) -> str:
+        p = Path(path)
+        return str(p.relative_to(cwd)) if p.is_relative_to(cwd) else p.name
+
+    return {
+        "id": cell.id,
+        "image": {"name": cell.image.name, "ref": cell.image.tag, "platform": cell.image.arch.platform,
+                  "ships_torch": cell.image.ships_torch},
+        "index": {"name": idx.name, "default": idx.is_default, "index_url": idx.index_url,
+                  "extra_index_urls": list(idx.extra_index_urls),
+                  "find_links": [shown(d) for d in idx.find_links], "no_index": idx.no_index},
+        "packages": {"name": cell.packages.name, "requirements": list(cell.packages.requirements),
+                     "modules": list(cell.packages.modules)},
+        "timeout": cell.timeout,
+    }
+
+
+def _tail(log: str, lines: int = 3, needle: str | None = None) -> str:
+    rows = [r.strip() for r in log.splitlines() if r.strip() and not r.startswith(("@@harness", "@@probe"))]
+    if needle:
+        picked = [r for r in rows if needle in r]
+        rows = picked or rows
+    return " / ".join(rows[-lines:])
+
+
+def classify(execution: Execution, parsed: _events.CellEvents, modules: tuple[str, ...] = ()) -> tuple[Outcome, list[str]]:
+    """The outcome of a cell from what its backend saw and what its log says."""
+    notes: list[str] = []
+    if execution.timed_out:
+        running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)
+        return Outcome.TIMEOUT, [f"killed at its deadline{f' during {running}' if running else ''}"]
+    if execution.oom_killed:
+        notes.append("the kernel killed the cell for memory (OOMKilled)")
+    if parsed.begin is None:
+        return Outcome.CRASHED, notes + [f"the cell driver never started (exit {execution.exit_code}): "
+                                         f"{_tail(execution.log, 2) or 'no output'}"]
+    venv, install = parsed.phase("venv"), parsed.phase("install")
+    if venv and venv.get("status") != "ok":
+        return Outcome.VENV_FAILED, notes + [f"python -m venv failed: {_tail(execution.log, 2)}"]
+    if install and install.get("status") not in ("ok", "skipped"):
+        return Outcome.INSTALL_FAILED, notes + [f"pip install failed: {_tail(execution.log, 2, 'ERROR')}"]
+    probe = parsed.probe
+    failed = parsed.failed_imports
+    for step in failed:
+        err = step.get("error") or {}
+        missing = err.get("missing_module") or err.get("missing_name")
+        notes.append(f"import {step['module']} failed: {err.get('type')}: {err.get('message')}"
+                     + (f" (missing: {missing})" if missing else ""))
+    if parsed.crash or not probe.get("complete"):
+        crash = parsed.crash or {}
+        done = [s["module"] for s in probe.get("imports", [])]
+        during = next((m for m in modules if m not in done), None)
+        how = crash.get("signal") or f"exit code {crash.get('returncode', execution.exit_code)}"
+        notes.append(f"the probe died ({how})" + (f" while importing {during}" if during else ""))
+        return Outcome.CRASHED, notes
+    if failed:
+        return Outcome.IMPORT_FAILED, notes
+    return (Outcome.CRASHED if execution.oom_killed else Outcome.PASS), notes
+
+
+def timings_from(prepare: float, execution: Execution | None, parsed: _events.CellEvents | None,
+                 total: float) -> dict[str, Any]:
+    timings: dict[str, Any] = {"image": round(prepare, 3), "total": round(total, 3)}
+    if execution is not None:
+        timings["container_start"] = round(execution.timings.get("container_start", 0.0), 3)
+    if parsed is not None:
+        for phase in parsed.phases:
+            if "seconds" in phase:
+                timings[phase["phase"]] = round(phase["seconds"], 3)
+        timings["imports"] = {s["module"]: round(s.get("seconds") or 0.0, 3) for s in parsed.probe.get("imports", [])}
+    return timings
+
+
+def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, host: dict[str, Any],
+             log_dir: Path | None = None) -> CellResult:
+    started, t0 = now(), time.monotonic()
+    execution: Execution | None = None
+    parsed: _events.CellEvents | None = None
+    prepare = 0.0
+    notes: list[str] = []
+    try:
+        prepare = backend.prepare(cell.image)
+        execution = backend.execute(make_job(cell, backend, options))
+        parsed = _events.parse(execution.log)
+        outcome, notes = classify(execution, parsed, cell.packages.modules)
+        if execution.kept:
+            notes.append(f"kept for debugging: {execution.kept}")
+    except ImageUnavailable as exc:
+        outcome = Outcome.SKIPPED if isinstance(exc, CannotRunHere) else Outcome.IMAGE_UNAVAILABLE
+        notes = [str(exc) + (f"; {exc.hint}" if exc.hint else "")]
+    except EngineFailure as exc:
+        outcome, notes = Outcome.ENGINE_ERROR, [str(exc)]
+    log_name = None
+    if log_dir is not None and execution is not None:
+        log_name = f"{cell.id}.log"
+        write_text_atomic(log_dir / log_name, execution.log)
+    return CellResult(
+        matrix=matrix,
+        cell_id=cell.id,
+        run_id=options.run_id,
+        backend=backend.name,
+        outcome=outcome,
+        started_at=started,
+        finished_at=now(),
+        cell=describe(cell),
+        timings=timings_from(prepare, execution, parsed, time.monotonic() - t0),
+        probe=parsed.probe if parsed else {},
+        phases=tuple(parsed.phases) if parsed else (),
+        host=host,
+        notes=tuple(notes),
+        log=log_name,
+        extra={"exit_code": execution.exit_code if execution else None},
+    )
+
+
+def prefetch(matrix: Matrix, cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
+             log: Callable[[str], None] = print) -> None:
+    """Fill wheelhouse variants with `pip download` on the host (using the host's pip configuration)."""
+    seen = set()
+    for idx in (c.index for c in cells):
+        if not idx.prefetch or idx.name in seen:
+            continue
+        seen.add(idx.name)
+        target = Path(idx.find_links[0])
+        target.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
+               "--dest", str(target), *idx.prefetch]
+        log(f"Prefetching {', '.join(idx.prefetch)} into wheelhouse {idx.name!r}")
+        done = run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise HarnessError(f"prefetch for index variant {idx.name!r} failed:\n{tail}",
+                               hint="check the requirement and the host's pip configuration, "
+                                    "or fill the wheelhouse directory by hand")
+
+
+def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunOptions, *,
+              results_dir: Path, log: Callable[[str], None] = print) -> list[CellResult]:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    host = backend.facts()
+    out: list[CellResult] = []
+    for n, cell in enumerate(cells, 1):
+        log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")
+        result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir)
+        write_result(results_dir, result)
+        note = f" — {result.notes[0]}" if result.notes else ""
+        log(f"[{n}/{len(cells)}] {cell.id}: {result.outcome.value} in {result.timings['total']:.1f} s{note}")
+        out.append(result)
+    return out

@@ -1,0 +1,38 @@
+"""Thin sessions that call the harness; the matrix lives in matrices/*.toml, not here."""
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["matrix"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+TEST_DEPS = PYPROJECT["project"]["optional-dependencies"]["test"]
+LINT_DEPS = PYPROJECT["project"]["optional-dependencies"]["lint"]
+
+
+@nox.session(reuse_venv=True)
+def matrix(session: nox.Session) -> None:
+    """Run the default matrix for this host (or the matrix files and flags after --)."""
+    session.install("-e", ".")
+    session.run("wheel-harness", "run", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
+def images(session: nox.Session) -> None:
+    """Build the local base images a matrix needs (default: the smoke matrix)."""
+    session.install("-e", ".")
+    session.run("wheel-harness", "images", "build", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
+def tests(session: nox.Session) -> None:
+    """The test suite, Docker integration tests included (they fail, not skip, under CI=true)."""
+    session.install("-e", ".", *TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
+def lint(session: nox.Session) -> None:
+    session.install(*LINT_DEPS)
+    session.run("ruff", "check", "harness", "tests", "noxfile.py")

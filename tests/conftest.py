@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def engine_or_fail():
+    """The Docker backend, or a skip — but a FAILURE under CI=true, where Docker tests must run."""
+    from harness.engine import DockerBackend
+    from harness.errors import EngineUnavailable
+
+    try:
+        return DockerBackend()
+    except EngineUnavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and no Docker engine answered: {exc}", pytrace=False)
+        pytest.skip(f"no Docker engine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def docker_backend():
+    return engine_or_fail()
+
+
+@pytest.fixture(scope="session")
+def bookworm(docker_backend, tmp_path_factory):
+    """The local Debian bookworm amd64 image (built once from Debian's packages when missing)."""
+    from harness import images
+    from harness.model import Arch
+
+    ref = images.local_ref("debian-bookworm", Arch.AMD64)
+    if not docker_backend.has_image(ref):
+        images.build_local("debian-bookworm", Arch.AMD64, docker_backend,
+                           workdir=tmp_path_factory.mktemp("rootfs"))
+    return ref

@@ -1,0 +1,68 @@
+"""Tiny real wheels for tests: fixture distributions named torch, torchao and torchtune."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+
+def make_wheel(directory: Path, name: str, version: str, files: dict[str, str],
+               requires: tuple[str, ...] = ()) -> Path:
+    """Write a pure-Python wheel `name-version-py3-none-any.whl` holding `files` (path → source)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dist = f"{name.replace('-', '_')}-{version}"
+    info = f"{dist}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires)
+    members = dict(files)
+    members[f"{info}/METADATA"] = metadata
+    members[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = []
+    for path, text in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    record.append(f"{info}/RECORD,,")
+    members[f"{info}/RECORD"] = "\n".join(record) + "\n"
+    out = directory / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(out, "w") as zf:
+        for path, text in members.items():
+            zf.writestr(path, text)
+    return out
+
+
+FAKE_TORCH = {
+    "torch/__init__.py": (
+        "__version__ = '2.13.0+fixture'\n"
+        "from . import version, cuda\n"
+    ),
+    "torch/version.py": "cuda = None\n",
+    "torch/cuda.py": (
+        "def is_available():\n    return False\n"
+        "def device_count():\n    return 0\n"
+    ),
+}
+
+TORCHAO_GOOD = {
+    "torchao/__init__.py": "__version__ = '0.18.0+fixture'\nimport torch\n",
+    "torchao/quantization/__init__.py": "def quantize_(model, config):\n    return model\n",
+}
+
+TORCHAO_WITHOUT_QUANTIZATION = {
+    "torchao/__init__.py": "__version__ = '0.1.0+fixture'\nimport torch\n",
+}
+
+TORCHTUNE = {
+    "torchtune/__init__.py": "__version__ = '0.6.1+fixture'\nfrom torchao.quantization import quantize_\n",
+    "torchtune/training/__init__.py": "from torchtune import quantize_ as _q\n",
+}
+
+
+def fixture_chain(directory: Path, *, torchao_files: dict[str, str] = TORCHAO_GOOD,
+                  torchao_version: str = "0.18.0") -> Path:
+    """A wheelhouse holding fixture torch, torchao and torchtune wheels."""
+    make_wheel(directory, "torch", "2.13.0", FAKE_TORCH)
+    make_wheel(directory, "torchao", torchao_version, torchao_files, requires=("torch",))
+    make_wheel(directory, "torchtune", "0.6.1", TORCHTUNE, requires=("torchao", "torch"))
+    return directory
