@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import itertools
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -140,7 +141,7 @@ class _Reader:
         if not NAME_RE.match(name):
             self.problem("matrix.name", f"{name!r} must be lower-case letters, digits, '.', '_' or '-'")
         timeout = self.get(spec, "matrix", "timeout", float, DEFAULT_TIMEOUT)
-        if timeout <= 0:
+        if not math.isfinite(timeout) or timeout <= 0:
             self.problem("matrix.timeout", f"must be a positive number of seconds, not {timeout}")
         cells = self.cells(spec, images, indexes, packages, timeout)
         if self.problems:
@@ -220,7 +221,7 @@ class _Reader:
             self.problem(f"{key}.prefetch", "needs find_links: the first directory receives the downloads")
         resolved = tuple(str((self.base / d).resolve()) for d in links)
         for i, d in enumerate(resolved):
-            if not prefetch and not Path(d).is_dir():
+            if not (prefetch and i == 0) and not Path(d).is_dir():
                 self.problem(f"{key}.find_links[{i}]", f"{links[i]!r} is not a directory (relative to {self.base})")
         for i, req in enumerate(prefetch):
             self.requirement(f"{key}.prefetch[{i}]", req)
@@ -229,9 +230,13 @@ class _Reader:
 
     def requirement(self, key: str, text: str) -> None:
         try:
-            Requirement(text)
+            req = Requirement(text)
         except InvalidRequirement as exc:
-            self.problem(key, f"not a PEP 508 requirement: {exc}")
+            first = str(exc).splitlines()[0] if str(exc) else "unparseable"
+            self.problem(key, f"{text!r} is not a PEP 508 requirement: {first}")
+            return
+        if any(not spec.version.strip() for spec in req.specifier):
+            self.problem(key, f"{text!r} is not a PEP 508 requirement: a version operator without a version")
 
     def package_set(self, name: str, body: dict[str, Any]) -> PackageSet | None:
         key = f"packages.{name}"
@@ -242,6 +247,8 @@ class _Reader:
         if "modules" not in body:
             self.problem(f"{key}.modules", "missing: list the modules the probe imports, e.g. [\"torch\"]")
         modules = self.strings(body, key, "modules")
+        if "modules" in body and not modules and isinstance(body["modules"], list):
+            self.problem(f"{key}.modules", "is empty: list at least one module for the probe to import")
         for i, mod in enumerate(modules):
             if not MODULE_RE.match(mod):
                 self.problem(f"{key}.modules[{i}]", f"{mod!r} is not a dotted module name")
@@ -250,6 +257,9 @@ class _Reader:
     # -- expansion ---------------------------------------------------------------------------
     def axis(self, spec: dict[str, Any], axis: str, declared: dict[str, Any]) -> list[str]:
         names = self.strings(spec, "matrix", axis) if axis in spec else tuple(declared)
+        for n in {n for n in names if names.count(n) > 1}:
+            self.problem(f"matrix.{axis}", f"{n!r} is listed twice")
+        names = tuple(dict.fromkeys(names))
         for i, n in enumerate(names):
             if n not in declared:
                 self.problem(f"matrix.{axis}[{i}]", f"{n!r} is not declared{_did_you_mean(n, tuple(declared))}")
@@ -260,7 +270,9 @@ class _Reader:
         out = []
         for i, entry in enumerate(self.get(spec, "matrix", which, list, [])):
             key = f"matrix.{which}[{i}]"
-            entry = self.table(entry, key)
+            if not isinstance(entry, dict):
+                self.problem(key, f"must be a table like {{ image = \"…\" }}, not {type(entry).__name__}")
+                continue
             self.known_keys(entry, key, SELECT_KEYS)
             good = True
             for axis in SELECT_KEYS:

@@ -1,0 +1,689 @@
+"""harness.matrix: reading, expanding and validating matrix files, and `wheel-harness validate`.
+
+Every matrix here is written to pytest's tmp_path; the shipped `matrices/*.toml` are checked at the end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import matrix
+from harness.__main__ import main
+from harness.errors import MatrixError, Problem
+from harness.matrix import DEFAULT_TIMEOUT
+from harness.model import Arch
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((REPO / "matrices").glob("*.toml"))
+
+# -- building blocks ---------------------------------------------------------------------------
+# A minimal valid matrix is IMAGES + INDEXES + PACKAGES; the error tests swap out one section.
+
+IMAGES = """
+[images.bookworm-amd64]
+ref = "debian:bookworm"
+platform = "linux/amd64"
+"""
+
+INDEXES = """
+[indexes.default]
+"""
+
+PACKAGES = """
+[packages.chain-latest]
+requirements = ["torch", "torchao"]
+modules = ["torch", "torchao"]
+"""
+
+# Images are declared in non-alphabetical order on purpose: cells follow declaration order.
+GOOD = """
+[images.bookworm-amd64]
+ref = "debian:bookworm"
+platform = "linux/amd64"
+
+[images.bookworm-arm64]
+local_build = "debian-bookworm"
+platform = "linux/arm64"
+ships_torch = true
+python = "python3.11"
+
+[images.alpine-amd64]
+dockerfile = "docker/Dockerfile"
+platform = "linux/amd64"
+build_args = { BASE = "alpine:3.20" }
+
+[indexes.default]
+
+[indexes.wheelhouse]
+find_links = ["wheels"]
+pip_args = ["--prefer-binary"]
+
+[packages.chain-latest]
+requirements = ["torch", "torchao", "torchtune"]
+modules = ["torch", "torchao", "torchtune.training"]
+
+[packages."chain-2.13"]
+requirements = ["torch==2.13.0", "torchao>=0.5; platform_machine == 'x86_64'"]
+modules = ["torch"]
+"""
+
+GOOD_IMAGES = ["bookworm-amd64", "bookworm-arm64", "alpine-amd64"]
+GOOD_INDEXES = ["default", "wheelhouse"]
+GOOD_PACKAGES = ["chain-latest", "chain-2.13"]
+GOOD_IDS = [f"{i}__{x}__{p}" for i in GOOD_IMAGES for x in GOOD_INDEXES for p in GOOD_PACKAGES]
+
+
+def doc(*, head: str = "", images: str = IMAGES, indexes: str = INDEXES, packages: str = PACKAGES) -> str:
+    return head + images + indexes + packages
+
+
+def write(directory: Path, text: str, name: str = "m.toml") -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def good_dir(tmp_path: Path) -> Path:
+    """A directory holding what GOOD refers to: docker/Dockerfile and the wheels/ wheelhouse."""
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "wheels").mkdir()
+    return tmp_path
+
+
+def load_good(good_dir: Path, head: str = "", name: str = "m.toml"):
+    return matrix.load(write(good_dir, head + GOOD, name))
+
+
+def ids(m) -> list[str]:
+    return [c.id for c in m.cells]
+
+
+def problems_of(tmp_path: Path, text: str) -> list[Problem]:
+    return matrix.validate(write(tmp_path, text))
+
+
+def find(problems: list[Problem], key: str, *fragments: str) -> Problem:
+    """The one problem at `key` whose message holds every fragment (fail with all problems shown)."""
+    hits = [p for p in problems if p.key == key and all(f in p.message for f in fragments)]
+    assert hits, f"no problem at {key!r} containing {fragments!r}; got:\n" + "\n".join(map(str, problems))
+    return hits[0]
+
+
+# -- a good matrix -----------------------------------------------------------------------------
+
+def test_good_matrix_expands_to_the_product_of_axes_in_declaration_order(good_dir):
+    m = load_good(good_dir)
+    assert ids(m) == GOOD_IDS
+    assert len(m.cells) == 3 * 2 * 2
+    assert "bookworm-amd64__default__chain-latest" in ids(m)
+    assert len(set(ids(m))) == len(m.cells)
+    assert [i.name for i in m.images] == GOOD_IMAGES
+    assert [i.name for i in m.indexes] == GOOD_INDEXES
+    assert [p.name for p in m.package_sets] == GOOD_PACKAGES
+
+
+def test_cells_carry_the_declared_objects(good_dir):
+    m = load_good(good_dir)
+    cell = next(c for c in m.cells if c.id == "bookworm-arm64__wheelhouse__chain-2.13")
+    assert cell.image.arch is Arch.ARM64
+    assert cell.image.local_build == "debian-bookworm"
+    assert cell.image.ships_torch is True
+    assert cell.image.python == "python3.11"
+    assert cell.index.pip_args == ("--prefer-binary",)
+    assert cell.packages.requirements == ("torch==2.13.0", "torchao>=0.5; platform_machine == 'x86_64'")
+    assert cell.packages.modules == ("torch",)
+    amd = next(i for i in m.images if i.name == "bookworm-amd64")
+    assert amd.ref == "debian:bookworm" and amd.arch is Arch.AMD64
+    assert amd.ships_torch is False and amd.python == "python3"
+    alpine = next(i for i in m.images if i.name == "alpine-amd64")
+    assert alpine.build_args == (("BASE", "alpine:3.20"),)
+
+
+def test_expansion_is_stable_across_loads(good_dir):
+    path = write(good_dir, GOOD)
+    first = ids(matrix.load(path))
+    assert all(ids(matrix.load(path)) == first for _ in range(3))
+    assert matrix.load(path) == matrix.load(path)
+
+
+def test_axis_lists_choose_and_order_the_values(good_dir):
+    m = load_good(good_dir, '[matrix]\nimages = ["alpine-amd64", "bookworm-amd64"]\nindexes = ["default"]\n'
+                            'packages = ["chain-2.13"]\n', name="sub.toml")
+    assert ids(m) == ["alpine-amd64__default__chain-2.13", "bookworm-amd64__default__chain-2.13"]
+
+
+def test_exclude_by_exact_names(good_dir):
+    head = ('[matrix]\nexclude = [\n'
+            '  { image = "bookworm-arm64", index = "wheelhouse", packages = "chain-2.13" },\n'
+            '  { image = "alpine-amd64" },\n]\n')
+    m = load_good(good_dir, head)
+    expected = [i for i in GOOD_IDS
+                if i != "bookworm-arm64__wheelhouse__chain-2.13" and not i.startswith("alpine-amd64__")]
+    assert ids(m) == expected
+    assert len(m.cells) == 12 - 1 - 4
+
+
+def test_exclude_with_glob_patterns(good_dir):
+    head = '[matrix]\nexclude = [{ image = "*-arm64" }, { index = "wheel*", packages = "chain-[0-9]*" }]\n'
+    m = load_good(good_dir, head)
+    expected = [i for i in GOOD_IDS
+                if "-arm64__" not in i and not i.endswith("__wheelhouse__chain-2.13")]
+    assert ids(m) == expected
+    assert "bookworm-amd64__wheelhouse__chain-latest" in ids(m)
+    assert "bookworm-amd64__wheelhouse__chain-2.13" not in ids(m)
+
+
+def test_include_adds_a_cell_outside_the_product(good_dir):
+    head = ('[matrix]\nimages = ["bookworm-amd64"]\nindexes = ["default"]\npackages = ["chain-latest"]\n'
+            'include = [\n'
+            '  { image = "bookworm-arm64", index = "wheelhouse", packages = "chain-2.13" },\n'
+            '  { image = "bookworm-amd64", index = "default", packages = "chain-latest" },\n]\n')
+    m = load_good(good_dir, head)
+    # The second include is already in the product: it is not repeated. Included cells come last.
+    assert ids(m) == ["bookworm-amd64__default__chain-latest", "bookworm-arm64__wheelhouse__chain-2.13"]
+
+
+def test_include_brings_back_an_excluded_cell(good_dir):
+    head = ('[matrix]\nexclude = [{ image = "alpine-amd64" }]\n'
+            'include = [{ image = "alpine-amd64", index = "default", packages = "chain-latest" }]\n')
+    m = load_good(good_dir, head)
+    assert ids(m)[-1] == "alpine-amd64__default__chain-latest"
+    assert sum(i.startswith("alpine-amd64__") for i in ids(m)) == 1
+
+
+def test_empty_images_axis_with_include_gives_only_the_included_cells(good_dir):
+    head = ('[matrix]\nimages = []\ninclude = [\n'
+            '  { image = "bookworm-arm64", index = "default", packages = "chain-2.13" },\n'
+            '  { image = "bookworm-amd64", index = "wheelhouse", packages = "chain-latest" },\n]\n')
+    m = load_good(good_dir, head)
+    assert ids(m) == ["bookworm-arm64__default__chain-2.13", "bookworm-amd64__wheelhouse__chain-latest"]
+    # Every declared image is still part of the matrix, whether or not a cell uses it.
+    assert [i.name for i in m.images] == GOOD_IMAGES
+
+
+def test_name_defaults_to_the_file_stem(good_dir):
+    m = load_good(good_dir, name="edge-x86.toml")
+    assert m.name == "edge-x86"
+    assert m.source == str(good_dir / "edge-x86.toml")
+
+
+def test_name_can_be_given(good_dir):
+    m = load_good(good_dir, '[matrix]\nname = "jetson.orin_v2"\ndescription = "a test"\n', name="other.toml")
+    assert m.name == "jetson.orin_v2"
+
+
+def test_timeout_default(good_dir):
+    m = load_good(good_dir)
+    assert m.timeout == DEFAULT_TIMEOUT == 1800.0
+    assert {c.timeout for c in m.cells} == {DEFAULT_TIMEOUT}
+
+
+@pytest.mark.parametrize("value, expected", [("600", 600.0), ("90.5", 90.5)])
+def test_timeout_override_reaches_every_cell(good_dir, value, expected):
+    m = load_good(good_dir, f"[matrix]\ntimeout = {value}\n")
+    assert m.timeout == expected
+    assert isinstance(m.timeout, float)
+    assert {c.timeout for c in m.cells} == {expected}
+
+
+def test_relative_paths_resolve_against_the_matrix_file_not_the_cwd(tmp_path, monkeypatch):
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "wheels").mkdir()
+    text = doc(
+        images='[images.built]\ndockerfile = "../docker/Dockerfile"\nplatform = "linux/amd64"\n',
+        indexes='[indexes.local]\nfind_links = ["../wheels"]\nno_index = true\n',
+    )
+    path = write(tmp_path / "matrices", text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    m = matrix.load(path)
+    assert m.images[0].dockerfile == str((tmp_path / "docker" / "Dockerfile").resolve())
+    assert m.indexes[0].find_links == (str((tmp_path / "wheels").resolve()),)
+    assert Path(m.indexes[0].find_links[0]).is_absolute()
+    assert m.images[0].tag == "edge-wheel-harness/built:latest"
+
+
+def test_relative_matrix_path_also_works(tmp_path, monkeypatch):
+    (tmp_path / "wheels").mkdir()
+    write(tmp_path, doc(indexes='[indexes.local]\nfind_links = ["wheels"]\n'))
+    monkeypatch.chdir(tmp_path)
+    m = matrix.load("m.toml")
+    assert m.indexes[0].find_links == (str((tmp_path / "wheels").resolve()),)
+
+
+def test_default_index_variant_is_an_empty_table(good_dir):
+    m = load_good(good_dir)
+    default = next(i for i in m.indexes if i.name == "default")
+    assert default.is_default is True
+    assert default.index_url is None and default.find_links == () and not default.no_index
+    wheelhouse = next(i for i in m.indexes if i.name == "wheelhouse")
+    assert wheelhouse.is_default is False
+
+
+def test_index_urls_are_kept(tmp_path):
+    text = doc(indexes='[indexes.cpu]\nindex_url = "https://download.pytorch.org/whl/cpu"\n'
+                       'extra_index_urls = ["https://pypi.org/simple", "file:///srv/simple"]\n')
+    index = matrix.load(write(tmp_path, text)).indexes[0]
+    assert index.index_url == "https://download.pytorch.org/whl/cpu"
+    assert index.extra_index_urls == ("https://pypi.org/simple", "file:///srv/simple")
+    assert index.is_default is False
+
+
+def test_prefetch_lets_the_wheelhouse_not_exist_yet(tmp_path):
+    text = doc(indexes='[indexes.wheelhouse]\nfind_links = ["../.wheelhouse/x"]\nprefetch = ["torch==2.13.0"]\n')
+    index = matrix.load(write(tmp_path / "matrices", text)).indexes[0]
+    assert index.prefetch == ("torch==2.13.0",)
+    assert index.find_links == (str((tmp_path / ".wheelhouse" / "x").resolve()),)
+
+
+def test_quoted_dotted_names(tmp_path):
+    text = doc(packages='[packages."chain-2.13"]\nrequirements = ["torch==2.13.0"]\nmodules = ["torch"]\n'
+                        '[packages."numpy.v2"]\nrequirements = ["numpy>=2"]\nmodules = ["numpy"]\n')
+    m = matrix.load(write(tmp_path, text))
+    assert [p.name for p in m.package_sets] == ["chain-2.13", "numpy.v2"]
+    assert ids(m) == ["bookworm-amd64__default__chain-2.13", "bookworm-amd64__default__numpy.v2"]
+
+
+def test_validate_of_a_good_file_is_empty(good_dir):
+    assert matrix.validate(write(good_dir, GOOD)) == []
+
+
+# -- select ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("patterns, expected", [
+    ([], GOOD_IDS),
+    (["bookworm-*"], [i for i in GOOD_IDS if i.startswith("bookworm-")]),
+    (["*__default__*"], [i for i in GOOD_IDS if "__default__" in i]),
+    (["*-arm64__*", "alpine-*"], [i for i in GOOD_IDS if not i.startswith("bookworm-amd64")]),
+    (["bookworm-amd64__default__chain-latest"], ["bookworm-amd64__default__chain-latest"]),
+    (["*__chain-2.1?"], [i for i in GOOD_IDS if i.endswith("__chain-2.13")]),
+    (["nothing-*"], []),
+    (["BOOKWORM-*"], []),  # case-sensitive
+])
+def test_select(good_dir, patterns, expected):
+    m = load_good(good_dir)
+    chosen = matrix.select(m.cells, patterns)
+    assert [c.id for c in chosen] == expected
+    assert matrix.select(list(m.cells), patterns) == chosen
+
+
+# -- errors that stop the file from being read at all -----------------------------------------
+
+def only(problems: list[Problem], fragment: str) -> Problem:
+    assert len(problems) == 1, "\n".join(map(str, problems))
+    assert problems[0].key == ""
+    assert fragment in problems[0].message
+    return problems[0]
+
+
+def test_toml_syntax_error(tmp_path):
+    path = write(tmp_path, "[images\nref = = 1\n")
+    problem = only(matrix.validate(path), "not valid TOML")
+    assert problem.file == str(path)
+    assert str(problem).startswith(f"{path}: not valid TOML")
+
+
+def test_invalid_utf8(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_bytes(b'[matrix]\nname = "caf\xe9"\n')
+    only(matrix.validate(path), "utf-8")
+
+
+def test_deeply_nested_brackets_are_a_problem_not_a_recursion_error(tmp_path):
+    path = write(tmp_path, "x = " + "[" * 100000)
+    only(matrix.validate(path), "not valid TOML")
+    with pytest.raises(MatrixError):
+        matrix.load(path)
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "absent.toml"
+    problem = only(matrix.validate(path), "no such file")
+    assert problem.file == str(path)
+
+
+def test_a_directory_is_not_a_file(tmp_path):
+    only(matrix.validate(tmp_path), "cannot read")
+
+
+def test_load_raises_matrix_error_with_the_problems(tmp_path):
+    path = write(tmp_path, doc(images='[images.x]\nplatform = "linux/amd64"\n'))
+    with pytest.raises(MatrixError) as info:
+        matrix.load(path)
+    assert list(info.value.problems) == matrix.validate(path)
+    assert str(path) in str(info.value)
+
+
+# -- one problem per mistake, located by key --------------------------------------------------
+
+ERRORS = [
+    # misspelt keys, with a suggestion
+    ("unknown-top-level", doc(head="[imagse.x]\nref = 'a'\n"), "imagse", ["unknown key", "did you mean 'images'"]),
+    ("misspelt-image-key", doc(images='[images.x]\nref = "a"\nplatform = "linux/amd64"\nplatfrom = "y"\n'),
+     "images.x.platfrom", ["unknown key", "did you mean 'platform'"]),
+    ("misspelt-index-key", doc(indexes='[indexes.default]\nfind_link = ["w"]\n'),
+     "indexes.default.find_link", ["unknown key", "did you mean 'find_links'"]),
+    ("misspelt-package-key",
+     doc(packages='[packages.p]\nrequirments = ["torch"]\nmodules = ["torch"]\n'),
+     "packages.p.requirments", ["unknown key", "did you mean 'requirements'"]),
+    ("misspelt-matrix-key", doc(head='[matrix]\nexlude = []\n'),
+     "matrix.exlude", ["unknown key", "did you mean 'exclude'"]),
+    ("misspelt-include-key",
+     doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = "default", packages = "chain-latest", '
+              'imgae = "x" }]\n'),
+     "matrix.include[0].imgae", ["unknown key", "did you mean 'image'"]),
+    # images
+    ("image-with-no-source", doc(images='[images.x]\nplatform = "linux/amd64"\n'),
+     "images.x", ["needs exactly one of ref, dockerfile, local_build"]),
+    ("image-with-two-sources",
+     doc(images='[images.x]\nref = "a"\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n'),
+     "images.x", ["needs exactly one of ref, dockerfile, local_build", "found ref, local_build"]),
+    ("platform-riscv", doc(images='[images.x]\nref = "a"\nplatform = "linux/riscv64"\n'),
+     "images.x.platform", ["'linux/riscv64' is not linux/amd64 or linux/arm64"]),
+    ("platform-windows", doc(images='[images.x]\nref = "a"\nplatform = "windows/amd64"\n'),
+     "images.x.platform", ["'windows/amd64' is not linux/amd64 or linux/arm64"]),
+    ("platform-missing", doc(images='[images.x]\nref = "a"\n'), "images.x.platform", ["missing"]),
+    ("unknown-recipe", doc(images='[images.x]\nlocal_build = "debian-bookwrom"\nplatform = "linux/amd64"\n'),
+     "images.x.local_build", ["unknown recipe 'debian-bookwrom'", "did you mean 'debian-bookworm'",
+                              "known: debian-bookworm"]),
+    ("dockerfile-not-found", doc(images='[images.x]\ndockerfile = "nope/Dockerfile"\nplatform = "linux/amd64"\n'),
+     "images.x.dockerfile", ["'nope/Dockerfile' not found"]),
+    ("ships-torch-string", doc(images='[images.x]\nref = "a"\nplatform = "linux/amd64"\nships_torch = "yes"\n'),
+     "images.x.ships_torch", ["must be a bool", "'yes'"]),
+    ("build-args-not-strings",
+     doc(images='[images.x]\nref = "a"\nplatform = "linux/amd64"\nbuild_args = { JOBS = 4 }\n'),
+     "images.x.build_args.JOBS", ["must be strings"]),
+    # matrix table
+    ("timeout-string", doc(head='[matrix]\ntimeout = "long"\n'), "matrix.timeout", ["must be a float", "'long'"]),
+    ("timeout-bool", doc(head='[matrix]\ntimeout = true\n'), "matrix.timeout", ["must be a float"]),
+    ("timeout-zero", doc(head='[matrix]\ntimeout = 0\n'), "matrix.timeout", ["must be a positive number"]),
+    ("timeout-negative", doc(head='[matrix]\ntimeout = -5.5\n'), "matrix.timeout", ["must be a positive number"]),
+    ("matrix-name-upper", doc(head='[matrix]\nname = "Smoke"\n'), "matrix.name", ["'Smoke'", "lower-case"]),
+    ("matrix-not-a-table", doc(head='matrix = 3\n'), "matrix", ["must be a table"]),
+    # package sets
+    ("requirements-string", doc(packages='[packages.p]\nrequirements = "torch"\nmodules = ["torch"]\n'),
+     "packages.p.requirements", ["must be a list", "'torch'"]),
+    ("requirements-empty-string", doc(packages='[packages.p]\nrequirements = ["torch", " "]\nmodules = ["torch"]\n'),
+     "packages.p.requirements", ["must be a list of non-empty strings"]),
+    ("requirement-no-version", doc(packages='[packages.p]\nrequirements = ["torch=="]\nmodules = ["torch"]\n'),
+     "packages.p.requirements[0]", ["not a PEP 508 requirement"]),
+    ("requirement-dangling-comma",
+     doc(packages='[packages.p]\nrequirements = ["numpy", "torch>=2,<"]\nmodules = ["torch"]\n'),
+     "packages.p.requirements[1]", ["not a PEP 508 requirement"]),
+    ("module-with-dash", doc(packages='[packages.p]\nrequirements = ["torchao"]\nmodules = ["torch", "torch-ao"]\n'),
+     "packages.p.modules[1]", ["'torch-ao' is not a dotted module name"]),
+    ("module-trailing-dot", doc(packages='[packages.p]\nrequirements = ["torchao"]\nmodules = ["torchao."]\n'),
+     "packages.p.modules[0]", ["not a dotted module name"]),
+    ("modules-missing", doc(packages='[packages.p]\nrequirements = ["torch"]\n'),
+     "packages.p.modules", ["missing"]),
+    # names
+    ("image-name-upper", doc(images='[images.Bookworm]\nref = "a"\nplatform = "linux/amd64"\n'),
+     "images.Bookworm", ["lower-case"]),
+    ("index-name-upper", doc(indexes='[indexes.PyPI]\n'), "indexes.PyPI", ["lower-case"]),
+    ("package-name-space", doc(packages='[packages."my set"]\nrequirements = []\nmodules = ["x"]\n'),
+     "packages.my set", ["lower-case"]),
+    # indexes
+    ("no-index-with-index-url",
+     doc(indexes='[indexes.x]\nno_index = true\nindex_url = "https://pypi.org/simple"\nfind_links = ["."]\n'),
+     "indexes.x.no_index", ["contradicts index_url"]),
+    ("no-index-without-find-links", doc(indexes='[indexes.x]\nno_index = true\n'),
+     "indexes.x.no_index", ["needs find_links"]),
+    ("prefetch-without-find-links", doc(indexes='[indexes.x]\nprefetch = ["torch"]\n'),
+     "indexes.x.prefetch", ["needs find_links"]),
+    ("prefetch-bad-requirement", doc(indexes='[indexes.x]\nfind_links = ["w"]\nprefetch = ["torch>=2,<"]\n'),
+     "indexes.x.prefetch[0]", ["not a PEP 508 requirement"]),
+    ("find-links-dir-missing", doc(indexes='[indexes.x]\nfind_links = [".", "no-such-dir"]\n'),
+     "indexes.x.find_links[1]", ["'no-such-dir' is not a directory"]),
+    ("index-url-no-scheme", doc(indexes='[indexes.x]\nindex_url = "pypi.org/simple"\n'),
+     "indexes.x.index_url", ["must be an http(s):// or file:// URL"]),
+    ("index-url-ftp", doc(indexes='[indexes.x]\nindex_url = "ftp://mirror/simple"\n'),
+     "indexes.x.index_url", ["must be an http(s):// or file:// URL"]),
+    ("extra-index-url-no-host", doc(indexes='[indexes.x]\nextra_index_urls = ["https://"]\n'),
+     "indexes.x.extra_index_urls[0]", ["must be an http(s):// or file:// URL"]),
+    ("no-index-not-bool", doc(indexes='[indexes.x]\nno_index = "yes"\nfind_links = ["."]\n'),
+     "indexes.x.no_index", ["must be a bool"]),
+    # sections
+    ("missing-packages-table", doc(packages=""), "packages", ["missing table"]),
+    ("empty-images-table", doc(images="images = {}\n"), "images", ["declares nothing"]),
+    ("images-not-a-table", doc(images="images = []\n"), "images", ["must be a table"]),
+    # axes, include, exclude
+    ("axis-undeclared-image", doc(head='[matrix]\nimages = ["bookworm-amd46"]\n'),
+     "matrix.images[0]", ["'bookworm-amd46' is not declared", "did you mean 'bookworm-amd64'"]),
+    ("axis-undeclared-package", doc(head='[matrix]\npackages = ["chain-latest", "chian-latest"]\n'),
+     "matrix.packages[1]", ["'chian-latest' is not declared", "did you mean 'chain-latest'"]),
+    ("axis-not-a-list", doc(head='[matrix]\nindexes = "default"\n'), "matrix.indexes", ["must be a list"]),
+    ("include-missing-key", doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = "default" }]\n'),
+     "matrix.include[0].packages", ["missing"]),
+    ("include-undeclared-value",
+     doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = "defualt", packages = "chain-latest" }]\n'),
+     "matrix.include[0].index", ["'defualt' is not declared", "did you mean 'default'"]),
+    ("include-not-a-string",
+     doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = 1, packages = "chain-latest" }]\n'),
+     "matrix.include[0].index", ["must be a string"]),
+    ("exclude-matches-nothing", doc(head='[matrix]\nexclude = [{ image = "jetson-*" }]\n'),
+     "matrix.exclude[0].image", ["'jetson-*' matches no declared name"]),
+    ("exclude-empty-entry", doc(head='[matrix]\nexclude = [{}]\n'), "matrix.exclude[0]", ["empty"]),
+    ("no-cells-empty-axis", doc(head='[matrix]\nimages = []\n'), "matrix", ["expands to no cells"]),
+    ("no-cells-all-excluded", doc(head='[matrix]\nexclude = [{ packages = "chain-*" }]\n'),
+     "matrix", ["expands to no cells"]),
+]
+
+
+@pytest.mark.parametrize("text, key, fragments", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
+def test_validation_error(tmp_path, text, key, fragments):
+    problems = problems_of(tmp_path, text)
+    problem = find(problems, key, *fragments)
+    assert problem.file == str(tmp_path / "m.toml")
+    assert str(problem) == f"{tmp_path / 'm.toml'}: {key}: {problem.message}"
+    with pytest.raises(MatrixError):
+        matrix.load(tmp_path / "m.toml")
+
+
+# Mistakes that must be reported alone: no follow-on noise from the same mistake.
+SINGLE = [
+    "misspelt-index-key", "misspelt-package-key", "misspelt-matrix-key", "image-with-no-source",
+    "image-with-two-sources", "platform-riscv", "platform-windows", "platform-missing", "unknown-recipe",
+    "dockerfile-not-found", "ships-torch-string", "timeout-string", "timeout-zero", "requirements-string",
+    "requirement-no-version", "requirement-dangling-comma", "module-with-dash", "modules-missing",
+    "no-index-with-index-url", "no-index-without-find-links", "prefetch-without-find-links",
+    "find-links-dir-missing", "index-url-no-scheme", "axis-undeclared-image", "include-missing-key",
+    "include-undeclared-value", "exclude-matches-nothing", "no-cells-empty-axis", "no-cells-all-excluded",
+]
+
+
+def test_triple_equals_with_no_version_is_a_problem(tmp_path):
+    text = doc(packages='[packages.p]\nrequirements = ["torch==="]\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    find(problems, "packages.p.requirements[0]", "not a PEP 508 requirement")
+    assert len(problems) == 1
+
+
+@pytest.mark.parametrize("name", SINGLE)
+def test_validation_error_is_reported_once(tmp_path, name):
+    text = next(e[1] for e in ERRORS if e[0] == name)
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1, "\n".join(map(str, problems))
+
+
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param(e[1], id=e[0])
+    for e in ERRORS
+])
+def test_problem_messages_are_one_line(tmp_path, text):
+    problems = problems_of(tmp_path, text)
+    assert problems
+    assert all("\n" not in str(p) for p in problems), "\n".join(map(repr, problems))
+
+
+def test_unknown_top_level_key_also_reports_the_missing_table(tmp_path):
+    text = '[imagse.x]\nref = "a"\nplatform = "linux/amd64"\n' + INDEXES + PACKAGES
+    problems = problems_of(tmp_path, text)
+    find(problems, "imagse", "did you mean 'images'")
+    find(problems, "images", "missing table")
+
+
+def test_no_cells_problem_is_not_added_on_top_of_other_problems(tmp_path):
+    problems = problems_of(tmp_path, doc(head='[matrix]\nimages = ["nope"]\n'))
+    assert [p.key for p in problems] == ["matrix.images[0]"]
+
+
+def test_several_problems_are_all_reported_at_once(tmp_path):
+    text = """
+[matrix]
+timeout = -1
+exlude = []
+images = ["bookworm-amd64", "jetson"]
+
+[images.bookworm-amd64]
+ref = "debian:bookworm"
+platform = "linux/riscv64"
+
+[images.Orin]
+ref = "nvcr.io/l4t"
+platform = "linux/arm64"
+
+[indexes.default]
+index_url = "pypi.org/simple"
+
+[packages.p]
+requirements = ["torch=="]
+modules = ["torch-ao"]
+"""
+    problems = problems_of(tmp_path, text)
+    expected = {
+        ("images.bookworm-amd64.platform", "is not linux/amd64"),
+        ("images.Orin", "lower-case"),
+        ("indexes.default.index_url", "must be an http"),
+        ("packages.p.requirements[0]", "PEP 508"),
+        ("packages.p.modules[0]", "dotted module name"),
+        ("matrix.exlude", "did you mean 'exclude'"),
+        ("matrix.timeout", "positive"),
+        ("matrix.images[1]", "'jetson' is not declared"),
+    }
+    for key, fragment in expected:
+        find(problems, key, fragment)
+    assert len(problems) == len(expected), "\n".join(map(str, problems))
+    assert all(p.file == str(tmp_path / "m.toml") for p in problems)
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+# Three problems, each with a one-line message (PEP 508 messages are not: see test_problem_messages_are_one_line).
+BAD = doc(head='[matrix]\ntimeout = 0\n',
+          images='[images.x]\nref = "a"\nplatform = "linux/riscv64"\n',
+          packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch-ao"]\n')
+
+
+def test_cli_validate_bad_file(tmp_path, capsys):
+    bad = write(tmp_path, BAD, "bad.toml")
+    expected = matrix.validate(bad)
+    assert len(expected) == 3
+    assert main(["validate", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert lines == [str(p) for p in expected]
+    assert all(line.startswith(f"{bad}: ") for line in lines)
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_cli_validate_good_file(good_dir, capsys):
+    good = write(good_dir, GOOD, "good.toml")
+    assert main(["validate", str(good)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"{good}: ok, 12 cells"
+    assert "ok" in out
+    assert err == ""
+
+
+def test_cli_validate_several_files_reports_each(good_dir, capsys):
+    good = write(good_dir, GOOD, "good.toml")
+    bad = write(good_dir, BAD, "bad.toml")
+    missing = good_dir / "missing.toml"
+    assert main(["validate", str(good), str(bad), str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert f"{good}: ok" in out
+    assert len([line for line in err.splitlines() if line.startswith(f"{bad}: ")]) == 3
+    assert f"{missing}: no such file" in err.splitlines()
+    assert "Traceback" not in err
+
+
+def test_cli_validate_deep_nesting_has_no_traceback(tmp_path, capsys):
+    bad = write(tmp_path, "x = " + "[" * 100000, "deep.toml")
+    assert main(["validate", str(bad)]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith(f"{bad}: not valid TOML")
+    assert "Traceback" not in err and "RecursionError" not in err
+
+
+def test_cli_validate_as_a_subprocess(tmp_path):
+    write(tmp_path, BAD, "bad.toml")
+    proc = subprocess.run([sys.executable, "-m", "harness", "validate", "bad.toml"],
+                          check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("bad.toml: ") for line in lines)
+    assert proc.stdout == ""
+
+
+# -- the shipped matrices ----------------------------------------------------------------------
+
+def test_there_are_shipped_matrices():
+    assert SHIPPED, "no matrices/*.toml found next to tests/"
+    assert REPO / "matrices" / "smoke.toml" in SHIPPED
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_matrix_validates(path):
+    assert matrix.validate(path) == []
+    m = matrix.load(path)
+    assert m.cells
+    assert len({c.id for c in m.cells}) == len(m.cells), "duplicate cell ids"
+
+
+def test_cli_validates_every_shipped_matrix(capsys):
+    assert main(["validate", *map(str, SHIPPED)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.count(": ok, ") == len(SHIPPED)
+
+
+def test_prefetch_spares_only_the_first_find_links_directory(tmp_path):
+    text = doc(indexes='[indexes.w]\nfind_links = ["fill-me", "typo-dir"]\nprefetch = ["torch==2.13.0"]\n')
+    problems = problems_of(tmp_path, text)
+    find(problems, "indexes.w.find_links[1]", "not a directory")
+    assert not [p for p in problems if p.key == "indexes.w.find_links[0]"]
+
+
+def test_an_axis_name_listed_twice_is_a_problem_not_a_duplicate_cell(tmp_path):
+    text = doc(head='[matrix]\nimages = ["bookworm-amd64", "bookworm-amd64"]\n')
+    find(problems_of(tmp_path, text), "matrix.images", "listed twice")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_timeout_must_be_finite(tmp_path, value):
+    find(problems_of(tmp_path, doc(head=f"[matrix]\ntimeout = {value}\n")), "matrix.timeout", "positive")
+
+
+def test_empty_module_list_is_a_problem(tmp_path):
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = []\n')
+    find(problems_of(tmp_path, text), "packages.p.modules", "empty")
+
+
+def test_a_selector_that_is_not_a_table_is_one_problem(tmp_path):
+    problems = problems_of(tmp_path, doc(head='[matrix]\nexclude = ["bookworm-*"]\n'))
+    assert [p.key for p in problems] == ["matrix.exclude[0]"]
+    assert "must be a table" in problems[0].message
