@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, matrix as matrix_mod, report
+from . import __version__, report
+from . import matrix as matrix_mod
 from .errors import HarnessError, MatrixError
 from .model import Arch, Matrix, Outcome
 

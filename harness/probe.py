@@ -216,8 +216,9 @@ def torch_step(torch):
     devices = []
     for index in range(step["device_count"] or 0):
         device = {"index": index}
-        guarded("name", lambda: torch.cuda.get_device_name(index), device)
-        guarded("capability", lambda: "%d.%d" % tuple(torch.cuda.get_device_capability(index)), device)
+        # The lambdas are called at once, inside guarded(): the loop variable cannot go stale.
+        guarded("name", lambda: torch.cuda.get_device_name(index), device)  # noqa: B023
+        guarded("capability", lambda: "%d.%d" % tuple(torch.cuda.get_device_capability(index)), device)  # noqa: B023
         devices.append(device)
     step["devices"] = devices
     if "errors" in step:

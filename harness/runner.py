@@ -151,7 +151,8 @@ def _tail(log: str, lines: int = 3, needle: str | None = None) -> str:
     return " / ".join(rows[-lines:])
 
 
-def classify(execution: Execution, parsed: _events.CellEvents, modules: tuple[str, ...] = ()) -> tuple[Outcome, list[str]]:
+def classify(execution: Execution, parsed: _events.CellEvents,
+             modules: tuple[str, ...] = ()) -> tuple[Outcome, list[str]]:
     """The outcome of a cell from what its backend saw and what its log says."""
     notes: list[str] = []
     if execution.timed_out:
