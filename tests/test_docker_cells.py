@@ -1,0 +1,225 @@
+"""Real cells in real containers: fixture wheels, a broken chain, a crash, the real torch chain,
+and the guarantee that timeouts and Ctrl-C leave no container behind.
+
+These need a Docker engine; under CI=true they fail when none answers (see conftest.engine_or_fail).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, make_wheel
+
+from harness import matrix, report, runner
+from harness.engine import LABEL_RUN
+from harness.model import Outcome
+
+pytestmark = pytest.mark.docker
+
+CHAIN_MODULES = '["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"]'
+
+
+def write_matrix(path: Path, wheelhouse: Path, *, modules: str = CHAIN_MODULES,
+                 requirements: str = '["torch", "torchao", "torchtune"]', timeout: int = 300) -> Path:
+    path.write_text(f"""
+[matrix]
+timeout = {timeout}
+
+[images.bookworm-amd64]
+local_build = "debian-bookworm"
+platform = "linux/amd64"
+
+[indexes.fixtures]
+find_links = ["{wheelhouse}"]
+no_index = true
+
+[packages.chain]
+requirements = {requirements}
+modules = {modules}
+""")
+    return path
+
+
+def run_one(matrix_file: Path, backend, results: Path, **options):
+    m = matrix.load(matrix_file)
+    opts = runner.RunOptions(run_id=runner.new_run_id(), **options)
+    [result] = runner.run_cells(m, list(m.cells), backend, opts, results_dir=results / m.name, log=lambda _: None)
+    return result, opts.run_id
+
+
+def leftovers(backend, run_id: str) -> list:
+    return backend.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"})
+
+
+def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    m = write_matrix(tmp_path / "fixtures.toml", wheelhouse)
+    result, run_id = run_one(m, docker_backend, tmp_path / "results")
+
+    assert result.outcome is Outcome.PASS, result.notes
+    on_disk = json.loads((tmp_path / "results" / "fixtures" / f"{result.cell_id}.json").read_text())
+    assert on_disk["schema_version"] == 1
+    assert on_disk["cell_id"] == "bookworm-amd64__fixtures__chain"
+    assert [s["module"] for s in on_disk["probe"]["imports"]] == json.loads(CHAIN_MODULES)
+    assert all(s["ok"] for s in on_disk["probe"]["imports"])
+    dists = on_disk["probe"]["distributions"]
+    assert dists["torch"]["version"] == "2.13.0" and dists["torchtune"]["version"] == "0.6.1"
+    assert on_disk["probe"]["torch"]["cuda_available"] is False
+    for phase in ("image", "container_start", "venv", "install", "probe", "total"):
+        assert isinstance(on_disk["timings"][phase], float), phase
+    assert set(on_disk["timings"]["imports"]) == set(json.loads(CHAIN_MODULES))
+    assert on_disk["host"]["engine"] == "docker" and on_disk["host"]["engine_version"]
+    log = (tmp_path / "results" / "fixtures" / on_disk["log"]).read_text()
+    assert "Successfully installed" in log
+    assert leftovers(docker_backend, run_id) == []
+
+    # The table regenerates from stored results without running anything.
+    rows = report.load_results(tmp_path / "results" / "fixtures")
+    doc = tmp_path / "VALIDATION.md"
+    doc.write_text("# Validation\n\nHand-written intro.\n")
+    assert report.regenerate(doc, "fixtures", report.render_table(rows))
+    text = doc.read_text()
+    assert text.startswith("# Validation\n\nHand-written intro.\n")
+    assert "`bookworm-amd64__fixtures__chain`" in text and "torch 2.13.0" in text
+
+
+def test_torchao_without_the_module_torchtune_imports(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels", torchao_files=TORCHAO_WITHOUT_QUANTIZATION,
+                               torchao_version="0.1.0")
+    m = write_matrix(tmp_path / "broken.toml", wheelhouse)
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+
+    assert result.outcome is Outcome.IMPORT_FAILED
+    failed = {s["module"]: s["error"] for s in result.probe["imports"] if not s["ok"]}
+    assert set(failed) == {"torchao.quantization", "torchtune", "torchtune.training"}
+    assert failed["torchtune"]["type"] == "ModuleNotFoundError"
+    assert failed["torchtune"]["missing_module"] == "torchao.quantization"
+    assert any("import torchtune failed" in n and "torchao.quantization" in n for n in result.notes)
+    # The probe went on after the failures: torch itself is fine and recorded.
+    assert result.probe["imports"][0] == {**result.probe["imports"][0], "module": "torch", "ok": True}
+
+
+def test_interpreter_abort_mid_import_keeps_earlier_steps(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    make_wheel(wheelhouse, "crashy-ext", "1.0", {"crashy_ext.py": "import os\nos.abort()\n"})
+    m = write_matrix(tmp_path / "crash.toml", wheelhouse,
+                     requirements='["torch", "crashy-ext"]', modules='["torch", "crashy_ext", "json"]')
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+
+    assert result.outcome is Outcome.CRASHED
+    assert [s["module"] for s in result.probe["imports"]] == ["torch"]
+    assert any("SIGABRT" in n and "crashy_ext" in n for n in result.notes), result.notes
+
+
+def test_failed_install_is_a_result(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    m = write_matrix(tmp_path / "missing.toml", wheelhouse, requirements='["torch", "no-such-dist-xyz"]')
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+
+    assert result.outcome is Outcome.INSTALL_FAILED
+    assert "no-such-dist-xyz" in result.notes[0]
+
+
+def test_timeout_kills_and_removes_the_container(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
+    m = write_matrix(tmp_path / "slow.toml", wheelhouse, requirements='["sleepy"]', modules='["sleepy"]',
+                     timeout=12)
+    start = time.monotonic()
+    result, run_id = run_one(m, docker_backend, tmp_path / "results")
+
+    assert result.outcome is Outcome.TIMEOUT
+    assert time.monotonic() - start < 60
+    assert "probe" in result.notes[0]  # the deadline struck while the probe was importing
+    assert leftovers(docker_backend, run_id) == []
+
+
+def test_ctrl_c_removes_the_container(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
+    m = write_matrix(tmp_path / "slow.toml", wheelhouse, requirements='["sleepy"]', modules='["sleepy"]')
+    loaded = matrix.load(m)
+    opts = runner.RunOptions(run_id=runner.new_run_id())
+    seen_running = []
+
+    def interrupt_once_running():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if leftovers(docker_backend, opts.run_id):
+                seen_running.append(True)
+                time.sleep(1)
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_cell(loaded.cells[0], docker_backend, opts, matrix=loaded.name, host={})
+    assert seen_running, "the cell's container never appeared"
+    assert leftovers(docker_backend, opts.run_id) == []
+
+
+def test_keep_leaves_the_container_for_debugging_and_clean_removes_it(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    m = write_matrix(tmp_path / "keep.toml", wheelhouse)
+    result, run_id = run_one(m, docker_backend, tmp_path / "results", keep=True)
+    assert result.outcome is Outcome.PASS
+    assert any(n.startswith("kept for debugging") for n in result.notes)
+    assert len(leftovers(docker_backend, run_id)) == 1
+    assert len(docker_backend.clean(run_id)) == 1
+    assert leftovers(docker_backend, run_id) == []
+
+
+def test_cli_run_writes_results_and_table(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    m = write_matrix(tmp_path / "cli.toml", wheelhouse)
+    doc = tmp_path / "doc.md"
+    cmd = [sys.executable, "-m", "harness", "run", str(m), "--only", "bookworm-*", "--results",
+           str(tmp_path / "results"), "--doc", str(doc)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 cell: 1 pass" in done.stdout
+    table = (tmp_path / "results" / "cli" / "README.md").read_text()
+    assert "`bookworm-amd64__fixtures__chain`" in table
+    assert report.begin_marker("cli") in doc.read_text()
+    # Regenerating from stored results changes nothing.
+    again = subprocess.run([sys.executable, "-m", "harness", "table", str(m), "--results",
+                            str(tmp_path / "results")], capture_output=True, text=True)
+    assert again.returncode == 0 and "Unchanged" in again.stdout
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_real_torch_chain_in_a_container(docker_backend, bookworm, tmp_path):
+    """The real torch 2.13.0 CPU wheel (from the host's pip configuration) + torchao and torchtune
+    from pip's default index. Asserts only what reality guarantees on this machine."""
+    wheelhouse = tmp_path / "wheels"
+    got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheelhouse),
+                          "torch==2.13.0"], capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr[-2000:]
+    m = tmp_path / "real.toml"
+    m.write_text(f"""
+[images.bookworm-amd64]
+local_build = "debian-bookworm"
+platform = "linux/amd64"
+[indexes.wheelhouse]
+find_links = ["{wheelhouse}"]
+[packages.chain]
+requirements = ["torch==2.13.0", "torchao", "torchtune"]
+modules = {CHAIN_MODULES}
+""")
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    torch_step = result.probe.get("imports", [{}])[0]
+    assert torch_step.get("module") == "torch" and torch_step.get("ok"), (result.outcome, result.notes)
+    assert result.probe["distributions"]["torch"]["version"].startswith("2.13.0")
+    assert result.probe["torch"]["cuda_available"] is False
+    assert "torchao" in result.probe["distributions"]
+    assert result.timings["install"] > 0

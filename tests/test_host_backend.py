@@ -1,0 +1,78 @@
+"""The host backend (no Docker): the same driver and probe in a fresh venv on this machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain
+
+from harness import matrix, runner
+from harness.hostbackend import HostBackend
+from harness.model import Outcome
+
+
+def host_matrix(tmp_path: Path, wheelhouse: Path) -> Path:
+    m = tmp_path / "host.toml"
+    m.write_text(f"""
+[images.native]
+local_build = "debian-bookworm"
+platform = "linux/amd64"
+[images.other]
+local_build = "debian-bookworm"
+platform = "linux/arm64"
+[indexes.fixtures]
+find_links = ["{wheelhouse}"]
+no_index = true
+[packages.chain]
+requirements = ["torch", "torchao", "torchtune"]
+modules = ["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"]
+""")
+    return m
+
+
+def test_host_backend_runs_native_cells_and_skips_foreign_ones(tmp_path):
+    m = matrix.load(host_matrix(tmp_path, fixture_chain(tmp_path / "wheels")))
+    backend = HostBackend()
+    results = runner.run_cells(m, list(m.cells), backend, runner.RunOptions(run_id="t"),
+                               results_dir=tmp_path / "results", log=lambda _: None)
+    by_id = {r.cell_id: r for r in results}
+    native = by_id["native__fixtures__chain"]
+    assert native.outcome is Outcome.PASS, native.notes
+    assert native.backend == "host"
+    assert native.probe["distributions"]["torchtune"]["version"] == "0.6.1"
+    other = by_id["other__fixtures__chain"]
+    assert other.outcome is Outcome.SKIPPED
+    assert "linux/arm64" in other.notes[0]
+    assert not any(p.name.startswith("ewh-cell-") for p in Path(os.environ.get("TMPDIR", "/tmp")).iterdir()
+                   if p.stat().st_mtime > tmp_path.stat().st_mtime)
+
+
+def test_host_backend_reports_a_broken_chain(tmp_path):
+    wheels = fixture_chain(tmp_path / "wheels", torchao_files=TORCHAO_WITHOUT_QUANTIZATION, torchao_version="0.1")
+    m = matrix.load(host_matrix(tmp_path, wheels))
+    [cell] = matrix.select(m.cells, ["native__*"])
+    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    assert result.outcome is Outcome.IMPORT_FAILED
+    assert any("torchao.quantization" in n for n in result.notes)
+
+
+def test_under_ci_a_docker_test_fails_when_no_engine_answers(tmp_path):
+    """With CI=true, a test needing Docker must FAIL (not skip) when no engine answers."""
+    probe = tmp_path / "test_needs_docker.py"
+    probe.write_text("def test_it(docker_backend):\n    pass\n")
+    conftest = Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(conftest.read_text())
+    env = {**os.environ, "CI": "true", "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 1, done.stdout
+    # pytest.fail in a fixture reports an error at setup: a failing run, never a skip.
+    assert "1 error" in done.stdout and "skipped" not in done.stdout
+    assert "CI=true and no Docker engine answered" in done.stdout
+    env["CI"] = "false"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "1 skipped" in done.stdout, done.stdout
