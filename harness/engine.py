@@ -20,7 +20,7 @@ import docker
 import docker.errors
 import requests
 
-from . import images
+from . import build, images
 from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job
 from .errors import EngineUnavailable
 from .model import Arch, Image
@@ -110,6 +110,11 @@ class DockerBackend(Backend):
                     images.build_local(image.local_build, image.arch, self, workdir=Path(workdir))
             except images.ImageBuildError as exc:
                 raise ImageUnavailable(f"building {image.tag} failed: {exc}") from None
+        if image.dockerfile and not self.has_image(image.tag):
+            try:
+                build.build_dockerfile(image)
+            except build.BuildError as exc:
+                raise ImageUnavailable(str(exc), hint=exc.hint) from None
         if not self.has_image(image.tag):
             how = {
                 True: "build it with `wheel-harness images build MATRIX` (or `nox -s images`)",
@@ -120,12 +125,20 @@ class DockerBackend(Backend):
         return time.monotonic() - start
 
     def import_rootfs(self, tarball: Path, ref: str, *, arch: Arch, changes: list[str]) -> None:
-        """`docker import`: a root filesystem tarball becomes an image (ImageStore for harness.images)."""
-        repository, _, tag = ref.rpartition(":")
+        """A root filesystem tarball becomes an image (the ImageStore that harness.images builds into).
+
+        Loaded as a one-layer image archive rather than `docker import`ed, because import records the
+        host's architecture whatever the rootfs holds; the archive's config names the real one.
+        """
+        archive = tarball.with_suffix(".image.tar")
         try:
-            self.client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+            images.write_image_archive(tarball, archive, ref, arch=arch, changes=changes)
+            with archive.open("rb") as fh:
+                self.client.images.load(fh)
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise EngineFailure(f"importing {tarball.name} as {ref} failed: {exc}") from None
+            raise EngineFailure(f"loading {tarball.name} as {ref} failed: {exc}") from None
+        finally:
+            archive.unlink(missing_ok=True)
         if not self.has_image(ref):
             raise EngineFailure(f"the engine accepted {tarball.name} but has no image {ref} afterwards")
 
