@@ -102,29 +102,42 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    from . import engine, images
+    from . import build, engine, images
 
     matrices = load_all(args.matrices or [default_matrix()])
     wanted = images.needed_local_images([img for m in matrices for img in m.images])
+    recipes = list(dict.fromkeys(img for m in matrices for img in m.images if img.dockerfile))
     if args.action == "list":
         for recipe, arch in wanted:
             print(images.local_ref(recipe, arch))
+        for img in recipes:
+            print(img.tag)
         return 0
     store = engine.DockerBackend()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     failures = 0
     for recipe, arch in wanted:
+        ref = images.local_ref(recipe, arch)
+        if not images.binfmt_registered(arch):
+            print(f"SKIPPED {ref}: this host cannot run {arch.platform} (no QEMU binfmt emulation registered)")
+            continue
         try:
             done = images.build_local(recipe, arch, store, workdir=workdir, force=args.force)
         except images.ImageBuildError as exc:
-            if arch is not Arch.native() and not images.binfmt_registered(arch):
-                print(f"SKIPPED {images.local_ref(recipe, arch)}: {exc}")
-                continue
-            print(f"ERROR {images.local_ref(recipe, arch)}: {exc}", file=sys.stderr)
+            print(f"ERROR {ref}: {exc}", file=sys.stderr)
             failures += 1
             continue
-        print(f"{done.ref}: {'built in %.1f s' % done.seconds if done.built else done.reason}")
+        print(f"{done.ref}: {f'built in {done.seconds:.1f} s' if done.built else done.reason}")
+    for img in recipes:
+        if store.has_image(img.tag) and not args.force:
+            print(f"{img.tag}: exists")
+            continue
+        try:
+            print(f"{img.tag}: built in {build.build_dockerfile(img):.1f} s")
+        except build.BuildError as exc:
+            print(f"ERROR {img.tag}: {exc}\n  hint: {exc.hint}", file=sys.stderr)
+            failures += 1
     return 3 if failures else 0
 
 
