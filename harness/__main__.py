@@ -84,7 +84,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                                hint=f"cell ids look like {m.cells[0].id}")
         runner.prefetch(m, cells)
         directory = results_dir(args, m)
-        results = runner.run_cells(m, cells, backend, options, results_dir=directory)
+        try:
+            results = runner.run_cells(m, cells, backend, options, results_dir=directory)
+        except KeyboardInterrupt:
+            if any(directory.glob("*.json")):  # keep the table true to the cells that finished
+                regenerate_tables(m, directory, args.doc)
+            raise
         regenerate_tables(m, directory, args.doc)
         unexpected = [r for r in results if r.outcome not in OK_OUTCOMES]
         for r in unexpected:

@@ -1,0 +1,64 @@
+"""The runner's pure parts: what a cell is given (index options, CA bundle, proxies) and backend choice."""
+
+from __future__ import annotations
+
+import json
+
+from harness import engine, runner
+from harness.hostbackend import HostBackend
+from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+
+
+class InCell:
+    """Where the Docker backend puts mounts, without needing an engine."""
+
+    name = "docker"
+    cell_path = engine.DockerBackend.cell_path
+
+
+def cell(index: IndexVariant) -> Cell:
+    return Cell(image=Image(name="img", arch=Arch.native(), ref="img:1"), index=index,
+                packages=PackageSet(name="p", requirements=("torch==2.13.0",), modules=("torch",)))
+
+
+def test_default_index_writes_no_index_option(tmp_path):
+    args, mounts = runner.pip_options(cell(IndexVariant(name="default")), InCell())
+    assert args == [] and mounts == []
+
+
+def test_index_variant_becomes_pip_options_and_read_only_mounts(tmp_path):
+    idx = IndexVariant(name="w", index_url="https://example.org/simple", extra_index_urls=("https://b.example/s",),
+                       find_links=(str(tmp_path),), no_index=False, pip_args=("--prefer-binary",))
+    args, mounts = runner.pip_options(cell(idx), InCell())
+    assert args == ["--index-url", "https://example.org/simple", "--extra-index-url", "https://b.example/s",
+                    "--find-links", "/ewh/mnt/links-0", "--prefer-binary"]
+    assert [(m.host, m.cell) for m in mounts] == [(str(tmp_path), "/ewh/mnt/links-0")]
+
+
+def test_ca_bundle_is_mounted_once_and_proxies_are_forwarded(tmp_path):
+    ca = tmp_path / "corp-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    environ = {"PIP_CERT": str(ca), "REQUESTS_CA_BUNDLE": str(ca), "SSL_CERT_FILE": str(tmp_path / "missing.pem"),
+               "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost", "PIP_INDEX_URL": "https://x/simple"}
+    mounts, env = runner.forwarded_environment(environ, InCell())
+    assert [(m.host, m.cell) for m in mounts] == [(str(ca), "/ewh/mnt/ca-0.pem")]
+    assert env == {"PIP_CERT": "/ewh/mnt/ca-0.pem", "REQUESTS_CA_BUNDLE": "/ewh/mnt/ca-0.pem",
+                   "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost"}
+
+
+def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):
+    job = runner.make_job(cell(IndexVariant(name="default")), InCell(),
+                          runner.RunOptions(run_id="r1", environ={"PIP_INDEX_URL": "https://x/simple"}))
+    spec = json.loads(job.files["spec.json"])
+    assert spec["env"] == {"PIP_CONFIG_FILE": "/dev/null"}
+    assert spec["requirements"] == ["torch==2.13.0"] and spec["modules"] == ["torch"]
+    assert set(job.files) == {"cell.py", "probe.py", "spec.json"}
+    assert job.labels == {engine.LABEL_RUN: "r1", engine.LABEL_CELL: "img__default__p"}
+
+
+def test_no_engine_falls_back_to_the_host_backend_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    said = []
+    backend = engine.choose_backend("auto", log=said.append)
+    assert isinstance(backend, HostBackend)
+    assert len(said) == 1 and "host backend" in said[0]
