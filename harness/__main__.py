@@ -17,7 +17,6 @@ from .errors import HarnessError, MatrixError
 from .model import Arch, Matrix, Outcome
 
 DEFAULT_MATRIX = Path("matrices") / "smoke.toml"
-OK_OUTCOMES = (Outcome.PASS, Outcome.SKIPPED)
 
 
 def default_matrix(log=print) -> Path:
@@ -45,7 +44,11 @@ def load_all(paths: list[Path]) -> list[Matrix]:
 
 
 def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict]:
-    results = report.load_results(directory)
+    ids = {c.id for c in m.cells}
+    stored = report.load_results(directory)
+    results = [r for r in stored if r.get("cell_id") in ids]
+    if len(results) < len(stored):
+        print(f"Left out of the table: {len(stored) - len(results)} stored result(s) for cells no longer in {m.source}")
     table = report.render_table(results)
     for doc in [directory / "README.md", *docs]:
         changed = report.regenerate(doc, m.name, table)
@@ -91,9 +94,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 regenerate_tables(m, directory, args.doc)
             raise
         regenerate_tables(m, directory, args.doc)
-        unexpected = [r for r in results if r.outcome not in OK_OUTCOMES]
+        unexpected = [r for r in results if not r.extra["expected"]]
         for r in unexpected:
-            print(f"FAILED {r.cell_id}: {r.outcome.value}" + (f" — {r.notes[0]}" if r.notes else ""))
+            wanted = r.cell["expect"]
+            print(f"UNEXPECTED {r.cell_id}: {r.outcome.value} (expected {wanted})"
+                  + (f" — {r.notes[0]}" if r.notes else ""))
+        for r in results:
+            if r.extra["expected"] and r.outcome is not Outcome.PASS and r.outcome is not Outcome.SKIPPED:
+                print(f"as expected {r.cell_id}: {r.outcome.value}"
+                      + (f" — {r.cell['expect_why']}" if r.cell.get("expect_why") else ""))
         print(report.summary_line([r.to_json() for r in results]))
         failed += len(unexpected)
     return 1 if failed else 0

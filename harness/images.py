@@ -23,9 +23,9 @@ from types import MappingProxyType
 from typing import Protocol
 
 from .errors import HarnessError
-from .model import Arch, Image
+from .model import IMAGE_PREFIX, Arch, Image, local_image_ref
 
-REF_PREFIX = "edge-wheel-harness"
+REF_PREFIX = IMAGE_PREFIX
 BINFMT_ROOT = Path("/proc/sys/fs/binfmt_misc")
 OUTPUT_TAIL_LINES = 20
 
@@ -83,7 +83,7 @@ LogFn = Callable[[str], None]
 
 def local_ref(recipe: str, arch: Arch) -> str:
     """The tag a locally built image gets: `edge-wheel-harness/debian-bookworm:amd64`."""
-    return f"{REF_PREFIX}/{recipe}:{arch.value}"
+    return local_image_ref(recipe, arch)
 
 
 def get_recipe(name: str) -> Recipe:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import MatrixError, Problem
-from .model import NAME_RE, Arch, Cell, Image, IndexVariant, Matrix, PackageSet
+from .model import NAME_RE, Arch, Cell, Image, IndexVariant, Matrix, Outcome, PackageSet
 
 try:
     import tomllib
@@ -36,6 +36,8 @@ IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "py
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "no_index", "prefetch", "pip_args")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
+EXPECT_KEYS = ("expect", "why")
+OUTCOMES = tuple(o.value for o in Outcome)
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -273,8 +275,15 @@ class _Reader:
             if not isinstance(entry, dict):
                 self.problem(key, f"must be a table like {{ image = \"…\" }}, not {type(entry).__name__}")
                 continue
-            self.known_keys(entry, key, SELECT_KEYS)
+            self.known_keys(entry, key, SELECT_KEYS + EXPECT_KEYS if complete else SELECT_KEYS)
             good = True
+            if complete and "expect" in entry and entry["expect"] not in OUTCOMES:
+                self.problem(f"{key}.expect", f"{entry['expect']!r} is not an outcome"
+                             f"{_did_you_mean(str(entry['expect']), OUTCOMES)}; known: {', '.join(OUTCOMES)}")
+                good = False
+            if complete and not isinstance(entry.get("why", ""), str):
+                self.problem(f"{key}.why", "must be a string")
+                good = False
             for axis in SELECT_KEYS:
                 value = entry.get(axis)
                 if value is None:
@@ -293,7 +302,7 @@ class _Reader:
                     self.problem(f"{key}.{axis}", f"{value!r} matches no declared name"
                                  f"{_did_you_mean(value, tuple(declared[axis]))}")
             if good and entry:
-                out.append({k: v for k, v in entry.items() if k in SELECT_KEYS})
+                out.append({k: v for k, v in entry.items() if k in SELECT_KEYS + EXPECT_KEYS})
             elif not entry:
                 self.problem(key, "empty: name at least one of image, index, packages")
         return out
@@ -311,14 +320,18 @@ class _Reader:
             return any(all(fnmatch.fnmatchcase(values[k], v) for k, v in ex.items()) for ex in excludes)
 
         combos: list[tuple[str, str, str]] = [c for c in itertools.product(*axes) if not excluded(c)]
+        expectations: dict[tuple[str, str, str], tuple[str, str | None]] = {}
         for inc in includes:
             combo = (inc["image"], inc["index"], inc["packages"])
             if combo not in combos:
                 combos.append(combo)
+            if "expect" in inc:
+                expectations[combo] = (inc["expect"], inc.get("why"))
         if not combos and not self.problems:
             self.problem("matrix", "expands to no cells: check images/indexes/packages and exclude")
         make: Callable[[tuple[str, str, str]], Cell | None] = lambda c: (  # noqa: E731
-            Cell(image=images[c[0]], index=indexes[c[1]], packages=packages[c[2]], timeout=timeout)
+            Cell(image=images[c[0]], index=indexes[c[1]], packages=packages[c[2]], timeout=timeout,
+                 expect=expectations.get(c, ("pass", None))[0], expect_why=expectations.get(c, ("pass", None))[1])
             if images[c[0]] and indexes[c[1]] and packages[c[2]] else None
         )
         return [cell for cell in map(make, combos) if cell]

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from tabulate import tabulate
 
 from harness.model import SCHEMA_VERSION, CellResult, Outcome
@@ -149,13 +150,26 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _required_names(result: Mapping[str, Any]) -> list[str]:
+    """The distributions the cell asked for by name (so a numpy-only cell shows numpy's version)."""
+    cell = result.get("cell")
+    packages = cell.get("packages") if isinstance(cell, Mapping) else None
+    names = []
+    for text in (packages or {}).get("requirements", []) if isinstance(packages, Mapping) else []:
+        try:
+            names.append(_normalise(Requirement(text).name))
+        except InvalidRequirement:
+            continue
+    return names
+
+
 def versions_text(result: Mapping[str, Any]) -> str:
     dists = _probe(result).get("distributions")
     if not isinstance(dists, Mapping):
         return DASH
     by_name = {_normalise(str(k)): v for k, v in dists.items()}
     parts = []
-    for name in VERSION_PACKAGES:
+    for name in dict.fromkeys([*VERSION_PACKAGES, *_required_names(result)]):
         info = by_name.get(name)
         version = info.get("version") if isinstance(info, Mapping) else info
         if version:

@@ -140,6 +140,8 @@ def describe(cell: Cell) -> dict[str, Any]:
         "packages": {"name": cell.packages.name, "requirements": list(cell.packages.requirements),
                      "modules": list(cell.packages.modules)},
         "timeout": cell.timeout,
+        "expect": cell.expect,
+        "expect_why": cell.expect_why,
     }
 
 
@@ -238,7 +240,8 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         host=host,
         notes=tuple(notes),
         log=log_name,
-        extra={"exit_code": execution.exit_code if execution else None},
+        extra={"exit_code": execution.exit_code if execution else None,
+               "expected": outcome.value == cell.expect or outcome is Outcome.SKIPPED},
     )
 
 
