@@ -275,7 +275,8 @@ class _Reader:
             if not isinstance(entry, dict):
                 self.problem(key, f"must be a table like {{ image = \"…\" }}, not {type(entry).__name__}")
                 continue
-            self.known_keys(entry, key, SELECT_KEYS + EXPECT_KEYS if complete else SELECT_KEYS)
+            allowed = SELECT_KEYS + EXPECT_KEYS if complete else SELECT_KEYS
+            self.known_keys(entry, key, allowed)
             good = True
             if complete and "expect" in entry and entry["expect"] not in OUTCOMES:
                 self.problem(f"{key}.expect", f"{entry['expect']!r} is not an outcome"
@@ -302,7 +303,7 @@ class _Reader:
                     self.problem(f"{key}.{axis}", f"{value!r} matches no declared name"
                                  f"{_did_you_mean(value, tuple(declared[axis]))}")
             if good and entry:
-                out.append({k: v for k, v in entry.items() if k in SELECT_KEYS + EXPECT_KEYS})
+                out.append({k: v for k, v in entry.items() if k in allowed})
             elif not entry:
                 self.problem(key, "empty: name at least one of image, index, packages")
         return out

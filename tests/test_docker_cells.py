@@ -223,3 +223,20 @@ modules = {CHAIN_MODULES}
     assert result.probe["torch"]["cuda_available"] is False
     assert "torchao" in result.probe["distributions"]
     assert result.timings["install"] > 0
+
+
+def test_exit_code_follows_expectations(docker_backend, bookworm, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels", torchao_files=TORCHAO_WITHOUT_QUANTIZATION,
+                               torchao_version="0.1.0")
+    m = write_matrix(tmp_path / "known-bad.toml", wheelhouse)
+    cmd = [sys.executable, "-m", "harness", "run", str(m), "--results", str(tmp_path / "results")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "UNEXPECTED bookworm-amd64__fixtures__chain: import-failed (expected pass)" in done.stdout
+
+    m.write_text(m.read_text().replace("[images.", '[[matrix.include]]\nimage = "bookworm-amd64"\n'
+                                       'index = "fixtures"\npackages = "chain"\nexpect = "import-failed"\n'
+                                       'why = "fixture torchao lacks quantization"\n\n[images.', 1))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "as expected bookworm-amd64__fixtures__chain: import-failed — fixture torchao lacks" in done.stdout

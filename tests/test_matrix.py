@@ -687,3 +687,24 @@ def test_a_selector_that_is_not_a_table_is_one_problem(tmp_path):
     problems = problems_of(tmp_path, doc(head='[matrix]\nexclude = ["bookworm-*"]\n'))
     assert [p.key for p in problems] == ["matrix.exclude[0]"]
     assert "must be a table" in problems[0].message
+
+
+def test_include_can_declare_the_expected_outcome_of_a_known_bad_cell(tmp_path):
+    text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\n'
+                    'index = "default"\npackages = "chain-latest"\nexpect = "import-failed"\nwhy = "known"\n',
+               packages=PACKAGES + '[packages.other]\nrequirements = []\nmodules = ["json"]\n')
+    cells = {c.id: c for c in matrix.load(write(tmp_path, text)).cells}
+    bad = cells["bookworm-amd64__default__chain-latest"]
+    assert (bad.expect, bad.expect_why) == ("import-failed", "known")
+    assert cells["bookworm-amd64__default__other"].expect == "pass"
+
+
+def test_an_unknown_expected_outcome_is_a_problem_with_a_suggestion(tmp_path):
+    text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+                    'expect = "import-fail"\n')
+    find(problems_of(tmp_path, text), "matrix.include[0].expect", "not an outcome", "did you mean 'import-failed'")
+
+
+def test_expect_is_not_a_key_of_exclude(tmp_path):
+    text = doc(head='[matrix]\nexclude = [{ image = "bookworm-amd64", expect = "pass" }]\n')
+    find(problems_of(tmp_path, text), "matrix.exclude[0].expect", "unknown key")
