@@ -221,6 +221,9 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         notes = [str(exc) + (f"; {exc.hint}" if exc.hint else "")]
     except EngineFailure as exc:
         outcome, notes = Outcome.ENGINE_ERROR, [str(exc)]
+    expected = outcome.value == cell.expect or outcome is Outcome.SKIPPED
+    if expected and cell.expect != "pass":
+        notes.insert(0, f"known-bad, as expected ({cell.expect})" + (f": {cell.expect_why}" if cell.expect_why else ""))
     log_name = None
     if log_dir is not None and execution is not None:
         log_name = f"{cell.id}.log"
@@ -241,7 +244,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         notes=tuple(notes),
         log=log_name,
         extra={"exit_code": execution.exit_code if execution else None,
-               "expected": outcome.value == cell.expect or outcome is Outcome.SKIPPED},
+               "expected": expected},
     )
 
 
