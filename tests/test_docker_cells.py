@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, make_wheel
+from wheels import CHAIN_MODULES, TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_wheel
 
 from harness import matrix, report, runner
 from harness.engine import LABEL_RUN
@@ -24,28 +24,7 @@ from harness.model import Outcome
 
 pytestmark = pytest.mark.docker
 
-CHAIN_MODULES = '["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"]'
-
-
-def write_matrix(path: Path, wheelhouse: Path, *, modules: str = CHAIN_MODULES,
-                 requirements: str = '["torch", "torchao", "torchtune"]', timeout: int = 300) -> Path:
-    path.write_text(f"""
-[matrix]
-timeout = {timeout}
-
-[images.bookworm-amd64]
-local_build = "debian-bookworm"
-platform = "linux/amd64"
-
-[indexes.fixtures]
-find_links = ["{wheelhouse}"]
-no_index = true
-
-[packages.chain]
-requirements = {requirements}
-modules = {modules}
-""")
-    return path
+write_matrix = fixture_matrix
 
 
 def run_one(matrix_file: Path, backend, results: Path, **options):

@@ -66,3 +66,26 @@ def fixture_chain(directory: Path, *, torchao_files: dict[str, str] = TORCHAO_GO
     make_wheel(directory, "torchao", torchao_version, torchao_files, requires=("torch",))
     make_wheel(directory, "torchtune", "0.6.1", TORCHTUNE, requires=("torchao", "torch"))
     return directory
+
+
+CHAIN_MODULES = '["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"]'
+AMD64_IMAGE = '[images.bookworm-amd64]\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n'
+
+
+def fixture_matrix(path: Path, wheelhouse: Path, *, images: str = AMD64_IMAGE, modules: str = CHAIN_MODULES,
+                   requirements: str = '["torch", "torchao", "torchtune"]', timeout: int = 300) -> Path:
+    """A matrix file whose one index variant is the fixture wheelhouse alone (no network)."""
+    path.write_text(f"""
+[matrix]
+timeout = {timeout}
+
+{images}
+[indexes.fixtures]
+find_links = ["{wheelhouse}"]
+no_index = true
+
+[packages.chain]
+requirements = {requirements}
+modules = {modules}
+""")
+    return path
