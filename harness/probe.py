@@ -198,6 +198,45 @@ def _packages_distributions(dists):
     return provided
 
 
+def built_for(arch_list, capability):
+    """Whether torch carries kernels for a device, from torch.cuda.get_arch_list().
+
+    `exact`: sm_XY for this very capability is there. `compatible`: CUDA's rules allow running:
+    a cubin for X.y runs on X.z with z >= y, and PTX (compute_XY) is JIT-compiled for newer devices.
+    A wheel without this GPU's architecture (e.g. SBSA CUDA wheels without sm_87 on Orin) imports and
+    reports CUDA available, then can fail at the first kernel: this is the flag. None when unknown.
+    """
+    if not arch_list or not capability:
+        return None
+    major, _, minor = capability.partition(".")
+    if not (major.isdigit() and minor.isdigit()):
+        return None
+    have = (int(major), int(minor))
+    exact = compatible = False
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        digits = digits.rstrip("af")  # sm_90a / sm_100f: arch-specific variants
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        built = (int(digits[:-1]), int(digits[-1]))
+        if kind == "sm":
+            exact = exact or built == have
+            compatible = compatible or (built[0] == have[0] and built[1] <= have[1])
+        elif kind == "compute":
+            compatible = compatible or built <= have
+    return {"exact": exact, "compatible": compatible}
+
+
+def gpu_op(torch):
+    """A tiny real operation on the GPU: allocate, multiply, synchronize; with its time."""
+    began = time.perf_counter()
+    a = torch.ones((256, 256), device="cuda")
+    b = (a @ a).sum()
+    torch.cuda.synchronize()
+    value = float(b.item())
+    return {"ok": value == 256.0 ** 3, "seconds": round(time.perf_counter() - began, 6), "value": value}
+
+
 def torch_step(torch):
     step = {"step": "torch"}
 
@@ -221,6 +260,11 @@ def torch_step(torch):
         guarded("capability", lambda: "%d.%d" % tuple(torch.cuda.get_device_capability(index)), device)  # noqa: B023
         devices.append(device)
     step["devices"] = devices
+    if devices:
+        guarded("arch_list", lambda: list(torch.cuda.get_arch_list()))
+        for device in devices:
+            device["built_for"] = built_for(step.get("arch_list"), device.get("capability"))
+        guarded("gpu_op", lambda: gpu_op(torch))
     if "errors" in step:
         step["error"] = "; ".join("%s: %s" % kv for kv in sorted(step["errors"].items()))
     return step

@@ -37,17 +37,31 @@ MODULES = {
     "gooddist-1.2.3.dist-info/top_level.txt": "good\n",
     "Record_Only-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: Record_Only\nVersion: 0.1\n",
     "Record_Only-0.1.dist-info/RECORD": "b.py,,\nc.py,,\nRecord_Only-0.1.dist-info/METADATA,,\n",
-    # A stand-in for torch with one GPU whose capability cannot be read.
+    # A stand-in for torch with one GPU: its capability comes from FAKE_CAPABILITY ("8.7"), or cannot
+    # be read when that is unset; tensors are just enough for the probe's allocate/multiply/sync.
     "torch/__init__.py": """
         from . import cuda, version
         __version__ = "9.9.9+test"
+        class Tensor:
+            def __init__(self, value): self.value = value
+            def __matmul__(self, other): return Tensor(self.value * other.value * 256)
+            def sum(self): return Tensor(self.value * 256 * 256)
+            def item(self): return self.value
+        def ones(shape, device=None):
+            assert shape == (256, 256) and device == "cuda"
+            return Tensor(1.0)
     """,
     "torch/version.py": "cuda = '12.6'\n",
     "torch/cuda.py": """
+        import os
         def is_available(): return True
         def device_count(): return 1
         def get_device_name(i): return "Orin"
-        def get_device_capability(i): raise RuntimeError("no driver")
+        def get_device_capability(i):
+            if "FAKE_CAPABILITY" not in os.environ: raise RuntimeError("no driver")
+            return tuple(int(x) for x in os.environ["FAKE_CAPABILITY"].split("."))
+        def get_arch_list(): return os.environ.get("FAKE_ARCH_LIST", "sm_80,sm_90").split(",")
+        def synchronize(): pass
     """,
 }
 
@@ -66,8 +80,9 @@ def no_core_dumps() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run(argv: list[str], cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def run(argv: list[str], cwd: Path, pythonpath: Path | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **(env or {})}
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run(
@@ -75,9 +90,9 @@ def run(argv: list[str], cwd: Path, pythonpath: Path | None = None) -> subproces
     )
 
 
-def probe(fixtures: Path, *modules: str) -> tuple[int, list[dict]]:
+def probe(fixtures: Path, *modules: str, env: dict[str, str] | None = None) -> tuple[int, list[dict]]:
     args = [a for m in modules for a in ("--module", m)]
-    proc = run([sys.executable, str(PROBE), *args], fixtures.parent, fixtures)
+    proc = run([sys.executable, str(PROBE), *args], fixtures.parent, fixtures, env=env)
     lines = proc.stdout.splitlines()
     steps = [json.loads(line[len("@@probe ") :]) for line in lines if line.startswith("@@probe ")]
     return proc.returncode, steps
@@ -109,6 +124,19 @@ def test_owners_fallback_without_packages_distributions(fixtures: Path) -> None:
     assert provided["b"] == provided["c"] == ["Record_Only"]
 
 
+@pytest.mark.parametrize(("capability", "arch_list", "expected"), [
+    ("8.7", "sm_87", {"exact": True, "compatible": True}),
+    ("8.7", "sm_80,sm_90", {"exact": False, "compatible": True}),    # sm_80 cubins run on 8.7
+    ("8.7", "sm_90,sm_100", {"exact": False, "compatible": False}),  # not built for this GPU: flagged
+    ("9.0", "sm_80,compute_80", {"exact": False, "compatible": True}),  # PTX JIT-compiles forward
+])
+def test_torch_arch_list_is_checked_against_the_device(fixtures: Path, capability, arch_list, expected) -> None:
+    rc, steps = probe(fixtures, "torch", env={"FAKE_CAPABILITY": capability, "FAKE_ARCH_LIST": arch_list})
+    torch = next(s for s in steps if s["step"] == "torch")
+    assert torch["devices"][0]["capability"] == capability
+    assert torch["devices"][0]["built_for"] == expected
+
+
 def test_torch_step(fixtures: Path) -> None:
     rc, steps = probe(fixtures, "torch")
     assert rc == 0
@@ -117,8 +145,11 @@ def test_torch_step(fixtures: Path) -> None:
     assert torch["file"] == str(fixtures / "torch" / "__init__.py")
     assert torch["cuda_available"] is True and torch["device_count"] == 1
     assert torch["devices"] == [
-        {"index": 0, "name": "Orin", "capability": None, "errors": {"capability": "RuntimeError: no driver"}}
+        {"index": 0, "name": "Orin", "capability": None, "errors": {"capability": "RuntimeError: no driver"},
+         "built_for": None}
     ]
+    assert torch["arch_list"] == ["sm_80", "sm_90"]
+    assert torch["gpu_op"]["ok"] is True and torch["gpu_op"]["seconds"] >= 0
     assert "error" not in torch
     assert [s["step"] for s in steps][-2:] == ["torch", "summary"]
 
