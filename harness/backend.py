@@ -43,6 +43,7 @@ class Job:
     timeout: float
     labels: Mapping[str, str]
     keep: bool = False
+    gpu: str = "none"  # "nvidia-runtime" (Jetson), "device-request" (x86/SBSA with NVIDIA) or "none"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 import requests
 
 from . import build, images
@@ -156,6 +157,7 @@ class DockerBackend(Backend):
                 detach=True,
                 working_dir="/tmp",
                 volumes={m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts},
+                **self.gpu_options(job.gpu),
             )
             container.put_archive("/", _tar(dict(job.files), CELL_ROOT))
             container.start()
@@ -185,6 +187,18 @@ class DockerBackend(Backend):
                 self._remove(container)
 
     # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def gpu_options(mode: str) -> dict[str, Any]:
+        """How a container gets the GPU: Jetson's NVIDIA hook refuses device requests and wants the
+        nvidia runtime; x86 and SBSA hosts take a GPU device request; anything else gets none."""
+        if mode == "nvidia-runtime":
+            return {"runtime": "nvidia"}
+        if mode == "device-request":
+            return {"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}
+        if mode == "none":
+            return {}
+        raise ValueError(f"unknown GPU access mode {mode!r}")
+
     def _wait(self, container: Any, deadline: float) -> bool:
         """Poll in short slices against our own deadline; kill the container when it passes."""
         while True:

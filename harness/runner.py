@@ -46,6 +46,8 @@ class RunOptions:
     keep: bool = False
     timeout: float | None = None  # overrides the matrix's per-cell timeout
     environ: Mapping[str, str] | None = None  # the host environment to forward CA bundle/proxies from
+    gpu: str = "none"  # how cells get the GPU on this host (see hostfacts.gpu_access)
+    extra_mounts: tuple[Mount, ...] = ()  # host files every cell sees read-only (e.g. /etc/nv_tegra_release)
 
 
 def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple[list[Mount], dict[str, str]]:
@@ -113,11 +115,12 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
     return Job(
         image=cell.image,
         files=files,
-        mounts=tuple(link_mounts + ca_mounts),
+        mounts=tuple(link_mounts + ca_mounts) + options.extra_mounts,
         argv=("cell.py", "spec.json"),
         timeout=options.timeout or cell.timeout,
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
         keep=options.keep,
+        gpu=options.gpu,
     )
 
 

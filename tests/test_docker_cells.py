@@ -219,3 +219,17 @@ def test_exit_code_follows_expectations(docker_backend, bookworm, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "as expected bookworm-amd64__fixtures__chain: import-failed — fixture torchao lacks" in done.stdout
+
+
+def test_gpu_request_on_a_host_without_nvidia_is_an_engine_error_and_leaves_nothing(docker_backend, bookworm,
+                                                                                     tmp_path):
+    """A GPU device request passes create and fails at start where no NVIDIA runtime is: the error path
+    must still remove the created container. (On a real NVIDIA host the same cell would pass.)"""
+    if "nvidia" in docker_backend.facts().get("runtimes", []):
+        pytest.skip("this engine has the NVIDIA runtime: the failure path cannot be provoked here")
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    result, run_id = run_one(write_matrix(tmp_path / "gpu.toml", wheelhouse), docker_backend, tmp_path / "results",
+                             gpu="device-request")
+    assert result.outcome is Outcome.ENGINE_ERROR
+    assert "failed" in result.notes[0]
+    assert leftovers(docker_backend, run_id) == []

@@ -62,3 +62,10 @@ def test_no_engine_falls_back_to_the_host_backend_and_says_so(monkeypatch, tmp_p
     backend = engine.choose_backend("auto", log=said.append)
     assert isinstance(backend, HostBackend)
     assert len(said) == 1 and "host backend" in said[0]
+
+
+def test_gpu_access_modes_map_to_container_options():
+    assert engine.DockerBackend.gpu_options("none") == {}
+    assert engine.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia"}
+    [request] = engine.DockerBackend.gpu_options("device-request")["device_requests"]
+    assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
