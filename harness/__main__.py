@@ -14,16 +14,28 @@ from pathlib import Path
 from . import __version__, report
 from . import matrix as matrix_mod
 from .errors import HarnessError, MatrixError
-from .model import Arch, Matrix, Outcome
+from .model import Matrix, Outcome
 
-DEFAULT_MATRIX = Path("matrices") / "smoke.toml"
+MATRICES = Path("matrices")
+DEFAULT_MATRIX = MATRICES / "smoke.toml"
 
 
-def default_matrix(log=print) -> Path:
-    """The matrix for this host when none is named."""
-    log(f"No matrix named: using {DEFAULT_MATRIX} (the smoke matrix: local Debian images, "
-        f"this host is {Arch.native().platform}).")
-    return DEFAULT_MATRIX
+def host_facts(backend=None):
+    """What this host is (Jetson/JetPack, GPUs, engine runtimes, emulation), for doctor and run."""
+    from . import hostfacts
+
+    info = backend.info() if backend is not None and hasattr(backend, "info") else None
+    return hostfacts.detect(engine_info=info)
+
+
+def default_matrix(facts=None, log=print) -> Path:
+    """The matrix for this host when none is named: it says which and why."""
+    from . import hostfacts
+
+    name, why = hostfacts.default_matrix(facts or host_facts())
+    path = MATRICES / name
+    log(f"No matrix named: using {path} ({why}).")
+    return path
 
 
 def results_dir(args: argparse.Namespace, m: Matrix) -> Path:
@@ -71,14 +83,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import engine, runner
+    from . import engine, hostfacts, runner
+    from .backend import Mount
 
-    paths = args.matrices or [default_matrix()]
-    matrices = load_all(paths)
     backend = engine.choose_backend(args.backend)
+    facts = host_facts(backend)
+    paths = args.matrices or [default_matrix(facts)]
+    matrices = load_all(paths)
     run_id = runner.new_run_id()
-    options = runner.RunOptions(run_id=run_id, keep=args.keep, timeout=args.timeout)
-    print(f"Run {run_id} on the {backend.name} backend")
+    gpu = hostfacts.gpu_access(facts) if backend.name == "docker" else {"mode": "none"}
+    mounts = tuple(Mount(host=p, cell=p) for p in gpu.get("mounts", ()) if Path(p).exists())
+    options = runner.RunOptions(run_id=run_id, keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
+                                extra_mounts=mounts, host_facts=facts.to_json())
+    print(f"Run {run_id} on the {backend.name} backend; GPU access: {gpu['mode']}")
+    for problem in hostfacts.problems(facts):
+        print(f"note: {problem}")
     failed = 0
     for m in matrices:
         cells = matrix_mod.select(m.cells, args.only)
@@ -155,6 +174,27 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 3 if failures else 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from . import engine, hostfacts
+    from .errors import EngineUnavailable
+
+    try:
+        backend = engine.DockerBackend()
+    except EngineUnavailable:
+        backend = None
+    facts = host_facts(backend)
+    if args.json:
+        name, why = hostfacts.default_matrix(facts)
+        print(json.dumps({**facts.to_json(), "gpu_access": hostfacts.gpu_access(facts),
+                          "default_matrix": {"file": str(MATRICES / name), "why": why},
+                          "problems": hostfacts.problems(facts)}, indent=2, sort_keys=True))
+    else:
+        print(hostfacts.render(facts))
+    return 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from . import engine
 
@@ -199,6 +239,10 @@ def parser() -> argparse.ArgumentParser:
     img.add_argument("--force", action="store_true", help="rebuild images that exist")
     img.add_argument("--workdir", default=".cache/images", help="where root filesystem tarballs are made")
     img.set_defaults(func=cmd_images)
+
+    doc = sub.add_parser("doctor", help="describe this host: Jetson/JetPack, CUDA, GPUs, engine, emulation")
+    doc.add_argument("--json", action="store_true", help="machine-readable output")
+    doc.set_defaults(func=cmd_doctor)
 
     cln = sub.add_parser("clean", help="remove containers left behind by runs (e.g. after --keep)")
     cln.add_argument("--run-id", help="only this run's containers")

@@ -72,6 +72,13 @@ class DockerBackend(Backend):
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         return f"{CELL_ROOT}/mnt/{slot}"
 
+    def info(self) -> dict[str, Any]:
+        """The engine's `docker info` (runtimes, version …) for host detection; {} if it won't say."""
+        try:
+            return dict(self.client.info())
+        except (docker.errors.DockerException, requests.RequestException):
+            return {}
+
     def facts(self) -> dict[str, Any]:
         try:
             version = self.client.version()

@@ -48,6 +48,7 @@ class RunOptions:
     environ: Mapping[str, str] | None = None  # the host environment to forward CA bundle/proxies from
     gpu: str = "none"  # how cells get the GPU on this host (see hostfacts.gpu_access)
     extra_mounts: tuple[Mount, ...] = ()  # host files every cell sees read-only (e.g. /etc/nv_tegra_release)
+    host_facts: Mapping[str, Any] | None = None  # recorded in every result (hostfacts.detect)
 
 
 def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple[list[Mount], dict[str, str]]:
@@ -275,7 +276,7 @@ def prefetch(matrix: Matrix, cells: list[Cell], *, run: Callable[..., Any] = sub
 def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunOptions, *,
               results_dir: Path, log: Callable[[str], None] = print) -> list[CellResult]:
     results_dir.mkdir(parents=True, exist_ok=True)
-    host = backend.facts()
+    host = {**backend.facts(), **({"platform": dict(options.host_facts)} if options.host_facts else {})}
     out: list[CellResult] = []
     for n, cell in enumerate(cells, 1):
         log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")

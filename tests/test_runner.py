@@ -69,3 +69,14 @@ def test_gpu_access_modes_map_to_container_options():
     assert engine.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia"}
     [request] = engine.DockerBackend.gpu_options("device-request")["device_requests"]
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
+
+
+def test_doctor_describes_this_host_as_json(capsys):
+    from harness.__main__ import main
+
+    assert main(["doctor", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["arch"] == Arch.native().value
+    assert facts["default_matrix"]["file"].startswith("matrices/") and facts["default_matrix"]["why"]
+    assert facts["gpu_access"]["mode"] in ("none", "nvidia-runtime", "device-request")
+    assert isinstance(facts["problems"], list)
