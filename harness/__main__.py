@@ -91,7 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = args.matrices or [default_matrix(facts)]
     matrices = load_all(paths)
     run_id = runner.new_run_id()
-    gpu = hostfacts.gpu_access(facts) if backend.name == "docker" else {"mode": "none"}
+    if backend.name == "docker":
+        gpu = hostfacts.gpu_access(facts)
+    else:  # host venvs see whatever GPU the host has
+        gpu = {"mode": "none" if facts.kind == "plain" else "host"}
     mounts = tuple(Mount(host=p, cell=p) for p in gpu.get("mounts", ()) if Path(p).exists())
     options = runner.RunOptions(run_id=run_id, keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
                                 extra_mounts=mounts, host_facts=facts.to_json())

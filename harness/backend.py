@@ -67,8 +67,9 @@ class Backend(Protocol):
     def facts(self) -> dict[str, Any]:
         """Host facts recorded in every result (arch, engine version …)."""
 
-    def prepare(self, image: Image) -> float:
-        """Make sure the image exists; return seconds spent. Raises ImageUnavailable."""
+    def prepare(self, image: Image) -> tuple[float, str | None]:
+        """Make sure the image exists: (seconds spent, "cold"/"cached" when it was built, else None).
+        Raises ImageUnavailable (CannotRunHere when this host cannot run its architecture at all)."""
 
     def execute(self, job: Job) -> Execution:
         """Run the job to completion or deadline; never leaves a container behind unless job.keep."""

@@ -102,9 +102,16 @@ class DockerBackend(Backend):
         except docker.errors.ImageNotFound:
             return False
 
-    def prepare(self, image: Image) -> float:
-        """Check the image is there; build a harness-made local image once when it is missing."""
+    def prepare(self, image: Image) -> tuple[float, str | None]:
+        """Make sure the image is there: (seconds, how it was made: "cold", "cached" or None).
+
+        A local image is built once when missing. A Dockerfile image is (re)built every run: BuildKit's
+        cache makes an unchanged recipe a "cached" build of seconds and picks up edits; when such a
+        rebuild fails (e.g. an offline device cannot reach the base image's registry) the image that
+        exists is used.
+        """
         start = time.monotonic()
+        how: str | None = None
         if image.arch is not Arch.native() and not images.binfmt_registered(image.arch):
             raise CannotRunHere(
                 f"{image.arch.platform} cannot run on this {Arch.native().platform} host: "
@@ -116,21 +123,23 @@ class DockerBackend(Backend):
             try:
                 with tempfile.TemporaryDirectory(prefix="ewh-image-") as workdir:
                     images.build_local(image.local_build, image.arch, self, workdir=Path(workdir))
+                how = "cold"
             except images.ImageBuildError as exc:
                 raise ImageUnavailable(f"building {image.tag} failed: {exc}") from None
-        if image.dockerfile and not self.has_image(image.tag):
+        if image.dockerfile:
+            existed = self.has_image(image.tag)
             try:
                 build.build_dockerfile(image)
+                how = "cached" if existed else "cold"
             except build.BuildError as exc:
-                raise ImageUnavailable(str(exc), hint=exc.hint) from None
+                if not existed:
+                    raise ImageUnavailable(str(exc), hint=exc.hint) from None
         if not self.has_image(image.tag):
-            how = {
-                True: "build it with `wheel-harness images build MATRIX` (or `nox -s images`)",
-                False: "pull it with `docker pull` on a machine that reaches its registry, or load it "
-                       "with `docker load`",
-            }[bool(image.local_build or image.dockerfile)]
-            raise ImageUnavailable(f"image {image.tag!r} for {image.name!r} is not in the engine", hint=how)
-        return time.monotonic() - start
+            hint = ("build it with `wheel-harness images build MATRIX` (or `nox -s images`)"
+                    if image.local_build or image.dockerfile else
+                    "pull it with `docker pull` on a machine that reaches its registry, or load it with `docker load`")
+            raise ImageUnavailable(f"image {image.tag!r} for {image.name!r} is not in the engine", hint=hint)
+        return time.monotonic() - start, how
 
     def import_rootfs(self, tarball: Path, ref: str, *, arch: Arch, changes: list[str]) -> None:
         """A root filesystem tarball becomes an image (the ImageStore that harness.images builds into).
@@ -202,7 +211,7 @@ class DockerBackend(Backend):
             return {"runtime": "nvidia"}
         if mode == "device-request":
             return {"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}
-        if mode == "none":
+        if mode in ("none", "host"):
             return {}
         raise ValueError(f"unknown GPU access mode {mode!r}")
 

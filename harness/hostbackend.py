@@ -42,13 +42,13 @@ class HostBackend(Backend):
             "os": platform.platform(),
         }
 
-    def prepare(self, image: Image) -> float:
+    def prepare(self, image: Image) -> tuple[float, str | None]:
         if image.arch is not Arch.native():
             raise CannotRunHere(
                 f"the host backend runs only {Arch.native().platform} cells, not {image.arch.platform}",
                 hint="start a Docker engine (with QEMU binfmt emulation for other architectures)",
             )
-        return 0.0
+        return 0.0, None
 
     def execute(self, job: Job) -> Execution:
         workdir = Path(tempfile.mkdtemp(prefix="ewh-cell-", dir=self.tmp))

@@ -12,7 +12,6 @@ import fnmatch
 import itertools
 import math
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import MatrixError, Problem
-from .model import NAME_RE, Arch, Cell, Image, IndexVariant, Matrix, Outcome, PackageSet
+from .model import NAME_RE, Arch, Cell, CudaExpectation, Image, IndexVariant, Matrix, Outcome, PackageSet
 
 try:
     import tomllib
@@ -36,7 +35,8 @@ IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "py
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "no_index", "prefetch", "pip_args")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
-EXPECT_KEYS = ("expect", "why")
+EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability")
+CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
 OUTCOMES = tuple(o.value for o in Outcome)
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -282,8 +282,15 @@ class _Reader:
                 self.problem(f"{key}.expect", f"{entry['expect']!r} is not an outcome"
                              f"{_did_you_mean(str(entry['expect']), OUTCOMES)}; known: {', '.join(OUTCOMES)}")
                 good = False
-            if complete and not isinstance(entry.get("why", ""), str):
-                self.problem(f"{key}.why", "must be a string")
+            for name in ("why", "cuda", "capability"):
+                if complete and not isinstance(entry.get(name, ""), str):
+                    self.problem(f"{key}.{name}", "must be a string")
+                    good = False
+            if complete and entry.get("torch_build", "cuda") not in ("cuda", "cpu"):
+                self.problem(f"{key}.torch_build", f"{entry['torch_build']!r} must be \"cuda\" or \"cpu\"")
+                good = False
+            if complete and isinstance(entry.get("capability"), str) and not CAPABILITY_RE.match(entry["capability"]):
+                self.problem(f"{key}.capability", f"{entry['capability']!r} is not a compute capability like \"8.7\"")
                 good = False
             for axis in SELECT_KEYS:
                 value = entry.get(axis)
@@ -321,18 +328,22 @@ class _Reader:
             return any(all(fnmatch.fnmatchcase(values[k], v) for k, v in ex.items()) for ex in excludes)
 
         combos: list[tuple[str, str, str]] = [c for c in itertools.product(*axes) if not excluded(c)]
-        expectations: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+        expectations: dict[tuple[str, str, str], dict[str, Any]] = {}
         for inc in includes:
             combo = (inc["image"], inc["index"], inc["packages"])
             if combo not in combos:
                 combos.append(combo)
-            if "expect" in inc:
-                expectations[combo] = (inc["expect"], inc.get("why"))
+            expectations[combo] = inc
         if not combos and not self.problems:
             self.problem("matrix", "expands to no cells: check images/indexes/packages and exclude")
-        make: Callable[[tuple[str, str, str]], Cell | None] = lambda c: (  # noqa: E731
-            Cell(image=images[c[0]], index=indexes[c[1]], packages=packages[c[2]], timeout=timeout,
-                 expect=expectations.get(c, ("pass", None))[0], expect_why=expectations.get(c, ("pass", None))[1])
-            if images[c[0]] and indexes[c[1]] and packages[c[2]] else None
-        )
+        def make(c: tuple[str, str, str]) -> Cell | None:
+            if not (images[c[0]] and indexes[c[1]] and packages[c[2]]):
+                return None
+            inc = expectations.get(c, {})
+            cuda = CudaExpectation(torch_build=inc.get("torch_build"), version=inc.get("cuda"),
+                                   capability=inc.get("capability"))
+            return Cell(image=images[c[0]], index=indexes[c[1]], packages=packages[c[2]], timeout=timeout,
+                        expect=inc.get("expect", "pass"), expect_why=inc.get("why"),
+                        cuda=cuda if cuda != CudaExpectation() else None)
+
         return [cell for cell in map(make, combos) if cell]

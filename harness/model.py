@@ -100,6 +100,18 @@ class PackageSet:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CudaExpectation:
+    """What a GPU cell should see: torch's build, its CUDA version, the device's compute capability."""
+
+    torch_build: str | None = None  # "cuda" or "cpu"
+    version: str | None = None  # "12.6": torch.version.cuda must start with it
+    capability: str | None = None  # "8.7"
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"torch_build": self.torch_build, "version": self.version, "capability": self.capability}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cell:
     image: Image
     index: IndexVariant
@@ -107,6 +119,7 @@ class Cell:
     timeout: float = 1800.0
     expect: str = "pass"  # the outcome this cell is known to have (a documented known-bad combination)
     expect_why: str | None = None
+    cuda: CudaExpectation | None = None
 
     @property
     def id(self) -> str:
@@ -143,6 +156,8 @@ class Outcome(str, enum.Enum):
     ENGINE_ERROR = "engine-error"
     IMAGE_UNAVAILABLE = "image-unavailable"
     INTERRUPTED = "interrupted"
+    NO_CUDA = "no-cuda"  # imports fine, but CUDA is unavailable where the cell expects it
+    CUDA_MISMATCH = "cuda-mismatch"  # CUDA there, but not the expected version/capability, or no kernels for the GPU
     SKIPPED = "skipped"  # cannot run on this host at all (e.g. a foreign architecture without emulation)
 
     @property

@@ -229,7 +229,7 @@ def table_row(result: Mapping[str, Any]) -> list[str]:
     timings = _timings(result)
     return [
         f"`{_escape(str(result.get('cell_id', '?')))}`",
-        format_seconds(timings.get("image")),
+        format_seconds(timings.get("image")) + (f" ({timings['image_build']})" if timings.get("image_build") else ""),
         format_seconds(timings.get("install")),
         format_seconds(run_seconds(result)),
         versions_text(result),

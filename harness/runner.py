@@ -146,6 +146,7 @@ def describe(cell: Cell) -> dict[str, Any]:
         "timeout": cell.timeout,
         "expect": cell.expect,
         "expect_why": cell.expect_why,
+        "expect_cuda": cell.cuda.to_json() if cell.cuda else None,
     }
 
 
@@ -193,9 +194,51 @@ def classify(execution: Execution, parsed: _events.CellEvents,
     return (Outcome.CRASHED if execution.oom_killed else Outcome.PASS), notes
 
 
-def timings_from(prepare: float, execution: Execution | None, parsed: _events.CellEvents | None,
-                 total: float) -> dict[str, Any]:
-    timings: dict[str, Any] = {"image": round(prepare, 3), "total": round(total, 3)}
+def check_cuda(cell: Cell, torch: Mapping[str, Any] | None, gpu_mode: str) -> tuple[Outcome | None, list[str]]:
+    """CUDA as the cell expects it, judged only where this host gives cells a GPU.
+
+    With no GPU access (gpu_mode "none") CUDA is not expected, so it cannot count against a cell.
+    A device torch has no kernels for is flagged whatever the cell expected.
+    """
+    if not torch:
+        return None, []
+    exp = cell.cuda
+    notes: list[str] = []
+    build = "cuda" if torch.get("cuda_version") else "cpu"
+    devices = torch.get("devices") or []
+    for dev in devices:
+        fit = dev.get("built_for")
+        if isinstance(fit, Mapping) and not fit.get("compatible"):
+            return Outcome.CUDA_MISMATCH, [f"torch {torch.get('version')} has no kernels for {dev.get('name')} "
+                                          f"(capability {dev.get('capability')}; built for "
+                                          f"{', '.join(torch.get('arch_list') or []) or 'unknown'})"]
+    if exp is None:
+        return None, notes
+    if gpu_mode == "none":
+        return None, ["CUDA not checked: this host gives cells no GPU"]
+    if exp.torch_build and exp.torch_build != build:
+        if exp.torch_build == "cuda":
+            return Outcome.NO_CUDA, [f"torch {torch.get('version')} is a CPU build (torch.version.cuda is None) "
+                                     "where a CUDA build was expected"]
+        return Outcome.CUDA_MISMATCH, [f"torch is a CUDA {torch.get('cuda_version')} build where a CPU build "
+                                       "was expected"]
+    if exp.version and build == "cuda" and not str(torch.get("cuda_version")).startswith(exp.version):
+        return Outcome.CUDA_MISMATCH, [f"torch is built for CUDA {torch.get('cuda_version')}, expected {exp.version}"]
+    if (exp.torch_build == "cuda" or exp.version or exp.capability) and not torch.get("cuda_available"):
+        return Outcome.NO_CUDA, [f"CUDA unavailable: torch.version.cuda={torch.get('cuda_version')!r}, "
+                                 f"torch.cuda.is_available() is False"]
+    if exp.capability and devices and devices[0].get("capability") != exp.capability:
+        return Outcome.CUDA_MISMATCH, [f"GPU {devices[0].get('name')} has capability "
+                                       f"{devices[0].get('capability')}, expected {exp.capability}"]
+    op_error = (torch.get("errors") or {}).get("gpu_op")
+    if devices and (op_error or not (torch.get("gpu_op") or {}).get("ok", True)):
+        return Outcome.NO_CUDA, [f"a tiny GPU operation failed: {op_error or torch.get('gpu_op')}"]
+    return None, notes
+
+
+def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
+                 parsed: _events.CellEvents | None, total: float) -> dict[str, Any]:
+    timings: dict[str, Any] = {"image": round(prepare[0], 3), "image_build": prepare[1], "total": round(total, 3)}
     if execution is not None:
         timings["container_start"] = round(execution.timings.get("container_start", 0.0), 3)
     if parsed is not None:
@@ -211,13 +254,16 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
     started, t0 = now(), time.monotonic()
     execution: Execution | None = None
     parsed: _events.CellEvents | None = None
-    prepare = 0.0
+    prepare: tuple[float, str | None] = (0.0, None)
     notes: list[str] = []
     try:
         prepare = backend.prepare(cell.image)
         execution = backend.execute(make_job(cell, backend, options))
         parsed = _events.parse(execution.log)
         outcome, notes = classify(execution, parsed, cell.packages.modules)
+        if outcome is Outcome.PASS:
+            cuda_outcome, cuda_notes = check_cuda(cell, parsed.probe.get("torch"), options.gpu)
+            outcome, notes = cuda_outcome or outcome, notes + cuda_notes
         if execution.kept:
             notes.append(f"kept for debugging: {execution.kept}")
     except ImageUnavailable as exc:

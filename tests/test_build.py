@@ -60,11 +60,13 @@ def test_a_foreign_architecture_asks_for_that_platform():
 
 
 @pytest.mark.docker
-def test_buildkit_recipe_is_built_on_first_use_and_recorded_as_image_time(docker_backend, bookworm):
+def test_buildkit_recipe_is_built_cold_then_cached_and_recorded_as_image_time(docker_backend, bookworm):
     img = image(build_args=(("BASE", bookworm),))
     try:
-        seconds = docker_backend.prepare(img)
-        assert seconds > 0 and docker_backend.has_image(img.tag)
+        seconds, how = docker_backend.prepare(img)
+        assert seconds > 0 and how == "cold" and docker_backend.has_image(img.tag)
+        seconds, how = docker_backend.prepare(img)  # an unchanged recipe: BuildKit's cache answers
+        assert how == "cached"
         out = docker_backend.client.containers.run(img.tag, ["cat", "/etc/ewh-buildkit"], remove=True)
         assert out.decode().strip() == "built with BuildKit"
     finally:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix
+from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_wheel
 
 from harness import matrix, runner
 from harness.hostbackend import HostBackend
@@ -65,3 +65,51 @@ def test_under_ci_a_docker_test_fails_when_no_engine_answers(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe)],
                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "1 skipped" in done.stdout, done.stdout
+
+
+CUDA_TORCH = {
+    "torch/__init__.py": "__version__ = '2.5.0+cu126'\nfrom . import version, cuda\n",
+    "torch/version.py": "cuda = '12.6'\n",
+    "torch/cuda.py": "def is_available():\n    return False\ndef device_count():\n    return 0\n",
+}
+
+
+def cuda_cell_matrix(tmp_path: Path, wheelhouse: Path, expectation: str) -> Path:
+    native = f'[images.bookworm-amd64]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = fixture_matrix(tmp_path / "gpu.toml", wheelhouse, images=native, requirements='["torch"]',
+                       modules='["torch"]')
+    m.write_text(m.read_text() + '\n[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "fixtures"\n'
+                 f'packages = "chain"\n{expectation}\n')
+    return m
+
+
+def run_host(m: Path, gpu: str):
+    loaded = matrix.load(m)
+    [cell] = loaded.cells
+    return runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t", gpu=gpu), matrix=loaded.name, host={})
+
+
+def test_a_cuda_build_that_sees_no_gpu_is_no_cuda_where_the_host_gives_one(tmp_path):
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "torch", "2.5.0", CUDA_TORCH)
+    m = cuda_cell_matrix(tmp_path, wheels, 'torch_build = "cuda"\ncuda = "12.6"')
+    result = run_host(m, gpu="host")
+    assert result.outcome is Outcome.NO_CUDA, result.notes
+    assert "torch.version.cuda='12.6'" in result.notes[0]
+    # Where the host gives cells no GPU, CUDA is not expected and cannot count against the cell.
+    result = run_host(m, gpu="none")
+    assert result.outcome is Outcome.PASS and "CUDA not checked" in result.notes[0]
+
+
+def test_a_cpu_torch_where_a_cuda_build_is_expected_is_no_cuda(tmp_path):
+    wheels = fixture_chain(tmp_path / "wheels")  # its torch is a CPU build (torch.version.cuda is None)
+    m = cuda_cell_matrix(tmp_path, wheels, 'torch_build = "cuda"')
+    result = run_host(m, gpu="host")
+    assert result.outcome is Outcome.NO_CUDA and "CPU build" in result.notes[0]
+
+
+def test_a_wrong_cuda_version_is_a_mismatch(tmp_path):
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "torch", "2.5.0", CUDA_TORCH)
+    result = run_host(cuda_cell_matrix(tmp_path, wheels, 'cuda = "11.4"'), gpu="host")
+    assert result.outcome is Outcome.CUDA_MISMATCH and "expected 11.4" in result.notes[0]

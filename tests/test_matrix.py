@@ -708,3 +708,21 @@ def test_an_unknown_expected_outcome_is_a_problem_with_a_suggestion(tmp_path):
 def test_expect_is_not_a_key_of_exclude(tmp_path):
     text = doc(head='[matrix]\nexclude = [{ image = "bookworm-amd64", expect = "pass" }]\n')
     find(problems_of(tmp_path, text), "matrix.exclude[0].expect", "unknown key")
+
+
+def test_include_can_state_the_cuda_a_cell_expects(tmp_path):
+    text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+                    'torch_build = "cuda"\ncuda = "12.6"\ncapability = "8.7"\n')
+    [cell] = matrix.load(write(tmp_path, text)).cells
+    assert (cell.cuda.torch_build, cell.cuda.version, cell.cuda.capability) == ("cuda", "12.6", "8.7")
+
+
+@pytest.mark.parametrize(("line", "key", "fragment"), [
+    ('torch_build = "gpu"', "torch_build", 'must be "cuda" or "cpu"'),
+    ('capability = "sm_87"', "capability", "not a compute capability"),
+    ("cuda = 12.6", "cuda", "must be a string"),
+])
+def test_bad_cuda_expectations_are_problems(tmp_path, line, key, fragment):
+    text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+                    f'{line}\n')
+    find(problems_of(tmp_path, text), f"matrix.include[0].{key}", fragment)
