@@ -78,8 +78,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
             bad += 1
         else:
             m = matrix_mod.load(path)
-            print(f"{path}: ok, {len(m.cells)} cells")
+            broken = check_recipes(m, path) if args.dockerfiles else 0
+            bad += bool(broken)
+            if not broken:
+                print(f"{path}: ok, {len(m.cells)} cells")
     return 2 if bad else 0
+
+
+def check_recipes(m: Matrix, path: Path) -> int:
+    """Have BuildKit parse each Dockerfile the matrix names (nothing is pulled or built)."""
+    from . import build
+
+    broken = 0
+    for img in m.images:
+        if img.dockerfile:
+            problem = build.check_dockerfile(Path(img.dockerfile))
+            if problem:
+                print(f"{path}: images.{img.name}.dockerfile: BuildKit cannot parse it: {problem}", file=sys.stderr)
+                broken += 1
+    return broken
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -228,6 +245,8 @@ def parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check matrix files without running anything")
     val.add_argument("files", nargs="+", type=Path)
+    val.add_argument("--dockerfiles", action="store_true",
+                     help="also have BuildKit parse every Dockerfile the matrices name (needs a docker client)")
     val.set_defaults(func=cmd_validate)
 
     tab = sub.add_parser("table", help="regenerate results tables from stored results")

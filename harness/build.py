@@ -68,3 +68,28 @@ def build_dockerfile(image: Image, *, clients: list[str] | None = None, run: Cal
                          hint="fix the Dockerfile or its build args; base images must be pullable or present")
     raise BuildError(f"no docker client here can build {image.tag} with BuildKit ({'; '.join(tried) or 'none found'})",
                      hint="install Debian's docker.io (BuildKit built in) or the docker buildx plugin")
+
+
+PARSE_ONLY_TARGET = "ewh-parse-only"
+
+
+def check_dockerfile(dockerfile: Path, *, clients: list[str] | None = None,
+                     run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> str | None:
+    """Have BuildKit parse a recipe without pulling or building anything; None when it parses.
+
+    Asking for a build target that does not exist makes BuildKit parse the whole Dockerfile (mount
+    types, instructions, stages) and stop before it resolves any base image.
+    """
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    for client in clients if clients is not None else docker_clients():
+        cmd = [client, "build", "--target", PARSE_ONLY_TARGET, "--file", str(dockerfile), str(dockerfile.parent)]
+        done = run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        output = (done.stdout or "") + (done.stderr or "")
+        if any(marker in output for marker in NO_BUILDKIT_MARKERS):
+            continue
+        if f"target stage {PARSE_ONLY_TARGET} could not be found" in output:
+            return None
+        lines = [ln for ln in output.strip().splitlines() if "error" in ln.lower()] or output.strip().splitlines()
+        return lines[-1] if lines else f"{client} exited {done.returncode}"
+    raise BuildError("no docker client here can parse Dockerfiles with BuildKit",
+                     hint="install Debian's docker.io (BuildKit built in) or the docker buildx plugin")
