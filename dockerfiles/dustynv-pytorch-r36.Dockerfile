@@ -44,17 +44,9 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
         apt-get install -y --no-install-recommends $pkgs; \
     fi
 
-# jetson-containers bakes its build-time package mirrors into the image environment
-# (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST, TAR_INDEX_URL; depending on the tag they
-# name pypi.jetson-ai-lab.dev, which moved to .io, or a host that only resolves inside NVIDIA's
-# build network). Environment variables reach pip even with the harness's PIP_CONFIG_FILE=/dev/null,
-# so left alone they would turn every cell's "default" index into that mirror, and --extra-index-url
-# would add to it rather than replace it. Reset them: the cell's index variant alone decides.
-# (An empty value is ignored by pip; PIP_INDEX_URL is set to PyPI explicitly, which is pip's default.)
-ENV PIP_INDEX_URL=https://pypi.org/simple \
-    PIP_EXTRA_INDEX_URL= \
-    PIP_TRUSTED_HOST= \
-    TAR_INDEX_URL=
+# jetson-containers bakes its build-time package mirrors into the image environment (PIP_INDEX_URL,
+# PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST; some no longer resolve). The harness drops those variables
+# inside every cell, so the cell's index variant alone decides; nothing to reset here.
 
 # Newer jetson-containers images put torch in a virtual environment first on PATH (/opt/venv). A
 # venv made from a venv's python with --system-site-packages sees the *base* interpreter's

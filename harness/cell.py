@@ -65,7 +65,10 @@ def main(argv=None):
     workdir = os.path.abspath(spec.get("workdir", "/tmp/ewh-cell"))
     requirements = list(spec.get("requirements", []))
     probe = spec.get("probe") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
-    env = dict(os.environ)
+    # Variables the image sets that would override the cell's index variant (e.g. build-time pip
+    # mirrors baked into an image) are dropped: the spec names them, and its env comes on top.
+    unset = set(spec.get("unset") or ())
+    env = dict((k, v) for k, v in os.environ.items() if k not in unset)
     env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
     venv = os.path.join(workdir, "venv")
     if os.name == "nt":

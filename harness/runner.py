@@ -29,6 +29,10 @@ from .report import write_result, write_text_atomic
 HERE = Path(__file__).resolve().parent
 CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+# pip settings an image's environment may carry (dustynv images bake in their build mirrors) that
+# would silently replace or extend the cell's index variant.
+PIP_INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+                       "PIP_TRUSTED_HOST", "PIP_CONSTRAINT", "PIP_REQUIRE_VIRTUALENV", "PIP_CONFIG_FILE")
 CELL_WORKDIR = "ewh-work"
 
 
@@ -107,6 +111,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
         "pip_args": pip_args,
         "modules": list(cell.packages.modules),
         "env": env,
+        "unset": list(PIP_INDEX_VARIABLES),
     }
     files = {
         "cell.py": (HERE / "cell.py").read_bytes(),

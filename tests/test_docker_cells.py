@@ -111,13 +111,13 @@ def test_timeout_kills_and_removes_the_container(docker_backend, bookworm, tmp_p
     wheelhouse = fixture_chain(tmp_path / "wheels")
     make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
     m = write_matrix(tmp_path / "slow.toml", wheelhouse, requirements='["sleepy"]', modules='["sleepy"]',
-                     timeout=12)
+                     timeout=20)
     start = time.monotonic()
     result, run_id = run_one(m, docker_backend, tmp_path / "results")
 
     assert result.outcome is Outcome.TIMEOUT
     assert time.monotonic() - start < 60
-    assert "probe" in result.notes[0]  # the deadline struck while the probe was importing
+    assert result.notes[0].startswith("killed at its deadline")  # during the probe, unless the machine is slow
     assert leftovers(docker_backend, run_id) == []
 
 

@@ -113,3 +113,20 @@ def test_a_wrong_cuda_version_is_a_mismatch(tmp_path):
     make_wheel(wheels, "torch", "2.5.0", CUDA_TORCH)
     result = run_host(cuda_cell_matrix(tmp_path, wheels, 'cuda = "11.4"'), gpu="host")
     assert result.outcome is Outcome.CUDA_MISMATCH and "expected 11.4" in result.notes[0]
+
+
+def test_pip_index_variables_from_the_environment_do_not_reach_the_cell(tmp_path, monkeypatch):
+    """An image (here: the host) that bakes in a pip mirror must not override the cell's index variant."""
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/dead-mirror/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://127.0.0.1:9/other/simple")
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "envcheck", "1.0", {"envcheck.py": (
+        "import os\nprint('seen:', os.environ.get('PIP_INDEX_URL'), os.environ.get('PIP_EXTRA_INDEX_URL'))\n")})
+    native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = matrix.load(fixture_matrix(tmp_path / "env.toml", wheels, images=native, requirements='["envcheck"]',
+                                   modules='["envcheck"]'))
+    [cell] = m.cells
+    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    assert result.outcome is Outcome.PASS, result.notes
+    [step] = result.probe["imports"]
+    assert [msg["text"] for msg in step["messages"]] == ["seen: None None"]

@@ -271,10 +271,10 @@ def test_default_index_variant_is_an_empty_table(good_dir):
 
 def test_index_urls_are_kept(tmp_path):
     text = doc(indexes='[indexes.cpu]\nindex_url = "https://download.pytorch.org/whl/cpu"\n'
-                       'extra_index_urls = ["https://pypi.org/simple", "file:///srv/simple"]\n')
+                       'extra_index_urls = ["https://index.example.org/simple", "file:///srv/simple"]\n')
     index = matrix.load(write(tmp_path, text)).indexes[0]
     assert index.index_url == "https://download.pytorch.org/whl/cpu"
-    assert index.extra_index_urls == ("https://pypi.org/simple", "file:///srv/simple")
+    assert index.extra_index_urls == ("https://index.example.org/simple", "file:///srv/simple")
     assert index.is_default is False
 
 
@@ -433,7 +433,7 @@ ERRORS = [
      "packages.my set", ["lower-case"]),
     # indexes
     ("no-index-with-index-url",
-     doc(indexes='[indexes.x]\nno_index = true\nindex_url = "https://pypi.org/simple"\nfind_links = ["."]\n'),
+     doc(indexes='[indexes.x]\nno_index = true\nindex_url = "https://index.example.org/simple"\nfind_links = ["."]\n'),
      "indexes.x.no_index", ["contradicts index_url"]),
     ("no-index-without-find-links", doc(indexes='[indexes.x]\nno_index = true\n'),
      "indexes.x.no_index", ["needs find_links"]),
@@ -443,7 +443,7 @@ ERRORS = [
      "indexes.x.prefetch[0]", ["not a PEP 508 requirement"]),
     ("find-links-dir-missing", doc(indexes='[indexes.x]\nfind_links = [".", "no-such-dir"]\n'),
      "indexes.x.find_links[1]", ["'no-such-dir' is not a directory"]),
-    ("index-url-no-scheme", doc(indexes='[indexes.x]\nindex_url = "pypi.org/simple"\n'),
+    ("index-url-no-scheme", doc(indexes='[indexes.x]\nindex_url = "index.example.org/simple"\n'),
      "indexes.x.index_url", ["must be an http(s):// or file:// URL"]),
     ("index-url-ftp", doc(indexes='[indexes.x]\nindex_url = "ftp://mirror/simple"\n'),
      "indexes.x.index_url", ["must be an http(s):// or file:// URL"]),
@@ -554,7 +554,7 @@ ref = "nvcr.io/l4t"
 platform = "linux/arm64"
 
 [indexes.default]
-index_url = "pypi.org/simple"
+index_url = "index.example.org/simple"
 
 [packages.p]
 requirements = ["torch=="]

@@ -51,6 +51,7 @@ def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):
                           runner.RunOptions(run_id="r1", environ={"PIP_INDEX_URL": "https://x/simple"}))
     spec = json.loads(job.files["spec.json"])
     assert spec["env"] == {"PIP_CONFIG_FILE": "/dev/null"}
+    assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"} <= set(spec["unset"])
     assert spec["requirements"] == ["torch==2.13.0"] and spec["modules"] == ["torch"]
     assert set(job.files) == {"cell.py", "probe.py", "spec.json"}
     assert job.labels == {engine.LABEL_RUN: "r1", engine.LABEL_CELL: "img__default__p"}
