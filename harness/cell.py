@@ -10,10 +10,12 @@ Exit status: 0 when every phase succeeded (or was skipped), 1 otherwise.
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 MARKER = "@@harness "
 
@@ -54,6 +56,79 @@ def skip(name, reason):
     say(event="phase", phase=name, status="skipped", seconds=0.0, returncode=None, reason=reason)
 
 
+REPORT_PIP = (22, 2)  # the first pip with `install --report`
+
+
+def pip_version(venv_python, env):
+    """The venv's pip as (major, minor), or None when it cannot say."""
+    try:
+        out = subprocess.check_output([venv_python, "-m", "pip", "--version"], env=env, stderr=subprocess.STDOUT)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    match = re.match(r"pip (\d+)\.(\d+)", out.decode("utf-8", "replace"))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def without_credentials(url):
+    """A URL with any user:token@ part replaced, so no secret reaches a log or a result."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def summarize_report(report):
+    """Per installed distribution: version, wheel or source build, the wheel's tags, where it came from."""
+    items = []
+    for item in report.get("install", []):
+        meta = item.get("metadata") or {}
+        info = item.get("download_info") or {}
+        url = info.get("url") or ""
+        filename = url.split("#")[0].split("?")[0].rsplit("/", 1)[-1]
+        if "dir_info" in info:
+            source = "directory"
+        elif "vcs_info" in info:
+            source = "vcs"
+        elif filename.endswith(".whl"):
+            source = "wheel"
+        else:
+            source = "source"  # an sdist: pip built it here
+        items.append({
+            "name": meta.get("name"),
+            "version": meta.get("version"),
+            "requested": bool(item.get("requested")),
+            "direct": bool(item.get("is_direct")),
+            "source": source,
+            "file": filename,
+            "tags": "-".join(filename[:-4].split("-")[-3:]) if source == "wheel" else None,
+            "url": without_credentials(url),
+        })
+    return items
+
+
+def install(venv_python, pip_args, requirements, workdir, env):
+    """The install phase, with pip's own report of what it installed (upgrading an old pip first)."""
+    version = pip_version(venv_python, env)
+    if version is not None and version < REPORT_PIP:
+        say(event="note", text="pip %d.%d in the venv has no --report: upgrading it first" % version)
+        run_phase("pip-upgrade", [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                                  "--upgrade", "pip>=22.2"] + pip_args, env)
+        version = pip_version(venv_python, env)
+    report = os.path.join(workdir, "install-report.json")
+    argv = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    if version is not None and version >= REPORT_PIP:
+        argv += ["--report", report]
+    ok = run_phase("install", argv + pip_args + requirements, env)
+    if os.path.exists(report):
+        try:
+            with open(report) as f:
+                data = json.load(f)
+            say(event="install-report", pip=data.get("pip_version"), items=summarize_report(data))
+        except (OSError, ValueError) as exc:
+            say(event="note", text="pip's install report could not be read: %s" % exc)
+    return ok
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -84,18 +159,18 @@ def main(argv=None):
     if spec.get("system_site_packages"):
         venv_argv.append("--system-site-packages")
     phases = [
-        ("venv", venv_argv + [venv]),
-        ("install", [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-         + list(spec.get("pip_args", [])) + requirements),
-        ("probe", [venv_python, probe] + [a for m in spec.get("modules", []) for a in ("--module", m)]),
+        ("venv", lambda: run_phase("venv", venv_argv + [venv], env)),
+        ("install", lambda: install(venv_python, list(spec.get("pip_args", [])), requirements, workdir, env)),
+        ("probe", lambda: run_phase("probe", [venv_python, probe]
+                                    + [a for m in spec.get("modules", []) for a in ("--module", m)], env)),
     ]
     failed_phase = None
-    for name, child in phases:
+    for name, run in phases:
         if failed_phase is not None:
             skip(name, "%s failed" % failed_phase)
         elif name == "install" and not requirements:
             skip(name, "no requirements")
-        elif not run_phase(name, child, env):
+        elif not run():
             failed_phase = name
 
     say(event="end", ok=failed_phase is None, failed_phase=failed_phase)

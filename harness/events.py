@@ -36,6 +36,8 @@ class CellEvents:
     end: dict | None = None
     crash: dict | None = None
     garbage: int = 0
+    install: dict | None = None  # pip's install report, summarised by the driver
+    notes: tuple[str, ...] = ()  # things the driver said along the way (e.g. "upgrading pip first")
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -53,7 +55,8 @@ def _signal_name(returncode: int) -> str:
 
 
 def parse(text: str) -> CellEvents:
-    begin = end = None
+    begin = end = install = None
+    notes: list[str] = []
     phases: dict[str, dict] = {}
     probe = _empty_probe()
     garbage = 0
@@ -77,6 +80,10 @@ def parse(text: str) -> CellEvents:
             begin = obj
         elif obj.get("event") == "end":
             end = obj
+        elif obj.get("event") == "install-report":
+            install = {"pip": obj.get("pip"), "items": obj.get("items") or []}
+        elif obj.get("event") == "note" and obj.get("text"):
+            notes.append(str(obj["text"]))
         elif obj.get("event") == "phase" and "phase" in obj:
             if obj.get("status") == "start":
                 phases[obj["phase"]] = {**obj, "status": "incomplete"}
@@ -89,6 +96,8 @@ def parse(text: str) -> CellEvents:
         end=end,
         crash=_crash(phases.get("probe"), probe),
         garbage=garbage,
+        install=install,
+        notes=tuple(notes),
     )
 
 

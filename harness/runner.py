@@ -266,6 +266,11 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         execution = backend.execute(make_job(cell, backend, options))
         parsed = _events.parse(execution.log)
         outcome, notes = classify(execution, parsed, cell.packages.modules)
+        notes += list(parsed.notes)
+        built = [f"{i['name']} {i['version']}" for i in (parsed.install or {}).get("items", [])
+                 if i.get("source") == "source"]
+        if built:
+            notes.append(f"built from source: {', '.join(built)}")
         if outcome is Outcome.PASS:
             cuda_outcome, cuda_notes = check_cuda(cell, parsed.probe.get("torch"), options.gpu)
             outcome, notes = cuda_outcome or outcome, notes + cuda_notes
@@ -299,6 +304,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         notes=tuple(notes),
         log=log_name,
         extra={"exit_code": execution.exit_code if execution else None,
+               "install": parsed.install if parsed else None,
                "expected": expected},
     )
 

@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
-from wheels import CHAIN_MODULES, TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_wheel
+from wheels import (
+    CHAIN_MODULES,
+    TORCHAO_WITHOUT_QUANTIZATION,
+    fixture_chain,
+    fixture_matrix,
+    make_sdist,
+    make_wheel,
+)
 
 from harness import matrix, report, runner
 from harness.engine import LABEL_RUN
@@ -56,6 +63,11 @@ def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path
         assert isinstance(on_disk["timings"][phase], float), phase
     assert set(on_disk["timings"]["imports"]) == set(json.loads(CHAIN_MODULES))
     assert on_disk["host"]["engine"] == "docker" and on_disk["host"]["engine_version"]
+    installed = {i["name"]: i for i in on_disk["install"]["items"]}
+    assert set(installed) == {"torch", "torchao", "torchtune"}
+    assert installed["torch"]["source"] == "wheel" and installed["torch"]["tags"] == "py3-none-any"
+    assert installed["torchao"]["file"] == "torchao-0.18.0-py3-none-any.whl"
+    assert installed["torch"]["url"].startswith("file:///ewh/mnt/links-0/")
     log = (tmp_path / "results" / "fixtures" / on_disk["log"]).read_text()
     assert "Successfully installed" in log
     assert leftovers(docker_backend, run_id) == []
@@ -233,3 +245,16 @@ def test_gpu_request_on_a_host_without_nvidia_is_an_engine_error_and_leaves_noth
     assert result.outcome is Outcome.ENGINE_ERROR
     assert "failed" in result.notes[0]
     assert leftovers(docker_backend, run_id) == []
+
+
+def test_a_source_build_is_named_in_the_result(docker_backend, bookworm, tmp_path):
+    wheelhouse = tmp_path / "wheels"
+    make_sdist(wheelhouse, "srcpkg", "1.0", "VALUE = 42\n")
+    m = write_matrix(tmp_path / "sdist.toml", wheelhouse, requirements='["srcpkg"]', modules='["srcpkg"]')
+    # setuptools comes from the venv (bookworm's Python 3.11 venvs carry it): no index needed.
+    m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--no-build-isolation"]'))
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    assert result.outcome is Outcome.PASS, result.notes
+    [item] = result.extra["install"]["items"]
+    assert (item["name"], item["source"], item["file"]) == ("srcpkg", "source", "srcpkg-1.0.tar.gz")
+    assert "built from source: srcpkg 1.0" in result.notes

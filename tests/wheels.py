@@ -89,3 +89,25 @@ requirements = {requirements}
 modules = {modules}
 """)
     return path
+
+
+def make_sdist(directory: Path, name: str, version: str, module_source: str) -> Path:
+    """A setup.py sdist pip must build here (setuptools from the venv, no network needed)."""
+    import io
+    import tarfile
+
+    directory.mkdir(parents=True, exist_ok=True)
+    base = f"{name}-{version}"
+    files = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        "setup.py": f"from setuptools import setup\nsetup(name={name!r}, version={version!r}, py_modules=[{name!r}])\n",
+        f"{name}.py": module_source,
+    }
+    out = directory / f"{base}.tar.gz"
+    with tarfile.open(out, "w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{base}/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
