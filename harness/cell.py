@@ -129,6 +129,58 @@ def install(venv_python, pip_args, requirements, workdir, env):
     return ok
 
 
+# Run with the venv's python: where torch is and what it is, read from its files without importing it
+# (an import can take seconds under emulation, or abort on a broken build).
+TORCH_STATE = r"""
+import importlib.util, json, os, re
+out = {"present": False}
+try:
+    spec = importlib.util.find_spec("torch")
+except (ImportError, ValueError):
+    spec = None
+if spec is not None and spec.origin:
+    pkg = os.path.dirname(spec.origin)
+    out.update(present=True, location=pkg, version=None, cuda=None)
+    try:
+        with open(os.path.join(pkg, "version.py")) as f:
+            text = f.read()
+        # \x27 and \x22 are the quote characters (this code is itself inside a string).
+        m = re.search(r"^__version__\s*(?::[^=]*)?=\s*[\x27\x22]([^\x27\x22]+)", text, re.M)
+        out["version"] = m.group(1) if m else None
+        m = re.search(r"^cuda\s*(?::[^=]*)?=\s*[\x27\x22]([^\x27\x22]*)[\x27\x22]", text, re.M)
+        out["cuda"] = m.group(1) if m else None
+    except OSError as exc:
+        out["error"] = str(exc)
+    try:
+        from importlib import metadata
+        out["version"] = metadata.version("torch")
+    except Exception:
+        pass
+print(json.dumps(out))
+"""
+
+
+def torch_state(venv_python, env, when):
+    """Record the torch the venv sees (for images that ship one: did the install replace it?)."""
+    try:
+        out = subprocess.check_output([venv_python, "-c", TORCH_STATE], env=env)
+        state = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.CalledProcessError) as exc:
+        state = {"present": None, "error": str(exc)}
+    say(event="torch-state", when=when, **state)
+
+
+def guarded_install(spec, venv_python, requirements, workdir, env):
+    """Install; around it, when the image's own packages are visible, record torch before and after."""
+    guard = bool(spec.get("system_site_packages"))
+    if guard:
+        torch_state(venv_python, env, "before")
+    ok = install(venv_python, list(spec.get("pip_args", [])), requirements, workdir, env)
+    if guard:
+        torch_state(venv_python, env, "after")
+    return ok
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -160,7 +212,7 @@ def main(argv=None):
         venv_argv.append("--system-site-packages")
     phases = [
         ("venv", lambda: run_phase("venv", venv_argv + [venv], env)),
-        ("install", lambda: install(venv_python, list(spec.get("pip_args", [])), requirements, workdir, env)),
+        ("install", lambda: guarded_install(spec, venv_python, requirements, workdir, env)),
         ("probe", lambda: run_phase("probe", [venv_python, probe]
                                     + [a for m in spec.get("modules", []) for a in ("--module", m)], env)),
     ]

@@ -37,6 +37,7 @@ class CellEvents:
     crash: dict | None = None
     garbage: int = 0
     install: dict | None = None  # pip's install report, summarised by the driver
+    torch_states: dict = field(default_factory=dict)  # "before"/"after" the install, for images with torch
     notes: tuple[str, ...] = ()  # things the driver said along the way (e.g. "upgrading pip first")
 
     def phase(self, name: str) -> dict | None:
@@ -56,6 +57,7 @@ def _signal_name(returncode: int) -> str:
 
 def parse(text: str) -> CellEvents:
     begin = end = install = None
+    torch_states: dict[str, dict] = {}
     notes: list[str] = []
     phases: dict[str, dict] = {}
     probe = _empty_probe()
@@ -82,6 +84,8 @@ def parse(text: str) -> CellEvents:
             end = obj
         elif obj.get("event") == "install-report":
             install = {"pip": obj.get("pip"), "items": obj.get("items") or []}
+        elif obj.get("event") == "torch-state" and obj.get("when") in ("before", "after"):
+            torch_states[obj["when"]] = {k: v for k, v in obj.items() if k not in ("event", "when")}
         elif obj.get("event") == "note" and obj.get("text"):
             notes.append(str(obj["text"]))
         elif obj.get("event") == "phase" and "phase" in obj:
@@ -97,6 +101,7 @@ def parse(text: str) -> CellEvents:
         crash=_crash(phases.get("probe"), probe),
         garbage=garbage,
         install=install,
+        torch_states=torch_states,
         notes=tuple(notes),
     )
 

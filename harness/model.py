@@ -156,6 +156,7 @@ class Outcome(str, enum.Enum):
     ENGINE_ERROR = "engine-error"
     IMAGE_UNAVAILABLE = "image-unavailable"
     INTERRUPTED = "interrupted"
+    TORCH_REPLACED = "torch-replaced"  # the install replaced the torch the image shipped
     NO_CUDA = "no-cuda"  # imports fine, but CUDA is unavailable where the cell expects it
     CUDA_MISMATCH = "cuda-mismatch"  # CUDA there, but not the expected version/capability, or no kernels for the GPU
     SKIPPED = "skipped"  # cannot run on this host at all (e.g. a foreign architecture without emulation)

@@ -241,6 +241,41 @@ def check_cuda(cell: Cell, torch: Mapping[str, Any] | None, gpu_mode: str) -> tu
     return None, notes
 
 
+def torch_replaced(states: Mapping[str, Any]) -> str | None:
+    """Why the image's own torch is gone after the install (a different version or a CPU build), or None."""
+    before, after = states.get("before") or {}, states.get("after") or {}
+    if not before.get("present") or not after:
+        return None
+
+    def shown(state: Mapping[str, Any]) -> str:
+        if not state.get("present"):
+            return "no torch"
+        build = f"CUDA {state['cuda']}" if state.get("cuda") else "CPU build"
+        return f"torch {state.get('version')} ({build}) at {state.get('location')}"
+
+    lost_cuda = bool(before.get("cuda")) and not after.get("cuda")
+    if before.get("version") != after.get("version") or lost_cuda or not after.get("present"):
+        return f"the install replaced the image's torch: {shown(before)} → {shown(after)}"
+    return None
+
+
+def judge(cell: Cell, execution: Execution, parsed: _events.CellEvents, gpu_mode: str) -> tuple[Outcome, list[str]]:
+    """The cell's outcome and notes: how it ended, then CUDA as expected, then the torch guard."""
+    outcome, notes = classify(execution, parsed, cell.packages.modules)
+    notes += list(parsed.notes)
+    if outcome is Outcome.PASS:
+        cuda_outcome, cuda_notes = check_cuda(cell, parsed.probe.get("torch"), gpu_mode)
+        outcome, notes = cuda_outcome or outcome, notes + cuda_notes
+    replaced = torch_replaced(parsed.torch_states)
+    if replaced and outcome in (Outcome.PASS, Outcome.IMPORT_FAILED, Outcome.NO_CUDA, Outcome.CUDA_MISMATCH):
+        outcome, notes = Outcome.TORCH_REPLACED, [replaced, *notes]  # most likely the cause of the rest
+    built = [f"{i['name']} {i['version']}" for i in (parsed.install or {}).get("items", [])
+             if i.get("source") == "source"]
+    if built:
+        notes.append(f"built from source: {', '.join(built)}")
+    return outcome, notes
+
+
 def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
                  parsed: _events.CellEvents | None, total: float) -> dict[str, Any]:
     timings: dict[str, Any] = {"image": round(prepare[0], 3), "image_build": prepare[1], "total": round(total, 3)}
@@ -265,15 +300,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         prepare = backend.prepare(cell.image)
         execution = backend.execute(make_job(cell, backend, options))
         parsed = _events.parse(execution.log)
-        outcome, notes = classify(execution, parsed, cell.packages.modules)
-        notes += list(parsed.notes)
-        built = [f"{i['name']} {i['version']}" for i in (parsed.install or {}).get("items", [])
-                 if i.get("source") == "source"]
-        if built:
-            notes.append(f"built from source: {', '.join(built)}")
-        if outcome is Outcome.PASS:
-            cuda_outcome, cuda_notes = check_cuda(cell, parsed.probe.get("torch"), options.gpu)
-            outcome, notes = cuda_outcome or outcome, notes + cuda_notes
+        outcome, notes = judge(cell, execution, parsed, options.gpu)
         if execution.kept:
             notes.append(f"kept for debugging: {execution.kept}")
     except ImageUnavailable as exc:
@@ -305,6 +332,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         log=log_name,
         extra={"exit_code": execution.exit_code if execution else None,
                "install": parsed.install if parsed else None,
+               "torch_guard": dict(parsed.torch_states) if parsed else {},
                "expected": expected},
     )
 

@@ -30,3 +30,22 @@ def test_report_summary_tells_wheel_from_source_build_and_hides_credentials():
 
 def test_url_without_credentials_is_unchanged():
     assert cell.without_credentials("https://pypi.example/simple") == "https://pypi.example/simple"
+
+
+def test_torch_state_reads_real_version_files_without_importing_torch(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    for name, cuda_line, cuda in (("cpu", "cuda: Optional[str] = None", None),
+                                  ("cu130", "cuda: Optional[str] = '13.0'", "13.0")):
+        site = tmp_path / name / "torch"
+        site.mkdir(parents=True)
+        (site / "__init__.py").write_text("raise SystemExit('the guard must not import torch')\n")
+        (site / "version.py").write_text("from typing import Optional\n\n__version__ = '2.13.0+cpu'\ndebug = False\n"
+                                         f"{cuda_line}\nhip: Optional[str] = None\n")
+        env = {**os.environ, "PYTHONPATH": str(site.parent)}
+        out = subprocess.run([sys.executable, "-c", cell.TORCH_STATE], env=env, capture_output=True, text=True)
+        state = json.loads(out.stdout)
+        assert state == {"present": True, "location": str(site), "version": "2.13.0+cpu", "cuda": cuda}

@@ -258,3 +258,51 @@ def test_a_source_build_is_named_in_the_result(docker_backend, bookworm, tmp_pat
     [item] = result.extra["install"]["items"]
     assert (item["name"], item["source"], item["file"]) == ("srcpkg", "source", "srcpkg-1.0.tar.gz")
     assert "built from source: srcpkg 1.0" in result.notes
+
+
+CUDA_TORCH_IN_IMAGE = {
+    "torch/__init__.py": "__version__ = '2.5.0+nv24.08'\nfrom . import version, cuda\n",
+    "torch/version.py": "__version__ = '2.5.0+nv24.08'\ncuda: Optional[str] = '12.6'\n".replace(
+        "Optional[str]", "'str'"),
+    "torch/cuda.py": "def is_available():\n    return False\ndef device_count():\n    return 0\n",
+}
+IMAGE_RECIPE = """ARG BASE
+FROM ${BASE}
+COPY *.whl /tmp/
+RUN python3 -m pip install --break-system-packages --no-index --no-deps /tmp/*.whl && rm /tmp/*.whl
+"""
+
+
+@pytest.fixture
+def image_with_cuda_torch(docker_backend, bookworm, tmp_path):
+    """An image layer carrying a fixture "CUDA" torch 2.5.0, as NVIDIA's images carry theirs."""
+    context = tmp_path / "image"
+    make_wheel(context, "torch", "2.5.0+nv24.08", CUDA_TORCH_IN_IMAGE)
+    (context / "torch-cuda.Dockerfile").write_text(IMAGE_RECIPE)
+    yield (f'[images.nv-like]\ndockerfile = "{context / "torch-cuda.Dockerfile"}"\nplatform = "linux/amd64"\n'
+           f'ships_torch = true\nbuild_args = {{ BASE = "{bookworm}" }}\n')
+    docker_backend.client.images.remove("edge-wheel-harness/nv-like:latest", force=True)
+
+
+def test_an_index_torch_replacing_the_image_torch_is_flagged(docker_backend, image_with_cuda_torch, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")  # offers a CPU torch 2.13.0
+    m = write_matrix(tmp_path / "swap.toml", wheelhouse, images=image_with_cuda_torch,
+                     requirements='["torch==2.13.0", "torchao"]', modules='["torch", "torchao"]')
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    assert result.outcome is Outcome.TORCH_REPLACED, result.notes
+    assert result.notes[0].startswith("the install replaced the image's torch: torch 2.5.0+nv24.08 (CUDA 12.6) at ")
+    assert "→ torch 2.13.0 (CPU build) at /tmp/ewh-work/venv/" in result.notes[0]
+    guard = result.extra["torch_guard"]
+    assert (guard["before"]["cuda"], guard["after"]["cuda"]) == ("12.6", None)
+    assert result.timings["image_build"] == "cold"
+
+
+def test_an_install_that_keeps_the_image_torch_passes(docker_backend, image_with_cuda_torch, tmp_path):
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    m = write_matrix(tmp_path / "keep.toml", wheelhouse, images=image_with_cuda_torch,
+                     requirements='["torchao"]', modules='["torch", "torchao"]')
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    assert result.outcome is Outcome.PASS, result.notes
+    assert result.extra["torch_guard"]["after"].get("version") == "2.5.0+nv24.08", result.extra["torch_guard"]
+    assert result.probe["torch"]["cuda_version"] == "12.6"
+    assert [i["name"] for i in result.extra["install"]["items"]] == ["torchao"]
