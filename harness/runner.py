@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as _events
+from . import redact
 from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job, Mount
 from .engine import LABEL_CELL, LABEL_RUN
 from .errors import HarnessError
@@ -143,8 +144,9 @@ def describe(cell: Cell) -> dict[str, Any]:
         "id": cell.id,
         "image": {"name": cell.image.name, "ref": cell.image.tag, "platform": cell.image.arch.platform,
                   "ships_torch": cell.image.ships_torch},
-        "index": {"name": idx.name, "default": idx.is_default, "index_url": idx.index_url,
-                  "extra_index_urls": list(idx.extra_index_urls),
+        "index": {"name": idx.name, "default": idx.is_default,
+                  "index_url": redact.url(idx.index_url) if idx.index_url else None,
+                  "extra_index_urls": [redact.url(u) for u in idx.extra_index_urls],
                   "find_links": [shown(d) for d in idx.find_links], "no_index": idx.no_index},
         "packages": {"name": cell.packages.name, "requirements": list(cell.packages.requirements),
                      "modules": list(cell.packages.modules)},
@@ -311,10 +313,12 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
     expected = outcome.value == cell.expect or outcome is Outcome.SKIPPED
     if expected and cell.expect != "pass":
         notes.insert(0, f"known-bad, as expected ({cell.expect})" + (f": {cell.expect_why}" if cell.expect_why else ""))
+    known = redact.secrets(cell.index)
+    notes = [redact.text(n, known) for n in notes]
     log_name = None
     if log_dir is not None and execution is not None:
         log_name = f"{cell.id}.log"
-        write_text_atomic(log_dir / log_name, execution.log)
+        write_text_atomic(log_dir / log_name, redact.text(execution.log, known))
     return CellResult(
         matrix=matrix,
         cell_id=cell.id,
@@ -325,14 +329,14 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         finished_at=now(),
         cell=describe(cell),
         timings=timings_from(prepare, execution, parsed, time.monotonic() - t0),
-        probe=parsed.probe if parsed else {},
-        phases=tuple(parsed.phases) if parsed else (),
+        probe=redact.data(parsed.probe, known) if parsed else {},
+        phases=redact.data(tuple(parsed.phases), known) if parsed else (),
         host=host,
         notes=tuple(notes),
         log=log_name,
         extra={"exit_code": execution.exit_code if execution else None,
-               "install": parsed.install if parsed else None,
-               "torch_guard": dict(parsed.torch_states) if parsed else {},
+               "install": redact.data(parsed.install, known) if parsed else None,
+               "torch_guard": redact.data(dict(parsed.torch_states), known) if parsed else {},
                "expected": expected},
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -130,3 +131,45 @@ def test_pip_index_variables_from_the_environment_do_not_reach_the_cell(tmp_path
     assert result.outcome is Outcome.PASS, result.notes
     [step] = result.probe["imports"]
     assert [msg["text"] for msg in step["messages"]] == ["seen: None None"]
+
+
+def serve_simple_index(root: Path, wheels: list[Path]):
+    """A PEP 503 simple index on loopback, serving `wheels`: (server, port)."""
+    import http.server
+    import threading
+    from functools import partial
+
+    for wheel in wheels:
+        project = wheel.name.split("-")[0].replace("_", "-").lower()
+        page = root / "simple" / project
+        page.mkdir(parents=True, exist_ok=True)
+        (root / "files").mkdir(exist_ok=True)
+        (root / "files" / wheel.name).write_bytes(wheel.read_bytes())
+        (page / "index.html").write_text(f'<a href="../../files/{wheel.name}">{wheel.name}</a>\n')
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def test_credentials_in_an_index_url_appear_in_no_file_the_harness_writes(tmp_path):
+    wheels = [make_wheel(tmp_path / "wheels", "torch", "2.13.0", {"torch/__init__.py": "__version__ = '2.13.0'\n"})]
+    server, port = serve_simple_index(tmp_path / "index", wheels)
+    try:
+        native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+        m = tmp_path / "secret.toml"
+        m.write_text(f'{native}\n[indexes.private]\nindex_url = "http://user:s3cret@127.0.0.1:{port}/simple"\n'
+                     '\n[packages.p]\nrequirements = ["torch", "no-such-dist-here"]\nmodules = ["torch"]\n')
+        loaded = matrix.load(m)
+        results = tmp_path / "results"
+        [result] = runner.run_cells(loaded, list(loaded.cells), HostBackend(), runner.RunOptions(run_id="t"),
+                                    results_dir=results, log=lambda _: None)
+    finally:
+        server.shutdown()
+    assert result.outcome is Outcome.INSTALL_FAILED  # pip reached the index: it names the missing dist
+    written = {p.name: p.read_text() for p in results.iterdir()}
+    assert {"here__private__p.json", "here__private__p.log"} <= set(written)
+    assert "127.0.0.1" in written["here__private__p.log"]
+    for name, content in written.items():
+        assert "s3cret" not in content, name
+    assert json.loads(written["here__private__p.json"])["cell"]["index"]["index_url"].startswith("http://***@")
