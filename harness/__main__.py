@@ -61,6 +61,9 @@ def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict
     results = [r for r in stored if r.get("cell_id") in ids]
     if len(results) < len(stored):
         print(f"Left out of the table: {len(stored) - len(results)} stored result(s) for cells no longer in {m.source}")
+    if not results:  # never replace a table (maybe a committed one) by an empty one
+        print(f"No stored results for {m.name} in {directory}: tables left as they are (run the matrix first)")
+        return results
     table = report.render_table(results)
     for doc in [directory / "README.md", *docs]:
         changed = report.regenerate(doc, m.name, table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from harness import engine, runner
 from harness.hostbackend import HostBackend
@@ -81,3 +82,16 @@ def test_doctor_describes_this_host_as_json(capsys):
     assert facts["default_matrix"]["file"].startswith("matrices/") and facts["default_matrix"]["why"]
     assert facts["gpu_access"]["mode"] in ("none", "nvidia-runtime", "device-request")
     assert isinstance(facts["problems"], list)
+
+
+def test_table_without_stored_results_leaves_documents_alone(tmp_path, capsys, monkeypatch):
+    from harness.__main__ import main
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    results = tmp_path / "results"
+    (results / "smoke").mkdir(parents=True)
+    readme = results / "smoke" / "README.md"
+    readme.write_text("# kept\n")
+    assert main(["table", "matrices/smoke.toml", "--results", str(results)]) == 0
+    assert readme.read_text() == "# kept\n"
+    assert "tables left as they are" in capsys.readouterr().out
