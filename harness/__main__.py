@@ -17,7 +17,6 @@ from .errors import HarnessError, MatrixError
 from .model import Matrix, Outcome
 
 MATRICES = Path("matrices")
-DEFAULT_MATRIX = MATRICES / "smoke.toml"
 
 
 def host_facts(backend=None):
@@ -127,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not cells:
             raise HarnessError(f"{m.source}: no cell matches {' '.join(args.only)}",
                                hint=f"cell ids look like {m.cells[0].id}")
-        runner.prefetch(m, cells)
+        runner.prefetch(cells)
         directory = results_dir(args, m)
         try:
             results = runner.run_cells(m, cells, backend, options, results_dir=directory)
@@ -234,7 +233,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run matrix cells and record results")
-    run.add_argument("matrices", nargs="*", type=Path, help=f"matrix files (default: {DEFAULT_MATRIX})")
+    run.add_argument("matrices", nargs="*", type=Path,
+                     help="matrix files (default: the matrix for this host, see `doctor`)")
     run.add_argument("--only", action="append", default=[], metavar="PATTERN",
                      help="run only cells whose id matches this shell pattern (repeatable)")
     run.add_argument("--backend", choices=("auto", "docker", "host"), default="auto",

@@ -215,22 +215,6 @@ def needed_local_images(images: Iterable[Image]) -> list[tuple[str, Arch]]:
     return list(seen)
 
 
-def ensure_local_images(
-    images: Iterable[Image],
-    store: ImageStore,
-    *,
-    workdir: Path,
-    run: RunFn = subprocess.run,
-    log: LogFn = print,
-    force: bool = False,
-) -> list[BuildOutcome]:
-    """Build every local image the given images need; stops at the first that cannot be built."""
-    return [
-        build_local(recipe, arch, store, workdir=workdir, run=run, log=log, force=force)
-        for recipe, arch in needed_local_images(images)
-    ]
-
-
 def _parse_changes(changes: Iterable[str]) -> dict[str, object]:
     """The subset of Dockerfile instructions `IMAGE_CHANGES` uses (ENV, CMD, ENTRYPOINT, WORKDIR)."""
     config: dict[str, object] = {}

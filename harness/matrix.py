@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from . import images
 from .errors import MatrixError, Problem
 from .model import NAME_RE, Arch, Cell, CudaExpectation, Image, IndexVariant, Matrix, Outcome, PackageSet
 
@@ -27,7 +28,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 DEFAULT_TIMEOUT = 1800.0
-LOCAL_RECIPES = ("debian-bookworm",)
+LOCAL_RECIPES = tuple(images.LOCAL_RECIPES)  # the images the harness builds itself
 
 TOP_KEYS = ("matrix", "images", "indexes", "packages")
 MATRIX_KEYS = ("name", "description", "timeout", "images", "indexes", "packages", "exclude", "include")

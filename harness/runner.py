@@ -176,7 +176,7 @@ def classify(execution: Execution, parsed: _events.CellEvents,
         notes.append("the kernel killed the cell for memory (OOMKilled)")
     if parsed.begin is None:
         return Outcome.CRASHED, notes + [f"the cell driver never started (exit {execution.exit_code}): "
-                                         f"{_tail(execution.log, 2) or 'no output'}"]
+                                         f"{execution.error or _tail(execution.log, 2) or 'no output'}"]
     venv, install = parsed.phase("venv"), parsed.phase("install")
     if venv and venv.get("status") != "ok":
         return Outcome.VENV_FAILED, notes + [f"python -m venv failed: {_tail(execution.log, 2)}"]
@@ -341,7 +341,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
     )
 
 
-def prefetch(matrix: Matrix, cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
+def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
              log: Callable[[str], None] = print) -> None:
     """Fill wheelhouse variants with `pip download` on the host (using the host's pip configuration)."""
     seen = set()

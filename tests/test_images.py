@@ -19,7 +19,6 @@ from harness.images import (
     Recipe,
     binfmt_registered,
     build_local,
-    ensure_local_images,
     local_ref,
     mmdebstrap_command,
     needed_local_images,
@@ -323,23 +322,6 @@ def test_needed_local_images_dedups_in_order():
     assert needed_local_images(images) == [("debian-bookworm", Arch.ARM64), ("debian-bookworm", Arch.AMD64)]
     assert needed_local_images([]) == []
     assert needed_local_images(iter(images[:1])) == []
-
-
-def test_ensure_local_images_skips_existing(tmp_path: Path):
-    native = Arch.native()
-    store = FakeStore((local_ref("debian-bookworm", native),))
-    run = FakeRun()
-    images = [
-        Image(name="a", arch=native, local_build="debian-bookworm"),
-        Image(name="b", arch=native, local_build="debian-bookworm"),
-        Image(name="c", arch=native, ref="python:3.11-slim"),
-    ]
-    outcomes = ensure_local_images(images, store, workdir=tmp_path, run=run, log=lambda _: None)
-    assert [(o.ref, o.built) for o in outcomes] == [(local_ref("debian-bookworm", native), False)]
-    assert run.calls == []
-
-
-# --- write_image_archive ---------------------------------------------------------------------------
 
 
 def test_write_image_archive_records_arch_and_config(tmp_path: Path):
