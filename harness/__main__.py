@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__, report
 from . import matrix as matrix_mod
 from .errors import HarnessError, MatrixError
-from .model import Matrix, Outcome
+from .model import Matrix, Verdict
 
 MATRICES = Path("matrices")
 
@@ -138,11 +138,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         unexpected = [r for r in results if not r.extra["expected"]]
         for r in unexpected:
             wanted = r.cell["expect"]
-            print(f"UNEXPECTED {r.cell_id}: {r.outcome.value} (expected {wanted})"
+            print(f"UNEXPECTED {r.cell_id}: {r.verdict.value} (expected {wanted})"
                   + (f" — {r.notes[0]}" if r.notes else ""))
         for r in results:
-            if r.extra["expected"] and r.outcome is not Outcome.PASS and r.outcome is not Outcome.SKIPPED:
-                print(f"as expected {r.cell_id}: {r.outcome.value}"
+            if r.extra["expected"] and r.verdict is not Verdict.PASS and r.verdict is not Verdict.SKIPPED:
+                print(f"as expected {r.cell_id}: {r.verdict.value}"
                       + (f" — {r.cell['expect_why']}" if r.cell.get("expect_why") else ""))
         print(report.summary_line([r.to_json() for r in results]))
         failed += len(unexpected)

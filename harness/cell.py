@@ -7,15 +7,19 @@ stdout/stderr; between them the driver prints one line `@@harness {json}` per ev
 Exit status: 0 when every phase succeeded (or was skipped), 1 otherwise.
 """
 
+import base64
 import json
 import os
 import platform
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.error import HTTPError, URLError
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import Request, urlopen
 
 MARKER = "@@harness "
 
@@ -32,24 +36,47 @@ def signal_name(returncode):
         return "SIG%d" % -returncode
 
 
-def run_phase(name, argv, env):
-    """Run one child to completion; True when it exited 0. Never raises for a child's failure."""
-    say(event="phase", phase=name, status="start", time=time.time(), argv=argv)
+def call(argv, env, keep=False):
+    """Run one child to completion: (returncode or None, error, output if `keep`). Never raises.
+
+    With `keep` the child's stdout and stderr are merged, passed through line by line, and kept so
+    the driver can read what pip said; otherwise they go straight to this process's streams.
+    """
+    sys.stdout.flush()
     sys.stderr.flush()
-    began = time.perf_counter()
-    end = {"event": "phase", "phase": name}
     try:
-        returncode = subprocess.call(argv, env=env)
+        if not keep:
+            return subprocess.call(argv, env=env), None, ""
+        child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        kept = []
+        for raw in iter(child.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            sys.stdout.write(line)
+            kept.append(line)
+        sys.stdout.flush()
+        return child.wait(), None, "".join(kept)
     except OSError as exc:  # the program could not be started at all
-        returncode = None
-        end["error"] = "%s: %s" % (type(exc).__name__, exc)
-    end["status"] = "ok" if returncode == 0 else "failed"
-    end["seconds"] = round(time.perf_counter() - began, 6)
-    end["returncode"] = returncode
+        return None, "%s: %s" % (type(exc).__name__, exc), ""
+
+
+def timed_phase(name, body, argv=None):
+    """Say when phase `name` starts and ends, with its time; `body()` returns (returncode, error)."""
+    say(event="phase", phase=name, status="start", time=time.time(), argv=argv)
+    began = time.perf_counter()
+    returncode, error = body()
+    end = {"event": "phase", "phase": name, "status": "ok" if returncode == 0 else "failed",
+           "seconds": round(time.perf_counter() - began, 6), "returncode": returncode}
+    if error:
+        end["error"] = error
     if returncode is not None and returncode < 0:
         end["signal"] = signal_name(returncode)
     say(**end)
     return returncode == 0
+
+
+def run_phase(name, argv, env):
+    """Run one child as phase `name`; True when it exited 0. Never raises for a child's failure."""
+    return timed_phase(name, lambda: call(argv, env)[:2], argv)
 
 
 def skip(name, reason):
@@ -106,8 +133,139 @@ def summarize_report(report):
     return items
 
 
-def install(venv_python, pip_args, requirements, workdir, env):
+# --- after a failed install: did the indexes answer, and what do they offer? --------------------------
+
+NOT_FOUND = re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the "
+                       r"requirement) ([A-Za-z0-9][A-Za-z0-9._-]*)")
+CHECK_TIMEOUT = 10.0
+
+
+def normalise(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def missing_projects(output):
+    """The projects pip said it found no distribution for, in order."""
+    return list(dict.fromkeys(normalise(m.group(1)) for m in NOT_FOUND.finditer(output)))
+
+
+def default_index(venv_python, env):
+    """pip's own default index URL, asked of the venv's pip (the harness writes no URL of its own)."""
+    code = "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"
+    try:
+        return subprocess.check_output([venv_python, "-c", code], env=env, stderr=subprocess.DEVNULL).decode().strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _ssl_context(env):
+    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        if env.get(var) and os.path.isfile(env[var]):
+            return ssl.create_default_context(cafile=env[var])
+    return ssl.create_default_context()
+
+
+def _reason(exc):
+    reason = getattr(exc, "reason", exc)
+    return "%s: %s" % (type(reason).__name__, reason)
+
+
+def check_index(label, url, project, env):
+    """GET the index's page for `project`: its status or the error, and the files it lists.
+
+    `transient` marks what a retry may cure (refused, DNS, timeouts, 5xx, 429); a TLS failure or a
+    4xx is an answer, not an outage.
+    """
+    parts = urlsplit(url)
+    headers = {"Accept": "text/html", "User-Agent": "edge-wheel-harness-cell"}
+    if "@" in parts.netloc:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        headers["Authorization"] = "Basic " + base64.b64encode(unquote(userinfo).encode()).decode()
+        parts = parts._replace(netloc=host)
+    page = urlunsplit(parts).rstrip("/") + "/" + project + "/"
+    out = {"index": label, "project": project, "url": without_credentials(page), "status": None,
+           "error": None, "transient": False, "files": []}
+    try:
+        with urlopen(Request(page, headers=headers), timeout=CHECK_TIMEOUT, context=_ssl_context(env)) as resp:
+            out["status"] = resp.status
+            body = resp.read(4 << 20).decode("utf-8", "replace")
+        names = [unquote(h.split("#")[0].split("?")[0].rsplit("/", 1)[-1])
+                 for h in re.findall(r'href="([^"]+)"', body)]
+        out["files"] = [n for n in names if n][-12:]
+    except HTTPError as exc:
+        out["status"] = exc.code
+        out["transient"] = exc.code >= 500 or exc.code == 429
+        if exc.code != 404:
+            out["error"] = "HTTP %d %s" % (exc.code, exc.reason)
+    except (URLError, OSError, ValueError) as exc:
+        out["error"] = _reason(exc)
+        tls = isinstance(getattr(exc, "reason", exc), ssl.SSLError)
+        out["transient"] = not tls
+    return out
+
+
+def check_links(directory, project):
+    """What a find-links folder offers for `project`."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        return {"index": directory, "project": project, "status": None, "error": _reason(exc),
+                "transient": False, "files": []}
+    mine = [n for n in names if normalise(re.split(r"-\d", n, maxsplit=1)[0]) == project]
+    return {"index": directory, "project": project, "status": "folder", "error": None, "transient": False,
+            "files": mine[-12:]}
+
+
+def check_sources(spec, venv_python, output, env):
+    """After a failed install: each index (and find-links folder) asked for each project pip missed."""
+    projects = missing_projects(output)
+    if not projects:
+        return []
+    sources = spec.get("sources") or {}
+    indexes = list(sources.get("indexes") or [])
+    if sources.get("default"):
+        url = default_index(venv_python, env)
+        if url:
+            indexes.insert(0, {"label": "pip's default index", "url": url})
+    checks = []
+    for project in projects[:5]:
+        for index in indexes:
+            checks.append(check_index(index.get("label") or without_credentials(index["url"]), index["url"],
+                                      project, env))
+        for directory in sources.get("find_links") or []:
+            checks.append(check_links(directory, project))
+    return checks
+
+
+def pip_install(venv_python, argv, env, retry):
+    """pip install, retried with backoff while an index does not answer; (returncode, error)."""
+    attempts = max(1, int(retry.get("attempts", 1)))
+    backoff = float(retry.get("backoff", 10.0))
+    spec, requirements = retry["spec"], retry["requirements"]
+    for attempt in range(1, attempts + 1):
+        returncode, error, output = call(argv + requirements, env, keep=True)
+        if returncode == 0 or returncode is None or returncode < 0:
+            return returncode, error
+        checks = check_sources(spec, venv_python, output, env)
+        if checks:
+            say(event="index-check", attempt=attempt, checks=checks)
+        down = [c for c in checks if c["transient"]]
+        if not down or attempt == attempts:
+            return returncode, error
+        wait = backoff * 2 ** (attempt - 1)
+        first = down[0]
+        say(event="retry", phase="install", attempt=attempt + 1, attempts=attempts, wait=wait,
+            index=first["index"], reason=first["error"])
+        sys.stdout.write("harness: index %s did not answer (%s); retrying the install in %g s (attempt %d of %d)\n"
+                         % (first["index"], first["error"], wait, attempt + 1, attempts))
+        sys.stdout.flush()
+        time.sleep(wait)
+    return returncode, error
+
+
+def install(venv_python, pip_args, requirements, workdir, env, spec=None):
     """The install phase, with pip's own report of what it installed (upgrading an old pip first)."""
+    spec = spec or {}
     version = pip_version(venv_python, env)
     if version is not None and version < REPORT_PIP:
         say(event="note", text="pip %d.%d in the venv has no --report: upgrading it first" % version)
@@ -118,7 +276,9 @@ def install(venv_python, pip_args, requirements, workdir, env):
     argv = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
     if version is not None and version >= REPORT_PIP:
         argv += ["--report", report]
-    ok = run_phase("install", argv + pip_args + requirements, env)
+    argv += pip_args
+    retry = dict(spec.get("retry") or {}, spec=spec, requirements=requirements)
+    ok = timed_phase("install", lambda: pip_install(venv_python, argv, env, retry), argv + requirements)
     if os.path.exists(report):
         try:
             with open(report) as f:
@@ -175,7 +335,7 @@ def guarded_install(spec, venv_python, requirements, workdir, env):
     guard = bool(spec.get("system_site_packages"))
     if guard:
         torch_state(venv_python, env, "before")
-    ok = install(venv_python, list(spec.get("pip_args", [])), requirements, workdir, env)
+    ok = install(venv_python, list(spec.get("pip_args", [])), requirements, workdir, env, spec)
     if guard:
         torch_state(venv_python, env, "after")
     return ok

@@ -39,6 +39,9 @@ class CellEvents:
     install: dict | None = None  # pip's install report, summarised by the driver
     torch_states: dict = field(default_factory=dict)  # "before"/"after" the install, for images with torch
     notes: tuple[str, ...] = ()  # things the driver said along the way (e.g. "upgrading pip first")
+    output: dict = field(default_factory=dict)  # phase name → what its children printed (markers removed)
+    index_checks: tuple[dict, ...] = ()  # after a failed install: what each index said (last attempt)
+    retries: tuple[dict, ...] = ()  # install attempts repeated because an index did not answer
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -62,12 +65,18 @@ def parse(text: str) -> CellEvents:
     phases: dict[str, dict] = {}
     probe = _empty_probe()
     garbage = 0
+    output: dict[str, list[str]] = {}
+    current: str | None = None  # the phase whose output the plain lines belong to
+    checks: tuple[dict, ...] = ()
+    retries: list[dict] = []
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
         elif line.startswith(PROBE):
             kind, payload = PROBE, line[len(PROBE) :]
         else:
+            if current is not None:
+                output[current].append(line)
             continue
         try:
             obj = json.loads(payload)
@@ -88,11 +97,18 @@ def parse(text: str) -> CellEvents:
             torch_states[obj["when"]] = {k: v for k, v in obj.items() if k not in ("event", "when")}
         elif obj.get("event") == "note" and obj.get("text"):
             notes.append(str(obj["text"]))
+        elif obj.get("event") == "index-check":
+            checks = tuple(c for c in obj.get("checks") or () if isinstance(c, dict))
+        elif obj.get("event") == "retry":
+            retries.append({k: v for k, v in obj.items() if k != "event"})
         elif obj.get("event") == "phase" and "phase" in obj:
             if obj.get("status") == "start":
                 phases[obj["phase"]] = {**obj, "status": "incomplete"}
+                current = str(obj["phase"])
+                output[current] = []
             else:
                 phases[obj["phase"]] = obj
+                current = None
     return CellEvents(
         begin=begin,
         phases=tuple(phases.values()),
@@ -103,6 +119,9 @@ def parse(text: str) -> CellEvents:
         install=install,
         torch_states=torch_states,
         notes=tuple(notes),
+        output={name: "\n".join(lines) for name, lines in output.items()},
+        index_checks=checks,
+        retries=tuple(retries),
     )
 
 

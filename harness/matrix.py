@@ -20,7 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from . import images
 from .errors import MatrixError, Problem
-from .model import NAME_RE, Arch, Cell, CudaExpectation, Image, IndexVariant, Matrix, Outcome, PackageSet
+from .model import NAME_RE, Arch, Cell, CudaExpectation, Image, IndexVariant, Matrix, PackageSet, Retry, Verdict
 
 try:
     import tomllib
@@ -28,17 +28,20 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 DEFAULT_TIMEOUT = 1800.0
+DEFAULT_ATTEMPTS = 3  # install attempts while an index does not answer
+DEFAULT_BACKOFF = 10.0  # seconds before the first retry, doubled for each one after
 LOCAL_RECIPES = tuple(images.LOCAL_RECIPES)  # the images the harness builds itself
 
 TOP_KEYS = ("matrix", "images", "indexes", "packages")
-MATRIX_KEYS = ("name", "description", "timeout", "images", "indexes", "packages", "exclude", "include")
+MATRIX_KEYS = ("name", "description", "timeout", "install_attempts", "retry_backoff", "images", "indexes", "packages",
+               "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args")
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "no_index", "prefetch", "pip_args")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
 EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability")
 CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
-OUTCOMES = tuple(o.value for o in Outcome)
+VERDICTS = tuple(o.value for o in Verdict)
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -146,6 +149,13 @@ class _Reader:
         timeout = self.get(spec, "matrix", "timeout", float, DEFAULT_TIMEOUT)
         if not math.isfinite(timeout) or timeout <= 0:
             self.problem("matrix.timeout", f"must be a positive number of seconds, not {timeout}")
+        attempts = self.get(spec, "matrix", "install_attempts", int, DEFAULT_ATTEMPTS)
+        if not 1 <= attempts <= 10:
+            self.problem("matrix.install_attempts", f"must be between 1 and 10, not {attempts}")
+        backoff = self.get(spec, "matrix", "retry_backoff", float, DEFAULT_BACKOFF)
+        if not math.isfinite(backoff) or not 0 <= backoff <= 600:
+            self.problem("matrix.retry_backoff", f"must be between 0 and 600 seconds, not {backoff}")
+        self.retry = Retry(attempts=attempts, backoff=backoff)
         cells = self.cells(spec, images, indexes, packages, timeout)
         if self.problems:
             raise MatrixError(self.problems)
@@ -279,9 +289,9 @@ class _Reader:
             allowed = SELECT_KEYS + EXPECT_KEYS if complete else SELECT_KEYS
             self.known_keys(entry, key, allowed)
             good = True
-            if complete and "expect" in entry and entry["expect"] not in OUTCOMES:
-                self.problem(f"{key}.expect", f"{entry['expect']!r} is not an outcome"
-                             f"{_did_you_mean(str(entry['expect']), OUTCOMES)}; known: {', '.join(OUTCOMES)}")
+            if complete and "expect" in entry and entry["expect"] not in VERDICTS:
+                self.problem(f"{key}.expect", f"{entry['expect']!r} is not an verdict"
+                             f"{_did_you_mean(str(entry['expect']), VERDICTS)}; known: {', '.join(VERDICTS)}")
                 good = False
             for name in ("why", "cuda", "capability"):
                 if complete and not isinstance(entry.get(name, ""), str):
@@ -344,6 +354,7 @@ class _Reader:
             cuda = CudaExpectation(torch_build=inc.get("torch_build"), version=inc.get("cuda"),
                                    capability=inc.get("capability"))
             return Cell(image=images[c[0]], index=indexes[c[1]], packages=packages[c[2]], timeout=timeout,
+                        retry=self.retry,
                         expect=inc.get("expect", "pass"), expect_why=inc.get("why"),
                         cuda=cuda if cuda != CudaExpectation() else None)
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `outcome` became `verdict`, with `evidence` and `hint`
 
 
 class Arch(enum.Enum):
@@ -112,14 +112,23 @@ class CudaExpectation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Retry:
+    """How often a cell's install is tried while an index does not answer, and the first wait."""
+
+    attempts: int = 3
+    backoff: float = 10.0  # seconds before the second attempt, doubled for each one after
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cell:
     image: Image
     index: IndexVariant
     packages: PackageSet
     timeout: float = 1800.0
-    expect: str = "pass"  # the outcome this cell is known to have (a documented known-bad combination)
+    expect: str = "pass"  # the verdict this cell is known to have (a documented known-bad combination)
     expect_why: str | None = None
     cuda: CudaExpectation | None = None
+    retry: Retry = Retry()
 
     @property
     def id(self) -> str:
@@ -144,26 +153,36 @@ class Matrix:
     timeout: float = 1800.0
 
 
-class Outcome(str, enum.Enum):
-    """How a cell ended. Later work refines these into verdicts with hints."""
+class Verdict(str, enum.Enum):
+    """How a cell ended: exactly one per cell, each with a meaning and a hint (see verdicts.HINTS)."""
 
     PASS = "pass"
+    DEGRADED = "degraded"  # everything imported, but a message says function was lost
+    NO_CUDA = "no-cuda"  # imports fine, but CUDA is unavailable where the cell expects it
+    CUDA_MISMATCH = "cuda-mismatch"  # CUDA there, but not the expected version/capability, or no kernels for the GPU
+    TORCH_REPLACED = "torch-replaced"  # the install replaced the torch the image shipped
     IMPORT_FAILED = "import-failed"
-    INSTALL_FAILED = "install-failed"
+    CRASHED = "crashed"  # the interpreter died (a signal, an abort) rather than raising
+    NO_DISTRIBUTION = "no-distribution"  # no version/wheel for this platform and Python on this index
+    CONFLICT = "conflict"  # the resolver could not satisfy the pins
+    SOURCE_BUILD_FAILED = "source-build-failed"
+    INSTALL_FAILED = "install-failed"  # pip failed in a way none of the above explains
     VENV_FAILED = "venv-failed"
-    CRASHED = "crashed"
+    INDEX_UNREACHABLE = "index-unreachable"  # the index did not answer (after bounded retries)
     TIMEOUT = "timeout"
     ENGINE_ERROR = "engine-error"
     IMAGE_UNAVAILABLE = "image-unavailable"
     INTERRUPTED = "interrupted"
-    TORCH_REPLACED = "torch-replaced"  # the install replaced the torch the image shipped
-    NO_CUDA = "no-cuda"  # imports fine, but CUDA is unavailable where the cell expects it
-    CUDA_MISMATCH = "cuda-mismatch"  # CUDA there, but not the expected version/capability, or no kernels for the GPU
     SKIPPED = "skipped"  # cannot run on this host at all (e.g. a foreign architecture without emulation)
 
     @property
     def is_infrastructure(self) -> bool:
-        return self in (Outcome.TIMEOUT, Outcome.ENGINE_ERROR, Outcome.IMAGE_UNAVAILABLE, Outcome.INTERRUPTED)
+        """An outage or a limit of this machine, not a finding about the combination of packages."""
+        return self in INFRASTRUCTURE
+
+
+INFRASTRUCTURE = frozenset({Verdict.INDEX_UNREACHABLE, Verdict.TIMEOUT, Verdict.ENGINE_ERROR,
+                            Verdict.IMAGE_UNAVAILABLE, Verdict.INTERRUPTED})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +193,7 @@ class CellResult:
     cell_id: str
     run_id: str
     backend: str
-    outcome: Outcome
+    verdict: Verdict
     started_at: str
     finished_at: str
     cell: dict[str, Any]
@@ -182,12 +201,14 @@ class CellResult:
     probe: dict[str, Any]
     host: dict[str, Any]
     notes: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # the log lines that prove the verdict, as written
+    hint: str | None = None  # one line: what to do about it
     phases: tuple[dict[str, Any], ...] = ()
     log: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return self.outcome is Outcome.PASS
+        return self.verdict is Verdict.PASS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -196,7 +217,9 @@ class CellResult:
             "cell_id": self.cell_id,
             "run_id": self.run_id,
             "backend": self.backend,
-            "outcome": self.outcome.value,
+            "verdict": self.verdict.value,
+            "evidence": list(self.evidence),
+            "hint": self.hint,
             "notes": list(self.notes),
             "started_at": self.started_at,
             "finished_at": self.finished_at,

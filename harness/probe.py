@@ -20,7 +20,8 @@ import traceback
 import warnings
 
 MARKER = "@@probe "
-_CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)'")
+_CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)'(?: from '([^']+)')?")
+_SITE_TOP = re.compile(r"[/\\](?:site|dist)-packages[/\\]([A-Za-z0-9_]+)")
 
 
 class _Tee:
@@ -77,6 +78,7 @@ class _Records(logging.Handler):
 class Probe:
     def __init__(self, out):
         self.out = _Tee(out)  # the real stdout, tracked so that markers always start a line
+        self.last_error = None
 
     def emit(self, obj):
         line = MARKER + json.dumps(obj, default=str) + "\n"
@@ -124,6 +126,7 @@ class Probe:
         messages.extend({"kind": "stdout", "text": line} for line in self.out.take())
         step = {"step": "import", "module": name, "ok": error is None, "seconds": round(seconds, 6)}
         step.update(error=error, messages=messages)
+        self.last_error = error
         self.emit(step)
         return error is None
 
@@ -141,14 +144,17 @@ def describe(exc):
     where = None
     if frames:
         where = 'File "%s", line %s, in %s' % (frames[-1].filename, frames[-1].lineno, frames[-1].name)
-    match = _CANNOT_IMPORT.search(str(exc))
+    match = _CANNOT_IMPORT.search(str(exc)) if isinstance(exc, ImportError) else None
+    importer = _SITE_TOP.search(frames[-1].filename) if frames else None
     return {
         "type": type(exc).__name__,
         "message": str(exc),
         "last_line": last_line[-1] if last_line else type(exc).__name__,
         "where": where,
+        "importer": importer.group(1) if importer else None,  # the top-level package whose code failed
         "missing_module": getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None,
-        "missing_name": match.group(1) if match and isinstance(exc, ImportError) else None,
+        "missing_name": match.group(1) if match else None,
+        "from_module": match.group(2) if match else None,
     }
 
 
@@ -294,9 +300,17 @@ def main(argv=None):
             "time": time.time(),
         }
     )
-    failed = [m for m in modules if not probe.import_module(m)]
+    errors = []
+    failed = []
+    for module in modules:
+        if not probe.import_module(module):
+            failed.append(module)
+            errors.append(probe.last_error or {})
 
-    tops = list(dict.fromkeys(m.split(".")[0] for m in modules))
+    # Owners are looked up for the modules asked for and for those a failed import names: whose code
+    # failed, and whose module or name was missing.
+    named = [e.get(k) for e in errors for k in ("importer", "missing_module", "from_module")]
+    tops = list(dict.fromkeys(m.split(".")[0] for m in modules + [n for n in named if n]))
     try:
         items, owners = distributions(tops)
         probe.emit({"step": "distributions", "items": items, "owners": owners})

@@ -18,11 +18,13 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from tabulate import tabulate
 
-from harness.model import SCHEMA_VERSION, CellResult, Outcome
+from harness.model import INFRASTRUCTURE, SCHEMA_VERSION, CellResult, Verdict
 
 DASH = "—"
 NOTES_MAX = 160
-HEADERS = ("Cell / approach", "Build", "Install", "Run", "Versions", "CUDA", "Outcome", "Notes")
+EVIDENCE_MAX = 140
+HINT_MAX = 200
+HEADERS = ("Cell / approach", "Build", "Install", "Run", "Versions", "CUDA", "Verdict", "Evidence", "Hint", "Notes")
 VERSION_PACKAGES = ("torch", "torchao", "torchtune")
 
 
@@ -89,7 +91,10 @@ def load_results(results_dir: Path) -> list[dict]:
         if not isinstance(data, dict) or "cell_id" not in data:
             continue
         version = data.get("schema_version")
-        if version is None or _major(version) != SCHEMA_VERSION:
+        if _major(version) == 1 and "outcome" in data:  # written before verdicts had evidence and hints
+            data = {**data, "verdict": data["outcome"], "evidence": [], "hint": None}
+            data.pop("outcome")
+        elif version is None or _major(version) != SCHEMA_VERSION:
             raise ReportError(
                 f"{path}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}; "
                 "re-run that cell with this harness, or move the file out of the results folder"
@@ -206,23 +211,35 @@ def cuda_text(result: Mapping[str, Any]) -> str:
     return text
 
 
-def outcome_text(result: Mapping[str, Any]) -> str:
-    outcome = str(result.get("outcome") or "unknown")
-    return outcome if outcome == Outcome.PASS.value else f"**{outcome}**"
+def verdict_text(result: Mapping[str, Any]) -> str:
+    verdict = str(result.get("verdict") or "unknown")
+    return verdict if verdict == Verdict.PASS.value else f"**{verdict}**"
 
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def notes_text(result: Mapping[str, Any]) -> str:
-    notes = result.get("notes") or []
-    if isinstance(notes, str):
-        notes = [notes]
-    text = "; ".join(" ".join(str(n).split()) for n in notes if str(n).strip())
-    if len(text) > NOTES_MAX:
-        text = text[: NOTES_MAX - 1].rstrip() + "…"
+def _lines_text(value: Any, limit: int, first_only: bool = False) -> str:
+    lines = [value] if isinstance(value, str) else list(value or [])
+    lines = [" ".join(str(n).split()) for n in lines if str(n).strip()]
+    text = (lines[0] if lines else "") if first_only else "; ".join(lines)
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
     return _escape(text)
+
+
+def notes_text(result: Mapping[str, Any]) -> str:
+    return _lines_text(result.get("notes"), NOTES_MAX)
+
+
+def evidence_text(result: Mapping[str, Any]) -> str:
+    """The first line of evidence, short (the JSON keeps every line in full)."""
+    return _lines_text(result.get("evidence"), EVIDENCE_MAX, first_only=True)
+
+
+def hint_text(result: Mapping[str, Any]) -> str:
+    return _lines_text(result.get("hint"), HINT_MAX)
 
 
 def table_row(result: Mapping[str, Any]) -> list[str]:
@@ -234,7 +251,9 @@ def table_row(result: Mapping[str, Any]) -> list[str]:
         format_seconds(run_seconds(result)),
         versions_text(result),
         cuda_text(result),
-        outcome_text(result),
+        verdict_text(result),
+        evidence_text(result),
+        hint_text(result),
         notes_text(result),
     ]
 
@@ -245,9 +264,9 @@ def render_table(results: list[dict]) -> str:
     return tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True)
 
 
-def _outcome_order(outcome: str) -> tuple[int, str]:
-    order = [o.value for o in Outcome]
-    return (order.index(outcome), outcome) if outcome in order else (len(order), outcome)
+def _verdict_order(verdict: str) -> tuple[int, str]:
+    order = [o.value for o in Verdict]
+    return (order.index(verdict), verdict) if verdict in order else (len(order), verdict)
 
 
 def summary_line(results: list[dict]) -> str:
@@ -256,8 +275,11 @@ def summary_line(results: list[dict]) -> str:
     line = f"{count} cell" + ("" if count == 1 else "s")
     if not results:
         return line
-    counts = Counter(str(r.get("outcome") or "unknown") for r in results)
-    line += ": " + ", ".join(f"{counts[o]} {o}" for o in sorted(counts, key=_outcome_order))
+    counts = Counter(str(r.get("verdict") or "unknown") for r in results)
+    line += ": " + ", ".join(f"{counts[o]} {o}" for o in sorted(counts, key=_verdict_order))
+    infrastructure = sum(n for v, n in counts.items() if v in {i.value for i in INFRASTRUCTURE})
+    if infrastructure:
+        line += f" ({infrastructure} not a finding about the packages: infrastructure)"
     totals = [(_number(_timings(r).get("total")), str(r.get("cell_id"))) for r in results]
     timed = [(t, cell) for t, cell in totals if t is not None]
     if timed:

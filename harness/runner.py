@@ -1,7 +1,7 @@
 """One cell → one CellResult, and a matrix → results on disk.
 
 A failing cell is data: every way a cell can end (image missing, engine error, timeout, failed
-install, failed import, crashed interpreter) becomes a CellResult with an outcome and notes.
+install, failed import, crashed interpreter) becomes a CellResult with an verdict and notes.
 Only KeyboardInterrupt escapes, after the backend has removed the cell's container.
 """
 
@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from . import events as _events
-from . import redact
+from . import redact, verdicts
 from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job, Mount
 from .engine import LABEL_CELL, LABEL_RUN
 from .errors import HarnessError
-from .model import Cell, CellResult, Matrix, Outcome
+from .model import Cell, CellResult, Matrix, Verdict
 from .report import write_result, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
@@ -99,6 +99,16 @@ def pip_options(cell: Cell, backend: Backend) -> tuple[list[str], list[Mount]]:
     return args, mounts
 
 
+def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
+    """The indexes and find-links folders the cell's pip consults, as the driver checks them."""
+    idx = cell.index
+    urls = [] if idx.no_index else [u for u in (idx.index_url, *idx.extra_index_urls) if u]
+    links = [pip_args[i + 1] for i, a in enumerate(pip_args[:-1]) if a == "--find-links"]
+    return {"default": not idx.no_index and not idx.index_url,
+            "indexes": [{"label": redact.url(u), "url": u} for u in urls],
+            "find_links": links}
+
+
 def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
     environ = os.environ if options.environ is None else options.environ
     pip_args, link_mounts = pip_options(cell, backend)
@@ -113,6 +123,9 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
         "modules": list(cell.packages.modules),
         "env": env,
         "unset": list(PIP_INDEX_VARIABLES),
+        # What the driver asks, after a failed install, to tell an outage from a missing wheel.
+        "sources": sources(cell, pip_args),
+        "retry": {"attempts": cell.retry.attempts, "backoff": cell.retry.backoff},
     }
     files = {
         "cell.py": (HERE / "cell.py").read_bytes(),
@@ -157,127 +170,6 @@ def describe(cell: Cell) -> dict[str, Any]:
     }
 
 
-def _tail(log: str, lines: int = 3, needle: str | None = None) -> str:
-    rows = [r.strip() for r in log.splitlines() if r.strip() and not r.startswith(("@@harness", "@@probe"))]
-    if needle:
-        picked = [r for r in rows if needle in r]
-        rows = picked or rows
-    return " / ".join(rows[-lines:])
-
-
-def classify(execution: Execution, parsed: _events.CellEvents,
-             modules: tuple[str, ...] = ()) -> tuple[Outcome, list[str]]:
-    """The outcome of a cell from what its backend saw and what its log says."""
-    notes: list[str] = []
-    if execution.timed_out:
-        running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)
-        return Outcome.TIMEOUT, [f"killed at its deadline{f' during {running}' if running else ''}"]
-    if execution.oom_killed:
-        notes.append("the kernel killed the cell for memory (OOMKilled)")
-    if parsed.begin is None:
-        return Outcome.CRASHED, notes + [f"the cell driver never started (exit {execution.exit_code}): "
-                                         f"{execution.error or _tail(execution.log, 2) or 'no output'}"]
-    venv, install = parsed.phase("venv"), parsed.phase("install")
-    if venv and venv.get("status") != "ok":
-        return Outcome.VENV_FAILED, notes + [f"python -m venv failed: {_tail(execution.log, 2)}"]
-    if install and install.get("status") not in ("ok", "skipped"):
-        return Outcome.INSTALL_FAILED, notes + [f"pip install failed: {_tail(execution.log, 2, 'ERROR')}"]
-    probe = parsed.probe
-    failed = parsed.failed_imports
-    for step in failed:
-        err = step.get("error") or {}
-        missing = err.get("missing_module") or err.get("missing_name")
-        notes.append(f"import {step['module']} failed: {err.get('type')}: {err.get('message')}"
-                     + (f" (missing: {missing})" if missing else ""))
-    if parsed.crash or not probe.get("complete"):
-        crash = parsed.crash or {}
-        done = [s["module"] for s in probe.get("imports", [])]
-        during = next((m for m in modules if m not in done), None)
-        how = crash.get("signal") or f"exit code {crash.get('returncode', execution.exit_code)}"
-        notes.append(f"the probe died ({how})" + (f" while importing {during}" if during else ""))
-        return Outcome.CRASHED, notes
-    if failed:
-        return Outcome.IMPORT_FAILED, notes
-    return (Outcome.CRASHED if execution.oom_killed else Outcome.PASS), notes
-
-
-def check_cuda(cell: Cell, torch: Mapping[str, Any] | None, gpu_mode: str) -> tuple[Outcome | None, list[str]]:
-    """CUDA as the cell expects it, judged only where this host gives cells a GPU.
-
-    With no GPU access (gpu_mode "none") CUDA is not expected, so it cannot count against a cell.
-    A device torch has no kernels for is flagged whatever the cell expected.
-    """
-    if not torch:
-        return None, []
-    exp = cell.cuda
-    notes: list[str] = []
-    build = "cuda" if torch.get("cuda_version") else "cpu"
-    devices = torch.get("devices") or []
-    for dev in devices:
-        fit = dev.get("built_for")
-        if isinstance(fit, Mapping) and not fit.get("compatible"):
-            return Outcome.CUDA_MISMATCH, [f"torch {torch.get('version')} has no kernels for {dev.get('name')} "
-                                          f"(capability {dev.get('capability')}; built for "
-                                          f"{', '.join(torch.get('arch_list') or []) or 'unknown'})"]
-    if exp is None:
-        return None, notes
-    if gpu_mode == "none":
-        return None, ["CUDA not checked: this host gives cells no GPU"]
-    if exp.torch_build and exp.torch_build != build:
-        if exp.torch_build == "cuda":
-            return Outcome.NO_CUDA, [f"torch {torch.get('version')} is a CPU build (torch.version.cuda is None) "
-                                     "where a CUDA build was expected"]
-        return Outcome.CUDA_MISMATCH, [f"torch is a CUDA {torch.get('cuda_version')} build where a CPU build "
-                                       "was expected"]
-    if exp.version and build == "cuda" and not str(torch.get("cuda_version")).startswith(exp.version):
-        return Outcome.CUDA_MISMATCH, [f"torch is built for CUDA {torch.get('cuda_version')}, expected {exp.version}"]
-    if (exp.torch_build == "cuda" or exp.version or exp.capability) and not torch.get("cuda_available"):
-        return Outcome.NO_CUDA, [f"CUDA unavailable: torch.version.cuda={torch.get('cuda_version')!r}, "
-                                 f"torch.cuda.is_available() is False"]
-    if exp.capability and devices and devices[0].get("capability") != exp.capability:
-        return Outcome.CUDA_MISMATCH, [f"GPU {devices[0].get('name')} has capability "
-                                       f"{devices[0].get('capability')}, expected {exp.capability}"]
-    op_error = (torch.get("errors") or {}).get("gpu_op")
-    if devices and (op_error or not (torch.get("gpu_op") or {}).get("ok", True)):
-        return Outcome.NO_CUDA, [f"a tiny GPU operation failed: {op_error or torch.get('gpu_op')}"]
-    return None, notes
-
-
-def torch_replaced(states: Mapping[str, Any]) -> str | None:
-    """Why the image's own torch is gone after the install (a different version or a CPU build), or None."""
-    before, after = states.get("before") or {}, states.get("after") or {}
-    if not before.get("present") or not after:
-        return None
-
-    def shown(state: Mapping[str, Any]) -> str:
-        if not state.get("present"):
-            return "no torch"
-        build = f"CUDA {state['cuda']}" if state.get("cuda") else "CPU build"
-        return f"torch {state.get('version')} ({build}) at {state.get('location')}"
-
-    lost_cuda = bool(before.get("cuda")) and not after.get("cuda")
-    if before.get("version") != after.get("version") or lost_cuda or not after.get("present"):
-        return f"the install replaced the image's torch: {shown(before)} → {shown(after)}"
-    return None
-
-
-def judge(cell: Cell, execution: Execution, parsed: _events.CellEvents, gpu_mode: str) -> tuple[Outcome, list[str]]:
-    """The cell's outcome and notes: how it ended, then CUDA as expected, then the torch guard."""
-    outcome, notes = classify(execution, parsed, cell.packages.modules)
-    notes += list(parsed.notes)
-    if outcome is Outcome.PASS:
-        cuda_outcome, cuda_notes = check_cuda(cell, parsed.probe.get("torch"), gpu_mode)
-        outcome, notes = cuda_outcome or outcome, notes + cuda_notes
-    replaced = torch_replaced(parsed.torch_states)
-    if replaced and outcome in (Outcome.PASS, Outcome.IMPORT_FAILED, Outcome.NO_CUDA, Outcome.CUDA_MISMATCH):
-        outcome, notes = Outcome.TORCH_REPLACED, [replaced, *notes]  # most likely the cause of the rest
-    built = [f"{i['name']} {i['version']}" for i in (parsed.install or {}).get("items", [])
-             if i.get("source") == "source"]
-    if built:
-        notes.append(f"built from source: {', '.join(built)}")
-    return outcome, notes
-
-
 def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
                  parsed: _events.CellEvents | None, total: float) -> dict[str, Any]:
     timings: dict[str, Any] = {"image": round(prepare[0], 3), "image_build": prepare[1], "total": round(total, 3)}
@@ -298,23 +190,28 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
     parsed: _events.CellEvents | None = None
     prepare: tuple[float, str | None] = (0.0, None)
     notes: list[str] = []
+    evidence: list[str] = []
+    hint: str | None = None
     try:
         prepare = backend.prepare(cell.image)
         execution = backend.execute(make_job(cell, backend, options))
         parsed = _events.parse(execution.log)
-        outcome, notes = judge(cell, execution, parsed, options.gpu)
+        judged = verdicts.judge(cell, execution, parsed, options.gpu)
+        verdict, evidence, notes, hint = judged.verdict, list(judged.evidence), list(judged.notes), judged.hint
         if execution.kept:
             notes.append(f"kept for debugging: {execution.kept}")
     except ImageUnavailable as exc:
-        outcome = Outcome.SKIPPED if isinstance(exc, CannotRunHere) else Outcome.IMAGE_UNAVAILABLE
-        notes = [str(exc) + (f"; {exc.hint}" if exc.hint else "")]
+        verdict = Verdict.SKIPPED if isinstance(exc, CannotRunHere) else Verdict.IMAGE_UNAVAILABLE
+        evidence, hint = [str(exc)], exc.hint or verdicts.HINTS[verdict]
     except EngineFailure as exc:
-        outcome, notes = Outcome.ENGINE_ERROR, [str(exc)]
-    expected = outcome.value == cell.expect or outcome is Outcome.SKIPPED
+        verdict, evidence, hint = Verdict.ENGINE_ERROR, [str(exc)], verdicts.HINTS[Verdict.ENGINE_ERROR]
+    expected = verdict.value == cell.expect or verdict is Verdict.SKIPPED
     if expected and cell.expect != "pass":
         notes.insert(0, f"known-bad, as expected ({cell.expect})" + (f": {cell.expect_why}" if cell.expect_why else ""))
     known = redact.secrets(cell.index)
     notes = [redact.text(n, known) for n in notes]
+    evidence = [redact.text(e, known) for e in evidence]
+    hint = redact.text(hint, known) if hint else None
     log_name = None
     if log_dir is not None and execution is not None:
         log_name = f"{cell.id}.log"
@@ -324,7 +221,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         cell_id=cell.id,
         run_id=options.run_id,
         backend=backend.name,
-        outcome=outcome,
+        verdict=verdict,
         started_at=started,
         finished_at=now(),
         cell=describe(cell),
@@ -333,6 +230,8 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         phases=redact.data(tuple(parsed.phases), known) if parsed else (),
         host=host,
         notes=tuple(notes),
+        evidence=tuple(evidence),
+        hint=hint,
         log=log_name,
         extra={"exit_code": execution.exit_code if execution else None,
                "install": redact.data(parsed.install, known) if parsed else None,
@@ -371,7 +270,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
         log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")
         result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir)
         write_result(results_dir, result)
-        note = f" — {result.notes[0]}" if result.notes else ""
-        log(f"[{n}/{len(cells)}] {cell.id}: {result.outcome.value} in {result.timings['total']:.1f} s{note}")
+        first = (result.evidence or result.notes or ("",))[0]
+        note = f" — {first}" if first else ""
+        log(f"[{n}/{len(cells)}] {cell.id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}")
         out.append(result)
     return out

@@ -27,7 +27,7 @@ from wheels import (
 
 from harness import matrix, report, runner
 from harness.engine import LABEL_RUN
-from harness.model import Outcome
+from harness.model import Verdict
 
 pytestmark = pytest.mark.docker
 
@@ -50,9 +50,9 @@ def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path
     m = write_matrix(tmp_path / "fixtures.toml", wheelhouse)
     result, run_id = run_one(m, docker_backend, tmp_path / "results")
 
-    assert result.outcome is Outcome.PASS, result.notes
+    assert result.verdict is Verdict.PASS, result.notes
     on_disk = json.loads((tmp_path / "results" / "fixtures" / f"{result.cell_id}.json").read_text())
-    assert on_disk["schema_version"] == 1
+    assert on_disk["schema_version"] == 2
     assert on_disk["cell_id"] == "bookworm-amd64__fixtures__chain"
     assert [s["module"] for s in on_disk["probe"]["imports"]] == json.loads(CHAIN_MODULES)
     assert all(s["ok"] for s in on_disk["probe"]["imports"])
@@ -88,12 +88,13 @@ def test_torchao_without_the_module_torchtune_imports(docker_backend, bookworm, 
     m = write_matrix(tmp_path / "broken.toml", wheelhouse)
     result, _ = run_one(m, docker_backend, tmp_path / "results")
 
-    assert result.outcome is Outcome.IMPORT_FAILED
+    assert result.verdict is Verdict.IMPORT_FAILED
     failed = {s["module"]: s["error"] for s in result.probe["imports"] if not s["ok"]}
     assert set(failed) == {"torchao.quantization", "torchtune", "torchtune.training"}
     assert failed["torchtune"]["type"] == "ModuleNotFoundError"
     assert failed["torchtune"]["missing_module"] == "torchao.quantization"
-    assert any("import torchtune failed" in n and "torchao.quantization" in n for n in result.notes)
+    assert any(e.startswith("import torchtune: ModuleNotFoundError") and "torchao.quantization" in e
+               for e in result.evidence), result.evidence
     # The probe went on after the failures: torch itself is fine and recorded.
     assert result.probe["imports"][0] == {**result.probe["imports"][0], "module": "torch", "ok": True}
 
@@ -105,9 +106,10 @@ def test_interpreter_abort_mid_import_keeps_earlier_steps(docker_backend, bookwo
                      requirements='["torch", "crashy-ext"]', modules='["torch", "crashy_ext", "json"]')
     result, _ = run_one(m, docker_backend, tmp_path / "results")
 
-    assert result.outcome is Outcome.CRASHED
+    assert result.verdict is Verdict.CRASHED
     assert [s["module"] for s in result.probe["imports"]] == ["torch"]
-    assert any("SIGABRT" in n and "crashy_ext" in n for n in result.notes), result.notes
+    assert any("SIGABRT" in e and "crashy_ext" in e for e in result.evidence), result.evidence
+    assert "importing crashy_ext" in result.hint
 
 
 def test_failed_install_is_a_result(docker_backend, bookworm, tmp_path):
@@ -115,8 +117,9 @@ def test_failed_install_is_a_result(docker_backend, bookworm, tmp_path):
     m = write_matrix(tmp_path / "missing.toml", wheelhouse, requirements='["torch", "no-such-dist-xyz"]')
     result, _ = run_one(m, docker_backend, tmp_path / "results")
 
-    assert result.outcome is Outcome.INSTALL_FAILED
-    assert "no-such-dist-xyz" in result.notes[0]
+    assert result.verdict is Verdict.NO_DISTRIBUTION
+    assert "no-such-dist-xyz" in result.evidence[0]
+    assert "no-such-dist-xyz" in result.hint
 
 
 def test_timeout_kills_and_removes_the_container(docker_backend, bookworm, tmp_path):
@@ -127,9 +130,10 @@ def test_timeout_kills_and_removes_the_container(docker_backend, bookworm, tmp_p
     start = time.monotonic()
     result, run_id = run_one(m, docker_backend, tmp_path / "results")
 
-    assert result.outcome is Outcome.TIMEOUT
+    assert result.verdict is Verdict.TIMEOUT
     assert time.monotonic() - start < 60
-    assert result.notes[0].startswith("killed at its deadline")  # during the probe, unless the machine is slow
+    assert result.evidence[0].startswith("killed at its deadline")  # during the probe, unless the machine is slow
+    assert "20 s timeout" in result.hint
     assert leftovers(docker_backend, run_id) == []
 
 
@@ -162,7 +166,7 @@ def test_keep_leaves_the_container_for_debugging_and_clean_removes_it(docker_bac
     wheelhouse = fixture_chain(tmp_path / "wheels")
     m = write_matrix(tmp_path / "keep.toml", wheelhouse)
     result, run_id = run_one(m, docker_backend, tmp_path / "results", keep=True)
-    assert result.outcome is Outcome.PASS
+    assert result.verdict is Verdict.PASS
     assert any(n.startswith("kept for debugging") for n in result.notes)
     assert len(leftovers(docker_backend, run_id)) == 1
     assert len(docker_backend.clean(run_id)) == 1
@@ -209,7 +213,7 @@ modules = {CHAIN_MODULES}
 """)
     result, _ = run_one(m, docker_backend, tmp_path / "results")
     torch_step = result.probe.get("imports", [{}])[0]
-    assert torch_step.get("module") == "torch" and torch_step.get("ok"), (result.outcome, result.notes)
+    assert torch_step.get("module") == "torch" and torch_step.get("ok"), (result.verdict, result.notes)
     assert result.probe["distributions"]["torch"]["version"].startswith("2.13.0")
     assert result.probe["torch"]["cuda_available"] is False
     assert "torchao" in result.probe["distributions"]
@@ -242,8 +246,9 @@ def test_gpu_request_on_a_host_without_nvidia_is_an_engine_error_and_leaves_noth
     wheelhouse = fixture_chain(tmp_path / "wheels")
     result, run_id = run_one(write_matrix(tmp_path / "gpu.toml", wheelhouse), docker_backend, tmp_path / "results",
                              gpu="device-request")
-    assert result.outcome is Outcome.ENGINE_ERROR
-    assert "failed" in result.notes[0]
+    assert result.verdict is Verdict.ENGINE_ERROR
+    assert "failed" in result.evidence[0]
+    assert "doctor" in result.hint
     assert leftovers(docker_backend, run_id) == []
 
 
@@ -254,7 +259,7 @@ def test_a_source_build_is_named_in_the_result(docker_backend, bookworm, tmp_pat
     # setuptools comes from the venv (bookworm's Python 3.11 venvs carry it): no index needed.
     m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--no-build-isolation"]'))
     result, _ = run_one(m, docker_backend, tmp_path / "results")
-    assert result.outcome is Outcome.PASS, result.notes
+    assert result.verdict is Verdict.PASS, result.notes
     [item] = result.extra["install"]["items"]
     assert (item["name"], item["source"], item["file"]) == ("srcpkg", "source", "srcpkg-1.0.tar.gz")
     assert "built from source: srcpkg 1.0" in result.notes
@@ -289,9 +294,10 @@ def test_an_index_torch_replacing_the_image_torch_is_flagged(docker_backend, ima
     m = write_matrix(tmp_path / "swap.toml", wheelhouse, images=image_with_cuda_torch,
                      requirements='["torch==2.13.0", "torchao"]', modules='["torch", "torchao"]')
     result, _ = run_one(m, docker_backend, tmp_path / "results")
-    assert result.outcome is Outcome.TORCH_REPLACED, result.notes
-    assert result.notes[0].startswith("the install replaced the image's torch: torch 2.5.0+nv24.08 (CUDA 12.6) at ")
-    assert "→ torch 2.13.0 (CPU build) at /tmp/ewh-work/venv/" in result.notes[0]
+    assert result.verdict is Verdict.TORCH_REPLACED, result.evidence
+    assert result.evidence[0].startswith("the install replaced the image's torch: torch 2.5.0+nv24.08 (CUDA 12.6) at ")
+    assert "→ torch 2.13.0 (CPU build) at /tmp/ewh-work/venv/" in result.evidence[0]
+    assert "pin torch==2.5.0+nv24.08" in result.hint
     guard = result.extra["torch_guard"]
     assert (guard["before"]["cuda"], guard["after"]["cuda"]) == ("12.6", None)
     assert result.timings["image_build"] == "cold"
@@ -302,7 +308,7 @@ def test_an_install_that_keeps_the_image_torch_passes(docker_backend, image_with
     m = write_matrix(tmp_path / "keep.toml", wheelhouse, images=image_with_cuda_torch,
                      requirements='["torchao"]', modules='["torch", "torchao"]')
     result, _ = run_one(m, docker_backend, tmp_path / "results")
-    assert result.outcome is Outcome.PASS, result.notes
+    assert result.verdict is Verdict.PASS, result.notes
     assert result.extra["torch_guard"]["after"].get("version") == "2.5.0+nv24.08", result.extra["torch_guard"]
     assert result.probe["torch"]["cuda_version"] == "12.6"
     assert [i["name"] for i in result.extra["install"]["items"]] == ["torchao"]

@@ -12,7 +12,7 @@ from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, 
 
 from harness import matrix, runner
 from harness.hostbackend import HostBackend
-from harness.model import Arch, Outcome
+from harness.model import Arch, Verdict
 
 
 def host_matrix(tmp_path: Path, wheelhouse: Path) -> Path:
@@ -30,12 +30,13 @@ def test_host_backend_runs_native_cells_and_skips_foreign_ones(tmp_path):
                                results_dir=tmp_path / "results", log=lambda _: None)
     by_id = {r.cell_id: r for r in results}
     native = by_id["native__fixtures__chain"]
-    assert native.outcome is Outcome.PASS, native.notes
+    assert native.verdict is Verdict.PASS, native.notes
     assert native.backend == "host"
     assert native.probe["distributions"]["torchtune"]["version"] == "0.6.1"
     other = by_id["other__fixtures__chain"]
-    assert other.outcome is Outcome.SKIPPED
-    assert "cannot run" in other.notes[0] or "runs only" in other.notes[0]
+    assert other.verdict is Verdict.SKIPPED
+    assert "cannot run" in other.evidence[0] or "runs only" in other.evidence[0]
+    assert other.hint
     assert not any(p.name.startswith("ewh-cell-") for p in Path(os.environ.get("TMPDIR", "/tmp")).iterdir()
                    if p.stat().st_mtime > tmp_path.stat().st_mtime)
 
@@ -45,8 +46,11 @@ def test_host_backend_reports_a_broken_chain(tmp_path):
     m = matrix.load(host_matrix(tmp_path, wheels))
     [cell] = matrix.select(m.cells, ["native__*"])
     result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
-    assert result.outcome is Outcome.IMPORT_FAILED
-    assert any("torchao.quantization" in n for n in result.notes)
+    assert result.verdict is Verdict.IMPORT_FAILED
+    assert "torchao.quantization" in result.evidence[0]
+    assert result.hint.startswith("torchao 0.1 has no module torchao.quantization: use a torchao release")
+    # the later failure, torchtune's own import of it, is evidence too
+    assert any(e.startswith("import torchtune: ModuleNotFoundError") for e in result.evidence)
 
 
 def test_under_ci_a_docker_test_fails_when_no_engine_answers(tmp_path):
@@ -95,25 +99,26 @@ def test_a_cuda_build_that_sees_no_gpu_is_no_cuda_where_the_host_gives_one(tmp_p
     make_wheel(wheels, "torch", "2.5.0", CUDA_TORCH)
     m = cuda_cell_matrix(tmp_path, wheels, 'torch_build = "cuda"\ncuda = "12.6"')
     result = run_host(m, gpu="host")
-    assert result.outcome is Outcome.NO_CUDA, result.notes
-    assert "torch.version.cuda='12.6'" in result.notes[0]
+    assert result.verdict is Verdict.NO_CUDA, result.evidence
+    assert "torch.version.cuda='12.6'" in result.evidence[0]
+    assert "CUDA build of torch" in result.hint
     # Where the host gives cells no GPU, CUDA is not expected and cannot count against the cell.
     result = run_host(m, gpu="none")
-    assert result.outcome is Outcome.PASS and "CUDA not checked" in result.notes[0]
+    assert result.verdict is Verdict.PASS and "CUDA not checked" in result.notes[0]
 
 
 def test_a_cpu_torch_where_a_cuda_build_is_expected_is_no_cuda(tmp_path):
     wheels = fixture_chain(tmp_path / "wheels")  # its torch is a CPU build (torch.version.cuda is None)
     m = cuda_cell_matrix(tmp_path, wheels, 'torch_build = "cuda"')
     result = run_host(m, gpu="host")
-    assert result.outcome is Outcome.NO_CUDA and "CPU build" in result.notes[0]
+    assert result.verdict is Verdict.NO_CUDA and "CPU build" in result.evidence[0]
 
 
 def test_a_wrong_cuda_version_is_a_mismatch(tmp_path):
     wheels = tmp_path / "wheels"
     make_wheel(wheels, "torch", "2.5.0", CUDA_TORCH)
     result = run_host(cuda_cell_matrix(tmp_path, wheels, 'cuda = "11.4"'), gpu="host")
-    assert result.outcome is Outcome.CUDA_MISMATCH and "expected 11.4" in result.notes[0]
+    assert result.verdict is Verdict.CUDA_MISMATCH and "expected 11.4" in result.evidence[0]
 
 
 def test_pip_index_variables_from_the_environment_do_not_reach_the_cell(tmp_path, monkeypatch):
@@ -128,7 +133,7 @@ def test_pip_index_variables_from_the_environment_do_not_reach_the_cell(tmp_path
                                    modules='["envcheck"]'))
     [cell] = m.cells
     result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
-    assert result.outcome is Outcome.PASS, result.notes
+    assert result.verdict is Verdict.PASS, result.notes
     [step] = result.probe["imports"]
     assert [msg["text"] for msg in step["messages"]] == ["seen: None None"]
 
@@ -166,7 +171,9 @@ def test_credentials_in_an_index_url_appear_in_no_file_the_harness_writes(tmp_pa
                                     results_dir=results, log=lambda _: None)
     finally:
         server.shutdown()
-    assert result.outcome is Outcome.INSTALL_FAILED  # pip reached the index: it names the missing dist
+    # pip reached the index (the driver's own check too, with the credentials): it has no such dist
+    assert result.verdict is Verdict.NO_DISTRIBUTION, result.evidence
+    assert any("has no no-such-dist-here" in e for e in result.evidence), result.evidence
     written = {p.name: p.read_text() for p in results.iterdir()}
     assert {"here__private__p.json", "here__private__p.log"} <= set(written)
     assert "127.0.0.1" in written["here__private__p.log"]

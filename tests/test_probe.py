@@ -219,7 +219,8 @@ def test_cell_end_to_end(tmp_path: Path, fixtures: Path) -> None:
     assert parsed.phase("probe")["returncode"] == 1
     assert parsed.probe["complete"] and parsed.crash is None
     assert [i["module"] for i in parsed.failed_imports] == ["b"]
-    assert parsed.probe["owners"] == {"good": ["gooddist"], "b": ["record-only"]}
+    # the module the failed import missed ("a") is looked up too: nothing provides it
+    assert parsed.probe["owners"] == {"good": ["gooddist"], "b": ["record-only"], "a": []}
     assert parsed.end == {"event": "end", "ok": False, "failed_phase": "probe"}
 
 

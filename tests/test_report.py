@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import report
-from harness.model import SCHEMA_VERSION, CellResult, Outcome
+from harness.model import SCHEMA_VERSION, CellResult, Verdict
 from harness.report import ReportError
 
 DATA = Path(__file__).parent / "data" / "report"
@@ -25,7 +25,7 @@ def make_result(cell_id: str = "img__idx__pkgs", **overrides) -> CellResult:
         cell_id=cell_id,
         run_id="run-1",
         backend="docker",
-        outcome=Outcome.PASS,
+        verdict=Verdict.PASS,
         started_at="2025-01-01T00:00:00+00:00",
         finished_at="2025-01-01T00:01:00+00:00",
         cell={},
@@ -70,7 +70,7 @@ def test_write_text_atomic_keeps_line_endings(tmp_path):
 def test_write_result_and_load_results(tmp_path):
     results_dir = tmp_path / "results" / "demo"
     path = report.write_result(results_dir, make_result("b__x__y"))
-    report.write_result(results_dir, make_result("a__x__y", outcome=Outcome.CRASHED))
+    report.write_result(results_dir, make_result("a__x__y", verdict=Verdict.CRASHED))
     (results_dir / "index.json").write_text('{"not": "a result"}')
     (results_dir / "list.json").write_text("[1, 2]")
     assert path == results_dir / "b__x__y.json"
@@ -104,6 +104,17 @@ def test_load_results_accepts_minor_versions(tmp_path):
     assert [r["cell_id"] for r in report.load_results(tmp_path)] == ["new"]
 
 
+def test_load_results_reads_version_1_records_as_verdicts(tmp_path):
+    """Results written before verdicts (schema 1, `outcome`) still load and render."""
+    data = make_result("old").to_json()
+    data = {k: v for k, v in data.items() if k not in ("verdict", "evidence", "hint")}
+    data.update(schema_version=1, outcome="import-failed")
+    report.write_json_atomic(tmp_path / "old.json", data)
+    [loaded] = report.load_results(tmp_path)
+    assert (loaded["verdict"], loaded["evidence"], loaded["hint"]) == ("import-failed", [], None)
+    assert "outcome" not in loaded
+
+
 def test_load_results_missing_folder(tmp_path):
     with pytest.raises(ReportError, match="no such results folder"):
         report.load_results(tmp_path / "nope")
@@ -125,7 +136,11 @@ def test_summary_line():
         "3 cells: 2 pass, 1 import-failed; slowest: jetson-l4t__jp6__tune-latest (4 min 00 s)"
     )
     assert report.summary_line([]) == "0 cells"
-    assert report.summary_line([{"cell_id": "a", "outcome": "pass", "timings": {}}]) == "1 cell: 1 pass"
+    assert report.summary_line([{"cell_id": "a", "verdict": "pass", "timings": {}}]) == "1 cell: 1 pass"
+    infra = [{"cell_id": "a", "verdict": "pass"}, {"cell_id": "b", "verdict": "index-unreachable"},
+             {"cell_id": "c", "verdict": "timeout"}]
+    assert report.summary_line(infra) == ("3 cells: 1 pass, 1 index-unreachable, 1 timeout "
+                                          "(2 not a finding about the packages: infrastructure)")
 
 
 @pytest.mark.parametrize(
@@ -138,10 +153,12 @@ def test_format_seconds(seconds, text):
 
 
 def test_row_for_a_result_without_probe():
-    row = report.table_row({"cell_id": "a", "outcome": "install-failed", "timings": {}, "probe": None,
-                            "notes": ["x" * 300]})
+    row = report.table_row({"cell_id": "a", "verdict": "install-failed", "timings": {}, "probe": None,
+                            "evidence": ["ERROR: a | b", "second line"], "hint": "h" * 300, "notes": ["x" * 300]})
     assert row[1:7] == ["—", "—", "—", "—", "—", "**install-failed**"]
-    assert len(row[7]) == report.NOTES_MAX and row[7].endswith("…")
+    assert row[7] == "ERROR: a \\| b"  # the first evidence line only, its pipe escaped for Markdown
+    assert len(row[8]) == report.HINT_MAX and row[8].endswith("…")
+    assert len(row[9]) == report.NOTES_MAX and row[9].endswith("…")
 
 
 def test_cuda_text_variants():

@@ -9,23 +9,30 @@ from pathlib import Path
 
 
 def make_wheel(directory: Path, name: str, version: str, files: dict[str, str],
-               requires: tuple[str, ...] = ()) -> Path:
-    """Write a pure-Python wheel `name-version-py3-none-any.whl` holding `files` (path → source)."""
+               requires: tuple[str, ...] = (), *, tag: str = "py3-none-any",
+               requires_python: str | None = None) -> Path:
+    """Write a wheel `name-version-<tag>.whl` holding `files` (path → source).
+
+    `tag` only names the platform (e.g. `py3-none-manylinux2014_aarch64`): the content stays pure
+    Python, which is all pip's tag matching looks at.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     dist = f"{name.replace('-', '_')}-{version}"
     info = f"{dist}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
         f"Requires-Dist: {r}\n" for r in requires)
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
     members = dict(files)
     members[f"{info}/METADATA"] = metadata
-    members[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    members[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
     record = []
     for path, text in members.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
         record.append(f"{path},sha256={digest},{len(text.encode())}")
     record.append(f"{info}/RECORD,,")
     members[f"{info}/RECORD"] = "\n".join(record) + "\n"
-    out = directory / f"{dist}-py3-none-any.whl"
+    out = directory / f"{dist}-{tag}.whl"
     with zipfile.ZipFile(out, "w") as zf:
         for path, text in members.items():
             zf.writestr(path, text)
@@ -91,8 +98,11 @@ modules = {modules}
     return path
 
 
-def make_sdist(directory: Path, name: str, version: str, module_source: str) -> Path:
-    """A setup.py sdist pip must build here (setuptools from the venv, no network needed)."""
+def make_sdist(directory: Path, name: str, version: str, module_source: str, *, setup_extra: str = "") -> Path:
+    """A setup.py sdist pip must build here (setuptools from the venv, no network needed).
+
+    `setup_extra` is code run by setup.py before `setup()` (e.g. a `raise` for a build that fails).
+    """
     import io
     import tarfile
 
@@ -100,7 +110,8 @@ def make_sdist(directory: Path, name: str, version: str, module_source: str) -> 
     base = f"{name}-{version}"
     files = {
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        "setup.py": f"from setuptools import setup\nsetup(name={name!r}, version={version!r}, py_modules=[{name!r}])\n",
+        "setup.py": (f"from setuptools import setup\n{setup_extra}\n"
+                     f"setup(name={name!r}, version={version!r}, py_modules=[{name!r}])\n"),
         f"{name}.py": module_source,
     }
     out = directory / f"{base}.tar.gz"

@@ -1,0 +1,453 @@
+"""The classifier: what a cell's backend saw and its log said → one verdict, its evidence, a hint.
+
+Pure functions over parsed events (events.CellEvents) and the cell's declaration; no I/O. Evidence
+is quoted from the log (pip's lines, the probe's messages, the driver's index checks), never made
+up: where the log does not show a cause, the hint says to read the log instead of guessing one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .backend import Execution
+from .events import CellEvents
+from .model import Cell, Verdict
+
+EVIDENCE_MAX = 300  # characters per evidence line (the JSON keeps this many; the table shows less)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Judgement:
+    verdict: Verdict
+    evidence: tuple[str, ...] = ()  # lines quoted from the log that prove the verdict
+    notes: tuple[str, ...] = ()  # what else is worth knowing (source builds, retries, the driver's notes)
+    hint: str | None = None  # one line: what to do
+
+
+def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# --- pip's output ----------------------------------------------------------------------------------
+
+NOT_FOUND = re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the "
+                       r"requirement) ([A-Za-z0-9][A-Za-z0-9._-]*)")
+WRONG_PYTHON = re.compile(r"Package '([^']+)' requires a different Python: (\S+) not in '([^']+)'")
+NOT_SUPPORTED_WHEEL = re.compile(r"ERROR: (\S+\.whl) is not a supported wheel on this platform")
+CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies|The conflict is caused by:")
+BUILD_FAILED = re.compile(r"Failed building wheel for|Could not build wheels for|metadata-generation-failed|"
+                          r"Getting requirements to build wheel did not run successfully|legacy-install-failure|"
+                          r"subprocess-exited-with-error")
+BUILD_PACKAGE = (re.compile(r"Failed building wheel for (\S+)"),
+                 re.compile(r"Building wheel for (\S+) \(.*\)(?: \.\.\.)? error"),
+                 re.compile(r"Running setup\.py install for (\S+)(?: \.\.\.)? error"),
+                 re.compile(r"Could not build wheels for (\S+?),"))
+COLLECTING = re.compile(r"^\s*(?:Collecting|Processing) (\S+)")
+UNREACHABLE = re.compile(r"Failed to establish a new connection|Name or service not known|Temporary failure in name "
+                         r"resolution|Connection refused|CERTIFICATE_VERIFY_FAILED|ProxyError|Read timed out|"
+                         r"ConnectTimeoutError|too many \d{3} error responses|Could not fetch URL")
+UNTRUSTED = re.compile(r"The repository located at (\S+) is not a trusted or secure host and is being ignored")
+
+
+def _pip_lines(output: str, pattern: re.Pattern[str], limit: int = 3) -> list[str]:
+    return [_clip(line) for line in output.splitlines() if pattern.search(line)][:limit]
+
+
+def _error_lines(output: str, limit: int = 2) -> list[str]:
+    lines = [line.strip() for line in output.splitlines() if line.strip().startswith("ERROR:")]
+    return [_clip(line) for line in lines[-limit:]]
+
+
+def _build_package(output: str) -> str | None:
+    for pattern in BUILD_PACKAGE:
+        m = pattern.search(output)
+        if m:
+            return m.group(1)
+    lines = output.splitlines()
+    first_error = next((i for i, line in enumerate(lines) if BUILD_FAILED.search(line)), len(lines))
+    for line in reversed(lines[:first_error]):
+        m = COLLECTING.match(line)
+        if m:
+            name = m.group(1).rsplit("/", 1)[-1]
+            return re.split(r"-\d", name, maxsplit=1)[0] if "/" in m.group(1) or name.endswith(".tar.gz") else name
+    return None
+
+
+def _build_cause(output: str) -> str | None:
+    """The last line the failed build printed before pip's `[end of output]`."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "[end of output]":
+            before = [x.strip() for x in lines[:i] if x.strip()]
+            return _clip(before[-1]) if before else None
+    return None
+
+
+def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What each index that answered offers for the projects pip missed."""
+    out = []
+    for c in checks:
+        if c.get("error"):
+            continue
+        files = list(c.get("files") or [])
+        where = c.get("index")
+        if c.get("status") == 404 or (c.get("status") == "folder" and not files):
+            out.append(f"{where} has no {c.get('project')}")
+        elif files:
+            shown = ", ".join(files[-4:])
+            out.append(f"{where} offers {c.get('project')}: {shown}"
+                       + (f" (and {len(files) - 4} more)" if len(files) > 4 else ""))
+    return [_clip(line) for line in out]
+
+
+def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
+                    cell: Cell | None = None) -> Judgement:
+    """Why pip failed: an index that did not answer, no distribution, a conflict, a failed build."""
+    attempts = len(retries) + 1
+    only_binary = bool(cell and any(a.startswith("--only-binary") for a in cell.index.pip_args))
+    down = [c for c in checks if c.get("error")]
+    untrusted = UNTRUSTED.search(output)
+    if down or untrusted:
+        evidence = [_clip(f"{c['index']}: {c['error']} (GET {c.get('url')})") for c in down]
+        evidence += _pip_lines(output, UNREACHABLE, 2) + _pip_lines(output, UNTRUSTED, 1) + _error_lines(output, 1)
+        if untrusted and not down:
+            host = untrusted.group(1)
+            hint = (f"pip ignores the plain-HTTP index on {host}: serve it over HTTPS, or add "
+                    f'pip_args = ["--trusted-host", "{host}"] to the index variant')
+        elif any("SSL" in str(c.get("error")) or "CERTIFICATE" in str(c.get("error")) for c in down):
+            hint = (f"pip does not trust the certificate of {down[0]['index']}: set PIP_CERT (or SSL_CERT_FILE) "
+                    "on the host to your CA bundle; the harness mounts it into every cell")
+        else:
+            tries = f"after {attempts} attempts" if attempts > 1 else "on the only attempt"
+            hint = (f"{down[0]['index']} did not answer {tries}: an outage or a network/proxy problem "
+                    "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
+        return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
+    if BUILD_FAILED.search(output):
+        package = _build_package(output)
+        cause = _build_cause(output)
+        evidence = _pip_lines(output, BUILD_FAILED, 2) + ([f"the build said: {cause}"] if cause else [])
+        what = package or "a package"
+        hint = (f"pip had to compile {what} from source and the build failed: find a prebuilt wheel for this "
+                "platform and Python (another index variant), or give the image what the build needs")
+        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(evidence), hint=hint)
+    if CONFLICT.search(output):
+        lines = output.splitlines()
+        caused = []
+        if "The conflict is caused by:" in output:
+            start = next(i for i, line in enumerate(lines) if "The conflict is caused by:" in line) + 1
+            for line in lines[start:]:
+                if not line.strip():
+                    break
+                caused.append(line.strip())
+        evidence = _pip_lines(output, re.compile(r"ERROR: Cannot install"), 1) + [_clip(c) for c in caused]
+        hint = ("the pins cannot all hold" + (f" ({'; '.join(caused)})" if caused else "")
+                + ": loosen one of them, or choose versions that agree")
+        return Judgement(verdict=Verdict.CONFLICT, evidence=tuple(evidence or _error_lines(output)), hint=_clip(hint))
+    wrong_python = WRONG_PYTHON.search(output)
+    if wrong_python:
+        name, have, wants = wrong_python.groups()
+        return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=(_clip(wrong_python.group(0)),),
+                         hint=f"{name} requires Python {wants}, the image has {have}: use an image with a "
+                              f"matching Python, or a release of {name} that supports {have}")
+    unsupported = NOT_SUPPORTED_WHEEL.search(output)
+    missing = list(dict.fromkeys(_canonical(m.group(1)) for m in NOT_FOUND.finditer(output)))
+    if missing or unsupported:
+        offers = _offers(checks)
+        evidence = _error_lines(output) + offers
+        sdist_only = [o for o in offers if ".tar.gz" in o or ".zip" in o]
+        what = unsupported.group(1) if unsupported else missing[0]
+        platform = f"{cell.image.arch.platform}" if cell else "this platform"
+        if only_binary and sdist_only:
+            hint = (f"{what} comes only as source here and only_binary refuses to compile it: find a wheel "
+                    "(another index variant), or allow the source build")
+        elif unsupported:
+            hint = f"{what} is not built for {platform} and this Python: use the wheel made for this target"
+        else:
+            hint = (f"no distribution of {what} fits {platform} and the image's Python on this index variant"
+                    + (" (the evidence lists what it has)" if offers else "")
+                    + ": choose a version it offers for this target, another index variant, or another image")
+        return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(evidence), hint=hint)
+    return Judgement(verdict=Verdict.INSTALL_FAILED, evidence=tuple(_error_lines(output, 3)),
+                     hint="pip failed for a reason the harness does not recognise: read the cell's log")
+
+
+# --- the probe's imports ---------------------------------------------------------------------------
+
+DEGRADED = (
+    (re.compile(r"Skipping import of cpp extensions", re.I), "skipped its C++ extensions"),
+    (re.compile(r"\b(?:failed|unable|could not|cannot|couldn't) (?:to )?(?:load|initiali[sz]e|import|find)\b", re.I),
+     "failed to load part of itself"),
+    (re.compile(r"undefined symbol|cannot open shared object file|GLIBC_[0-9.]+' not found"),
+     "a compiled library did not load"),
+    (re.compile(r"triton\b.{0,60}\b(?:not (?:found|installed|available)|missing|unavailable)|"
+                r"No module named '?triton", re.I), "runs without triton"),
+)
+IGNORED_WARNINGS = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
+
+
+def degradations(imports: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(module, what was lost, the message) for every message of a successful import that says so."""
+    found = []
+    for step in imports:
+        if not step.get("ok"):
+            continue
+        for msg in step.get("messages") or ():
+            if msg.get("category") in IGNORED_WARNINGS:
+                continue
+            text = str(msg.get("text") or "")
+            for pattern, lost in DEGRADED:
+                if pattern.search(text):
+                    found.append((str(step.get("module")), lost, text))
+                    break
+    return found
+
+
+def _dist_of(top: str | None, probe: Mapping[str, Any]) -> str | None:
+    """`torchao 0.17.0`: the installed distribution providing top-level module `top`, with its version."""
+    if not top:
+        return None
+    top = top.split(".")[0]
+    dists = probe.get("distributions") or {}
+    owners = (probe.get("owners") or {}).get(top) or ([_canonical(top)] if _canonical(top) in dists else [])
+    for name in owners:
+        info = dists.get(name) or {}
+        return f"{name} {info.get('version')}" if info.get("version") else name
+    return None
+
+
+GLIBC = re.compile(r"GLIBC_([0-9.]+)' not found")
+UNDEFINED = re.compile(r"undefined symbol: (\S+)")
+NO_SHARED = re.compile(r"(\S+\.so[.0-9]*): cannot open shared object file")
+
+
+def import_failure(probe: Mapping[str, Any]) -> tuple[list[str], str]:
+    """Evidence and hint for the first failed import, from what the probe recorded."""
+    failed = [s for s in probe.get("imports") or () if not s.get("ok")]
+    step = failed[0]
+    err = step.get("error") or {}
+    module, message = step.get("module"), str(err.get("message") or "")
+    evidence = [_clip(f"import {module}: {err.get('type')}: {message}")]
+    if err.get("where"):
+        evidence.append(_clip(err["where"]))
+    evidence += [_clip(f"import {s.get('module')}: {(s.get('error') or {}).get('type')}: "
+                       f"{(s.get('error') or {}).get('message')}") for s in failed[1:3]]
+    importer = _dist_of(err.get("importer") or module, probe)
+    by = f"{importer} " if importer else f"{module} "
+    if err.get("missing_name") and err.get("from_module"):
+        name, source = err["missing_name"], err["from_module"]
+        owner = _dist_of(source, probe)
+        if owner and importer and owner.split()[0] != importer.split()[0]:
+            project = owner.split()[0]
+            hint = (f"{importer} imports {name} from {source}, which {owner} does not provide: pin {project} "
+                    f"to a release that has it, or use a {importer.split()[0]} release made for {owner}")
+        else:
+            hint = f"{by}imports {name} from {source}, which {owner or source} does not provide: align their versions"
+    elif err.get("missing_module"):
+        missing = str(err["missing_module"])
+        owner = _dist_of(missing, probe)
+        if owner and missing == module:  # the cell itself asked for a module its distribution lacks
+            hint = (f"{owner} has no module {missing}: use a {owner.split()[0]} release that has it, or drop it "
+                    "from the cell's modules")
+        elif owner and "." in missing and (not importer or owner.split()[0] != importer.split()[0]):
+            hint = (f"{by}needs module {missing}, which {owner} does not have: pin {owner.split()[0]} to a release "
+                    f"that has it, or use a {by.split()[0]} release made for {owner}")
+        elif owner:
+            hint = f"{by}needs module {missing}, which {owner} does not have: read the evidence and align versions"
+        else:
+            hint = (f"{by}needs module {missing.split('.')[0]}, and no installed distribution provides it: add the "
+                    "distribution that does to the cell's requirements")
+    elif GLIBC.search(message):
+        hint = (f"a binary needs glibc {GLIBC.search(message).group(1)}, newer than the image's: use a newer base "
+                "image, or wheels built for this glibc (a lower manylinux level)")
+    elif UNDEFINED.search(message):
+        hint = (f"a compiled extension was built against another version of a library it links to (undefined "
+                f"symbol {UNDEFINED.search(message).group(1)}): install builds made for this torch and CUDA")
+    elif NO_SHARED.search(message):
+        hint = (f"{NO_SHARED.search(message).group(1)} is not in the image: use an image that ships it (a CUDA "
+                "runtime?) or install the package that provides it")
+    else:
+        hint = f"{module} raised {err.get('type')} on import: the evidence shows where; the log has the traceback"
+    return evidence, _clip(hint, 400)
+
+
+# --- CUDA and the torch guard ----------------------------------------------------------------------
+
+
+def check_cuda(cell: Cell, torch: Mapping[str, Any] | None, gpu_mode: str) -> tuple[Verdict | None, list[str]]:
+    """CUDA as the cell expects it, judged only where this host gives cells a GPU.
+
+    With no GPU access (gpu_mode "none") CUDA is not expected, so it cannot count against a cell.
+    A device torch has no kernels for is flagged whatever the cell expected.
+    """
+    if not torch:
+        return None, []
+    exp = cell.cuda
+    build = "cuda" if torch.get("cuda_version") else "cpu"
+    devices = torch.get("devices") or []
+    for dev in devices:
+        fit = dev.get("built_for")
+        if isinstance(fit, Mapping) and not fit.get("compatible"):
+            return Verdict.CUDA_MISMATCH, [f"torch {torch.get('version')} has no kernels for {dev.get('name')} "
+                                          f"(capability {dev.get('capability')}; built for "
+                                          f"{', '.join(torch.get('arch_list') or []) or 'unknown'})"]
+    if exp is None:
+        return None, []
+    if gpu_mode == "none":
+        return None, []
+    if exp.torch_build and exp.torch_build != build:
+        if exp.torch_build == "cuda":
+            return Verdict.NO_CUDA, [f"torch {torch.get('version')} is a CPU build (torch.version.cuda is None) "
+                                     "where a CUDA build was expected"]
+        return Verdict.CUDA_MISMATCH, [f"torch is a CUDA {torch.get('cuda_version')} build where a CPU build "
+                                       "was expected"]
+    if exp.version and build == "cuda" and not str(torch.get("cuda_version")).startswith(exp.version):
+        return Verdict.CUDA_MISMATCH, [f"torch is built for CUDA {torch.get('cuda_version')}, expected {exp.version}"]
+    if (exp.torch_build == "cuda" or exp.version or exp.capability) and not torch.get("cuda_available"):
+        return Verdict.NO_CUDA, [f"CUDA unavailable: torch.version.cuda={torch.get('cuda_version')!r}, "
+                                 f"torch.cuda.is_available() is False"]
+    if exp.capability and devices and devices[0].get("capability") != exp.capability:
+        return Verdict.CUDA_MISMATCH, [f"GPU {devices[0].get('name')} has capability "
+                                       f"{devices[0].get('capability')}, expected {exp.capability}"]
+    op_error = (torch.get("errors") or {}).get("gpu_op")
+    if devices and (op_error or not (torch.get("gpu_op") or {}).get("ok", True)):
+        return Verdict.NO_CUDA, [f"a tiny GPU operation failed: {op_error or torch.get('gpu_op')}"]
+    return None, []
+
+
+def torch_replaced(states: Mapping[str, Any]) -> str | None:
+    """Why the image's own torch is gone after the install (a different version or a CPU build), or None."""
+    before, after = states.get("before") or {}, states.get("after") or {}
+    if not before.get("present") or not after:
+        return None
+
+    def shown(state: Mapping[str, Any]) -> str:
+        if not state.get("present"):
+            return "no torch"
+        build = f"CUDA {state['cuda']}" if state.get("cuda") else "CPU build"
+        return f"torch {state.get('version')} ({build}) at {state.get('location')}"
+
+    lost_cuda = bool(before.get("cuda")) and not after.get("cuda")
+    if before.get("version") != after.get("version") or lost_cuda or not after.get("present"):
+        return f"the install replaced the image's torch: {shown(before)} → {shown(after)}"
+    return None
+
+
+# --- everything together ---------------------------------------------------------------------------
+
+
+def _tail(log: str, lines: int = 3) -> str:
+    rows = [r.strip() for r in log.splitlines() if r.strip() and not r.startswith(("@@harness", "@@probe"))]
+    return " / ".join(rows[-lines:])
+
+
+def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
+    """How the cell's run ended, before CUDA and the torch guard are considered."""
+    if execution.timed_out:
+        running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)
+        return Judgement(verdict=Verdict.TIMEOUT,
+                         evidence=(f"killed at its deadline{f' during {running}' if running else ''}",),
+                         hint=f"the cell ran past its {cell.timeout:g} s timeout"
+                              + (f" during {running}" if running else "")
+                              + ": raise [matrix] timeout, or find why it is slow (a source build?) in the log")
+    oom = ("the kernel killed the cell for memory (OOMKilled)",) if execution.oom_killed else ()
+    if parsed.begin is None:
+        return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
+            f"the cell driver never started (exit {execution.exit_code}): "
+            f"{_clip(execution.error or _tail(execution.log, 2) or 'no output')}",),
+            hint="the image could not run the driver: check that it has a Python 3.8+ at the configured path")
+    venv, install = parsed.phase("venv"), parsed.phase("install")
+    if venv and venv.get("status") != "ok":
+        return Judgement(verdict=Verdict.VENV_FAILED,
+                         evidence=(_clip(f"python -m venv failed: {_tail(parsed.output.get('venv', ''), 2)}"),),
+                         hint="the image cannot make a venv: add python3-venv (Debian/Ubuntu) to the image")
+    if install and install.get("status") not in ("ok", "skipped"):
+        if install.get("status") == "incomplete" or install.get("signal"):
+            return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
+                f"pip died ({install.get('signal') or 'no end recorded'})",),
+                hint="pip was killed: look for memory pressure (OOM) in the log, and give the cell more memory")
+        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell)
+        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
+    probe = parsed.probe
+    if parsed.crash or not probe.get("complete"):
+        crash = parsed.crash or {}
+        done = [s["module"] for s in probe.get("imports", [])]
+        during = next((m for m in cell.packages.modules if m not in done), None)
+        how = crash.get("signal") or f"exit code {crash.get('returncode', execution.exit_code)}"
+        evidence = [f"the probe died ({how})" + (f" while importing {during}" if during else "")]
+        evidence += [_tail(parsed.output.get("probe", ""), 2)] if parsed.output.get("probe", "").strip() else []
+        return Judgement(verdict=Verdict.CRASHED, evidence=oom + tuple(_clip(e) for e in evidence),
+                         hint=f"the interpreter died{f' importing {during}' if during else ''}: usually a binary "
+                              "built for another torch, CUDA or CPU; run with --keep and import it by hand")
+    if parsed.failed_imports:
+        evidence, hint = import_failure(probe)
+        return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=oom + tuple(evidence), hint=hint)
+    if execution.oom_killed:
+        return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint="give the cell more memory")
+    lost = degradations(probe.get("imports") or ())
+    if lost:
+        module, what, _ = lost[0]
+        owner = _dist_of(module, probe) or module
+        torch = _dist_of("torch", probe)
+        hint = f"{owner} {what}" + (f" with {torch}" if torch and not owner.startswith("torch ") else "")
+        if "C++" in what:
+            hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
+        else:
+            hint += ": it imports but lacks function; the evidence names what is missing"
+        return Judgement(verdict=Verdict.DEGRADED, evidence=tuple(_clip(f"{m}: {t}") for m, _, t in lost),
+                         hint=hint)
+    return Judgement(verdict=Verdict.PASS)
+
+
+CUDA_HINTS = {
+    Verdict.NO_CUDA: "install a CUDA build of torch (the image's own, or the index made for this JetPack/CUDA) "
+                     "and check the container runtime gives the GPU (`wheel-harness doctor`)",
+    Verdict.CUDA_MISMATCH: "use a torch built for this CUDA version and this GPU's architecture",
+}
+
+
+def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: str) -> Judgement:
+    """The cell's verdict: how it ended, then CUDA as expected, then the torch guard; with notes."""
+    found = _ended(cell, execution, parsed)
+    verdict, evidence, hint = found.verdict, list(found.evidence), found.hint
+    notes = list(parsed.notes)
+    if verdict in (Verdict.PASS, Verdict.DEGRADED):
+        cuda_verdict, cuda_evidence = check_cuda(cell, parsed.probe.get("torch"), gpu_mode)
+        if cuda_verdict:
+            notes += [f"also {verdict.value}: {e}" for e in evidence]
+            verdict, evidence, hint = cuda_verdict, cuda_evidence, CUDA_HINTS[cuda_verdict]
+        elif cell.cuda and gpu_mode == "none":
+            notes.append("CUDA not checked: this host gives cells no GPU")
+    replaced = torch_replaced(parsed.torch_states)
+    if replaced and verdict in (Verdict.PASS, Verdict.DEGRADED, Verdict.IMPORT_FAILED, Verdict.NO_CUDA,
+                                Verdict.CUDA_MISMATCH, Verdict.CRASHED):
+        notes += [f"also {verdict.value}: {e}" for e in evidence]  # most likely a consequence
+        before = (parsed.torch_states.get("before") or {}).get("version")
+        verdict, evidence = Verdict.TORCH_REPLACED, [replaced]
+        hint = (f"pip replaced the image's torch: pin torch=={before} in the cell's requirements (or a constraints "
+                "file) so the install keeps it, or install the other packages with --no-deps")
+    for retry in parsed.retries:
+        notes.append(f"install retried (attempt {retry.get('attempt')} of {retry.get('attempts')}) after "
+                     f"{retry.get('index')} did not answer: {retry.get('reason')}")
+    built = [f"{i['name']} {i['version']}" for i in (parsed.install or {}).get("items", [])
+             if i.get("source") == "source"]
+    if built:
+        notes.append(f"built from source: {', '.join(built)}")
+    return Judgement(verdict=verdict, evidence=tuple(evidence), notes=tuple(notes), hint=hint)
+
+
+# Hints for verdicts reached without a log to read.
+HINTS = {
+    Verdict.ENGINE_ERROR: "the container engine failed, not the packages: see `wheel-harness doctor`, then re-run",
+    Verdict.IMAGE_UNAVAILABLE: "the image could not be found or built: build it (`nox -s images`) or pull it first",
+    Verdict.SKIPPED: "this host cannot run the cell's architecture: install qemu-user-static (binfmt), or run "
+                     "the matrix on such a machine",
+    Verdict.INTERRUPTED: "the run was interrupted: re-run the cell",
+}
