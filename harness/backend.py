@@ -44,6 +44,7 @@ class Job:
     labels: Mapping[str, str]
     keep: bool = False
     gpu: str = "none"  # "nvidia-runtime" (Jetson), "device-request" (x86/SBSA with NVIDIA) or "none"
+    host_network: bool = False  # the cell must reach the host's loopback (an index served there)
 
 
 @dataclass(frozen=True, kw_only=True)

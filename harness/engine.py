@@ -173,6 +173,8 @@ class DockerBackend(Backend):
                 detach=True,
                 working_dir="/tmp",
                 volumes={m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts},
+                # A bridge network cannot reach the host's 127.0.0.1; an index served there needs the host's.
+                **({"network_mode": "host"} if job.host_network else {}),
                 **self.gpu_options(job.gpu),
             )
             container.put_archive("/", _tar(dict(job.files), CELL_ROOT))

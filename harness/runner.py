@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import events as _events
 from . import redact, verdicts
@@ -99,6 +100,14 @@ def pip_options(cell: Cell, backend: Backend) -> tuple[list[str], list[Mount]]:
     return args, mounts
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def on_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+
+
 def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
     """The indexes and find-links folders the cell's pip consults, as the driver checks them."""
     idx = cell.index
@@ -141,6 +150,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
         keep=options.keep,
         gpu=options.gpu,
+        host_network=any(on_loopback(u) for u in (cell.index.index_url or "", *cell.index.extra_index_urls)),
     )
 
 

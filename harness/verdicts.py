@@ -57,6 +57,15 @@ UNREACHABLE = re.compile(r"Failed to establish a new connection|Name or service 
 UNTRUSTED = re.compile(r"The repository located at (\S+) is not a trusted or secure host and is being ignored")
 
 
+LOOKING_IN = re.compile(r"^Looking in indexes: (\S+?),?$", re.M)
+
+
+def _index_named(output: str) -> str | None:
+    """The first index pip said it looks in (credentials are already masked by pip)."""
+    m = LOOKING_IN.search(output)
+    return m.group(1) if m else None
+
+
 def _pip_lines(output: str, pattern: re.Pattern[str], limit: int = 3) -> list[str]:
     return [_clip(line) for line in output.splitlines() if pattern.search(line)][:limit]
 
@@ -115,19 +124,22 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     only_binary = bool(cell and any(a.startswith("--only-binary") for a in cell.index.pip_args))
     down = [c for c in checks if c.get("error")]
     untrusted = UNTRUSTED.search(output)
-    if down or untrusted:
+    pip_down = _pip_lines(output, UNREACHABLE, 2)
+    if down or untrusted or pip_down:
         evidence = [_clip(f"{c['index']}: {c['error']} (GET {c.get('url')})") for c in down]
-        evidence += _pip_lines(output, UNREACHABLE, 2) + _pip_lines(output, UNTRUSTED, 1) + _error_lines(output, 1)
+        evidence += pip_down + _pip_lines(output, UNTRUSTED, 1) + _error_lines(output, 1)
+        said = " ".join([str(c.get("error")) for c in down] + pip_down)
+        where = down[0]["index"] if down else _index_named(output) or "the index"
         if untrusted and not down:
             host = untrusted.group(1)
             hint = (f"pip ignores the plain-HTTP index on {host}: serve it over HTTPS, or add "
                     f'pip_args = ["--trusted-host", "{host}"] to the index variant')
-        elif any("SSL" in str(c.get("error")) or "CERTIFICATE" in str(c.get("error")) for c in down):
-            hint = (f"pip does not trust the certificate of {down[0]['index']}: set PIP_CERT (or SSL_CERT_FILE) "
+        elif "SSL" in said or "CERTIFICATE" in said:
+            hint = (f"pip does not trust the certificate of {where}: set PIP_CERT (or SSL_CERT_FILE) "
                     "on the host to your CA bundle; the harness mounts it into every cell")
         else:
             tries = f"after {attempts} attempts" if attempts > 1 else "on the only attempt"
-            hint = (f"{down[0]['index']} did not answer {tries}: an outage or a network/proxy problem "
+            hint = (f"{where} did not answer {tries}: an outage or a network/proxy problem "
                     "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
         return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
     if BUILD_FAILED.search(output):

@@ -1,0 +1,159 @@
+"""The classifier on recorded logs: real cell logs (tests/data/logs/*.log, recorded by
+test_verdicts_docker.py with EWH_RECORD_LOGS) and real pip output (pip-*.txt, pip 23.2 on a host)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import events, verdicts
+from harness.backend import Execution
+from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
+
+LOGS = Path(__file__).parent / "data" / "logs"
+
+
+def cell(modules=("edgeops",), pip_args=()) -> Cell:
+    return Cell(image=Image(name="bookworm", arch=Arch.AMD64, local_build="debian-bookworm"),
+                index=IndexVariant(name="i", pip_args=tuple(pip_args)),
+                packages=PackageSet(name="p", requirements=("edgeops",), modules=tuple(modules)))
+
+
+def judge(name: str, **cell_args) -> verdicts.Judgement:
+    log = (LOGS / name).read_text()
+    parsed = events.parse(log)
+    execution = Execution(log=log, exit_code=0 if parsed.end and parsed.end.get("ok") else 1)
+    return verdicts.judge(cell(**cell_args), execution, parsed, "none")
+
+
+def test_recorded_aarch64_only_index_is_no_distribution_with_what_it_offers():
+    got = judge("no-distribution.arm-only.log")
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[:2] == ("ERROR: Could not find a version that satisfies the requirement edgeops "
+                                "(from versions: none)", "ERROR: No matching distribution found for edgeops")
+    assert "offers edgeops: edgeops-1.0-py3-none-manylinux2014_aarch64.whl" in got.evidence[2]
+    assert "(the evidence lists what it has)" in got.hint
+
+
+def test_recorded_pure_python_install_passes():
+    got = judge("no-distribution.pure.log")
+    assert (got.verdict, got.evidence, got.hint) == (Verdict.PASS, (), None)
+
+
+def test_recorded_conflict_quotes_the_cause():
+    got = judge("conflict.fixtures.log")
+    assert got.verdict is Verdict.CONFLICT
+    assert got.evidence == ("ERROR: Cannot install alpha==1.0 and beta==2.0 because these package versions have "
+                            "conflicting dependencies.", "The user requested beta==2.0", "alpha 1.0 depends on beta<2")
+
+
+def test_recorded_failed_build_names_the_package_and_the_builds_last_words():
+    got = judge("source-build.build.log")
+    assert got.verdict is Verdict.SOURCE_BUILD_FAILED
+    assert got.evidence[-1] == "the build said: RuntimeError: nvcc not found: set CUDA_HOME to build the CUDA extension"
+    assert "compile needsnvcc from source" in got.hint
+
+
+def test_recorded_only_binary_refusal_is_no_distribution_naming_the_sdist():
+    got = judge("source-build.wheels-only.log", pip_args=("--only-binary", ":all:"))
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.hint.startswith("needsnvcc comes only as source here")
+    # The same log without only_binary in the cell: no claim about only_binary.
+    assert "only_binary" not in judge("source-build.wheels-only.log").hint
+
+
+def test_recorded_refused_connection_after_a_retry():
+    got = judge("index-unreachable.closed.log")
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert got.evidence[0].startswith("http://127.0.0.1:")
+    assert "ConnectionRefusedError" in got.evidence[0]
+    assert "did not answer after 2 attempts" in got.hint
+    assert any(n.startswith("install retried (attempt 2 of 2)") for n in got.notes)
+
+
+def test_recorded_503_is_unreachable_on_the_drivers_check_alone():
+    log = (LOGS / "index-503.down.log").read_text()
+    assert "503" not in events.parse(log).output["install"]  # pip itself said nothing about it
+    got = judge("index-503.down.log")
+    assert got.verdict is Verdict.INDEX_UNREACHABLE and "HTTP 503" in got.evidence[0]
+
+
+def test_recorded_degraded_import_quotes_the_message():
+    got = judge("imports.skipping.log", modules=("torch", "torchao"))
+    assert got.verdict is Verdict.DEGRADED
+    assert got.evidence == ("torchao: Skipping import of cpp extensions due to incompatible torch version "
+                            "2.13.0+fixture for torchao version 0.15.0",)
+
+
+def test_recorded_missing_name_names_both_distributions():
+    got = judge("imports.lacking.log", modules=("torch", "torchao", "torchtune", "torchtune.training"))
+    assert got.verdict is Verdict.IMPORT_FAILED
+    assert got.hint.startswith("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, which "
+                               "torchao 0.17.0 does not provide")
+
+
+@pytest.mark.parametrize(("name", "verdict", "evidence", "hint"), [
+    ("pip-unreachable-tls.txt", Verdict.INDEX_UNREACHABLE, "CERTIFICATE_VERIFY_FAILED", "set PIP_CERT"),
+    ("pip-unreachable-dns.txt", Verdict.INDEX_UNREACHABLE, "Name or service not known", "did not answer"),
+    ("pip-untrusted-http.txt", Verdict.INDEX_UNREACHABLE, "not a trusted or secure host",
+     'pip_args = ["--trusted-host", "wheels.invalid"]'),
+    ("pip-no-distribution-python.txt", Verdict.NO_DISTRIBUTION, "requires a different Python: 3.11.7 not in '<3.9'",
+     "oldpy requires Python <3.9, the image has 3.11.7"),
+])
+def test_recorded_pip_output_alone(name, verdict, evidence, hint):
+    """pip's own words, without the driver's index checks (as from an older driver, or a host run)."""
+    got = verdicts.install_failure((LOGS / name).read_text(), [], [])
+    assert got.verdict is verdict
+    assert any(evidence in e for e in got.evidence), got.evidence
+    assert hint in got.hint
+
+
+def test_dns_hint_names_the_index_pip_looked_in():
+    got = verdicts.install_failure((LOGS / "pip-unreachable-dns.txt").read_text(), [], [])
+    assert got.hint.startswith("https://wheels.invalid/simple did not answer on the only attempt")
+
+
+def test_unrecognised_pip_failure_is_install_failed_with_its_error_lines():
+    got = verdicts.install_failure("Collecting x\nERROR: something new went wrong\n", [], [])
+    assert got.verdict is Verdict.INSTALL_FAILED
+    assert got.evidence == ("ERROR: something new went wrong",)
+
+
+@pytest.mark.parametrize(("text", "lost"), [
+    ("Skipping import of cpp extensions due to incompatible torch version 2.9.0 for torchao version 0.15.0",
+     "skipped its C++ extensions"),
+    ("Failed to load the C++ extension: libtorchao_ops_aten.so", "failed to load part of itself"),
+    ("/x/_C.so: undefined symbol: _ZN3c10", "a compiled library did not load"),
+    ("triton not found; kernels fall back to eager", "runs without triton"),
+])
+def test_degradation_messages(text, lost):
+    steps = [{"module": "torchao", "ok": True, "messages": [{"kind": "log", "text": text}]}]
+    assert verdicts.degradations(steps) == [("torchao", lost, text)]
+
+
+def test_deprecations_and_failed_imports_are_not_degradations():
+    steps = [{"module": "a", "ok": True, "messages": [{"kind": "warning", "category": "DeprecationWarning",
+                                                       "text": "failed to load old API, use new"}]},
+             {"module": "b", "ok": False, "messages": [{"kind": "log", "text": "Failed to load x"}]},
+             {"module": "c", "ok": True, "messages": [{"kind": "stdout", "text": "loaded 3 plugins"}]}]
+    assert verdicts.degradations(steps) == []
+
+
+@pytest.mark.parametrize(("message", "hint"), [
+    ("/lib/libc.so.6: version `GLIBC_2.34' not found", "needs glibc 2.34"),
+    ("/x/_C.so: undefined symbol: _ZN3c104cuda9SetDeviceEi", "undefined symbol _ZN3c104cuda9SetDeviceEi"),
+    ("libcudart.so.12: cannot open shared object file: No such file or directory", "libcudart.so.12 is not in"),
+])
+def test_import_failure_hints_follow_the_message(message, hint):
+    probe = {"imports": [{"module": "torchao", "ok": False, "error": {"type": "ImportError", "message": message}}],
+             "distributions": {"torchao": {"version": "0.15.0"}}, "owners": {}}
+    evidence, got = verdicts.import_failure(probe)
+    assert evidence[0] == f"import torchao: ImportError: {message}"
+    assert hint in got
+
+
+def test_import_failure_without_a_known_cause_invents_none():
+    probe = {"imports": [{"module": "x", "ok": False, "error": {"type": "RuntimeError", "message": "boom"}}]}
+    _, hint = verdicts.import_failure(probe)
+    assert hint == "x raised RuntimeError on import: the evidence shows where; the log has the traceback"

@@ -1,0 +1,200 @@
+"""Every verdict produced for real: real pip and real imports in real containers, against fixture
+wheels and PEP 503 indexes served on the host's loopback (cells reach them on the host network).
+
+Set EWH_RECORD_LOGS=DIR to keep each scenario's cell log there: that is how tests/data/logs/ was
+recorded (the classifier's unit tests read those files).
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from wheels import AMD64_IMAGE, FAKE_TORCH, make_sdist, make_wheel
+
+from harness import events, matrix, runner
+from harness.model import Verdict
+from harness.serve import WheelhouseServer
+
+pytestmark = pytest.mark.docker
+
+
+def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None) -> dict:
+    path = tmp_path / "m.toml"
+    path.write_text(AMD64_IMAGE + text)
+    m = matrix.load(path)
+    results = tmp_path / "results"
+    out = runner.run_cells(m, list(m.cells), backend, runner.RunOptions(run_id=runner.new_run_id()),
+                           results_dir=results, log=lambda _: None)
+    if record and os.environ.get("EWH_RECORD_LOGS"):
+        for r in out:
+            target = Path(os.environ["EWH_RECORD_LOGS"]) / f"{record}.{r.cell_id.split('__')[1]}.log"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(results / r.log, target)
+    return {r.cell_id.split("__")[1]: r for r in out} | {"_results": results}
+
+
+def packages(requirements: list[str], modules: list[str]) -> str:
+    return f'[packages.p]\nrequirements = {requirements!r}\nmodules = {modules!r}\n'.replace("'", '"')
+
+
+def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_passes(docker_backend, bookworm,
+                                                                                       tmp_path):
+    arm, pure = tmp_path / "arm", tmp_path / "pure"
+    make_wheel(arm, "edgeops", "1.0", {"edgeops/__init__.py": "KIND = 'arm'\n"}, tag="py3-none-manylinux2014_aarch64")
+    make_wheel(pure, "edgeops", "1.0", {"edgeops/__init__.py": "KIND = 'pure'\n"})
+    with WheelhouseServer(arm) as arm_index, WheelhouseServer(pure) as pure_index:
+        got = run_matrix(f'[indexes.arm-only]\nindex_url = "{arm_index.url}"\n'
+                         f'[indexes.pure]\nindex_url = "{pure_index.url}"\n'
+                         + packages(["edgeops"], ["edgeops"]), tmp_path, docker_backend, record="no-distribution")
+    arm_cell, pure_cell = got["arm-only"], got["pure"]
+    assert pure_cell.verdict is Verdict.PASS, pure_cell.evidence
+    [item] = pure_cell.extra["install"]["items"]
+    assert (item["name"], item["source"], item["tags"]) == ("edgeops", "wheel", "py3-none-any")
+    assert item["url"].startswith(pure_index.url.rsplit("/simple", 1)[0])  # which index it came from
+
+    assert arm_cell.verdict is Verdict.NO_DISTRIBUTION, (arm_cell.verdict, arm_cell.evidence)
+    assert "ERROR: No matching distribution found for edgeops" in arm_cell.evidence
+    offers = [e for e in arm_cell.evidence if "offers edgeops" in e]
+    assert offers and "edgeops-1.0-py3-none-manylinux2014_aarch64.whl" in offers[0]
+    assert "fits linux/amd64" in arm_cell.hint
+
+
+def test_pins_that_cannot_all_hold_are_a_conflict(docker_backend, bookworm, tmp_path):
+    wheels = tmp_path / "w"
+    make_wheel(wheels, "alpha", "1.0", {"alpha/__init__.py": ""}, requires=("beta<2",))
+    for version in ("1.0", "2.0"):
+        make_wheel(wheels, "beta", version, {"beta/__init__.py": ""})
+    with WheelhouseServer(wheels) as index:
+        got = run_matrix(f'[indexes.fixtures]\nindex_url = "{index.url}"\n'
+                         + packages(["alpha==1.0", "beta==2.0"], ["alpha"]), tmp_path, docker_backend,
+                         record="conflict")
+    cell = got["fixtures"]
+    assert cell.verdict is Verdict.CONFLICT, (cell.verdict, cell.evidence)
+    assert "alpha 1.0 depends on beta<2" in cell.evidence
+    assert "alpha 1.0 depends on beta<2" in cell.hint and "loosen" in cell.hint
+
+
+def test_a_failing_sdist_build_is_source_build_failed_and_only_binary_names_it(docker_backend, bookworm, tmp_path):
+    sdists = tmp_path / "sdists"
+    make_sdist(sdists, "needsnvcc", "1.0", "X = 1\n",
+               setup_extra="raise RuntimeError('nvcc not found: set CUDA_HOME to build the CUDA extension')")
+    got = run_matrix(f'[indexes.build]\nfind_links = ["{sdists}"]\nno_index = true\n'
+                     'pip_args = ["--no-build-isolation"]\n'
+                     f'[indexes.wheels-only]\nfind_links = ["{sdists}"]\nno_index = true\n'
+                     'pip_args = ["--only-binary", ":all:"]\n'
+                     + packages(["needsnvcc"], ["needsnvcc"]), tmp_path, docker_backend, record="source-build")
+    built = got["build"]
+    assert built.verdict is Verdict.SOURCE_BUILD_FAILED, (built.verdict, built.evidence)
+    assert "the build said: RuntimeError: nvcc not found: set CUDA_HOME to build the CUDA extension" in built.evidence
+    assert "compile needsnvcc from source" in built.hint
+    refused = got["wheels-only"]
+    assert refused.verdict is Verdict.NO_DISTRIBUTION, (refused.verdict, refused.evidence)
+    assert any("offers needsnvcc: needsnvcc-1.0.tar.gz" in e for e in refused.evidence), refused.evidence
+    assert refused.hint.startswith("needsnvcc comes only as source here and only_binary refuses to compile it")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def test_an_index_that_refuses_connections_is_retried_then_index_unreachable(docker_backend, bookworm, tmp_path):
+    port = closed_port()
+    got = run_matrix(f'[matrix]\ninstall_attempts = 2\nretry_backoff = 1\n'
+                     f'[indexes.closed]\nindex_url = "http://127.0.0.1:{port}/simple"\n'
+                     'pip_args = ["--retries", "0", "--timeout", "3"]\n'
+                     + packages(["edgeops"], ["edgeops"]), tmp_path, docker_backend, record="index-unreachable")
+    cell = got["closed"]
+    assert cell.verdict is Verdict.INDEX_UNREACHABLE, (cell.verdict, cell.evidence)
+    assert cell.verdict.is_infrastructure
+    assert any(f"127.0.0.1:{port}/simple" in e and "Connection refused" in e for e in cell.evidence), cell.evidence
+    assert "did not answer after 2 attempts" in cell.hint and "not an incompatibility" in cell.hint
+    log = (got["_results"] / cell.log).read_text()
+    parsed = events.parse(log)
+    assert [(r["attempt"], r["attempts"], r["wait"]) for r in parsed.retries] == [(2, 2, 1.0)]
+    assert re.search(r"harness: index http://127\.0\.0\.1:\d+/simple did not answer .*attempt 2 of 2", log)
+    assert log.count("ERROR: No matching distribution found for edgeops") == 2  # pip really ran twice
+    assert any("install retried (attempt 2 of 2)" in n for n in cell.notes)
+
+
+def test_an_index_answering_503_is_index_unreachable_although_pip_only_says_no_versions(docker_backend, bookworm,
+                                                                                        tmp_path):
+    class Down(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = run_matrix(f'[matrix]\ninstall_attempts = 1\n'
+                         f'[indexes.down]\nindex_url = "http://127.0.0.1:{server.server_address[1]}/simple"\n'
+                         'pip_args = ["--retries", "0"]\n'
+                         + packages(["edgeops"], ["edgeops"]), tmp_path, docker_backend, record="index-503")
+    finally:
+        server.shutdown()
+    cell = got["down"]
+    assert cell.verdict is Verdict.INDEX_UNREACHABLE, (cell.verdict, cell.evidence)
+    assert any("HTTP 503" in e for e in cell.evidence), cell.evidence
+    assert "on the only attempt" in cell.hint
+
+
+TORCHAO_SKIPPING = {
+    # What torchao does when the torch it finds is not the one it was built for: it logs, and imports.
+    "torchao/__init__.py": (
+        "import logging\nimport torch\n"
+        "logging.getLogger(__name__).warning('Skipping import of cpp extensions due to incompatible torch version '"
+        " + torch.__version__ + ' for torchao version 0.15.0')\n"
+    ),
+    "torchao/quantization/__init__.py": "def quantize_(model, config):\n    return model\n",
+}
+TORCHAO_WITHOUT_INT4 = {
+    "torchao/__init__.py": "import torch\n",
+    "torchao/quantization/__init__.py": "def quantize_(model, config):\n    return model\n",
+}
+TORCHTUNE_NEEDS_INT4 = {
+    "torchtune/__init__.py": "",
+    "torchtune/training/__init__.py": "from torchao.quantization import int4_weight_only\n",
+}
+
+
+def test_a_skipped_extension_is_degraded_and_a_missing_name_is_import_failed(docker_backend, bookworm, tmp_path):
+    skipping, lacking = tmp_path / "skipping", tmp_path / "lacking"
+    for house in (skipping, lacking):
+        make_wheel(house, "torch", "2.13.0", FAKE_TORCH)
+    make_wheel(skipping, "torchao", "0.15.0", TORCHAO_SKIPPING, requires=("torch",))
+    make_wheel(lacking, "torchao", "0.17.0", TORCHAO_WITHOUT_INT4, requires=("torch",))
+    make_wheel(lacking, "torchtune", "0.6.1", TORCHTUNE_NEEDS_INT4, requires=("torchao",))
+    got = run_matrix(f'[indexes.skipping]\nfind_links = ["{skipping}"]\nno_index = true\n'
+                     f'[indexes.lacking]\nfind_links = ["{lacking}"]\nno_index = true\n'
+                     '[matrix]\nexclude = [{index = "skipping", packages = "tune"}, '
+                     '{index = "lacking", packages = "ao"}]\n'
+                     '[packages.ao]\nrequirements = ["torchao"]\nmodules = ["torch", "torchao"]\n'
+                     '[packages.tune]\nrequirements = ["torchtune"]\n'
+                     'modules = ["torch", "torchao", "torchtune", "torchtune.training"]\n',
+                     tmp_path, docker_backend, record="imports")
+    degraded = got["skipping"]
+    assert degraded.verdict is Verdict.DEGRADED, (degraded.verdict, degraded.evidence)
+    assert degraded.evidence == ("torchao: Skipping import of cpp extensions due to incompatible torch version "
+                                 "2.13.0+fixture for torchao version 0.15.0",)
+    assert degraded.hint.startswith("torchao 0.15.0 skipped its C++ extensions with torch 2.13.0")
+
+    failed = got["lacking"]
+    assert failed.verdict is Verdict.IMPORT_FAILED, (failed.verdict, failed.evidence)
+    assert failed.evidence[0].startswith("import torchtune.training: ImportError: cannot import name "
+                                         "'int4_weight_only' from 'torchao.quantization'")
+    assert "torchtune/training/__init__.py" in failed.evidence[1]
+    assert failed.hint == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, which torchao "
+                           "0.17.0 does not provide: pin torchao to a release that has it, or use a torchtune "
+                           "release made for torchao 0.17.0")
