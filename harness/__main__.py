@@ -136,10 +136,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         regenerate_tables(m, directory, args.doc)
         unexpected = [r for r in results if not r.extra["expected"]]
-        for r in unexpected:
+        # Findings about the packages first; then cells this run could not judge (outages, limits).
+        for r in sorted(unexpected, key=lambda r: r.verdict.is_infrastructure):
             wanted = r.cell["expect"]
-            print(f"UNEXPECTED {r.cell_id}: {r.verdict.value} (expected {wanted})"
-                  + (f" — {r.notes[0]}" if r.notes else ""))
+            kind = "UNEXPECTED (infrastructure, not a finding)" if r.verdict.is_infrastructure else "UNEXPECTED"
+            print(f"{kind} {r.cell_id}: {r.verdict.value} (expected {wanted})"
+                  + (f" — {r.evidence[0]}" if r.evidence else ""))
+            if r.hint:
+                print(f"    hint: {r.hint}")
         for r in results:
             if r.extra["expected"] and r.verdict is not Verdict.PASS and r.verdict is not Verdict.SKIPPED:
                 print(f"as expected {r.cell_id}: {r.verdict.value}"

@@ -413,8 +413,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
             hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
         else:
             hint += ": it imports but lacks function; the evidence names what is missing"
-        return Judgement(verdict=Verdict.DEGRADED, evidence=tuple(_clip(f"{m}: {t}") for m, _, t in lost),
-                         hint=hint)
+        evidence = tuple(dict.fromkeys(_clip(f"{m}: {t}") for m, _, t in lost))
+        return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=hint)
     return Judgement(verdict=Verdict.PASS)
 
 

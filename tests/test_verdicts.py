@@ -86,6 +86,16 @@ def test_recorded_degraded_import_quotes_the_message():
                             "2.13.0+fixture for torchao version 0.15.0",)
 
 
+def test_real_torchao_skipping_its_extensions_with_a_newer_torch_is_degraded():
+    """Recorded from the smoke matrix: real torch 2.13.0+cpu with real torchao 0.15.0 and torchtune 0.6.1."""
+    got = judge("real-chain-2.13-torchao-0.15.probe.log",
+                modules=("torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"))
+    assert got.verdict is Verdict.DEGRADED
+    assert got.evidence[0].startswith("torchao: Skipping import of cpp extensions due to incompatible torch version "
+                                      "2.13.0+cpu for torchao version 0.15.0")
+    assert got.hint.startswith("torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu")
+
+
 def test_recorded_missing_name_names_both_distributions():
     got = judge("imports.lacking.log", modules=("torch", "torchao", "torchtune", "torchtune.training"))
     assert got.verdict is Verdict.IMPORT_FAILED
