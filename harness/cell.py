@@ -36,25 +36,36 @@ def signal_name(returncode):
         return "SIG%d" % -returncode
 
 
-def call(argv, env, keep=False):
+def call(argv, env, keep=False, marks=None, seen=None):
     """Run one child to completion: (returncode or None, error, output if `keep`). Never raises.
 
     With `keep` the child's stdout and stderr are merged, passed through line by line, and kept so
     the driver can read what pip said; otherwise they go straight to this process's streams.
+    `seen` is filled with the seconds from the start to the first line starting with each of `marks`
+    ({name: line prefix}), and to the end ("end").
     """
     sys.stdout.flush()
     sys.stderr.flush()
+    began = time.perf_counter()
     try:
         if not keep:
             return subprocess.call(argv, env=env), None, ""
         child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         kept = []
+        wanted = dict(marks or {})
         for raw in iter(child.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")
             sys.stdout.write(line)
             kept.append(line)
+            for name, prefix in list(wanted.items()):
+                if line.startswith(prefix):
+                    seen[name] = round(time.perf_counter() - began, 6)
+                    del wanted[name]
         sys.stdout.flush()
-        return child.wait(), None, "".join(kept)
+        returncode = child.wait()
+        if seen is not None:
+            seen["end"] = round(time.perf_counter() - began, 6)
+        return returncode, None, "".join(kept)
     except OSError as exc:  # the program could not be started at all
         return None, "%s: %s" % (type(exc).__name__, exc), ""
 
@@ -63,7 +74,12 @@ def timed_phase(name, body, argv=None):
     """Say when phase `name` starts and ends, with its time; `body()` returns (returncode, error)."""
     say(event="phase", phase=name, status="start", time=time.time(), argv=argv)
     began = time.perf_counter()
-    returncode, error = body()
+    try:
+        returncode, error = body()
+    except Exception as exc:  # a bug in this driver: the phase fails, saying so, instead of vanishing
+        import traceback
+        traceback.print_exc()
+        returncode, error = None, "the cell driver failed: %s: %s" % (type(exc).__name__, exc)
     end = {"event": "phase", "phase": name, "status": "ok" if returncode == 0 else "failed",
            "seconds": round(time.perf_counter() - began, 6), "returncode": returncode}
     if error:
@@ -243,7 +259,14 @@ def pip_install(venv_python, argv, env, retry):
     backoff = float(retry.get("backoff", 10.0))
     spec, requirements = retry["spec"], retry["requirements"]
     for attempt in range(1, attempts + 1):
-        returncode, error, output = call(argv + requirements, env, keep=True)
+        seen = {}
+        returncode, error, output = call(argv + requirements, env, keep=True,
+                                         marks={"install": "Installing collected packages:"}, seen=seen)
+        if "end" in seen:
+            # pip resolves and downloads everything before it prints this line, then installs.
+            split = seen.get("install", seen["end"])
+            say(event="install-split", attempt=attempt, resolve_download=split,
+                install_files=round(seen["end"] - split, 6))
         if returncode == 0 or returncode is None or returncode < 0:
             return returncode, error
         checks = check_sources(spec, venv_python, output, env)

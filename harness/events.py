@@ -8,6 +8,7 @@ counted in `garbage` and otherwise ignored.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class CellEvents:
     output: dict = field(default_factory=dict)  # phase name → what its children printed (markers removed)
     index_checks: tuple[dict, ...] = ()  # after a failed install: what each index said (last attempt)
     retries: tuple[dict, ...] = ()  # install attempts repeated because an index did not answer
+    install_split: dict | None = None  # seconds resolving+downloading vs installing files (last attempt)
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -69,6 +71,7 @@ def parse(text: str) -> CellEvents:
     current: str | None = None  # the phase whose output the plain lines belong to
     checks: tuple[dict, ...] = ()
     retries: list[dict] = []
+    split: dict | None = None
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -99,6 +102,8 @@ def parse(text: str) -> CellEvents:
             notes.append(str(obj["text"]))
         elif obj.get("event") == "index-check":
             checks = tuple(c for c in obj.get("checks") or () if isinstance(c, dict))
+        elif obj.get("event") == "install-split":
+            split = {k: obj[k] for k in ("resolve_download", "install_files") if isinstance(obj.get(k), (int, float))}
         elif obj.get("event") == "retry":
             retries.append({k: v for k, v in obj.items() if k != "event"})
         elif obj.get("event") == "phase" and "phase" in obj:
@@ -122,7 +127,25 @@ def parse(text: str) -> CellEvents:
         output={name: "\n".join(lines) for name, lines in output.items()},
         index_checks=checks,
         retries=tuple(retries),
+        install_split=split,
     )
+
+
+SIZE = re.compile(r"^\s*(Downloading|Using cached) (\S+) \(([0-9.]+) (bytes|[kMG]B)\)")
+UNITS = {"bytes": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def downloads(output: str) -> dict[str, dict]:
+    """What pip fetched, by file name: size in bytes as pip printed it, and downloaded or cached."""
+    found: dict[str, dict] = {}
+    for line in output.splitlines():
+        m = SIZE.match(line)
+        if m:
+            how, where, number, unit = m.groups()
+            name = where.split("#")[0].rsplit("/", 1)[-1]
+            found[name] = {"bytes": int(float(number) * UNITS[unit]), "how": "cached" if how == "Using cached"
+                           else "downloaded"}
+    return found
 
 
 def _probe_step(probe: dict, step: dict) -> None:

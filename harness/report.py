@@ -242,12 +242,32 @@ def hint_text(result: Mapping[str, Any]) -> str:
     return _lines_text(result.get("hint"), HINT_MAX)
 
 
+def format_bytes(value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return DASH
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if number >= size:
+            return f"{number / size:.1f} {unit}"
+    return f"{int(number)} B"
+
+
+def install_text(result: Mapping[str, Any]) -> str:
+    """Seconds pip took, and how much it downloaded when it downloaded anything."""
+    text = format_seconds(_timings(result).get("install"))
+    install = result.get("install")
+    downloaded = install.get("downloaded_bytes") if isinstance(install, Mapping) else None
+    if _number(downloaded):
+        text += f" ({format_bytes(downloaded)} down)"
+    return text
+
+
 def table_row(result: Mapping[str, Any]) -> list[str]:
     timings = _timings(result)
     return [
         f"`{_escape(str(result.get('cell_id', '?')))}`",
         format_seconds(timings.get("image")) + (f" ({timings['image_build']})" if timings.get("image_build") else ""),
-        format_seconds(timings.get("install")),
+        install_text(result),
         format_seconds(run_seconds(result)),
         versions_text(result),
         cuda_text(result),

@@ -180,6 +180,26 @@ def describe(cell: Cell) -> dict[str, Any]:
     }
 
 
+def install_record(cell: Cell, parsed: _events.CellEvents) -> dict[str, Any] | None:
+    """pip's install report, each item with its size: as pip printed it when it downloaded the file
+    (or took it from its cache), or measured on the host for a file from a find-links folder."""
+    if parsed.install is None:
+        return None
+    fetched = _events.downloads(parsed.output.get("install", ""))
+    items = []
+    for item in parsed.install.get("items", []):
+        item = dict(item)
+        size = fetched.get(item.get("file") or "")
+        if size is None and str(item.get("url", "")).startswith("file:"):
+            local = next((Path(d) / item["file"] for d in cell.index.find_links if (Path(d) / item["file"]).is_file()),
+                         None)
+            size = {"bytes": local.stat().st_size, "how": "local"} if local else None
+        item["size"] = size
+        items.append(item)
+    downloaded = sum(i["size"]["bytes"] for i in items if i["size"] and i["size"]["how"] == "downloaded")
+    return {**parsed.install, "items": items, "downloaded_bytes": downloaded}
+
+
 def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
                  parsed: _events.CellEvents | None, total: float) -> dict[str, Any]:
     timings: dict[str, Any] = {"image": round(prepare[0], 3), "image_build": prepare[1], "total": round(total, 3)}
@@ -189,6 +209,8 @@ def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
         for phase in parsed.phases:
             if "seconds" in phase:
                 timings[phase["phase"]] = round(phase["seconds"], 3)
+        if parsed.install_split:  # the install phase, split where pip starts installing files
+            timings["install_split"] = {k: round(v, 3) for k, v in parsed.install_split.items()}
         timings["imports"] = {s["module"]: round(s.get("seconds") or 0.0, 3) for s in parsed.probe.get("imports", [])}
     return timings
 
@@ -244,7 +266,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         hint=hint,
         log=log_name,
         extra={"exit_code": execution.exit_code if execution else None,
-               "install": redact.data(parsed.install, known) if parsed else None,
+               "install": redact.data(install_record(cell, parsed), known) if parsed else None,
                "torch_guard": redact.data(dict(parsed.torch_states), known) if parsed else {},
                "expected": expected},
     )

@@ -375,6 +375,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
             f"the cell driver never started (exit {execution.exit_code}): "
             f"{_clip(execution.error or _tail(execution.log, 2) or 'no output')}",),
             hint="the image could not run the driver: check that it has a Python 3.8+ at the configured path")
+    for phase in parsed.phases:
+        if phase.get("returncode") is None and str(phase.get("error", "")).startswith("the cell driver failed"):
+            return Judgement(verdict=Verdict.CRASHED, evidence=(_clip(phase["error"]),),
+                             hint="a bug in the harness's cell driver, not in the packages: report it with the log")
     venv, install = parsed.phase("venv"), parsed.phase("install")
     if venv and venv.get("status") != "ok":
         return Judgement(verdict=Verdict.VENV_FAILED,
@@ -409,7 +413,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
         owner = _dist_of(module, probe) or module
         torch = _dist_of("torch", probe)
         hint = f"{owner} {what}" + (f" with {torch}" if torch and not owner.startswith("torch ") else "")
-        if "C++" in what:
+        absent = re.search(r"No module named '([^']+)'", lost[0][2])
+        if absent:
+            hint += f" because {absent.group(1)} is not installed: add it to the cell's requirements"
+        elif "C++" in what:
             hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
         else:
             hint += ": it imports but lacks function; the evidence names what is missing"

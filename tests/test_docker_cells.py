@@ -68,6 +68,13 @@ def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path
     assert installed["torch"]["source"] == "wheel" and installed["torch"]["tags"] == "py3-none-any"
     assert installed["torchao"]["file"] == "torchao-0.18.0-py3-none-any.whl"
     assert installed["torch"]["url"].startswith("file:///ewh/mnt/links-0/")
+    # Sizes: files from a find-links folder are measured on the host; nothing was downloaded.
+    torch_wheel = wheelhouse / installed["torch"]["file"]
+    assert installed["torch"]["size"] == {"bytes": torch_wheel.stat().st_size, "how": "local"}
+    assert on_disk["install"]["downloaded_bytes"] == 0
+    split = on_disk["timings"]["install_split"]
+    assert split["resolve_download"] > 0 and split["install_files"] > 0
+    assert split["resolve_download"] + split["install_files"] <= on_disk["timings"]["install"]
     log = (tmp_path / "results" / "fixtures" / on_disk["log"]).read_text()
     assert "Successfully installed" in log
     assert leftovers(docker_backend, run_id) == []

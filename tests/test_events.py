@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from harness import events
+
+DATA_LOGS = Path(__file__).parent / "data" / "logs"
 
 
 def harness(**event: object) -> str:
@@ -123,3 +126,22 @@ def test_empty_log() -> None:
     assert parsed.probe["imports"] == [] and parsed.failed_imports == []
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.garbage = 1  # type: ignore[misc]
+
+
+def test_downloads_reads_sizes_as_pip_prints_them():
+    output = (DATA_LOGS / "conflict.fixtures.log").read_text()
+    sizes = events.downloads(output)
+    assert sizes == {"alpha-1.0-py3-none-any.whl": {"bytes": 926, "how": "downloaded"},
+                     "beta-2.0-py3-none-any.whl": {"bytes": 891, "how": "downloaded"}}
+    assert events.downloads("  Downloading torch-2.13.0-cp311-cp311-manylinux_2_28_x86_64.whl (180.3 MB)\n"
+                            "  Using cached numpy-2.3.0-cp311-cp311-manylinux_2_28_x86_64.whl (16.9 MB)\n") == {
+        "torch-2.13.0-cp311-cp311-manylinux_2_28_x86_64.whl": {"bytes": 180_300_000, "how": "downloaded"},
+        "numpy-2.3.0-cp311-cp311-manylinux_2_28_x86_64.whl": {"bytes": 16_900_000, "how": "cached"}}
+
+
+def test_install_output_and_split_are_read_per_phase():
+    parsed = events.parse((DATA_LOGS / "no-distribution.pure.log").read_text())
+    assert "Installing collected packages: edgeops" in parsed.output["install"]
+    assert "@@" not in parsed.output["install"]
+    split = parsed.install_split
+    assert set(split) == {"resolve_download", "install_files"} and all(v >= 0 for v in split.values())

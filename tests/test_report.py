@@ -161,6 +161,13 @@ def test_row_for_a_result_without_probe():
     assert len(row[9]) == report.NOTES_MAX and row[9].endswith("…")
 
 
+def test_install_column_shows_what_was_downloaded():
+    result = {"timings": {"install": 45.2}, "install": {"downloaded_bytes": 190_512_000}}
+    assert report.install_text(result) == "45.2 s (190.5 MB down)"
+    assert report.install_text({"timings": {"install": 3.0}, "install": {"downloaded_bytes": 0}}) == "3.0 s"
+    assert [report.format_bytes(n) for n in (512, 2048, None)] == ["512 B", "2.0 kB", "—"]
+
+
 def test_cuda_text_variants():
     def cuda(torch):
         return report.cuda_text({"probe": {"torch": torch}})

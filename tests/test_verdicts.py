@@ -142,6 +142,25 @@ def test_degradation_messages(text, lost):
     assert verdicts.degradations(steps) == [("torchao", lost, text)]
 
 
+def test_a_degradation_naming_a_missing_module_says_to_add_it():
+    text = "Failed to initialize NumPy: No module named 'numpy' (Triggered internally at tensor_numpy.cpp:84.)"
+    probe = {"imports": [{"module": "torch", "ok": True, "messages": [{"kind": "warning", "category": "UserWarning",
+                                                                       "text": text}]}],
+             "distributions": {"torch": {"version": "2.13.0+cpu"}}, "owners": {"torch": ["torch"]}, "complete": True}
+    parsed = events.CellEvents(begin={}, probe=probe)
+    got = verdicts.judge(cell(modules=("torch",)), Execution(log="", exit_code=0), parsed, "none")
+    assert got.verdict is Verdict.DEGRADED
+    assert got.hint == ("torch 2.13.0+cpu failed to load part of itself because numpy is not installed: add it to the "
+                        "cell's requirements")
+
+
+def test_a_driver_bug_is_reported_as_such():
+    parsed = events.parse('@@harness {"event": "begin"}\n@@harness {"event": "phase", "phase": "install", '
+                          '"status": "failed", "returncode": null, "error": "the cell driver failed: TypeError: x"}\n')
+    got = verdicts.judge(cell(), Execution(log="", exit_code=1), parsed, "none")
+    assert got.verdict is Verdict.CRASHED and "bug in the harness" in got.hint
+
+
 def test_deprecations_and_failed_imports_are_not_degradations():
     steps = [{"module": "a", "ok": True, "messages": [{"kind": "warning", "category": "DeprecationWarning",
                                                        "text": "failed to load old API, use new"}]},

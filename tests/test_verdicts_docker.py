@@ -58,6 +58,9 @@ def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_
     [item] = pure_cell.extra["install"]["items"]
     assert (item["name"], item["source"], item["tags"]) == ("edgeops", "wheel", "py3-none-any")
     assert item["url"].startswith(pure_index.url.rsplit("/simple", 1)[0])  # which index it came from
+    wheel = next(pure.glob("edgeops-*.whl"))
+    assert item["size"] == {"bytes": wheel.stat().st_size, "how": "downloaded"}  # as pip printed it
+    assert pure_cell.extra["install"]["downloaded_bytes"] == wheel.stat().st_size
 
     assert arm_cell.verdict is Verdict.NO_DISTRIBUTION, (arm_cell.verdict, arm_cell.evidence)
     assert "ERROR: No matching distribution found for edgeops" in arm_cell.evidence
