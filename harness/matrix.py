@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from . import images
+from . import images, templates
 from .errors import MatrixError, Problem
 from .model import NAME_RE, Arch, Cell, CudaExpectation, Image, IndexVariant, Matrix, PackageSet, Retry, Verdict
 
@@ -35,8 +35,10 @@ LOCAL_RECIPES = tuple(images.LOCAL_RECIPES)  # the images the harness builds its
 TOP_KEYS = ("matrix", "images", "indexes", "packages")
 MATRIX_KEYS = ("name", "description", "timeout", "install_attempts", "retry_backoff", "images", "indexes", "packages",
                "exclude", "include")
-IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args")
-INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "no_index", "prefetch", "pip_args")
+IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
+              "cuda")
+INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args")
+VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
 EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability")
@@ -199,16 +201,32 @@ class _Reader:
             self.problem(f"{key}.build_args.{bad[0]}", "build arguments must be strings")
         ships_torch = self.get(body, key, "ships_torch", bool, False)
         python = self.get(body, key, "python", str, "python3")
+        versions = {}
+        for field in ("jetpack", "cuda"):
+            versions[field] = self.get(body, key, field, str, None)
+            if versions[field] is not None and not VERSION_RE.match(versions[field]):
+                self.problem(f"{key}.{field}", f"{versions[field]!r} is not a version like 6.2 or 12.6")
         if arch is None or len(given) != 1:
             return None
         return Image(
             name=name, arch=arch, ref=ref,
             dockerfile=str((self.base / dockerfile).resolve()) if dockerfile else None,
             build_args=tuple(sorted(build_args.items())), ships_torch=ships_torch, python=python,
-            local_build=local,
+            local_build=local, **versions,
         )
 
     def url(self, key: str, value: str) -> None:
+        try:
+            fields = templates.placeholders(value)
+        except ValueError as exc:
+            self.problem(key, f"malformed template: {exc}; write a literal brace as {{{{ or }}}}")
+            return
+        for field in fields:
+            if field not in templates.FIELDS:
+                known = ", ".join("{%s}" % f for f in templates.FIELDS)
+                self.problem(key, f"unknown placeholder {{{field}}}{_did_you_mean(field, list(templates.FIELDS))}; "
+                             f"known: {known}")
+        value = value.format(**{f: "0" for f in fields}) if fields else value  # check the rest as a URL
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.scheme == "file"):
             self.problem(key, "must be an http(s):// or file:// URL")
@@ -223,23 +241,30 @@ class _Reader:
         for i, u in enumerate(extra):
             self.url(f"{key}.extra_index_urls[{i}]", u)
         links = self.strings(body, key, "find_links")
+        served = self.strings(body, key, "serve")
         prefetch = self.strings(body, key, "prefetch")
         no_index = self.get(body, key, "no_index", bool, False)
         pip_args = self.strings(body, key, "pip_args")
         if no_index and (index_url or extra):
             self.problem(f"{key}.no_index", "contradicts index_url/extra_index_urls: keep one")
-        if no_index and not links:
-            self.problem(f"{key}.no_index", "with no index pip needs find_links: name a wheelhouse directory")
-        if prefetch and not links:
-            self.problem(f"{key}.prefetch", "needs find_links: the first directory receives the downloads")
-        resolved = tuple(str((self.base / d).resolve()) for d in links)
-        for i, d in enumerate(resolved):
-            if not (prefetch and i == 0) and not Path(d).is_dir():
-                self.problem(f"{key}.find_links[{i}]", f"{links[i]!r} is not a directory (relative to {self.base})")
+        if no_index and not (links or served):
+            self.problem(f"{key}.no_index", "with no index pip needs find_links or serve: name a wheelhouse directory")
+        if index_url and served and no_index:
+            self.problem(f"{key}.serve", "with no_index the served wheelhouse is the index: drop index_url")
+        if prefetch and not (links or served):
+            self.problem(f"{key}.prefetch", "needs serve or find_links: the first directory receives the downloads")
+        # prefetch fills the first wheelhouse (served first, else find-links): it may not exist yet
+        filled = (served or links)[0] if prefetch and (served or links) else None
+        dirs = {}
+        for field, given in (("serve", served), ("find_links", links)):
+            dirs[field] = tuple(str((self.base / d).resolve()) for d in given)
+            for i, d in enumerate(dirs[field]):
+                if given[i] != filled and not Path(d).is_dir():
+                    self.problem(f"{key}.{field}[{i}]", f"{given[i]!r} is not a directory (relative to {self.base})")
         for i, req in enumerate(prefetch):
             self.requirement(f"{key}.prefetch[{i}]", req)
-        return IndexVariant(name=name, index_url=index_url, extra_index_urls=extra, find_links=resolved,
-                            no_index=no_index, prefetch=prefetch, pip_args=pip_args)
+        return IndexVariant(name=name, index_url=index_url, extra_index_urls=extra, find_links=dirs["find_links"],
+                            serve=dirs["serve"], no_index=no_index, prefetch=prefetch, pip_args=pip_args)
 
     def requirement(self, key: str, text: str) -> None:
         try:
@@ -350,10 +375,19 @@ class _Reader:
         def make(c: tuple[str, str, str]) -> Cell | None:
             if not (images[c[0]] and indexes[c[1]] and packages[c[2]]):
                 return None
+            gaps = templates.missing(indexes[c[1]], images[c[0]])
+            if gaps:
+                fields = ", ".join(f"{{{g}}}" for g in gaps)
+                self.problem(f"indexes.{c[1]}", f"its URL uses {fields}, which image {c[0]!r} does not give: add "
+                             + " and ".join(f'{g.split("_")[0]} = "…"' for g in dict.fromkeys(
+                                 g.split("_")[0] for g in gaps))
+                             + f" to [images.{c[0]}], or exclude the pair")
+                return None
             inc = expectations.get(c, {})
             cuda = CudaExpectation(torch_build=inc.get("torch_build"), version=inc.get("cuda"),
                                    capability=inc.get("capability"))
-            return Cell(image=images[c[0]], index=indexes[c[1]], packages=packages[c[2]], timeout=timeout,
+            return Cell(image=images[c[0]], index=templates.fill(indexes[c[1]], images[c[0]]),
+                        packages=packages[c[2]], timeout=timeout,
                         retry=self.retry,
                         expect=inc.get("expect", "pass"), expect_why=inc.get("why"),
                         cuda=cuda if cuda != CudaExpectation() else None)

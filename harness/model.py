@@ -56,6 +56,8 @@ class Image:
     ships_torch: bool = False
     python: str = "python3"
     local_build: str | None = None  # a recipe the harness builds itself ("debian-bookworm")
+    jetpack: str | None = None  # the JetPack release the image targets ("6.2"), for index URL templates
+    cuda: str | None = None  # the CUDA version the image targets ("12.6"), for index URL templates
 
     @property
     def tag(self) -> str:
@@ -84,12 +86,22 @@ class IndexVariant:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()  # host directories (mounted read-only into the cell)
     no_index: bool = False
-    prefetch: tuple[str, ...] = ()  # requirements the host downloads into the first find_links dir
+    prefetch: tuple[str, ...] = ()  # requirements the host downloads into the first wheelhouse
     pip_args: tuple[str, ...] = ()
+    serve: tuple[str, ...] = ()  # host directories the harness serves as PEP 503 indexes during the run
 
     @property
     def is_default(self) -> bool:
-        return not (self.index_url or self.extra_index_urls or self.find_links or self.no_index)
+        return not (self.index_url or self.extra_index_urls or self.find_links or self.no_index or self.serve)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(u for u in (self.index_url, *self.extra_index_urls) if u)
+
+    @property
+    def wheelhouse(self) -> str | None:
+        """The folder `prefetch` fills: the first served folder, else the first find-links folder."""
+        return (self.serve or self.find_links or (None,))[0]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ Only KeyboardInterrupt escapes, after the backend has removed the cell's contain
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -27,6 +28,7 @@ from .engine import LABEL_CELL, LABEL_RUN
 from .errors import HarnessError
 from .model import Cell, CellResult, Matrix, Verdict
 from .report import write_result, write_text_atomic
+from .serve import WheelhouseServer
 
 HERE = Path(__file__).resolve().parent
 CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -82,15 +84,28 @@ def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple
     return mounts, env
 
 
-def pip_options(cell: Cell, backend: Backend) -> tuple[list[str], list[Mount]]:
+def served_urls(cell: Cell, served: Mapping[str, str]) -> list[str]:
+    """The URLs of the wheelhouses this cell's index variant has the harness serve."""
+    missing = [d for d in cell.index.serve if d not in served]
+    if missing:
+        raise HarnessError(f"wheelhouse {missing[0]} of index variant {cell.index.name!r} is not being served",
+                           hint="run cells through run_cells(), which serves them for the run")
+    return [served[d] for d in cell.index.serve]
+
+
+def pip_options(cell: Cell, backend: Backend, served: Mapping[str, str] | None = None) -> tuple[list[str], list[Mount]]:
     idx = cell.index
     args: list[str] = []
     mounts: list[Mount] = []
+    urls = served_urls(cell, served or {})
+    if idx.no_index and urls:  # only the served wheelhouse(s): the first is the index
+        args += ["--index-url", urls[0]]
+        urls = urls[1:]
     if idx.index_url:
         args += ["--index-url", idx.index_url]
-    for url in idx.extra_index_urls:
+    for url in (*idx.extra_index_urls, *urls):
         args += ["--extra-index-url", url]
-    if idx.no_index:
+    if idx.no_index and not idx.serve:
         args.append("--no-index")
     for i, directory in enumerate(idx.find_links):
         where = backend.cell_path(directory, f"links-{i}")
@@ -110,17 +125,16 @@ def on_loopback(url: str) -> bool:
 
 def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
     """The indexes and find-links folders the cell's pip consults, as the driver checks them."""
-    idx = cell.index
-    urls = [] if idx.no_index else [u for u in (idx.index_url, *idx.extra_index_urls) if u]
+    urls = [pip_args[i + 1] for i, a in enumerate(pip_args[:-1]) if a in ("--index-url", "--extra-index-url")]
     links = [pip_args[i + 1] for i, a in enumerate(pip_args[:-1]) if a == "--find-links"]
-    return {"default": not idx.no_index and not idx.index_url,
+    return {"default": "--no-index" not in pip_args and "--index-url" not in pip_args,
             "indexes": [{"label": redact.url(u), "url": u} for u in urls],
             "find_links": links}
 
 
-def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
+def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
     environ = os.environ if options.environ is None else options.environ
-    pip_args, link_mounts = pip_options(cell, backend)
+    pip_args, link_mounts = pip_options(cell, backend, served)
     ca_mounts, env = forwarded_environment(environ, backend)
     # The cell's pip sees only the cell's index variant, not the host's pip configuration.
     env["PIP_CONFIG_FILE"] = os.devnull
@@ -150,7 +164,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions) -> Job:
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
         keep=options.keep,
         gpu=options.gpu,
-        host_network=any(on_loopback(u) for u in (cell.index.index_url or "", *cell.index.extra_index_urls)),
+        host_network=bool(cell.index.serve) or any(on_loopback(u) for u in cell.index.urls),
     )
 
 
@@ -170,7 +184,8 @@ def describe(cell: Cell) -> dict[str, Any]:
         "index": {"name": idx.name, "default": idx.is_default,
                   "index_url": redact.url(idx.index_url) if idx.index_url else None,
                   "extra_index_urls": [redact.url(u) for u in idx.extra_index_urls],
-                  "find_links": [shown(d) for d in idx.find_links], "no_index": idx.no_index},
+                  "find_links": [shown(d) for d in idx.find_links], "serve": [shown(d) for d in idx.serve],
+                  "no_index": idx.no_index},
         "packages": {"name": cell.packages.name, "requirements": list(cell.packages.requirements),
                      "modules": list(cell.packages.modules)},
         "timeout": cell.timeout,
@@ -216,7 +231,7 @@ def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
 
 
 def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, host: dict[str, Any],
-             log_dir: Path | None = None) -> CellResult:
+             log_dir: Path | None = None, served: Mapping[str, str] | None = None) -> CellResult:
     started, t0 = now(), time.monotonic()
     execution: Execution | None = None
     parsed: _events.CellEvents | None = None
@@ -226,7 +241,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
     hint: str | None = None
     try:
         prepare = backend.prepare(cell.image)
-        execution = backend.execute(make_job(cell, backend, options))
+        execution = backend.execute(make_job(cell, backend, options, served))
         parsed = _events.parse(execution.log)
         judged = verdicts.judge(cell, execution, parsed, options.gpu)
         verdict, evidence, notes, hint = judged.verdict, list(judged.evidence), list(judged.notes), judged.hint
@@ -280,7 +295,7 @@ def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
         if not idx.prefetch or idx.name in seen:
             continue
         seen.add(idx.name)
-        target = Path(idx.find_links[0])
+        target = Path(idx.wheelhouse)
         target.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
                "--dest", str(target), *idx.prefetch]
@@ -298,12 +313,18 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
     results_dir.mkdir(parents=True, exist_ok=True)
     host = {**backend.facts(), **({"platform": dict(options.host_facts)} if options.host_facts else {})}
     out: list[CellResult] = []
-    for n, cell in enumerate(cells, 1):
-        log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")
-        result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir)
-        write_result(results_dir, result)
-        first = (result.evidence or result.notes or ("",))[0]
-        note = f" — {first}" if first else ""
-        log(f"[{n}/{len(cells)}] {cell.id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}")
-        out.append(result)
+    with contextlib.ExitStack() as stack:  # wheelhouses the harness serves live as long as the run
+        served: dict[str, str] = {}
+        for directory in dict.fromkeys(d for c in cells for d in c.index.serve):
+            served[directory] = stack.enter_context(WheelhouseServer(directory)).url
+            log(f"Serving wheelhouse {Path(directory).name} at {served[directory]}")
+        for n, cell in enumerate(cells, 1):
+            log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")
+            result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
+                              served=served)
+            write_result(results_dir, result)
+            first = (result.evidence or result.notes or ("",))[0]
+            note = f" — {first}" if first else ""
+            log(f"[{n}/{len(cells)}] {cell.id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}")
+            out.append(result)
     return out

@@ -436,9 +436,9 @@ ERRORS = [
      doc(indexes='[indexes.x]\nno_index = true\nindex_url = "https://index.example.org/simple"\nfind_links = ["."]\n'),
      "indexes.x.no_index", ["contradicts index_url"]),
     ("no-index-without-find-links", doc(indexes='[indexes.x]\nno_index = true\n'),
-     "indexes.x.no_index", ["needs find_links"]),
+     "indexes.x.no_index", ["needs find_links or serve"]),
     ("prefetch-without-find-links", doc(indexes='[indexes.x]\nprefetch = ["torch"]\n'),
-     "indexes.x.prefetch", ["needs find_links"]),
+     "indexes.x.prefetch", ["needs serve or find_links"]),
     ("prefetch-bad-requirement", doc(indexes='[indexes.x]\nfind_links = ["w"]\nprefetch = ["torch>=2,<"]\n'),
      "indexes.x.prefetch[0]", ["not a PEP 508 requirement"]),
     ("find-links-dir-missing", doc(indexes='[indexes.x]\nfind_links = [".", "no-such-dir"]\n'),
@@ -451,6 +451,16 @@ ERRORS = [
      "indexes.x.extra_index_urls[0]", ["must be an http(s):// or file:// URL"]),
     ("no-index-not-bool", doc(indexes='[indexes.x]\nno_index = "yes"\nfind_links = ["."]\n'),
      "indexes.x.no_index", ["must be a bool"]),
+    ("template-unknown-field", doc(indexes='[indexes.x]\nindex_url = "https://wheels.example.org/jp{jetpak_major}"\n'),
+     "indexes.x.index_url", ["unknown placeholder {jetpak_major}", "did you mean 'jetpack_major'"]),
+    ("template-malformed", doc(indexes='[indexes.x]\nindex_url = "https://wheels.example.org/jp{jetpack_major"\n'),
+     "indexes.x.index_url", ["malformed template"]),
+    ("template-unfillable", doc(indexes='[indexes.x]\nindex_url = "https://wheels.example.org/cu{cuda_nodot}"\n'),
+     "indexes.x", ["uses {cuda_nodot}, which image 'bookworm-amd64' does not give", 'add cuda = "…"']),
+    ("image-jetpack-not-a-version", doc(images='[images.j]\nref = "x"\nplatform = "linux/arm64"\njetpack = "six"\n'),
+     "images.j.jetpack", ["not a version"]),
+    ("serve-dir-missing", doc(indexes='[indexes.x]\nserve = ["no-such-dir"]\n'),
+     "indexes.x.serve[0]", ["'no-such-dir' is not a directory"]),
     # sections
     ("missing-packages-table", doc(packages=""), "packages", ["missing table"]),
     ("empty-images-table", doc(images="images = {}\n"), "images", ["declares nothing"]),
@@ -726,3 +736,52 @@ def test_bad_cuda_expectations_are_problems(tmp_path, line, key, fragment):
     text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
                     f'{line}\n')
     find(problems_of(tmp_path, text), f"matrix.include[0].{key}", fragment)
+
+
+# -- index URL templates and served wheelhouses ------------------------------------------------
+
+
+TEMPLATED = """
+[images.orin-jp6]
+ref = "l4t-jp6"
+platform = "linux/arm64"
+jetpack = "6.2"
+cuda = "12.6"
+
+[images.xavier-jp5]
+ref = "l4t-jp5"
+platform = "linux/arm64"
+jetpack = "5.1.2"
+cuda = "11.4"
+
+[indexes.jetson]
+index_url = "https://wheels.example.org/jp{jetpack_major}/cu{cuda_nodot}"
+extra_index_urls = ["https://mirror.example.org/{machine}/cuda-{cuda_major}/{arch}"]
+
+[packages.torch]
+requirements = ["torch"]
+modules = ["torch"]
+"""
+
+
+def test_index_url_templates_are_filled_per_cell_from_the_image(tmp_path):
+    m = matrix.load(write(tmp_path, TEMPLATED))
+    urls = {c.image.name: (c.index.index_url, c.index.extra_index_urls) for c in m.cells}
+    assert urls == {
+        "orin-jp6": ("https://wheels.example.org/jp6/cu126", ("https://mirror.example.org/aarch64/cuda-12/arm64",)),
+        "xavier-jp5": ("https://wheels.example.org/jp5/cu114", ("https://mirror.example.org/aarch64/cuda-11/arm64",)),
+    }
+    assert [c.id for c in m.cells] == ["orin-jp6__jetson__torch", "xavier-jp5__jetson__torch"]  # ids stay stable
+    assert m.indexes[0].index_url.endswith("jp{jetpack_major}/cu{cuda_nodot}")  # the declaration is kept
+
+
+def test_a_served_wheelhouse_is_an_index_variant(tmp_path):
+    (tmp_path / "house").mkdir()
+    m = matrix.load(write(tmp_path, doc(indexes='[indexes.lan]\nserve = ["house"]\nno_index = true\n'
+                                              'prefetch = ["torch==2.13.0"]\n')))
+    [idx] = m.indexes
+    assert idx.serve == (str(tmp_path / "house"),) and idx.no_index and not idx.is_default
+    assert idx.wheelhouse == str(tmp_path / "house")
+    # prefetch may name a wheelhouse that does not exist yet: it creates it
+    m = matrix.load(write(tmp_path, doc(indexes='[indexes.lan]\nserve = ["new"]\nprefetch = ["torch"]\n')))
+    assert m.indexes[0].wheelhouse == str(tmp_path / "new")

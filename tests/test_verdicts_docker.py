@@ -201,3 +201,18 @@ def test_a_skipped_extension_is_degraded_and_a_missing_name_is_import_failed(doc
     assert failed.hint == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, which torchao "
                            "0.17.0 does not provide: pin torchao to a release that has it, or use a torchtune "
                            "release made for torchao 0.17.0")
+
+
+def test_a_wheelhouse_the_harness_serves_is_reached_from_the_cell(docker_backend, bookworm, tmp_path):
+    from wheels import fixture_chain
+
+    house = fixture_chain(tmp_path / "house")
+    got = run_matrix(f'[indexes.lan]\nserve = ["{house}"]\nno_index = true\n'
+                     + packages(["torch", "torchao", "torchtune"], ["torch", "torchao", "torchtune"]),
+                     tmp_path, docker_backend)
+    cell = got["lan"]
+    assert cell.verdict is Verdict.PASS, (cell.verdict, cell.evidence)
+    urls = {i["name"]: i["url"] for i in cell.extra["install"]["items"]}
+    assert set(urls) == {"torch", "torchao", "torchtune"}
+    assert all(re.match(r"http://127\.0\.0\.1:\d+/files/", u) for u in urls.values()), urls
+    assert cell.cell["index"]["serve"] == ["house"]
