@@ -37,7 +37,8 @@ MATRIX_KEYS = ("name", "description", "timeout", "install_attempts", "retry_back
                "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
               "cuda")
-INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args")
+INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args",
+              "only_binary")
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
@@ -245,6 +246,7 @@ class _Reader:
         prefetch = self.strings(body, key, "prefetch")
         no_index = self.get(body, key, "no_index", bool, False)
         pip_args = self.strings(body, key, "pip_args")
+        only_binary = self.get(body, key, "only_binary", bool, False)
         if no_index and (index_url or extra):
             self.problem(f"{key}.no_index", "contradicts index_url/extra_index_urls: keep one")
         if no_index and not (links or served):
@@ -264,7 +266,8 @@ class _Reader:
         for i, req in enumerate(prefetch):
             self.requirement(f"{key}.prefetch[{i}]", req)
         return IndexVariant(name=name, index_url=index_url, extra_index_urls=extra, find_links=dirs["find_links"],
-                            serve=dirs["serve"], no_index=no_index, prefetch=prefetch, pip_args=pip_args)
+                            serve=dirs["serve"], no_index=no_index, prefetch=prefetch, pip_args=pip_args,
+                            only_binary=only_binary)
 
     def requirement(self, key: str, text: str) -> None:
         try:

@@ -89,6 +89,7 @@ class IndexVariant:
     prefetch: tuple[str, ...] = ()  # requirements the host downloads into the first wheelhouse
     pip_args: tuple[str, ...] = ()
     serve: tuple[str, ...] = ()  # host directories the harness serves as PEP 503 indexes during the run
+    only_binary: bool = False  # refuse source builds (pip --only-binary :all:): name what would be compiled
 
     @property
     def is_default(self) -> bool:

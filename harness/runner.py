@@ -111,6 +111,8 @@ def pip_options(cell: Cell, backend: Backend, served: Mapping[str, str] | None =
         where = backend.cell_path(directory, f"links-{i}")
         mounts.append(Mount(host=directory, cell=where))
         args += ["--find-links", where]
+    if idx.only_binary:
+        args += ["--only-binary", ":all:"]
     args += list(idx.pip_args)
     return args, mounts
 
@@ -185,7 +187,7 @@ def describe(cell: Cell) -> dict[str, Any]:
                   "index_url": redact.url(idx.index_url) if idx.index_url else None,
                   "extra_index_urls": [redact.url(u) for u in idx.extra_index_urls],
                   "find_links": [shown(d) for d in idx.find_links], "serve": [shown(d) for d in idx.serve],
-                  "no_index": idx.no_index},
+                  "no_index": idx.no_index, "only_binary": idx.only_binary},
         "packages": {"name": cell.packages.name, "requirements": list(cell.packages.requirements),
                      "modules": list(cell.packages.modules)},
         "timeout": cell.timeout,

@@ -121,7 +121,8 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
                     cell: Cell | None = None) -> Judgement:
     """Why pip failed: an index that did not answer, no distribution, a conflict, a failed build."""
     attempts = len(retries) + 1
-    only_binary = bool(cell and any(a.startswith("--only-binary") for a in cell.index.pip_args))
+    only_binary = bool(cell and (cell.index.only_binary or any(a.startswith("--only-binary")
+                                                             for a in cell.index.pip_args)))
     down = [c for c in checks if c.get("error")]
     untrusted = UNTRUSTED.search(output)
     pip_down = _pip_lines(output, UNREACHABLE, 2)
@@ -178,6 +179,9 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
         what = unsupported.group(1) if unsupported else missing[0]
         platform = f"{cell.image.arch.platform}" if cell else "this platform"
         if only_binary and sdist_only:
+            would = [c for c in checks if any(f.endswith((".tar.gz", ".zip")) for f in c.get("files") or ())]
+            evidence += [f"would be built from source: {c['project']} "
+                         f"({[f for f in c['files'] if f.endswith(('.tar.gz', '.zip'))][-1]})" for c in would]
             hint = (f"{what} comes only as source here and only_binary refuses to compile it: find a wheel "
                     "(another index variant), or allow the source build")
         elif unsupported:

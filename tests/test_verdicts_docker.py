@@ -90,8 +90,7 @@ def test_a_failing_sdist_build_is_source_build_failed_and_only_binary_names_it(d
                setup_extra="raise RuntimeError('nvcc not found: set CUDA_HOME to build the CUDA extension')")
     got = run_matrix(f'[indexes.build]\nfind_links = ["{sdists}"]\nno_index = true\n'
                      'pip_args = ["--no-build-isolation"]\n'
-                     f'[indexes.wheels-only]\nfind_links = ["{sdists}"]\nno_index = true\n'
-                     'pip_args = ["--only-binary", ":all:"]\n'
+                     f'[indexes.wheels-only]\nfind_links = ["{sdists}"]\nno_index = true\nonly_binary = true\n'
                      + packages(["needsnvcc"], ["needsnvcc"]), tmp_path, docker_backend, record="source-build")
     built = got["build"]
     assert built.verdict is Verdict.SOURCE_BUILD_FAILED, (built.verdict, built.evidence)
@@ -101,6 +100,8 @@ def test_a_failing_sdist_build_is_source_build_failed_and_only_binary_names_it(d
     assert refused.verdict is Verdict.NO_DISTRIBUTION, (refused.verdict, refused.evidence)
     assert any("offers needsnvcc: needsnvcc-1.0.tar.gz" in e for e in refused.evidence), refused.evidence
     assert refused.hint.startswith("needsnvcc comes only as source here and only_binary refuses to compile it")
+    assert "would be built from source: needsnvcc (needsnvcc-1.0.tar.gz)" in refused.evidence
+    assert refused.cell["index"]["only_binary"] is True
 
 
 def closed_port() -> int:
