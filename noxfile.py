@@ -19,6 +19,13 @@ def matrix(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
+def plan(session: nox.Session) -> None:
+    """Predict every cell's install with uv, without containers (the matrix files after --)."""
+    session.install("-e", ".")
+    session.run("wheel-harness", "plan", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
 def images(session: nox.Session) -> None:
     """Build the local base images a matrix needs (default: the smoke matrix)."""
     session.install("-e", ".")

@@ -102,7 +102,7 @@ def check_recipes(m: Matrix, path: Path) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import engine, hostfacts, runner
+    from . import engine, hostfacts, plan, runner
     from .backend import Mount
 
     backend = engine.choose_backend(args.backend)
@@ -128,8 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                hint=f"cell ids look like {m.cells[0].id}")
         runner.prefetch(cells)
         directory = results_dir(args, m)
+        predictions = None if args.no_plan else plan_cells(cells)
         try:
-            results = runner.run_cells(m, cells, backend, options, results_dir=directory)
+            results = runner.run_cells(m, cells, backend, options, results_dir=directory, predictions=predictions)
         except KeyboardInterrupt:
             if any(directory.glob("*.json")):  # keep the table true to the cells that finished
                 regenerate_tables(m, directory, args.doc)
@@ -148,9 +149,55 @@ def cmd_run(args: argparse.Namespace) -> int:
             if r.extra["expected"] and r.verdict is not Verdict.PASS and r.verdict is not Verdict.SKIPPED:
                 print(f"as expected {r.cell_id}: {r.verdict.value}"
                       + (f" — {r.cell['expect_why']}" if r.cell.get("expect_why") else ""))
+        for r in results:
+            differs = plan.disagreement(r.extra["prediction"], r.to_json()) if r.extra.get("prediction") else None
+            if differs:
+                print(f"plan differs {r.cell_id}: {differs}")
         print(report.summary_line([r.to_json() for r in results]))
         failed += len(unexpected)
     return 1 if failed else 0
+
+
+def plan_cells(cells, log=print) -> dict[str, dict] | None:
+    """Predictions for `cells`, to store beside the real results; None (said once) without uv."""
+    from . import plan
+
+    try:
+        uv = plan.uv_binary()
+    except HarnessError as exc:
+        log(f"note: no plan stored with the results: {exc}")
+        return None
+    log(f"Planning {len(cells)} cell(s) with uv (no containers) …")
+    return {c.id: plan.predict(c, uv=uv).to_json() for c in cells}
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from . import plan
+
+    uv = plan.uv_binary()
+    for m in load_all(args.matrices or [default_matrix()]):
+        cells = matrix_mod.select(m.cells, args.only)
+        predictions = []
+        for cell in cells:
+            predictions.append(plan.predict(cell, uv=uv))
+            print(f"[{len(predictions)}/{len(cells)}] {cell.id}: {predictions[-1].outcome} "
+                  f"({predictions[-1].seconds:.1f} s)")
+        rows = []
+        for cell, pred in zip(cells, predictions):
+            shown = ", ".join(f"{n} {pred.versions[n]}" for n in report.shown_names(list(cell.packages.requirements))
+                              if n in pred.versions) or report.DASH
+            rows.append([cell.id, f"{pred.target.platform}, Python {pred.target.python}", pred.outcome, shown,
+                         (pred.evidence or pred.target.assumed or ("",))[0]])
+        print(tabulate(rows, headers=("Cell", "Target", "Prediction", "Versions", "Evidence"), tablefmt="github",
+                       disable_numparse=True))
+        directory = results_dir(args, m)
+        directory.mkdir(parents=True, exist_ok=True)
+        report.write_json_atomic(directory / "plan.json", {"matrix": m.name,
+                                                           "cells": [p.to_json() for p in predictions]})
+        print(f"Wrote {directory / 'plan.json'}")
+    return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -248,6 +295,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results root (default: results)")
     run.add_argument("--doc", action="append", type=Path, default=[],
                      help="another Markdown document whose table to regenerate (repeatable)")
+    run.add_argument("--no-plan", action="store_true", help="do not store uv's prediction beside each result")
+
+    pln = sub.add_parser("plan", help="predict every cell's install with uv, without containers, in seconds")
+    pln.add_argument("matrices", nargs="*", type=Path)
+    pln.add_argument("--only", action="append", default=[], metavar="PATTERN")
+    pln.add_argument("--results", default="results", help="plan.json goes to RESULTS/<matrix>/")
+    pln.set_defaults(func=cmd_plan)
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="check matrix files without running anything")

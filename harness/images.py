@@ -44,6 +44,8 @@ class Recipe:
     suite: str
     variant: str = "apt"
     packages: tuple[str, ...] = ()
+    python_version: str | None = None  # what the suite's python3 is (for `plan`)
+    glibc: str | None = None  # the suite's glibc (the manylinux level `plan` resolves for)
 
 
 LOCAL_RECIPES: Mapping[str, Recipe] = MappingProxyType(
@@ -52,6 +54,8 @@ LOCAL_RECIPES: Mapping[str, Recipe] = MappingProxyType(
             suite="bookworm",
             variant="apt",
             packages=("python3-venv", "python3-pip", "ca-certificates"),
+            python_version="3.11",
+            glibc="2.36",
         ),
     }
 )

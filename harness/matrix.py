@@ -36,7 +36,7 @@ TOP_KEYS = ("matrix", "images", "indexes", "packages")
 MATRIX_KEYS = ("name", "description", "timeout", "install_attempts", "retry_backoff", "images", "indexes", "packages",
                "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
-              "cuda")
+              "cuda", "python_version", "glibc")
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args",
               "only_binary")
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -203,7 +203,7 @@ class _Reader:
         ships_torch = self.get(body, key, "ships_torch", bool, False)
         python = self.get(body, key, "python", str, "python3")
         versions = {}
-        for field in ("jetpack", "cuda"):
+        for field in ("jetpack", "cuda", "python_version", "glibc"):
             versions[field] = self.get(body, key, field, str, None)
             if versions[field] is not None and not VERSION_RE.match(versions[field]):
                 self.problem(f"{key}.{field}", f"{versions[field]!r} is not a version like 6.2 or 12.6")

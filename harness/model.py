@@ -58,6 +58,8 @@ class Image:
     local_build: str | None = None  # a recipe the harness builds itself ("debian-bookworm")
     jetpack: str | None = None  # the JetPack release the image targets ("6.2"), for index URL templates
     cuda: str | None = None  # the CUDA version the image targets ("12.6"), for index URL templates
+    python_version: str | None = None  # the image's Python ("3.10"), for `plan`
+    glibc: str | None = None  # the image's glibc ("2.35"), for `plan`'s manylinux level
 
     @property
     def tag(self) -> str:

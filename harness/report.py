@@ -19,12 +19,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from tabulate import tabulate
 
 from harness.model import INFRASTRUCTURE, SCHEMA_VERSION, CellResult, Verdict
+from harness.plan import disagreement
 
 DASH = "—"
 NOTES_MAX = 160
 EVIDENCE_MAX = 140
 HINT_MAX = 200
-HEADERS = ("Cell / approach", "Build", "Install", "Run", "Versions", "CUDA", "Verdict", "Evidence", "Hint", "Notes")
+HEADERS = ("Cell / approach", "Build", "Install", "Run", "Versions", "CUDA", "Verdict", "Evidence", "Hint", "Plan",
+           "Notes")
 VERSION_PACKAGES = ("torch", "torchao", "torchtune")
 
 
@@ -155,17 +157,22 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _required_names(result: Mapping[str, Any]) -> list[str]:
-    """The distributions the cell asked for by name (so a numpy-only cell shows numpy's version)."""
-    cell = result.get("cell")
-    packages = cell.get("packages") if isinstance(cell, Mapping) else None
+def shown_names(requirements: list[str]) -> list[str]:
+    """The distributions whose versions a table shows: torch, torchao, torchtune, and any asked for by name."""
     names = []
-    for text in (packages or {}).get("requirements", []) if isinstance(packages, Mapping) else []:
+    for text in requirements:
         try:
             names.append(_normalise(Requirement(text).name))
         except InvalidRequirement:
             continue
-    return names
+    return list(dict.fromkeys([*VERSION_PACKAGES, *names]))
+
+
+def _required_names(result: Mapping[str, Any]) -> list[str]:
+    """The distributions the cell asked for by name (so a numpy-only cell shows numpy's version)."""
+    cell = result.get("cell")
+    packages = cell.get("packages") if isinstance(cell, Mapping) else None
+    return shown_names(list((packages or {}).get("requirements", []) if isinstance(packages, Mapping) else []))
 
 
 def versions_text(result: Mapping[str, Any]) -> str:
@@ -174,7 +181,7 @@ def versions_text(result: Mapping[str, Any]) -> str:
         return DASH
     by_name = {_normalise(str(k)): v for k, v in dists.items()}
     parts = []
-    for name in dict.fromkeys([*VERSION_PACKAGES, *_required_names(result)]):
+    for name in _required_names(result):
         info = by_name.get(name)
         version = info.get("version") if isinstance(info, Mapping) else info
         if version:
@@ -262,6 +269,15 @@ def install_text(result: Mapping[str, Any]) -> str:
     return text
 
 
+def plan_text(result: Mapping[str, Any]) -> str:
+    """`agrees`, or where uv's prediction (stored with the result) and the real run differ."""
+    prediction = result.get("prediction")
+    if not isinstance(prediction, Mapping):
+        return DASH
+    differs = disagreement(prediction, result)
+    return _escape(f"**{differs}**") if differs else "agrees"
+
+
 def table_row(result: Mapping[str, Any]) -> list[str]:
     timings = _timings(result)
     return [
@@ -274,6 +290,7 @@ def table_row(result: Mapping[str, Any]) -> list[str]:
         verdict_text(result),
         evidence_text(result),
         hint_text(result),
+        plan_text(result),
         notes_text(result),
     ]
 

@@ -233,7 +233,8 @@ def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
 
 
 def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, host: dict[str, Any],
-             log_dir: Path | None = None, served: Mapping[str, str] | None = None) -> CellResult:
+             log_dir: Path | None = None, served: Mapping[str, str] | None = None,
+             prediction: Mapping[str, Any] | None = None) -> CellResult:
     started, t0 = now(), time.monotonic()
     execution: Execution | None = None
     parsed: _events.CellEvents | None = None
@@ -285,7 +286,8 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         extra={"exit_code": execution.exit_code if execution else None,
                "install": redact.data(install_record(cell, parsed), known) if parsed else None,
                "torch_guard": redact.data(dict(parsed.torch_states), known) if parsed else {},
-               "expected": expected},
+               "expected": expected,
+               "prediction": redact.data(dict(prediction), known) if prediction else None},
     )
 
 
@@ -311,7 +313,8 @@ def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
 
 
 def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunOptions, *,
-              results_dir: Path, log: Callable[[str], None] = print) -> list[CellResult]:
+              results_dir: Path, log: Callable[[str], None] = print,
+              predictions: Mapping[str, Mapping[str, Any]] | None = None) -> list[CellResult]:
     results_dir.mkdir(parents=True, exist_ok=True)
     host = {**backend.facts(), **({"platform": dict(options.host_facts)} if options.host_facts else {})}
     out: list[CellResult] = []
@@ -323,7 +326,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
         for n, cell in enumerate(cells, 1):
             log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")
             result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
-                              served=served)
+                              served=served, prediction=(predictions or {}).get(cell.id))
             write_result(results_dir, result)
             first = (result.evidence or result.notes or ("",))[0]
             note = f" — {first}" if first else ""

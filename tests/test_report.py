@@ -158,7 +158,8 @@ def test_row_for_a_result_without_probe():
     assert row[1:7] == ["—", "—", "—", "—", "—", "**install-failed**"]
     assert row[7] == "ERROR: a \\| b"  # the first evidence line only, its pipe escaped for Markdown
     assert len(row[8]) == report.HINT_MAX and row[8].endswith("…")
-    assert len(row[9]) == report.NOTES_MAX and row[9].endswith("…")
+    assert row[9] == "—"  # no plan stored with this result
+    assert len(row[10]) == report.NOTES_MAX and row[10].endswith("…")
 
 
 def test_install_column_shows_what_was_downloaded():
@@ -166,6 +167,21 @@ def test_install_column_shows_what_was_downloaded():
     assert report.install_text(result) == "45.2 s (190.5 MB down)"
     assert report.install_text({"timings": {"install": 3.0}, "install": {"downloaded_bytes": 0}}) == "3.0 s"
     assert [report.format_bytes(n) for n in (512, 2048, None)] == ["512 B", "2.0 kB", "—"]
+
+
+def test_plan_column_says_where_the_plan_and_the_run_differ():
+    installed = {"items": [{"name": "torch", "version": "2.13.0+cpu"}, {"name": "torchao", "version": "0.15.0"}]}
+    ok = {"outcome": "installs", "versions": {"torch": "2.13.0+cpu", "torchao": "0.15.0"}}
+    assert report.plan_text({"verdict": "degraded", "prediction": ok, "install": installed}) == "agrees"
+    other = {"outcome": "installs", "versions": {"torch": "2.13.0", "torchao": "0.15.0"}}
+    assert report.plan_text({"verdict": "pass", "prediction": other, "install": installed}) == (
+        "**versions differ from the plan: torch 2.13.0+cpu (plan: 2.13.0)**")
+    wrong = {"outcome": "no-distribution", "versions": {}}
+    assert report.plan_text({"verdict": "pass", "prediction": wrong}) == (
+        "**plan predicted no-distribution, the run was pass**")
+    # infrastructure verdicts say nothing about the install: no comparison
+    assert report.plan_text({"verdict": "timeout", "prediction": wrong}) == "agrees"
+    assert report.plan_text({"verdict": "pass"}) == "—"
 
 
 def test_cuda_text_variants():

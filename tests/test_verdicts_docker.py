@@ -18,20 +18,21 @@ from pathlib import Path
 import pytest
 from wheels import AMD64_IMAGE, FAKE_TORCH, make_sdist, make_wheel
 
-from harness import events, matrix, runner
+from harness import events, matrix, plan, report, runner
 from harness.model import Verdict
 from harness.serve import WheelhouseServer
 
 pytestmark = pytest.mark.docker
 
 
-def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None) -> dict:
+def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None, with_plan: bool = False) -> dict:
     path = tmp_path / "m.toml"
     path.write_text(AMD64_IMAGE + text)
     m = matrix.load(path)
     results = tmp_path / "results"
+    predictions = {c.id: plan.predict(c).to_json() for c in m.cells} if with_plan else None
     out = runner.run_cells(m, list(m.cells), backend, runner.RunOptions(run_id=runner.new_run_id()),
-                           results_dir=results, log=lambda _: None)
+                           results_dir=results, log=lambda _: None, predictions=predictions)
     if record and os.environ.get("EWH_RECORD_LOGS"):
         for r in out:
             target = Path(os.environ["EWH_RECORD_LOGS"]) / f"{record}.{r.cell_id.split('__')[1]}.log"
@@ -52,7 +53,8 @@ def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_
     with WheelhouseServer(arm) as arm_index, WheelhouseServer(pure) as pure_index:
         got = run_matrix(f'[indexes.arm-only]\nindex_url = "{arm_index.url}"\n'
                          f'[indexes.pure]\nindex_url = "{pure_index.url}"\n'
-                         + packages(["edgeops"], ["edgeops"]), tmp_path, docker_backend, record="no-distribution")
+                         + packages(["edgeops"], ["edgeops"]), tmp_path, docker_backend, record="no-distribution",
+                         with_plan=True)
     arm_cell, pure_cell = got["arm-only"], got["pure"]
     assert pure_cell.verdict is Verdict.PASS, pure_cell.evidence
     [item] = pure_cell.extra["install"]["items"]
@@ -67,6 +69,11 @@ def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_
     offers = [e for e in arm_cell.evidence if "offers edgeops" in e]
     assert offers and "edgeops-1.0-py3-none-manylinux2014_aarch64.whl" in offers[0]
     assert "fits linux/amd64" in arm_cell.hint
+
+    # uv's prediction, made without a container, is stored beside each result and agrees with the run
+    assert arm_cell.extra["prediction"]["outcome"] == "no-distribution"
+    assert pure_cell.extra["prediction"]["versions"] == {"edgeops": "1.0"}
+    assert [report.plan_text(c.to_json()) for c in (arm_cell, pure_cell)] == ["agrees", "agrees"]
 
 
 def test_pins_that_cannot_all_hold_are_a_conflict(docker_backend, bookworm, tmp_path):

@@ -1,0 +1,86 @@
+"""`plan`: uv's prediction per cell. Unit tests on the target and options, uv's recorded output, and
+real uv against fixture indexes served on loopback (no containers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from wheels import make_wheel
+
+from harness import matrix, plan
+from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+from harness.serve import WheelhouseServer
+
+LOGS = Path(__file__).parent / "data" / "logs"
+
+
+def cell(image: Image | None = None, index: IndexVariant | None = None, requirements=("edgeops",)) -> Cell:
+    return Cell(image=image or Image(name="bookworm", arch=Arch.AMD64, local_build="debian-bookworm"),
+                index=index or IndexVariant(name="default"),
+                packages=PackageSet(name="p", requirements=tuple(requirements), modules=("edgeops",)))
+
+
+def test_target_from_recipe_jetpack_or_declaration():
+    assert plan.target(cell()) == plan.Target(python="3.11", platform="x86_64-manylinux_2_36")
+    orin = Image(name="orin", arch=Arch.ARM64, ref="l4t", jetpack="6.2")
+    assert plan.target(cell(orin)) == plan.Target(python="3.10", platform="aarch64-manylinux_2_35")
+    xavier = Image(name="xavier", arch=Arch.ARM64, ref="l4t", jetpack="5.1.2", python_version="3.8")
+    assert plan.target(cell(xavier)).platform == "aarch64-manylinux_2_31"
+    unknown = plan.target(cell(Image(name="mystery", arch=Arch.AMD64, ref="x")))
+    assert (unknown.python, unknown.platform) == ("3.10", "x86_64-manylinux_2_28")
+    assert [a.split(" (")[0] for a in unknown.assumed] == ["Python 3.10", "glibc 2.28"]
+
+
+def test_uv_options_follow_the_index_variant():
+    idx = IndexVariant(name="j", index_url="https://a.example/simple", extra_index_urls=("https://b.example/simple",),
+                       find_links=("/w",), pip_args=("--prefer-binary", "--retries", "0", "--pre", "--weird"))
+    args, notes = plan.uv_options(cell(index=idx))
+    assert args == ["--index-url", "https://a.example/simple", "--extra-index-url", "https://b.example/simple",
+                    "--find-links", "/w", "--index-strategy", "unsafe-best-match", "--prerelease=allow"]
+    assert notes == ["pip option --weird has no uv equivalent here: the plan leaves it out"]
+    # uv's own first-index strategy when the cell installs with uv
+    assert "--index-strategy" not in plan.uv_options(cell(index=idx), installer="uv")[0]
+    served = IndexVariant(name="lan", serve=("/house",), no_index=True)
+    assert plan.uv_options(cell(index=served))[0][:3] == ["--find-links", "/house", "--no-index"]
+
+
+@pytest.mark.parametrize(("name", "allows_source", "outcome", "evidence"), [
+    ("uv-nodist-platform.txt", True, "no-distribution", "has no wheels with a matching platform tag"),
+    ("uv-missing.txt", True, "no-distribution", "nosuch was not found in the package registry"),
+    ("uv-torch-py38.txt", True, "no-distribution", "matching Python implementation tag (e.g., `cp38`)"),
+    ("uv-conflict.txt", True, "conflict", "all versions of alpha depend on beta<2"),
+    ("uv-sdist-only.txt", True, "source-build", "needsnvcc==1.0 has no usable wheels"),
+    ("uv-sdist-only.txt", False, "no-distribution", "needsnvcc==1.0 has no usable wheels"),
+    ("uv-refused.txt", True, "index-unreachable", "Connection refused"),
+])
+def test_recorded_uv_output(name, allows_source, outcome, evidence):
+    got, versions, lines = plan.judge_uv(1, "", (LOGS / name).read_text(), allows_source=allows_source)
+    assert (got, versions) == (outcome, {})
+    assert any(evidence in line for line in lines), lines
+
+
+def test_a_resolution_lists_every_version():
+    got = plan.judge_uv(0, "torch==2.13.0\ntorchao==0.15.0\nTyping_Extensions==4.16.0\n", "", allows_source=True)
+    assert got == ("installs", {"torch": "2.13.0", "torchao": "0.15.0", "typing-extensions": "4.16.0"}, ())
+
+
+def test_real_uv_predicts_against_fixture_indexes(tmp_path):
+    arm, pure = tmp_path / "arm", tmp_path / "pure"
+    make_wheel(arm, "edgeops", "1.0", {"edgeops/__init__.py": ""}, tag="py3-none-manylinux2014_aarch64")
+    make_wheel(pure, "edgeops", "1.0", {"edgeops/__init__.py": ""})
+    with WheelhouseServer(arm) as arm_index, WheelhouseServer(pure) as pure_index:
+        (tmp_path / "m.toml").write_text(
+            '[images.amd]\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n'
+            '[images.arm]\nref = "l4t"\nplatform = "linux/arm64"\njetpack = "6.2"\n'
+            f'[indexes.arm-only]\nindex_url = "{arm_index.url}"\n[indexes.pure]\nindex_url = "{pure_index.url}"\n'
+            '[packages.p]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n')
+        m = matrix.load(tmp_path / "m.toml")
+        got = {c.id: plan.predict(c, environ={}) for c in m.cells}
+    amd = got["amd__arm-only__p"]
+    assert amd.outcome == "no-distribution"
+    assert any("no wheels with a matching platform tag" in e for e in amd.evidence), amd.evidence
+    assert got["arm__arm-only__p"].outcome == "installs" and got["arm__arm-only__p"].versions == {"edgeops": "1.0"}
+    assert got["amd__pure__p"].versions == got["arm__pure__p"].versions == {"edgeops": "1.0"}
+    assert all(p.seconds < 60 for p in got.values())
+    assert got["amd__pure__p"].to_json()["platform"] == "x86_64-manylinux_2_36"
