@@ -111,7 +111,8 @@ def build(store, arch=Arch.AMD64, *, tmp_path: Path, binfmt_root: Path, run=None
 
 def test_recipe_and_ref():
     assert LOCAL_RECIPES["debian-bookworm"] == Recipe(
-        suite="bookworm", variant="apt", packages=("python3-venv", "python3-pip", "ca-certificates")
+        suite="bookworm", variant="apt", packages=("python3-venv", "python3-pip", "ca-certificates"),
+        python_version="3.11", glibc="2.36",
     )
     assert local_ref("debian-bookworm", Arch.AMD64) == "edge-wheel-harness/debian-bookworm:amd64"
     assert local_ref("debian-bookworm", Arch.ARM64) == "edge-wheel-harness/debian-bookworm:arm64"
