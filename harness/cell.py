@@ -152,7 +152,9 @@ def summarize_report(report):
 # --- after a failed install: did the indexes answer, and what do they offer? --------------------------
 
 NOT_FOUND = re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the "
-                       r"requirement) ([A-Za-z0-9][A-Za-z0-9._-]*)")
+                       r"requirement|Because) ([A-Za-z0-9][A-Za-z0-9._-]*)(?:(?:==|>=|<=|<|>)\S*)?"
+                       r"(?:$| \(| was not found| has no)", re.M)  # pip's words, then uv's
+UV_FETCH = re.compile(r"Failed to fetch: \S+/([A-Za-z0-9][A-Za-z0-9._-]*)/?$", re.M)
 CHECK_TIMEOUT = 10.0
 
 
@@ -162,7 +164,8 @@ def normalise(name):
 
 def missing_projects(output):
     """The projects pip said it found no distribution for, in order."""
-    return list(dict.fromkeys(normalise(m.group(1)) for m in NOT_FOUND.finditer(output)))
+    found = [m.group(1) for m in NOT_FOUND.finditer(output)] + [m.group(1) for m in UV_FETCH.finditer(output)]
+    return list(dict.fromkeys(normalise(name) for name in found))
 
 
 def default_index(venv_python, env):
@@ -254,14 +257,16 @@ def check_sources(spec, venv_python, output, env):
 
 
 def pip_install(venv_python, argv, env, retry):
-    """pip install, retried with backoff while an index does not answer; (returncode, error)."""
+    """pip (or uv) install, retried with backoff while an index does not answer; (returncode, error)."""
     attempts = max(1, int(retry.get("attempts", 1)))
     backoff = float(retry.get("backoff", 10.0))
     spec, requirements = retry["spec"], retry["requirements"]
     for attempt in range(1, attempts + 1):
         seen = {}
         returncode, error, output = call(argv + requirements, env, keep=True,
-                                         marks={"install": "Installing collected packages:"}, seen=seen)
+                                         marks={"install": retry.get("mark", "Installing collected packages:")},
+                                         seen=seen)
+        retry["output"] = output
         if "end" in seen:
             # pip resolves and downloads everything before it prints this line, then installs.
             split = seen.get("install", seen["end"])
@@ -286,9 +291,34 @@ def pip_install(venv_python, argv, env, retry):
     return returncode, error
 
 
+UV_INSTALLED = re.compile(r"^ \+ ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
+
+
+def uv_install(venv_python, pip_args, requirements, workdir, env, spec):
+    """The install phase with uv: uv itself comes into the venv first (from the cell's index variant),
+    timed apart, so the install phase times what uv does and nothing else."""
+    ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check",
+                                    "--no-input", "uv"] + pip_args, env)
+    if not ok:
+        skip("install", "uv could not be installed in the venv")
+        return False
+    uv = os.path.join(os.path.dirname(venv_python), "uv")
+    env = dict(env, UV_CACHE_DIR=os.path.join(workdir, "uv-cache"))
+    argv = [uv, "pip", "install", "--no-config", "--python", venv_python] + list(spec.get("uv_args") or [])
+    retry = dict(spec.get("retry") or {}, spec=spec, requirements=requirements, mark="Prepared ")
+    ok = timed_phase("install", lambda: pip_install(venv_python, argv, env, retry), argv + requirements)
+    # uv writes no install report: what it installed is in its own " + name==version" lines
+    items = [{"name": m.group(1), "version": m.group(2), "requested": None, "direct": None, "source": None,
+              "file": None, "tags": None, "url": None} for m in UV_INSTALLED.finditer(retry.get("output", ""))]
+    say(event="install-report", pip=None, installer="uv", items=items)
+    return ok
+
+
 def install(venv_python, pip_args, requirements, workdir, env, spec=None):
     """The install phase, with pip's own report of what it installed (upgrading an old pip first)."""
     spec = spec or {}
+    if spec.get("installer") == "uv":
+        return uv_install(venv_python, pip_args, requirements, workdir, env, spec)
     version = pip_version(venv_python, env)
     if version is not None and version < REPORT_PIP:
         say(event="note", text="pip %d.%d in the venv has no --report: upgrading it first" % version)

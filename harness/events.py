@@ -95,7 +95,8 @@ def parse(text: str) -> CellEvents:
         elif obj.get("event") == "end":
             end = obj
         elif obj.get("event") == "install-report":
-            install = {"pip": obj.get("pip"), "items": obj.get("items") or []}
+            install = {"installer": obj.get("installer") or "pip", "pip": obj.get("pip"),
+                       "items": obj.get("items") or []}
         elif obj.get("event") == "torch-state" and obj.get("when") in ("before", "after"):
             torch_states[obj["when"]] = {k: v for k, v in obj.items() if k not in ("event", "when")}
         elif obj.get("event") == "note" and obj.get("text"):

@@ -20,7 +20,19 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from . import images, templates
 from .errors import MatrixError, Problem
-from .model import NAME_RE, Arch, Cell, CudaExpectation, Image, IndexVariant, Matrix, PackageSet, Retry, Verdict
+from .model import (
+    INSTALLERS,
+    NAME_RE,
+    Arch,
+    Cell,
+    CudaExpectation,
+    Image,
+    IndexVariant,
+    Matrix,
+    PackageSet,
+    Retry,
+    Verdict,
+)
 
 try:
     import tomllib
@@ -34,7 +46,7 @@ LOCAL_RECIPES = tuple(images.LOCAL_RECIPES)  # the images the harness builds its
 
 TOP_KEYS = ("matrix", "images", "indexes", "packages")
 MATRIX_KEYS = ("name", "description", "timeout", "install_attempts", "retry_backoff", "images", "indexes", "packages",
-               "exclude", "include")
+               "installers", "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
               "cuda", "python_version", "glibc")
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args",
@@ -42,6 +54,7 @@ INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index"
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
+OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
 EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability")
 CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
 VERDICTS = tuple(o.value for o in Verdict)
@@ -314,7 +327,7 @@ class _Reader:
             if not isinstance(entry, dict):
                 self.problem(key, f"must be a table like {{ image = \"…\" }}, not {type(entry).__name__}")
                 continue
-            allowed = SELECT_KEYS + EXPECT_KEYS if complete else SELECT_KEYS
+            allowed = SELECT_KEYS + OPTIONAL_SELECT_KEYS + (EXPECT_KEYS if complete else ())
             self.known_keys(entry, key, allowed)
             good = True
             if complete and "expect" in entry and entry["expect"] not in VERDICTS:
@@ -330,6 +343,12 @@ class _Reader:
                 good = False
             if complete and isinstance(entry.get("capability"), str) and not CAPABILITY_RE.match(entry["capability"]):
                 self.problem(f"{key}.capability", f"{entry['capability']!r} is not a compute capability like \"8.7\"")
+                good = False
+            installer = entry.get("installer")
+            if installer is not None and (not isinstance(installer, str) or not fnmatch.filter(INSTALLERS, installer)
+                                          or (complete and installer not in INSTALLERS)):
+                self.problem(f"{key}.installer", f"{installer!r} is not an installer"
+                             f"{_did_you_mean(str(installer), INSTALLERS)}; known: {', '.join(INSTALLERS)}")
                 good = False
             for axis in SELECT_KEYS:
                 value = entry.get(axis)
@@ -357,25 +376,30 @@ class _Reader:
     def cells(self, spec: dict[str, Any], images: dict[str, Image | None], indexes: dict[str, IndexVariant | None],
               packages: dict[str, PackageSet | None], timeout: float) -> list[Cell]:
         declared = {"image": images, "index": indexes, "packages": packages}
+        installers = self.strings(spec, "matrix", "installers") if "installers" in spec else ("pip",)
+        for i, name in enumerate(installers):
+            if name not in INSTALLERS:
+                self.problem(f"matrix.installers[{i}]", f"{name!r} is not an installer"
+                             f"{_did_you_mean(name, INSTALLERS)}; known: {', '.join(INSTALLERS)}")
         axes = [self.axis(spec, "images", images), self.axis(spec, "indexes", indexes),
-                self.axis(spec, "packages", packages)]
+                self.axis(spec, "packages", packages), [i for i in dict.fromkeys(installers) if i in INSTALLERS]]
         excludes = self.selectors(spec, "exclude", declared, complete=False)
         includes = self.selectors(spec, "include", declared, complete=True)
 
-        def excluded(combo: tuple[str, str, str]) -> bool:
-            values = dict(zip(SELECT_KEYS, combo))
+        def excluded(combo: tuple[str, str, str, str]) -> bool:
+            values = dict(zip(SELECT_KEYS + OPTIONAL_SELECT_KEYS, combo))
             return any(all(fnmatch.fnmatchcase(values[k], v) for k, v in ex.items()) for ex in excludes)
 
-        combos: list[tuple[str, str, str]] = [c for c in itertools.product(*axes) if not excluded(c)]
-        expectations: dict[tuple[str, str, str], dict[str, Any]] = {}
+        combos: list[tuple[str, str, str, str]] = [c for c in itertools.product(*axes) if not excluded(c)]
+        expectations: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         for inc in includes:
-            combo = (inc["image"], inc["index"], inc["packages"])
+            combo = (inc["image"], inc["index"], inc["packages"], inc.get("installer", "pip"))
             if combo not in combos:
                 combos.append(combo)
             expectations[combo] = inc
         if not combos and not self.problems:
             self.problem("matrix", "expands to no cells: check images/indexes/packages and exclude")
-        def make(c: tuple[str, str, str]) -> Cell | None:
+        def make(c: tuple[str, str, str, str]) -> Cell | None:
             if not (images[c[0]] and indexes[c[1]] and packages[c[2]]):
                 return None
             gaps = templates.missing(indexes[c[1]], images[c[0]])
@@ -390,7 +414,7 @@ class _Reader:
             cuda = CudaExpectation(torch_build=inc.get("torch_build"), version=inc.get("cuda"),
                                    capability=inc.get("capability"))
             return Cell(image=images[c[0]], index=templates.fill(indexes[c[1]], images[c[0]]),
-                        packages=packages[c[2]], timeout=timeout,
+                        packages=packages[c[2]], timeout=timeout, installer=c[3],
                         retry=self.retry,
                         expect=inc.get("expect", "pass"), expect_why=inc.get("why"),
                         cuda=cuda if cuda != CudaExpectation() else None)

@@ -144,14 +144,19 @@ class Cell:
     expect_why: str | None = None
     cuda: CudaExpectation | None = None
     retry: Retry = Retry()
+    installer: str = "pip"  # "pip", or "uv" (uv's own `uv pip install` with the same options)
 
     @property
     def id(self) -> str:
-        return cell_id(self.image.name, self.index.name, self.packages.name)
+        return cell_id(self.image.name, self.index.name, self.packages.name, self.installer)
 
 
-def cell_id(image: str, index: str, packages: str) -> str:
-    return f"{image}__{index}__{packages}"
+INSTALLERS = ("pip", "uv")
+
+
+def cell_id(image: str, index: str, packages: str, installer: str = "pip") -> str:
+    """`image__index__packages`, with `__uv` for cells that install with uv (pip cells keep their ids)."""
+    return f"{image}__{index}__{packages}" + ("" if installer == "pip" else f"__{installer}")
 
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

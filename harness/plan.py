@@ -90,7 +90,6 @@ def uv_options(cell: Cell, installer: str = "pip") -> tuple[list[str], list[str]
     """uv pip compile options for the cell's index variant, and notes on what could not be mapped."""
     idx = cell.index
     args: list[str] = []
-    notes: list[str] = []
     if idx.index_url:
         args += ["--index-url", idx.index_url]
     for url in idx.extra_index_urls:
@@ -101,7 +100,17 @@ def uv_options(cell: Cell, installer: str = "pip") -> tuple[list[str], list[str]
         args.append("--no-index")
     if installer == "pip":  # pip picks the best version across indexes; uv's default takes the first index
         args += ["--index-strategy", "unsafe-best-match"]
-    pip_args = list(idx.pip_args)
+    extra, notes = translate_pip_args(list(idx.pip_args), only_binary=False)
+    return args + extra, notes
+
+
+def translate_pip_args(pip_args: list[str], *, only_binary: bool = True) -> tuple[list[str], list[str]]:
+    """pip install options as uv pip takes them, and notes on the ones uv has no equivalent for.
+
+    `only_binary=False` drops --only-binary (the plan refuses every build anyway).
+    """
+    args: list[str] = []
+    notes: list[str] = []
     i = 0
     while i < len(pip_args):
         arg = pip_args[i]
@@ -111,13 +120,16 @@ def uv_options(cell: Cell, installer: str = "pip") -> tuple[list[str], list[str]
             i += 1 if inline else 2
             if name in _DROPPED_WITH_VALUE:
                 continue
-            if name != "--only-binary":  # the plan always refuses builds (below)
-                args += [_WITH_VALUE[name], value]
+            if name == "--only-binary":
+                if only_binary:
+                    args += ["--only-binary", value]
+                continue
+            args += [_WITH_VALUE[name], value]
             continue
         if arg in _FLAGS:
             args.append(_FLAGS[arg])
         elif arg not in _HARMLESS:
-            notes.append(f"pip option {arg} has no uv equivalent here: the plan leaves it out")
+            notes.append(f"pip option {arg} has no uv equivalent here: left out")
         i += 1
     return args, notes
 
@@ -185,11 +197,11 @@ def uv_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def predict(cell: Cell, *, installer: str = "pip", run: Callable[..., Any] = subprocess.run,
+def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any] = subprocess.run,
             environ: Mapping[str, str] | None = None, uv: str | None = None) -> Prediction:
     """One cell's prediction. Never raises for a failed resolution: that is the prediction."""
     goal = target(cell)
-    options, notes = uv_options(cell, installer)
+    options, notes = uv_options(cell, installer or cell.installer)
     if cell.image.ships_torch:
         notes.append("the image ships torch: the plan resolves as if the venv were empty")
     known = redact.secrets(cell.index)

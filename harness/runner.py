@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import events as _events
-from . import redact, verdicts
+from . import plan, redact, verdicts
 from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job, Mount
 from .engine import LABEL_CELL, LABEL_RUN
 from .errors import HarnessError
@@ -140,6 +140,13 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
     ca_mounts, env = forwarded_environment(environ, backend)
     # The cell's pip sees only the cell's index variant, not the host's pip configuration.
     env["PIP_CONFIG_FILE"] = os.devnull
+    uv_args: list[str] = []
+    if cell.installer == "uv":
+        uv_args, _ = plan.translate_pip_args(pip_args)  # what uv lacks is named in the plan's notes
+        if "SSL_CERT_FILE" not in env:  # uv reads SSL_CERT_FILE, not pip's variables
+            env["SSL_CERT_FILE"] = env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE") or ""
+            if not env["SSL_CERT_FILE"]:
+                del env["SSL_CERT_FILE"]
     spec = {
         "workdir": CELL_WORKDIR,
         "system_site_packages": cell.image.ships_torch,
@@ -147,7 +154,9 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         "pip_args": pip_args,
         "modules": list(cell.packages.modules),
         "env": env,
-        "unset": list(PIP_INDEX_VARIABLES),
+        "unset": list(PIP_INDEX_VARIABLES + plan.UV_INDEX_VARIABLES),
+        "installer": cell.installer,
+        "uv_args": uv_args,
         # What the driver asks, after a failed install, to tell an outage from a missing wheel.
         "sources": sources(cell, pip_args),
         "retry": {"attempts": cell.retry.attempts, "backoff": cell.retry.backoff},
@@ -188,6 +197,7 @@ def describe(cell: Cell) -> dict[str, Any]:
                   "extra_index_urls": [redact.url(u) for u in idx.extra_index_urls],
                   "find_links": [shown(d) for d in idx.find_links], "serve": [shown(d) for d in idx.serve],
                   "no_index": idx.no_index, "only_binary": idx.only_binary},
+        "installer": cell.installer,
         "packages": {"name": cell.packages.name, "requirements": list(cell.packages.requirements),
                      "modules": list(cell.packages.modules)},
         "timeout": cell.timeout,

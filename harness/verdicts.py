@@ -53,7 +53,8 @@ BUILD_PACKAGE = (re.compile(r"Failed building wheel for (\S+)"),
 COLLECTING = re.compile(r"^\s*(?:Collecting|Processing) (\S+)")
 UNREACHABLE = re.compile(r"Failed to establish a new connection|Name or service not known|Temporary failure in name "
                          r"resolution|Connection refused|CERTIFICATE_VERIFY_FAILED|ProxyError|Read timed out|"
-                         r"ConnectTimeoutError|too many \d{3} error responses|Could not fetch URL")
+                         r"ConnectTimeoutError|too many \d{3} error responses|Could not fetch URL|"
+                         r"Failed to fetch: |dns error|tcp connect error")
 UNTRUSTED = re.compile(r"The repository located at (\S+) is not a trusted or secure host and is being ignored")
 
 
@@ -117,9 +118,38 @@ def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
     return [_clip(line) for line in out]
 
 
+UV_BUILD_FAILED = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)|Build backend failed", re.I)
+UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.CONFLICT,
+               "index-unreachable": Verdict.INDEX_UNREACHABLE}
+
+
+def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None) -> Judgement | None:
+    """Why `uv pip install` failed, in uv's own words (its causes), or None to read it as pip's."""
+    if "cause:" not in output and "error:" not in output:
+        return None
+    from .plan import judge_uv  # the reading of uv's words is shared with `plan`
+
+    build = UV_BUILD_FAILED.search(output)
+    outcome, _, evidence = judge_uv(1, "", output, allows_source=False)
+    if build:
+        what = build.group(1) or "a package"
+        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=evidence,
+                         hint=f"uv had to build {what} from source and the build failed: find a prebuilt wheel for "
+                              "this platform and Python (another index variant), or give the image what it needs")
+    verdict = UV_OUTCOMES.get(outcome)
+    if verdict is None or verdict is Verdict.INDEX_UNREACHABLE:
+        return None  # pip's reading (and the driver's index checks) handle the rest
+    evidence = evidence + tuple(_offers(checks))
+    hint = {Verdict.NO_DISTRIBUTION: "uv found no distribution that fits this platform and the image's Python on "
+                                     "this index variant: choose a version it offers for this target, another "
+                                     "index variant, or another image",
+            Verdict.CONFLICT: "uv says the pins cannot all hold (the evidence quotes why): loosen one of them"}[verdict]
+    return Judgement(verdict=verdict, evidence=evidence, hint=hint)
+
+
 def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
                     cell: Cell | None = None) -> Judgement:
-    """Why pip failed: an index that did not answer, no distribution, a conflict, a failed build."""
+    """Why pip (or uv) failed: an index that did not answer, no distribution, a conflict, a failed build."""
     attempts = len(retries) + 1
     only_binary = bool(cell and (cell.index.only_binary or any(a.startswith("--only-binary")
                                                              for a in cell.index.pip_args)))
@@ -143,6 +173,9 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
             hint = (f"{where} did not answer {tries}: an outage or a network/proxy problem "
                     "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
         return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
+    found = uv_failure(output, checks, cell) if cell is not None and cell.installer == "uv" else None
+    if found:
+        return found
     if BUILD_FAILED.search(output):
         package = _build_package(output)
         cause = _build_cause(output)
@@ -384,6 +417,12 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
             return Judgement(verdict=Verdict.CRASHED, evidence=(_clip(phase["error"]),),
                              hint="a bug in the harness's cell driver, not in the packages: report it with the log")
     venv, install = parsed.phase("venv"), parsed.phase("install")
+    boot = parsed.phase("uv-bootstrap")
+    if boot and boot.get("status") != "ok":
+        found = install_failure(parsed.output.get("uv-bootstrap", ""), (), (), None)
+        return Judgement(verdict=found.verdict, evidence=found.evidence,
+                         hint="uv itself could not be installed in the cell (" + (found.hint or "") + "): put the uv "
+                              "wheel in the wheelhouse, or give the index variant pip's default index")
     if venv and venv.get("status") != "ok":
         return Judgement(verdict=Verdict.VENV_FAILED,
                          evidence=(_clip(f"python -m venv failed: {_tail(parsed.output.get('venv', ''), 2)}"),),

@@ -785,3 +785,32 @@ def test_a_served_wheelhouse_is_an_index_variant(tmp_path):
     # prefetch may name a wheelhouse that does not exist yet: it creates it
     m = matrix.load(write(tmp_path, doc(indexes='[indexes.lan]\nserve = ["new"]\nprefetch = ["torch"]\n')))
     assert m.indexes[0].wheelhouse == str(tmp_path / "new")
+
+
+# -- the installer axis ------------------------------------------------------------------------
+
+
+def test_installers_axis_adds_uv_cells_and_pip_ids_stay_as_they_were(good_dir):
+    m = load_good(good_dir, '[matrix]\nimages = ["bookworm-amd64"]\nindexes = ["default"]\n'
+                            'packages = ["chain-2.13"]\ninstallers = ["pip", "uv"]\n')
+    assert ids(m) == ["bookworm-amd64__default__chain-2.13", "bookworm-amd64__default__chain-2.13__uv"]
+    assert [c.installer for c in m.cells] == ["pip", "uv"]
+
+
+def test_exclude_and_include_can_name_the_installer(good_dir):
+    m = load_good(good_dir, '[matrix]\nimages = ["bookworm-amd64"]\nindexes = ["default"]\n'
+                            'packages = ["chain-2.13", "chain-latest"]\ninstallers = ["pip", "uv"]\n'
+                            'exclude = [{ packages = "chain-latest", installer = "u*" }]\n'
+                            '[[matrix.include]]\nimage = "bookworm-arm64"\nindex = "default"\npackages = "chain-2.13"\n'
+                            'installer = "uv"\nexpect = "conflict"\n')
+    assert ids(m) == ["bookworm-amd64__default__chain-2.13", "bookworm-amd64__default__chain-2.13__uv",
+                      "bookworm-amd64__default__chain-latest", "bookworm-arm64__default__chain-2.13__uv"]
+    assert m.cells[-1].expect == "conflict"
+
+
+@pytest.mark.parametrize(("head", "key", "fragment"), [
+    ('[matrix]\ninstallers = ["pip", "uvv"]\n', "matrix.installers[1]", "did you mean 'uv'"),
+    ('[matrix]\nexclude = [{ installer = "poetry" }]\n', "matrix.exclude[0].installer", "not an installer"),
+])
+def test_unknown_installers_are_named(good_dir, head, key, fragment):
+    find(matrix.validate(write(good_dir, head + GOOD)), key, fragment)

@@ -38,7 +38,7 @@ def test_uv_options_follow_the_index_variant():
     args, notes = plan.uv_options(cell(index=idx))
     assert args == ["--index-url", "https://a.example/simple", "--extra-index-url", "https://b.example/simple",
                     "--find-links", "/w", "--index-strategy", "unsafe-best-match", "--prerelease=allow"]
-    assert notes == ["pip option --weird has no uv equivalent here: the plan leaves it out"]
+    assert notes == ["pip option --weird has no uv equivalent here: left out"]
     # uv's own first-index strategy when the cell installs with uv
     assert "--index-strategy" not in plan.uv_options(cell(index=idx), installer="uv")[0]
     served = IndexVariant(name="lan", serve=("/house",), no_index=True)

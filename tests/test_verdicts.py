@@ -186,3 +186,28 @@ def test_import_failure_without_a_known_cause_invents_none():
     probe = {"imports": [{"module": "x", "ok": False, "error": {"type": "RuntimeError", "message": "boom"}}]}
     _, hint = verdicts.import_failure(probe)
     assert hint == "x raised RuntimeError on import: the evidence shows where; the log has the traceback"
+
+
+def uv_cell(**kwargs) -> Cell:
+    import dataclasses
+
+    return dataclasses.replace(cell(**kwargs), installer="uv")
+
+
+@pytest.mark.parametrize(("name", "verdict", "evidence"), [
+    ("uv.conflicting__pins__uv.log", Verdict.CONFLICT, "all versions of alpha depend on beta<2"),
+    ("uv.arm__edge__uv.log", Verdict.NO_DISTRIBUTION, "has no wheels with a matching platform tag"),
+    ("uv.good__chain__uv.log", Verdict.PASS, None),
+])
+def test_recorded_uv_cells(name, verdict, evidence):
+    """Cells that installed with `uv pip install`: uv's words classify as pip's do."""
+    log = (LOGS / name).read_text()
+    parsed = events.parse(log)
+    modules = ("torch", "torchtune") if "chain" in name else ("alpha",) if "pins" in name else ("edgeops",)
+    got = verdicts.judge(uv_cell(modules=modules), Execution(log=log, exit_code=0), parsed, "none")
+    assert got.verdict is verdict, got.evidence
+    if evidence:
+        assert any(evidence in e for e in got.evidence), got.evidence
+        assert got.hint.startswith("uv ")
+    else:
+        assert parsed.install["installer"] == "uv" and len(parsed.install["items"]) == 3

@@ -25,7 +25,9 @@ from harness.serve import WheelhouseServer
 pytestmark = pytest.mark.docker
 
 
-def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None, with_plan: bool = False) -> dict:
+def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None, with_plan: bool = False,
+               key=lambda cell_id: cell_id.split("__")[1]) -> dict:
+    """Run the cells (image bookworm-amd64 added) and return their results by `key(cell id)`."""
     path = tmp_path / "m.toml"
     path.write_text(AMD64_IMAGE + text)
     m = matrix.load(path)
@@ -35,10 +37,10 @@ def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None, wi
                            results_dir=results, log=lambda _: None, predictions=predictions)
     if record and os.environ.get("EWH_RECORD_LOGS"):
         for r in out:
-            target = Path(os.environ["EWH_RECORD_LOGS"]) / f"{record}.{r.cell_id.split('__')[1]}.log"
+            target = Path(os.environ["EWH_RECORD_LOGS"]) / f"{record}.{key(r.cell_id)}.log"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(results / r.log, target)
-    return {r.cell_id.split("__")[1]: r for r in out} | {"_results": results}
+    return {key(r.cell_id): r for r in out} | {"_results": results}
 
 
 def packages(requirements: list[str], modules: list[str]) -> str:
@@ -224,3 +226,64 @@ def test_a_wheelhouse_the_harness_serves_is_reached_from_the_cell(docker_backend
     assert set(urls) == {"torch", "torchao", "torchtune"}
     assert all(re.match(r"http://127\.0\.0\.1:\d+/files/", u) for u in urls.values()), urls
     assert cell.cell["index"]["serve"] == ["house"]
+
+
+@pytest.fixture(scope="module")
+def uv_wheel(tmp_path_factory) -> Path:
+    """uv's own wheel for this host (cells install uv from their index variant, as a user's would)."""
+    import subprocess
+    import sys
+
+    house = tmp_path_factory.mktemp("uv-wheel")
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
+                           "--only-binary", ":all:", "--dest", str(house), "uv"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return next(house.glob("uv-*.whl"))
+
+
+@pytest.mark.network
+def test_uv_installs_the_same_cells_and_its_failures_get_the_same_verdicts(docker_backend, bookworm, tmp_path,
+                                                                          uv_wheel):
+    from wheels import fixture_chain
+
+    good = fixture_chain(tmp_path / "good")
+    conflicting = tmp_path / "conflicting"
+    make_wheel(conflicting, "alpha", "1.0", {"alpha/__init__.py": ""}, requires=("beta<2",))
+    for version in ("1.0", "2.0"):
+        make_wheel(conflicting, "beta", version, {"beta/__init__.py": ""})
+    arm = tmp_path / "arm"
+    make_wheel(arm, "edgeops", "1.0", {"edgeops/__init__.py": ""}, tag="py3-none-manylinux2014_aarch64")
+    for house in (good, conflicting, arm):
+        shutil.copy(uv_wheel, house)  # air-gapped: uv comes from the served wheelhouse too
+    got = run_matrix(
+        '[matrix]\ninstallers = ["pip", "uv"]\nexclude = [{ index = "conflicting", packages = "chain" }, '
+        '{ index = "arm", packages = "chain" }, { index = "good", packages = "pins" }, '
+        '{ index = "good", packages = "edge" }, { index = "arm", packages = "pins" }, '
+        '{ index = "conflicting", packages = "edge" }]\n'
+        f'[indexes.good]\nserve = ["{good}"]\nno_index = true\n'
+        f'[indexes.conflicting]\nserve = ["{conflicting}"]\nno_index = true\n'
+        f'[indexes.arm]\nserve = ["{arm}"]\nno_index = true\n'
+        '[packages.chain]\nrequirements = ["torch", "torchao", "torchtune"]\nmodules = ["torch", "torchtune"]\n'
+        '[packages.pins]\nrequirements = ["alpha==1.0", "beta==2.0"]\nmodules = ["alpha"]\n'
+        '[packages.edge]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n',
+        tmp_path, docker_backend, record="uv", with_plan=True, key=lambda cell_id: cell_id.split("__", 1)[1])
+    assert set(got) - {"_results"} == {f"{i}__{p}{u}" for i, p in (("good", "chain"), ("conflicting", "pins"),
+                                                                     ("arm", "edge")) for u in ("", "__uv")}
+    for pip_id in ("good__chain", "conflicting__pins", "arm__edge"):
+        pip_cell, uv_cell = got[pip_id], got[pip_id + "__uv"]
+        assert uv_cell.cell["installer"] == "uv"
+        assert uv_cell.verdict is pip_cell.verdict, (pip_id, uv_cell.evidence, pip_cell.evidence)
+        if uv_cell.verdict is not Verdict.PASS:
+            assert uv_cell.hint and uv_cell.evidence, pip_id
+        assert report.plan_text(uv_cell.to_json()) == "agrees", (pip_id, uv_cell.extra["prediction"])
+    assert got["good__chain"].verdict is Verdict.PASS
+    uv_good = got["good__chain__uv"]
+    assert {i["name"]: i["version"] for i in uv_good.extra["install"]["items"]} == {
+        "torch": "2.13.0", "torchao": "0.18.0", "torchtune": "0.6.1"}
+    assert uv_good.extra["install"]["installer"] == "uv"
+    assert uv_good.timings["uv-bootstrap"] > 0 and set(uv_good.timings["install_split"]) == {
+        "resolve_download", "install_files"}
+    assert got["conflicting__pins__uv"].verdict is Verdict.CONFLICT
+    assert any("beta" in e for e in got["conflicting__pins__uv"].evidence)
+    assert got["arm__edge__uv"].verdict is Verdict.NO_DISTRIBUTION
+    assert any("no wheels with a matching platform tag" in e for e in got["arm__edge__uv"].evidence)
