@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -209,7 +210,8 @@ def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any]
         requirements = Path(tmp) / "requirements.in"
         requirements.write_text("\n".join(cell.packages.requirements) + "\n", encoding="utf-8")
         argv = [uv or uv_binary(), "pip", "compile", str(requirements), "--no-config", "--no-python-downloads",
-                "--no-header", "--no-annotate", "--quiet", "--python-version", goal.python,
+                "--no-header", "--no-annotate", "--quiet", "--python", sys.executable,  # any interpreter will do:
+                "--python-version", goal.python,  # markers and tags are evaluated for the target's version
                 "--python-platform", goal.platform, "--only-binary", ":all:", "--cache-dir", str(Path(tmp) / "cache"),
                 *options]
         began = time.monotonic()
