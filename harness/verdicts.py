@@ -424,8 +424,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                          hint="uv itself could not be installed in the cell (" + (found.hint or "") + "): put the uv "
                               "wheel in the wheelhouse, or give the index variant pip's default index")
     if venv and venv.get("status") != "ok":
+        said = [line.strip() for line in parsed.output.get("venv", "").splitlines() if line.strip()]
+        evidence = tuple(dict.fromkeys(_clip(f"python -m venv failed: {line}") for line in said[:1] + said[-1:]))
         return Judgement(verdict=Verdict.VENV_FAILED,
-                         evidence=(_clip(f"python -m venv failed: {_tail(parsed.output.get('venv', ''), 2)}"),),
+                         evidence=evidence or (f"python -m venv failed (exit {venv.get('returncode')})",),
                          hint="the image cannot make a venv: add python3-venv (Debian/Ubuntu) to the image")
     if install and install.get("status") not in ("ok", "skipped"):
         if install.get("status") == "incomplete" or install.get("signal"):

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 from wheels import (
     CHAIN_MODULES,
     TORCHAO_WITHOUT_QUANTIZATION,
@@ -319,3 +320,51 @@ def test_an_install_that_keeps_the_image_torch_passes(docker_backend, image_with
     assert result.extra["torch_guard"]["after"].get("version") == "2.5.0+nv24.08", result.extra["torch_guard"]
     assert result.probe["torch"]["cuda_version"] == "12.6"
     assert [i["name"] for i in result.extra["install"]["items"]] == ["torchao"]
+
+
+OLD_PIP_IMAGE = """\
+FROM edge-wheel-harness/debian-bookworm:amd64
+# Debian's ensurepip seeds every venv from the pip wheel in /usr/share/python-wheels: make it an old one
+RUN rm /usr/share/python-wheels/pip-*.whl
+COPY pip-21.3.1-py3-none-any.whl /usr/share/python-wheels/
+"""
+
+
+@pytest.mark.network
+def test_a_venv_with_a_pip_too_old_for_reports_is_upgraded_first_and_says_so(docker_backend, bookworm, tmp_path):
+    """A Dockerfile image built for real (BuildKit, local base) whose venvs get pip 21.3.1, which has no
+    --report: the driver upgrades pip from the cell's own index first, then reports as usual."""
+    recipe = tmp_path / "recipe"
+    house = tmp_path / "house"
+    for wanted, where in (("pip==21.3.1", recipe), ("pip>=22.2", house)):
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
+                               "--only-binary", ":all:", "--dest", str(where), wanted], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    (recipe / "old-pip.Dockerfile").write_text(OLD_PIP_IMAGE)
+    fixture_chain(house)
+    m = tmp_path / "oldpip.toml"
+    m.write_text(f'[images.old-pip]\ndockerfile = "{recipe / "old-pip.Dockerfile"}"\nplatform = "linux/amd64"\n'
+                 f'[indexes.lan]\nserve = ["{house}"]\nno_index = true\n'
+                 '[packages.chain]\nrequirements = ["torch", "torchao", "torchtune"]\n'
+                 'modules = ["torch", "torchtune"]\n')
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    assert result.verdict is Verdict.PASS, result.evidence
+    assert "pip 21.3 in the venv has no --report: upgrading it first" in result.notes
+    assert [p["phase"] for p in result.phases][:3] == ["venv", "pip-upgrade", "install"]
+    assert Version(result.extra["install"]["pip"]) >= Version("22.2")
+    assert len(result.extra["install"]["items"]) == 3
+
+
+def test_an_image_that_cannot_make_a_venv_is_venv_failed(docker_backend, bookworm, tmp_path):
+    """Debian without python3-venv: `python3 -m venv` fails for want of ensurepip (a Dockerfile built here)."""
+    recipe = tmp_path / "no-venv.Dockerfile"
+    recipe.write_text("FROM edge-wheel-harness/debian-bookworm:amd64\nRUN rm -rf /usr/lib/python3.11/ensurepip\n")
+    m = tmp_path / "novenv.toml"
+    m.write_text(f'[images.no-venv]\ndockerfile = "{recipe}"\nplatform = "linux/amd64"\n'
+                 f'[indexes.fixtures]\nfind_links = ["{fixture_chain(tmp_path / "w")}"]\nno_index = true\n'
+                 '[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+    result, run_id = run_one(m, docker_backend, tmp_path / "results")
+    assert result.verdict is Verdict.VENV_FAILED, (result.verdict, result.evidence)
+    assert "ensurepip" in result.evidence[0]
+    assert "python3-venv" in result.hint
+    assert leftovers(docker_backend, run_id) == []

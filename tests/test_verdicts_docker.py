@@ -287,3 +287,32 @@ def test_uv_installs_the_same_cells_and_its_failures_get_the_same_verdicts(docke
     assert any("beta" in e for e in got["conflicting__pins__uv"].evidence)
     assert got["arm__edge__uv"].verdict is Verdict.NO_DISTRIBUTION
     assert any("no wheels with a matching platform tag" in e for e in got["arm__edge__uv"].evidence)
+
+
+def test_an_image_the_engine_does_not_have_is_image_unavailable(docker_backend, tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('[images.gone]\nref = "edge-wheel-harness/never-built:latest"\nplatform = "linux/amd64"\n'
+                    '[indexes.default]\n' + packages(["edgeops"], ["edgeops"]))
+    m = matrix.load(path)
+    [result] = runner.run_cells(m, list(m.cells), docker_backend, runner.RunOptions(run_id=runner.new_run_id()),
+                                results_dir=tmp_path / "results", log=lambda _: None)
+    assert result.verdict is Verdict.IMAGE_UNAVAILABLE and result.verdict.is_infrastructure
+    assert "'edge-wheel-harness/never-built:latest' for 'gone' is not in the engine" in result.evidence[0]
+    assert "docker pull" in result.hint or "docker load" in result.hint
+
+
+def test_credentials_in_an_index_url_reach_no_file_from_a_container_cell(docker_backend, bookworm, tmp_path):
+    house = tmp_path / "house"
+    make_wheel(house, "edgeops", "1.0", {"edgeops/__init__.py": ""})
+    with WheelhouseServer(house) as index:
+        secret_url = index.url.replace("http://", "http://user:s3cret@")
+        got = run_matrix(f'[indexes.private]\nindex_url = "{secret_url}"\n'
+                         + packages(["edgeops", "no-such-dist-here"], ["edgeops"]), tmp_path, docker_backend)
+    cell = got["private"]
+    assert cell.verdict is Verdict.NO_DISTRIBUTION, cell.evidence  # pip and the driver both reached the index
+    assert any("has no no-such-dist-here" in e for e in cell.evidence), cell.evidence
+    written = list(got["_results"].iterdir())
+    assert {p.suffix for p in written} == {".json", ".log"}
+    for p in written:
+        assert "s3cret" not in p.read_text(), p.name
+    assert cell.cell["index"]["index_url"].startswith("http://***@127.0.0.1:")
