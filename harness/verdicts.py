@@ -237,7 +237,7 @@ DEGRADED = (
     (re.compile(r"undefined symbol|cannot open shared object file|GLIBC_[0-9.]+' not found"),
      "a compiled library did not load"),
     (re.compile(r"triton\b.{0,60}\b(?:not (?:found|installed|available)|missing|unavailable)|"
-                r"No module named '?triton", re.I), "runs without triton"),
+                r"No module named '?triton|\bno triton\b|without triton", re.I), "runs without triton"),
 )
 IGNORED_WARNINGS = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
 

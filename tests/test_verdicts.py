@@ -96,6 +96,17 @@ def test_real_torchao_skipping_its_extensions_with_a_newer_torch_is_degraded():
     assert got.hint.startswith("torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu")
 
 
+def test_real_torchao_0_18_on_a_cpu_torch_is_degraded_with_every_lost_part():
+    """Recorded from the smoke matrix: real torch 2.13.0+cpu with real torchao 0.18.0."""
+    got = judge("real-torch-2.13-torchao-0.18.probe.log", modules=("torch", "torchao", "torchao.quantization"))
+    assert got.verdict is Verdict.DEGRADED
+    assert [e.split(": ", 1)[1][:16] for e in got.evidence] == ["Failed to load /", "Failed to load /",
+                                                                 "Warning: Detecte"]
+    assert "_C_mxfp8" in got.evidence[0] and "_C_cutlass_90a" in got.evidence[1]
+    assert "no triton" in got.evidence[2]
+    assert got.hint.startswith("torchao 0.18.0 failed to load part of itself with torch 2.13.0+cpu")
+
+
 def test_recorded_missing_name_names_both_distributions():
     got = judge("imports.lacking.log", modules=("torch", "torchao", "torchtune", "torchtune.training"))
     assert got.verdict is Verdict.IMPORT_FAILED
