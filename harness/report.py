@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from tabulate import tabulate
 
 from harness.model import INFRASTRUCTURE, SCHEMA_VERSION, CellResult, Verdict
-from harness.plan import disagreement
+from harness.plan import JUDGED, disagreement
 
 DASH = "—"
 NOTES_MAX = 160
@@ -274,6 +274,8 @@ def plan_text(result: Mapping[str, Any]) -> str:
     prediction = result.get("prediction")
     if not isinstance(prediction, Mapping):
         return DASH
+    if str(result.get("verdict")) not in JUDGED or prediction.get("outcome") == "unknown":
+        return "not compared"  # the run could not judge the install (an outage, a skip), or uv could not
     differs = disagreement(prediction, result)
     return _escape(f"**{differs}**") if differs else "agrees"
 

@@ -180,7 +180,8 @@ def test_plan_column_says_where_the_plan_and_the_run_differ():
     assert report.plan_text({"verdict": "pass", "prediction": wrong}) == (
         "**plan predicted no-distribution, the run was pass**")
     # infrastructure verdicts say nothing about the install: no comparison
-    assert report.plan_text({"verdict": "timeout", "prediction": wrong}) == "agrees"
+    assert report.plan_text({"verdict": "timeout", "prediction": wrong}) == "not compared"
+    assert report.plan_text({"verdict": "pass", "prediction": {"outcome": "unknown"}}) == "not compared"
     assert report.plan_text({"verdict": "pass"}) == "—"
 
 
