@@ -75,7 +75,8 @@ def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path
     assert on_disk["install"]["downloaded_bytes"] == 0
     split = on_disk["timings"]["install_split"]
     assert split["resolve_download"] > 0 and split["install_files"] > 0
-    assert split["resolve_download"] + split["install_files"] <= on_disk["timings"]["install"]
+    # inside the phase (each figure is rounded to the millisecond on its own)
+    assert split["resolve_download"] + split["install_files"] <= on_disk["timings"]["install"] + 0.002
     log = (tmp_path / "results" / "fixtures" / on_disk["log"]).read_text()
     assert "Successfully installed" in log
     assert leftovers(docker_backend, run_id) == []
