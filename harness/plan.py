@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from . import redact
 from .errors import HarnessError
 from .hostfacts import python_for_jetpack
@@ -248,12 +250,8 @@ def disagreement(prediction: Mapping[str, Any], result: Mapping[str, Any]) -> st
     if verdict not in AGREES.get(outcome, set()):
         return f"plan predicted {outcome}, the run was {verdict}"
     items = (result.get("install") or {}).get("items") or []
-    installed = {_canonical(str(i.get("name", ""))): i.get("version") for i in items if isinstance(i, Mapping)}
+    installed = {canonicalize_name(str(i.get("name", ""))): i.get("version") for i in items if isinstance(i, Mapping)}
     differ = [f"{name} {installed[name]} (plan: {version})"
               for name, version in (prediction.get("versions") or {}).items()
               if name in installed and installed[name] and installed[name] != version]
     return ("versions differ from the plan: " + ", ".join(differ)) if differ else None
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()

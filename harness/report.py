@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
 from harness.model import INFRASTRUCTURE, SCHEMA_VERSION, CellResult, Verdict
@@ -153,16 +153,12 @@ def run_seconds(result: Mapping[str, Any]) -> float | None:
     return _sum(imports.values()) if isinstance(imports, Mapping) else None
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def shown_names(requirements: list[str]) -> list[str]:
     """The distributions whose versions a table shows: torch, torchao, torchtune, and any asked for by name."""
     names = []
     for text in requirements:
         try:
-            names.append(_normalise(Requirement(text).name))
+            names.append(canonicalize_name(Requirement(text).name))
         except InvalidRequirement:
             continue
     return list(dict.fromkeys([*VERSION_PACKAGES, *names]))
@@ -179,7 +175,7 @@ def versions_text(result: Mapping[str, Any]) -> str:
     dists = _probe(result).get("distributions")
     if not isinstance(dists, Mapping):
         return DASH
-    by_name = {_normalise(str(k)): v for k, v in dists.items()}
+    by_name = {canonicalize_name(str(k)): v for k, v in dists.items()}
     parts = []
     for name in _required_names(result):
         info = by_name.get(name)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from .backend import Execution
 from .events import CellEvents
 from .model import Cell, Verdict
@@ -30,10 +32,6 @@ class Judgement:
 def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 # --- pip's output ----------------------------------------------------------------------------------
@@ -204,7 +202,7 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
                          hint=f"{name} requires Python {wants}, the image has {have}: use an image with a "
                               f"matching Python, or a release of {name} that supports {have}")
     unsupported = NOT_SUPPORTED_WHEEL.search(output)
-    missing = list(dict.fromkeys(_canonical(m.group(1)) for m in NOT_FOUND.finditer(output)))
+    missing = list(dict.fromkeys(canonicalize_name(m.group(1)) for m in NOT_FOUND.finditer(output)))
     if missing or unsupported:
         offers = _offers(checks)
         evidence = _error_lines(output) + offers
@@ -265,7 +263,8 @@ def _dist_of(top: str | None, probe: Mapping[str, Any]) -> str | None:
         return None
     top = top.split(".")[0]
     dists = probe.get("distributions") or {}
-    owners = (probe.get("owners") or {}).get(top) or ([_canonical(top)] if _canonical(top) in dists else [])
+    named = canonicalize_name(top)
+    owners = (probe.get("owners") or {}).get(top) or ([named] if named in dists else [])
     for name in owners:
         info = dists.get(name) or {}
         return f"{name} {info.get('version')}" if info.get("version") else name
