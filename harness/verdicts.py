@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from .backend import Execution
 from .events import CellEvents
 from .model import Cell, Verdict
+from .plan import judge_uv
 
 EVIDENCE_MAX = 300  # characters per evidence line (the JSON keeps this many; the table shows less)
 
@@ -117,16 +118,14 @@ def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 UV_BUILD_FAILED = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)|Build backend failed", re.I)
-UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.CONFLICT,
-               "index-unreachable": Verdict.INDEX_UNREACHABLE}
+UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.CONFLICT}
 
 
-def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None) -> Judgement | None:
-    """Why `uv pip install` failed, in uv's own words (its causes), or None to read it as pip's."""
+def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | None:
+    """Why `uv pip install` failed, in uv's own words (read as `plan` reads them), or None to read it as
+    pip's (an unreachable index is judged the same way for both)."""
     if "cause:" not in output and "error:" not in output:
         return None
-    from .plan import judge_uv  # the reading of uv's words is shared with `plan`
-
     build = UV_BUILD_FAILED.search(output)
     outcome, _, evidence = judge_uv(1, "", output, allows_source=False)
     if build:
@@ -135,8 +134,8 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | No
                          hint=f"uv had to build {what} from source and the build failed: find a prebuilt wheel for "
                               "this platform and Python (another index variant), or give the image what it needs")
     verdict = UV_OUTCOMES.get(outcome)
-    if verdict is None or verdict is Verdict.INDEX_UNREACHABLE:
-        return None  # pip's reading (and the driver's index checks) handle the rest
+    if verdict is None:
+        return None
     evidence = evidence + tuple(_offers(checks))
     hint = {Verdict.NO_DISTRIBUTION: "uv found no distribution that fits this platform and the image's Python on "
                                      "this index variant: choose a version it offers for this target, another "
@@ -171,7 +170,7 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
             hint = (f"{where} did not answer {tries}: an outage or a network/proxy problem "
                     "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
         return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
-    found = uv_failure(output, checks, cell) if cell is not None and cell.installer == "uv" else None
+    found = uv_failure(output, checks) if cell is not None and cell.installer == "uv" else None
     if found:
         return found
     if BUILD_FAILED.search(output):
