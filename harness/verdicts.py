@@ -15,6 +15,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from .backend import Execution
+from .cell import missing_projects
 from .events import CellEvents
 from .model import Cell, Verdict
 from .plan import judge_uv
@@ -37,8 +38,6 @@ def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
 
 # --- pip's output ----------------------------------------------------------------------------------
 
-NOT_FOUND = re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the "
-                       r"requirement) ([A-Za-z0-9][A-Za-z0-9._-]*)")
 WRONG_PYTHON = re.compile(r"Package '([^']+)' requires a different Python: (\S+) not in '([^']+)'")
 NOT_SUPPORTED_WHEEL = re.compile(r"ERROR: (\S+\.whl) is not a supported wheel on this platform")
 CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies|The conflict is caused by:")
@@ -201,7 +200,7 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
                          hint=f"{name} requires Python {wants}, the image has {have}: use an image with a "
                               f"matching Python, or a release of {name} that supports {have}")
     unsupported = NOT_SUPPORTED_WHEEL.search(output)
-    missing = list(dict.fromkeys(canonicalize_name(m.group(1)) for m in NOT_FOUND.finditer(output)))
+    missing = missing_projects(output)  # the driver's reading: pip's and uv's wordings, one place
     if missing or unsupported:
         offers = _offers(checks)
         evidence = _error_lines(output) + offers
