@@ -11,27 +11,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, report
+from . import __version__, documents, store, table
 from . import matrix as matrix_mod
+from .atomic import write_json_atomic
+from .backends import BACKENDS, choose_backend
 from .errors import HarnessError, MatrixError
-from .model import Matrix, Verdict
+from .model import CellResult, Matrix, Verdict
 
 MATRICES = Path("matrices")
-
-
-def host_facts(backend=None):
-    """What this host is (Jetson/JetPack, GPUs, engine runtimes, emulation), for doctor and run."""
-    from . import hostfacts
-
-    info = backend.info() if backend is not None and hasattr(backend, "info") else None
-    return hostfacts.detect(engine_info=info)
 
 
 def default_matrix(facts=None, log=print) -> Path:
     """The matrix for this host when none is named: it says which and why."""
     from . import hostfacts
 
-    name, why = hostfacts.default_matrix(facts or host_facts())
+    name, why = hostfacts.default_matrix(facts or hostfacts.detect())
     path = MATRICES / name
     log(f"No matrix named: using {path} ({why}).")
     return path
@@ -56,16 +50,16 @@ def load_all(paths: list[Path]) -> list[Matrix]:
 
 def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict]:
     ids = {c.id for c in m.cells}
-    stored = report.load_results(directory)
+    stored = store.load_results(directory)
     results = [r for r in stored if r.get("cell_id") in ids]
     if len(results) < len(stored):
         print(f"Left out of the table: {len(stored) - len(results)} stored result(s) for cells no longer in {m.source}")
     if not results:  # never replace a table (maybe a committed one) by an empty one
         print(f"No stored results for {m.name} in {directory}: tables left as they are (run the matrix first)")
         return results
-    table = report.render_table(results)
+    rendered = table.render_table(results)
     for doc in [directory / "README.md", *docs]:
-        changed = report.regenerate(doc, m.name, table)
+        changed = documents.regenerate(doc, m.name, rendered)
         print(f"{'Updated' if changed else 'Unchanged'}: {doc}")
     return results
 
@@ -102,22 +96,17 @@ def check_recipes(m: Matrix, path: Path) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import engine, hostfacts, plan, runner
+    from . import hostfacts, runner
     from .backend import Mount
 
-    backend = engine.choose_backend(args.backend)
-    facts = host_facts(backend)
-    paths = args.matrices or [default_matrix(facts)]
-    matrices = load_all(paths)
-    run_id = runner.new_run_id()
-    if backend.name == "docker":
-        gpu = hostfacts.gpu_access(facts)
-    else:  # host venvs see whatever GPU the host has
-        gpu = {"mode": "none" if facts.kind == "plain" else "host"}
+    backend = choose_backend(args.backend)
+    facts = backend.host_facts()
+    matrices = load_all(args.matrices or [default_matrix(facts)])
+    gpu = backend.gpu_access(facts)
     mounts = tuple(Mount(host=p, cell=p) for p in gpu.get("mounts", ()) if Path(p).exists())
-    options = runner.RunOptions(run_id=run_id, keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
+    options = runner.RunOptions(run_id=runner.new_run_id(), keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
                                 extra_mounts=mounts, host_facts=facts.to_json())
-    print(f"Run {run_id} on the {backend.name} backend; GPU access: {gpu['mode']}")
+    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {gpu['mode']}")
     for problem in hostfacts.problems(facts):
         print(f"note: {problem}")
     failed = 0
@@ -128,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                hint=f"cell ids look like {m.cells[0].id}")
         runner.prefetch(cells)
         directory = results_dir(args, m)
-        predictions = None if args.no_plan else plan_cells(cells)
+        predictions = None if args.no_plan else runner.predict(cells)
         try:
             results = runner.run_cells(m, cells, backend, options, results_dir=directory, predictions=predictions)
         except KeyboardInterrupt:
@@ -136,47 +125,42 @@ def cmd_run(args: argparse.Namespace) -> int:
                 regenerate_tables(m, directory, args.doc)
             raise
         regenerate_tables(m, directory, args.doc)
-        unexpected = [r for r in results if not r.extra["expected"]]
-        # Findings about the packages first; then cells this run could not judge (outages, limits).
-        for r in sorted(unexpected, key=lambda r: r.verdict.is_infrastructure):
-            wanted = r.cell["expect"]
-            kind = "UNEXPECTED (infrastructure, not a finding)" if r.verdict.is_infrastructure else "UNEXPECTED"
-            print(f"{kind} {r.cell_id}: {r.verdict.value} (expected {wanted})"
-                  + (f" — {r.evidence[0]}" if r.evidence else ""))
-            if r.hint:
-                print(f"    hint: {r.hint}")
-        for r in results:
-            if r.extra["expected"] and r.verdict is not Verdict.PASS and r.verdict is not Verdict.SKIPPED:
-                print(f"as expected {r.cell_id}: {r.verdict.value}"
-                      + (f" — {r.cell['expect_why']}" if r.cell.get("expect_why") else ""))
-        for r in results:
-            differs = plan.disagreement(r.extra["prediction"], r.to_json()) if r.extra.get("prediction") else None
-            if differs:
-                print(f"plan differs {r.cell_id}: {differs}")
-        print(report.summary_line([r.to_json() for r in results]))
-        failed += len(unexpected)
+        failed += summarize(results)
     return 1 if failed else 0
 
 
-def plan_cells(cells, log=print) -> dict[str, dict] | None:
-    """Predictions for `cells`, to store beside the real results; None (said once) without uv."""
-    from . import plan
+def summarize(results: list[CellResult]) -> int:
+    """What a person must read first: the unexpected cells, then the expected known-bad ones, where the
+    plan and the run differ, and the summary line. Returns the number of unexpected cells."""
+    from .verdicts import disagreement
 
-    try:
-        uv = plan.uv_binary()
-    except HarnessError as exc:
-        log(f"note: no plan stored with the results: {exc}")
-        return None
-    log(f"Planning {len(cells)} cell(s) with uv (no containers) …")
-    return {c.id: plan.predict(c, uv=uv).to_json() for c in cells}
+    unexpected = [r for r in results if not r.expected]
+    # Findings about the packages first; then cells this run could not judge (outages, limits).
+    for r in sorted(unexpected, key=lambda r: r.verdict.is_infrastructure):
+        wanted = r.cell["expect"]
+        kind = "UNEXPECTED (infrastructure, not a finding)" if r.verdict.is_infrastructure else "UNEXPECTED"
+        print(f"{kind} {r.cell_id}: {r.verdict.value} (expected {wanted})"
+              + (f" — {r.evidence[0]}" if r.evidence else ""))
+        if r.hint:
+            print(f"    hint: {r.hint}")
+    for r in results:
+        if r.expected and r.verdict is not Verdict.PASS and r.verdict is not Verdict.SKIPPED:
+            print(f"as expected {r.cell_id}: {r.verdict.value}"
+                  + (f" — {r.cell['expect_why']}" if r.cell.get("expect_why") else ""))
+    for r in results:
+        differs = disagreement(r.prediction, r.to_json()) if r.prediction else None
+        if differs:
+            print(f"plan differs {r.cell_id}: {differs}")
+    print(table.summary_line([r.to_json() for r in results]))
+    return len(unexpected)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from . import plan
+    from . import installers, plan
 
-    uv = plan.uv_binary()
+    uv = installers.uv_binary()
     for m in load_all(args.matrices or [default_matrix()]):
         cells = matrix_mod.select(m.cells, args.only)
         predictions = []
@@ -186,16 +170,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
                   f"({predictions[-1].seconds:.1f} s)")
         rows = []
         for cell, pred in zip(cells, predictions):
-            shown = ", ".join(f"{n} {pred.versions[n]}" for n in report.shown_names(list(cell.packages.requirements))
-                              if n in pred.versions) or report.DASH
+            shown = ", ".join(f"{n} {pred.versions[n]}" for n in table.shown_names(list(cell.packages.requirements))
+                              if n in pred.versions) or table.DASH
             rows.append([cell.id, f"{pred.target.platform}, Python {pred.target.python}", pred.outcome, shown,
                          (pred.evidence or pred.target.assumed or ("",))[0]])
         print(tabulate(rows, headers=("Cell", "Target", "Prediction", "Versions", "Evidence"), tablefmt="github",
                        disable_numparse=True))
         directory = results_dir(args, m)
         directory.mkdir(parents=True, exist_ok=True)
-        report.write_json_atomic(directory / "plan.json", {"matrix": m.name,
-                                                           "cells": [p.to_json() for p in predictions]})
+        write_json_atomic(directory / "plan.json", {"matrix": m.name, "cells": [p.to_json() for p in predictions]})
         print(f"Wrote {directory / 'plan.json'}")
     return 0
 
@@ -203,40 +186,41 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_table(args: argparse.Namespace) -> int:
     for m in load_all(args.matrices or [default_matrix()]):
         results = regenerate_tables(m, results_dir(args, m), args.doc)
-        print(report.summary_line(results))
+        print(table.summary_line(results))
     return 0
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    from . import build, engine, images
+    from . import build, images
+    from .model import local_image_ref
 
     matrices = load_all(args.matrices or [default_matrix()])
     wanted = images.needed_local_images([img for m in matrices for img in m.images])
     recipes = list(dict.fromkeys(img for m in matrices for img in m.images if img.dockerfile))
     if args.action == "list":
         for recipe, arch in wanted:
-            print(images.local_ref(recipe, arch))
+            print(local_image_ref(recipe, arch))
         for img in recipes:
             print(img.tag)
         return 0
-    store = engine.DockerBackend()
+    engine = choose_backend("docker")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     failures = 0
     for recipe, arch in wanted:
-        ref = images.local_ref(recipe, arch)
-        if not images.binfmt_registered(arch):
+        ref = local_image_ref(recipe, arch)
+        if not engine.can_run(arch):
             print(f"SKIPPED {ref}: this host cannot run {arch.platform} (no QEMU binfmt emulation registered)")
             continue
         try:
-            done = images.build_local(recipe, arch, store, workdir=workdir, force=args.force)
+            done = images.build_local(recipe, arch, engine, workdir=workdir, force=args.force)
         except images.ImageBuildError as exc:
             print(f"ERROR {ref}: {exc}", file=sys.stderr)
             failures += 1
             continue
         print(f"{done.ref}: {f'built in {done.seconds:.1f} s' if done.built else done.reason}")
     for img in recipes:
-        if store.has_image(img.tag) and not args.force:
+        if engine.has_image(img.tag) and not args.force:
             print(f"{img.tag}: exists")
             continue
         try:
@@ -244,34 +228,30 @@ def cmd_images(args: argparse.Namespace) -> int:
         except build.BuildError as exc:
             print(f"ERROR {img.tag}: {exc}\n  hint: {exc.hint}", file=sys.stderr)
             failures += 1
-    return 3 if failures else 0
+    return images.ImageBuildError.exit_code if failures else 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from . import engine, hostfacts
-    from .errors import EngineUnavailable
+    from . import hostfacts
 
-    try:
-        backend = engine.DockerBackend()
-    except EngineUnavailable:
-        backend = None
-    facts = host_facts(backend)
+    backend = choose_backend("auto", log=lambda _: None)  # the backend a run would use
+    facts = backend.host_facts()
+    access = backend.gpu_access(facts)
     if args.json:
         name, why = hostfacts.default_matrix(facts)
-        print(json.dumps({**facts.to_json(), "gpu_access": hostfacts.gpu_access(facts),
+        print(json.dumps({**facts.to_json(), "backend": backend.name, "gpu_access": access,
                           "default_matrix": {"file": str(MATRICES / name), "why": why},
                           "problems": hostfacts.problems(facts)}, indent=2, sort_keys=True))
     else:
-        print(hostfacts.render(facts))
+        print(hostfacts.render(facts, access))
     return 0
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from . import engine
 
-    removed = engine.DockerBackend().clean(args.run_id)
+    removed = choose_backend("docker").clean(args.run_id)
     for line in removed:
         print(f"removed {line}")
     print(f"{len(removed)} leftover container(s) removed")
@@ -288,7 +268,7 @@ def parser() -> argparse.ArgumentParser:
                      help="matrix files (default: the matrix for this host, see `doctor`)")
     run.add_argument("--only", action="append", default=[], metavar="PATTERN",
                      help="run only cells whose id matches this shell pattern (repeatable)")
-    run.add_argument("--backend", choices=("auto", "docker", "host"), default="auto",
+    run.add_argument("--backend", choices=BACKENDS, default="auto",
                      help="where cells run (auto: Docker when an engine answers, else host venvs)")
     run.add_argument("--keep", action="store_true", help="keep each cell's container for debugging")
     run.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the matrix)")
@@ -337,21 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except MatrixError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2
-    except report.ReportError as exc:
-        print(f"ERROR {exc}", file=sys.stderr)
-        return 2
     except HarnessError as exc:
-        print(f"ERROR {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=sys.stderr)
-        from .backend import EngineFailure
-        from .errors import EngineUnavailable
-
-        return 3 if isinstance(exc, (EngineUnavailable, EngineFailure)) else 2
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("Interrupted: the running cell's container was removed.", file=sys.stderr)
         return 130

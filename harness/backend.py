@@ -1,17 +1,26 @@
-"""The seam between the runner and where a cell runs: a Protocol and the two value types it trades.
+"""The seam between the runner and where a cell runs: a Protocol, the value types it trades, and the
+labels every cell carries.
 
-Two implementations, chosen in one place (`harness.engine.choose_backend`): Docker containers
-(`harness.engine.DockerBackend`) and fresh venvs on the host (`harness.hostbackend.HostBackend`).
+Two implementations, chosen in one place (harness.backends): Docker containers
+(`harness.engine.DockerBackend`, the only module that imports the docker SDK) and fresh venvs on the
+host (`harness.hostbackend.HostBackend`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import HarnessError
 from .model import Image
+
+if TYPE_CHECKING:
+    from .hostfacts import HostFacts
+
+# Every container a run starts carries these labels, so leftovers of any run can be found and removed.
+LABEL_RUN = "edge-wheel-harness.run"
+LABEL_CELL = "edge-wheel-harness.cell"
 
 
 class ImageUnavailable(HarnessError):
@@ -24,6 +33,8 @@ class CannotRunHere(ImageUnavailable):
 
 class EngineFailure(HarnessError):
     """The engine failed us (not the cell): API errors, a container that could not start."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +77,16 @@ class Backend(Protocol):
         """Where a host directory or file shows up inside the cell."""
 
     def facts(self) -> dict[str, Any]:
-        """Host facts recorded in every result (arch, engine version …)."""
+        """Facts about where cells run, recorded in every result (arch, engine version …)."""
+
+    def host_facts(self) -> HostFacts:
+        """What the machine that runs the cells is (Jetson/JetPack, GPUs, engine runtimes, emulation)."""
+
+    def gpu_access(self, facts: HostFacts) -> dict[str, Any]:
+        """How cells get the GPU on that machine: {"mode": …} and what goes with it (see hostfacts)."""
+
+    def clean(self, run_id: str | None = None) -> list[str]:
+        """Remove what runs left behind (kept or leftover cells); one line per thing removed."""
 
     def prepare(self, image: Image) -> tuple[float, str | None]:
         """Make sure the image exists: (seconds spent, "cold"/"cached" when it was built, else None).

@@ -411,10 +411,7 @@ def main(argv=None):
     env = dict((k, v) for k, v in os.environ.items() if k not in unset)
     env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
     venv = os.path.join(workdir, "venv")
-    if os.name == "nt":
-        venv_python = os.path.join(venv, "Scripts", "python.exe")
-    else:
-        venv_python = os.path.join(venv, "bin", "python")
+    venv_python = os.path.join(venv, "bin", "python")  # cells run on Linux only
 
     say(event="begin", python=platform.python_version(), executable=sys.executable,
         machine=platform.machine())

@@ -8,7 +8,6 @@ when it passes, and removed in a `finally` whatever happened, Ctrl-C included, u
 from __future__ import annotations
 
 import io
-import os
 import platform
 import tarfile
 import tempfile
@@ -21,13 +20,11 @@ import docker.errors
 import docker.types
 import requests
 
-from . import build, images
-from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job
+from . import build, hostfacts, imagearchive, images
+from .backend import LABEL_CELL, LABEL_RUN, Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job
 from .errors import EngineUnavailable
 from .model import Arch, Image
 
-LABEL_RUN = "edge-wheel-harness.run"
-LABEL_CELL = "edge-wheel-harness.cell"
 CELL_ROOT = "/ewh"
 POLL_SLICE = 1.0
 
@@ -79,6 +76,16 @@ class DockerBackend(Backend):
         except (docker.errors.DockerException, requests.RequestException):
             return {}
 
+    def host_facts(self) -> hostfacts.HostFacts:
+        return hostfacts.detect(engine_info=self.info())
+
+    def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
+        return hostfacts.gpu_access(facts)
+
+    def can_run(self, arch: Arch) -> bool:
+        """Whether this engine's machine runs `arch` images: natively, or under QEMU binfmt emulation."""
+        return hostfacts.binfmt_registered(arch)
+
     def facts(self) -> dict[str, Any]:
         try:
             version = self.client.version()
@@ -112,7 +119,7 @@ class DockerBackend(Backend):
         """
         start = time.monotonic()
         how: str | None = None
-        if image.arch is not Arch.native() and not images.binfmt_registered(image.arch):
+        if not self.can_run(image.arch):
             raise CannotRunHere(
                 f"{image.arch.platform} cannot run on this {Arch.native().platform} host: "
                 "no QEMU binfmt emulation is registered",
@@ -149,7 +156,7 @@ class DockerBackend(Backend):
         """
         archive = tarball.with_suffix(".image.tar")
         try:
-            images.write_image_archive(tarball, archive, ref, arch=arch, changes=changes)
+            imagearchive.write_image_archive(tarball, archive, ref, arch=arch, changes=changes)
             with archive.open("rb") as fh:
                 self.client.images.load(fh)
         except (docker.errors.DockerException, requests.RequestException) as exc:
@@ -251,19 +258,3 @@ class DockerBackend(Backend):
             self._remove(container)
             removed.append(f"{container.short_id} {container.labels.get(LABEL_CELL, '?')}")
         return removed
-
-
-def choose_backend(prefer: str = "auto", *, log=print) -> Backend:
-    """Docker when an engine answers; the host backend otherwise (or when asked for)."""
-    from .hostbackend import HostBackend
-
-    if prefer == "host":
-        return HostBackend()
-    try:
-        return DockerBackend()
-    except EngineUnavailable as exc:
-        if prefer == "docker":
-            raise
-        log(f"No Docker engine answered ({os.environ.get('DOCKER_HOST') or 'default socket'}): "
-            f"running cells in fresh venvs on this host instead (the host backend). {exc.hint}.")
-        return HostBackend()

@@ -1,4 +1,9 @@
-"""The harness's own exceptions. Only the CLI turns them into an `ERROR …` line and an exit code."""
+"""The harness's own exceptions. Only the CLI turns them into an `ERROR …` line and an exit code.
+
+Each class carries its exit code (as cibuildwheel's errors do): 2 bad input (a matrix, arguments, a
+results folder or document that cannot be used), 3 the engine or an image build failed us. The CLI
+adds 0, 1 (a cell did not get its expected verdict) and 130 (interrupted).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,15 @@ from dataclasses import dataclass
 class HarnessError(Exception):
     """An error meant for a person: what went wrong, where, and what to do."""
 
+    exit_code = 2
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+    def lines(self) -> list[str]:
+        """What the CLI prints for it."""
+        return [f"ERROR {self}"] + ([f"  hint: {self.hint}"] if self.hint else [])
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,15 @@ class MatrixError(HarnessError):
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in problems))
 
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]  # each already says file, key and what is wrong
+
+
+class ReportError(HarnessError):
+    """A results folder or a document the harness cannot use as it stands."""
+
 
 class EngineUnavailable(HarnessError):
     """No container engine answered."""
+
+    exit_code = 3

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import hostfacts
 from .backend import Backend, CannotRunHere, Execution, Job
 from .model import Arch, Image
 
@@ -25,12 +26,22 @@ class HostBackend(Backend):
     name = "host"
     root = "."  # replaced per job by its temporary directory
 
-    def __init__(self, python: str | None = None, tmp: str | None = None) -> None:
+    def __init__(self, python: str | None = None, tmp: str | None = None, *, why: str = "chosen") -> None:
         self.python = python or sys.executable
         self.tmp = tmp
+        self.why = why  # why cells run on the host: asked for, or no engine answered
 
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         return mount_host_path
+
+    def host_facts(self) -> hostfacts.HostFacts:
+        return hostfacts.detect(engine_info=None)
+
+    def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
+        return {"mode": "none" if facts.kind == "plain" else "host"}  # a host venv sees whatever GPU is there
+
+    def clean(self, run_id: str | None = None) -> list[str]:
+        return []  # each cell's folder is removed when it ends (unless kept: then its path is in the result)
 
     def facts(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .images import binfmt_registered
 from .model import Arch
 
 RunFn = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -29,6 +28,7 @@ RELEASE_FILE = Path("etc/nv_tegra_release")
 COMPATIBLE_FILE = Path("proc/device-tree/compatible")
 CUDA_ROOT = Path("usr/local/cuda")
 BINFMT_DIR = Path("proc/sys/fs/binfmt_misc")
+BINFMT_ROOT = Path("/") / BINFMT_DIR
 
 # L4T (Jetson Linux) release → JetPack. Exact releases only; a "major.minor" key covers every patch of
 # that release series (JetPack 7.0 ships as 38.2.x). Anything not listed is unknown, never guessed.
@@ -179,6 +179,23 @@ def _read_text(path: Path) -> tuple[str | None, str]:
         return None, f"no {path}"
     except OSError as exc:
         return None, f"cannot read {path}: {exc.strerror or exc}"
+
+
+def binfmt_registered(arch: Arch, *, root: Path = BINFMT_ROOT, native: Arch | None = None) -> bool:
+    """Whether this host can run `arch` binaries: natively, or through an enabled QEMU binfmt entry."""
+    if arch is (native or Arch.native()):
+        return True
+    if _first_line(root / "status") == "disabled":  # binfmt_misc switched off as a whole
+        return False
+    return _first_line(root / f"qemu-{arch.machine}") == "enabled"
+
+
+def _first_line(path: Path) -> str | None:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            return fh.readline().strip()
+    except OSError:
+        return None
 
 
 # -- L4T and JetPack -----------------------------------------------------------------------------------
@@ -540,8 +557,9 @@ def problems(facts: HostFacts) -> list[str]:
     return found
 
 
-def render(facts: HostFacts) -> str:
-    """A readable multi-line summary for `wheel-harness doctor`."""
+def render(facts: HostFacts, access: dict[str, Any] | None = None) -> str:
+    """A readable multi-line summary for `wheel-harness doctor`; `access` is how the chosen backend
+    gives cells the GPU (default: as containers on this host get it)."""
     s = facts.sources
 
     def missing(key: str) -> str:
@@ -576,7 +594,7 @@ def render(facts: HostFacts) -> str:
         lines.append(f"engine       : none ({s.get('engine', 'not asked')})")
     for arch_name, ok in sorted(facts.binfmt.items()):
         lines.append(f"emulation    : {arch_name} {'available (QEMU binfmt)' if ok else 'not available'}")
-    access = gpu_access(facts)
+    access = gpu_access(facts) if access is None else access
     detail = f" (runtime {access['runtime']})" if "runtime" in access else ""
     lines.append(f"GPU access   : {access['mode']}{detail}")
     name, why = default_matrix(facts)

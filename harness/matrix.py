@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from . import images, templates
+from . import templates
 from .errors import MatrixError, Problem
 from .model import (
     INSTALLERS,
+    LOCAL_RECIPES,
     NAME_RE,
     Arch,
     Cell,
@@ -42,7 +43,6 @@ except ModuleNotFoundError:  # Python 3.10
 DEFAULT_TIMEOUT = 1800.0
 DEFAULT_ATTEMPTS = 3  # install attempts while an index does not answer
 DEFAULT_BACKOFF = 10.0  # seconds before the first retry, doubled for each one after
-LOCAL_RECIPES = tuple(images.LOCAL_RECIPES)  # the images the harness builds itself
 
 TOP_KEYS = ("matrix", "images", "indexes", "packages")
 MATRIX_KEYS = ("name", "description", "timeout", "install_attempts", "retry_backoff", "images", "indexes", "packages",
@@ -198,7 +198,7 @@ class _Reader:
         if dockerfile and not (self.base / dockerfile).is_file():
             self.problem(f"{key}.dockerfile", f"{dockerfile!r} not found (relative to {self.base})")
         if local and local not in LOCAL_RECIPES:
-            self.problem(f"{key}.local_build", f"unknown recipe {local!r}{_did_you_mean(local, LOCAL_RECIPES)}; "
+            self.problem(f"{key}.local_build", f"unknown recipe {local!r}{_did_you_mean(local, tuple(LOCAL_RECIPES))}; "
                          f"known: {', '.join(LOCAL_RECIPES)}")
         plat = self.get(body, key, "platform", str, None)
         arch = None

@@ -8,7 +8,9 @@ from __future__ import annotations
 import enum
 import platform
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 SCHEMA_VERSION = 2  # 2: `outcome` became `verdict`, with `evidence` and `hint`
@@ -62,6 +64,10 @@ class Image:
     glibc: str | None = None  # the image's glibc ("2.35"), for `plan`'s manylinux level
 
     @property
+    def recipe(self) -> Recipe | None:
+        return LOCAL_RECIPES.get(self.local_build) if self.local_build else None
+
+    @property
     def tag(self) -> str:
         """The reference cells run on (a built Dockerfile gets a harness-owned tag)."""
         if self.ref:
@@ -72,6 +78,30 @@ class Image:
 
 
 IMAGE_PREFIX = "edge-wheel-harness"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """An image the harness makes itself: mmdebstrap puts a suite, a variant and packages into it."""
+
+    suite: str
+    variant: str = "apt"
+    packages: tuple[str, ...] = ()
+    python_version: str | None = None  # what the suite's python3 is (for `plan`)
+    glibc: str | None = None  # the suite's glibc (the manylinux level `plan` resolves for)
+
+
+LOCAL_RECIPES: Mapping[str, Recipe] = MappingProxyType(
+    {
+        "debian-bookworm": Recipe(
+            suite="bookworm",
+            variant="apt",
+            packages=("python3-venv", "python3-pip", "ca-certificates"),
+            python_version="3.11",
+            glibc="2.36",
+        ),
+    }
+)
 
 
 def local_image_ref(recipe: str, arch: Arch) -> str:
@@ -100,6 +130,11 @@ class IndexVariant:
     @property
     def urls(self) -> tuple[str, ...]:
         return tuple(u for u in (self.index_url, *self.extra_index_urls) if u)
+
+    @property
+    def refuses_source(self) -> bool:
+        """Source builds are refused: `only_binary`, or pip's own --only-binary among pip_args."""
+        return self.only_binary or any(a.startswith("--only-binary") for a in self.pip_args)
 
     @property
     def wheelhouse(self) -> str | None:
@@ -150,6 +185,26 @@ class Cell:
     def id(self) -> str:
         return cell_id(self.image.name, self.index.name, self.packages.name, self.installer)
 
+    def to_json(self) -> dict[str, Any]:
+        """The cell as declared: the one serialisation of a cell (results record it with credentials
+        masked and paths shortened, see runner.describe)."""
+        idx = self.index
+        return {
+            "id": self.id,
+            "image": {"name": self.image.name, "ref": self.image.tag, "platform": self.image.arch.platform,
+                      "ships_torch": self.image.ships_torch},
+            "index": {"name": idx.name, "default": idx.is_default, "index_url": idx.index_url,
+                      "extra_index_urls": list(idx.extra_index_urls), "find_links": list(idx.find_links),
+                      "serve": list(idx.serve), "no_index": idx.no_index, "only_binary": idx.only_binary},
+            "installer": self.installer,
+            "packages": {"name": self.packages.name, "requirements": list(self.packages.requirements),
+                         "modules": list(self.packages.modules)},
+            "timeout": self.timeout,
+            "expect": self.expect,
+            "expect_why": self.expect_why,
+            "expect_cuda": self.cuda.to_json() if self.cuda else None,
+        }
+
 
 INSTALLERS = ("pip", "uv")
 
@@ -173,41 +228,66 @@ class Matrix:
     timeout: float = 1800.0
 
 
-class Verdict(str, enum.Enum):
-    """How a cell ended: exactly one per cell, each with a meaning and a hint (see verdicts.HINTS)."""
+# What `plan` can predict about an install (harness.plan): uv's resolution for the cell's target.
+PLAN_OUTCOMES = ("installs", "source-build", "no-distribution", "conflict", "index-unreachable", "unknown")
+_INSTALLED = ("installs", "source-build")  # the install went through (from wheels, or compiling)
+_INFRASTRUCTURE = "infrastructure"  # a verdict that says this run could not judge the combination
+_JUDGES_INSTALL = "judges-install"  # says the install failed, though no outcome of `plan` agrees with it
 
-    PASS = "pass"
-    DEGRADED = "degraded"  # everything imported, but a message says function was lost
-    NO_CUDA = "no-cuda"  # imports fine, but CUDA is unavailable where the cell expects it
-    CUDA_MISMATCH = "cuda-mismatch"  # CUDA there, but not the expected version/capability, or no kernels for the GPU
-    TORCH_REPLACED = "torch-replaced"  # the install replaced the torch the image shipped
-    IMPORT_FAILED = "import-failed"
-    CRASHED = "crashed"  # the interpreter died (a signal, an abort) rather than raising
-    NO_DISTRIBUTION = "no-distribution"  # no version/wheel for this platform and Python on this index
-    CONFLICT = "conflict"  # the resolver could not satisfy the pins
-    SOURCE_BUILD_FAILED = "source-build-failed"
-    INSTALL_FAILED = "install-failed"  # pip failed in a way none of the above explains
+
+class Verdict(str, enum.Enum):
+    """How a cell ended: exactly one per cell, each with a meaning and a hint (see verdicts.HINTS).
+
+    Each verdict also says what it means for `plan`: the predicted outcomes it agrees with (a
+    verdict reached after the install went through agrees with "installs"), and whether it says
+    anything about the install at all (a timeout or a skipped cell does not, so it is not compared).
+    A new verdict is declared here, with both, and classified in harness.verdicts.
+    """
+
+    def __new__(cls, value: str, agrees: tuple[str, ...] = (), kind: str = "") -> Verdict:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.plan_agrees = frozenset(agrees)
+        member.judges_install = bool(agrees) or kind == _JUDGES_INSTALL
+        member.is_infrastructure = kind == _INFRASTRUCTURE  # an outage or a limit of this machine, not a finding
+        return member
+
+    PASS = "pass", _INSTALLED
+    DEGRADED = "degraded", _INSTALLED  # everything imported, but a message says function was lost
+    NO_CUDA = "no-cuda", _INSTALLED  # imports fine, but CUDA is unavailable where the cell expects it
+    # CUDA there, but not the expected version/capability, or no kernels for the GPU
+    CUDA_MISMATCH = "cuda-mismatch", ("installs",)
+    TORCH_REPLACED = "torch-replaced", ("installs",)  # the install replaced the torch the image shipped
+    IMPORT_FAILED = "import-failed", _INSTALLED
+    CRASHED = "crashed", _INSTALLED  # the interpreter died (a signal, an abort) rather than raising
+    NO_DISTRIBUTION = "no-distribution", ("no-distribution",)  # no version/wheel for this platform and Python
+    CONFLICT = "conflict", ("conflict",)  # the resolver could not satisfy the pins
+    SOURCE_BUILD_FAILED = "source-build-failed", ("source-build",)
+    INSTALL_FAILED = "install-failed", (), _JUDGES_INSTALL  # the install failed; none of the above explains it
     VENV_FAILED = "venv-failed"
-    INDEX_UNREACHABLE = "index-unreachable"  # the index did not answer (after bounded retries)
-    TIMEOUT = "timeout"
-    ENGINE_ERROR = "engine-error"
-    IMAGE_UNAVAILABLE = "image-unavailable"
-    INTERRUPTED = "interrupted"
+    # the index did not answer (after bounded retries)
+    INDEX_UNREACHABLE = "index-unreachable", ("index-unreachable",), _INFRASTRUCTURE
+    TIMEOUT = "timeout", (), _INFRASTRUCTURE
+    ENGINE_ERROR = "engine-error", (), _INFRASTRUCTURE
+    IMAGE_UNAVAILABLE = "image-unavailable", (), _INFRASTRUCTURE
+    INTERRUPTED = "interrupted", (), _INFRASTRUCTURE  # the run was stopped (Ctrl-C, SIGTERM)
     SKIPPED = "skipped"  # cannot run on this host at all (e.g. a foreign architecture without emulation)
 
-    @property
-    def is_infrastructure(self) -> bool:
-        """An outage or a limit of this machine, not a finding about the combination of packages."""
-        return self in INFRASTRUCTURE
+    def agrees_with(self, outcome: str | None) -> bool | None:
+        """Whether a prediction's outcome agrees with this verdict; None when they cannot be compared
+        (this verdict says nothing about the install, or uv could not predict it)."""
+        if not self.judges_install or outcome in (None, "unknown"):
+            return None
+        return outcome in self.plan_agrees
 
 
-INFRASTRUCTURE = frozenset({Verdict.INDEX_UNREACHABLE, Verdict.TIMEOUT, Verdict.ENGINE_ERROR,
-                            Verdict.IMAGE_UNAVAILABLE, Verdict.INTERRUPTED})
+INFRASTRUCTURE = frozenset(v for v in Verdict if v.is_infrastructure)
 
 
 @dataclass(frozen=True, kw_only=True)
 class CellResult:
-    """Everything one cell measured; `to_json()` is the schema-versioned record on disk."""
+    """Everything one cell measured; `to_json()` is the schema-versioned record on disk, the one
+    serialisation of a result (harness.store writes and reads it)."""
 
     matrix: str
     cell_id: str
@@ -216,7 +296,7 @@ class CellResult:
     verdict: Verdict
     started_at: str
     finished_at: str
-    cell: dict[str, Any]
+    cell: dict[str, Any]  # the cell as declared (Cell.to_json(), credentials masked)
     timings: dict[str, Any]
     probe: dict[str, Any]
     host: dict[str, Any]
@@ -225,7 +305,11 @@ class CellResult:
     hint: str | None = None  # one line: what to do about it
     phases: tuple[dict[str, Any], ...] = ()
     log: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    expected: bool = True  # the verdict is the one the cell expects (a skipped cell counts as expected)
+    exit_code: int | None = None  # the cell driver's exit status; None when it never ended on its own
+    install: dict[str, Any] | None = None  # what the installer installed: versions, wheel or source, sizes
+    torch_guard: dict[str, Any] = field(default_factory=dict)  # the image's torch "before"/"after" the install
+    prediction: dict[str, Any] | None = None  # `plan`'s prediction for the cell, made before it ran
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
@@ -249,5 +333,9 @@ class CellResult:
             "probe": self.probe,
             "host": self.host,
             "log": self.log,
-            **self.extra,
+            "exit_code": self.exit_code,
+            "install": self.install,
+            "torch_guard": self.torch_guard,
+            "expected": self.expected,
+            "prediction": self.prediction,
         }

@@ -22,21 +22,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import events as _events
-from . import plan, redact, verdicts
-from .backend import Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job, Mount
-from .engine import LABEL_CELL, LABEL_RUN
+from . import installers, plan, redact, verdicts
+from .atomic import write_text_atomic
+from .backend import (
+    LABEL_CELL,
+    LABEL_RUN,
+    Backend,
+    CannotRunHere,
+    EngineFailure,
+    Execution,
+    ImageUnavailable,
+    Job,
+    Mount,
+)
 from .errors import HarnessError
 from .model import Cell, CellResult, Matrix, Verdict
-from .report import write_result, write_text_atomic
 from .serve import WheelhouseServer
+from .store import write_result
 
 HERE = Path(__file__).resolve().parent
 CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
-# pip settings an image's environment may carry (dustynv images bake in their build mirrors) that
-# would silently replace or extend the cell's index variant.
-PIP_INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
-                       "PIP_TRUSTED_HOST", "PIP_CONSTRAINT", "PIP_REQUIRE_VIRTUALENV", "PIP_CONFIG_FILE")
 CELL_WORKDIR = "ewh-work"
 
 
@@ -94,26 +100,10 @@ def served_urls(cell: Cell, served: Mapping[str, str]) -> list[str]:
 
 
 def pip_options(cell: Cell, backend: Backend, served: Mapping[str, str] | None = None) -> tuple[list[str], list[Mount]]:
-    idx = cell.index
-    args: list[str] = []
-    mounts: list[Mount] = []
-    urls = served_urls(cell, served or {})
-    if idx.no_index and urls:  # only the served wheelhouse(s): the first is the index
-        args += ["--index-url", urls[0]]
-        urls = urls[1:]
-    if idx.index_url:
-        args += ["--index-url", idx.index_url]
-    for url in (*idx.extra_index_urls, *urls):
-        args += ["--extra-index-url", url]
-    if idx.no_index and not idx.serve:
-        args.append("--no-index")
-    for i, directory in enumerate(idx.find_links):
-        where = backend.cell_path(directory, f"links-{i}")
-        mounts.append(Mount(host=directory, cell=where))
-        args += ["--find-links", where]
-    if idx.only_binary:
-        args += ["--only-binary", ":all:"]
-    args += list(idx.pip_args)
+    """The cell's pip options, and the read-only mounts its find-links folders need."""
+    mounts = [Mount(host=d, cell=backend.cell_path(d, f"links-{i}")) for i, d in enumerate(cell.index.find_links)]
+    args = installers.pip_install_args(cell.index, served=served_urls(cell, served or {}),
+                                       links=[m.cell for m in mounts])
     return args, mounts
 
 
@@ -140,13 +130,8 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
     ca_mounts, env = forwarded_environment(environ, backend)
     # The cell's pip sees only the cell's index variant, not the host's pip configuration.
     env["PIP_CONFIG_FILE"] = os.devnull
-    uv_args: list[str] = []
-    if cell.installer == "uv":
-        uv_args, _ = plan.translate_pip_args(pip_args)  # what uv lacks is named in the plan's notes
-        if "SSL_CERT_FILE" not in env:  # uv reads SSL_CERT_FILE, not pip's variables
-            env["SSL_CERT_FILE"] = env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE") or ""
-            if not env["SSL_CERT_FILE"]:
-                del env["SSL_CERT_FILE"]
+    installer = installers.get(cell.installer)
+    env = installer.environment(env)
     spec = {
         "workdir": CELL_WORKDIR,
         "system_site_packages": cell.image.ships_torch,
@@ -154,9 +139,9 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         "pip_args": pip_args,
         "modules": list(cell.packages.modules),
         "env": env,
-        "unset": list(PIP_INDEX_VARIABLES + plan.UV_INDEX_VARIABLES),
+        "unset": list(installers.INDEX_VARIABLES),
         "installer": cell.installer,
-        "uv_args": uv_args,
+        "uv_args": installer.install_args(pip_args),
         # What the driver asks, after a failed install, to tell an outage from a missing wheel.
         "sources": sources(cell, pip_args),
         "retry": {"attempts": cell.retry.attempts, "backoff": cell.retry.backoff},
@@ -180,31 +165,20 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
 
 
 def describe(cell: Cell) -> dict[str, Any]:
-    """The cell as recorded in its result: what it ran on, with which index and which pins."""
-    idx = cell.index
+    """The cell as recorded in its result (Cell.to_json): URLs without credentials, and host folders
+    relative to the working directory (or by name alone), so a result says nothing of this machine."""
     cwd = Path.cwd()
 
     def shown(path: str) -> str:
         p = Path(path)
         return str(p.relative_to(cwd)) if p.is_relative_to(cwd) else p.name
 
-    return {
-        "id": cell.id,
-        "image": {"name": cell.image.name, "ref": cell.image.tag, "platform": cell.image.arch.platform,
-                  "ships_torch": cell.image.ships_torch},
-        "index": {"name": idx.name, "default": idx.is_default,
-                  "index_url": redact.url(idx.index_url) if idx.index_url else None,
-                  "extra_index_urls": [redact.url(u) for u in idx.extra_index_urls],
-                  "find_links": [shown(d) for d in idx.find_links], "serve": [shown(d) for d in idx.serve],
-                  "no_index": idx.no_index, "only_binary": idx.only_binary},
-        "installer": cell.installer,
-        "packages": {"name": cell.packages.name, "requirements": list(cell.packages.requirements),
-                     "modules": list(cell.packages.modules)},
-        "timeout": cell.timeout,
-        "expect": cell.expect,
-        "expect_why": cell.expect_why,
-        "expect_cuda": cell.cuda.to_json() if cell.cuda else None,
-    }
+    described = cell.to_json()
+    index = described["index"]
+    index.update(index_url=redact.url(index["index_url"]) if index["index_url"] else None,
+                 extra_index_urls=[redact.url(u) for u in index["extra_index_urls"]],
+                 find_links=[shown(d) for d in index["find_links"]], serve=[shown(d) for d in index["serve"]])
+    return described
 
 
 def install_record(cell: Cell, parsed: _events.CellEvents) -> dict[str, Any] | None:
@@ -242,9 +216,19 @@ def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
     return timings
 
 
+class CellInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) while a cell ran, after its container was removed: carries the cell's
+    `interrupted` result, so the run can record it before it stops."""
+
+    def __init__(self, result: CellResult) -> None:
+        super().__init__(result.cell_id)
+        self.result = result
+
+
 def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, host: dict[str, Any],
              log_dir: Path | None = None, served: Mapping[str, str] | None = None,
              prediction: Mapping[str, Any] | None = None) -> CellResult:
+    """One cell → its result. Every way a cell ends is a result; Ctrl-C raises CellInterrupted."""
     started, t0 = now(), time.monotonic()
     execution: Execution | None = None
     parsed: _events.CellEvents | None = None
@@ -252,6 +236,43 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
     notes: list[str] = []
     evidence: list[str] = []
     hint: str | None = None
+
+    def finish(verdict: Verdict) -> CellResult:
+        """The result record: expectation met or not, secrets masked, the log written beside it."""
+        expected = verdict.value == cell.expect or verdict is Verdict.SKIPPED
+        shown_notes = list(notes)
+        if expected and cell.expect != "pass":
+            shown_notes.insert(0, f"known-bad, as expected ({cell.expect})"
+                               + (f": {cell.expect_why}" if cell.expect_why else ""))
+        known = redact.secrets(cell.index)
+        log_name = None
+        if log_dir is not None and execution is not None:
+            log_name = f"{cell.id}.log"
+            write_text_atomic(log_dir / log_name, redact.text(execution.log, known))
+        return CellResult(
+            matrix=matrix,
+            cell_id=cell.id,
+            run_id=options.run_id,
+            backend=backend.name,
+            verdict=verdict,
+            started_at=started,
+            finished_at=now(),
+            cell=describe(cell),
+            timings=timings_from(prepare, execution, parsed, time.monotonic() - t0),
+            probe=redact.data(parsed.probe, known) if parsed else {},
+            phases=redact.data(tuple(parsed.phases), known) if parsed else (),
+            host=host,
+            notes=tuple(redact.text(n, known) for n in shown_notes),
+            evidence=tuple(redact.text(e, known) for e in evidence),
+            hint=redact.text(hint, known) if hint else None,
+            log=log_name,
+            expected=expected,
+            exit_code=execution.exit_code if execution else None,
+            install=redact.data(install_record(cell, parsed), known) if parsed else None,
+            torch_guard=redact.data(dict(parsed.torch_states), known) if parsed else {},
+            prediction=redact.data(dict(prediction), known) if prediction else None,
+        )
+
     try:
         prepare = backend.prepare(cell.image)
         execution = backend.execute(make_job(cell, backend, options, served))
@@ -265,40 +286,11 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         evidence, hint = [str(exc)], exc.hint or verdicts.HINTS[verdict]
     except EngineFailure as exc:
         verdict, evidence, hint = Verdict.ENGINE_ERROR, [str(exc)], verdicts.HINTS[Verdict.ENGINE_ERROR]
-    expected = verdict.value == cell.expect or verdict is Verdict.SKIPPED
-    if expected and cell.expect != "pass":
-        notes.insert(0, f"known-bad, as expected ({cell.expect})" + (f": {cell.expect_why}" if cell.expect_why else ""))
-    known = redact.secrets(cell.index)
-    notes = [redact.text(n, known) for n in notes]
-    evidence = [redact.text(e, known) for e in evidence]
-    hint = redact.text(hint, known) if hint else None
-    log_name = None
-    if log_dir is not None and execution is not None:
-        log_name = f"{cell.id}.log"
-        write_text_atomic(log_dir / log_name, redact.text(execution.log, known))
-    return CellResult(
-        matrix=matrix,
-        cell_id=cell.id,
-        run_id=options.run_id,
-        backend=backend.name,
-        verdict=verdict,
-        started_at=started,
-        finished_at=now(),
-        cell=describe(cell),
-        timings=timings_from(prepare, execution, parsed, time.monotonic() - t0),
-        probe=redact.data(parsed.probe, known) if parsed else {},
-        phases=redact.data(tuple(parsed.phases), known) if parsed else (),
-        host=host,
-        notes=tuple(notes),
-        evidence=tuple(evidence),
-        hint=hint,
-        log=log_name,
-        extra={"exit_code": execution.exit_code if execution else None,
-               "install": redact.data(install_record(cell, parsed), known) if parsed else None,
-               "torch_guard": redact.data(dict(parsed.torch_states), known) if parsed else {},
-               "expected": expected,
-               "prediction": redact.data(dict(prediction), known) if prediction else None},
-    )
+    except KeyboardInterrupt:  # the backend has removed the cell's container on its way out
+        evidence = [f"the run was interrupted after {time.monotonic() - t0:.1f} s of this cell"]
+        hint = verdicts.HINTS[Verdict.INTERRUPTED]
+        raise CellInterrupted(finish(Verdict.INTERRUPTED)) from None
+    return finish(verdict)
 
 
 def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
@@ -335,11 +327,27 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
             log(f"Serving wheelhouse {Path(directory).name} at {served[directory]}")
         for n, cell in enumerate(cells, 1):
             log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")
-            result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
-                              served=served, prediction=(predictions or {}).get(cell.id))
+            try:
+                result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
+                                  served=served, prediction=(predictions or {}).get(cell.id))
+            except CellInterrupted as stopped:
+                write_result(results_dir, stopped.result)  # the table shows where the run stopped
+                raise
             write_result(results_dir, result)
             first = (result.evidence or result.notes or ("",))[0]
             note = f" — {first}" if first else ""
             log(f"[{n}/{len(cells)}] {cell.id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}")
             out.append(result)
     return out
+
+
+def predict(cells: list[Cell], log: Callable[[str], None] = print) -> dict[str, dict] | None:
+    """The prediction step: `plan`'s prediction for each cell, to store beside its real result;
+    None (said once) where uv is missing."""
+    try:
+        uv = installers.uv_binary()
+    except HarnessError as exc:
+        log(f"note: no plan stored with the results: {exc}")
+        return None
+    log(f"Planning {len(cells)} cell(s) with uv (no containers) …")
+    return {c.id: plan.predict(c, uv=uv).to_json() for c in cells}

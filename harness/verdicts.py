@@ -17,8 +17,8 @@ from packaging.utils import canonicalize_name
 from .backend import Execution
 from .cell import missing_projects
 from .events import CellEvents
+from .installers import read_uv
 from .model import Cell, Verdict
-from .plan import judge_uv
 
 EVIDENCE_MAX = 300  # characters per evidence line (the JSON keeps this many; the table shows less)
 
@@ -126,7 +126,7 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | 
     if "cause:" not in output and "error:" not in output:
         return None
     build = UV_BUILD_FAILED.search(output)
-    outcome, _, evidence = judge_uv(1, "", output, allows_source=False)
+    outcome, _, evidence = read_uv(1, "", output, allows_source=False)
     if build:
         what = build.group(1) or "a package"
         return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=evidence,
@@ -147,8 +147,7 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
                     cell: Cell | None = None) -> Judgement:
     """Why pip (or uv) failed: an index that did not answer, no distribution, a conflict, a failed build."""
     attempts = len(retries) + 1
-    only_binary = bool(cell and (cell.index.only_binary or any(a.startswith("--only-binary")
-                                                             for a in cell.index.pip_args)))
+    only_binary = bool(cell and cell.index.refuses_source)
     down = [c for c in checks if c.get("error")]
     untrusted = UNTRUSTED.search(output)
     pip_down = _pip_lines(output, UNREACHABLE, 2)
@@ -512,3 +511,37 @@ HINTS = {
                      "the matrix on such a machine",
     Verdict.INTERRUPTED: "the run was interrupted: re-run the cell",
 }
+
+
+# --- the plan against the run ----------------------------------------------------------------------
+
+
+def disagreement(prediction: Mapping[str, Any], result: Mapping[str, Any]) -> str | None:
+    """Where `plan`'s prediction and a stored result differ, in words; None when they agree or cannot
+    be compared (see Verdict.agrees_with)."""
+    try:
+        verdict = Verdict(str(result.get("verdict")))
+    except ValueError:
+        return None
+    outcome = prediction.get("outcome")
+    agrees = verdict.agrees_with(outcome)
+    if agrees is None:
+        return None
+    if not agrees:
+        return f"plan predicted {outcome}, the run was {verdict.value}"
+    items = (result.get("install") or {}).get("items") or []
+    installed = {canonicalize_name(str(i.get("name", ""))): i.get("version") for i in items if isinstance(i, Mapping)}
+    differ = [f"{name} {installed[name]} (plan: {version})"
+              for name, version in (prediction.get("versions") or {}).items()
+              if name in installed and installed[name] and installed[name] != version]
+    return ("versions differ from the plan: " + ", ".join(differ)) if differ else None
+
+
+def compared_with_plan(result: Mapping[str, Any]) -> bool:
+    """Whether a stored result can be held against its prediction at all."""
+    prediction = result.get("prediction")
+    try:
+        verdict = Verdict(str(result.get("verdict")))
+    except ValueError:
+        return False
+    return isinstance(prediction, Mapping) and verdict.agrees_with(prediction.get("outcome")) is not None

@@ -31,9 +31,9 @@ def docker_backend():
 def bookworm(docker_backend, tmp_path_factory):
     """The local Debian bookworm amd64 image (built once from Debian's packages when missing)."""
     from harness import images
-    from harness.model import Arch
+    from harness.model import Arch, local_image_ref
 
-    ref = images.local_ref("debian-bookworm", Arch.AMD64)
+    ref = local_image_ref("debian-bookworm", Arch.AMD64)
     if not docker_backend.has_image(ref):
         images.build_local("debian-bookworm", Arch.AMD64, docker_backend,
                            workdir=tmp_path_factory.mktemp("rootfs"))

@@ -26,8 +26,8 @@ from wheels import (
     make_wheel,
 )
 
-from harness import matrix, report, runner
-from harness.engine import LABEL_RUN
+from harness import documents, matrix, runner, store, table
+from harness.backend import LABEL_RUN
 from harness.model import Verdict
 
 pytestmark = pytest.mark.docker
@@ -82,10 +82,10 @@ def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path
     assert leftovers(docker_backend, run_id) == []
 
     # The table regenerates from stored results without running anything.
-    rows = report.load_results(tmp_path / "results" / "fixtures")
+    rows = store.load_results(tmp_path / "results" / "fixtures")
     doc = tmp_path / "VALIDATION.md"
     doc.write_text("# Validation\n\nHand-written intro.\n")
-    assert report.regenerate(doc, "fixtures", report.render_table(rows))
+    assert documents.regenerate(doc, "fixtures", table.render_table(rows))
     text = doc.read_text()
     assert text.startswith("# Validation\n\nHand-written intro.\n")
     assert "`bookworm-amd64__fixtures__chain`" in text and "torch 2.13.0" in text
@@ -165,10 +165,14 @@ def test_ctrl_c_removes_the_container(docker_backend, bookworm, tmp_path):
             time.sleep(0.2)
 
     threading.Thread(target=interrupt_once_running, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stopped:
         runner.run_cell(loaded.cells[0], docker_backend, opts, matrix=loaded.name, host={})
     assert seen_running, "the cell's container never appeared"
     assert leftovers(docker_backend, opts.run_id) == []
+    # the cell's result says the run stopped there: an infrastructure verdict, never a finding
+    interrupted = stopped.value.result
+    assert (interrupted.verdict, interrupted.expected) == (Verdict.INTERRUPTED, False)
+    assert interrupted.evidence[0].startswith("the run was interrupted after")
 
 
 def test_keep_leaves_the_container_for_debugging_and_clean_removes_it(docker_backend, bookworm, tmp_path):
@@ -191,9 +195,9 @@ def test_cli_run_writes_results_and_table(docker_backend, bookworm, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 cell: 1 pass" in done.stdout
-    table = (tmp_path / "results" / "cli" / "README.md").read_text()
-    assert "`bookworm-amd64__fixtures__chain`" in table
-    assert report.begin_marker("cli") in doc.read_text()
+    rendered = (tmp_path / "results" / "cli" / "README.md").read_text()
+    assert "`bookworm-amd64__fixtures__chain`" in rendered
+    assert documents.begin_marker("cli") in doc.read_text()
     # Regenerating from stored results changes nothing.
     again = subprocess.run([sys.executable, "-m", "harness", "table", str(m), "--results",
                             str(tmp_path / "results")], capture_output=True, text=True)
@@ -269,7 +273,7 @@ def test_a_source_build_is_named_in_the_result(docker_backend, bookworm, tmp_pat
     m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--no-build-isolation"]'))
     result, _ = run_one(m, docker_backend, tmp_path / "results")
     assert result.verdict is Verdict.PASS, result.notes
-    [item] = result.extra["install"]["items"]
+    [item] = result.install["items"]
     assert (item["name"], item["source"], item["file"]) == ("srcpkg", "source", "srcpkg-1.0.tar.gz")
     assert "built from source: srcpkg 1.0" in result.notes
 
@@ -307,7 +311,7 @@ def test_an_index_torch_replacing_the_image_torch_is_flagged(docker_backend, ima
     assert result.evidence[0].startswith("the install replaced the image's torch: torch 2.5.0+nv24.08 (CUDA 12.6) at ")
     assert "→ torch 2.13.0 (CPU build) at /tmp/ewh-work/venv/" in result.evidence[0]
     assert "pin torch==2.5.0+nv24.08" in result.hint
-    guard = result.extra["torch_guard"]
+    guard = result.torch_guard
     assert (guard["before"]["cuda"], guard["after"]["cuda"]) == ("12.6", None)
     assert result.timings["image_build"] == "cold"
 
@@ -318,9 +322,9 @@ def test_an_install_that_keeps_the_image_torch_passes(docker_backend, image_with
                      requirements='["torchao"]', modules='["torch", "torchao"]')
     result, _ = run_one(m, docker_backend, tmp_path / "results")
     assert result.verdict is Verdict.PASS, result.notes
-    assert result.extra["torch_guard"]["after"].get("version") == "2.5.0+nv24.08", result.extra["torch_guard"]
+    assert result.torch_guard["after"].get("version") == "2.5.0+nv24.08", result.torch_guard
     assert result.probe["torch"]["cuda_version"] == "12.6"
-    assert [i["name"] for i in result.extra["install"]["items"]] == ["torchao"]
+    assert [i["name"] for i in result.install["items"]] == ["torchao"]
 
 
 OLD_PIP_IMAGE = """\
@@ -352,8 +356,8 @@ def test_a_venv_with_a_pip_too_old_for_reports_is_upgraded_first_and_says_so(doc
     assert result.verdict is Verdict.PASS, result.evidence
     assert "pip 21.3 in the venv has no --report: upgrading it first" in result.notes
     assert [p["phase"] for p in result.phases][:3] == ["venv", "pip-upgrade", "install"]
-    assert Version(result.extra["install"]["pip"]) >= Version("22.2")
-    assert len(result.extra["install"]["items"]) == 3
+    assert Version(result.install["pip"]) >= Version("22.2")
+    assert len(result.install["items"]) == 3
 
 
 def test_an_image_that_cannot_make_a_venv_is_venv_failed(docker_backend, bookworm, tmp_path):

@@ -11,20 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from harness.hostfacts import binfmt_registered
+from harness.imagearchive import write_image_archive
 from harness.images import (
     IMAGE_CHANGES,
-    LOCAL_RECIPES,
     BuildOutcome,
     ImageBuildError,
-    Recipe,
-    binfmt_registered,
     build_local,
-    local_ref,
     mmdebstrap_command,
     needed_local_images,
-    write_image_archive,
 )
-from harness.model import Arch, Image
+from harness.model import LOCAL_RECIPES, Arch, Image, Recipe
+from harness.model import local_image_ref as local_ref
 
 
 class FakeStore:
@@ -89,7 +87,7 @@ def enable(root: Path, machine: str, state: str = "enabled") -> None:
     (root / f"qemu-{machine}").write_text(f"{state}\ninterpreter /fake/qemu-{machine}\nflags: PF\n")
 
 
-def build(store, arch=Arch.AMD64, *, tmp_path: Path, binfmt_root: Path, run=None, which=which_found, **kw):
+def build(store, arch=Arch.AMD64, *, tmp_path: Path, run=None, which=which_found, **kw):
     logs: list[str] = []
     outcome = build_local(
         "debian-bookworm",
@@ -100,7 +98,6 @@ def build(store, arch=Arch.AMD64, *, tmp_path: Path, binfmt_root: Path, run=None
         log=logs.append,
         which=which,
         native=Arch.AMD64,
-        binfmt_root=binfmt_root,
         **kw,
     )
     return outcome, logs
@@ -171,11 +168,11 @@ def test_empty_entry_file(binfmt: Path):
 # --- build_local -----------------------------------------------------------------------------------
 
 
-def test_existing_image_is_not_rebuilt(tmp_path: Path, binfmt: Path):
+def test_existing_image_is_not_rebuilt(tmp_path: Path):
     ref = "edge-wheel-harness/debian-bookworm:amd64"
     store = FakeStore((ref,))
     run = FakeRun()
-    outcome, logs = build(store, tmp_path=tmp_path, binfmt_root=binfmt, run=run)
+    outcome, logs = build(store, tmp_path=tmp_path, run=run)
     assert outcome == BuildOutcome(ref=ref, built=False, seconds=0.0, reason="exists")
     assert run.calls == []
     assert store.imports == []
@@ -185,15 +182,15 @@ def test_existing_image_is_not_rebuilt_even_without_tools(tmp_path: Path):
     # Nothing to build: a host without mmdebstrap or binfmt must not fail.
     store = FakeStore(("edge-wheel-harness/debian-bookworm:arm64",))
     outcome, _ = build(
-        store, Arch.ARM64, tmp_path=tmp_path, binfmt_root=tmp_path / "none", which=which_missing
+        store, Arch.ARM64, tmp_path=tmp_path, which=which_missing
     )
     assert not outcome.built
 
 
-def test_build_imports_and_removes_tarball(tmp_path: Path, binfmt: Path):
+def test_build_imports_and_removes_tarball(tmp_path: Path):
     store = FakeStore()
     run = FakeRun()
-    outcome, logs = build(store, tmp_path=tmp_path, binfmt_root=binfmt, run=run)
+    outcome, logs = build(store, tmp_path=tmp_path, run=run)
     assert outcome.built and outcome.reason == "missing"
     assert outcome.ref == "edge-wheel-harness/debian-bookworm:amd64"
     assert outcome.seconds >= 0
@@ -214,51 +211,52 @@ def test_build_imports_and_removes_tarball(tmp_path: Path, binfmt: Path):
     assert any("built" in line for line in logs)
 
 
-def test_force_rebuilds(tmp_path: Path, binfmt: Path):
+def test_force_rebuilds(tmp_path: Path):
     store = FakeStore(("edge-wheel-harness/debian-bookworm:amd64",))
     run = FakeRun()
-    outcome, _ = build(store, tmp_path=tmp_path, binfmt_root=binfmt, run=run, force=True)
+    outcome, _ = build(store, tmp_path=tmp_path, run=run, force=True)
     assert outcome.built and outcome.reason == "rebuilt (force)"
     assert len(run.calls) == 1 and len(store.imports) == 1
 
 
-def test_foreign_arch_with_binfmt_builds(tmp_path: Path, binfmt: Path):
-    enable(binfmt, "aarch64")
+def test_foreign_arch_builds(tmp_path: Path):
     store = FakeStore()
     run = FakeRun()
-    outcome, _ = build(store, Arch.ARM64, tmp_path=tmp_path, binfmt_root=binfmt, run=run)
+    outcome, _ = build(store, Arch.ARM64, tmp_path=tmp_path, run=run)
     assert outcome.ref == "edge-wheel-harness/debian-bookworm:arm64"
     assert "--arch=arm64" in run.calls[0]
     assert store.imports[0]["arch"] is Arch.ARM64
 
 
-@pytest.mark.parametrize("state", [None, "disabled"])
-def test_foreign_arch_without_binfmt_fails_with_advice(tmp_path: Path, binfmt: Path, state):
-    if state:
-        enable(binfmt, "aarch64", state)
+def test_foreign_arch_without_arch_test_fails_with_advice(tmp_path: Path):
+    """mmdebstrap refuses a foreign architecture without arch-test (a Recommends that
+    --no-install-recommends skips): say so before running it, with the package to install."""
     run = FakeRun()
     with pytest.raises(ImageBuildError) as info:
-        build(FakeStore(), Arch.ARM64, tmp_path=tmp_path, binfmt_root=binfmt, run=run)
+        build(FakeStore(), Arch.ARM64, tmp_path=tmp_path, run=run,
+              which=lambda name: None if name == "arch-test" else f"fake-bin/{name}")
     message = str(info.value)
-    assert "qemu-user-static" in message
-    assert "update-binfmts --enable qemu-aarch64" in message
-    assert "arm64" in message
+    assert "apt-get install arch-test" in message and "arm64" in message
     assert run.calls == []
+    # the native architecture does not need it
+    outcome, _ = build(FakeStore(), Arch.AMD64, tmp_path=tmp_path, run=FakeRun(),
+                       which=lambda name: None if name == "arch-test" else f"fake-bin/{name}")
+    assert outcome.built
 
 
-def test_missing_mmdebstrap_fails_with_advice(tmp_path: Path, binfmt: Path):
+def test_missing_mmdebstrap_fails_with_advice(tmp_path: Path):
     run = FakeRun()
     with pytest.raises(ImageBuildError, match="apt-get install mmdebstrap"):
-        build(FakeStore(), tmp_path=tmp_path, binfmt_root=binfmt, run=run, which=which_missing)
+        build(FakeStore(), tmp_path=tmp_path, run=run, which=which_missing)
     assert run.calls == []
 
 
-def test_mmdebstrap_failure_carries_output_tail(tmp_path: Path, binfmt: Path):
+def test_mmdebstrap_failure_carries_output_tail(tmp_path: Path):
     output = "\n".join(f"line {i}" for i in range(100)) + "\nE: Unable to locate package python3-venv\n"
     store = FakeStore()
     run = FakeRun(returncode=1, output=output)
     with pytest.raises(ImageBuildError) as info:
-        build(store, tmp_path=tmp_path, binfmt_root=binfmt, run=run)
+        build(store, tmp_path=tmp_path, run=run)
     message = str(info.value)
     assert "E: Unable to locate package python3-venv" in message
     assert "line 99" in message and "line 81" in message
@@ -269,43 +267,43 @@ def test_mmdebstrap_failure_carries_output_tail(tmp_path: Path, binfmt: Path):
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_mmdebstrap_failure_removes_partial_tarball(tmp_path: Path, binfmt: Path):
+def test_mmdebstrap_failure_removes_partial_tarball(tmp_path: Path):
     class PartialRun(FakeRun):
         def __call__(self, cmd, **kwargs):
             Path(cmd[-1]).write_bytes(b"half")
             return super().__call__(cmd, **kwargs)
 
     with pytest.raises(ImageBuildError):
-        build(FakeStore(), tmp_path=tmp_path, binfmt_root=binfmt, run=PartialRun(returncode=2, output="boom"))
+        build(FakeStore(), tmp_path=tmp_path, run=PartialRun(returncode=2, output="boom"))
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_mmdebstrap_that_cannot_start(tmp_path: Path, binfmt: Path):
+def test_mmdebstrap_that_cannot_start(tmp_path: Path):
     def run(cmd, **kwargs):
         raise PermissionError(13, "Permission denied", cmd[0])
 
     with pytest.raises(ImageBuildError, match="could not start mmdebstrap"):
-        build(FakeStore(), tmp_path=tmp_path, binfmt_root=binfmt, run=run)
+        build(FakeStore(), tmp_path=tmp_path, run=run)
 
 
-def test_success_without_tarball_is_an_error(tmp_path: Path, binfmt: Path):
+def test_success_without_tarball_is_an_error(tmp_path: Path):
     store = FakeStore()
     with pytest.raises(ImageBuildError, match="no tarball"):
-        build(store, tmp_path=tmp_path, binfmt_root=binfmt, run=FakeRun(write=False))
+        build(store, tmp_path=tmp_path, run=FakeRun(write=False))
     assert store.imports == []
 
 
-def test_import_failure_still_removes_tarball(tmp_path: Path, binfmt: Path):
+def test_import_failure_still_removes_tarball(tmp_path: Path):
     class BrokenStore(FakeStore):
         def import_rootfs(self, tarball, ref, *, arch, changes):
             raise RuntimeError("engine said no")
 
     with pytest.raises(RuntimeError, match="engine said no"):
-        build(BrokenStore(), tmp_path=tmp_path, binfmt_root=binfmt)
+        build(BrokenStore(), tmp_path=tmp_path)
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_unknown_recipe_suggests(tmp_path: Path, binfmt: Path):
+def test_unknown_recipe_suggests(tmp_path: Path):
     with pytest.raises(ImageBuildError, match="did you mean 'debian-bookworm'"):
         build_local("debian-bookwrm", Arch.AMD64, FakeStore(), workdir=tmp_path, run=FakeRun(), log=print)
 

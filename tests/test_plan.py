@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from wheels import make_wheel
 
-from harness import matrix, plan
+from harness import installers, matrix, plan
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
 from harness.serve import WheelhouseServer
 
@@ -35,14 +35,14 @@ def test_target_from_recipe_jetpack_or_declaration():
 def test_uv_options_follow_the_index_variant():
     idx = IndexVariant(name="j", index_url="https://a.example/simple", extra_index_urls=("https://b.example/simple",),
                        find_links=("/w",), pip_args=("--prefer-binary", "--retries", "0", "--pre", "--weird"))
-    args, notes = plan.uv_options(cell(index=idx))
+    args, notes = installers.resolution_args(idx)
     assert args == ["--index-url", "https://a.example/simple", "--extra-index-url", "https://b.example/simple",
                     "--find-links", "/w", "--index-strategy", "unsafe-best-match", "--prerelease=allow"]
     assert notes == ["pip option --weird has no uv equivalent here: left out"]
     # uv's own first-index strategy when the cell installs with uv
-    assert "--index-strategy" not in plan.uv_options(cell(index=idx), installer="uv")[0]
+    assert "--index-strategy" not in installers.resolution_args(idx, installer="uv")[0]
     served = IndexVariant(name="lan", serve=("/house",), no_index=True)
-    assert plan.uv_options(cell(index=served))[0][:3] == ["--find-links", "/house", "--no-index"]
+    assert installers.resolution_args(served)[0][:3] == ["--find-links", "/house", "--no-index"]
 
 
 @pytest.mark.parametrize(("name", "allows_source", "outcome", "evidence"), [
@@ -55,13 +55,13 @@ def test_uv_options_follow_the_index_variant():
     ("uv-refused.txt", True, "index-unreachable", "Connection refused"),
 ])
 def test_recorded_uv_output(name, allows_source, outcome, evidence):
-    got, versions, lines = plan.judge_uv(1, "", (LOGS / name).read_text(), allows_source=allows_source)
+    got, versions, lines = installers.read_uv(1, "", (LOGS / name).read_text(), allows_source=allows_source)
     assert (got, versions) == (outcome, {})
     assert any(evidence in line for line in lines), lines
 
 
 def test_a_resolution_lists_every_version():
-    got = plan.judge_uv(0, "torch==2.13.0\ntorchao==0.15.0\nTyping_Extensions==4.16.0\n", "", allows_source=True)
+    got = installers.read_uv(0, "torch==2.13.0\ntorchao==0.15.0\nTyping_Extensions==4.16.0\n", "", allows_source=True)
     assert got == ("installs", {"torch": "2.13.0", "torchao": "0.15.0", "typing-extensions": "4.16.0"}, ())
 
 

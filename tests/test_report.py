@@ -1,4 +1,4 @@
-"""harness.report: atomic writes, loading results, the Markdown table and regenerated documents.
+"""harness.atomic, .store, .table and .documents: atomic writes, stored results, the Markdown table, documents.
 
 Refresh the golden table with `UPDATE_GOLDEN=1 python3 -m pytest tests/test_report.py`, then review the diff.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import report
+from harness import atomic, documents, store, table
+from harness.errors import ReportError
 from harness.model import SCHEMA_VERSION, CellResult, Verdict
-from harness.report import ReportError
 
 DATA = Path(__file__).parent / "data" / "report"
 GOLDEN = DATA / "table.golden.md"
@@ -43,8 +43,8 @@ def make_result(cell_id: str = "img__idx__pkgs", **overrides) -> CellResult:
 def test_write_json_atomic_round_trips_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "a" / "b" / "x.json"
     data = {"b": [1, 2], "a": "ü", "c": None}
-    report.write_json_atomic(path, data)
-    report.write_json_atomic(path, data | {"d": 1})  # replacing an existing file
+    atomic.write_json_atomic(path, data)
+    atomic.write_json_atomic(path, data | {"d": 1})  # replacing an existing file
     assert json.loads(path.read_text(encoding="utf-8")) == data | {"d": 1}
     text = path.read_text(encoding="utf-8")
     assert text.endswith("}\n") and text.index('"a"') < text.index('"b"')
@@ -53,28 +53,28 @@ def test_write_json_atomic_round_trips_and_leaves_no_temp_files(tmp_path):
 
 def test_failed_write_removes_temp_and_keeps_old_file(tmp_path):
     path = tmp_path / "x.json"
-    report.write_json_atomic(path, {"old": True})
+    atomic.write_json_atomic(path, {"old": True})
     with pytest.raises(TypeError):
-        report.write_json_atomic(path, {"bad": object()})
+        atomic.write_json_atomic(path, {"bad": object()})
     assert json.loads(path.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
 def test_write_text_atomic_keeps_line_endings(tmp_path):
     path = tmp_path / "t.md"
-    report.write_text_atomic(path, "a\r\nb\n")
+    atomic.write_text_atomic(path, "a\r\nb\n")
     assert path.read_bytes() == b"a\r\nb\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.md"]
 
 
 def test_write_result_and_load_results(tmp_path):
     results_dir = tmp_path / "results" / "demo"
-    path = report.write_result(results_dir, make_result("b__x__y"))
-    report.write_result(results_dir, make_result("a__x__y", verdict=Verdict.CRASHED))
+    path = store.write_result(results_dir, make_result("b__x__y"))
+    store.write_result(results_dir, make_result("a__x__y", verdict=Verdict.CRASHED))
     (results_dir / "index.json").write_text('{"not": "a result"}')
     (results_dir / "list.json").write_text("[1, 2]")
     assert path == results_dir / "b__x__y.json"
-    loaded = report.load_results(results_dir)
+    loaded = store.load_results(results_dir)
     assert [r["cell_id"] for r in loaded] == ["a__x__y", "b__x__y"]
     assert loaded[1] == make_result("b__x__y").to_json()
 
@@ -83,25 +83,25 @@ def test_write_result_and_load_results(tmp_path):
 
 
 def test_load_results_bad_json_names_the_file(tmp_path):
-    report.write_result(tmp_path, make_result())
+    store.write_result(tmp_path, make_result())
     (tmp_path / "broken.json").write_text('{"cell_id": ')
     with pytest.raises(ReportError, match=r"broken\.json: not valid JSON.*re-run"):
-        report.load_results(tmp_path)
+        store.load_results(tmp_path)
 
 
 @pytest.mark.parametrize("version", [SCHEMA_VERSION + 1, None, "x"])
 def test_load_results_wrong_schema_version_names_the_file(tmp_path, version):
     data = make_result("old").to_json()
     data["schema_version"] = version
-    report.write_json_atomic(tmp_path / "old.json", data)
+    atomic.write_json_atomic(tmp_path / "old.json", data)
     with pytest.raises(ReportError, match=rf"old\.json: schema_version.*reads version {SCHEMA_VERSION}"):
-        report.load_results(tmp_path)
+        store.load_results(tmp_path)
 
 
 def test_load_results_accepts_minor_versions(tmp_path):
     data = make_result("new").to_json() | {"schema_version": f"{SCHEMA_VERSION}.3"}
-    report.write_json_atomic(tmp_path / "new.json", data)
-    assert [r["cell_id"] for r in report.load_results(tmp_path)] == ["new"]
+    atomic.write_json_atomic(tmp_path / "new.json", data)
+    assert [r["cell_id"] for r in store.load_results(tmp_path)] == ["new"]
 
 
 def test_load_results_reads_version_1_records_as_verdicts(tmp_path):
@@ -109,37 +109,37 @@ def test_load_results_reads_version_1_records_as_verdicts(tmp_path):
     data = make_result("old").to_json()
     data = {k: v for k, v in data.items() if k not in ("verdict", "evidence", "hint")}
     data.update(schema_version=1, outcome="import-failed")
-    report.write_json_atomic(tmp_path / "old.json", data)
-    [loaded] = report.load_results(tmp_path)
+    atomic.write_json_atomic(tmp_path / "old.json", data)
+    [loaded] = store.load_results(tmp_path)
     assert (loaded["verdict"], loaded["evidence"], loaded["hint"]) == ("import-failed", [], None)
     assert "outcome" not in loaded
 
 
 def test_load_results_missing_folder(tmp_path):
     with pytest.raises(ReportError, match="no such results folder"):
-        report.load_results(tmp_path / "nope")
+        store.load_results(tmp_path / "nope")
 
 
 # --- table -------------------------------------------------------------------------------------------
 
 
 def test_table_matches_golden():
-    table = report.render_table(report.load_results(DATA)) + "\n"
+    rendered = table.render_table(store.load_results(DATA)) + "\n"
     if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(table, encoding="utf-8")
-    assert table == GOLDEN.read_text(encoding="utf-8")
+        GOLDEN.write_text(rendered, encoding="utf-8")
+    assert rendered == GOLDEN.read_text(encoding="utf-8")
 
 
 def test_summary_line():
-    results = report.load_results(DATA)
-    assert report.summary_line(results) == (
+    results = store.load_results(DATA)
+    assert table.summary_line(results) == (
         "3 cells: 2 pass, 1 import-failed; slowest: jetson-l4t__jp6__tune-latest (4 min 00 s)"
     )
-    assert report.summary_line([]) == "0 cells"
-    assert report.summary_line([{"cell_id": "a", "verdict": "pass", "timings": {}}]) == "1 cell: 1 pass"
+    assert table.summary_line([]) == "0 cells"
+    assert table.summary_line([{"cell_id": "a", "verdict": "pass", "timings": {}}]) == "1 cell: 1 pass"
     infra = [{"cell_id": "a", "verdict": "pass"}, {"cell_id": "b", "verdict": "index-unreachable"},
              {"cell_id": "c", "verdict": "timeout"}]
-    assert report.summary_line(infra) == ("3 cells: 1 pass, 1 index-unreachable, 1 timeout "
+    assert table.summary_line(infra) == ("3 cells: 1 pass, 1 index-unreachable, 1 timeout "
                                           "(2 not a finding about the packages: infrastructure)")
 
 
@@ -149,45 +149,45 @@ def test_summary_line():
      (None, "—"), ("3", "—")],
 )
 def test_format_seconds(seconds, text):
-    assert report.format_seconds(seconds) == text
+    assert table.format_seconds(seconds) == text
 
 
 def test_row_for_a_result_without_probe():
-    row = report.table_row({"cell_id": "a", "verdict": "install-failed", "timings": {}, "probe": None,
+    row = table.table_row({"cell_id": "a", "verdict": "install-failed", "timings": {}, "probe": None,
                             "evidence": ["ERROR: a | b", "second line"], "hint": "h" * 300, "notes": ["x" * 300]})
     assert row[1:7] == ["—", "—", "—", "—", "—", "**install-failed**"]
     assert row[7] == "ERROR: a \\| b"  # the first evidence line only, its pipe escaped for Markdown
-    assert len(row[8]) == report.HINT_MAX and row[8].endswith("…")
+    assert len(row[8]) == table.HINT_MAX and row[8].endswith("…")
     assert row[9] == "—"  # no plan stored with this result
-    assert len(row[10]) == report.NOTES_MAX and row[10].endswith("…")
+    assert len(row[10]) == table.NOTES_MAX and row[10].endswith("…")
 
 
 def test_install_column_shows_what_was_downloaded():
     result = {"timings": {"install": 45.2}, "install": {"downloaded_bytes": 190_512_000}}
-    assert report.install_text(result) == "45.2 s (190.5 MB down)"
-    assert report.install_text({"timings": {"install": 3.0}, "install": {"downloaded_bytes": 0}}) == "3.0 s"
-    assert [report.format_bytes(n) for n in (512, 2048, None)] == ["512 B", "2.0 kB", "—"]
+    assert table.install_text(result) == "45.2 s (190.5 MB down)"
+    assert table.install_text({"timings": {"install": 3.0}, "install": {"downloaded_bytes": 0}}) == "3.0 s"
+    assert [table.format_bytes(n) for n in (512, 2048, None)] == ["512 B", "2.0 kB", "—"]
 
 
 def test_plan_column_says_where_the_plan_and_the_run_differ():
     installed = {"items": [{"name": "torch", "version": "2.13.0+cpu"}, {"name": "torchao", "version": "0.15.0"}]}
     ok = {"outcome": "installs", "versions": {"torch": "2.13.0+cpu", "torchao": "0.15.0"}}
-    assert report.plan_text({"verdict": "degraded", "prediction": ok, "install": installed}) == "agrees"
+    assert table.plan_text({"verdict": "degraded", "prediction": ok, "install": installed}) == "agrees"
     other = {"outcome": "installs", "versions": {"torch": "2.13.0", "torchao": "0.15.0"}}
-    assert report.plan_text({"verdict": "pass", "prediction": other, "install": installed}) == (
+    assert table.plan_text({"verdict": "pass", "prediction": other, "install": installed}) == (
         "**versions differ from the plan: torch 2.13.0+cpu (plan: 2.13.0)**")
     wrong = {"outcome": "no-distribution", "versions": {}}
-    assert report.plan_text({"verdict": "pass", "prediction": wrong}) == (
+    assert table.plan_text({"verdict": "pass", "prediction": wrong}) == (
         "**plan predicted no-distribution, the run was pass**")
     # infrastructure verdicts say nothing about the install: no comparison
-    assert report.plan_text({"verdict": "timeout", "prediction": wrong}) == "not compared"
-    assert report.plan_text({"verdict": "pass", "prediction": {"outcome": "unknown"}}) == "not compared"
-    assert report.plan_text({"verdict": "pass"}) == "—"
+    assert table.plan_text({"verdict": "timeout", "prediction": wrong}) == "not compared"
+    assert table.plan_text({"verdict": "pass", "prediction": {"outcome": "unknown"}}) == "not compared"
+    assert table.plan_text({"verdict": "pass"}) == "—"
 
 
 def test_cuda_text_variants():
     def cuda(torch):
-        return report.cuda_text({"probe": {"torch": torch}})
+        return table.cuda_text({"probe": {"torch": torch}})
 
     assert cuda({"cuda_version": None}) == "no (CPU build)"
     assert cuda({"cuda_version": "12.6", "cuda_available": False}) == "no (CUDA 12.6 build, no GPU)"
@@ -205,21 +205,21 @@ TABLE_2 = "| a | b |\n|---|---|\n| 3 | 4 |"
 
 def test_regenerate_creates_the_document(tmp_path):
     doc = tmp_path / "docs" / "results.md"
-    assert report.regenerate(doc, "demo", TABLE_1) is True
+    assert documents.regenerate(doc, "demo", TABLE_1) is True
     text = doc.read_text()
     assert text.startswith("# Results: demo\n\n")
     assert "`wheel-harness table` regenerates it" in text
-    assert text.endswith(f"{report.begin_marker('demo')}\n{TABLE_1}\n{report.end_marker('demo')}\n")
-    assert report.regenerate(tmp_path / "t.md", "demo", TABLE_1, title="Jetson")
+    assert text.endswith(f"{documents.begin_marker('demo')}\n{TABLE_1}\n{documents.end_marker('demo')}\n")
+    assert documents.regenerate(tmp_path / "t.md", "demo", TABLE_1, title="Jetson")
     assert (tmp_path / "t.md").read_text().startswith("# Jetson\n")
 
 
 def test_regenerate_is_idempotent(tmp_path):
     doc = tmp_path / "results.md"
-    report.regenerate(doc, "demo", TABLE_1)
+    documents.regenerate(doc, "demo", TABLE_1)
     before = doc.read_bytes()
     os.utime(doc, ns=(1_000_000_000, 1_000_000_000))
-    assert report.regenerate(doc, "demo", TABLE_1) is False
+    assert documents.regenerate(doc, "demo", TABLE_1) is False
     assert doc.stat().st_mtime_ns == 1_000_000_000
     assert doc.read_bytes() == before
 
@@ -229,48 +229,48 @@ def test_regenerate_preserves_surrounding_text_byte_for_byte(tmp_path):
     head = "# Mine\r\n\r\nHand-written  text, trailing spaces   \n\tand tabs ü\n"
     tail = "\nConclusions stay.\n\n\n<!-- other comment -->\nno final newline"
     old_body = "| stale |\n|---|\n"
-    doc.write_bytes((head + report.begin_marker("demo") + "\n" + old_body + report.end_marker("demo")
+    doc.write_bytes((head + documents.begin_marker("demo") + "\n" + old_body + documents.end_marker("demo")
                      + tail).encode())
-    assert report.regenerate(doc, "demo", TABLE_2) is True
-    expected = head + report.begin_marker("demo") + "\n" + TABLE_2 + "\n" + report.end_marker("demo") + tail
+    assert documents.regenerate(doc, "demo", TABLE_2) is True
+    expected = head + documents.begin_marker("demo") + "\n" + TABLE_2 + "\n" + documents.end_marker("demo") + tail
     assert doc.read_bytes() == expected.encode()
-    assert report.regenerate(doc, "demo", TABLE_2) is False
+    assert documents.regenerate(doc, "demo", TABLE_2) is False
 
 
 def test_regenerate_appends_when_no_markers(tmp_path):
     doc = tmp_path / "README.md"
     doc.write_text("# Project\n\nIntro.")
-    assert report.regenerate(doc, "demo", TABLE_1) is True
+    assert documents.regenerate(doc, "demo", TABLE_1) is True
     assert doc.read_text() == (
-        f"# Project\n\nIntro.\n\n{report.begin_marker('demo')}\n{TABLE_1}\n{report.end_marker('demo')}\n"
+        f"# Project\n\nIntro.\n\n{documents.begin_marker('demo')}\n{TABLE_1}\n{documents.end_marker('demo')}\n"
     )
 
 
 def test_two_matrices_share_one_document(tmp_path):
     doc = tmp_path / "results.md"
-    report.regenerate(doc, "jetson", TABLE_1)
-    report.regenerate(doc, "x86", TABLE_1)
-    assert report.regenerate(doc, "jetson", TABLE_2) is True
+    documents.regenerate(doc, "jetson", TABLE_1)
+    documents.regenerate(doc, "x86", TABLE_1)
+    assert documents.regenerate(doc, "jetson", TABLE_2) is True
     text = doc.read_text()
-    jetson = text.index(report.begin_marker("jetson"))
-    x86 = text.index(report.begin_marker("x86"))
+    jetson = text.index(documents.begin_marker("jetson"))
+    x86 = text.index(documents.begin_marker("x86"))
     assert text[jetson:x86].count(TABLE_2) == 1 and TABLE_1 not in text[jetson:x86]
     assert text[x86:].count(TABLE_1) == 1
-    assert report.regenerate(doc, "x86", TABLE_1) is False
-    assert report.regenerate(doc, "jetson", TABLE_2) is False
+    assert documents.regenerate(doc, "x86", TABLE_1) is False
+    assert documents.regenerate(doc, "jetson", TABLE_2) is False
 
 
 def test_missing_end_marker_names_file_and_line(tmp_path):
     doc = tmp_path / "results.md"
-    doc.write_text(f"# T\n\n{report.begin_marker('demo')}\n| old |\n")
+    doc.write_text(f"# T\n\n{documents.begin_marker('demo')}\n| old |\n")
     with pytest.raises(ReportError, match=r"results\.md:3: .*no matching"):
-        report.regenerate(doc, "demo", TABLE_1)
-    assert doc.read_text() == f"# T\n\n{report.begin_marker('demo')}\n| old |\n"
+        documents.regenerate(doc, "demo", TABLE_1)
+    assert doc.read_text() == f"# T\n\n{documents.begin_marker('demo')}\n| old |\n"
 
 
 def test_duplicate_marker_names_file_and_line(tmp_path):
     doc = tmp_path / "results.md"
-    block = f"{report.begin_marker('demo')}\n{report.end_marker('demo')}\n"
+    block = f"{documents.begin_marker('demo')}\n{documents.end_marker('demo')}\n"
     doc.write_text(f"# T\n{block}\n{block}")
     with pytest.raises(ReportError, match=r"results\.md:5: duplicate marker"):
-        report.regenerate(doc, "demo", TABLE_1)
+        documents.regenerate(doc, "demo", TABLE_1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import engine, runner
+from harness import backend, backends, engine, runner
 from harness.hostbackend import HostBackend
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
 
@@ -55,14 +55,14 @@ def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):
     assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"} <= set(spec["unset"])
     assert spec["requirements"] == ["torch==2.13.0"] and spec["modules"] == ["torch"]
     assert set(job.files) == {"cell.py", "probe.py", "spec.json"}
-    assert job.labels == {engine.LABEL_RUN: "r1", engine.LABEL_CELL: "img__default__p"}
+    assert job.labels == {backend.LABEL_RUN: "r1", backend.LABEL_CELL: "img__default__p"}
 
 
 def test_no_engine_falls_back_to_the_host_backend_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     said = []
-    backend = engine.choose_backend("auto", log=said.append)
-    assert isinstance(backend, HostBackend)
+    chosen = backends.choose_backend("auto", log=said.append)
+    assert isinstance(chosen, HostBackend)
     assert len(said) == 1 and "host backend" in said[0]
 
 

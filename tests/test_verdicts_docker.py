@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from wheels import AMD64_IMAGE, FAKE_TORCH, make_sdist, make_wheel
 
-from harness import events, matrix, plan, report, runner
+from harness import events, matrix, plan, runner, table
 from harness.model import Verdict
 from harness.serve import WheelhouseServer
 
@@ -59,12 +59,12 @@ def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_
                          with_plan=True)
     arm_cell, pure_cell = got["arm-only"], got["pure"]
     assert pure_cell.verdict is Verdict.PASS, pure_cell.evidence
-    [item] = pure_cell.extra["install"]["items"]
+    [item] = pure_cell.install["items"]
     assert (item["name"], item["source"], item["tags"]) == ("edgeops", "wheel", "py3-none-any")
     assert item["url"].startswith(pure_index.url.rsplit("/simple", 1)[0])  # which index it came from
     wheel = next(pure.glob("edgeops-*.whl"))
     assert item["size"] == {"bytes": wheel.stat().st_size, "how": "downloaded"}  # as pip printed it
-    assert pure_cell.extra["install"]["downloaded_bytes"] == wheel.stat().st_size
+    assert pure_cell.install["downloaded_bytes"] == wheel.stat().st_size
 
     assert arm_cell.verdict is Verdict.NO_DISTRIBUTION, (arm_cell.verdict, arm_cell.evidence)
     assert "ERROR: No matching distribution found for edgeops" in arm_cell.evidence
@@ -73,9 +73,9 @@ def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_
     assert "fits linux/amd64" in arm_cell.hint
 
     # uv's prediction, made without a container, is stored beside each result and agrees with the run
-    assert arm_cell.extra["prediction"]["outcome"] == "no-distribution"
-    assert pure_cell.extra["prediction"]["versions"] == {"edgeops": "1.0"}
-    assert [report.plan_text(c.to_json()) for c in (arm_cell, pure_cell)] == ["agrees", "agrees"]
+    assert arm_cell.prediction["outcome"] == "no-distribution"
+    assert pure_cell.prediction["versions"] == {"edgeops": "1.0"}
+    assert [table.plan_text(c.to_json()) for c in (arm_cell, pure_cell)] == ["agrees", "agrees"]
 
 
 def test_pins_that_cannot_all_hold_are_a_conflict(docker_backend, bookworm, tmp_path):
@@ -222,7 +222,7 @@ def test_a_wheelhouse_the_harness_serves_is_reached_from_the_cell(docker_backend
                      tmp_path, docker_backend)
     cell = got["lan"]
     assert cell.verdict is Verdict.PASS, (cell.verdict, cell.evidence)
-    urls = {i["name"]: i["url"] for i in cell.extra["install"]["items"]}
+    urls = {i["name"]: i["url"] for i in cell.install["items"]}
     assert set(urls) == {"torch", "torchao", "torchtune"}
     assert all(re.match(r"http://127\.0\.0\.1:\d+/files/", u) for u in urls.values()), urls
     assert cell.cell["index"]["serve"] == ["house"]
@@ -275,12 +275,12 @@ def test_uv_installs_the_same_cells_and_its_failures_get_the_same_verdicts(docke
         assert uv_cell.verdict is pip_cell.verdict, (pip_id, uv_cell.evidence, pip_cell.evidence)
         if uv_cell.verdict is not Verdict.PASS:
             assert uv_cell.hint and uv_cell.evidence, pip_id
-        assert report.plan_text(uv_cell.to_json()) == "agrees", (pip_id, uv_cell.extra["prediction"])
+        assert table.plan_text(uv_cell.to_json()) == "agrees", (pip_id, uv_cell.prediction)
     assert got["good__chain"].verdict is Verdict.PASS
     uv_good = got["good__chain__uv"]
-    assert {i["name"]: i["version"] for i in uv_good.extra["install"]["items"]} == {
+    assert {i["name"]: i["version"] for i in uv_good.install["items"]} == {
         "torch": "2.13.0", "torchao": "0.18.0", "torchtune": "0.6.1"}
-    assert uv_good.extra["install"]["installer"] == "uv"
+    assert uv_good.install["installer"] == "uv"
     assert uv_good.timings["uv-bootstrap"] > 0 and set(uv_good.timings["install_split"]) == {
         "resolve_download", "install_files"}
     assert got["conflicting__pins__uv"].verdict is Verdict.CONFLICT

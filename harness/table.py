@@ -1,25 +1,18 @@
-"""Results on disk and the Markdown tables made from them.
-
-Host side only. Every write is atomic (a temp file in the same folder, then `os.replace`), so a killed run
-never leaves half a JSON record or half a document behind. Nothing here knows about Docker.
-"""
+"""The Markdown results table and the one-line summary, rendered from stored result records
+(harness.store); a renderer: no I/O, nothing about containers."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
-from harness.model import INFRASTRUCTURE, SCHEMA_VERSION, CellResult, Verdict
-from harness.plan import JUDGED, disagreement
+from .model import INFRASTRUCTURE, Verdict
+from .verdicts import compared_with_plan, disagreement
 
 DASH = "—"
 NOTES_MAX = 160
@@ -28,85 +21,6 @@ HINT_MAX = 200
 HEADERS = ("Cell / approach", "Build", "Install", "Run", "Versions", "CUDA", "Verdict", "Evidence", "Hint", "Plan",
            "Notes")
 VERSION_PACKAGES = ("torch", "torchao", "torchtune")
-
-
-class ReportError(Exception):
-    """A results folder or a document the report code cannot use as it stands."""
-
-
-# --- atomic writes -----------------------------------------------------------------------------------
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` (UTF-8, line endings as given) to `path` so readers see the old or the new file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    # Serialise first: a value json cannot encode fails before any file exists.
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def write_result(results_dir: Path, result: CellResult) -> Path:
-    """Write one cell's record to `results_dir/<cell_id>.json`; `results_dir` is `results/<matrix>`."""
-    path = Path(results_dir) / f"{result.cell_id}.json"
-    write_json_atomic(path, result.to_json())
-    return path
-
-
-# --- loading -----------------------------------------------------------------------------------------
-
-
-def _major(version: Any) -> int | None:
-    try:
-        return int(str(version).split(".", 1)[0])
-    except ValueError:
-        return None
-
-
-def load_results(results_dir: Path) -> list[dict]:
-    """Every result record in `results_dir`, sorted by cell id; other JSON files are skipped."""
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        raise ReportError(f"{results_dir}: no such results folder; run the matrix first")
-    results = []
-    for path in sorted(results_dir.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ReportError(
-                f"{path}: not valid JSON ({exc}); delete it or re-run that cell to write it again"
-            ) from exc
-        if not isinstance(data, dict) or "cell_id" not in data:
-            continue
-        version = data.get("schema_version")
-        if _major(version) == 1 and "outcome" in data:  # written before verdicts had evidence and hints
-            data = {**data, "verdict": data["outcome"], "evidence": [], "hint": None}
-            data.pop("outcome")
-        elif version is None or _major(version) != SCHEMA_VERSION:
-            raise ReportError(
-                f"{path}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}; "
-                "re-run that cell with this harness, or move the file out of the results folder"
-            )
-        results.append(data)
-    results.sort(key=lambda r: str(r["cell_id"]))
-    return results
-
-
-# --- table cells -------------------------------------------------------------------------------------
 
 
 def _number(value: Any) -> float | None:
@@ -270,7 +184,7 @@ def plan_text(result: Mapping[str, Any]) -> str:
     prediction = result.get("prediction")
     if not isinstance(prediction, Mapping):
         return DASH
-    if str(result.get("verdict")) not in JUDGED or prediction.get("outcome") == "unknown":
+    if not compared_with_plan(result):
         return "not compared"  # the run could not judge the install (an outage, a skip), or uv could not
     differs = disagreement(prediction, result)
     return _escape(f"**{differs}**") if differs else "agrees"
@@ -321,88 +235,3 @@ def summary_line(results: list[dict]) -> str:
         total, slowest = min(timed, key=lambda pair: (-pair[0], pair[1]))
         line += f"; slowest: {slowest} ({format_seconds(total)})"
     return line
-
-
-# --- documents ---------------------------------------------------------------------------------------
-
-
-def begin_marker(matrix: str) -> str:
-    return f"<!-- wheel-harness:begin table matrix={matrix} -->"
-
-
-def end_marker(matrix: str) -> str:
-    return f"<!-- wheel-harness:end table matrix={matrix} -->"
-
-
-def _block(matrix: str, table: str) -> str:
-    return f"{begin_marker(matrix)}\n{table}\n{end_marker(matrix)}\n"
-
-
-def _new_document(matrix: str, table: str, title: str | None) -> str:
-    return (
-        f"# {title or f'Results: {matrix}'}\n"
-        "\n"
-        "The table below is generated: `wheel-harness table` regenerates it from the JSON results in this "
-        "folder, replacing only the lines between its two marker comments. Text outside the markers is "
-        "kept as written, so notes and conclusions belong there.\n"
-        "\n" + _block(matrix, table)
-    )
-
-
-def _find_markers(doc: Path, lines: list[str], matrix: str) -> tuple[int, int] | None:
-    """Indexes of the begin and end marker lines, None when there are none; ReportError when broken."""
-    begin, end = begin_marker(matrix), end_marker(matrix)
-    begins = [i for i, line in enumerate(lines) if line.strip() == begin]
-    ends = [i for i, line in enumerate(lines) if line.strip() == end]
-    for found, marker in ((begins, begin), (ends, end)):
-        if len(found) > 1:
-            raise ReportError(
-                f"{doc}:{found[1] + 1}: duplicate marker {marker!r} (first on line {found[0] + 1}); "
-                "remove one block so each matrix has exactly one"
-            )
-    if begins and not ends:
-        raise ReportError(f"{doc}:{begins[0] + 1}: {begin!r} has no matching {end!r}; add the end marker")
-    if ends and not begins:
-        raise ReportError(f"{doc}:{ends[0] + 1}: {end!r} has no matching {begin!r}; add the begin marker")
-    if not begins:
-        return None
-    if ends[0] < begins[0]:
-        raise ReportError(
-            f"{doc}:{ends[0] + 1}: {end!r} comes before its begin marker on line {begins[0] + 1}"
-        )
-    return begins[0], ends[0]
-
-
-def regenerate(doc: Path, matrix: str, table: str, *, title: str | None = None) -> bool:
-    """Put `table` between this matrix's markers in `doc`; True when the file changed.
-
-    Creates the document when missing and appends a marker block when it has none. Text outside the
-    markers is kept byte for byte, and an unchanged document is not rewritten.
-    """
-    doc = Path(doc)
-    table = table.strip("\n")
-    if not doc.exists():
-        write_text_atomic(doc, _new_document(matrix, table, title))
-        return True
-    with doc.open(encoding="utf-8", newline="") as fh:
-        old = fh.read()
-    lines = old.splitlines(keepends=True)
-    found = _find_markers(doc, lines, matrix)
-    if found is None:
-        prefix = old
-        if prefix and not prefix.endswith("\n"):
-            prefix += "\n"
-        if prefix and not prefix.endswith("\n\n"):
-            prefix += "\n"
-        if title:
-            prefix += f"## {title}\n\n"
-        new = prefix + _block(matrix, table)
-    else:
-        start, stop = found
-        newline = "\r\n" if lines[start].endswith("\r\n") else "\n"
-        body = newline.join(table.split("\n")) + newline
-        new = "".join(lines[: start + 1]) + body + "".join(lines[stop:])
-    if new == old:
-        return False
-    write_text_atomic(doc, new)
-    return True

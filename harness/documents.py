@@ -1,0 +1,91 @@
+"""Markdown documents with generated blocks: a table between two marker comments is replaced in place,
+and everything outside the markers is kept byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .atomic import write_text_atomic
+from .errors import ReportError
+
+
+def begin_marker(matrix: str) -> str:
+    return f"<!-- wheel-harness:begin table matrix={matrix} -->"
+
+
+def end_marker(matrix: str) -> str:
+    return f"<!-- wheel-harness:end table matrix={matrix} -->"
+
+
+def _block(matrix: str, table: str) -> str:
+    return f"{begin_marker(matrix)}\n{table}\n{end_marker(matrix)}\n"
+
+
+def _new_document(matrix: str, table: str, title: str | None) -> str:
+    return (
+        f"# {title or f'Results: {matrix}'}\n"
+        "\n"
+        "The table below is generated: `wheel-harness table` regenerates it from the JSON results in this "
+        "folder, replacing only the lines between its two marker comments. Text outside the markers is "
+        "kept as written, so notes and conclusions belong there.\n"
+        "\n" + _block(matrix, table)
+    )
+
+
+def _find_markers(doc: Path, lines: list[str], matrix: str) -> tuple[int, int] | None:
+    """Indexes of the begin and end marker lines, None when there are none; ReportError when broken."""
+    begin, end = begin_marker(matrix), end_marker(matrix)
+    begins = [i for i, line in enumerate(lines) if line.strip() == begin]
+    ends = [i for i, line in enumerate(lines) if line.strip() == end]
+    for found, marker in ((begins, begin), (ends, end)):
+        if len(found) > 1:
+            raise ReportError(
+                f"{doc}:{found[1] + 1}: duplicate marker {marker!r} (first on line {found[0] + 1}); "
+                "remove one block so each matrix has exactly one"
+            )
+    if begins and not ends:
+        raise ReportError(f"{doc}:{begins[0] + 1}: {begin!r} has no matching {end!r}; add the end marker")
+    if ends and not begins:
+        raise ReportError(f"{doc}:{ends[0] + 1}: {end!r} has no matching {begin!r}; add the begin marker")
+    if not begins:
+        return None
+    if ends[0] < begins[0]:
+        raise ReportError(
+            f"{doc}:{ends[0] + 1}: {end!r} comes before its begin marker on line {begins[0] + 1}"
+        )
+    return begins[0], ends[0]
+
+
+def regenerate(doc: Path, matrix: str, table: str, *, title: str | None = None) -> bool:
+    """Put `table` between this matrix's markers in `doc`; True when the file changed.
+
+    Creates the document when missing and appends a marker block when it has none. Text outside the
+    markers is kept byte for byte, and an unchanged document is not rewritten.
+    """
+    doc = Path(doc)
+    table = table.strip("\n")
+    if not doc.exists():
+        write_text_atomic(doc, _new_document(matrix, table, title))
+        return True
+    with doc.open(encoding="utf-8", newline="") as fh:
+        old = fh.read()
+    lines = old.splitlines(keepends=True)
+    found = _find_markers(doc, lines, matrix)
+    if found is None:
+        prefix = old
+        if prefix and not prefix.endswith("\n"):
+            prefix += "\n"
+        if prefix and not prefix.endswith("\n\n"):
+            prefix += "\n"
+        if title:
+            prefix += f"## {title}\n\n"
+        new = prefix + _block(matrix, table)
+    else:
+        start, stop = found
+        newline = "\r\n" if lines[start].endswith("\r\n") else "\n"
+        body = newline.join(table.split("\n")) + newline
+        new = "".join(lines[: start + 1]) + body + "".join(lines[stop:])
+    if new == old:
+        return False
+    write_text_atomic(doc, new)
+    return True
