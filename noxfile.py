@@ -41,5 +41,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False, reuse_venv=True)
 def lint(session: nox.Session) -> None:
+    """ruff, and the import graph: no cycle, and the seams the README's module list describes."""
     session.install(*LINT_DEPS)
-    session.run("ruff", "check", "harness", "tests", "noxfile.py")
+    session.run("ruff", "check", "harness", "tests", "tools", "noxfile.py")
+    session.run("python", "tools/import_graph.py", "harness")
