@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import ssl
 import subprocess
@@ -294,23 +295,55 @@ def pip_install(venv_python, argv, env, retry):
 UV_INSTALLED = re.compile(r"^ \+ ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
 
 
-def uv_install(venv_python, pip_args, requirements, workdir, env, spec):
-    """The install phase with uv: uv itself comes into the venv first (from the cell's index variant),
-    timed apart, so the install phase times what uv does and nothing else."""
-    ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check",
-                                    "--no-input", "uv"] + pip_args, env)
+def uv_tool(venv_python, pip_args, env, spec):
+    """The uv binary: from the shared cache when a cell of this platform already put it there, else
+    installed with the venv's pip from the cell's index variant (into the shared cache, when there is
+    one, so the next cell skips this). Timed as its own phase; None when uv could not be had."""
+    cache = (spec.get("cache") or {}).get("dir")
+    if not cache:
+        ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check",
+                                        "--no-input", "uv"] + pip_args, env)
+        return os.path.join(os.path.dirname(venv_python), "uv") if ok else None
+    tools = os.path.join(cache, "tools", "uv")
+    uv = os.path.join(tools, "bin", "uv")
+    if os.path.exists(uv):
+        say(event="note", text="uv from the shared cache")
+        return uv if run_phase("uv-bootstrap", [uv, "--version"], env) else None
+    staging = "%s.%d.%d" % (tools, os.getpid(), int(time.time() * 1000))
+    ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                                    "--target", staging, "uv"] + pip_args, env)
     if not ok:
+        shutil.rmtree(staging, ignore_errors=True)
+        return None
+    try:
+        os.rename(staging, tools)  # atomic: a cell that got there first keeps its copy
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return uv
+
+
+UV_PREPARED = re.compile(r"^Prepared (\d+) packages? in", re.M)
+
+
+def uv_install(venv_python, pip_args, requirements, workdir, env, spec):
+    """The install phase with uv: uv itself comes first (uv_tool), timed apart, so the install phase
+    times what uv does and nothing else."""
+    uv = uv_tool(venv_python, pip_args, env, spec)
+    if uv is None:
         skip("install", "uv could not be installed in the venv")
         return False
-    uv = os.path.join(os.path.dirname(venv_python), "uv")
-    env = dict(env, UV_CACHE_DIR=os.path.join(workdir, "uv-cache"))
+    env = dict(env)
+    env.setdefault("UV_CACHE_DIR", os.path.join(workdir, "uv-cache"))
     argv = [uv, "pip", "install", "--no-config", "--python", venv_python] + list(spec.get("uv_args") or [])
     retry = dict(spec.get("retry") or {}, spec=spec, requirements=requirements, mark="Prepared ")
     ok = timed_phase("install", lambda: pip_install(venv_python, argv, env, retry), argv + requirements)
     # uv writes no install report: what it installed is in its own " + name==version" lines
+    output = retry.get("output", "")
     items = [{"name": m.group(1), "version": m.group(2), "requested": None, "direct": None, "source": None,
-              "file": None, "tags": None, "url": None} for m in UV_INSTALLED.finditer(retry.get("output", ""))]
-    say(event="install-report", pip=None, installer="uv", items=items)
+              "file": None, "tags": None, "url": None} for m in UV_INSTALLED.finditer(output)]
+    prepared = UV_PREPARED.search(output)
+    say(event="install-report", pip=None, installer="uv", items=items,
+        prepared=int(prepared.group(1)) if prepared else (0 if items else None))
     return ok
 
 
@@ -340,6 +373,40 @@ def install(venv_python, pip_args, requirements, workdir, env, spec=None):
         except (OSError, ValueError) as exc:
             say(event="note", text="pip's install report could not be read: %s" % exc)
     return ok
+
+
+# --- the shared download cache ---------------------------------------------------------------------
+
+STALE_VENV_SECONDS = 24 * 3600  # venvs a killed cell left on the shared cache are removed after this
+
+
+def _has_entries(path):
+    try:
+        return bool(os.listdir(path))
+    except OSError:
+        return False
+
+
+def shared_cache(spec, env):
+    """Point pip and uv at the download cache the harness lends this cell (shared by every cell of the
+    platform), and say whether it is warm for this cell's installer; None when there is none (cold)."""
+    cache = (spec.get("cache") or {}).get("dir")
+    if not cache:
+        say(event="cache", shared=False, state="cold")
+        return None
+    env["PIP_CACHE_DIR"] = os.path.join(cache, "pip")
+    env["UV_CACHE_DIR"] = os.path.join(cache, "uv")
+    mine = env["UV_CACHE_DIR"] if spec.get("installer") == "uv" else env["PIP_CACHE_DIR"]
+    say(event="cache", shared=True, state="warm" if _has_entries(mine) else "cold")
+    venvs = os.path.join(cache, "venvs")
+    try:
+        for name in os.listdir(venvs):
+            path = os.path.join(venvs, name)
+            if time.time() - os.path.getmtime(path) > STALE_VENV_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass
+    return cache
 
 
 # Run with the venv's python: where torch is and what it is, read from its files without importing it
@@ -411,15 +478,22 @@ def main(argv=None):
     env = dict((k, v) for k, v in os.environ.items() if k not in unset)
     env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
     venv = os.path.join(workdir, "venv")
-    venv_python = os.path.join(venv, "bin", "python")  # cells run on Linux only
 
     say(event="begin", python=platform.python_version(), executable=sys.executable,
         machine=platform.machine())
     os.makedirs(workdir, exist_ok=True)
+    cache = shared_cache(spec, env)
+    if cache and spec.get("installer") == "uv":
+        # uv hardlinks from its cache into a venv on the same filesystem instead of copying every file
+        venv = os.path.join(cache, "venvs", spec.get("venv_name") or "cell-%d" % os.getpid())
+        env["UV_LINK_MODE"] = "hardlink"
+    venv_python = os.path.join(venv, "bin", "python")  # cells run on Linux only
 
     venv_argv = [sys.executable, "-m", "venv"]
     if spec.get("system_site_packages"):
         venv_argv.append("--system-site-packages")
+    if cache and spec.get("installer") == "uv" and os.path.exists(os.path.join(cache, "tools", "uv", "bin", "uv")):
+        venv_argv.append("--without-pip")  # uv comes from the shared cache: nothing needs pip in this venv
     phases = [
         ("venv", lambda: run_phase("venv", venv_argv + [venv], env)),
         ("install", lambda: guarded_install(spec, venv_python, requirements, workdir, env)),
@@ -427,13 +501,17 @@ def main(argv=None):
                                     + [a for m in spec.get("modules", []) for a in ("--module", m)], env)),
     ]
     failed_phase = None
-    for name, run in phases:
-        if failed_phase is not None:
-            skip(name, "%s failed" % failed_phase)
-        elif name == "install" and not requirements:
-            skip(name, "no requirements")
-        elif not run():
-            failed_phase = name
+    try:
+        for name, run in phases:
+            if failed_phase is not None:
+                skip(name, "%s failed" % failed_phase)
+            elif name == "install" and not requirements:
+                skip(name, "no requirements")
+            elif not run():
+                failed_phase = name
+    finally:
+        if cache and not spec.get("keep") and os.path.dirname(os.path.dirname(venv)) == cache:
+            shutil.rmtree(venv, ignore_errors=True)  # the venv lived on the shared cache: leave only the cache
 
     say(event="end", ok=failed_phase is None, failed_phase=failed_phase)
     return 0 if failed_phase is None else 1

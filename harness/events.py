@@ -44,6 +44,7 @@ class CellEvents:
     index_checks: tuple[dict, ...] = ()  # after a failed install: what each index said (last attempt)
     retries: tuple[dict, ...] = ()  # install attempts repeated because an index did not answer
     install_split: dict | None = None  # seconds resolving+downloading vs installing files (last attempt)
+    cache: dict | None = None  # the download cache the cell had: {"shared": bool, "state": "warm" or "cold"}
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -72,6 +73,7 @@ def parse(text: str) -> CellEvents:
     checks: tuple[dict, ...] = ()
     retries: list[dict] = []
     split: dict | None = None
+    cache: dict | None = None
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -97,6 +99,10 @@ def parse(text: str) -> CellEvents:
         elif obj.get("event") == "install-report":
             install = {"installer": obj.get("installer") or "pip", "pip": obj.get("pip"),
                        "items": obj.get("items") or []}
+            if obj.get("installer") == "uv":
+                install["prepared"] = obj.get("prepared")  # what uv fetched or built (not from its cache)
+        elif obj.get("event") == "cache":
+            cache = {"shared": bool(obj.get("shared")), "state": obj.get("state")}
         elif obj.get("event") == "torch-state" and obj.get("when") in ("before", "after"):
             torch_states[obj["when"]] = {k: v for k, v in obj.items() if k not in ("event", "when")}
         elif obj.get("event") == "note" and obj.get("text"):
@@ -129,6 +135,7 @@ def parse(text: str) -> CellEvents:
         index_checks=checks,
         retries=tuple(retries),
         install_split=split,
+        cache=cache,
     )
 
 

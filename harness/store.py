@@ -31,30 +31,47 @@ def _major(version: Any) -> int | None:
         return None
 
 
+def read_record(path: Path) -> dict | None:
+    """One result record, migrated to this schema; None for a JSON file that is not a result record.
+    ReportError for a file that cannot be used (not JSON, another schema)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(
+            f"{path}: not valid JSON ({exc}); delete it or re-run that cell to write it again"
+        ) from exc
+    if not isinstance(data, dict) or "cell_id" not in data:
+        return None
+    version = data.get("schema_version")
+    if _major(version) == 1 and "outcome" in data:  # written before verdicts had evidence and hints
+        data = {**data, "verdict": data["outcome"], "evidence": [], "hint": None}
+        data.pop("outcome")
+    elif version is None or _major(version) != SCHEMA_VERSION:
+        raise ReportError(
+            f"{path}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}; "
+            "re-run that cell with this harness, or move the file out of the results folder"
+        )
+    return data
+
+
 def load_results(results_dir: Path) -> list[dict]:
     """Every result record in `results_dir`, sorted by cell id; other JSON files are skipped."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ReportError(f"{results_dir}: no such results folder; run the matrix first")
-    results = []
-    for path in sorted(results_dir.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ReportError(
-                f"{path}: not valid JSON ({exc}); delete it or re-run that cell to write it again"
-            ) from exc
-        if not isinstance(data, dict) or "cell_id" not in data:
-            continue
-        version = data.get("schema_version")
-        if _major(version) == 1 and "outcome" in data:  # written before verdicts had evidence and hints
-            data = {**data, "verdict": data["outcome"], "evidence": [], "hint": None}
-            data.pop("outcome")
-        elif version is None or _major(version) != SCHEMA_VERSION:
-            raise ReportError(
-                f"{path}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}; "
-                "re-run that cell with this harness, or move the file out of the results folder"
-            )
-        results.append(data)
+    results = [r for r in map(read_record, sorted(results_dir.glob("*.json"))) if r is not None]
     results.sort(key=lambda r: str(r["cell_id"]))
     return results
+
+
+def latest(results_dir: Path, cell_id: str) -> dict | None:
+    """The stored record of one cell, or None when there is none this harness can use (a record it
+    cannot read is simply not reused: the cell runs again and replaces it)."""
+    path = Path(results_dir) / f"{cell_id}.json"
+    if not path.is_file():
+        return None
+    try:
+        record = read_record(path)
+    except ReportError:
+        return None
+    return record if record and record.get("cell_id") == cell_id else None

@@ -31,6 +31,15 @@ class Judgement:
     hint: str | None = None  # one line: what to do
 
 
+def _size(number: int) -> str:
+    """Bytes as Docker writes a memory limit: 512 MiB, 8 GiB."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if number >= size:
+            value = number / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{number} bytes"
+
+
 def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -402,7 +411,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                          hint=f"the cell ran past its {cell.timeout:g} s timeout"
                               + (f" during {running}" if running else "")
                               + ": raise [matrix] timeout, or find why it is slow (a source build?) in the log")
-    oom = ("the kernel killed the cell for memory (OOMKilled)",) if execution.oom_killed else ()
+    limit = f" at its {_size(cell.memory)} limit" if cell.memory else ""
+    oom = (f"the kernel killed the cell for memory (OOMKilled){limit}",) if execution.oom_killed else ()
+    more_memory = (f"the cell ran out of memory{limit}: give it more (`memory` in the matrix or the include, "
+                   "or --memory), or run fewer cells at once (--jobs)")
     if parsed.begin is None:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
             f"the cell driver never started (exit {execution.exit_code}): "
@@ -429,7 +441,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
         if install.get("status") == "incomplete" or install.get("signal"):
             return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
                 f"pip died ({install.get('signal') or 'no end recorded'})",),
-                hint="pip was killed: look for memory pressure (OOM) in the log, and give the cell more memory")
+                hint=more_memory if oom else "pip was killed: look for memory pressure (OOM) in the log, and give "
+                                             "the cell more memory")
         found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell)
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
     probe = parsed.probe
@@ -441,13 +454,14 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
         evidence = [f"the probe died ({how})" + (f" while importing {during}" if during else "")]
         evidence += [_tail(parsed.output.get("probe", ""), 2)] if parsed.output.get("probe", "").strip() else []
         return Judgement(verdict=Verdict.CRASHED, evidence=oom + tuple(_clip(e) for e in evidence),
-                         hint=f"the interpreter died{f' importing {during}' if during else ''}: usually a binary "
-                              "built for another torch, CUDA or CPU; run with --keep and import it by hand")
+                         hint=more_memory if oom else
+                         f"the interpreter died{f' importing {during}' if during else ''}: usually a binary "
+                         "built for another torch, CUDA or CPU; run with --keep and import it by hand")
     if parsed.failed_imports:
         evidence, hint = import_failure(probe)
         return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=oom + tuple(evidence), hint=hint)
     if execution.oom_killed:
-        return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint="give the cell more memory")
+        return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint=more_memory)
     lost = degradations(probe.get("imports") or ())
     if lost:
         module, what, _ = lost[0]

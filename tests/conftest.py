@@ -38,3 +38,15 @@ def bookworm(docker_backend, tmp_path_factory):
         images.build_local("debian-bookworm", Arch.AMD64, docker_backend,
                            workdir=tmp_path_factory.mktemp("rootfs"))
     return ref
+
+
+@pytest.fixture(scope="session")
+def uv_wheel(tmp_path_factory) -> Path:
+    """uv's own wheel for this host (cells install uv from their index variant, as a user's would)."""
+    import subprocess
+
+    house = tmp_path_factory.mktemp("uv-wheel")
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
+                           "--only-binary", ":all:", "--dest", str(house), "uv"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return next(house.glob("uv-*.whl"))

@@ -15,6 +15,7 @@ class InCell:
 
     name = "docker"
     cell_path = engine.DockerBackend.cell_path
+    cache_dir = engine.DockerBackend.cache_dir
 
 
 def cell(index: IndexVariant) -> Cell:

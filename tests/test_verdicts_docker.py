@@ -228,19 +228,6 @@ def test_a_wheelhouse_the_harness_serves_is_reached_from_the_cell(docker_backend
     assert cell.cell["index"]["serve"] == ["house"]
 
 
-@pytest.fixture(scope="module")
-def uv_wheel(tmp_path_factory) -> Path:
-    """uv's own wheel for this host (cells install uv from their index variant, as a user's would)."""
-    import subprocess
-    import sys
-
-    house = tmp_path_factory.mktemp("uv-wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
-                           "--only-binary", ":all:", "--dest", str(house), "uv"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return next(house.glob("uv-*.whl"))
-
-
 @pytest.mark.network
 def test_uv_installs_the_same_cells_and_its_failures_get_the_same_verdicts(docker_backend, bookworm, tmp_path,
                                                                           uv_wheel):
