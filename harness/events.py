@@ -163,6 +163,8 @@ def _probe_step(probe: dict, step: dict) -> None:
     elif kind == "distributions":
         probe["distributions"] = step.get("items") or {}
         probe["owners"] = step.get("owners") or {}
+    elif kind == "loader":
+        probe["loader"] = {f.get("file"): f.get("error") for f in step.get("files") or () if isinstance(f, dict)}
     elif kind in ("start", "torch", "summary"):
         probe[kind] = step
         probe["complete"] = probe["complete"] or kind == "summary"

@@ -246,8 +246,43 @@ DEGRADED = (
 IGNORED_WARNINGS = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
 
 
-def degradations(imports: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    """(module, what was lost, the message) for every message of a successful import that says so."""
+TRITON = DEGRADED[3][0]
+# The libraries of CUDA itself, and torch's own CUDA parts: a CPU build of torch has none of them.
+CUDA_LIBRARY = re.compile(r"\blib(?:cuda|cudart|cublas(?:Lt)?|cudnn\w*|cufft|curand|cusparse(?:Lt)?|cusolver|nccl|"
+                          r"nvrtc|nvJitLink|nvToolsExt|cupti|c10_cuda|torch_cuda\w*)\.so[\w.]*")
+SO_PATH = re.compile(r"(/[^\s:'\"]+\.so(?:\.[0-9]+)*)")
+
+
+def _cpu_build(probe: Mapping[str, Any] | None) -> bool:
+    """torch imported and is a CPU build (torch.version.cuda is None)."""
+    torch = (probe or {}).get("torch")
+    return isinstance(torch, Mapping) and bool(torch.get("version")) and not torch.get("cuda_version")
+
+
+def never_had(text: str, probe: Mapping[str, Any] | None) -> str | None:
+    """Why a message describes function this platform never had (so it lost nothing), or None.
+
+    On a CPU build of torch: triton (GPU kernels), and a compiled part whose loader error (the probe
+    loads the file itself) names a CUDA library. A version mismatch that skips extensions, an undefined
+    symbol, a missing library that is not CUDA's: those are losses on CPU and CUDA builds alike.
+    """
+    if not _cpu_build(probe):
+        return None
+    if TRITON.search(text):
+        return "runs without triton, whose kernels are for GPUs: a CPU build of torch never had them"
+    loader = (probe or {}).get("loader") or {}
+    for path in SO_PATH.findall(text):
+        cuda = CUDA_LIBRARY.search(str(loader.get(path) or ""))
+        if cuda:
+            return (f"{path.rsplit('/', 1)[-1]} did not load: the loader says it needs {cuda.group(0)}, a CUDA "
+                    "library a CPU build of torch never has")
+    return None
+
+
+def degradations(imports: Sequence[Mapping[str, Any]],
+                 probe: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    """(module, what was lost, the message) for every message of a successful import that says so;
+    with the probe's record, messages about function the platform never had are left out (never_had)."""
     found = []
     for step in imports:
         if not step.get("ok"):
@@ -258,9 +293,34 @@ def degradations(imports: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, s
             text = str(msg.get("text") or "")
             for pattern, lost in DEGRADED:
                 if pattern.search(text):
-                    found.append((str(step.get("module")), lost, text))
+                    if never_had(text, probe) is None:
+                        found.append((str(step.get("module")), lost, text))
                     break
     return found
+
+
+def platform_notes(imports: Sequence[Mapping[str, Any]], probe: Mapping[str, Any]) -> list[str]:
+    """Notes for the messages about function this platform never had: recorded, not counted as lost."""
+    notes = []
+    for step in imports:
+        for msg in step.get("messages") or () if step.get("ok") else ():
+            text = str(msg.get("text") or "")
+            if any(p.search(text) for p, _ in DEGRADED):
+                why = never_had(text, probe)
+                if why:
+                    notes.append(_clip(f"{step.get('module')}: {why} (not a loss on this platform)"))
+    return list(dict.fromkeys(notes))
+
+
+def loader_evidence(lost: Sequence[tuple[str, str, str]], probe: Mapping[str, Any]) -> list[str]:
+    """What the loader said of each file a lost message names (the cause the library's message hides)."""
+    loader = probe.get("loader") or {}
+    out = []
+    for _, _, text in lost:
+        for path in SO_PATH.findall(text):
+            if loader.get(path):
+                out.append(_clip(f"loading {path.rsplit('/', 1)[-1]}: {loader[path]}"))
+    return list(dict.fromkeys(out))
 
 
 def _dist_of(top: str | None, probe: Mapping[str, Any]) -> str | None:
@@ -462,7 +522,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
         return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=oom + tuple(evidence), hint=hint)
     if execution.oom_killed:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint=more_memory)
-    lost = degradations(probe.get("imports") or ())
+    lost = degradations(probe.get("imports") or (), probe)
+    notes = tuple(platform_notes(probe.get("imports") or (), probe))
     if lost:
         module, what, _ = lost[0]
         owner = _dist_of(module, probe) or module
@@ -475,9 +536,9 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
             hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
         else:
             hint += ": it imports but lacks function; the evidence names what is missing"
-        evidence = tuple(dict.fromkeys(_clip(f"{m}: {t}") for m, _, t in lost))
-        return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=hint)
-    return Judgement(verdict=Verdict.PASS)
+        evidence = tuple(dict.fromkeys(_clip(f"{m}: {t}") for m, _, t in lost)) + tuple(loader_evidence(lost, probe))
+        return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=hint, notes=notes)
+    return Judgement(verdict=Verdict.PASS, notes=notes)
 
 
 CUDA_HINTS = {
@@ -491,7 +552,7 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: str) -
     """The cell's verdict: how it ended, then CUDA as expected, then the torch guard; with notes."""
     found = _ended(cell, execution, parsed)
     verdict, evidence, hint = found.verdict, list(found.evidence), found.hint
-    notes = list(parsed.notes)
+    notes = list(parsed.notes) + list(found.notes)
     if verdict in (Verdict.PASS, Verdict.DEGRADED):
         cuda_verdict, cuda_evidence = check_cuda(cell, parsed.probe.get("torch"), gpu_mode)
         if cuda_verdict:
