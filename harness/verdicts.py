@@ -14,6 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from . import offers
 from .backend import Execution
 from .cell import missing_projects
 from .events import CellEvents
@@ -99,8 +100,21 @@ def _build_cause(output: str) -> str | None:
     return None
 
 
-def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
-    """What each index that answered offers for the projects pip missed."""
+def _judge_offer(check: Mapping[str, Any], output: str, cell: Cell | None, target: offers.Target) -> offers.Offer:
+    """One answer with files, judged for the target and for what the cell asked of the project."""
+    wanted = offers.requested(str(check.get("project")), output, cell.packages.requirements if cell else ())
+    return offers.judge(check, target, wanted, allows_source=not (cell and cell.index.refuses_source))
+
+
+def _judged(checks: Sequence[Mapping[str, Any]], output: str, cell: Cell | None,
+            target: offers.Target) -> list[offers.Offer]:
+    return [_judge_offer(c, output, cell, target) for c in checks if not c.get("error") and c.get("files")]
+
+
+def _offers(checks: Sequence[Mapping[str, Any]], output: str = "", cell: Cell | None = None,
+            target: offers.Target | None = None) -> list[str]:
+    """What each index that answered offers for the projects pip missed: for the cell's target where
+    the driver said what that is (a log from an older driver lists the files as the index gave them)."""
     out = []
     for c in checks:
         if c.get("error"):
@@ -109,6 +123,8 @@ def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
         where = c.get("index")
         if c.get("status") == 404 or (c.get("status") == "folder" and not files):
             out.append(f"{where} has no {c.get('project')}")
+        elif files and target:
+            out += _judge_offer(c, output, cell, target).lines(target)
         elif files:
             shown = ", ".join(files[-4:])
             out.append(f"{where} offers {c.get('project')}: {shown}"
@@ -120,7 +136,8 @@ UV_BUILD_FAILED = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)|Bu
 UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.CONFLICT}
 
 
-def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | None:
+def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None = None,
+               target: offers.Target | None = None) -> Judgement | None:
     """Why `uv pip install` failed, in uv's own words (read as `plan` reads them), or None to read it as
     pip's (an unreachable index is judged the same way for both)."""
     if "cause:" not in output and "error:" not in output:
@@ -135,7 +152,7 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | 
     verdict = UV_OUTCOMES.get(outcome)
     if verdict is None:
         return None
-    evidence = evidence + tuple(_offers(checks))
+    evidence = evidence + tuple(_offers(checks, output, cell, target))
     hint = {Verdict.NO_DISTRIBUTION: "uv found no distribution that fits this platform and the image's Python on "
                                      "this index variant: choose a version it offers for this target, another "
                                      "index variant, or another image",
@@ -144,8 +161,9 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | 
 
 
 def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
-                    cell: Cell | None = None) -> Judgement:
-    """Why pip (or uv) failed: an index that did not answer, no distribution, a conflict, a failed build."""
+                    cell: Cell | None = None, *, target: offers.Target | None = None) -> Judgement:
+    """Why pip (or uv) failed: an index that did not answer, no distribution, a conflict, a failed
+    build. `target` is the cell's interpreter (offers.target_of its `begin` event)."""
     attempts = len(retries) + 1
     only_binary = bool(cell and cell.index.refuses_source)
     down = [c for c in checks if c.get("error")]
@@ -168,7 +186,7 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
             hint = (f"{where} did not answer {tries}: an outage or a network/proxy problem "
                     "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
         return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
-    found = uv_failure(output, checks) if cell is not None and cell.installer == "uv" else None
+    found = uv_failure(output, checks, cell, target) if cell is not None and cell.installer == "uv" else None
     if found:
         return found
     if BUILD_FAILED.search(output):
@@ -201,26 +219,45 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     unsupported = NOT_SUPPORTED_WHEEL.search(output)
     missing = missing_projects(output)  # the driver's reading: pip's and uv's wordings, one place
     if missing or unsupported:
-        offers = _offers(checks)
-        evidence = _error_lines(output) + offers
-        sdist_only = [o for o in offers if ".tar.gz" in o or ".zip" in o]
-        what = unsupported.group(1) if unsupported else missing[0]
-        platform = f"{cell.image.arch.platform}" if cell else "this platform"
-        if only_binary and sdist_only:
-            would = [c for c in checks if any(f.endswith((".tar.gz", ".zip")) for f in c.get("files") or ())]
-            evidence += [f"would be built from source: {c['project']} "
-                         f"({[f for f in c['files'] if f.endswith(('.tar.gz', '.zip'))][-1]})" for c in would]
-            hint = (f"{what} comes only as source here and only_binary refuses to compile it: find a wheel "
-                    "(another index variant), or allow the source build")
-        elif unsupported:
-            hint = f"{what} is not built for {platform} and this Python: use the wheel made for this target"
-        else:
-            hint = (f"no distribution of {what} fits {platform} and the image's Python on this index variant"
-                    + (" (the evidence lists what it has)" if offers else "")
-                    + ": choose a version it offers for this target, another index variant, or another image")
-        return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(evidence), hint=hint)
+        return _no_distribution(output, checks, cell, target, unsupported.group(1) if unsupported else None,
+                                missing, only_binary)
     return Judgement(verdict=Verdict.INSTALL_FAILED, evidence=tuple(_error_lines(output, 3)),
                      hint="pip failed for a reason the harness does not recognise: read the cell's log")
+
+
+def _no_distribution(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None,
+                     target: offers.Target | None, unsupported: str | None, missing: Sequence[str],
+                     only_binary: bool) -> Judgement:
+    """No distribution fits: what each index offers for this target, what exists of the version asked
+    for, and (under only_binary) the sdist a build would compile."""
+    shown = _offers(checks, output, cell, target)
+    evidence = _error_lines(output) + shown
+    what = unsupported or missing[0]
+    platform = f"{cell.image.arch.platform}" if cell else "this platform"
+    if target:
+        judged = _judged(checks, output, cell, target)
+        would = [o for o in judged if o.sdist and not o.wanted_fits]
+        built = [f"would be built from source: {o.project} ({o.sdist})" for o in would]
+        fitting = any(o.fitting for o in judged)
+    else:  # a log from an older driver: the files as the index listed them
+        would = [c for c in checks if any(f.endswith((".tar.gz", ".zip")) for f in c.get("files") or ())]
+        built = [f"would be built from source: {c['project']} "
+                 f"({[f for f in c['files'] if f.endswith(('.tar.gz', '.zip'))][-1]})" for c in would]
+        fitting = False
+    if only_binary and would:
+        evidence += built
+        named = would[0].wanted if target else what
+        hint = (f"{named} comes only as source here and only_binary refuses to compile it: find a wheel (another "
+                "index variant" + (", or a version the evidence lists for this target" if fitting else "")
+                + "), or allow the source build")
+    elif unsupported:
+        hint = f"{what} is not built for {platform} and this Python: use the wheel made for this target"
+    else:
+        hint = (f"no distribution of {what} fits {platform} and the image's Python"
+                + (f" ({target})" if target else "") + " on this index variant"
+                + (" (the evidence lists what it has)" if shown else "")
+                + ": choose a version it offers for this target, another index variant, or another image")
+    return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
 
 
 # --- the probe's imports ---------------------------------------------------------------------------
@@ -430,7 +467,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
             return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
                 f"pip died ({install.get('signal') or 'no end recorded'})",),
                 hint="pip was killed: look for memory pressure (OOM) in the log, and give the cell more memory")
-        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell)
+        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
+                                target=offers.target_of(parsed.begin))
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):

@@ -20,19 +20,35 @@ def cell(modules=("edgeops",), pip_args=()) -> Cell:
                 packages=PackageSet(name="p", requirements=("edgeops",), modules=tuple(modules)))
 
 
-def judge(name: str, **cell_args) -> verdicts.Judgement:
+def judge(name: str, the_cell: Cell | None = None, **cell_args) -> verdicts.Judgement:
     log = (LOGS / name).read_text()
     parsed = events.parse(log)
     execution = Execution(log=log, exit_code=0 if parsed.end and parsed.end.get("ok") else 1)
-    return verdicts.judge(cell(**cell_args), execution, parsed, "none")
+    return verdicts.judge(the_cell or cell(**cell_args), execution, parsed, "none")
+
+
+def index_of(name: str) -> str:
+    """The index (URL or folder) the driver checked in a recorded log."""
+    return events.parse((LOGS / name).read_text()).index_checks[0]["index"]
 
 
 def test_recorded_aarch64_only_index_is_no_distribution_with_what_it_offers():
     got = judge("no-distribution.arm-only.log")
     assert got.verdict is Verdict.NO_DISTRIBUTION
-    assert got.evidence[:2] == ("ERROR: Could not find a version that satisfies the requirement edgeops "
-                                "(from versions: none)", "ERROR: No matching distribution found for edgeops")
-    assert "offers edgeops: edgeops-1.0-py3-none-manylinux2014_aarch64.whl" in got.evidence[2]
+    assert got.evidence == ("ERROR: Could not find a version that satisfies the requirement edgeops "
+                            "(from versions: none)", "ERROR: No matching distribution found for edgeops",
+                            f"{index_of('no-distribution.arm-only.log')} has nothing of edgeops for this target "
+                            "(cp311, manylinux_2_36_x86_64): edgeops 1.0 exists only as wheels for other targets "
+                            "(py3-none-manylinux2014_aarch64)")
+    assert got.hint.startswith("no distribution of edgeops fits linux/amd64 and the image's Python (cp311, "
+                               "manylinux_2_36_x86_64) on this index variant (the evidence lists what it has)")
+
+
+def test_a_log_from_an_older_driver_lists_the_offers_as_the_index_gave_them():
+    """Recorded before the driver said what its interpreter is: nothing to filter by, so nothing is."""
+    got = judge("older-driver.arm-only.log")
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[2].endswith("offers edgeops: edgeops-1.0-py3-none-manylinux2014_aarch64.whl")
     assert "(the evidence lists what it has)" in got.hint
 
 
@@ -55,9 +71,29 @@ def test_recorded_failed_build_names_the_package_and_the_builds_last_words():
     assert "compile needsnvcc from source" in got.hint
 
 
+def test_recorded_sdist_only_pin_under_only_binary_names_the_sdist_and_only_what_fits():
+    url = index_of("only-binary.wheels-only.log")
+    got = judge("only-binary.wheels-only.log", pip_args=("--only-binary", ":all:"))
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence == (
+        "ERROR: Could not find a version that satisfies the requirement edgebin==2.0 (from versions: 1.0)",
+        "ERROR: No matching distribution found for edgebin==2.0",
+        f"{url} offers edgebin for this target (cp311, manylinux_2_36_x86_64): edgebin-1.0-py3-none-any.whl",
+        f"{url}: edgebin 2.0 exists only as an sdist (edgebin-2.0.tar.gz) and wheels for other targets "
+        "(cp311-cp311-macosx_11_0_arm64, cp311-cp311-win_amd64, cp39-cp39-manylinux_2_17_x86_64)",
+        "would be built from source: edgebin (edgebin-2.0.tar.gz)")
+    assert got.hint == ("edgebin==2.0 comes only as source here and only_binary refuses to compile it: find a wheel "
+                        "(another index variant, or a version the evidence lists for this target), or allow the "
+                        "source build")
+
+
 def test_recorded_only_binary_refusal_is_no_distribution_naming_the_sdist():
     got = judge("source-build.wheels-only.log", pip_args=("--only-binary", ":all:"))
     assert got.verdict is Verdict.NO_DISTRIBUTION
+    folder = index_of("source-build.wheels-only.log")
+    assert got.evidence[2:] == (f"{folder} has nothing of needsnvcc for this target (cp311, manylinux_2_36_x86_64): "
+                                "needsnvcc 1.0 exists only as an sdist (needsnvcc-1.0.tar.gz)",
+                                "would be built from source: needsnvcc (needsnvcc-1.0.tar.gz)")
     assert got.hint.startswith("needsnvcc comes only as source here")
     # The same log without only_binary in the cell: no claim about only_binary.
     assert "only_binary" not in judge("source-build.wheels-only.log").hint

@@ -68,8 +68,9 @@ def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_
 
     assert arm_cell.verdict is Verdict.NO_DISTRIBUTION, (arm_cell.verdict, arm_cell.evidence)
     assert "ERROR: No matching distribution found for edgeops" in arm_cell.evidence
-    offers = [e for e in arm_cell.evidence if "offers edgeops" in e]
-    assert offers and "edgeops-1.0-py3-none-manylinux2014_aarch64.whl" in offers[0]
+    # one line: nothing fits this cell, and what exists of the version it asked for
+    assert (f"{arm_index.url} has nothing of edgeops for this target (cp311, manylinux_2_36_x86_64): edgeops 1.0 "
+            "exists only as wheels for other targets (py3-none-manylinux2014_aarch64)") in arm_cell.evidence
     assert "fits linux/amd64" in arm_cell.hint
 
     # uv's prediction, made without a container, is stored beside each result and agrees with the run
@@ -107,10 +108,37 @@ def test_a_failing_sdist_build_is_source_build_failed_and_only_binary_names_it(d
     assert "compile needsnvcc from source" in built.hint
     refused = got["wheels-only"]
     assert refused.verdict is Verdict.NO_DISTRIBUTION, (refused.verdict, refused.evidence)
-    assert any("offers needsnvcc: needsnvcc-1.0.tar.gz" in e for e in refused.evidence), refused.evidence
+    assert any(e.endswith("needsnvcc 1.0 exists only as an sdist (needsnvcc-1.0.tar.gz)") for e in refused.evidence), \
+        refused.evidence
     assert refused.hint.startswith("needsnvcc comes only as source here and only_binary refuses to compile it")
     assert "would be built from source: needsnvcc (needsnvcc-1.0.tar.gz)" in refused.evidence
     assert refused.cell["index"]["only_binary"] is True
+
+
+def test_only_binary_names_the_pinned_versions_sdist_and_lists_only_what_fits_the_cell(docker_backend, bookworm,
+                                                                                      tmp_path):
+    house = tmp_path / "house"
+    files = {"edgebin/__init__.py": ""}
+    make_sdist(house, "edgebin", "2.0", "X = 2\n")
+    for tag in ("cp311-cp311-win_amd64", "cp311-cp311-macosx_11_0_arm64", "cp39-cp39-manylinux_2_17_x86_64"):
+        make_wheel(house, "edgebin", "2.0", files, tag=tag)  # 2.0 as wheels for other targets only
+    for tag in ("cp311-cp311-win_amd64", "cp311-cp311-macosx_11_0_arm64"):
+        make_wheel(house, "edgebin", "1.5", files, tag=tag)  # another version, for other platforms
+    make_wheel(house, "edgebin", "1.0", files)  # the one version this cell could install
+    with WheelhouseServer(house) as index:
+        got = run_matrix(f'[indexes.wheels-only]\nindex_url = "{index.url}"\nonly_binary = true\n'
+                         + packages(["edgebin==2.0"], ["edgebin"]), tmp_path, docker_backend, record="only-binary")
+    cell = got["wheels-only"]
+    assert cell.verdict is Verdict.NO_DISTRIBUTION, (cell.verdict, cell.evidence)
+    url = index.url
+    assert cell.evidence == (
+        "ERROR: Could not find a version that satisfies the requirement edgebin==2.0 (from versions: 1.0)",
+        "ERROR: No matching distribution found for edgebin==2.0",
+        f"{url} offers edgebin for this target (cp311, manylinux_2_36_x86_64): edgebin-1.0-py3-none-any.whl",
+        f"{url}: edgebin 2.0 exists only as an sdist (edgebin-2.0.tar.gz) and wheels for other targets "
+        "(cp311-cp311-macosx_11_0_arm64, cp311-cp311-win_amd64, cp39-cp39-manylinux_2_17_x86_64)",
+        "would be built from source: edgebin (edgebin-2.0.tar.gz)")
+    assert cell.hint.startswith("edgebin==2.0 comes only as source here and only_binary refuses to compile it")
 
 
 def closed_port() -> int:
