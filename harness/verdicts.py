@@ -14,7 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from . import offers
+from . import buildcause, offers
 from .backend import Execution
 from .cell import missing_projects
 from .events import CellEvents
@@ -90,14 +90,28 @@ def _build_package(output: str) -> str | None:
     return None
 
 
-def _build_cause(output: str) -> str | None:
-    """The last line the failed build printed before pip's `[end of output]`."""
-    lines = output.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() == "[end of output]":
-            before = [x.strip() for x in lines[:i] if x.strip()]
-            return _clip(before[-1]) if before else None
-    return None
+def _build_failure(output: str, installer: str, package: str | None, evidence: Sequence[str]) -> Judgement:
+    """A failed source build: the lines where the build states its cause come first, and the hint names
+    what the image lacks, or the prebuilt distribution the project itself names."""
+    found = buildcause.cause(output)
+    said = [_clip(f"the build said: {line}") for line in found.lines]
+    what = package or "a package"
+    if found.lacks:
+        hint = (f"{installer} had to compile {what} from source and the build needs {found.lacks}, which the "
+                f"image lacks: {found.remedy}, or ")
+    elif found.stated:
+        hint = f"{installer} had to compile {what} from source and the build failed (the evidence quotes why): "
+        hint += "give the image what it needs, or "
+    else:
+        hint = (f"{installer} had to compile {what} from source and the build failed without stating a cause the "
+                "harness recognises (its last error line is quoted; the log has its whole output): ")
+    if found.prebuilt:
+        hint += f"install {found.prebuilt} instead (the project's own message names it)"
+    else:
+        hint += "find a prebuilt wheel for this platform and Python (another index variant)"
+        hint += "" if found.stated else ", or give the image what the build needs"
+    return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(dict.fromkeys([*said, *evidence])),
+                     hint=_clip(hint, 400))
 
 
 def _judge_offer(check: Mapping[str, Any], output: str, cell: Cell | None, target: offers.Target) -> offers.Offer:
@@ -145,10 +159,7 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | No
     build = UV_BUILD_FAILED.search(output)
     outcome, _, evidence = read_uv(1, "", output, allows_source=False)
     if build:
-        what = build.group(1) or "a package"
-        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=evidence,
-                         hint=f"uv had to build {what} from source and the build failed: find a prebuilt wheel for "
-                              "this platform and Python (another index variant), or give the image what it needs")
+        return _build_failure(output, "uv", build.group(1), evidence)
     verdict = UV_OUTCOMES.get(outcome)
     if verdict is None:
         return None
@@ -190,13 +201,7 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     if found:
         return found
     if BUILD_FAILED.search(output):
-        package = _build_package(output)
-        cause = _build_cause(output)
-        evidence = _pip_lines(output, BUILD_FAILED, 2) + ([f"the build said: {cause}"] if cause else [])
-        what = package or "a package"
-        hint = (f"pip had to compile {what} from source and the build failed: find a prebuilt wheel for this "
-                "platform and Python (another index variant), or give the image what the build needs")
-        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(evidence), hint=hint)
+        return _build_failure(output, "pip", _build_package(output), _pip_lines(output, BUILD_FAILED, 2))
     if CONFLICT.search(output):
         lines = output.splitlines()
         caused = []

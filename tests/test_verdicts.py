@@ -64,11 +64,39 @@ def test_recorded_conflict_quotes_the_cause():
                             "conflicting dependencies.", "The user requested beta==2.0", "alpha 1.0 depends on beta<2")
 
 
-def test_recorded_failed_build_names_the_package_and_the_builds_last_words():
-    got = judge("source-build.build.log")
+@pytest.mark.parametrize(("name", "package", "cause", "hint"), [
+    ("build-cause.pg.log", "needspg", "the build said: Error: pg_config executable not found.",
+     "the build needs pg_config (PostgreSQL's client library, libpq), which the image lacks: add libpq-dev to the "
+     "image, or install needspg-binary instead (the project's own message names it)"),
+    ("build-cause.nvcc.log", "callsnvcc", "the build said: FileNotFoundError: [Errno 2] No such file or directory: "
+     "'nvcc'", "the build needs CUDA's compiler nvcc, which the image lacks: use an image with the CUDA toolkit"),
+    ("build-cause.cext.log", "fastops", "the build said: error: command 'x86_64-linux-gnu-gcc' failed: No such file "
+     "or directory", "the build needs a C compiler (x86_64-linux-gnu-gcc), which the image lacks: add build-essential"),
+    ("source-build.build.log", "needsnvcc", "the build said: RuntimeError: nvcc not found: set CUDA_HOME to build the "
+     "CUDA extension", "the build needs CUDA's compiler nvcc, which the image lacks"),
+    ("build-cause.odd.log", "oddbuild", "the build said: ValueError: EDGE_MODE must be 'fast' or 'small', not ''",
+     "the build failed without stating a cause the harness recognises (its last error line is quoted"),
+])
+def test_recorded_failed_builds_quote_the_cause_and_name_what_the_image_lacks(name, package, cause, hint):
+    got = judge(name)
     assert got.verdict is Verdict.SOURCE_BUILD_FAILED
-    assert got.evidence[-1] == "the build said: RuntimeError: nvcc not found: set CUDA_HOME to build the CUDA extension"
-    assert "compile needsnvcc from source" in got.hint
+    assert got.evidence[0] == cause
+    assert got.hint.startswith(f"pip had to compile {package} from source and ")
+    assert hint in got.hint
+
+
+def test_recorded_build_quotes_the_stated_cause_and_the_prebuilt_alternative_not_its_closing_url():
+    log = (LOGS / "build-cause.pg.log").read_text()
+    said = [line.strip() for line in log.splitlines()]
+    last = said[said.index("[end of output]") - 2]  # the build's last words (a blank line, then pip's marker)
+    assert last == "<https://www.psycopg.org/docs/install.html>)."
+    got = judge("build-cause.pg.log")
+    assert got.evidence == ("the build said: Error: pg_config executable not found.",
+                            "the build said: pg_config is required to build needspg from source.",
+                            "the build said: If you prefer to avoid building needspg from source, please install the "
+                            "PyPI 'needspg-binary' package instead.",
+                            "error: subprocess-exited-with-error", "error: metadata-generation-failed")
+    assert not any("psycopg.org" in e for e in got.evidence)
 
 
 def test_recorded_sdist_only_pin_under_only_binary_names_the_sdist_and_only_what_fits():

@@ -115,6 +115,75 @@ def test_a_failing_sdist_build_is_source_build_failed_and_only_binary_names_it(d
     assert refused.cell["index"]["only_binary"] is True
 
 
+# psycopg2's own check and message (its setup.py), for a fixture named needspg: the cause stands above
+# the last line, which is a documentation URL.
+PG_CONFIG_CHECK = """import shutil, sys
+if shutil.which("pg_config") is None:
+    sys.exit(\"\"\"
+Error: pg_config executable not found.
+
+pg_config is required to build needspg from source.  Please add the directory
+containing pg_config to the $PATH or specify the full executable path with the
+option:
+
+    python setup.py build_ext --pg-config /path/to/pg_config build ...
+
+or with the pg_config option in 'setup.cfg'.
+
+If you prefer to avoid building needspg from source, please install the PyPI
+'needspg-binary' package instead.
+
+For further information please check the 'doc/src/install.rst' file (also at
+<https://www.psycopg.org/docs/install.html>).
+\"\"\")
+"""
+
+
+def test_a_failed_build_quotes_the_cause_it_states_and_names_what_the_image_lacks(docker_backend, bookworm, tmp_path):
+    sdists = tmp_path / "sdists"
+    make_sdist(sdists, "needspg", "1.0", "X = 1\n", setup_extra=PG_CONFIG_CHECK)
+    make_sdist(sdists, "callsnvcc", "1.0", "X = 1\n",
+               setup_extra="import subprocess\nsubprocess.check_call(['nvcc', '--version'])")
+    make_sdist(sdists, "fastops", "1.0", "X = 1\n", c_source="#include <Python.h>\n")
+    make_sdist(sdists, "oddbuild", "1.0", "X = 1\n",
+               setup_extra="raise ValueError(\"EDGE_MODE must be 'fast' or 'small', not ''\")")
+    got = run_matrix(f'[indexes.build]\nfind_links = ["{sdists}"]\nno_index = true\n'
+                     'pip_args = ["--no-build-isolation"]\n'
+                     '[packages.pg]\nrequirements = ["needspg"]\nmodules = ["needspg"]\n'
+                     '[packages.nvcc]\nrequirements = ["callsnvcc"]\nmodules = ["callsnvcc"]\n'
+                     '[packages.cext]\nrequirements = ["fastops"]\nmodules = ["fastops"]\n'
+                     '[packages.odd]\nrequirements = ["oddbuild"]\nmodules = ["oddbuild"]\n',
+                     tmp_path, docker_backend, record="build-cause", key=lambda cell_id: cell_id.split("__")[2])
+    for cell in (got["pg"], got["nvcc"], got["cext"], got["odd"]):
+        assert cell.verdict is Verdict.SOURCE_BUILD_FAILED, (cell.cell_id, cell.verdict, cell.evidence)
+        assert not any("end of output" in e or "psycopg.org" in e for e in cell.evidence), cell.evidence
+
+    pg = got["pg"]  # the stated cause and the project's own prebuilt alternative, not its closing URL
+    assert pg.evidence[:3] == ("the build said: Error: pg_config executable not found.",
+                               "the build said: pg_config is required to build needspg from source.",
+                               "the build said: If you prefer to avoid building needspg from source, please install "
+                               "the PyPI 'needspg-binary' package instead.")
+    assert pg.hint == ("pip had to compile needspg from source and the build needs pg_config (PostgreSQL's client "
+                       "library, libpq), which the image lacks: add libpq-dev to the image, or install "
+                       "needspg-binary instead (the project's own message names it)")
+
+    nvcc = got["nvcc"]  # a program the build ran and the image does not have
+    assert nvcc.evidence[0] == "the build said: FileNotFoundError: [Errno 2] No such file or directory: 'nvcc'"
+    assert nvcc.hint.startswith("pip had to compile callsnvcc from source and the build needs CUDA's compiler nvcc, "
+                                "which the image lacks: use an image with the CUDA toolkit")
+    assert nvcc.hint.endswith("or find a prebuilt wheel for this platform and Python (another index variant)")
+
+    cext = got["cext"]  # a C extension in an image without a compiler (bookworm's recipe has none)
+    assert cext.evidence[0] == ("the build said: error: command 'x86_64-linux-gnu-gcc' failed: No such file or "
+                                "directory")
+    assert ("the build needs a C compiler (x86_64-linux-gnu-gcc), which the image lacks: add build-essential"
+            in cext.hint)
+
+    odd = got["odd"]  # a build that names no missing tool: its error line, and a hint that says it found no cause
+    assert odd.evidence[0] == "the build said: ValueError: EDGE_MODE must be 'fast' or 'small', not ''"
+    assert "without stating a cause the harness recognises" in odd.hint
+
+
 def test_only_binary_names_the_pinned_versions_sdist_and_lists_only_what_fits_the_cell(docker_backend, bookworm,
                                                                                       tmp_path):
     house = tmp_path / "house"
