@@ -14,7 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from . import buildcause, offers
+from . import buildcause, offers, redact, templates
 from .backend import Execution
 from .cell import missing_projects
 from .events import CellEvents
@@ -146,6 +146,46 @@ def _offers(checks: Sequence[Mapping[str, Any]], output: str = "", cell: Cell | 
     return [_clip(line) for line in out]
 
 
+def _not_an_index(root: Mapping[str, Any]) -> str | None:
+    """How an index's root shows it is not an index (the status, or a page listing nothing); None when
+    it answered as one, or did not answer at all (an outage is judged elsewhere)."""
+    status = root.get("status")
+    if not isinstance(status, int):
+        return None
+    if status >= 400:
+        return f"HTTP {status}"
+    if status == 200 and not root.get("links"):
+        return "HTTP 200 with a page that lists no projects"
+    return None
+
+
+def _wrong_index(roots: Sequence[Mapping[str, Any]], output: str, checks: Sequence[Mapping[str, Any]],
+                 cell: Cell | None) -> Judgement | None:
+    """Every project "not found" because the index URL itself is wrong: its root does not answer as a
+    PEP 503/691 index (a moved JetPack or CUDA path, a typo). The evidence says so, with the status."""
+    wrong = [(r, why) for r in roots for why in [_not_an_index(r)] if why]
+    if not wrong:
+        return None
+    evidence = [_clip(f"{r['index']} does not answer as a package index: GET {r.get('url')} → {why}")
+                for r, why in wrong]
+    evidence += _error_lines(output, 1) + _offers(checks)
+    root, why = wrong[0]
+    label = str(root["index"])
+    hint = f"the index URL {label} is wrong or not an index (its root answers {why}): check the URL"
+    url = next((u for u in (cell.index.urls if cell else ()) if redact.url(u) == label), None)
+    template = cell.index.template_of(url) if cell and url else None
+    if cell and template:
+        used = templates.filled_with(template, cell.image)
+        image = cell.image
+        declared = [f'{name} = "{value}"' for name, value in (("jetpack", image.jetpack), ("cuda", image.cuda))
+                    if value and any(field.startswith(name) for field in used)]
+        hint += (f"; it was filled from the template {redact.url(template)} ("
+                 + ", ".join(f"{{{k}}} = {v}" for k, v in used.items()) + ")"
+                 + (f" with image {cell.image.name}'s {' and '.join(declared)}: check that the index has a path "
+                    "for that JetPack/CUDA release, or correct the image's declaration" if declared else ""))
+    return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(dict.fromkeys(evidence)), hint=_clip(hint, 500))
+
+
 UV_BUILD_FAILED = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)|Build backend failed", re.I)
 UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.CONFLICT}
 
@@ -172,9 +212,11 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | No
 
 
 def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
-                    cell: Cell | None = None, *, target: offers.Target | None = None) -> Judgement:
-    """Why pip (or uv) failed: an index that did not answer, no distribution, a conflict, a failed
-    build. `target` is the cell's interpreter (offers.target_of its `begin` event)."""
+                    cell: Cell | None = None, *, roots: Sequence[Mapping[str, Any]] = (),
+                    target: offers.Target | None = None) -> Judgement:
+    """Why pip (or uv) failed: an index that did not answer, a wrong index URL, no distribution, a
+    conflict, a failed build. `roots` are the driver's checks of index roots, `target` the cell's
+    interpreter (offers.target_of its `begin` event)."""
     attempts = len(retries) + 1
     only_binary = bool(cell and cell.index.refuses_source)
     down = [c for c in checks if c.get("error")]
@@ -197,6 +239,9 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
             hint = (f"{where} did not answer {tries}: an outage or a network/proxy problem "
                     "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
         return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
+    wrong = _wrong_index(roots, output, checks, cell)
+    if wrong:
+        return wrong
     found = uv_failure(output, checks, cell, target) if cell is not None and cell.installer == "uv" else None
     if found:
         return found
@@ -473,7 +518,7 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                 f"pip died ({install.get('signal') or 'no end recorded'})",),
                 hint="pip was killed: look for memory pressure (OOM) in the log, and give the cell more memory")
         found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
-                                target=offers.target_of(parsed.begin))
+                                roots=parsed.index_roots, target=offers.target_of(parsed.begin))
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):

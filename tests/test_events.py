@@ -148,6 +148,9 @@ def test_install_output_and_split_are_read_per_phase():
 
 
 def test_index_roots_belong_to_the_attempt_whose_checks_they_follow():
+    recorded = events.parse((DATA_LOGS / "index-root.jetson.log").read_text())
+    [root] = recorded.index_roots
+    assert (root["status"], root["links"]) == (404, 0) and root["url"].endswith("/jp6/cu126/")
     check = {"index": "i", "project": "edgeops", "status": 404, "error": None}
     retried = events.parse("\n".join([
         BEGIN,

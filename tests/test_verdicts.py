@@ -3,11 +3,12 @@ test_verdicts_docker.py with EWH_RECORD_LOGS) and real pip output (pip-*.txt, pi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from harness import events, verdicts
+from harness import events, templates, verdicts
 from harness.backend import Execution
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
 
@@ -125,6 +126,43 @@ def test_recorded_only_binary_refusal_is_no_distribution_naming_the_sdist():
     assert got.hint.startswith("needsnvcc comes only as source here")
     # The same log without only_binary in the cell: no claim about only_binary.
     assert "only_binary" not in judge("source-build.wheels-only.log").hint
+
+
+def jetson_cell(name: str, templated: bool = True) -> Cell:
+    """The cell of a recorded index-root log as the matrix made it: the index URL a template filled from the
+    image's jetpack and cuda (or, with `templated` False, the same URL written out)."""
+    base = re.search(r"^Looking in indexes: (http://127\.0\.0\.1:\d+)/", (LOGS / name).read_text(), re.M).group(1)
+    image = Image(name="jp6", arch=Arch.AMD64, local_build="debian-bookworm", jetpack="6.2", cuda="12.6")
+    url = base + ("/jp{jetpack_major}/cu{cuda_nodot}" if templated else "/jp6/cu126")
+    index = templates.fill(IndexVariant(name="jetson", index_url=url), image)
+    return Cell(image=image, index=index, packages=PackageSet(name="p", requirements=("edgeops",),
+                                                              modules=("edgeops",)))
+
+
+def test_recorded_index_whose_root_answers_404_is_a_wrong_url_with_the_template_named():
+    got = judge("index-root.jetson.log", jetson_cell("index-root.jetson.log"))
+    url = index_of("index-root.jetson.log")
+    base = url.rsplit("/jp6", 1)[0]
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[0] == f"{url} does not answer as a package index: GET {url}/ → HTTP 404"
+    assert got.hint == (f"the index URL {url} is wrong or not an index (its root answers HTTP 404): check the URL; it "
+                        f"was filled from the template {base}/jp{{jetpack_major}}/cu{{cuda_nodot}} ({{jetpack_major}} "
+                        '= 6, {cuda_nodot} = 126) with image jp6\'s jetpack = "6.2" and cuda = "12.6": check that the '
+                        "index has a path for that JetPack/CUDA release, or correct the image's declaration")
+    written = judge("index-root.jetson.log", jetson_cell("index-root.jetson.log", templated=False))
+    assert written.hint == f"the index URL {url} is wrong or not an index (its root answers HTTP 404): check the URL"
+
+
+def test_recorded_index_root_without_projects_is_a_wrong_url_and_a_real_index_is_not():
+    landing = judge("index-root.landing.log")
+    url = index_of("index-root.landing.log")
+    assert landing.evidence[0] == (f"{url} does not answer as a package index: GET {url}/ → HTTP 200 with a page that "
+                                   "lists no projects")
+    assert landing.hint.startswith(f"the index URL {url} is wrong or not an index")
+    real = judge("index-root.real.log")
+    assert real.verdict is Verdict.NO_DISTRIBUTION
+    assert real.evidence[2:] == (f"{index_of('index-root.real.log')} has no edgeops",)
+    assert real.hint.startswith("no distribution of edgeops fits linux/amd64")
 
 
 def test_recorded_refused_connection_after_a_retry():

@@ -210,6 +210,59 @@ def test_only_binary_names_the_pinned_versions_sdist_and_lists_only_what_fits_th
     assert cell.hint.startswith("edgebin==2.0 comes only as source here and only_binary refuses to compile it")
 
 
+def test_an_index_whose_root_answers_404_is_a_wrong_url_not_a_missing_project(docker_backend, bookworm, tmp_path):
+    class Moved(http.server.BaseHTTPRequestHandler):
+        """A server where the Jetson index used to be: 404 everywhere; a landing page without links."""
+
+        def do_GET(self):  # noqa: N802
+            landing = self.path.rstrip("/") == "/landing"
+            self.send_response(200 if landing else 404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body><h1>Welcome</h1></body></html>" if landing else b"not found")
+
+        def log_message(self, *args):
+            pass
+
+    other = tmp_path / "other"
+    make_wheel(other, "unrelated", "1.0", {"unrelated/__init__.py": ""})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with WheelhouseServer(other) as real:
+            got = run_matrix('[matrix]\nimages = ["jp6"]\n'
+                             '[images.jp6]\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n'
+                             'jetpack = "6.2"\ncuda = "12.6"\n'
+                             f'[indexes.jetson]\nindex_url = "{base}/jp{{jetpack_major}}/cu{{cuda_nodot}}"\n'
+                             f'[indexes.landing]\nindex_url = "{base}/landing"\n'
+                             f'[indexes.real]\nindex_url = "{real.url}"\n'
+                             + packages(["edgeops"], ["edgeops"]), tmp_path, docker_backend, record="index-root")
+    finally:
+        server.shutdown()
+    for cell in got["jetson"], got["landing"], got["real"]:
+        assert cell.verdict is Verdict.NO_DISTRIBUTION, (cell.cell_id, cell.verdict, cell.evidence)
+
+    jetson = got["jetson"]
+    assert jetson.evidence[0] == (f"{base}/jp6/cu126 does not answer as a package index: GET {base}/jp6/cu126/ "
+                                  "→ HTTP 404")
+    assert jetson.hint == (f"the index URL {base}/jp6/cu126 is wrong or not an index (its root answers HTTP 404): "
+                           "check the URL; it was filled from the template "
+                           f"{base}/jp{{jetpack_major}}/cu{{cuda_nodot}} ({{jetpack_major}} = 6, "
+                           "{cuda_nodot} = 126) with image jp6's jetpack = \"6.2\" and "
+                           "cuda = \"12.6\": check that the index has a path for that JetPack/CUDA release, or correct "
+                           "the image's declaration")
+    landing = got["landing"]
+    assert landing.evidence[0] == (f"{base}/landing does not answer as a package index: GET {base}/landing/ → "
+                                   "HTTP 200 with a page that lists no projects")
+    assert landing.hint.startswith(f"the index URL {base}/landing is wrong or not an index")
+    assert "template" not in landing.hint
+    real_cell = got["real"]  # an index that answers as one and lacks the project: a missing project
+    assert not any("does not answer as a package index" in e for e in real_cell.evidence), real_cell.evidence
+    assert f"{real.url} has no edgeops" in real_cell.evidence
+    assert real_cell.hint.startswith("no distribution of edgeops fits linux/amd64")
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
