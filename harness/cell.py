@@ -17,6 +17,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import sysconfig
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -211,7 +212,8 @@ def check_index(label, url, project, env):
             body = resp.read(4 << 20).decode("utf-8", "replace")
         names = [unquote(h.split("#")[0].split("?")[0].rsplit("/", 1)[-1])
                  for h in re.findall(r'href="([^"]+)"', body)]
-        out["files"] = [n for n in names if n][-12:]
+        out["files"] = [n for n in names if n]
+        out["links"] = count_links(body, len(names))
     except HTTPError as exc:
         out["status"] = exc.code
         out["transient"] = exc.code >= 500 or exc.code == 429
@@ -233,7 +235,86 @@ def check_links(directory, project):
                 "transient": False, "files": []}
     mine = [n for n in names if normalise(re.split(r"-\d", n, maxsplit=1)[0]) == project]
     return {"index": directory, "project": project, "status": "folder", "error": None, "transient": False,
-            "files": mine[-12:]}
+            "files": mine}
+
+
+KEEP_FILES = 100  # per index and project: the last files its page lists, besides those of a pinned version
+
+
+def file_version(name):
+    """The version in a wheel's or an sdist's file name ("2.5.0" in torch-2.5.0-cp310-…whl), or None."""
+    if name.endswith(".whl"):
+        parts = name.split("-")
+        return parts[1].lower() if len(parts) >= 5 else None
+    for ext in (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar"):
+        if name.endswith(ext) and "-" in name:
+            return name[: -len(ext)].rsplit("-", 1)[1].lower()
+    return None
+
+
+def pinned_versions(requirements, project):
+    """The versions the cell's requirements pin `project` to with == or === (a trailing .* dropped)."""
+    pins = []
+    for requirement in requirements:
+        name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+        if name and normalise(name.group(1)) == project:
+            found = re.findall(r"(?<![<>!~=])===?\s*([^\s,;]+)", requirement.split(";")[0])
+            pins += [v[:-2].lower() if v.endswith(".*") else v.lower() for v in found]
+    return pins
+
+
+def kept_files(check, pins):
+    """A check cut to what the classifier reads: every file of a pinned version (a superset: 2.5 keeps
+    2.5.1 and 2.5+cu126 too), and the last KEEP_FILES files (indexes list the oldest first);
+    `listed` says how many the index listed."""
+    files = check.get("files") or []
+
+    def pinned(name):
+        version = file_version(name)
+        return version is not None and any(version == p or version.startswith((p + ".", p + "+")) for p in pins)
+
+    keep = set(files[-KEEP_FILES:]) | set(n for n in files if pinned(n))
+    check["files"] = [n for n in files if n in keep]
+    check["listed"] = len(files)
+    return check
+
+
+def count_links(body, hrefs):
+    """How many entries an index page lists: its links, or the projects/files of a PEP 691 JSON page."""
+    if hrefs or not body.lstrip().startswith("{"):
+        return hrefs
+    try:
+        data = json.loads(body)
+    except ValueError:  # cut off at the size read: a JSON index page says its api-version first
+        return 1 if '"api-version"' in body[:4096] else 0
+    return len(data.get("projects") or data.get("files") or []) if isinstance(data, dict) else 0
+
+
+def check_root(label, url, env):
+    """GET the index URL itself (asked as check_index asks a project page). A PEP 503/691 index lists
+    its projects there; a wrong URL (a JetPack or CUDA path that moved, say) answers 404, or a page
+    that lists nothing. None for a URL with no path to ask."""
+    parts = urlsplit(url)
+    parent, _, last = parts.path.rstrip("/").rpartition("/")
+    if not last:
+        return None
+    got = check_index(label, urlunsplit(parts._replace(path=parent, query="", fragment="")), last, env)
+    return {"index": label, "url": got["url"], "status": got["status"], "error": got["error"],
+            "links": got.get("links", 0)}
+
+
+def check_roots(spec, checks, env):
+    """The root of each index that answered 404 for every project pip missed: a wrong URL answers
+    404 for everything, a right one lists its projects at its root."""
+    roots = []
+    for index in (spec.get("sources") or {}).get("indexes") or []:
+        label = index.get("label") or without_credentials(index["url"])
+        mine = [c for c in checks if c["index"] == label]
+        if mine and all(c["status"] == 404 and not c["error"] for c in mine):
+            root = check_root(label, index["url"], env)
+            if root:
+                roots.append(root)
+    return roots
 
 
 def check_sources(spec, venv_python, output, env):
@@ -249,11 +330,12 @@ def check_sources(spec, venv_python, output, env):
             indexes.insert(0, {"label": "pip's default index", "url": url})
     checks = []
     for project in projects[:5]:
+        pins = pinned_versions(spec.get("requirements") or [], project)
         for index in indexes:
-            checks.append(check_index(index.get("label") or without_credentials(index["url"]), index["url"],
-                                      project, env))
+            checks.append(kept_files(check_index(index.get("label") or without_credentials(index["url"]),
+                                                 index["url"], project, env), pins))
         for directory in sources.get("find_links") or []:
-            checks.append(check_links(directory, project))
+            checks.append(kept_files(check_links(directory, project), pins))
     return checks
 
 
@@ -278,6 +360,9 @@ def pip_install(venv_python, argv, env, retry):
         checks = check_sources(spec, venv_python, output, env)
         if checks:
             say(event="index-check", attempt=attempt, checks=checks)
+            roots = check_roots(spec, checks, env)
+            if roots:
+                say(event="index-root", attempt=attempt, roots=roots)
         down = [c for c in checks if c["transient"]]
         if not down or attempt == attempts:
             return returncode, error
@@ -409,6 +494,19 @@ def shared_cache(spec, env):
     return cache
 
 
+def interpreter():
+    """What decides which wheels this interpreter takes, beside its version and machine: the
+    implementation, its ABI (SOABI) and the C library ("glibc 2.36"); the host reads them as pip does."""
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, OSError, ValueError):
+        libc = None
+    if not libc:
+        name, version = platform.libc_ver()
+        libc = "%s %s" % (name, version) if name else None
+    return {"implementation": sys.implementation.name, "soabi": sysconfig.get_config_var("SOABI"), "libc": libc}
+
+
 # Run with the venv's python: where torch is and what it is, read from its files without importing it
 # (an import can take seconds under emulation, or abort on a broken build).
 TORCH_STATE = r"""
@@ -480,7 +578,7 @@ def main(argv=None):
     venv = os.path.join(workdir, "venv")
 
     say(event="begin", python=platform.python_version(), executable=sys.executable,
-        machine=platform.machine())
+        machine=platform.machine(), **interpreter())
     os.makedirs(workdir, exist_ok=True)
     cache = shared_cache(spec, env)
     if cache and spec.get("installer") == "uv":

@@ -42,6 +42,7 @@ class CellEvents:
     notes: tuple[str, ...] = ()  # things the driver said along the way (e.g. "upgrading pip first")
     output: dict = field(default_factory=dict)  # phase name → what its children printed (markers removed)
     index_checks: tuple[dict, ...] = ()  # after a failed install: what each index said (last attempt)
+    index_roots: tuple[dict, ...] = ()  # the root of each index that had none of them (last attempt)
     retries: tuple[dict, ...] = ()  # install attempts repeated because an index did not answer
     install_split: dict | None = None  # seconds resolving+downloading vs installing files (last attempt)
     cache: dict | None = None  # the download cache the cell had: {"shared": bool, "state": "warm" or "cold"}
@@ -71,6 +72,7 @@ def parse(text: str) -> CellEvents:
     output: dict[str, list[str]] = {}
     current: str | None = None  # the phase whose output the plain lines belong to
     checks: tuple[dict, ...] = ()
+    roots: tuple[dict, ...] = ()
     retries: list[dict] = []
     split: dict | None = None
     cache: dict | None = None
@@ -109,6 +111,9 @@ def parse(text: str) -> CellEvents:
             notes.append(str(obj["text"]))
         elif obj.get("event") == "index-check":
             checks = tuple(c for c in obj.get("checks") or () if isinstance(c, dict))
+            roots = ()  # an attempt's roots follow its checks
+        elif obj.get("event") == "index-root":
+            roots = tuple(r for r in obj.get("roots") or () if isinstance(r, dict))
         elif obj.get("event") == "install-split":
             split = {k: obj[k] for k in ("resolve_download", "install_files") if isinstance(obj.get(k), (int, float))}
         elif obj.get("event") == "retry":
@@ -133,6 +138,7 @@ def parse(text: str) -> CellEvents:
         notes=tuple(notes),
         output={name: "\n".join(lines) for name, lines in output.items()},
         index_checks=checks,
+        index_roots=roots,
         retries=tuple(retries),
         install_split=split,
         cache=cache,

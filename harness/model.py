@@ -122,6 +122,8 @@ class IndexVariant:
     pip_args: tuple[str, ...] = ()
     serve: tuple[str, ...] = ()  # host directories the harness serves as PEP 503 indexes during the run
     only_binary: bool = False  # refuse source builds (pip --only-binary :all:): name what would be compiled
+    # (URL as filled for the cell's image, the template it was filled from): set by templates.fill
+    filled_from: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_default(self) -> bool:
@@ -130,6 +132,10 @@ class IndexVariant:
     @property
     def urls(self) -> tuple[str, ...]:
         return tuple(u for u in (self.index_url, *self.extra_index_urls) if u)
+
+    def template_of(self, url: str) -> str | None:
+        """The template `url` was filled from, or None for a URL written as it is."""
+        return dict(self.filled_from).get(url)
 
     @property
     def refuses_source(self) -> bool:

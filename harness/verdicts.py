@@ -14,6 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from . import buildcause, offers, redact, templates
 from .backend import Execution
 from .cell import missing_projects
 from .events import CellEvents
@@ -98,18 +99,45 @@ def _build_package(output: str) -> str | None:
     return None
 
 
-def _build_cause(output: str) -> str | None:
-    """The last line the failed build printed before pip's `[end of output]`."""
-    lines = output.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() == "[end of output]":
-            before = [x.strip() for x in lines[:i] if x.strip()]
-            return _clip(before[-1]) if before else None
-    return None
+def _build_failure(output: str, installer: str, package: str | None, evidence: Sequence[str]) -> Judgement:
+    """A failed source build: the lines where the build states its cause come first, and the hint names
+    what the image lacks, or the prebuilt distribution the project itself names."""
+    found = buildcause.cause(output)
+    said = [_clip(f"the build said: {line}") for line in found.lines]
+    what = package or "a package"
+    if found.lacks:
+        hint = (f"{installer} had to compile {what} from source and the build needs {found.lacks}, which the "
+                f"image lacks: {found.remedy}, or ")
+    elif found.stated:
+        hint = f"{installer} had to compile {what} from source and the build failed (the evidence quotes why): "
+        hint += "give the image what it needs, or "
+    else:
+        hint = (f"{installer} had to compile {what} from source and the build failed without stating a cause the "
+                "harness recognises (its last error line is quoted; the log has its whole output): ")
+    if found.prebuilt:
+        hint += f"install {found.prebuilt} instead (the project's own message names it)"
+    else:
+        hint += "find a prebuilt wheel for this platform and Python (another index variant)"
+        hint += "" if found.stated else ", or give the image what the build needs"
+    return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(dict.fromkeys([*said, *evidence])),
+                     hint=_clip(hint, 400))
 
 
-def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
-    """What each index that answered offers for the projects pip missed."""
+def _judge_offer(check: Mapping[str, Any], output: str, cell: Cell | None, target: offers.Target) -> offers.Offer:
+    """One answer with files, judged for the target and for what the cell asked of the project."""
+    wanted = offers.requested(str(check.get("project")), output, cell.packages.requirements if cell else ())
+    return offers.judge(check, target, wanted, allows_source=not (cell and cell.index.refuses_source))
+
+
+def _judged(checks: Sequence[Mapping[str, Any]], output: str, cell: Cell | None,
+            target: offers.Target) -> list[offers.Offer]:
+    return [_judge_offer(c, output, cell, target) for c in checks if not c.get("error") and c.get("files")]
+
+
+def _offers(checks: Sequence[Mapping[str, Any]], output: str = "", cell: Cell | None = None,
+            target: offers.Target | None = None) -> list[str]:
+    """What each index that answered offers for the projects pip missed: for the cell's target where
+    the driver said what that is (a log from an older driver lists the files as the index gave them)."""
     out = []
     for c in checks:
         if c.get("error"):
@@ -118,6 +146,8 @@ def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
         where = c.get("index")
         if c.get("status") == 404 or (c.get("status") == "folder" and not files):
             out.append(f"{where} has no {c.get('project')}")
+        elif files and target:
+            out += _judge_offer(c, output, cell, target).lines(target)
         elif files:
             shown = ", ".join(files[-4:])
             out.append(f"{where} offers {c.get('project')}: {shown}"
@@ -125,11 +155,52 @@ def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
     return [_clip(line) for line in out]
 
 
+def _not_an_index(root: Mapping[str, Any]) -> str | None:
+    """How an index's root shows it is not an index (the status, or a page listing nothing); None when
+    it answered as one, or did not answer at all (an outage is judged elsewhere)."""
+    status = root.get("status")
+    if not isinstance(status, int):
+        return None
+    if status >= 400:
+        return f"HTTP {status}"
+    if status == 200 and not root.get("links"):
+        return "HTTP 200 with a page that lists no projects"
+    return None
+
+
+def _wrong_index(roots: Sequence[Mapping[str, Any]], output: str, checks: Sequence[Mapping[str, Any]],
+                 cell: Cell | None) -> Judgement | None:
+    """Every project "not found" because the index URL itself is wrong: its root does not answer as a
+    PEP 503/691 index (a moved JetPack or CUDA path, a typo). The evidence says so, with the status."""
+    wrong = [(r, why) for r in roots for why in [_not_an_index(r)] if why]
+    if not wrong:
+        return None
+    evidence = [_clip(f"{r['index']} does not answer as a package index: GET {r.get('url')} → {why}")
+                for r, why in wrong]
+    evidence += _error_lines(output, 1) + _offers(checks)
+    root, why = wrong[0]
+    label = str(root["index"])
+    hint = f"the index URL {label} is wrong or not an index (its root answers {why}): check the URL"
+    url = next((u for u in (cell.index.urls if cell else ()) if redact.url(u) == label), None)
+    template = cell.index.template_of(url) if cell and url else None
+    if cell and template:
+        used = templates.filled_with(template, cell.image)
+        image = cell.image
+        declared = [f'{name} = "{value}"' for name, value in (("jetpack", image.jetpack), ("cuda", image.cuda))
+                    if value and any(field.startswith(name) for field in used)]
+        hint += (f"; it was filled from the template {redact.url(template)} ("
+                 + ", ".join(f"{{{k}}} = {v}" for k, v in used.items()) + ")"
+                 + (f" with image {cell.image.name}'s {' and '.join(declared)}: check that the index has a path "
+                    "for that JetPack/CUDA release, or correct the image's declaration" if declared else ""))
+    return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(dict.fromkeys(evidence)), hint=_clip(hint, 500))
+
+
 UV_BUILD_FAILED = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)|Build backend failed", re.I)
 UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.CONFLICT}
 
 
-def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | None:
+def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None = None,
+               target: offers.Target | None = None) -> Judgement | None:
     """Why `uv pip install` failed, in uv's own words (read as `plan` reads them), or None to read it as
     pip's (an unreachable index is judged the same way for both)."""
     if "cause:" not in output and "error:" not in output:
@@ -137,14 +208,11 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | 
     build = UV_BUILD_FAILED.search(output)
     outcome, _, evidence = read_uv(1, "", output, allows_source=False)
     if build:
-        what = build.group(1) or "a package"
-        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=evidence,
-                         hint=f"uv had to build {what} from source and the build failed: find a prebuilt wheel for "
-                              "this platform and Python (another index variant), or give the image what it needs")
+        return _build_failure(output, "uv", build.group(1), evidence)
     verdict = UV_OUTCOMES.get(outcome)
     if verdict is None:
         return None
-    evidence = evidence + tuple(_offers(checks))
+    evidence = evidence + tuple(_offers(checks, output, cell, target))
     hint = {Verdict.NO_DISTRIBUTION: "uv found no distribution that fits this platform and the image's Python on "
                                      "this index variant: choose a version it offers for this target, another "
                                      "index variant, or another image",
@@ -153,8 +221,11 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | 
 
 
 def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
-                    cell: Cell | None = None) -> Judgement:
-    """Why pip (or uv) failed: an index that did not answer, no distribution, a conflict, a failed build."""
+                    cell: Cell | None = None, *, roots: Sequence[Mapping[str, Any]] = (),
+                    target: offers.Target | None = None) -> Judgement:
+    """Why pip (or uv) failed: an index that did not answer, a wrong index URL, no distribution, a
+    conflict, a failed build. `roots` are the driver's checks of index roots, `target` the cell's
+    interpreter (offers.target_of its `begin` event)."""
     attempts = len(retries) + 1
     only_binary = bool(cell and cell.index.refuses_source)
     down = [c for c in checks if c.get("error")]
@@ -177,17 +248,14 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
             hint = (f"{where} did not answer {tries}: an outage or a network/proxy problem "
                     "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
         return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
-    found = uv_failure(output, checks) if cell is not None and cell.installer == "uv" else None
+    wrong = _wrong_index(roots, output, checks, cell)
+    if wrong:
+        return wrong
+    found = uv_failure(output, checks, cell, target) if cell is not None and cell.installer == "uv" else None
     if found:
         return found
     if BUILD_FAILED.search(output):
-        package = _build_package(output)
-        cause = _build_cause(output)
-        evidence = _pip_lines(output, BUILD_FAILED, 2) + ([f"the build said: {cause}"] if cause else [])
-        what = package or "a package"
-        hint = (f"pip had to compile {what} from source and the build failed: find a prebuilt wheel for this "
-                "platform and Python (another index variant), or give the image what the build needs")
-        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(evidence), hint=hint)
+        return _build_failure(output, "pip", _build_package(output), _pip_lines(output, BUILD_FAILED, 2))
     if CONFLICT.search(output):
         lines = output.splitlines()
         caused = []
@@ -210,26 +278,45 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     unsupported = NOT_SUPPORTED_WHEEL.search(output)
     missing = missing_projects(output)  # the driver's reading: pip's and uv's wordings, one place
     if missing or unsupported:
-        offers = _offers(checks)
-        evidence = _error_lines(output) + offers
-        sdist_only = [o for o in offers if ".tar.gz" in o or ".zip" in o]
-        what = unsupported.group(1) if unsupported else missing[0]
-        platform = f"{cell.image.arch.platform}" if cell else "this platform"
-        if only_binary and sdist_only:
-            would = [c for c in checks if any(f.endswith((".tar.gz", ".zip")) for f in c.get("files") or ())]
-            evidence += [f"would be built from source: {c['project']} "
-                         f"({[f for f in c['files'] if f.endswith(('.tar.gz', '.zip'))][-1]})" for c in would]
-            hint = (f"{what} comes only as source here and only_binary refuses to compile it: find a wheel "
-                    "(another index variant), or allow the source build")
-        elif unsupported:
-            hint = f"{what} is not built for {platform} and this Python: use the wheel made for this target"
-        else:
-            hint = (f"no distribution of {what} fits {platform} and the image's Python on this index variant"
-                    + (" (the evidence lists what it has)" if offers else "")
-                    + ": choose a version it offers for this target, another index variant, or another image")
-        return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(evidence), hint=hint)
+        return _no_distribution(output, checks, cell, target, unsupported.group(1) if unsupported else None,
+                                missing, only_binary)
     return Judgement(verdict=Verdict.INSTALL_FAILED, evidence=tuple(_error_lines(output, 3)),
                      hint="pip failed for a reason the harness does not recognise: read the cell's log")
+
+
+def _no_distribution(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None,
+                     target: offers.Target | None, unsupported: str | None, missing: Sequence[str],
+                     only_binary: bool) -> Judgement:
+    """No distribution fits: what each index offers for this target, what exists of the version asked
+    for, and (under only_binary) the sdist a build would compile."""
+    shown = _offers(checks, output, cell, target)
+    evidence = _error_lines(output) + shown
+    what = unsupported or missing[0]
+    platform = f"{cell.image.arch.platform}" if cell else "this platform"
+    if target:
+        judged = _judged(checks, output, cell, target)
+        would = [o for o in judged if o.sdist and not o.wanted_fits]
+        built = [f"would be built from source: {o.project} ({o.sdist})" for o in would]
+        fitting = any(o.fitting for o in judged)
+    else:  # a log from an older driver: the files as the index listed them
+        would = [c for c in checks if any(f.endswith((".tar.gz", ".zip")) for f in c.get("files") or ())]
+        built = [f"would be built from source: {c['project']} "
+                 f"({[f for f in c['files'] if f.endswith(('.tar.gz', '.zip'))][-1]})" for c in would]
+        fitting = False
+    if only_binary and would:
+        evidence += built
+        named = would[0].wanted if target else what
+        hint = (f"{named} comes only as source here and only_binary refuses to compile it: find a wheel (another "
+                "index variant" + (", or a version the evidence lists for this target" if fitting else "")
+                + "), or allow the source build")
+    elif unsupported:
+        hint = f"{what} is not built for {platform} and this Python: use the wheel made for this target"
+    else:
+        hint = (f"no distribution of {what} fits {platform} and the image's Python"
+                + (f" ({target})" if target else "") + " on this index variant"
+                + (" (the evidence lists what it has)" if shown else "")
+                + ": choose a version it offers for this target, another index variant, or another image")
+    return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
 
 
 # --- the probe's imports ---------------------------------------------------------------------------
@@ -503,7 +590,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                 f"pip died ({install.get('signal') or 'no end recorded'})",),
                 hint=more_memory if oom else "pip was killed: look for memory pressure (OOM) in the log, and give "
                                              "the cell more memory")
-        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell)
+        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
+                                roots=parsed.index_roots, target=offers.target_of(parsed.begin))
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):

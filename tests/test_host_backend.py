@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_wheel
+from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_compiling_sdist, make_wheel
 
 from harness import matrix, runner
 from harness.hostbackend import HostBackend
@@ -52,6 +52,31 @@ def test_host_backend_reports_a_broken_chain(tmp_path):
     assert result.hint.startswith("torchao 0.1 has no module torchao.quantization: use a torchao release")
     # the later failure, torchtune's own import of it, is evidence too
     assert any(e.startswith("import torchtune: ModuleNotFoundError") for e in result.evidence)
+
+
+def test_a_build_that_misses_a_header_names_the_header_and_its_package(tmp_path):
+    """A real compile on this machine: the compiler's "fatal error: X.h" is the cause quoted, and the hint
+    names what is missing (on a host without a C compiler, the compiler)."""
+    import shutil
+
+    links = tmp_path / "links"
+    make_compiling_sdist(links, "tensorkit", "1.0", "#include <tensorkit/kernels.h>\n")
+    native = Arch.native()
+    m = matrix.load(fixture_matrix(tmp_path / "host.toml", links, requirements='["tensorkit"]', modules='["tensorkit"]',
+                                   images=f'[images.native]\nlocal_build = "debian-bookworm"\n'
+                                          f'platform = "{native.platform}"\n'))
+    [cell] = m.cells
+    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    assert result.verdict is Verdict.SOURCE_BUILD_FAILED, (result.verdict, result.evidence)
+    assert result.hint.startswith("pip had to compile tensorkit from source and the build needs ")
+    if shutil.which("cc"):
+        assert result.evidence[0].startswith("the build said: tensorkit_c.c:1:10: fatal error: "), result.evidence
+        assert "tensorkit/kernels.h" in result.evidence[0]
+        assert ("the build needs the header tensorkit/kernels.h, which the image lacks: add the -dev package that "
+                "ships it (`apt-file search tensorkit/kernels.h` names it)") in result.hint
+    else:
+        assert result.evidence[0] == "the build said: FileNotFoundError: [Errno 2] No such file or directory: 'cc'"
+        assert "the build needs a C compiler (cc)" in result.hint
 
 
 def test_under_ci_a_docker_test_fails_when_no_engine_answers(tmp_path):
