@@ -8,6 +8,7 @@ an exit code: 0 all cells passed (or could not run on this host at all), 1 a cel
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import threading
@@ -105,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value.endswith(".toml") and Path(value).is_file():
             args.force[args.force.index(value)] = "*"
             args.matrices.append(Path(value))
-    backend = choose_backend(args.backend)
+    backend = chosen_backend(args)
     facts = backend.host_facts()
     matrices = load_all(args.matrices or [default_matrix(facts)])
     gpu = backend.gpu_access(facts)
@@ -138,6 +139,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         regenerate_tables(m, directory, args.doc)
         failed += summarize(results, options.run_id)
     return 1 if failed else 0
+
+
+def chosen_backend(args: argparse.Namespace, log=print):
+    """The backend `--backend` (and `--python`, which means the host backend) asks for."""
+    python = getattr(args, "python", None)
+    if python:
+        if args.backend == "docker":
+            raise HarnessError("--python names the interpreter whose environment host cells run over; it does not "
+                               "apply to the docker backend", hint="drop --python, or use --backend host")
+        found = shutil.which(python)
+        if not found:
+            raise HarnessError(f"--python {python}: no such interpreter",
+                               hint="name a python executable, e.g. ~/venvs/torch/bin/python")
+        return choose_backend("host", log=log, python=found)
+    return choose_backend(args.backend, log=log)
 
 
 def stored_estimates(directory: Path, cells) -> dict[str, float]:
@@ -259,7 +275,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from . import hostfacts
 
-    backend = choose_backend("auto", log=lambda _: None)  # the backend a run would use
+    backend = chosen_backend(args, log=lambda _: None)  # the backend a run with the same flags would use
     facts = backend.host_facts()
     access = backend.gpu_access(facts)
     if args.json:
@@ -318,6 +334,9 @@ def parser() -> argparse.ArgumentParser:
                      help="run only cells whose id matches this shell pattern (repeatable)")
     run.add_argument("--backend", choices=BACKENDS, default="auto",
                      help="where cells run (auto: Docker when an engine answers, else host venvs)")
+    run.add_argument("--python", metavar="PATH",
+                     help="the host backend over this interpreter's environment (a venv or conda env holding "
+                          "torch); default: the interpreter running the harness")
     run.add_argument("--keep", action="store_true", help="keep each cell's container for debugging")
     run.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the matrix)")
     run.add_argument("--results", default="results", help="results root (default: results)")
@@ -368,6 +387,9 @@ def parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="describe this host: Jetson/JetPack, CUDA, GPUs, engine, emulation")
     doc.add_argument("--json", action="store_true", help="machine-readable output")
+    doc.add_argument("--backend", choices=BACKENDS, default="auto",
+                     help="describe this host as a run with this backend sees it (default: auto, as run)")
+    doc.add_argument("--python", metavar="PATH", help="as run's --python (the host backend over that environment)")
     doc.set_defaults(func=cmd_doctor)
 
     cln = sub.add_parser("clean", help="remove containers left behind by runs (e.g. after --keep)")

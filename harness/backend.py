@@ -84,6 +84,7 @@ class Execution:
 class Backend(Protocol):
     name: str
     root: str  # where the cell's files land, as the cell sees it
+    inherits_environment: bool  # cells see the packages of the environment they run in (the host backend)
 
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         """Where a host directory or file shows up inside the cell."""

@@ -460,6 +460,35 @@ def install(venv_python, pip_args, requirements, workdir, env, spec=None):
     return ok
 
 
+# --- the host backend: the environment the person means ------------------------------------------
+
+
+def inherit_environment(venv_python, env):
+    """Let the cell's venv see the environment this driver runs in (the host backend runs it with the
+    interpreter the person means), as a torch-shipping image's venv sees the image's packages.
+
+    A venv made with --system-site-packages from inside another venv sees the *base* interpreter's
+    packages, not that venv's (nor a conda env's, when its python is a venv): a .pth file in the cell's
+    venv adds this environment's site-packages after the cell's own, so pip counts what is installed
+    there and installs only what is missing into the cell's venv (never uninstalling the person's).
+    """
+    if sys.prefix == getattr(sys, "base_prefix", sys.prefix):
+        return True  # not a venv: --system-site-packages already shows this interpreter's packages
+    import site
+
+    paths = [p for p in site.getsitepackages() if os.path.isdir(p)]
+    try:
+        code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        target = subprocess.check_output([venv_python, "-c", code], env=env).decode().strip()
+        with open(os.path.join(target, "_ewh_environment.pth"), "w") as fh:
+            fh.write("".join(path + "\n" for path in paths))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        say(event="note", text="the environment at %s could not be made visible to the cell: %s" % (sys.prefix, exc))
+        return False
+    say(event="note", text="the cell's venv sees the environment at %s" % sys.prefix)
+    return True
+
+
 # --- the shared download cache ---------------------------------------------------------------------
 
 STALE_VENV_SECONDS = 24 * 3600  # venvs a killed cell left on the shared cache are removed after this
@@ -593,7 +622,8 @@ def main(argv=None):
     if cache and spec.get("installer") == "uv" and os.path.exists(os.path.join(cache, "tools", "uv", "bin", "uv")):
         venv_argv.append("--without-pip")  # uv comes from the shared cache: nothing needs pip in this venv
     phases = [
-        ("venv", lambda: run_phase("venv", venv_argv + [venv], env)),
+        ("venv", lambda: run_phase("venv", venv_argv + [venv], env)
+                 and (not spec.get("inherit_environment") or inherit_environment(venv_python, env))),
         ("install", lambda: guarded_install(spec, venv_python, requirements, workdir, env)),
         ("probe", lambda: run_phase("probe", [venv_python, probe]
                                     + [a for m in spec.get("modules", []) for a in ("--module", m)], env)),

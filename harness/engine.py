@@ -76,6 +76,7 @@ def _tar(files: dict[str, bytes], root: str) -> bytes:
 class DockerBackend(Backend):
     name = "docker"
     root = CELL_ROOT
+    inherits_environment = False  # a cell sees its image (ships_torch says whether the image's packages count)
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self.client = client or connect()

@@ -38,19 +38,22 @@ def default_cache_root() -> Path:
 class HostBackend(Backend):
     name = "host"
     root = "."  # replaced per job by its temporary directory
+    inherits_environment = True  # the environment of `python` is this backend's image
 
-    def __init__(self, python: str | None = None, tmp: str | None = None, *, why: str = "chosen",
+    def __init__(self, python: str | None = None, tmp: str | None = None, *,
+                 why: str = "the host backend was chosen", chosen: bool = True,
                  cache_root: str | Path | None = None) -> None:
         self.python = python or sys.executable
         self.tmp = tmp
         self.why = why  # why cells run on the host: asked for, or no engine answered
+        self.chosen = chosen
         self.cache_root = Path(cache_root) if cache_root else default_cache_root()
 
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         return mount_host_path
 
     def host_facts(self) -> hostfacts.HostFacts:
-        return hostfacts.detect(engine_info=None)
+        return hostfacts.detect(engine_info=None, no_engine=self.why, host_chosen=self.chosen)
 
     def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
         return {"mode": "none" if facts.kind == "plain" else "host"}  # a host venv sees whatever GPU is there

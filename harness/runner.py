@@ -160,7 +160,9 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
     env = installer.environment(env)
     spec = {
         "workdir": CELL_WORKDIR,
-        "system_site_packages": cell.image.ships_torch,
+        # the host backend's "image" is the environment the person runs in: seen as an image's packages are
+        "system_site_packages": cell.image.ships_torch or backend.inherits_environment,
+        "inherit_environment": backend.inherits_environment,
         "requirements": list(cell.packages.requirements),
         "pip_args": pip_args,
         "modules": list(cell.packages.modules),

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from . import buildcause, offers, redact, templates
@@ -429,8 +430,63 @@ UNDEFINED = re.compile(r"undefined symbol: (\S+)")
 NO_SHARED = re.compile(r"(\S+\.so[.0-9]*): cannot open shared object file")
 
 
-def import_failure(probe: Mapping[str, Any]) -> tuple[list[str], str]:
-    """Evidence and hint for the first failed import, from what the probe recorded."""
+NEEDS_VERSION = (
+    re.compile(r"requires? (?P<pkg>[A-Za-z][\w.-]*) (?:version )?v?(?P<need>[0-9][\w.]*)\+? or (?:newer|later|higher|"
+               r"above|greater)", re.I),
+    re.compile(r"(?P<pkg>[A-Za-z][\w.-]*) ?>= ?(?P<need>[0-9][\w.]*) (?:is )?required", re.I),
+    re.compile(r"requires? (?P<pkg>[A-Za-z][\w.-]*) ?>= ?(?P<need>[0-9][\w.]*)", re.I),
+)
+
+
+def _requirements(info: Mapping[str, Any]) -> list[Requirement]:
+    out = []
+    for text in info.get("requires") or ():
+        try:
+            out.append(Requirement(str(text)))
+        except InvalidRequirement:
+            continue
+    return out
+
+
+def transitive(dist: str | None, probe: Mapping[str, Any], message: str, requested: Sequence[str]) -> str | None:
+    """For an import that failed inside a distribution no pin names: which one, who required it, and,
+    where its message states a version it needs of another package, which installed distribution
+    holds that package back. None when the distribution is one the cell asked for (or unknown)."""
+    if not dist:
+        return None
+    name, _, version = dist.partition(" ")
+    wanted = {canonicalize_name(r) for r in requested}
+    if canonicalize_name(name) in wanted:
+        return None
+    dists = probe.get("distributions") or {}
+    parents = sorted(f"{other} {info.get('version')}" for other, info in dists.items()
+                     if any(canonicalize_name(r.name) == canonicalize_name(name) for r in _requirements(info)))
+    said = f"{dist}, which no pin names" + (f" (required by {', '.join(parents)})" if parents else "")
+    said += " fails on import"
+    for pattern in NEEDS_VERSION:
+        m = pattern.search(message)
+        if not m:
+            continue
+        pkg, need = canonicalize_name(m.group("pkg")), m.group("need").rstrip(".")
+        have = (dists.get(pkg) or {}).get("version")
+        if not have:
+            return f"{said}: it needs {pkg} {need} or newer, and no {pkg} is installed: add {pkg}>={need} to the pins"
+        holders = []
+        for other, info in sorted(dists.items()):
+            for req in _requirements(info):
+                if canonicalize_name(req.name) == pkg and req.specifier and not req.specifier.contains(
+                        need, prereleases=True):
+                    holders.append(f"{other} {info.get('version')} ({req})")
+        held = f", held back by {', '.join(holders)}" if holders else ""
+        advice = (f"pin {pkg}>={need} and a release of {holders[0].split()[0]} that allows it" if holders
+                  else f"pin {pkg}>={need}")
+        return f"{said}: it needs {pkg} {need} or newer, but {pkg} {have} is installed{held}: {advice}"
+    return f"{said}: pin {name} to a release that works here (or the version of what requires it)"
+
+
+def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = ()) -> tuple[list[str], str]:
+    """Evidence and hint for the first failed import, from what the probe recorded; `requested` are
+    the distributions the cell's requirements name (a failure in any other is a dependency's)."""
     failed = [s for s in probe.get("imports") or () if not s.get("ok")]
     step = failed[0]
     err = step.get("error") or {}
@@ -476,7 +532,20 @@ def import_failure(probe: Mapping[str, Any]) -> tuple[list[str], str]:
                 "runtime?) or install the package that provides it")
     else:
         hint = f"{module} raised {err.get('type')} on import: the evidence shows where; the log has the traceback"
-    return evidence, _clip(hint, 400)
+    missing = err.get("missing_name") or err.get("missing_module")  # those hints already name both sides
+    deeper = None if missing else transitive(importer, probe, message, requested)
+    return evidence, _clip(deeper or hint, 400)
+
+
+def requested_names(cell: Cell) -> list[str]:
+    """The distributions a cell's requirements name."""
+    names = []
+    for text in cell.packages.requirements:
+        try:
+            names.append(Requirement(text).name)
+        except InvalidRequirement:
+            continue
+    return names
 
 
 # --- CUDA and the torch guard ----------------------------------------------------------------------
@@ -606,7 +675,7 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                          f"the interpreter died{f' importing {during}' if during else ''}: usually a binary "
                          "built for another torch, CUDA or CPU; run with --keep and import it by hand")
     if parsed.failed_imports:
-        evidence, hint = import_failure(probe)
+        evidence, hint = import_failure(probe, requested_names(cell))
         return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=oom + tuple(evidence), hint=hint)
     if execution.oom_killed:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint=more_memory)
