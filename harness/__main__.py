@@ -126,6 +126,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not cells:
             raise HarnessError(f"{m.source}: no cell matches {' '.join(args.only)}",
                                hint=f"cell ids look like {m.cells[0].id}")
+        if args.shard:
+            cells = shard_cells(m, cells, args)
+            if not cells:
+                continue
         runner.prefetch(cells)
         directory = results_dir(args, m)
         reporter = progress.reporter(len(cells), jobs=jobs, live=None if args.progress == "auto"
@@ -154,6 +158,21 @@ def chosen_backend(args: argparse.Namespace, log=print):
                                hint="name a python executable, e.g. ~/venvs/torch/bin/python")
         return choose_backend("host", log=log, python=found)
     return choose_backend(args.backend, log=log)
+
+
+def shard_cells(m: Matrix, cells: list, args: argparse.Namespace) -> list:
+    """This shard's slice of the selected cells, said in one line."""
+    from . import schedule
+
+    index, count = args.shard
+    timings = stored_estimates(Path(args.shard_timings) / m.name, cells) if args.shard_timings else None
+    if args.shard_timings and len(timings or {}) < len(cells):
+        print(f"note: --shard-timings has no earlier result for {len(cells) - len(timings or {})} cell(s) of "
+              f"{m.name}; they count as {schedule.NATIVE_GUESS:g} s")
+    mine = schedule.shard(cells, index, count, timings)
+    how = f"balanced by the timings in {args.shard_timings}" if timings else "by a hash of each cell id"
+    print(f"Shard {index}/{count} of {m.name}: {len(mine)} of {len(cells)} cells ({how})")
+    return mine
 
 
 def stored_estimates(directory: Path, cells) -> dict[str, float]:
@@ -314,6 +333,15 @@ def jobs_value(text: str) -> int | str:
     return value
 
 
+def shard_value(text: str) -> tuple[int, int]:
+    from . import schedule
+
+    try:
+        return schedule.parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def size_value(text: str) -> int:
     value = matrix_mod.parse_size(text)
     if value is None or value < matrix_mod.MIN_MEMORY:
@@ -356,6 +384,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cold", action="store_true",
                      help="give cells empty download caches (measures a cold install; the shared caches "
                           "are left as they are)")
+    run.add_argument("--shard", type=shard_value, metavar="I/N",
+                     help="run only shard I of N (every cell is in exactly one shard; stable when cells are "
+                          "added elsewhere)")
+    run.add_argument("--shard-timings", metavar="RESULTS",
+                     help="balance the shards by the cells' times in this results root (every shard must be "
+                          "given the same one, e.g. the last merged results)")
     run.add_argument("--progress", choices=("auto", "live", "lines"), default="auto",
                      help="a live table on a terminal, plain lines elsewhere (auto), or as named")
 
