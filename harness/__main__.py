@@ -8,6 +8,7 @@ an exit code: 0 all cells passed (or could not run on this host at all), 1 a cel
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import signal
 import sys
@@ -308,17 +309,46 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    """Leftover containers, shared caches and unused images: by hand, or on a long-lived CI runner."""
     backend = choose_backend(args.backend)
-    removed = backend.clean(args.run_id)
+    removed = backend.clean(args.run_id, older_than=args.older_than)
     for line in removed:
         print(f"removed {line}")
-    print(f"{len(removed)} leftover container(s) removed")
+    age = f" older than {args.older_than:g} s" if args.older_than is not None else ""
+    print(f"{len(removed)} leftover container(s){age} removed")
     if args.caches:
         cleared = backend.clear_caches()
         for line in cleared:
             print(f"removed cache {line}")
         print(f"{len(cleared)} shared download cache(s) emptied ({backend.name} backend)")
+    elif args.caches_over is not None:
+        if backend.name != "docker":
+            raise HarnessError("--caches-over trims the engine's cache volumes",
+                               hint="use --caches on the host backend")
+        for line in backend.trim_caches(args.caches_over):
+            print(line)
+    if args.images:
+        if backend.name != "docker":
+            raise HarnessError("--images removes images from a container engine", hint="use --backend docker")
+        keep = {img.tag for m in load_all(images_matrices(args.matrices)) for img in m.images}
+        gone = backend.remove_images(keep)
+        for tag in gone:
+            print(f"removed image {tag}" if not tag.startswith("kept ") else tag)
+        print(f"{sum(1 for t in gone if not t.startswith('kept '))} image(s) no matrix names removed")
     return 0
+
+
+def images_matrices(named: list[Path]) -> list[Path]:
+    """The matrices whose images `clean --images` keeps: those named, else every file in matrices/."""
+    return list(named) or sorted(MATRICES.glob("*.toml"))
+
+
+def duration_value(text: str) -> float:
+    """"90", "30m", "6h", "2d" → seconds."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90, 30m, 6h or 2d")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
 def jobs_value(text: str) -> int | str:
@@ -432,6 +462,15 @@ def parser() -> argparse.ArgumentParser:
                      help="also empty the shared download caches (pip's and uv's) cells of this backend use")
     cln.add_argument("--backend", choices=("docker", "host"), default="docker",
                      help="whose leftovers and caches (default: docker)")
+    cln.add_argument("--older-than", type=duration_value, metavar="AGE",
+                     help="only containers created more than AGE ago (90, 30m, 6h, 2d): on a shared runner a "
+                          "younger one may belong to a run still going on")
+    cln.add_argument("--caches-over", type=size_value, metavar="SIZE",
+                     help="remove shared cache volumes, oldest first, until they hold at most SIZE (e.g. 40G)")
+    cln.add_argument("--images", action="store_true",
+                     help="also remove images the harness built that no matrix names (the matrices given, "
+                          "else every file in matrices/)")
+    cln.add_argument("matrices", nargs="*", type=Path, help="with --images: the matrices whose images stay")
     cln.set_defaults(func=cmd_clean)
     return p
 
