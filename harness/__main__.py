@@ -111,7 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     facts = backend.host_facts()
     matrices = load_all(args.matrices or [default_matrix(facts)])
     gpu = backend.gpu_access(facts)
-    mounts = tuple(Mount(host=p, cell=p) for p in gpu.get("mounts", ()) if Path(p).exists())
+    # paths on the engine's machine (a Jetson's release file): its facts said they are there
+    mounts = tuple(Mount(host=p, cell=p, engine_side=True) for p in gpu.get("mounts", ()))
     jobs = schedule.auto_jobs() if args.jobs == "auto" else args.jobs
     options = runner.RunOptions(run_id=runner.new_run_id(), keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
                                 extra_mounts=mounts, host_facts=facts.to_json(), jobs=jobs,

@@ -40,8 +40,13 @@ class EngineFailure(HarnessError):
 
 @dataclass(frozen=True, kw_only=True)
 class Mount:
+    """A file or folder lent to a cell read-only. `host` is on the machine driving the run (the
+    engine copies it in: nothing is bind-mounted from this machine, which may not be the engine's),
+    unless `engine_side`: then it is a path on the engine's own machine (e.g. /etc/nv_tegra_release)."""
+
     host: str
     cell: str  # where the cell sees it (ignored by the host backend, which uses `host`)
+    engine_side: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +90,7 @@ class Backend(Protocol):
     name: str
     root: str  # where the cell's files land, as the cell sees it
     inherits_environment: bool  # cells see the packages of the environment they run in (the host backend)
+    reaches_host_loopback: bool  # cells (on the host network) reach this machine's 127.0.0.1
 
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         """Where a host directory or file shows up inside the cell."""

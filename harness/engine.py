@@ -7,13 +7,18 @@ when it passes, and removed in a `finally` whatever happened, Ctrl-C included, u
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import io
+import json
+import os
 import platform
+import subprocess
 import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,8 @@ import docker.errors
 import docker.types
 import requests
 
-from . import build, hostfacts, imagearchive, images
+from . import build, hostfacts, imagearchive, images, redact
+from . import cache as result_cache
 from .backend import (
     LABEL_CELL,
     LABEL_RUN,
@@ -44,14 +50,34 @@ POLL_SLICE = 1.0
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 
-def connect(timeout: float = 5.0) -> docker.DockerClient:
-    """A client for the engine DOCKER_HOST (or the default socket) names; EngineUnavailable if none answers."""
+def engine_address(environ: Mapping[str, str] | None = None) -> str:
+    """Which engine a client made from this environment talks to: DOCKER_HOST, else the docker CLI's
+    current context (as docker.from_env follows it), else the default socket."""
+    environ = os.environ if environ is None else environ
+    if environ.get("DOCKER_HOST"):
+        return environ["DOCKER_HOST"]
     try:
-        client = docker.from_env(timeout=timeout)
+        from docker.context import ContextAPI
+
+        context = ContextAPI.get_current_context()
+        if context is not None and context.Host:
+            return str(context.Host)
+    except Exception:  # noqa: BLE001 - no CLI configuration: the default socket
+        pass
+    return "unix:///var/run/docker.sock"
+
+
+def connect(timeout: float = 5.0) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST (or the current docker context, or the default socket)
+    names; EngineUnavailable if none answers. ssh:// engines go through OpenSSH (its config, agent and
+    jump hosts), tcp:// ones take DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI does."""
+    address = engine_address()
+    try:
+        client = docker.from_env(timeout=timeout, use_ssh_client=address.startswith("ssh://"))
         client.ping()
     except ENGINE_ERRORS as exc:
         raise EngineUnavailable(
-            f"no Docker engine answered ({exc})",
+            f"no Docker engine answered at {redact.url(address)} ({exc})",
             hint="start one (e.g. `dockerd &` or `systemctl start docker`) or set DOCKER_HOST",
         ) from None
     client.api.timeout = 600  # short only for the first answer: imports and logs can take minutes
@@ -59,18 +85,32 @@ def connect(timeout: float = 5.0) -> docker.DockerClient:
 
 
 
-def _tar(files: dict[str, bytes], root: str) -> bytes:
+def _tar(files: Mapping[str, bytes], root: str) -> bytes:
+    """A tar of `files` (name → content, names may hold folders) under `root`, folders included."""
     buf = io.BytesIO()
     now = time.time()
+    top = root.strip("/")
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        top = tarfile.TarInfo(root.strip("/"))
-        top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, now
-        tar.addfile(top)
+        folders = {top} | {f"{top}/{parent}" for name in files
+                           for parent in ("/".join(name.split("/")[:i]) for i in range(1, name.count("/") + 1))}
+        for folder in sorted(f for f in folders if f):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+            tar.addfile(info)
         for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(f"{root.strip('/')}/{name}")
+            info = tarfile.TarInfo(f"{top}/{name}" if top else name)
             info.size, info.mode, info.mtime = len(data), 0o644, now
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def _folder_tar(directory: str, spool: Any) -> None:
+    """The files directly in `directory` (what pip's find-links sees), as a tar written to `spool`."""
+    with tarfile.open(fileobj=spool, mode="w") as tar:
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            if entry.is_file():
+                tar.add(entry.path, arcname=entry.name, recursive=False)
+    spool.seek(0)
 
 
 class DockerBackend(Backend):
@@ -78,8 +118,38 @@ class DockerBackend(Backend):
     root = CELL_ROOT
     inherits_environment = False  # a cell sees its image (ships_torch says whether the image's packages count)
 
-    def __init__(self, client: docker.DockerClient | None = None) -> None:
+    def __init__(self, client: docker.DockerClient | None = None, address: str | None = None) -> None:
         self.client = client or connect()
+        self.address = address or engine_address()  # recorded in every result: which engine ran the cell
+        # A unix socket is on this machine: its engine shares this machine's files, network and facts.
+        # Anything else (ssh://, tcp://) may be another machine: its facts are asked of it, and a
+        # wheelhouse served on this machine's loopback is copied in instead.
+        self.local = self.address.startswith("unix://")
+        self._lent: dict[str, str] = {}
+        self._lending = threading.Lock()
+        self._engine: dict[str, Any] | None = None
+
+    @property
+    def arch(self) -> Arch:
+        """The engine machine's architecture (not necessarily this one's)."""
+        machine = self._info().get("Architecture") or platform.machine()
+        try:
+            return Arch.native(machine)
+        except ValueError:
+            return Arch.native()
+
+    @property
+    def reaches_host_loopback(self) -> bool:
+        """Cells on the host network reach this machine's 127.0.0.1 (a wheelhouse served there)."""
+        return self.local
+
+    def _info(self) -> dict[str, Any]:
+        if self._engine is None:
+            try:
+                self._engine = dict(self.client.info())
+            except ENGINE_ERRORS:
+                return {}
+        return self._engine
 
     # -- Backend -------------------------------------------------------------------------------
     def cell_path(self, mount_host_path: str, slot: str) -> str:
@@ -93,25 +163,80 @@ class DockerBackend(Backend):
             return {}
 
     def host_facts(self) -> hostfacts.HostFacts:
-        return hostfacts.detect(engine_info=self.info())
+        """What the engine's machine is. A local engine's is this one; a remote engine's files are read
+        through a container that is never started (an empty image, the engine's root bound read-only),
+        and its commands are not run from here (nvidia-smi: its GPUs are not listed)."""
+        info = self.info()
+        if self.local:
+            return hostfacts.detect(engine_info=info)
+        machine = info.get("Architecture") or "unknown"
+        with tempfile.TemporaryDirectory(prefix="ewh-engine-facts-") as root:
+            said = self._engine_files(Path(root))
+
+            def run(cmd: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+                raise OSError(f"not run on the remote engine's machine from here ({redact.url(self.address)})")
+
+            facts = hostfacts.detect(root=Path(root), run=run, engine_info=info, machine=machine, read_binfmt=False)
+        # the files were read from a copy here: name them as the engine's own
+        sources = {k: v.replace(str(root), "engine:") for k, v in facts.sources.items()}
+        return dataclasses.replace(facts, sources={**sources, "engine_facts": said})
+
+    def _engine_files(self, root: Path) -> str:
+        """Copy the files hostfacts reads from the engine's machine under `root`; says how it went."""
+        wanted = {"etc/nv_tegra_release": "etc/nv_tegra_release",  # where on the engine → where hostfacts reads
+                  "sys/firmware/devicetree/base/compatible": "proc/device-tree/compatible",
+                  "usr/local/cuda/version.json": "usr/local/cuda/version.json",
+                  "usr/local/cuda/version.txt": "usr/local/cuda/version.txt"}
+        try:
+            image = self._facts_image()
+            reader = self.client.containers.create(image, ["/none"], labels={LABEL_RUN: "engine-facts"},
+                                                   volumes={"/": {"bind": "/engine", "mode": "ro"}})
+        except ENGINE_ERRORS as exc:
+            return f"the engine's files could not be read ({exc})"
+        try:
+            for source, target in wanted.items():
+                data = _engine_file(reader, source)
+                if data is not None:
+                    (root / target).parent.mkdir(parents=True, exist_ok=True)
+                    (root / target).write_bytes(data)
+        finally:
+            self._remove(reader)
+        return f"read from the engine's machine through {redact.url(self.address)}"
+
+    def _facts_image(self) -> str:
+        """An image with nothing in it (never started): enough for a container to read files through."""
+        ref = f"{IMAGE_PREFIX}/engine-facts:empty"
+        if not self.has_image(ref):
+            with tempfile.TemporaryDirectory(prefix="ewh-facts-") as tmp:
+                empty = Path(tmp) / "rootfs.tar"
+                with tarfile.open(empty, "w"):
+                    pass
+                self.import_rootfs(empty, ref, arch=self.arch, changes=[])
+        return ref
 
     def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
         return hostfacts.gpu_access(facts)
 
-    def can_run(self, arch: Arch) -> bool:
-        """Whether this engine's machine runs `arch` images: natively, or under QEMU binfmt emulation."""
-        return hostfacts.binfmt_registered(arch)
+    def can_run(self, arch: Arch) -> bool | None:
+        """Whether this engine's machine runs `arch` images: natively, or under QEMU binfmt emulation;
+        None where that cannot be read from here (a remote engine: the image is tried instead)."""
+        if arch is self.arch:
+            return True
+        return hostfacts.binfmt_registered(arch, native=self.arch) if self.local else None
 
     def facts(self) -> dict[str, Any]:
+        where = {"engine": "docker", "engine_host": redact.url(self.address), "engine_local": self.local}
         try:
             version = self.client.version()
             info = self.client.info()
         except ENGINE_ERRORS as exc:
-            return {"arch": Arch.native().value, "engine": "docker", "engine_error": str(exc)}
+            return {"arch": self.arch.value, **where, "engine_error": str(exc)}
         return {
-            "arch": Arch.native().value,
-            "machine": platform.machine(),
-            "engine": "docker",
+            "arch": self.arch.value,
+            "machine": info.get("Architecture") or platform.machine(),
+            **where,
+            "engine_name": info.get("Name"),  # the engine machine's host name
+            "engine_id": info.get("ID"),
             "engine_version": version.get("Version"),
             "engine_api_version": version.get("ApiVersion"),
             "engine_os": info.get("OperatingSystem"),
@@ -141,9 +266,10 @@ class DockerBackend(Backend):
     def _prepare(self, image: Image) -> Prepared:
         start = time.monotonic()
         how: str | None = None
-        if not self.can_run(image.arch):
+        runs = self.can_run(image.arch)
+        if runs is False:
             raise CannotRunHere(
-                f"{image.arch.platform} cannot run on this {Arch.native().platform} host: "
+                f"{image.arch.platform} cannot run on this {self.arch.platform} host: "
                 "no QEMU binfmt emulation is registered",
                 hint="apt-get install qemu-user-static binfmt-support (then update-binfmts --enable "
                      f"qemu-{image.arch.machine})",
@@ -170,7 +296,57 @@ class DockerBackend(Backend):
                     if image.local_build or image.dockerfile else
                     "pull it with `docker pull` on a machine that reaches its registry, or load it with `docker load`")
             raise ImageUnavailable(f"image {image.tag!r} for {image.name!r} is not in the engine", hint=hint) from None
+        if runs is None:
+            self._try_foreign(image)
         return Prepared(seconds=time.monotonic() - start, built=how, identity=identity)
+
+    def _try_foreign(self, image: Image) -> None:
+        """On a remote engine, whether it runs a foreign-architecture image is learnt by trying."""
+        try:
+            self.client.containers.run(image.tag, [image.python, "-c", "pass"], remove=True,
+                                       labels={LABEL_RUN: "arch-check"})
+        except docker.errors.ContainerError as exc:
+            raise CannotRunHere(
+                f"{image.arch.platform} does not run on the engine's {self.arch.platform} machine "
+                f"({redact.url(self.address)}): {str(exc.stderr or exc)[-200:]}",
+                hint="install qemu-user-static and binfmt-support on the engine's machine, or run the "
+                     "cell on a machine of that architecture") from None
+
+    # -- folders lent to cells -------------------------------------------------------------------
+    def _lend_folder(self, directory: str, image: Image) -> str:
+        """A volume holding a copy of the files in `directory`, named by their content: made (filled
+        through a container that is never started) the first time this content is lent, then reused."""
+        digest = result_cache.digest(result_cache.folder_contents(directory))[:16]
+        name = f"{IMAGE_PREFIX}-files-{digest}"
+        with self._lending:
+            if digest in self._lent:
+                return self._lent[digest]
+            volume = self._volume(name, f"files-{digest}")
+            filler = self.client.containers.create(image.tag, ["/none"], labels={LABEL_RUN: "lend-files"},
+                                                   volumes={volume: {"bind": "/fill", "mode": "rw"}})
+            try:
+                try:
+                    filler.get_archive("/fill/.ewh-complete")  # filled before (by this or another run)
+                except docker.errors.NotFound:
+                    with tempfile.TemporaryFile() as spool:
+                        _folder_tar(directory, spool)
+                        filler.put_archive("/fill", spool)
+                    filler.put_archive("/fill", _tar({".ewh-complete": digest.encode()}, ""))
+            finally:
+                self._remove(filler)
+            self._lent[digest] = volume
+            return volume
+
+    def _volume(self, name: str, label: str) -> str:
+        """A labelled volume, made when missing; safe when cells race to make it."""
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            try:
+                self.client.volumes.create(name=name, labels={LABEL_CACHE: label})
+            except docker.errors.APIError:
+                self.client.volumes.get(name)  # another cell made it first
+        return name
 
     # -- shared download caches ------------------------------------------------------------------
     @staticmethod
@@ -181,16 +357,8 @@ class DockerBackend(Backend):
         return CACHE_ROOT
 
     def _cache_volume(self, name: str) -> str:
-        """The named volume of cache `name`, made (labelled) when missing; safe when cells race to make it."""
-        volume = self.volume_name(name)
-        try:
-            self.client.volumes.get(volume)
-        except docker.errors.NotFound:
-            try:
-                self.client.volumes.create(name=volume, labels={LABEL_CACHE: name})
-            except docker.errors.APIError:
-                self.client.volumes.get(volume)  # another cell made it first
-        return volume
+        """The named volume of cache `name`, made (labelled) when missing."""
+        return self._volume(self.volume_name(name), name)
 
     def clear_caches(self, names: tuple[str, ...] | None = None) -> list[str]:
         removed = []
@@ -231,7 +399,15 @@ class DockerBackend(Backend):
         container = None
         argv = [job.image.python, *(f"{CELL_ROOT}/{a}" if a in job.files else a for a in job.argv)]
         try:
-            volumes = {m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts}
+            volumes = {m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts if m.engine_side}
+            lent_files: dict[str, bytes] = {}
+            for m in job.mounts:
+                if m.engine_side:
+                    continue
+                if os.path.isdir(m.host):  # a wheelhouse: a volume holding a copy, made once per content
+                    volumes[self._lend_folder(m.host, job.image)] = {"bind": m.cell, "mode": "ro"}
+                else:  # a CA bundle: copied in beside the cell's own files
+                    lent_files[m.cell] = Path(m.host).read_bytes()
             if job.cache:
                 volumes[self._cache_volume(job.cache)] = {"bind": CACHE_ROOT, "mode": "rw"}
             limits = {"mem_limit": job.memory, "memswap_limit": job.memory} if job.memory else {}
@@ -248,7 +424,12 @@ class DockerBackend(Backend):
                 **limits,
                 **self.gpu_options(job.gpu),
             )
-            container.put_archive("/", _tar(dict(job.files), CELL_ROOT))
+            cell_files = dict(job.files)
+            for path, data in lent_files.items():
+                if not path.startswith(CELL_ROOT + "/"):
+                    raise EngineFailure(f"cannot lend {path}: files are lent under {CELL_ROOT}")
+                cell_files[path[len(CELL_ROOT) + 1:]] = data
+            container.put_archive("/", _tar(cell_files, CELL_ROOT))
             container.start()
             timings["container_start"] = time.monotonic() - start
             if output is not None:
@@ -404,3 +585,49 @@ def _created(text: str | None) -> float:
         return dt.datetime.fromisoformat(stamp).timestamp()
     except ValueError:
         return 0.0
+
+
+def _path_stat(reader: Any, path: str) -> dict[str, Any] | None:
+    """What the engine says a path in a container is (size, mode, link target), without its content: a
+    HEAD request on the archive endpoint (a GET of a folder would send the whole tree)."""
+    api = reader.client.api
+    res = api.head(api._url("/containers/{0}/archive", reader.id), params={"path": path})
+    if res.status_code == 404:
+        return None
+    api._raise_for_status(res)
+    header = res.headers.get("X-Docker-Container-Path-Stat")
+    return json.loads(base64.b64decode(header)) if header else None
+
+
+SYMLINK = 1 << 27  # Go's os.ModeSymlink, as the engine reports a path's mode
+
+
+def _engine_file(reader: Any, path: str, hops: int = 8) -> bytes | None:
+    """A file of the engine's machine, read through `reader` (a container with the engine's root at
+    /engine). Symlinks are followed by hand: the engine would resolve an absolute one inside the
+    container (/usr/local/cuda → /etc/alternatives/cuda → /usr/local/cuda-12.6 on a Jetson)."""
+    parts = [p for p in path.split("/") if p]
+    done: list[str] = []
+    try:
+        while parts:
+            here = "/".join(done + [parts[0]])
+            stat = _path_stat(reader, f"/engine/{here}")
+            if stat is None:
+                return None
+            if int(stat.get("mode") or 0) & SYMLINK:
+                hops -= 1
+                if hops < 0:
+                    return None
+                link = str(stat.get("linkTarget") or "")
+                base = [] if link.startswith("/") else done
+                parts = [p for p in "/".join(base + [link]).split("/") if p] + parts[1:]
+                done = []
+                continue
+            done.append(parts.pop(0))
+        stream, _ = reader.get_archive("/engine/" + "/".join(done))
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            extracted = tar.extractfile(member) if member is not None and member.isfile() else None
+            return extracted.read() if extracted else None
+    except (docker.errors.APIError, requests.RequestException, tarfile.TarError, ValueError):
+        return None

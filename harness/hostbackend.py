@@ -39,6 +39,7 @@ class HostBackend(Backend):
     name = "host"
     root = "."  # replaced per job by its temporary directory
     inherits_environment = True  # the environment of `python` is this backend's image
+    reaches_host_loopback = True
 
     def __init__(self, python: str | None = None, tmp: str | None = None, *,
                  why: str = "the host backend was chosen", chosen: bool = True,

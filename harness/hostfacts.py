@@ -376,6 +376,7 @@ def detect(
     machine: str | None = None,
     no_engine: str = "no container engine answered",
     host_chosen: bool = False,
+    read_binfmt: bool = True,
 ) -> HostFacts:
     """Everything this module can learn about the host. Files are read under `root`; commands go to `run`."""
     sources: dict[str, str] = {}
@@ -453,7 +454,10 @@ def detect(
         sources["engine"] = "engine info (ServerVersion, Runtimes)"
 
     binfmt: dict[str, bool] = {}
-    if arch is not None:
+    if not read_binfmt:
+        sources["binfmt"] = ("not read (a remote engine): an image of the other architecture is tried when a "
+                             "cell needs it")
+    elif arch is not None:
         other = _other_arch(arch)
         binfmt_dir = root / BINFMT_DIR
         binfmt[other.value] = binfmt_registered(other, root=binfmt_dir, native=arch)
@@ -490,7 +494,11 @@ def gpu_access(facts: HostFacts) -> dict[str, Any]:
     """How cells on this host get the GPU into their container."""
     if facts.kind == "jetson":
         if facts.nvidia_runtime:
-            return {"mode": "nvidia-runtime", "runtime": "nvidia", "mounts": ["/etc/nv_tegra_release"]}
+            # the release file is lent to cells only where it was read (a bind of a missing path would
+            # make a folder in its place on the Jetson)
+            has_file = str(facts.sources.get("l4t", "")).endswith(str(RELEASE_FILE))
+            return {"mode": "nvidia-runtime", "runtime": "nvidia",
+                    "mounts": ["/etc/nv_tegra_release"] if has_file else []}
         return {
             "mode": "none",
             "problem": "this Jetson's container engine has no `nvidia` runtime, so GPU cells can't pass "

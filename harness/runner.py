@@ -124,11 +124,15 @@ def served_urls(cell: Cell, served: Mapping[str, str]) -> list[str]:
 
 
 def pip_options(cell: Cell, backend: Backend, served: Mapping[str, str] | None = None) -> tuple[list[str], list[Mount]]:
-    """The cell's pip options, and the read-only mounts its find-links folders need."""
-    mounts = [Mount(host=d, cell=backend.cell_path(d, f"links-{i}")) for i, d in enumerate(cell.index.find_links)]
-    args = installers.pip_install_args(cell.index, served=served_urls(cell, served or {}),
-                                       links=[m.cell for m in mounts])
-    return args, mounts
+    """The cell's pip options, and the read-only mounts its find-links folders need. A backend whose
+    cells cannot reach this machine's loopback (a remote engine) gets served wheelhouses copied in as
+    find-links folders instead of their URLs."""
+    index = cell.index
+    if index.serve and not backend.reaches_host_loopback:
+        index = dataclasses.replace(index, find_links=(*index.serve, *index.find_links), serve=())
+    mounts = [Mount(host=d, cell=backend.cell_path(d, f"links-{i}")) for i, d in enumerate(index.find_links)]
+    urls = served_urls(cell, served or {}) if index.serve else []
+    return installers.pip_install_args(index, served=urls, links=[m.cell for m in mounts]), mounts
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -191,7 +195,8 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
         keep=options.keep,
         gpu=options.gpu,
-        host_network=bool(cell.index.serve) or any(on_loopback(u) for u in cell.index.urls),
+        host_network=(bool(cell.index.serve) and backend.reaches_host_loopback)
+        or any(on_loopback(u) for u in cell.index.urls),
         memory=cell.memory,
         cache=cache,
     )
@@ -365,6 +370,9 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan")
             later = pool.submit(predict, cell)
             pool.shutdown(wait=False)
+        if cell.index.serve and not backend.reaches_host_loopback:
+            notes.append("served wheelhouse copied into the cell as a find-links folder: the engine cannot "
+                         "reach this machine's loopback")
         if cancel is not None and cancel.is_set():
             raise KeyboardInterrupt
         execution = backend.execute(make_job(cell, backend, options, served), cancel=cancel, output=output)

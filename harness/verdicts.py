@@ -530,11 +530,10 @@ def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = ()) -> t
     elif NO_SHARED.search(message):
         hint = (f"{NO_SHARED.search(message).group(1)} is not in the image: use an image that ships it (a CUDA "
                 "runtime?) or install the package that provides it")
-    else:
-        hint = f"{module} raised {err.get('type')} on import: the evidence shows where; the log has the traceback"
-    missing = err.get("missing_name") or err.get("missing_module")  # those hints already name both sides
-    deeper = None if missing else transitive(importer, probe, message, requested)
-    return evidence, _clip(deeper or hint, 400)
+    else:  # no cause the message names: a dependency no pin names is worth naming, with what holds it back
+        hint = (transitive(importer, probe, message, requested) if requested else None) or (
+            f"{module} raised {err.get('type')} on import: the evidence shows where; the log has the traceback")
+    return evidence, _clip(hint, 400)
 
 
 def requested_names(cell: Cell) -> list[str]:

@@ -17,6 +17,7 @@ class InCell:
     cell_path = engine.DockerBackend.cell_path
     cache_dir = engine.DockerBackend.cache_dir
     inherits_environment = False
+    reaches_host_loopback = True
 
 
 def cell(index: IndexVariant) -> Cell:

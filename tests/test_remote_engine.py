@@ -1,0 +1,213 @@
+"""Whole runs against another Docker engine, for real: a second engine on this machine reached through
+its own socket, and the same engine reached over ssh (an sshd this test starts). Nothing is shared on
+disk with the cells: no bind mount in any of them, the wheelhouse, the CA bundle and the served index
+reach them through the engine's API; the results say which engine ran each cell, and the verdicts are
+the same as on the local engine.
+
+Needs root (a second dockerd, an sshd, a network bridge of its own), as CI has."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from wheels import CHAIN_MODULES, TORCHAO_WITHOUT_QUANTIZATION, fixture_chain
+
+from harness.backend import LABEL_RUN
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def need_root() -> None:
+    if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("sshd"):
+        why = "a second engine and an sshd need root, dockerd and sshd (.ci/packages)"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes", "on"):
+            pytest.fail(f"CI and {why}", pytrace=False)
+        pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def second_engine(docker_backend, bookworm):
+    """A second dockerd with its own socket, data, and network bridge (never --bridge=none: that
+    removes docker0, which the first engine's cells need), and the bookworm image loaded into it."""
+    need_root()
+    tag = secrets.token_hex(3)
+    base = Path(f"/tmp/ewh-e2-{tag}")  # short: unix socket paths are limited to 108 bytes
+    base.mkdir()
+    bridge = f"ewhbr{tag}"[:15]
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", f"172.30.{int(tag[:2], 16) % 250}.1/24", "dev", bridge], check=True)
+    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+    sock = base / "d.sock"
+    log = (base / "dockerd.log").open("wb")
+    daemon = subprocess.Popen(["dockerd", "--host", f"unix://{sock}", "--data-root", str(base / "data"),
+                               "--exec-root", str(base / "x"), "--pidfile", str(base / "pid"), "--bridge", bridge,
+                               "--iptables=false", "--ip6tables=false"], stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    try:
+        for _ in range(60):
+            if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("the second dockerd did not answer: " + (base / "dockerd.log").read_text()[-2000:])
+        import docker
+
+        second = docker.DockerClient(base_url=f"unix://{sock}")
+        second.images.load(b"".join(docker_backend.client.images.get(bookworm).save()))
+        yield sock
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        log.close()
+        subprocess.run(["ip", "link", "delete", bridge], check=False)
+        # dockerd leaves its network namespace mounted under its exec-root: unmount before removing
+        mounted = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                   if line.split()[1].startswith(str(base))]
+        for point in sorted(mounted, reverse=True):
+            subprocess.run(["umount", point], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def over_ssh(second_engine, tmp_path_factory):
+    """The second engine behind an sshd on loopback: a key whose forced command is the engine's
+    `docker system dial-stdio`, and an `ssh` on PATH that uses this test's own config."""
+    home = tmp_path_factory.mktemp("ssh")
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
+    forced = f'command="DOCKER_HOST=unix://{second_engine} docker system dial-stdio",no-pty,no-port-forwarding'
+    (home / "authorized_keys").write_text(f"{forced} {(home / 'client.pub').read_text()}")
+    port = free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host'}\nPidFile {home / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nStrictModes no\nUsePAM no\n")
+    (home / "ssh_config").write_text(
+        f"Host *\n  IdentityFile {home / 'client'}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
+        "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n")
+    bin_dir = home / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {home / "ssh_config"} "$@"\n')
+    (bin_dir / "ssh").chmod(0o755)
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    sshd = subprocess.Popen([shutil.which("sshd"), "-D", "-e", "-f", str(home / "sshd_config")],
+                            stdout=subprocess.DEVNULL, stderr=(home / "sshd.log").open("wb"))
+    env = {"DOCKER_HOST": f"ssh://root@127.0.0.1:{port}", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    try:
+        for _ in range(30):
+            if subprocess.run(["docker", "version"], env={**os.environ, **env}, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+        yield env
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=30)
+
+
+def matrix_file(tmp_path: Path) -> Path:
+    house = fixture_chain(tmp_path / "house")
+    lan = fixture_chain(tmp_path / "lan", torchao_files=TORCHAO_WITHOUT_QUANTIZATION, torchao_version="0.1.0")
+    path = tmp_path / "remote.toml"
+    path.write_text(f"""
+[matrix]
+timeout = 600
+[images.bookworm-amd64]
+local_build = "debian-bookworm"
+platform = "linux/amd64"
+[indexes.house]
+find_links = ["{house}"]
+no_index = true
+[indexes.lan]
+serve = ["{lan}"]
+no_index = true
+[packages.chain]
+requirements = ["torch", "torchao", "torchtune"]
+modules = {CHAIN_MODULES}
+""")
+    return path
+
+
+def run(matrix: Path, results: Path, env: dict[str, str], ca: Path) -> dict[str, dict]:
+    """The whole run through the CLI, cells kept so their mounts can be looked at; records by cell."""
+    done = subprocess.run([sys.executable, "-m", "harness", "run", str(matrix), "--results", str(results),
+                           "--keep", "--progress", "lines"], capture_output=True, text=True, timeout=1200, cwd=ROOT,
+                          env={**os.environ, "PIP_CERT": str(ca), **env})
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # lan's cell is import-failed
+    out = {}
+    for path in (results / "remote").glob("*.json"):
+        record = json.loads(path.read_text())
+        out[record["cell_id"]] = record
+    return out
+
+
+def mounts_of_kept_cells(env: dict[str, str], records: dict[str, dict], monkeypatch) -> list[dict]:
+    import docker
+
+    with monkeypatch.context() as patch:
+        patch.setenv("PATH", env.get("PATH", os.environ["PATH"]))  # this test's ssh, for the ssh engine
+        client = docker.DockerClient(base_url=env["DOCKER_HOST"],
+                                     use_ssh_client=env["DOCKER_HOST"].startswith("ssh"))
+        found = []
+        for record in records.values():
+            kept = next(n.split(": ", 1)[1] for n in record["notes"] if n.startswith("kept for debugging"))
+            container = client.containers.get(kept)
+            found += container.attrs["Mounts"]
+            container.remove(force=True)
+        client.close()
+    return found
+
+
+@pytest.mark.slow
+def test_whole_runs_on_another_engine_by_socket_and_over_ssh_need_nothing_shared_on_disk(
+        docker_backend, second_engine, over_ssh, tmp_path, monkeypatch):
+    matrix = matrix_file(tmp_path)
+    ca = tmp_path / "corporate-ca.pem"
+    shutil.copyfile(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt", ca)
+    local_env = {"DOCKER_HOST": "unix:///var/run/docker.sock"}
+    socket_env = {"DOCKER_HOST": f"unix://{second_engine}"}
+    runs = {}
+    for name, env in (("local", local_env), ("socket", socket_env), ("ssh", over_ssh)):
+        runs[name] = run(matrix, tmp_path / name, env, ca)
+        mounts = mounts_of_kept_cells(env, runs[name], monkeypatch)
+        assert mounts and {m["Type"] for m in mounts} == {"volume"}, mounts  # no bind mount in any cell
+    verdicts = {name: {cell: r["verdict"] for cell, r in records.items()} for name, records in runs.items()}
+    assert verdicts["local"] == {"bookworm-amd64__house__chain": "pass", "bookworm-amd64__lan__chain": "import-failed"}
+    assert verdicts["socket"] == verdicts["ssh"] == verdicts["local"]
+
+    # Each result says which engine ran it.
+    hosts = {name: next(iter(records.values()))["host"] for name, records in runs.items()}
+    assert hosts["socket"]["engine_host"] == f"unix://{second_engine}" and hosts["socket"]["engine_local"] is True
+    assert hosts["ssh"]["engine_host"].startswith("ssh://***@127.0.0.1:") and hosts["ssh"]["engine_local"] is False
+    assert hosts["local"]["engine_host"] == "unix:///var/run/docker.sock"
+    # The remote engine's facts were read from its machine, not assumed from this one.
+    assert hosts["ssh"]["platform"]["sources"]["engine_facts"].startswith("read from the engine's machine through")
+    # A wheelhouse served on this machine's loopback is reached by a local engine's cells, copied in for ssh's.
+    lan = {name: records["bookworm-amd64__lan__chain"] for name, records in runs.items()}
+    assert lan["ssh"]["notes"][0].startswith("served wheelhouse copied into the cell as a find-links folder")
+    assert not any(n.startswith("served wheelhouse copied") for n in lan["socket"]["notes"])
+    # Nothing left behind on either engine.
+    for env in (local_env, socket_env):
+        left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL_RUN}"], capture_output=True,
+                              text=True, env={**os.environ, **env}).stdout.split()
+        kept = {r["run_id"] for records in runs.values() for r in records.values()}
+        assert not [c for c in left if c in kept]
