@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 from wheels import (
+    AMD64_IMAGE,
     CHAIN_MODULES,
     TORCHAO_WITHOUT_QUANTIZATION,
     fixture_chain,
@@ -27,7 +28,7 @@ from wheels import (
 )
 
 from harness import documents, matrix, runner, store, table
-from harness.backend import LABEL_RUN
+from harness.backend import LABEL_CELL, LABEL_RUN
 from harness.model import Verdict
 
 pytestmark = pytest.mark.docker
@@ -173,6 +174,45 @@ def test_ctrl_c_removes_the_container(docker_backend, bookworm, tmp_path):
     interrupted = stopped.value.result
     assert (interrupted.verdict, interrupted.expected) == (Verdict.INTERRUPTED, False)
     assert interrupted.evidence[0].startswith("the run was interrupted after")
+
+
+def test_sigint_to_the_cli_exits_130_keeps_the_table_and_leaves_no_container(docker_backend, bookworm, tmp_path):
+    """Ctrl-C through the real CLI: exit 130 with its message; the table keeps the finished cell and
+    shows the interrupted one; the running cell's container is gone."""
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
+    m = tmp_path / "stop.toml"
+    m.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
+                 '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                 '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n')
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(m), "--no-plan", "--results", str(results)],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
+    threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
+    deadline = time.monotonic() + 300
+    run_id = running = None
+    while running is None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run_id = run_id or next((line.split()[1] for line in out if line.startswith("Run ")), None)
+        if run_id:
+            running = next((c for c in leftovers(docker_backend, run_id)
+                            if c.labels.get(LABEL_CELL) == "bookworm-amd64__fixtures__sleep"), None)
+    assert running is not None, "".join(out)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130, "".join(out)
+    stderr = proc.stderr.read()
+    assert stderr.strip().splitlines()[-1] == "Interrupted: the running cell's container was removed."
+    assert "Traceback" not in stderr
+    assert leftovers(docker_backend, run_id) == []
+    stored = {r["cell_id"]: r["verdict"] for r in store.load_results(results / "stop")}
+    assert stored == {"bookworm-amd64__fixtures__a-quick": "pass", "bookworm-amd64__fixtures__sleep": "interrupted"}
+    rows = {line.split("|")[1].strip(): line for line in (results / "stop" / "README.md").read_text().splitlines()
+            if line.startswith("| `")}
+    assert "| pass " in rows["`bookworm-amd64__fixtures__a-quick`"]
+    assert "**interrupted**" in rows["`bookworm-amd64__fixtures__sleep`"]
 
 
 def test_keep_leaves_the_container_for_debugging_and_clean_removes_it(docker_backend, bookworm, tmp_path):
