@@ -36,3 +36,49 @@ def test_an_engine_that_drops_its_connection_while_checking_the_image_is_an_engi
     assert result.verdict is Verdict.ENGINE_ERROR, result.evidence
     assert result.evidence[0].startswith(f"the Docker engine failed while looking for image {bookworm}: ")
     assert "doctor" in result.hint
+
+
+def run_job(backend, cell: Cell, **job_changes):
+    """The cell's job as the runner makes it (with `job_changes`), executed and judged for real."""
+    import dataclasses
+
+    from harness import events, verdicts
+
+    job = dataclasses.replace(runner.make_job(cell, backend, runner.RunOptions(run_id=runner.new_run_id())),
+                              **job_changes)
+    execution = backend.execute(job)
+    return execution, verdicts.judge(cell, execution, events.parse(execution.log), "none"), job
+
+
+def test_a_cell_over_its_memory_limit_is_crashed_killed_for_memory(docker_backend, bookworm, tmp_path):
+    from wheels import make_wheel
+
+    # 1 GiB written byte by byte, in a cell allowed 200 MB and no swap
+    make_wheel(tmp_path / "w", "hog", "1.0", {"hog.py": "DATA = b'\\x01' * (1 << 30)\n"})
+    cell = bookworm_cell(requirements=("hog",), modules=("json", "hog"), find_links=(str(tmp_path / "w"),),
+                         no_index=True)
+    execution, got, job = run_job(docker_backend, cell, memory=200 * 1000 * 1000)
+    assert execution.oom_killed is True
+    assert got.verdict is Verdict.CRASHED, got.evidence
+    assert got.evidence[0] == "the kernel killed the cell for memory (OOMKilled)"
+    assert got.evidence[1] == "the probe died (SIGKILL) while importing hog"
+    assert leftovers(docker_backend, job.labels) == []
+
+
+def test_a_cell_whose_driver_never_starts_is_crashed_saying_so(docker_backend, bookworm):
+    import dataclasses
+
+    cell = bookworm_cell()
+    cell = dataclasses.replace(cell, image=dataclasses.replace(cell.image, python="/usr/bin/python9"))
+    execution, got, job = run_job(docker_backend, cell)
+    assert got.verdict is Verdict.CRASHED, got.evidence
+    assert got.evidence[0].startswith(f"the cell driver never started (exit {execution.exit_code}): ")
+    assert "/usr/bin/python9" in got.evidence[0]
+    assert "Python 3.8+ at the configured path" in got.hint
+    assert leftovers(docker_backend, job.labels) == []
+
+
+def leftovers(backend, labels) -> list:
+    from harness.backend import LABEL_RUN
+
+    return backend.leftovers(labels[LABEL_RUN])
