@@ -308,3 +308,32 @@ def test_host_backend_chosen_while_an_engine_answers_says_so_and_doctor_agrees_w
     assert facts["backend"] == "host" and facts["host_chosen"] is True
     assert not any("no container engine answered" in p for p in facts["problems"])
     assert f"on the host backend; GPU access: {facts['gpu_access']['mode']};" in run.stdout
+
+
+def test_pip_killed_during_the_install_is_crashed_and_says_pip_died(tmp_path):
+    """A build that kills the pip running it (as the kernel's OOM killer would)."""
+    from wheels import make_sdist
+
+    wheels = tmp_path / "wheels"
+    make_sdist(wheels, "killer", "1.0", "X = 1\n",
+               setup_extra="import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = fixture_matrix(tmp_path / "kill.toml", wheels, images=native, requirements='["killer"]', modules='["killer"]')
+    m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--no-build-isolation"]'))
+    [cell] = matrix.load(m).cells
+    result = runner.run_cell(cell, HostBackend(tmp=str(tmp_path)), runner.RunOptions(run_id="t"), matrix="m", host={})
+    assert result.verdict is Verdict.CRASHED, result.evidence
+    assert result.evidence == ("pip died (SIGKILL)",)
+    assert result.hint.startswith("pip was killed: look for memory pressure (OOM)")
+
+
+def test_a_python_that_cannot_start_is_crashed_the_driver_never_started(tmp_path):
+    wheels = fixture_chain(tmp_path / "wheels")
+    m = matrix.load(host_matrix(tmp_path, wheels))
+    [cell] = matrix.select(m.cells, ["native__*"])
+    backend = HostBackend(python=str(tmp_path / "no-python"), tmp=str(tmp_path))
+    result = runner.run_cell(cell, backend, runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    assert result.verdict is Verdict.CRASHED, result.evidence
+    assert result.evidence[0] == (f"the cell driver never started (exit None): FileNotFoundError: [Errno 2] No such "
+                                  f"file or directory: '{tmp_path / 'no-python'}'")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("ewh-cell-")] == []
