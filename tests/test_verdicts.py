@@ -1,5 +1,6 @@
 """The classifier on recorded logs: real cell logs (tests/data/logs/*.log, recorded by
-test_verdicts_docker.py with EWH_RECORD_LOGS) and real pip output (pip-*.txt, pip 23.2 on a host)."""
+test_verdicts_docker.py with EWH_RECORD_LOGS) and real pip output (pip-*.txt, recorded by
+tools/record_installer_output.py, and run live here too)."""
 
 from __future__ import annotations
 
@@ -240,17 +241,32 @@ def test_recorded_missing_name_names_both_distributions():
                                "torchao 0.17.0 does not provide")
 
 
-@pytest.mark.parametrize(("name", "verdict", "evidence", "hint"), [
-    ("pip-unreachable-tls.txt", Verdict.INDEX_UNREACHABLE, "CERTIFICATE_VERIFY_FAILED", "set PIP_CERT"),
-    ("pip-unreachable-dns.txt", Verdict.INDEX_UNREACHABLE, "Name or service not known", "did not answer"),
-    ("pip-untrusted-http.txt", Verdict.INDEX_UNREACHABLE, "not a trusted or secure host",
+PIP_CASES = pytest.mark.parametrize(("name", "verdict", "evidence", "hint"), [
+    ("pip-unreachable-tls", Verdict.INDEX_UNREACHABLE, "CERTIFICATE_VERIFY_FAILED", "set PIP_CERT"),
+    ("pip-unreachable-dns", Verdict.INDEX_UNREACHABLE, "Name or service not known", "did not answer"),
+    ("pip-untrusted-http", Verdict.INDEX_UNREACHABLE, "not a trusted or secure host",
      'pip_args = ["--trusted-host", "wheels.invalid"]'),
-    ("pip-no-distribution-python.txt", Verdict.NO_DISTRIBUTION, "requires a different Python: 3.11.7 not in '<3.9'",
-     "oldpy requires Python <3.9, the image has 3.11.7"),
+    ("pip-no-distribution-python", Verdict.NO_DISTRIBUTION, "requires a different Python: ",
+     "oldpy requires Python <3.9, the image has "),
 ])
+
+
+@PIP_CASES
 def test_recorded_pip_output_alone(name, verdict, evidence, hint):
-    """pip's own words, without the driver's index checks (as from an older driver, or a host run)."""
-    got = verdicts.install_failure((LOGS / name).read_text(), [], [])
+    """pip's own words, without the driver's index checks (as from an older driver, or a host run), as
+    tools/record_installer_output.py recorded them."""
+    got = verdicts.install_failure((LOGS / f"{name}.txt").read_text(), [], [])
+    assert got.verdict is verdict
+    assert any(evidence in e for e in got.evidence), got.evidence
+    assert hint in got.hint
+
+
+@PIP_CASES
+def test_pip_output_live(tmp_path, name, verdict, evidence, hint):
+    """The same cases with this host's pip, now (offline): the recording still says what pip says."""
+    from installer_output import CASES
+
+    got = verdicts.install_failure(CASES[name](tmp_path), [], [])
     assert got.verdict is verdict
     assert any(evidence in e for e in got.evidence), got.evidence
     assert hint in got.hint
