@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener, proxy_bypass_environment
 
 MARKER = "@@harness "
+DRIVER_FAILED = "the cell driver failed"  # how a phase's error begins when this driver itself raised
 
 
 def say(**event):
@@ -81,7 +82,7 @@ def timed_phase(name, body, argv=None):
     except Exception as exc:  # a bug in this driver: the phase fails, saying so, instead of vanishing
         import traceback
         traceback.print_exc()
-        returncode, error = None, "the cell driver failed: %s: %s" % (type(exc).__name__, exc)
+        returncode, error = None, "%s: %s: %s" % (DRIVER_FAILED, type(exc).__name__, exc)
     end = {"event": "phase", "phase": name, "status": "ok" if returncode == 0 else "failed",
            "seconds": round(time.perf_counter() - began, 6), "returncode": returncode}
     if error:
