@@ -73,3 +73,112 @@ def test_behind_a_proxy_a_missing_wheel_is_no_distribution_not_an_outage(arm_onl
     assert not any("retried" in n for n in result.notes)
     assert proxy.targets(DRIVER) == ["http://wheels.invalid/simple/edgeops/"]
     assert "http://wheels.invalid/simple/edgeops/" in proxy.targets("pip/")
+
+
+class Answering:
+    """An index on loopback that answers every request with one HTTP status; counts who asked."""
+
+    def __init__(self, status: int) -> None:
+        self.status, self.agents = status, []
+
+    def __enter__(self) -> Answering:
+        import http.server
+        import threading
+
+        index = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                index.agents.append(self.headers.get("User-Agent", ""))
+                self.send_response(index.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("status", "transient", "error"), [
+    (503, True, "HTTP 503 Service Unavailable"), (500, True, "HTTP 500 Internal Server Error"),
+    (429, True, "HTTP 429 Too Many Requests"), (404, False, None), (401, False, "HTTP 401 Unauthorized"),
+    (403, False, "HTTP 403 Forbidden"),
+])
+def test_which_answers_a_retry_may_cure(no_host_proxy, status, transient, error):
+    with Answering(status) as index:
+        got = cell.check_index("lan", index.url, "edgeops", {})
+    assert (got["status"], got["transient"], got["error"]) == (status, transient, error)
+
+
+def test_a_tls_failure_is_an_answer_not_an_outage_and_the_cells_ca_bundle_is_trusted(no_host_proxy, tmp_path):
+    import http.server
+    import ssl
+    import threading
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/simple"
+    bundle = tmp_path / "corp-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    try:
+        untrusted = cell.check_index("lan", url, "edgeops", {})
+        trusted = {var: cell.check_index("lan", url, "edgeops", {var: str(bundle)})
+                   for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert untrusted["transient"] is False and "CERTIFICATE_VERIFY_FAILED" in untrusted["error"]
+    for var, got in trusted.items():  # with the cell's bundle the index answers (it has no such page)
+        assert (got["status"], got["error"], got["transient"]) == (404, None, False), var
+
+
+def install_against(url: str, attempts: int, backoff: float, capsys) -> tuple[int, object]:
+    """The driver's install-and-retry loop with the real pip (a dry run on this host) against `url`."""
+    import os
+    import sys
+
+    from harness import events
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and not k.lower().endswith("_proxy")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--disable-pip-version-check", "--no-input",
+            "--no-cache-dir",
+            "--retries", "0", "--index-url", url]
+    spec = {"sources": {"default": False, "indexes": [{"label": url, "url": url}]}}
+    retry = {"attempts": attempts, "backoff": backoff, "spec": spec, "requirements": ["edgeops"]}
+    returncode, _ = cell.pip_install(sys.executable, argv, env, retry)
+    return returncode, events.parse(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("status", "runs"), [(429, 4), (503, 4), (404, 1), (401, 1)])
+def test_the_install_is_retried_with_doubling_backoff_only_for_what_a_retry_may_cure(no_host_proxy, capsys,
+                                                                                     status, runs):
+    with Answering(status) as index:
+        returncode, parsed = install_against(index.url, 4, 0.1, capsys)
+    assert returncode not in (0, None)
+    assert sum("pip/" in agent for agent in index.agents) == runs  # pip itself ran that often
+    assert sum(DRIVER in agent for agent in index.agents) == runs  # and the driver checked after each
+    expected = [(2, 4, 0.1), (3, 4, 0.2), (4, 4, 0.4)] if runs == 4 else []  # the wait doubles
+    assert [(r["attempt"], r["attempts"], r["wait"]) for r in parsed.retries] == expected
+    if runs == 4:
+        assert parsed.retries[0]["reason"] == f"HTTP {status} {index_reason(status)}"
+
+
+def index_reason(status: int) -> str:
+    import http
+
+    return http.HTTPStatus(status).phrase
