@@ -151,3 +151,30 @@ def test_ctrl_c_exits_130_keeps_the_finished_cells_in_the_table_and_leaves_nothi
     assert "the run was interrupted after" in rows["`native__fixtures__sleep`"]
     assert list(cells.iterdir()) == []
     assert not still_running(sleeper)
+
+
+def test_credentials_appear_in_no_cli_output_nor_plan_json(tmp_path):
+    """A credentialed index URL that does not answer, so that uv, pip and the driver all name it: `plan`
+    and `run` print it masked, and plan.json holds it masked."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once it is closed
+    m = tmp_path / "private.toml"
+    m.write_text(f'{NATIVE_IMAGE}[matrix]\ninstall_attempts = 1\n'
+                 f'[indexes.private]\nindex_url = "http://bot:s3cret-tok@127.0.0.1:{port}/simple"\n'
+                 'pip_args = ["--retries", "0"]\n'
+                 '[packages.p]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n')
+    planned = cli("plan", m, "--results", tmp_path / "results", env={"UV_HTTP_RETRIES": "0"})
+    ran = cli("run", m, "--backend", "host", "--results", tmp_path / "results", env={"UV_HTTP_RETRIES": "0"})
+    assert planned.returncode == 0, planned.stderr
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    plan_json = (tmp_path / "results" / "private" / "plan.json").read_text()
+    masked = f"http://***@127.0.0.1:{port}/simple"
+    assert "index-unreachable" in planned.stdout and f"127.0.0.1:{port}/simple" in plan_json  # uv names it
+    assert "UNEXPECTED (infrastructure, not a finding) native__private__p: index-unreachable" in ran.stdout
+    assert masked in ran.stdout  # the driver's check names the index it could not reach
+    for name, text in (("plan stdout", planned.stdout), ("plan stderr", planned.stderr), ("plan.json", plan_json),
+                       ("run stdout", ran.stdout), ("run stderr", ran.stderr)):
+        assert "s3cret-tok" not in text, name

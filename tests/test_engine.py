@@ -82,3 +82,28 @@ def leftovers(backend, labels) -> list:
     from harness.backend import LABEL_RUN
 
     return backend.leftovers(labels[LABEL_RUN])
+
+
+def test_docker_inspect_of_a_cell_shows_no_credentials(docker_backend, bookworm, tmp_path):
+    """pip gets a credentialed index URL through the spec file copied into the container, never through
+    its environment or command line, which `docker inspect` shows to anyone who can ask the engine."""
+    import json
+
+    from wheels import make_wheel
+
+    from harness.serve import WheelhouseServer
+
+    make_wheel(tmp_path / "house", "edgeops", "1.0", {"edgeops/__init__.py": ""})
+    options = runner.RunOptions(run_id=runner.new_run_id(), keep=True)
+    try:
+        with WheelhouseServer(tmp_path / "house") as index:
+            cell = bookworm_cell(index_url=index.url.replace("http://", "http://bot:s3cret-tok@"))
+            result = runner.run_cell(cell, docker_backend, options, matrix="m", host={})
+        assert result.verdict is Verdict.PASS, result.evidence  # pip did use the credentialed URL
+        [kept] = docker_backend.leftovers(options.run_id)
+        inspected = json.dumps(docker_backend.client.api.inspect_container(kept.id))
+        assert "s3cret-tok" not in inspected
+        assert "bot:" not in inspected
+    finally:
+        docker_backend.clean(options.run_id)
+    assert docker_backend.leftovers(options.run_id) == []
