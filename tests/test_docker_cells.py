@@ -413,3 +413,32 @@ def test_an_image_that_cannot_make_a_venv_is_venv_failed(docker_backend, bookwor
     assert "ensurepip" in result.evidence[0]
     assert "python3-venv" in result.hint
     assert leftovers(docker_backend, run_id) == []
+
+
+CPU_TORCH_SAME_VERSION = {
+    "torch/__init__.py": "__version__ = '2.5.0+nv24.08'\nfrom . import version, cuda\n",
+    "torch/version.py": "__version__ = '2.5.0+nv24.08'\ncuda = None\n",
+    "torch/cuda.py": "def is_available():\n    return False\ndef device_count():\n    return 0\n",
+}
+
+
+def test_a_cpu_build_of_the_same_version_replacing_the_image_torch_is_flagged_first(docker_backend,
+                                                                                     image_with_cuda_torch, tmp_path):
+    """The image's CUDA torch 2.5.0 replaced by a CPU build of the very same version: the version alone
+    would not show it. And torch-replaced comes before the import failure that followed from it."""
+    wheelhouse = tmp_path / "wheels"
+    make_wheel(wheelhouse, "torch", "2.5.0+nv24.08", CPU_TORCH_SAME_VERSION)
+    make_wheel(wheelhouse, "torchao", "0.15.0", {"torchao/__init__.py": "from torch.cuda import current_device\n"},
+               requires=("torch",))
+    m = write_matrix(tmp_path / "same.toml", wheelhouse, images=image_with_cuda_torch,
+                     requirements='["torch==2.5.0+nv24.08", "torchao"]', modules='["torch", "torchao"]')
+    m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--force-reinstall"]'))
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    assert result.verdict is Verdict.TORCH_REPLACED, (result.verdict, result.evidence)
+    before, after = result.torch_guard["before"], result.torch_guard["after"]
+    assert before["version"] == after["version"] == "2.5.0+nv24.08"
+    assert (before["cuda"], after["cuda"]) == ("12.6", None)
+    assert result.evidence[0].startswith("the install replaced the image's torch: torch 2.5.0+nv24.08 (CUDA 12.6) at ")
+    assert "→ torch 2.5.0+nv24.08 (CPU build) at /tmp/ewh-work/venv/" in result.evidence[0]
+    assert any(n.startswith("also import-failed: import torchao: ImportError: cannot import name 'current_device'")
+               for n in result.notes), result.notes
