@@ -337,3 +337,55 @@ def test_a_python_that_cannot_start_is_crashed_the_driver_never_started(tmp_path
     assert result.evidence[0] == (f"the cell driver never started (exit None): FileNotFoundError: [Errno 2] No such "
                                   f"file or directory: '{tmp_path / 'no-python'}'")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("ewh-cell-")] == []
+
+
+def gpu_torch(capability: str, arch_list: str, op: str = "return Tensor(1.0)") -> dict[str, str]:
+    """A fixture CUDA torch that sees one GPU ("Orin") of `capability`, built for `arch_list`, whose
+    tiny GPU operation does `op` (the probe allocates, multiplies, synchronizes)."""
+    major, minor = capability.split(".")
+    return {
+        "torch/__init__.py": (
+            "__version__ = '2.5.0+cu126'\nfrom . import version, cuda\n"
+            "class Tensor:\n    def __init__(self, value): self.value = value\n"
+            "    def __matmul__(self, other): return Tensor(self.value * other.value * 256)\n"
+            "    def sum(self): return Tensor(self.value * 256 * 256)\n"
+            "    def item(self): return self.value\n"
+            f"def ones(shape, device=None):\n    {op}\n"
+        ),
+        "torch/version.py": "cuda = '12.6'\n",
+        "torch/cuda.py": (
+            "def is_available(): return True\ndef device_count(): return 1\n"
+            "def get_device_name(i): return 'Orin'\n"
+            f"def get_device_capability(i): return ({major}, {minor})\n"
+            f"def get_arch_list(): return {arch_list.split(',')!r}\n"
+            "def synchronize(): pass\n"
+        ),
+    }
+
+
+def test_a_gpu_of_another_capability_than_expected_is_a_mismatch(tmp_path):
+    make_wheel(tmp_path / "wheels", "torch", "2.5.0", gpu_torch("7.2", "sm_72,sm_87"))
+    result = run_host(cuda_cell_matrix(tmp_path, tmp_path / "wheels", 'capability = "8.7"'), gpu="host")
+    assert result.verdict is Verdict.CUDA_MISMATCH, result.evidence
+    assert result.evidence == ("GPU Orin has capability 7.2, expected 8.7",)
+
+
+def test_a_torch_without_kernels_for_this_gpu_is_a_mismatch_whatever_the_cell_expects(tmp_path):
+    make_wheel(tmp_path / "wheels", "torch", "2.5.0", gpu_torch("8.7", "sm_90,sm_100"))
+    here = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = fixture_matrix(tmp_path / "gpu.toml", tmp_path / "wheels", requirements='["torch"]', modules='["torch"]',
+                       images=here)
+    result = run_host(m, gpu="host")  # the cell states no CUDA expectation at all
+    assert result.verdict is Verdict.CUDA_MISMATCH, result.evidence
+    assert result.evidence == ("torch 2.5.0+cu126 has no kernels for Orin (capability 8.7; built for sm_90, sm_100)",)
+    assert result.probe["torch"]["devices"][0]["built_for"] == {"exact": False, "compatible": False}
+
+
+def test_a_failed_gpu_operation_is_no_cuda(tmp_path):
+    op = "raise RuntimeError('CUDA error: no kernel image is available for execution on the device')"
+    make_wheel(tmp_path / "wheels", "torch", "2.5.0", gpu_torch("8.7", "sm_87", op))
+    result = run_host(cuda_cell_matrix(tmp_path, tmp_path / "wheels", 'torch_build = "cuda"'), gpu="host")
+    assert result.verdict is Verdict.NO_CUDA, result.evidence
+    assert result.evidence[0].startswith("a tiny GPU operation failed: ")
+    assert "no kernel image is available" in result.evidence[0]
+    assert result.hint.startswith("install a CUDA build of torch")
