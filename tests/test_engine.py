@@ -4,6 +4,11 @@ CLI (clean, images)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import docker
 import pytest
 from forwarder import Forwarder, engine_socket
@@ -107,3 +112,62 @@ def test_docker_inspect_of_a_cell_shows_no_credentials(docker_backend, bookworm,
     finally:
         docker_backend.clean(options.run_id)
     assert docker_backend.leftovers(options.run_id) == []
+
+
+def cli(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_clean_removes_the_containers_of_the_run_it_names_and_no_other(docker_backend, bookworm):
+    from harness.backend import LABEL_CELL, LABEL_RUN
+
+    runs = [runner.new_run_id(), runner.new_run_id()]
+    made = [docker_backend.client.containers.create(bookworm, command=["true"],
+                                                    labels={LABEL_RUN: run, LABEL_CELL: f"left__over__{i}"})
+            for i, run in enumerate(runs)]
+    try:
+        done = cli("clean", "--run-id", runs[0])
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [f"removed {made[0].short_id} left__over__0",
+                                            "1 leftover container(s) removed"]
+        assert docker_backend.leftovers(runs[0]) == []
+        assert [c.id for c in docker_backend.leftovers(runs[1])] == [made[1].id]  # another run's: kept
+    finally:
+        for container in made:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+def test_images_lists_and_builds_only_what_is_missing(docker_backend, bookworm):
+    smoke = Path(__file__).resolve().parents[1] / "matrices" / "smoke.toml"
+    listed = cli("images", "list", smoke)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["edge-wheel-harness/debian-bookworm:amd64",
+                                          "edge-wheel-harness/debian-bookworm:arm64"]
+    started = time.monotonic()
+    built = cli("images", "build", smoke)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert f"{bookworm}: exists" in built.stdout.splitlines()  # there already: not rebuilt
+    assert time.monotonic() - started < 60
+
+
+def test_validate_dockerfiles_has_buildkit_parse_each_recipe(docker_backend, tmp_path):
+    recipes = {"good": "ARG BASE=debian:bookworm\nFROM ${BASE}\nRUN --mount=type=cache,target=/a true\n",
+               "bad": "ARG BASE=debian:bookworm\nFROM ${BASE}\nRUN --mount=type=cach,target=/a true\n"}
+    for name, text in recipes.items():
+        (tmp_path / f"{name}.Dockerfile").write_text(text)
+        (tmp_path / f"{name}.toml").write_text(
+            f'[images.{name}]\ndockerfile = "{name}.Dockerfile"\nplatform = "linux/amd64"\n[indexes.default]\n'
+            '[packages.p]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n')
+    good = cli("validate", "--dockerfiles", tmp_path / "good.toml")
+    assert (good.returncode, good.stdout.strip()) == (0, f"{tmp_path / 'good.toml'}: ok, 1 cells")
+    bad = cli("validate", "--dockerfiles", tmp_path / "bad.toml")
+    assert bad.returncode == 2
+    [line] = bad.stderr.strip().splitlines()
+    assert line.startswith(f"{tmp_path / 'bad.toml'}: images.bad.dockerfile: BuildKit cannot parse it: ")
+    assert 'unsupported mount type "cach"' in line
+    # without --dockerfiles the same file is valid: only the matrix is checked
+    assert cli("validate", tmp_path / "bad.toml").returncode == 0
