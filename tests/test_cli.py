@@ -178,3 +178,53 @@ def test_credentials_appear_in_no_cli_output_nor_plan_json(tmp_path):
     for name, text in (("plan stdout", planned.stdout), ("plan stderr", planned.stderr), ("plan.json", plan_json),
                        ("run stdout", ran.stdout), ("run stderr", ran.stderr)):
         assert "s3cret-tok" not in text, name
+
+
+def test_prefetch_fills_the_wheelhouse_with_the_hosts_pip_before_the_cells_run(tmp_path):
+    from harness.serve import WheelhouseServer
+
+    make_wheel(tmp_path / "upstream", "edgeops", "1.0", {"edgeops/__init__.py": ""})
+    house = tmp_path / "house"  # does not exist yet: prefetch makes it
+    m = tmp_path / "pre.toml"
+    m.write_text(f'{NATIVE_IMAGE}[indexes.w]\nfind_links = ["{house}"]\nno_index = true\n'
+                 f'prefetch = ["edgeops==1.0"]\n[packages.p]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n')
+    with WheelhouseServer(tmp_path / "upstream") as upstream:
+        env = {"PIP_INDEX_URL": upstream.url, "PIP_CONFIG_FILE": os.devnull}  # the host's pip configuration
+        done = cli("run", m, "--backend", "host", "--no-plan", "--results", tmp_path / "results", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Prefetching edgeops==1.0 into wheelhouse 'w'" in done.stdout
+        assert [p.name for p in house.iterdir()] == ["edgeops-1.0-py3-none-any.whl"]
+        record = json.loads((tmp_path / "results" / "pre" / "native__w__p.json").read_text())
+        assert record["verdict"] == "pass" and record["install"]["items"][0]["url"].startswith("file:")
+
+        m.write_text(m.read_text().replace("edgeops==1.0", "no-such-dist-here==1.0"))
+        failed = cli("run", m, "--backend", "host", "--no-plan", "--results", tmp_path / "results", env=env)
+    assert failed.returncode == 2
+    lines = failed.stderr.strip().splitlines()
+    assert lines[0] == "ERROR prefetch for index variant 'w' failed:"
+    assert "ERROR: No matching distribution found for no-such-dist-here==1.0" in lines
+    assert lines[-1] == ("  hint: check the requirement and the host's pip configuration, or fill the wheelhouse "
+                         "directory by hand")
+
+
+def test_plan_predicts_every_cell_without_running_it_and_writes_plan_json(tmp_path):
+    from harness.serve import WheelhouseServer
+
+    m = tmp_path / "planned.toml"
+    with WheelhouseServer(fixture_chain(tmp_path / "house")) as index:
+        m.write_text(f'{NATIVE_IMAGE}[indexes.lan]\nindex_url = "{index.url}"\n'
+                     '[packages.chain]\nrequirements = ["torch", "torchao", "torchtune"]\nmodules = ["torch"]\n'
+                     '[packages.gone]\nrequirements = ["no-such-dist-here"]\nmodules = ["x"]\n')
+        done = cli("plan", m, "--results", tmp_path / "results")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("[1/2] native__lan__chain: installs (")
+    assert done.stdout.splitlines()[1].startswith("[2/2] native__lan__gone: no-distribution (")
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| native__lan__chain"))
+    assert "torch 2.13.0, torchao 0.18.0, torchtune 0.6.1" in row
+    written = json.loads((tmp_path / "results" / "planned" / "plan.json").read_text())
+    assert written["matrix"] == "planned"
+    chain, gone = written["cells"]
+    assert (chain["outcome"], chain["versions"]) == ("installs", {"torch": "2.13.0", "torchao": "0.18.0",
+                                                                  "torchtune": "0.6.1"})
+    assert gone["outcome"] == "no-distribution" and "no-such-dist-here" in gone["evidence"][0]
+    assert not (tmp_path / "results" / "planned" / "native__lan__chain.json").exists()  # nothing ran
