@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_wheel
 
 from harness.model import Arch
@@ -48,6 +49,7 @@ def sleepy_matrix(tmp_path: Path, *, quick_first: bool = False) -> Path:
     return m
 
 
+@pytest.mark.slow  # the deadline must outlast making a venv on a loaded machine: a minute at least
 def test_timeout_flag_is_the_deadline_and_what_the_hint_and_the_record_say(tmp_path):
     m = sleepy_matrix(tmp_path)
     cells = tmp_path / "cells"
