@@ -141,7 +141,8 @@ def test_ctrl_c_exits_130_keeps_the_finished_cells_in_the_table_and_leaves_nothi
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     stderr = proc.stderr.read()
-    assert stderr.strip().splitlines()[-1] == "Interrupted: the running cell's container was removed."
+    assert stderr.strip().splitlines()[-1] == ("Interrupted: the running cells' containers were removed; "
+                                               "finished cells are in the results.")
     assert "Traceback" not in stderr
     stored = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "results" / "slow").glob("*.json")}
     assert {k: v["verdict"] for k, v in stored.items()} == {"native__fixtures__a-quick": "pass",

@@ -205,7 +205,8 @@ def test_sigint_to_the_cli_exits_130_keeps_the_table_and_leaves_no_container(doc
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130, "".join(out)
     stderr = proc.stderr.read()
-    assert stderr.strip().splitlines()[-1] == "Interrupted: the running cell's container was removed."
+    assert stderr.strip().splitlines()[-1] == ("Interrupted: the running cells' containers were removed; "
+                                               "finished cells are in the results.")
     assert "Traceback" not in stderr
     assert leftovers(docker_backend, run_id) == []
     stored = {r["cell_id"]: r["verdict"] for r in store.load_results(results / "stop")}

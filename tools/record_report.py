@@ -151,7 +151,8 @@ def main(argv: list[str]) -> int:
             out.mkdir(parents=True, exist_ok=True)
             for old in [*out.glob("*.json"), *out.glob("*.log")]:
                 old.unlink()
-            results = runner.run_cells(m, cells, backend, runner.RunOptions(run_id=runner.new_run_id()),
+            options = runner.RunOptions(run_id=runner.new_run_id(), reuse=False, shared_caches=False)
+            results = runner.run_cells(m, cells, backend, options,
                                        results_dir=out, predictions=predictions)
     for log in out.glob("*.log"):  # the table reads no log; the recorded logs live in tests/data/logs
         log.unlink()
