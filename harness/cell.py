@@ -21,9 +21,10 @@ import sysconfig
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import Request, urlopen
+from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener, proxy_bypass_environment
 
 MARKER = "@@harness "
+DRIVER_FAILED = "the cell driver failed"  # how a phase's error begins when this driver itself raised
 
 
 def say(**event):
@@ -81,7 +82,7 @@ def timed_phase(name, body, argv=None):
     except Exception as exc:  # a bug in this driver: the phase fails, saying so, instead of vanishing
         import traceback
         traceback.print_exc()
-        returncode, error = None, "the cell driver failed: %s: %s" % (type(exc).__name__, exc)
+        returncode, error = None, "%s: %s: %s" % (DRIVER_FAILED, type(exc).__name__, exc)
     end = {"event": "phase", "phase": name, "status": "ok" if returncode == 0 else "failed",
            "seconds": round(time.perf_counter() - began, 6), "returncode": returncode}
     if error:
@@ -186,13 +187,37 @@ def _ssl_context(env):
     return ssl.create_default_context()
 
 
+def _proxies(env):
+    """The proxies the cell was given, read from its own environment (not this process's), as pip
+    reads them: `http_proxy` and the like, lower-case before upper-case, ALL_PROXY for any scheme."""
+    found = {}
+    for name in sorted(env, key=lambda n: n.islower()):  # upper-case first, so lower-case wins
+        if name.lower().endswith("_proxy") and env[name]:
+            found[name.lower()[: -len("_proxy")]] = env[name]
+    for scheme in ("http", "https"):
+        if "all" in found:
+            found.setdefault(scheme, found["all"])
+    return found
+
+
+def _opener(url, env):
+    """An opener that goes through the cell's proxy for `url` (unless NO_PROXY names its host),
+    trusting the cell's CA bundle."""
+    proxies = _proxies(env)
+    if proxy_bypass_environment(urlsplit(url).hostname or "", proxies):
+        proxies = {}
+    proxies = dict((k, v) for k, v in proxies.items() if k not in ("no", "all"))
+    return build_opener(ProxyHandler(proxies), HTTPSHandler(context=_ssl_context(env)))
+
+
 def _reason(exc):
     reason = getattr(exc, "reason", exc)
     return "%s: %s" % (type(reason).__name__, reason)
 
 
 def check_index(label, url, project, env):
-    """GET the index's page for `project`: its status or the error, and the files it lists.
+    """GET the index's page for `project` (through the cell's proxy, with its CA bundle): its status
+    or the error, and the files it lists.
 
     `transient` marks what a retry may cure (refused, DNS, timeouts, 5xx, 429); a TLS failure or a
     4xx is an answer, not an outage.
@@ -207,7 +232,7 @@ def check_index(label, url, project, env):
     out = {"index": label, "project": project, "url": without_credentials(page), "status": None,
            "error": None, "transient": False, "files": []}
     try:
-        with urlopen(Request(page, headers=headers), timeout=CHECK_TIMEOUT, context=_ssl_context(env)) as resp:
+        with _opener(page, env).open(Request(page, headers=headers), timeout=CHECK_TIMEOUT) as resp:
             out["status"] = resp.status
             body = resp.read(4 << 20).decode("utf-8", "replace")
         names = [unquote(h.split("#")[0].split("?")[0].rsplit("/", 1)[-1])

@@ -249,6 +249,9 @@ class DockerBackend(Backend):
             return True
         except docker.errors.ImageNotFound:
             return False
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineFailure(f"the Docker engine failed while looking for image {ref}: {exc}",
+                                hint="`wheel-harness doctor` shows whether the engine answers; re-run") from None
 
     def prepare(self, image: Image) -> Prepared:
         """Make sure the image is there, and say what it is (its image id).
@@ -514,7 +517,10 @@ class DockerBackend(Backend):
 
     def leftovers(self, run_id: str | None = None) -> list[Any]:
         label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
-        return self.client.containers.list(all=True, filters={"label": label})
+        try:
+            return self.client.containers.list(all=True, filters={"label": label})
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineFailure(f"the Docker engine failed while listing the harness's containers: {exc}") from None
 
     def clean(self, run_id: str | None = None, older_than: float | None = None) -> list[str]:
         """Remove the harness's containers (of one run; or only those created more than `older_than`

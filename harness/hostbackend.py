@@ -111,8 +111,12 @@ class HostBackend(Backend):
         timed_out = False
         try:
             with open(log_path, "wb") as log, open(log_path, "rb") as tail:
-                proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                try:
+                    proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                except OSError as exc:  # the cell's Python cannot even start: a result, not a traceback
+                    return Execution(log="", exit_code=None, error=f"{type(exc).__name__}: {exc}",
+                                     timings={"container_start": 0.0, "run": time.monotonic() - start})
                 try:
                     deadline = start + job.timeout
                     while proc.poll() is None:

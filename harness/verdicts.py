@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from . import buildcause, offers, redact, templates
 from .backend import Execution
-from .cell import missing_projects
+from .cell import DRIVER_FAILED, missing_projects
 from .events import CellEvents
 from .installers import read_uv
 from .model import Cell, Verdict
@@ -636,7 +636,7 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
             f"{_clip(execution.error or _tail(execution.log, 2) or 'no output')}",),
             hint="the image could not run the driver: check that it has a Python 3.8+ at the configured path")
     for phase in parsed.phases:
-        if phase.get("returncode") is None and str(phase.get("error", "")).startswith("the cell driver failed"):
+        if phase.get("returncode") is None and str(phase.get("error", "")).startswith(DRIVER_FAILED):
             return Judgement(verdict=Verdict.CRASHED, evidence=(_clip(phase["error"]),),
                              hint="a bug in the harness's cell driver, not in the packages: report it with the log")
     venv, install = parsed.phase("venv"), parsed.phase("install")

@@ -9,16 +9,24 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+TRUTHY = ("true", "1", "yes", "on")  # how CI systems spell CI, in any case
+
+
+def under_ci(environ=os.environ) -> bool:
+    return environ.get("CI", "").strip().lower() in TRUTHY
+
+
 def engine_or_fail():
-    """The Docker backend, or a skip — but a FAILURE under CI=true, where Docker tests must run."""
+    """The Docker backend, or a skip — but a FAILURE under CI (CI=true, 1, yes or on), where Docker
+    tests must run."""
     from harness.engine import DockerBackend
     from harness.errors import EngineUnavailable
 
     try:
         return DockerBackend()
     except EngineUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and no Docker engine answered: {exc}", pytrace=False)
+        if under_ci():
+            pytest.fail(f"CI={os.environ['CI']} and no Docker engine answered: {exc}", pytrace=False)
         pytest.skip(f"no Docker engine: {exc}")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 from wheels import (
+    AMD64_IMAGE,
     CHAIN_MODULES,
     TORCHAO_WITHOUT_QUANTIZATION,
     fixture_chain,
@@ -27,7 +28,7 @@ from wheels import (
 )
 
 from harness import documents, matrix, runner, store, table
-from harness.backend import LABEL_RUN
+from harness.backend import LABEL_CELL, LABEL_RUN
 from harness.model import Verdict
 
 pytestmark = pytest.mark.docker
@@ -63,7 +64,8 @@ def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path
     for phase in ("image", "container_start", "venv", "install", "probe", "total"):
         assert isinstance(on_disk["timings"][phase], float), phase
     assert set(on_disk["timings"]["imports"]) == set(json.loads(CHAIN_MODULES))
-    assert on_disk["host"]["engine"] == "docker" and on_disk["host"]["engine_version"]
+    assert on_disk["host"]["engine"] == "docker"
+    assert on_disk["host"]["engine_version"] == docker_backend.client.version()["Version"]
     installed = {i["name"]: i for i in on_disk["install"]["items"]}
     assert set(installed) == {"torch", "torchao", "torchtune"}
     assert installed["torch"]["source"] == "wheel" and installed["torch"]["tags"] == "py3-none-any"
@@ -175,6 +177,46 @@ def test_ctrl_c_removes_the_container(docker_backend, bookworm, tmp_path):
     assert interrupted.evidence[0].startswith("the run was interrupted after")
 
 
+def test_sigint_to_the_cli_exits_130_keeps_the_table_and_leaves_no_container(docker_backend, bookworm, tmp_path):
+    """Ctrl-C through the real CLI: exit 130 with its message; the table keeps the finished cell and
+    shows the interrupted one; the running cell's container is gone."""
+    wheelhouse = fixture_chain(tmp_path / "wheels")
+    make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
+    m = tmp_path / "stop.toml"
+    m.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
+                 '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                 '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n')
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(m), "--no-plan", "--results", str(results)],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
+    threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
+    deadline = time.monotonic() + 300
+    run_id = running = None
+    while running is None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run_id = run_id or next((line.split()[1] for line in out if line.startswith("Run ")), None)
+        if run_id:
+            running = next((c for c in leftovers(docker_backend, run_id)
+                            if c.labels.get(LABEL_CELL) == "bookworm-amd64__fixtures__sleep"), None)
+    assert running is not None, "".join(out)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130, "".join(out)
+    stderr = proc.stderr.read()
+    assert stderr.strip().splitlines()[-1] == ("Interrupted: the running cells' containers were removed; "
+                                               "finished cells are in the results.")
+    assert "Traceback" not in stderr
+    assert leftovers(docker_backend, run_id) == []
+    stored = {r["cell_id"]: r["verdict"] for r in store.load_results(results / "stop")}
+    assert stored == {"bookworm-amd64__fixtures__a-quick": "pass", "bookworm-amd64__fixtures__sleep": "interrupted"}
+    rows = {line.split("|")[1].strip(): line for line in (results / "stop" / "README.md").read_text().splitlines()
+            if line.startswith("| `")}
+    assert "| pass " in rows["`bookworm-amd64__fixtures__a-quick`"]
+    assert "**interrupted**" in rows["`bookworm-amd64__fixtures__sleep`"]
+
+
 def test_keep_leaves_the_container_for_debugging_and_clean_removes_it(docker_backend, bookworm, tmp_path):
     wheelhouse = fixture_chain(tmp_path / "wheels")
     m = write_matrix(tmp_path / "keep.toml", wheelhouse)
@@ -207,8 +249,9 @@ def test_cli_run_writes_results_and_table(docker_backend, bookworm, tmp_path):
 @pytest.mark.network
 @pytest.mark.slow
 def test_real_torch_chain_in_a_container(docker_backend, bookworm, tmp_path):
-    """The real torch 2.13.0 CPU wheel (from the host's pip configuration) + torchao and torchtune
-    from pip's default index. Asserts only what reality guarantees on this machine."""
+    """The real torch 2.13.0 CPU wheel (from the host's pip configuration) + torchao 0.15.0 and torchtune
+    0.6.1 from pip's default index, as the smoke matrix pins them: measured degraded (torchao 0.15.0
+    skips its C++ extensions with torch 2.13.0), and so it must stay until the packages change."""
     wheelhouse = tmp_path / "wheels"
     got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheelhouse),
                           "torch==2.13.0"], capture_output=True, text=True)
@@ -221,15 +264,18 @@ platform = "linux/amd64"
 [indexes.wheelhouse]
 find_links = ["{wheelhouse}"]
 [packages.chain]
-requirements = ["torch==2.13.0", "torchao", "torchtune"]
+requirements = ["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"]
 modules = {CHAIN_MODULES}
 """)
     result, _ = run_one(m, docker_backend, tmp_path / "results")
-    torch_step = result.probe.get("imports", [{}])[0]
-    assert torch_step.get("module") == "torch" and torch_step.get("ok"), (result.verdict, result.notes)
-    assert result.probe["distributions"]["torch"]["version"].startswith("2.13.0")
-    assert result.probe["torch"]["cuda_available"] is False
-    assert "torchao" in result.probe["distributions"]
+    assert result.verdict is Verdict.DEGRADED, (result.verdict, result.evidence)
+    assert result.evidence[0].startswith("torchao: Skipping import of cpp extensions due to incompatible torch "
+                                         "version 2.13.0+cpu for torchao version 0.15.0")
+    assert result.hint.startswith("torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu")
+    assert [s["module"] for s in result.probe["imports"] if s["ok"]] == json.loads(CHAIN_MODULES)
+    versions = {name: info["version"] for name, info in result.probe["distributions"].items()}
+    assert (versions["torch"], versions["torchao"], versions["torchtune"]) == ("2.13.0+cpu", "0.15.0", "0.6.1")
+    assert result.probe["torch"]["cuda_version"] is None and result.probe["torch"]["cuda_available"] is False
     assert result.timings["install"] > 0
 
 
@@ -260,7 +306,7 @@ def test_gpu_request_on_a_host_without_nvidia_is_an_engine_error_and_leaves_noth
     result, run_id = run_one(write_matrix(tmp_path / "gpu.toml", wheelhouse), docker_backend, tmp_path / "results",
                              gpu="device-request")
     assert result.verdict is Verdict.ENGINE_ERROR
-    assert "failed" in result.evidence[0]
+    assert result.evidence[0].startswith(f"the Docker engine failed for {bookworm}: ")
     assert "doctor" in result.hint
     assert leftovers(docker_backend, run_id) == []
 
@@ -373,3 +419,32 @@ def test_an_image_that_cannot_make_a_venv_is_venv_failed(docker_backend, bookwor
     assert "ensurepip" in result.evidence[0]
     assert "python3-venv" in result.hint
     assert leftovers(docker_backend, run_id) == []
+
+
+CPU_TORCH_SAME_VERSION = {
+    "torch/__init__.py": "__version__ = '2.5.0+nv24.08'\nfrom . import version, cuda\n",
+    "torch/version.py": "__version__ = '2.5.0+nv24.08'\ncuda = None\n",
+    "torch/cuda.py": "def is_available():\n    return False\ndef device_count():\n    return 0\n",
+}
+
+
+def test_a_cpu_build_of_the_same_version_replacing_the_image_torch_is_flagged_first(docker_backend,
+                                                                                     image_with_cuda_torch, tmp_path):
+    """The image's CUDA torch 2.5.0 replaced by a CPU build of the very same version: the version alone
+    would not show it. And torch-replaced comes before the import failure that followed from it."""
+    wheelhouse = tmp_path / "wheels"
+    make_wheel(wheelhouse, "torch", "2.5.0+nv24.08", CPU_TORCH_SAME_VERSION)
+    make_wheel(wheelhouse, "torchao", "0.15.0", {"torchao/__init__.py": "from torch.cuda import current_device\n"},
+               requires=("torch",))
+    m = write_matrix(tmp_path / "same.toml", wheelhouse, images=image_with_cuda_torch,
+                     requirements='["torch==2.5.0+nv24.08", "torchao"]', modules='["torch", "torchao"]')
+    m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--force-reinstall"]'))
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    assert result.verdict is Verdict.TORCH_REPLACED, (result.verdict, result.evidence)
+    before, after = result.torch_guard["before"], result.torch_guard["after"]
+    assert before["version"] == after["version"] == "2.5.0+nv24.08"
+    assert (before["cuda"], after["cuda"]) == ("12.6", None)
+    assert result.evidence[0].startswith("the install replaced the image's torch: torch 2.5.0+nv24.08 (CUDA 12.6) at ")
+    assert "→ torch 2.5.0+nv24.08 (CPU build) at /tmp/ewh-work/venv/" in result.evidence[0]
+    assert any(n.startswith("also import-failed: import torchao: ImportError: cannot import name 'current_device'")
+               for n in result.notes), result.notes

@@ -38,8 +38,9 @@ def test_host_backend_runs_native_cells_and_skips_foreign_ones(tmp_path):
     assert native.probe["distributions"]["torchtune"]["version"] == "0.6.1"
     other = by_id["other__fixtures__chain"]
     assert other.verdict is Verdict.SKIPPED
-    assert "cannot run" in other.evidence[0] or "runs only" in other.evidence[0]
-    assert other.hint
+    assert other.evidence == (f"the host backend runs only {Arch.native().platform} cells, not "
+                              f"{(Arch.ARM64 if Arch.native() is Arch.AMD64 else Arch.AMD64).platform}",)
+    assert other.hint == "start a Docker engine (with QEMU binfmt emulation for other architectures)"
     assert list(cells_dir.iterdir()) == []  # each cell's folder and venv are gone
 
 
@@ -80,23 +81,33 @@ def test_a_build_that_misses_a_header_names_the_header_and_its_package(tmp_path)
         assert "the build needs a C compiler (cc)" in result.hint
 
 
-def test_under_ci_a_docker_test_fails_when_no_engine_answers(tmp_path):
-    """With CI=true, a test needing Docker must FAIL (not skip) when no engine answers."""
+@pytest.mark.parametrize(("ci", "fails"), [("true", True), ("1", True), ("yes", True), ("ON", True),
+                                          ("True", True), ("false", False), ("0", False), ("", False)])
+def test_under_ci_a_docker_test_fails_when_no_engine_answers(tmp_path, ci, fails):
+    """Under CI (CI=true, 1, yes or on, any case), a test needing Docker must FAIL (not skip) when no
+    engine answers; elsewhere it skips."""
     probe = tmp_path / "test_needs_docker.py"
     probe.write_text("def test_it(docker_backend):\n    pass\n")
     conftest = Path(__file__).with_name("conftest.py")
     (tmp_path / "conftest.py").write_text(conftest.read_text())
-    env = {**os.environ, "CI": "true", "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    env = {**os.environ, "CI": ci, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe)],
                           cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert done.returncode == 1, done.stdout
-    # pytest.fail in a fixture reports an error at setup: a failing run, never a skip.
-    assert "1 error" in done.stdout and "skipped" not in done.stdout
-    assert "CI=true and no Docker engine answered" in done.stdout
-    env["CI"] = "false"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert "1 skipped" in done.stdout, done.stdout
+    if fails:
+        assert done.returncode == 1, done.stdout
+        # pytest.fail in a fixture reports an error at setup: a failing run, never a skip.
+        assert "1 error" in done.stdout and "skipped" not in done.stdout
+        assert f"CI={ci} and no Docker engine answered" in done.stdout
+    else:
+        assert done.returncode == 0 and "1 skipped" in done.stdout, done.stdout
+
+
+def test_ci_run_sets_ci_itself_before_the_tests():
+    """.ci/run runs the suite under CI=true even where the CI system does not set it."""
+    script = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().splitlines()
+    exported = [i for i, line in enumerate(script) if line.strip() == "export CI=true"]
+    tests = [i for i, line in enumerate(script) if line.strip() == "nox -s tests"]
+    assert exported and tests and exported[0] < tests[0], "export CI=true must come before nox -s tests"
 
 
 CUDA_TORCH = {
@@ -131,7 +142,7 @@ def test_a_cuda_build_that_sees_no_gpu_is_no_cuda_where_the_host_gives_one(tmp_p
     assert "CUDA build of torch" in result.hint
     # Where the host gives cells no GPU, CUDA is not expected and cannot count against the cell.
     result = run_host(m, gpu="none")
-    assert result.verdict is Verdict.PASS and any("CUDA not checked" in n for n in result.notes)
+    assert result.verdict is Verdict.PASS and any("CUDA not checked" in n for n in result.notes), result.notes
 
 
 def test_a_cpu_torch_where_a_cuda_build_is_expected_is_no_cuda(tmp_path):
@@ -298,3 +309,84 @@ def test_host_backend_chosen_while_an_engine_answers_says_so_and_doctor_agrees_w
     assert facts["backend"] == "host" and facts["host_chosen"] is True
     assert not any("no container engine answered" in p for p in facts["problems"])
     assert f"on the host backend; GPU access: {facts['gpu_access']['mode']};" in run.stdout
+
+
+def test_pip_killed_during_the_install_is_crashed_and_says_pip_died(tmp_path):
+    """A build that kills the pip running it (as the kernel's OOM killer would)."""
+    from wheels import make_sdist
+
+    wheels = tmp_path / "wheels"
+    make_sdist(wheels, "killer", "1.0", "X = 1\n",
+               setup_extra="import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = fixture_matrix(tmp_path / "kill.toml", wheels, images=native, requirements='["killer"]', modules='["killer"]')
+    m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--no-build-isolation"]'))
+    [cell] = matrix.load(m).cells
+    result = runner.run_cell(cell, HostBackend(tmp=str(tmp_path)), runner.RunOptions(run_id="t"), matrix="m", host={})
+    assert result.verdict is Verdict.CRASHED, result.evidence
+    assert result.evidence == ("pip died (SIGKILL)",)
+    assert result.hint.startswith("pip was killed: look for memory pressure (OOM)")
+
+
+def test_a_python_that_cannot_start_is_crashed_the_driver_never_started(tmp_path):
+    wheels = fixture_chain(tmp_path / "wheels")
+    m = matrix.load(host_matrix(tmp_path, wheels))
+    [cell] = matrix.select(m.cells, ["native__*"])
+    backend = HostBackend(python=str(tmp_path / "no-python"), tmp=str(tmp_path))
+    result = runner.run_cell(cell, backend, runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    assert result.verdict is Verdict.CRASHED, result.evidence
+    assert result.evidence[0] == (f"the cell driver never started (exit None): FileNotFoundError: [Errno 2] No such "
+                                  f"file or directory: '{tmp_path / 'no-python'}'")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("ewh-cell-")] == []
+
+
+def gpu_torch(capability: str, arch_list: str, op: str = "return Tensor(1.0)") -> dict[str, str]:
+    """A fixture CUDA torch that sees one GPU ("Orin") of `capability`, built for `arch_list`, whose
+    tiny GPU operation does `op` (the probe allocates, multiplies, synchronizes)."""
+    major, minor = capability.split(".")
+    return {
+        "torch/__init__.py": (
+            "__version__ = '2.5.0+cu126'\nfrom . import version, cuda\n"
+            "class Tensor:\n    def __init__(self, value): self.value = value\n"
+            "    def __matmul__(self, other): return Tensor(self.value * other.value * 256)\n"
+            "    def sum(self): return Tensor(self.value * 256 * 256)\n"
+            "    def item(self): return self.value\n"
+            f"def ones(shape, device=None):\n    {op}\n"
+        ),
+        "torch/version.py": "cuda = '12.6'\n",
+        "torch/cuda.py": (
+            "def is_available(): return True\ndef device_count(): return 1\n"
+            "def get_device_name(i): return 'Orin'\n"
+            f"def get_device_capability(i): return ({major}, {minor})\n"
+            f"def get_arch_list(): return {arch_list.split(',')!r}\n"
+            "def synchronize(): pass\n"
+        ),
+    }
+
+
+def test_a_gpu_of_another_capability_than_expected_is_a_mismatch(tmp_path):
+    make_wheel(tmp_path / "wheels", "torch", "2.5.0", gpu_torch("7.2", "sm_72,sm_87"))
+    result = run_host(cuda_cell_matrix(tmp_path, tmp_path / "wheels", 'capability = "8.7"'), gpu="host")
+    assert result.verdict is Verdict.CUDA_MISMATCH, result.evidence
+    assert result.evidence == ("GPU Orin has capability 7.2, expected 8.7",)
+
+
+def test_a_torch_without_kernels_for_this_gpu_is_a_mismatch_whatever_the_cell_expects(tmp_path):
+    make_wheel(tmp_path / "wheels", "torch", "2.5.0", gpu_torch("8.7", "sm_90,sm_100"))
+    here = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = fixture_matrix(tmp_path / "gpu.toml", tmp_path / "wheels", requirements='["torch"]', modules='["torch"]',
+                       images=here)
+    result = run_host(m, gpu="host")  # the cell states no CUDA expectation at all
+    assert result.verdict is Verdict.CUDA_MISMATCH, result.evidence
+    assert result.evidence == ("torch 2.5.0+cu126 has no kernels for Orin (capability 8.7; built for sm_90, sm_100)",)
+    assert result.probe["torch"]["devices"][0]["built_for"] == {"exact": False, "compatible": False}
+
+
+def test_a_failed_gpu_operation_is_no_cuda(tmp_path):
+    op = "raise RuntimeError('CUDA error: no kernel image is available for execution on the device')"
+    make_wheel(tmp_path / "wheels", "torch", "2.5.0", gpu_torch("8.7", "sm_87", op))
+    result = run_host(cuda_cell_matrix(tmp_path, tmp_path / "wheels", 'torch_build = "cuda"'), gpu="host")
+    assert result.verdict is Verdict.NO_CUDA, result.evidence
+    assert result.evidence[0].startswith("a tiny GPU operation failed: ")
+    assert "no kernel image is available" in result.evidence[0]
+    assert result.hint.startswith("install a CUDA build of torch")

@@ -15,7 +15,7 @@ from harness import matrix, templates
 from harness.__main__ import main
 from harness.errors import MatrixError, Problem
 from harness.matrix import DEFAULT_TIMEOUT
-from harness.model import Arch
+from harness.model import Arch, Retry
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "matrices").glob("*.toml"))
@@ -231,6 +231,29 @@ def test_timeout_override_reaches_every_cell(good_dir, value, expected):
     assert m.timeout == expected
     assert isinstance(m.timeout, float)
     assert {c.timeout for c in m.cells} == {expected}
+
+
+def test_retry_defaults_reach_every_cell(good_dir):
+    assert {c.retry for c in load_good(good_dir).cells} == {Retry(attempts=3, backoff=10.0)}
+
+
+@pytest.mark.parametrize(("head", "retry"), [
+    ("install_attempts = 1\nretry_backoff = 0", Retry(attempts=1, backoff=0.0)),
+    ("install_attempts = 10\nretry_backoff = 600", Retry(attempts=10, backoff=600.0)),
+])
+def test_retry_bounds_are_inclusive(good_dir, head, retry):
+    assert {c.retry for c in load_good(good_dir, f"[matrix]\n{head}\n").cells} == {retry}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("install_attempts", "0", "must be between 1 and 10, not 0"),
+    ("install_attempts", "11", "must be between 1 and 10, not 11"),
+    ("retry_backoff", "-1", "must be between 0 and 600 seconds, not -1.0"),
+    ("retry_backoff", "601", "must be between 0 and 600 seconds, not 601.0"),
+    ("retry_backoff", "nan", "must be between 0 and 600 seconds, not nan"),
+])
+def test_retry_out_of_bounds_is_a_problem(good_dir, key, value, message):
+    find(problems_of(good_dir, f"[matrix]\n{key} = {value}\n" + GOOD), f"matrix.{key}", message)
 
 
 def test_relative_paths_resolve_against_the_matrix_file_not_the_cwd(tmp_path, monkeypatch):

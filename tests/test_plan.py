@@ -45,17 +45,32 @@ def test_uv_options_follow_the_index_variant():
     assert installers.resolution_args(served)[0][:3] == ["--find-links", "/house", "--no-index"]
 
 
-@pytest.mark.parametrize(("name", "allows_source", "outcome", "evidence"), [
-    ("uv-nodist-platform.txt", True, "no-distribution", "has no wheels with a matching platform tag"),
-    ("uv-missing.txt", True, "no-distribution", "nosuch was not found in the package registry"),
-    ("uv-torch-py38.txt", True, "no-distribution", "matching Python implementation tag (e.g., `cp38`)"),
-    ("uv-conflict.txt", True, "conflict", "all versions of alpha depend on beta<2"),
-    ("uv-sdist-only.txt", True, "source-build", "needsnvcc==1.0 has no usable wheels"),
-    ("uv-sdist-only.txt", False, "no-distribution", "needsnvcc==1.0 has no usable wheels"),
-    ("uv-refused.txt", True, "index-unreachable", "Connection refused"),
+UV_CASES = pytest.mark.parametrize(("name", "allows_source", "outcome", "evidence"), [
+    ("uv-nodist-platform", True, "no-distribution", "has no wheels with a matching platform tag"),
+    ("uv-missing", True, "no-distribution", "nosuch was not found in the package registry"),
+    ("uv-torch-py38", True, "no-distribution", "matching Python implementation tag (e.g., `cp38`)"),
+    ("uv-conflict", True, "conflict", "all versions of alpha depend on beta<2"),
+    ("uv-sdist-only", True, "source-build", "needsnvcc==1.0 has no usable wheels"),
+    ("uv-sdist-only", False, "no-distribution", "needsnvcc==1.0 has no usable wheels"),
+    ("uv-refused", True, "index-unreachable", "Connection refused"),
 ])
+
+
+@UV_CASES
 def test_recorded_uv_output(name, allows_source, outcome, evidence):
-    got, versions, lines = installers.read_uv(1, "", (LOGS / name).read_text(), allows_source=allows_source)
+    """uv's words as tools/record_installer_output.py recorded them (uv run as `plan` runs it)."""
+    got, versions, lines = installers.read_uv(1, "", (LOGS / f"{name}.txt").read_text(), allows_source=allows_source)
+    assert (got, versions) == (outcome, {})
+    assert any(evidence in line for line in lines), lines
+
+
+@UV_CASES
+def test_uv_output_live(tmp_path, name, allows_source, outcome, evidence):
+    """The same cases with the uv installed here, now (offline, about a second each): the recording
+    still says what uv says."""
+    from installer_output import CASES
+
+    got, versions, lines = installers.read_uv(1, "", CASES[name](tmp_path), allows_source=allows_source)
     assert (got, versions) == (outcome, {})
     assert any(evidence in line for line in lines), lines
 

@@ -1,6 +1,8 @@
 """harness.atomic, .store, .table and .documents: atomic writes, stored results, the Markdown table, documents.
 
-Refresh the golden table with `UPDATE_GOLDEN=1 python3 -m pytest tests/test_report.py`, then review the diff.
+The golden table's inputs (tests/data/report/*.json) are results of a real run, written by the store's
+own writer, and table.golden.md was rendered from them: `python tools/record_report.py` (Docker needed)
+records both again, for a person to review in the diff. These tests never write either.
 """
 
 from __future__ import annotations
@@ -123,17 +125,29 @@ def test_load_results_missing_folder(tmp_path):
 # --- table -------------------------------------------------------------------------------------------
 
 
+def test_the_golden_inputs_are_records_as_the_harness_writes_them():
+    """Recorded from one real run (tools/record_report.py): the current schema, every field a result
+    has and no other, and the verdicts the table must show."""
+    records = store.load_results(DATA)
+    fields = set(make_result().to_json())
+    assert [set(r) for r in records] == [fields] * len(records)
+    assert {r["schema_version"] for r in records} == {SCHEMA_VERSION}
+    assert len({r["run_id"] for r in records}) == 1 and {r["backend"] for r in records} == {"docker"}
+    assert sorted(r["verdict"] for r in records) == ["degraded", "image-unavailable", "import-failed",
+                                                     "no-distribution", "pass", "pass"]
+    assert all(r["prediction"] for r in records)  # uv's prediction was stored with every result
+
+
 def test_table_matches_golden():
     rendered = table.render_table(store.load_results(DATA)) + "\n"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(rendered, encoding="utf-8")
     assert rendered == GOLDEN.read_text(encoding="utf-8")
 
 
 def test_summary_line():
     results = store.load_results(DATA)
     assert table.summary_line(results) == (
-        "3 cells: 2 pass, 1 import-failed; slowest: jetson-l4t__jp6__tune-latest (4 min 00 s)"
+        "6 cells: 2 pass, 1 degraded, 1 import-failed, 1 no-distribution, 1 image-unavailable "
+        "(1 not a finding about the packages: infrastructure); slowest: bookworm-amd64__broken__chain (26.3 s)"
     )
     assert table.summary_line([]) == "0 cells"
     assert table.summary_line([{"cell_id": "a", "verdict": "pass", "timings": {}}]) == "1 cell: 1 pass"

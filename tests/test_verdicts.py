@@ -1,5 +1,6 @@
 """The classifier on recorded logs: real cell logs (tests/data/logs/*.log, recorded by
-test_verdicts_docker.py with EWH_RECORD_LOGS) and real pip output (pip-*.txt, pip 23.2 on a host)."""
+test_verdicts_docker.py with EWH_RECORD_LOGS) and real pip output (pip-*.txt, recorded by
+tools/record_installer_output.py, and run live here too)."""
 
 from __future__ import annotations
 
@@ -240,17 +241,32 @@ def test_recorded_missing_name_names_both_distributions():
                                "torchao 0.17.0 does not provide")
 
 
-@pytest.mark.parametrize(("name", "verdict", "evidence", "hint"), [
-    ("pip-unreachable-tls.txt", Verdict.INDEX_UNREACHABLE, "CERTIFICATE_VERIFY_FAILED", "set PIP_CERT"),
-    ("pip-unreachable-dns.txt", Verdict.INDEX_UNREACHABLE, "Name or service not known", "did not answer"),
-    ("pip-untrusted-http.txt", Verdict.INDEX_UNREACHABLE, "not a trusted or secure host",
+PIP_CASES = pytest.mark.parametrize(("name", "verdict", "evidence", "hint"), [
+    ("pip-unreachable-tls", Verdict.INDEX_UNREACHABLE, "CERTIFICATE_VERIFY_FAILED", "set PIP_CERT"),
+    ("pip-unreachable-dns", Verdict.INDEX_UNREACHABLE, "Name or service not known", "did not answer"),
+    ("pip-untrusted-http", Verdict.INDEX_UNREACHABLE, "not a trusted or secure host",
      'pip_args = ["--trusted-host", "wheels.invalid"]'),
-    ("pip-no-distribution-python.txt", Verdict.NO_DISTRIBUTION, "requires a different Python: 3.11.7 not in '<3.9'",
-     "oldpy requires Python <3.9, the image has 3.11.7"),
+    ("pip-no-distribution-python", Verdict.NO_DISTRIBUTION, "requires a different Python: ",
+     "oldpy requires Python <3.9, the image has "),
 ])
+
+
+@PIP_CASES
 def test_recorded_pip_output_alone(name, verdict, evidence, hint):
-    """pip's own words, without the driver's index checks (as from an older driver, or a host run)."""
-    got = verdicts.install_failure((LOGS / name).read_text(), [], [])
+    """pip's own words, without the driver's index checks (as from an older driver, or a host run), as
+    tools/record_installer_output.py recorded them."""
+    got = verdicts.install_failure((LOGS / f"{name}.txt").read_text(), [], [])
+    assert got.verdict is verdict
+    assert any(evidence in e for e in got.evidence), got.evidence
+    assert hint in got.hint
+
+
+@PIP_CASES
+def test_pip_output_live(tmp_path, name, verdict, evidence, hint):
+    """The same cases with this host's pip, now (offline): the recording still says what pip says."""
+    from installer_output import CASES
+
+    got = verdicts.install_failure(CASES[name](tmp_path), [], [])
     assert got.verdict is verdict
     assert any(evidence in e for e in got.evidence), got.evidence
     assert hint in got.hint
@@ -279,23 +295,45 @@ def test_degradation_messages(text, lost):
     assert verdicts.degradations(steps) == [("torchao", lost, text)]
 
 
-def test_a_degradation_naming_a_missing_module_says_to_add_it():
+def probed(tmp_path: Path, files: dict[str, str], *modules: str) -> dict:
+    """What the real probe (harness/probe.py) records importing fixture modules, read back as the runner
+    reads it."""
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    for name, text in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    probe = Path(verdicts.__file__).with_name("probe.py")
+    done = subprocess.run([sys.executable, str(probe), *(a for m in modules for a in ("--module", m))],
+                          capture_output=True, text=True, env={"PYTHONPATH": str(site), "PATH": ""}, timeout=60)
+    return events.parse(done.stdout).probe
+
+
+def test_a_degradation_naming_a_missing_module_says_to_add_it(tmp_path):
     text = "Failed to initialize NumPy: No module named 'numpy' (Triggered internally at tensor_numpy.cpp:84.)"
-    probe = {"imports": [{"module": "torch", "ok": True, "messages": [{"kind": "warning", "category": "UserWarning",
-                                                                       "text": text}]}],
-             "distributions": {"torch": {"version": "2.13.0+cpu"}}, "owners": {"torch": ["torch"]}, "complete": True}
-    parsed = events.CellEvents(begin={}, probe=probe)
+    probe = probed(tmp_path, {"torch/__init__.py": f"import warnings\nwarnings.warn({text!r}, UserWarning)\n",
+                              "torch-2.13.0+cpu.dist-info/METADATA": "Name: torch\nVersion: 2.13.0+cpu\n",
+                              "torch-2.13.0+cpu.dist-info/top_level.txt": "torch\n"}, "torch")
+    parsed = events.CellEvents(begin={"event": "begin"}, probe=probe)
     got = verdicts.judge(cell(modules=("torch",)), Execution(log="", exit_code=0), parsed, "none")
     assert got.verdict is Verdict.DEGRADED
     assert got.hint == ("torch 2.13.0+cpu failed to load part of itself because numpy is not installed: add it to the "
                         "cell's requirements")
 
 
-def test_a_driver_bug_is_reported_as_such():
-    parsed = events.parse('@@harness {"event": "begin"}\n@@harness {"event": "phase", "phase": "install", '
-                          '"status": "failed", "returncode": null, "error": "the cell driver failed: TypeError: x"}\n')
-    got = verdicts.judge(cell(), Execution(log="", exit_code=1), parsed, "none")
-    assert got.verdict is Verdict.CRASHED and "bug in the harness" in got.hint
+def test_a_driver_bug_is_reported_as_such(capsys):
+    """The driver's own words when it raises inside a phase (its real code, its real output)."""
+    from harness import cell as driver
+
+    driver.say(event="begin", python="3.11", executable="python3", machine="x86_64")
+    assert driver.timed_phase("install", lambda: driver.install(None, [], ["x"], "/nowhere", {}, spec=[])) is False
+    log = capsys.readouterr().out
+    got = verdicts.judge(cell(), Execution(log=log, exit_code=1), events.parse(log), "none")
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence[0].startswith(f"{driver.DRIVER_FAILED}: TypeError: ")
+    assert "bug in the harness" in got.hint
 
 
 def test_deprecations_and_failed_imports_are_not_degradations():
@@ -311,16 +349,16 @@ def test_deprecations_and_failed_imports_are_not_degradations():
     ("/x/_C.so: undefined symbol: _ZN3c104cuda9SetDeviceEi", "undefined symbol _ZN3c104cuda9SetDeviceEi"),
     ("libcudart.so.12: cannot open shared object file: No such file or directory", "libcudart.so.12 is not in"),
 ])
-def test_import_failure_hints_follow_the_message(message, hint):
-    probe = {"imports": [{"module": "torchao", "ok": False, "error": {"type": "ImportError", "message": message}}],
-             "distributions": {"torchao": {"version": "0.15.0"}}, "owners": {}}
+def test_import_failure_hints_follow_the_message(tmp_path, message, hint):
+    probe = probed(tmp_path, {"torchao/__init__.py": f"raise ImportError({message!r})\n"}, "torchao")
     evidence, got = verdicts.import_failure(probe)
     assert evidence[0] == f"import torchao: ImportError: {message}"
+    assert evidence[1].startswith('File "') and "torchao/__init__.py" in evidence[1]
     assert hint in got
 
 
-def test_import_failure_without_a_known_cause_invents_none():
-    probe = {"imports": [{"module": "x", "ok": False, "error": {"type": "RuntimeError", "message": "boom"}}]}
+def test_import_failure_without_a_known_cause_invents_none(tmp_path):
+    probe = probed(tmp_path, {"x.py": "raise RuntimeError('boom')\n"}, "x")
     _, hint = verdicts.import_failure(probe)
     assert hint == "x raised RuntimeError on import: the evidence shows where; the log has the traceback"
 

@@ -411,7 +411,8 @@ def test_uv_installs_the_same_cells_and_its_failures_get_the_same_verdicts(docke
         assert uv_cell.cell["installer"] == "uv"
         assert uv_cell.verdict is pip_cell.verdict, (pip_id, uv_cell.evidence, pip_cell.evidence)
         if uv_cell.verdict is not Verdict.PASS:
-            assert uv_cell.hint and uv_cell.evidence, pip_id
+            assert uv_cell.hint.startswith("uv "), (pip_id, uv_cell.hint)
+            assert uv_cell.evidence, pip_id
         assert table.plan_text(uv_cell.to_json()) == "agrees", (pip_id, uv_cell.prediction)
     assert got["good__chain"].verdict is Verdict.PASS
     uv_good = got["good__chain__uv"]

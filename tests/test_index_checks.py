@@ -1,0 +1,189 @@
+"""The driver's own index checks after a failed install (harness/cell.py check_index), for real: against
+indexes served on loopback, through a recording proxy, and through a whole cell on the host backend."""
+
+from __future__ import annotations
+
+import pytest
+from proxy import RecordingProxy
+from wheels import make_wheel
+
+from harness import cell, runner
+from harness.hostbackend import HostBackend
+from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Retry, Verdict
+from harness.serve import WheelhouseServer
+
+PROXY_VARIABLES = [v for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+                   for v in (name, name.upper())]
+DRIVER = "edge-wheel-harness-cell"  # the User-Agent of the driver's own checks
+ARM_WHEEL = "edgeops-1.0-py3-none-manylinux2014_aarch64.whl"
+
+
+@pytest.fixture
+def no_host_proxy(monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def arm_only(tmp_path, no_host_proxy):
+    """An index offering edgeops for aarch64 only, and a proxy in front of it: (index, proxy)."""
+    make_wheel(tmp_path / "arm", "edgeops", "1.0", {"edgeops/__init__.py": ""}, tag="py3-none-manylinux2014_aarch64")
+    with WheelhouseServer(tmp_path / "arm") as index, RecordingProxy(index.url.rsplit("/simple", 1)[0]) as proxy:
+        yield index, proxy
+
+
+def test_the_check_goes_through_the_proxy_the_cell_was_given(arm_only):
+    index, proxy = arm_only
+    # wheels.invalid resolves nowhere: only the proxy can answer for it
+    got = cell.check_index("lan", "http://wheels.invalid/simple", "edgeops", {"HTTP_PROXY": proxy.url})
+    assert (got["status"], got["error"], got["files"]) == (200, None, [ARM_WHEEL])
+    assert proxy.targets(DRIVER) == ["http://wheels.invalid/simple/edgeops/"]
+
+
+def test_lower_case_and_https_proxies_are_used_too(arm_only):
+    _, proxy = arm_only
+    got = cell.check_index("lan", "https://wheels.invalid/simple", "edgeops", {"https_proxy": proxy.url})
+    assert [(method, target) for method, target, _ in proxy.seen] == [("CONNECT", "wheels.invalid:443")]
+    assert got["status"] is None and "403" in got["error"]  # and this proxy refuses to tunnel
+
+
+def test_no_proxy_and_the_drivers_own_environment(arm_only, monkeypatch):
+    index, proxy = arm_only
+    got = cell.check_index("lan", index.url, "edgeops", {"HTTP_PROXY": proxy.url, "NO_PROXY": "127.0.0.1"})
+    assert (got["status"], got["files"]) == (200, [ARM_WHEEL]) and proxy.seen == []
+    # Only the cell's environment counts: a proxy in the driver's own process environment does not.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    got = cell.check_index("lan", index.url, "edgeops", {})
+    assert (got["status"], got["files"]) == (200, [ARM_WHEEL])
+
+
+def test_behind_a_proxy_a_missing_wheel_is_no_distribution_not_an_outage(arm_only, tmp_path):
+    """A whole cell (host backend) whose index is reachable only through the proxy the host names:
+    pip and the driver's check both go through it, so the verdict is the index's real answer."""
+    _, proxy = arm_only
+    the_cell = Cell(image=Image(name="here", arch=Arch.native(), local_build="debian-bookworm"),
+                    index=IndexVariant(name="proxied", index_url="http://wheels.invalid/simple",
+                                       pip_args=("--trusted-host", "wheels.invalid")),
+                    packages=PackageSet(name="p", requirements=("edgeops",), modules=("edgeops",)),
+                    retry=Retry(attempts=2, backoff=0.1))
+    options = runner.RunOptions(run_id="t", environ={"HTTP_PROXY": proxy.url})
+    result = runner.run_cell(the_cell, HostBackend(tmp=str(tmp_path)), options, matrix="m", host={})
+    assert result.verdict is Verdict.NO_DISTRIBUTION, result.evidence
+    # what the index offers, as the driver's check saw it through the proxy
+    assert any(e.endswith("edgeops 1.0 exists only as wheels for other targets (py3-none-manylinux2014_aarch64)")
+               for e in result.evidence), result.evidence
+    assert not any("retried" in n for n in result.notes)
+    assert proxy.targets(DRIVER)[0] == "http://wheels.invalid/simple/edgeops/"
+    assert set(proxy.targets(DRIVER)) <= {"http://wheels.invalid/simple/edgeops/", "http://wheels.invalid/"}
+    assert "http://wheels.invalid/simple/edgeops/" in proxy.targets("pip/")
+
+
+class Answering:
+    """An index on loopback that answers every request with one HTTP status; counts who asked."""
+
+    def __init__(self, status: int) -> None:
+        self.status, self.agents, self.paths = status, [], []
+
+    def __enter__(self) -> Answering:
+        import http.server
+        import threading
+
+        index = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                index.agents.append(self.headers.get("User-Agent", ""))
+                index.paths.append((self.headers.get("User-Agent", ""), self.path))
+                self.send_response(index.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("status", "transient", "error"), [
+    (503, True, "HTTP 503 Service Unavailable"), (500, True, "HTTP 500 Internal Server Error"),
+    (429, True, "HTTP 429 Too Many Requests"), (404, False, None), (401, False, "HTTP 401 Unauthorized"),
+    (403, False, "HTTP 403 Forbidden"),
+])
+def test_which_answers_a_retry_may_cure(no_host_proxy, status, transient, error):
+    with Answering(status) as index:
+        got = cell.check_index("lan", index.url, "edgeops", {})
+    assert (got["status"], got["transient"], got["error"]) == (status, transient, error)
+
+
+def test_a_tls_failure_is_an_answer_not_an_outage_and_the_cells_ca_bundle_is_trusted(no_host_proxy, tmp_path):
+    import http.server
+    import ssl
+    import threading
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/simple"
+    bundle = tmp_path / "corp-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    try:
+        untrusted = cell.check_index("lan", url, "edgeops", {})
+        trusted = {var: cell.check_index("lan", url, "edgeops", {var: str(bundle)})
+                   for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert untrusted["transient"] is False and "CERTIFICATE_VERIFY_FAILED" in untrusted["error"]
+    for var, got in trusted.items():  # with the cell's bundle the index answers (it has no such page)
+        assert (got["status"], got["error"], got["transient"]) == (404, None, False), var
+
+
+def install_against(url: str, attempts: int, backoff: float, capsys) -> tuple[int, object]:
+    """The driver's install-and-retry loop with the real pip (a dry run on this host) against `url`."""
+    import os
+    import sys
+
+    from harness import events
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and not k.lower().endswith("_proxy")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--disable-pip-version-check", "--no-input",
+            "--no-cache-dir",
+            "--retries", "0", "--index-url", url]
+    spec = {"sources": {"default": False, "indexes": [{"label": url, "url": url}]}}
+    retry = {"attempts": attempts, "backoff": backoff, "spec": spec, "requirements": ["edgeops"]}
+    returncode, _ = cell.pip_install(sys.executable, argv, env, retry)
+    return returncode, events.parse(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("status", "runs"), [(429, 4), (503, 4), (404, 1), (401, 1)])
+def test_the_install_is_retried_with_doubling_backoff_only_for_what_a_retry_may_cure(no_host_proxy, capsys,
+                                                                                     status, runs):
+    with Answering(status) as index:
+        returncode, parsed = install_against(index.url, 4, 0.1, capsys)
+    assert returncode not in (0, None)
+    assert sum("pip/" in agent for agent in index.agents) == runs  # pip itself ran that often
+    # and the driver asked for the project's page after each (after a 404 it asks the index's root too)
+    assert sum(DRIVER in agent and path == "/simple/edgeops/" for agent, path in index.paths) == runs
+    expected = [(2, 4, 0.1), (3, 4, 0.2), (4, 4, 0.4)] if runs == 4 else []  # the wait doubles
+    assert [(r["attempt"], r["attempts"], r["wait"]) for r in parsed.retries] == expected
+    if runs == 4:
+        assert parsed.retries[0]["reason"] == f"HTTP {status} {index_reason(status)}"
+
+
+def index_reason(status: int) -> str:
+    import http
+
+    return http.HTTPStatus(status).phrase
