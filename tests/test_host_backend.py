@@ -181,3 +181,15 @@ def test_credentials_in_an_index_url_appear_in_no_file_the_harness_writes(tmp_pa
     for name, content in written.items():
         assert "s3cret" not in content, name
     assert json.loads(written["here__private__p.json"])["cell"]["index"]["index_url"].startswith("http://***@")
+
+
+def test_a_local_wheel_with_a_local_version_gets_its_size(tmp_path):
+    """pip reports a find-links file by its URL, percent-encoded (torch-2.13.0%2Bcpu-…): the size must
+    still be measured from the file, or the report's download chart loses the biggest wheel."""
+    wheels = tmp_path / "wheels"
+    torch = make_wheel(wheels, "torch", "2.13.0+cpu", {"torch/__init__.py": "__version__ = '2.13.0+cpu'\n"})
+    m = matrix.load(fixture_matrix(tmp_path / "m.toml", wheels, requirements='["torch"]', modules='["torch"]'))
+    result = runner.run_cell(m.cells[0], HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    [item] = result.install["items"]
+    assert item["file"] == "torch-2.13.0%2Bcpu-py3-none-any.whl"
+    assert item["size"] == {"bytes": torch.stat().st_size, "how": "local"}
