@@ -68,7 +68,8 @@ def summary_text(record: Mapping[str, Any]) -> str:
     expect = (record.get("cell") or {}).get("expect", "pass")
     text = verdict if verdict == Verdict.PASS.value else f"**{verdict}**"
     if verdict != Verdict.PASS.value:
-        text += " (as expected)" if record.get("expected") else f" (expected {expect})"
+        met = record.get("expected", verdict == expect)  # older records say nothing: the declared expectation
+        text += " (as expected)" if met else f" (expected {expect})"
         why = table.hint_text(record) or table.evidence_text(record)
         text += f": {why}" if why else ""
     notes = [n for n in record.get("notes") or [] if not str(n).startswith("known-bad, as expected")]
@@ -77,7 +78,8 @@ def summary_text(record: Mapping[str, Any]) -> str:
 
 
 def expected_text(record: Mapping[str, Any]) -> str:
-    return "yes" if record.get("expected") else f"no (expected {(record.get('cell') or {}).get('expect', 'pass')})"
+    expect = (record.get("cell") or {}).get("expect", "pass")
+    return "yes" if record.get("expected", record.get("verdict") == expect) else f"no (expected {expect})"
 
 
 def _of_latest(render: Callable[[Mapping[str, Any]], str]) -> Callable[[Cell, Records], str]:
