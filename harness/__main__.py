@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__, columns, documents, jobsummary, junit, store, table
@@ -83,10 +86,11 @@ def write_junit(path: Path | None, records: list[dict]) -> None:
         print(f"Wrote JUnit XML: {path}")
 
 
-def job_summary(m: Matrix, results: list[dict]) -> None:
+def job_summary(m: Matrix, results: list[dict], run_id: str | None = None) -> None:
     """Under GitHub Actions, append this matrix's summary, unexpected cells and table to the job page."""
     if results:
-        written = jobsummary.append(os.environ, jobsummary.render(m.name, results, table.render_table(results)))
+        text = jobsummary.render(m.name, results, table.render_table(results), run_id=run_id)
+        written = jobsummary.append(os.environ, text)
         if written:
             print(f"Appended the job summary: {written}")
 
@@ -123,17 +127,25 @@ def check_recipes(m: Matrix, path: Path) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import hostfacts, runner
+    from . import hostfacts, progress, runner, schedule
     from .backend import Mount
 
-    backend = choose_backend(args.backend)
+    for value in list(args.force):  # `--force matrices/x.toml`: a bare --force followed by a matrix file
+        if value.endswith(".toml") and Path(value).is_file():
+            args.force[args.force.index(value)] = "*"
+            args.matrices.append(Path(value))
+    backend = chosen_backend(args)
     facts = backend.host_facts()
     matrices = load_all(args.matrices or [default_matrix(facts)])
     gpu = backend.gpu_access(facts)
     mounts = tuple(Mount(host=p, cell=p) for p in gpu.get("mounts", ()) if Path(p).exists())
+    jobs = schedule.auto_jobs() if args.jobs == "auto" else args.jobs
     options = runner.RunOptions(run_id=runner.new_run_id(), keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
-                                extra_mounts=mounts, host_facts=facts.to_json())
-    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {gpu['mode']}")
+                                extra_mounts=mounts, host_facts=facts.to_json(), jobs=jobs,
+                                memory=args.memory if args.memory else schedule.default_cell_memory(jobs),
+                                shared_caches=not args.cold, force=tuple(args.force), plan=not args.no_plan)
+    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {gpu['mode']}; {jobs} cell(s) at once"
+          + ("; cold caches" if args.cold else ""))
     for problem in hostfacts.problems(facts):
         print(f"note: {problem}")
     failed = 0
@@ -145,23 +157,51 @@ def cmd_run(args: argparse.Namespace) -> int:
                                hint=f"cell ids look like {m.cells[0].id}")
         runner.prefetch(cells)
         directory = results_dir(args, m)
-        predictions = None if args.no_plan else runner.predict(cells)
+        reporter = progress.reporter(len(cells), jobs=jobs, live=None if args.progress == "auto"
+                                     else args.progress == "live", estimates=stored_estimates(directory, cells))
         try:
-            results = runner.run_cells(m, cells, backend, options, results_dir=directory, predictions=predictions)
+            results = runner.run_cells(m, cells, backend, options, results_dir=directory, reporter=reporter)
         except KeyboardInterrupt:
             if any(directory.glob("*.json")):  # keep the table true to the cells that finished
                 regenerate_tables(m, directory, args.doc)
             raise
         regenerate_tables(m, directory, args.doc)
-        failed += summarize(results)
+        failed += summarize(results, options.run_id)
         this_run = [r.to_json() for r in results]
-        job_summary(m, this_run)
+        job_summary(m, this_run, options.run_id)
         records += this_run
     write_junit(args.junit, records)
     return 1 if failed else 0
 
 
-def summarize(results: list[CellResult]) -> int:
+def chosen_backend(args: argparse.Namespace, log=print):
+    """The backend `--backend` (and `--python`, which means the host backend) asks for."""
+    python = getattr(args, "python", None)
+    if python:
+        if args.backend == "docker":
+            raise HarnessError("--python names the interpreter whose environment host cells run over; it does not "
+                               "apply to the docker backend", hint="drop --python, or use --backend host")
+        found = shutil.which(python)
+        if not found:
+            raise HarnessError(f"--python {python}: no such interpreter",
+                               hint="name a python executable, e.g. ~/venvs/torch/bin/python")
+        return choose_backend("host", log=log, python=found)
+    return choose_backend(args.backend, log=log)
+
+
+def stored_estimates(directory: Path, cells) -> dict[str, float]:
+    """How long each cell took the last time it ran (for the ETA)."""
+    from . import schedule
+
+    found = {}
+    for cell in cells:
+        record = store.latest(directory, cell.id)
+        if record:
+            found[cell.id] = schedule.estimate(cell, record)
+    return found
+
+
+def summarize(results: list[CellResult], run_id: str | None = None) -> int:
     """What a person must read first: the unexpected cells, then the expected known-bad ones, where the
     plan and the run differ, and the summary line. Returns the number of unexpected cells."""
     from .verdicts import disagreement
@@ -183,7 +223,7 @@ def summarize(results: list[CellResult]) -> int:
         differs = disagreement(r.prediction, r.to_json()) if r.prediction else None
         if differs:
             print(f"plan differs {r.cell_id}: {differs}")
-    print(table.summary_line([r.to_json() for r in results]))
+    print(table.summary_line([r.to_json() for r in results], run_id=run_id))
     return len(unexpected)
 
 
@@ -307,7 +347,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from . import hostfacts
 
-    backend = choose_backend("auto", log=lambda _: None)  # the backend a run would use
+    backend = chosen_backend(args, log=lambda _: None)  # the backend a run with the same flags would use
     facts = backend.host_facts()
     access = backend.gpu_access(facts)
     if args.json:
@@ -321,12 +361,37 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-
-    removed = choose_backend("docker").clean(args.run_id)
+    backend = choose_backend(args.backend)
+    removed = backend.clean(args.run_id)
     for line in removed:
         print(f"removed {line}")
     print(f"{len(removed)} leftover container(s) removed")
+    if args.caches:
+        cleared = backend.clear_caches()
+        for line in cleared:
+            print(f"removed cache {line}")
+        print(f"{len(cleared)} shared download cache(s) emptied ({backend.name} backend)")
     return 0
+
+
+def jobs_value(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cells or 'auto'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} cells at once: give 1 or more, or 'auto'")
+    return value
+
+
+def size_value(text: str) -> int:
+    value = matrix_mod.parse_size(text)
+    if value is None or value < matrix_mod.MIN_MEMORY:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size of at least "
+                                         f"{matrix_mod.MIN_MEMORY >> 20} MiB, like 6G or 512M")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -341,12 +406,30 @@ def parser() -> argparse.ArgumentParser:
                      help="run only cells whose id matches this shell pattern (repeatable)")
     run.add_argument("--backend", choices=BACKENDS, default="auto",
                      help="where cells run (auto: Docker when an engine answers, else host venvs)")
+    run.add_argument("--python", metavar="PATH",
+                     help="the host backend over this interpreter's environment (a venv or conda env holding "
+                          "torch); default: the interpreter running the harness")
     run.add_argument("--keep", action="store_true", help="keep each cell's container for debugging")
     run.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the matrix)")
     run.add_argument("--results", default="results", help="results root (default: results)")
     run.add_argument("--doc", action="append", type=Path, default=[],
                      help="another Markdown document whose table to regenerate (repeatable)")
-    run.add_argument("--no-plan", action="store_true", help="do not store uv's prediction beside each result")
+    run.add_argument("--no-plan", action="store_true",
+                     help="do not predict cells with uv (their results then store no prediction, and cells "
+                          "with unpinned requirements are never reused)")
+    run.add_argument("--jobs", type=jobs_value, default=1, metavar="N|auto",
+                     help="cells at once (auto: 75%% of the cores, capped by memory; default 1)")
+    run.add_argument("--memory", type=size_value, metavar="SIZE",
+                     help="memory limit of a cell that sets none, e.g. 6G (default: this machine's memory "
+                          "divided by --jobs); no swap")
+    run.add_argument("--force", action="append", nargs="?", const="*", default=[], metavar="PATTERN",
+                     help="run cells again even when their inputs did not change (all, or those whose id "
+                          "matches PATTERN; repeatable)")
+    run.add_argument("--cold", action="store_true",
+                     help="give cells empty download caches (measures a cold install; the shared caches "
+                          "are left as they are)")
+    run.add_argument("--progress", choices=("auto", "live", "lines"), default="auto",
+                     help="a live table on a terminal, plain lines elsewhere (auto), or as named")
     run.add_argument("--junit", type=Path, metavar="FILE", help="also write this run's results as JUnit XML")
 
     pln = sub.add_parser("plan", help="predict every cell's install with uv, without containers, in seconds")
@@ -395,25 +478,52 @@ def parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="describe this host: Jetson/JetPack, CUDA, GPUs, engine, emulation")
     doc.add_argument("--json", action="store_true", help="machine-readable output")
+    doc.add_argument("--backend", choices=BACKENDS, default="auto",
+                     help="describe this host as a run with this backend sees it (default: auto, as run)")
+    doc.add_argument("--python", metavar="PATH", help="as run's --python (the host backend over that environment)")
     doc.set_defaults(func=cmd_doctor)
 
     cln = sub.add_parser("clean", help="remove containers left behind by runs (e.g. after --keep)")
     cln.add_argument("--run-id", help="only this run's containers")
+    cln.add_argument("--caches", action="store_true",
+                     help="also empty the shared download caches (pip's and uv's) cells of this backend use")
+    cln.add_argument("--backend", choices=("docker", "host"), default="docker",
+                     help="whose leftovers and caches (default: docker)")
     cln.set_defaults(func=cmd_clean)
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stopped like Ctrl-C (every running cell removed and recorded), exit 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except HarnessError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("Interrupted: the running cell's container was removed.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        chain, seen = [], exc
+        while seen is not None:  # Ctrl-C in a parallel run arrives wrapped by the runner
+            chain.append(seen)
+            seen = seen.__context__
+        what = "Terminated" if any(isinstance(e, Terminated) for e in chain) else "Interrupted"
+        print(f"{what}: the running cells' containers were removed; finished cells are in the results.",
+              file=sys.stderr)
+        return 143 if what == "Terminated" else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

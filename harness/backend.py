@@ -8,7 +8,8 @@ host (`harness.hostbackend.HostBackend`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,6 +57,17 @@ class Job:
     keep: bool = False
     gpu: str = "none"  # "nvidia-runtime" (Jetson), "device-request" (x86/SBSA with NVIDIA) or "none"
     host_network: bool = False  # the cell must reach the host's loopback (an index served there)
+    memory: int | None = None  # bytes the cell may use, with no swap; None: no limit
+    cache: str | None = None  # the shared download cache to lend the cell (its name), see Backend.cache_dir
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prepared:
+    """An image made ready: how long it took, how it was made, and what it is."""
+
+    seconds: float = 0.0
+    built: str | None = None  # "cold" or "cached" when it was built for this run, else None
+    identity: str = ""  # what the image is (the engine's image id): part of the result cache's key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +84,7 @@ class Execution:
 class Backend(Protocol):
     name: str
     root: str  # where the cell's files land, as the cell sees it
+    inherits_environment: bool  # cells see the packages of the environment they run in (the host backend)
 
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         """Where a host directory or file shows up inside the cell."""
@@ -88,9 +101,18 @@ class Backend(Protocol):
     def clean(self, run_id: str | None = None) -> list[str]:
         """Remove what runs left behind (kept or leftover cells); one line per thing removed."""
 
-    def prepare(self, image: Image) -> tuple[float, str | None]:
-        """Make sure the image exists: (seconds spent, "cold"/"cached" when it was built, else None).
-        Raises ImageUnavailable (CannotRunHere when this host cannot run its architecture at all)."""
+    def prepare(self, image: Image) -> Prepared:
+        """Make sure the image exists, and say what it is. Raises ImageUnavailable (CannotRunHere when
+        this host cannot run its architecture at all) or EngineFailure."""
 
-    def execute(self, job: Job) -> Execution:
-        """Run the job to completion or deadline; never leaves a container behind unless job.keep."""
+    def execute(self, job: Job, *, cancel: threading.Event | None = None,
+                output: Callable[[str], None] | None = None) -> Execution:
+        """Run the job to completion or deadline; never leaves a container behind unless job.keep.
+        When `cancel` is set the cell is stopped and KeyboardInterrupt raised (after the clean-up);
+        `output` receives the cell's log as it is written (for live progress)."""
+
+    def cache_dir(self, name: str) -> str:
+        """Where the shared download cache `name` shows up inside a cell (made when missing)."""
+
+    def clear_caches(self, names: tuple[str, ...] | None = None) -> list[str]:
+        """Empty the shared download caches (all, or those named); one line per cache removed."""

@@ -15,14 +15,15 @@ from .errors import EngineUnavailable, HarnessError
 BACKENDS = ("auto", "docker", "host")
 
 
-def choose_backend(prefer: str = "auto", *, log: Callable[[str], None] = print) -> Backend:
-    """Docker when an engine answers; the host backend otherwise (or when asked for)."""
+def choose_backend(prefer: str = "auto", *, log: Callable[[str], None] = print, python: str | None = None) -> Backend:
+    """Docker when an engine answers; the host backend otherwise (or when asked for). `python` is the
+    interpreter whose environment host cells run over (default: the one running the harness)."""
     from .hostbackend import HostBackend
 
     if prefer not in BACKENDS:
         raise HarnessError(f"unknown backend {prefer!r}", hint=f"choose one of {', '.join(BACKENDS)}")
     if prefer == "host":
-        return HostBackend(why="chosen with --backend host")
+        return HostBackend(why="the host backend was chosen (--backend host)", chosen=True, python=python)
     try:
         from .engine import DockerBackend
 
@@ -33,4 +34,4 @@ def choose_backend(prefer: str = "auto", *, log: Callable[[str], None] = print) 
         where = os.environ.get("DOCKER_HOST") or "default socket"
         log(f"No Docker engine answered ({where}): running cells in fresh venvs on this host instead "
             f"(the host backend). {exc.hint}.")
-        return HostBackend(why=f"no Docker engine answered ({where})")
+        return HostBackend(why=f"no Docker engine answered ({where})", chosen=False, python=python)

@@ -12,10 +12,12 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import ssl
 import subprocess
 import sys
+import sysconfig
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -210,7 +212,8 @@ def check_index(label, url, project, env):
             body = resp.read(4 << 20).decode("utf-8", "replace")
         names = [unquote(h.split("#")[0].split("?")[0].rsplit("/", 1)[-1])
                  for h in re.findall(r'href="([^"]+)"', body)]
-        out["files"] = [n for n in names if n][-12:]
+        out["files"] = [n for n in names if n]
+        out["links"] = count_links(body, len(names))
     except HTTPError as exc:
         out["status"] = exc.code
         out["transient"] = exc.code >= 500 or exc.code == 429
@@ -232,7 +235,86 @@ def check_links(directory, project):
                 "transient": False, "files": []}
     mine = [n for n in names if normalise(re.split(r"-\d", n, maxsplit=1)[0]) == project]
     return {"index": directory, "project": project, "status": "folder", "error": None, "transient": False,
-            "files": mine[-12:]}
+            "files": mine}
+
+
+KEEP_FILES = 100  # per index and project: the last files its page lists, besides those of a pinned version
+
+
+def file_version(name):
+    """The version in a wheel's or an sdist's file name ("2.5.0" in torch-2.5.0-cp310-…whl), or None."""
+    if name.endswith(".whl"):
+        parts = name.split("-")
+        return parts[1].lower() if len(parts) >= 5 else None
+    for ext in (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar"):
+        if name.endswith(ext) and "-" in name:
+            return name[: -len(ext)].rsplit("-", 1)[1].lower()
+    return None
+
+
+def pinned_versions(requirements, project):
+    """The versions the cell's requirements pin `project` to with == or === (a trailing .* dropped)."""
+    pins = []
+    for requirement in requirements:
+        name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+        if name and normalise(name.group(1)) == project:
+            found = re.findall(r"(?<![<>!~=])===?\s*([^\s,;]+)", requirement.split(";")[0])
+            pins += [v[:-2].lower() if v.endswith(".*") else v.lower() for v in found]
+    return pins
+
+
+def kept_files(check, pins):
+    """A check cut to what the classifier reads: every file of a pinned version (a superset: 2.5 keeps
+    2.5.1 and 2.5+cu126 too), and the last KEEP_FILES files (indexes list the oldest first);
+    `listed` says how many the index listed."""
+    files = check.get("files") or []
+
+    def pinned(name):
+        version = file_version(name)
+        return version is not None and any(version == p or version.startswith((p + ".", p + "+")) for p in pins)
+
+    keep = set(files[-KEEP_FILES:]) | set(n for n in files if pinned(n))
+    check["files"] = [n for n in files if n in keep]
+    check["listed"] = len(files)
+    return check
+
+
+def count_links(body, hrefs):
+    """How many entries an index page lists: its links, or the projects/files of a PEP 691 JSON page."""
+    if hrefs or not body.lstrip().startswith("{"):
+        return hrefs
+    try:
+        data = json.loads(body)
+    except ValueError:  # cut off at the size read: a JSON index page says its api-version first
+        return 1 if '"api-version"' in body[:4096] else 0
+    return len(data.get("projects") or data.get("files") or []) if isinstance(data, dict) else 0
+
+
+def check_root(label, url, env):
+    """GET the index URL itself (asked as check_index asks a project page). A PEP 503/691 index lists
+    its projects there; a wrong URL (a JetPack or CUDA path that moved, say) answers 404, or a page
+    that lists nothing. None for a URL with no path to ask."""
+    parts = urlsplit(url)
+    parent, _, last = parts.path.rstrip("/").rpartition("/")
+    if not last:
+        return None
+    got = check_index(label, urlunsplit(parts._replace(path=parent, query="", fragment="")), last, env)
+    return {"index": label, "url": got["url"], "status": got["status"], "error": got["error"],
+            "links": got.get("links", 0)}
+
+
+def check_roots(spec, checks, env):
+    """The root of each index that answered 404 for every project pip missed: a wrong URL answers
+    404 for everything, a right one lists its projects at its root."""
+    roots = []
+    for index in (spec.get("sources") or {}).get("indexes") or []:
+        label = index.get("label") or without_credentials(index["url"])
+        mine = [c for c in checks if c["index"] == label]
+        if mine and all(c["status"] == 404 and not c["error"] for c in mine):
+            root = check_root(label, index["url"], env)
+            if root:
+                roots.append(root)
+    return roots
 
 
 def check_sources(spec, venv_python, output, env):
@@ -248,11 +330,12 @@ def check_sources(spec, venv_python, output, env):
             indexes.insert(0, {"label": "pip's default index", "url": url})
     checks = []
     for project in projects[:5]:
+        pins = pinned_versions(spec.get("requirements") or [], project)
         for index in indexes:
-            checks.append(check_index(index.get("label") or without_credentials(index["url"]), index["url"],
-                                      project, env))
+            checks.append(kept_files(check_index(index.get("label") or without_credentials(index["url"]),
+                                                 index["url"], project, env), pins))
         for directory in sources.get("find_links") or []:
-            checks.append(check_links(directory, project))
+            checks.append(kept_files(check_links(directory, project), pins))
     return checks
 
 
@@ -277,6 +360,9 @@ def pip_install(venv_python, argv, env, retry):
         checks = check_sources(spec, venv_python, output, env)
         if checks:
             say(event="index-check", attempt=attempt, checks=checks)
+            roots = check_roots(spec, checks, env)
+            if roots:
+                say(event="index-root", attempt=attempt, roots=roots)
         down = [c for c in checks if c["transient"]]
         if not down or attempt == attempts:
             return returncode, error
@@ -294,23 +380,55 @@ def pip_install(venv_python, argv, env, retry):
 UV_INSTALLED = re.compile(r"^ \+ ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
 
 
-def uv_install(venv_python, pip_args, requirements, workdir, env, spec):
-    """The install phase with uv: uv itself comes into the venv first (from the cell's index variant),
-    timed apart, so the install phase times what uv does and nothing else."""
-    ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check",
-                                    "--no-input", "uv"] + pip_args, env)
+def uv_tool(venv_python, pip_args, env, spec):
+    """The uv binary: from the shared cache when a cell of this platform already put it there, else
+    installed with the venv's pip from the cell's index variant (into the shared cache, when there is
+    one, so the next cell skips this). Timed as its own phase; None when uv could not be had."""
+    cache = (spec.get("cache") or {}).get("dir")
+    if not cache:
+        ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check",
+                                        "--no-input", "uv"] + pip_args, env)
+        return os.path.join(os.path.dirname(venv_python), "uv") if ok else None
+    tools = os.path.join(cache, "tools", "uv")
+    uv = os.path.join(tools, "bin", "uv")
+    if os.path.exists(uv):
+        say(event="note", text="uv from the shared cache")
+        return uv if run_phase("uv-bootstrap", [uv, "--version"], env) else None
+    staging = "%s.%d.%d" % (tools, os.getpid(), int(time.time() * 1000))
+    ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                                    "--target", staging, "uv"] + pip_args, env)
     if not ok:
+        shutil.rmtree(staging, ignore_errors=True)
+        return None
+    try:
+        os.rename(staging, tools)  # atomic: a cell that got there first keeps its copy
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return uv
+
+
+UV_PREPARED = re.compile(r"^Prepared (\d+) packages? in", re.M)
+
+
+def uv_install(venv_python, pip_args, requirements, workdir, env, spec):
+    """The install phase with uv: uv itself comes first (uv_tool), timed apart, so the install phase
+    times what uv does and nothing else."""
+    uv = uv_tool(venv_python, pip_args, env, spec)
+    if uv is None:
         skip("install", "uv could not be installed in the venv")
         return False
-    uv = os.path.join(os.path.dirname(venv_python), "uv")
-    env = dict(env, UV_CACHE_DIR=os.path.join(workdir, "uv-cache"))
+    env = dict(env)
+    env.setdefault("UV_CACHE_DIR", os.path.join(workdir, "uv-cache"))
     argv = [uv, "pip", "install", "--no-config", "--python", venv_python] + list(spec.get("uv_args") or [])
     retry = dict(spec.get("retry") or {}, spec=spec, requirements=requirements, mark="Prepared ")
     ok = timed_phase("install", lambda: pip_install(venv_python, argv, env, retry), argv + requirements)
     # uv writes no install report: what it installed is in its own " + name==version" lines
+    output = retry.get("output", "")
     items = [{"name": m.group(1), "version": m.group(2), "requested": None, "direct": None, "source": None,
-              "file": None, "tags": None, "url": None} for m in UV_INSTALLED.finditer(retry.get("output", ""))]
-    say(event="install-report", pip=None, installer="uv", items=items)
+              "file": None, "tags": None, "url": None} for m in UV_INSTALLED.finditer(output)]
+    prepared = UV_PREPARED.search(output)
+    say(event="install-report", pip=None, installer="uv", items=items,
+        prepared=int(prepared.group(1)) if prepared else (0 if items else None))
     return ok
 
 
@@ -340,6 +458,82 @@ def install(venv_python, pip_args, requirements, workdir, env, spec=None):
         except (OSError, ValueError) as exc:
             say(event="note", text="pip's install report could not be read: %s" % exc)
     return ok
+
+
+# --- the host backend: the environment the person means ------------------------------------------
+
+
+def inherit_environment(venv_python, env):
+    """Let the cell's venv see the environment this driver runs in (the host backend runs it with the
+    interpreter the person means), as a torch-shipping image's venv sees the image's packages.
+
+    A venv made with --system-site-packages from inside another venv sees the *base* interpreter's
+    packages, not that venv's (nor a conda env's, when its python is a venv): a .pth file in the cell's
+    venv adds this environment's site-packages after the cell's own, so pip counts what is installed
+    there and installs only what is missing into the cell's venv (never uninstalling the person's).
+    """
+    if sys.prefix == getattr(sys, "base_prefix", sys.prefix):
+        return True  # not a venv: --system-site-packages already shows this interpreter's packages
+    import site
+
+    paths = [p for p in site.getsitepackages() if os.path.isdir(p)]
+    try:
+        code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        target = subprocess.check_output([venv_python, "-c", code], env=env).decode().strip()
+        with open(os.path.join(target, "_ewh_environment.pth"), "w") as fh:
+            fh.write("".join(path + "\n" for path in paths))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        say(event="note", text="the environment at %s could not be made visible to the cell: %s" % (sys.prefix, exc))
+        return False
+    say(event="note", text="the cell's venv sees the environment at %s" % sys.prefix)
+    return True
+
+
+# --- the shared download cache ---------------------------------------------------------------------
+
+STALE_VENV_SECONDS = 24 * 3600  # venvs a killed cell left on the shared cache are removed after this
+
+
+def _has_entries(path):
+    try:
+        return bool(os.listdir(path))
+    except OSError:
+        return False
+
+
+def shared_cache(spec, env):
+    """Point pip and uv at the download cache the harness lends this cell (shared by every cell of the
+    platform), and say whether it is warm for this cell's installer; None when there is none (cold)."""
+    cache = (spec.get("cache") or {}).get("dir")
+    if not cache:
+        say(event="cache", shared=False, state="cold")
+        return None
+    env["PIP_CACHE_DIR"] = os.path.join(cache, "pip")
+    env["UV_CACHE_DIR"] = os.path.join(cache, "uv")
+    mine = env["UV_CACHE_DIR"] if spec.get("installer") == "uv" else env["PIP_CACHE_DIR"]
+    say(event="cache", shared=True, state="warm" if _has_entries(mine) else "cold")
+    venvs = os.path.join(cache, "venvs")
+    try:
+        for name in os.listdir(venvs):
+            path = os.path.join(venvs, name)
+            if time.time() - os.path.getmtime(path) > STALE_VENV_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass
+    return cache
+
+
+def interpreter():
+    """What decides which wheels this interpreter takes, beside its version and machine: the
+    implementation, its ABI (SOABI) and the C library ("glibc 2.36"); the host reads them as pip does."""
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, OSError, ValueError):
+        libc = None
+    if not libc:
+        name, version = platform.libc_ver()
+        libc = "%s %s" % (name, version) if name else None
+    return {"implementation": sys.implementation.name, "soabi": sysconfig.get_config_var("SOABI"), "libc": libc}
 
 
 # Run with the venv's python: where torch is and what it is, read from its files without importing it
@@ -411,29 +605,41 @@ def main(argv=None):
     env = dict((k, v) for k, v in os.environ.items() if k not in unset)
     env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
     venv = os.path.join(workdir, "venv")
-    venv_python = os.path.join(venv, "bin", "python")  # cells run on Linux only
 
     say(event="begin", python=platform.python_version(), executable=sys.executable,
-        machine=platform.machine())
+        machine=platform.machine(), **interpreter())
     os.makedirs(workdir, exist_ok=True)
+    cache = shared_cache(spec, env)
+    if cache and spec.get("installer") == "uv":
+        # uv hardlinks from its cache into a venv on the same filesystem instead of copying every file
+        venv = os.path.join(cache, "venvs", spec.get("venv_name") or "cell-%d" % os.getpid())
+        env["UV_LINK_MODE"] = "hardlink"
+    venv_python = os.path.join(venv, "bin", "python")  # cells run on Linux only
 
     venv_argv = [sys.executable, "-m", "venv"]
     if spec.get("system_site_packages"):
         venv_argv.append("--system-site-packages")
+    if cache and spec.get("installer") == "uv" and os.path.exists(os.path.join(cache, "tools", "uv", "bin", "uv")):
+        venv_argv.append("--without-pip")  # uv comes from the shared cache: nothing needs pip in this venv
     phases = [
-        ("venv", lambda: run_phase("venv", venv_argv + [venv], env)),
+        ("venv", lambda: run_phase("venv", venv_argv + [venv], env)
+                 and (not spec.get("inherit_environment") or inherit_environment(venv_python, env))),
         ("install", lambda: guarded_install(spec, venv_python, requirements, workdir, env)),
         ("probe", lambda: run_phase("probe", [venv_python, probe]
                                     + [a for m in spec.get("modules", []) for a in ("--module", m)], env)),
     ]
     failed_phase = None
-    for name, run in phases:
-        if failed_phase is not None:
-            skip(name, "%s failed" % failed_phase)
-        elif name == "install" and not requirements:
-            skip(name, "no requirements")
-        elif not run():
-            failed_phase = name
+    try:
+        for name, run in phases:
+            if failed_phase is not None:
+                skip(name, "%s failed" % failed_phase)
+            elif name == "install" and not requirements:
+                skip(name, "no requirements")
+            elif not run():
+                failed_phase = name
+    finally:
+        if cache and not spec.get("keep") and os.path.dirname(os.path.dirname(venv)) == cache:
+            shutil.rmtree(venv, ignore_errors=True)  # the venv lived on the shared cache: leave only the cache
 
     say(event="end", ok=failed_phase is None, failed_phase=failed_phase)
     return 0 if failed_phase is None else 1

@@ -11,7 +11,9 @@ import io
 import platform
 import tarfile
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,25 @@ import docker.types
 import requests
 
 from . import build, hostfacts, imagearchive, images
-from .backend import LABEL_CELL, LABEL_RUN, Backend, CannotRunHere, EngineFailure, Execution, ImageUnavailable, Job
+from .backend import (
+    LABEL_CELL,
+    LABEL_RUN,
+    Backend,
+    CannotRunHere,
+    EngineFailure,
+    Execution,
+    ImageUnavailable,
+    Job,
+    Prepared,
+)
 from .errors import EngineUnavailable
-from .model import Arch, Image
+from .model import IMAGE_PREFIX, Arch, Image
 
 CELL_ROOT = "/ewh"
+CACHE_ROOT = "/ewh-cache"  # where a cell sees its shared download cache (a named volume)
+LABEL_CACHE = "edge-wheel-harness.cache"
 POLL_SLICE = 1.0
+ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 
 def connect(timeout: float = 5.0) -> docker.DockerClient:
@@ -34,7 +49,7 @@ def connect(timeout: float = 5.0) -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
-    except (docker.errors.DockerException, requests.RequestException) as exc:
+    except ENGINE_ERRORS as exc:
         raise EngineUnavailable(
             f"no Docker engine answered ({exc})",
             hint="start one (e.g. `dockerd &` or `systemctl start docker`) or set DOCKER_HOST",
@@ -61,6 +76,7 @@ def _tar(files: dict[str, bytes], root: str) -> bytes:
 class DockerBackend(Backend):
     name = "docker"
     root = CELL_ROOT
+    inherits_environment = False  # a cell sees its image (ships_torch says whether the image's packages count)
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self.client = client or connect()
@@ -73,7 +89,7 @@ class DockerBackend(Backend):
         """The engine's `docker info` (runtimes, version …) for host detection; {} if it won't say."""
         try:
             return dict(self.client.info())
-        except (docker.errors.DockerException, requests.RequestException):
+        except ENGINE_ERRORS:
             return {}
 
     def host_facts(self) -> hostfacts.HostFacts:
@@ -90,7 +106,7 @@ class DockerBackend(Backend):
         try:
             version = self.client.version()
             info = self.client.info()
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except ENGINE_ERRORS as exc:
             return {"arch": Arch.native().value, "engine": "docker", "engine_error": str(exc)}
         return {
             "arch": Arch.native().value,
@@ -109,14 +125,20 @@ class DockerBackend(Backend):
         except docker.errors.ImageNotFound:
             return False
 
-    def prepare(self, image: Image) -> tuple[float, str | None]:
-        """Make sure the image is there: (seconds, how it was made: "cold", "cached" or None).
+    def prepare(self, image: Image) -> Prepared:
+        """Make sure the image is there, and say what it is (its image id).
 
         A local image is built once when missing. A Dockerfile image is (re)built every run: BuildKit's
         cache makes an unchanged recipe a "cached" build of seconds and picks up edits; when such a
         rebuild fails (e.g. an offline device cannot reach the base image's registry) the image that
-        exists is used.
+        exists is used. The engine failing on the way is an EngineFailure, never a traceback.
         """
+        try:
+            return self._prepare(image)
+        except ENGINE_ERRORS as exc:
+            raise EngineFailure(f"the Docker engine failed while preparing {image.tag}: {exc}") from None
+
+    def _prepare(self, image: Image) -> Prepared:
         start = time.monotonic()
         how: str | None = None
         if not self.can_run(image.arch):
@@ -141,12 +163,48 @@ class DockerBackend(Backend):
             except build.BuildError as exc:
                 if not existed:
                     raise ImageUnavailable(str(exc), hint=exc.hint) from None
-        if not self.has_image(image.tag):
+        try:
+            identity = self.client.images.get(image.tag).id
+        except docker.errors.ImageNotFound:
             hint = ("build it with `wheel-harness images build MATRIX` (or `nox -s images`)"
                     if image.local_build or image.dockerfile else
                     "pull it with `docker pull` on a machine that reaches its registry, or load it with `docker load`")
-            raise ImageUnavailable(f"image {image.tag!r} for {image.name!r} is not in the engine", hint=hint)
-        return time.monotonic() - start, how
+            raise ImageUnavailable(f"image {image.tag!r} for {image.name!r} is not in the engine", hint=hint) from None
+        return Prepared(seconds=time.monotonic() - start, built=how, identity=identity)
+
+    # -- shared download caches ------------------------------------------------------------------
+    @staticmethod
+    def volume_name(name: str) -> str:
+        return f"{IMAGE_PREFIX}-cache-{name}"
+
+    def cache_dir(self, name: str) -> str:
+        return CACHE_ROOT
+
+    def _cache_volume(self, name: str) -> str:
+        """The named volume of cache `name`, made (labelled) when missing; safe when cells race to make it."""
+        volume = self.volume_name(name)
+        try:
+            self.client.volumes.get(volume)
+        except docker.errors.NotFound:
+            try:
+                self.client.volumes.create(name=volume, labels={LABEL_CACHE: name})
+            except docker.errors.APIError:
+                self.client.volumes.get(volume)  # another cell made it first
+        return volume
+
+    def clear_caches(self, names: tuple[str, ...] | None = None) -> list[str]:
+        removed = []
+        try:
+            for volume in self.client.volumes.list(filters={"label": LABEL_CACHE}):
+                if names is not None and volume.attrs.get("Labels", {}).get(LABEL_CACHE) not in names:
+                    continue
+                volume.remove(force=True)
+                removed.append(volume.name)
+        except ENGINE_ERRORS as exc:
+            raise EngineFailure(f"removing the cache volumes failed: {exc}",
+                                hint="a running cell may still use one: wait for it, or `wheel-harness clean` first"
+                                ) from None
+        return removed
 
     def import_rootfs(self, tarball: Path, ref: str, *, arch: Arch, changes: list[str]) -> None:
         """A root filesystem tarball becomes an image (the ImageStore that harness.images builds into).
@@ -159,19 +217,24 @@ class DockerBackend(Backend):
             imagearchive.write_image_archive(tarball, archive, ref, arch=arch, changes=changes)
             with archive.open("rb") as fh:
                 self.client.images.load(fh)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except ENGINE_ERRORS as exc:
             raise EngineFailure(f"loading {tarball.name} as {ref} failed: {exc}") from None
         finally:
             archive.unlink(missing_ok=True)
         if not self.has_image(ref):
             raise EngineFailure(f"the engine accepted {tarball.name} but has no image {ref} afterwards")
 
-    def execute(self, job: Job) -> Execution:
+    def execute(self, job: Job, *, cancel: threading.Event | None = None,
+                output: Callable[[str], None] | None = None) -> Execution:
         timings: dict[str, float] = {}
         start = time.monotonic()
         container = None
         argv = [job.image.python, *(f"{CELL_ROOT}/{a}" if a in job.files else a for a in job.argv)]
         try:
+            volumes = {m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts}
+            if job.cache:
+                volumes[self._cache_volume(job.cache)] = {"bind": CACHE_ROOT, "mode": "rw"}
+            limits = {"mem_limit": job.memory, "memswap_limit": job.memory} if job.memory else {}
             container = self.client.containers.create(
                 job.image.tag,
                 command=argv,
@@ -179,17 +242,20 @@ class DockerBackend(Backend):
                 init=True,
                 detach=True,
                 working_dir="/tmp",
-                volumes={m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts},
+                volumes=volumes,
                 # A bridge network cannot reach the host's 127.0.0.1; an index served there needs the host's.
                 **({"network_mode": "host"} if job.host_network else {}),
+                **limits,
                 **self.gpu_options(job.gpu),
             )
             container.put_archive("/", _tar(dict(job.files), CELL_ROOT))
             container.start()
             timings["container_start"] = time.monotonic() - start
+            if output is not None:
+                self._follow(container, output)
             run_start = time.monotonic()
             deadline = run_start + job.timeout
-            timed_out = self._wait(container, deadline)
+            timed_out = self._wait(container, deadline, cancel)
             timings["run"] = time.monotonic() - run_start
             container.reload()
             state = container.attrs.get("State", {})
@@ -205,7 +271,7 @@ class DockerBackend(Backend):
             )
         except docker.errors.ImageNotFound as exc:
             raise ImageUnavailable(f"image {job.image.tag!r} vanished: {exc.explanation}") from None
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except ENGINE_ERRORS as exc:
             raise EngineFailure(f"the Docker engine failed for {job.image.tag}: {exc}") from None
         finally:
             if container is not None and not job.keep:
@@ -224,22 +290,39 @@ class DockerBackend(Backend):
             return {}
         raise ValueError(f"unknown GPU access mode {mode!r}")
 
-    def _wait(self, container: Any, deadline: float) -> bool:
-        """Poll in short slices against our own deadline; kill the container when it passes."""
+    def _wait(self, container: Any, deadline: float, cancel: threading.Event | None = None) -> bool:
+        """Poll in short slices against our own deadline; kill the container when it passes (True), or
+        when `cancel` is set (KeyboardInterrupt, after the kill)."""
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            stop = cancel is not None and cancel.is_set()
+            if left <= 0 or stop:
                 try:
                     container.kill()
                 except docker.errors.APIError:
                     pass  # it exited between our poll and the kill
                 container.wait(timeout=30)
+                if stop:
+                    raise KeyboardInterrupt
                 return True
             try:
                 container.wait(timeout=max(0.1, min(POLL_SLICE, left)))
                 return False
             except requests.RequestException:
                 continue
+
+    @staticmethod
+    def _follow(container: Any, output: Callable[[str], None]) -> None:
+        """Hand the cell's log to `output` as it is written (a daemon thread; it ends with the container)."""
+
+        def pump() -> None:
+            try:
+                for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=True):
+                    output(chunk.decode("utf-8", "replace"))
+            except Exception:  # noqa: BLE001 - progress is a nicety: the final log is read after the run
+                return
+
+        threading.Thread(target=pump, name=f"log-{container.short_id}", daemon=True).start()
 
     @staticmethod
     def _remove(container: Any) -> None:

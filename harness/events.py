@@ -42,8 +42,10 @@ class CellEvents:
     notes: tuple[str, ...] = ()  # things the driver said along the way (e.g. "upgrading pip first")
     output: dict = field(default_factory=dict)  # phase name → what its children printed (markers removed)
     index_checks: tuple[dict, ...] = ()  # after a failed install: what each index said (last attempt)
+    index_roots: tuple[dict, ...] = ()  # the root of each index that had none of them (last attempt)
     retries: tuple[dict, ...] = ()  # install attempts repeated because an index did not answer
     install_split: dict | None = None  # seconds resolving+downloading vs installing files (last attempt)
+    cache: dict | None = None  # the download cache the cell had: {"shared": bool, "state": "warm" or "cold"}
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -70,8 +72,10 @@ def parse(text: str) -> CellEvents:
     output: dict[str, list[str]] = {}
     current: str | None = None  # the phase whose output the plain lines belong to
     checks: tuple[dict, ...] = ()
+    roots: tuple[dict, ...] = ()
     retries: list[dict] = []
     split: dict | None = None
+    cache: dict | None = None
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -97,12 +101,19 @@ def parse(text: str) -> CellEvents:
         elif obj.get("event") == "install-report":
             install = {"installer": obj.get("installer") or "pip", "pip": obj.get("pip"),
                        "items": obj.get("items") or []}
+            if obj.get("installer") == "uv":
+                install["prepared"] = obj.get("prepared")  # what uv fetched or built (not from its cache)
+        elif obj.get("event") == "cache":
+            cache = {"shared": bool(obj.get("shared")), "state": obj.get("state")}
         elif obj.get("event") == "torch-state" and obj.get("when") in ("before", "after"):
             torch_states[obj["when"]] = {k: v for k, v in obj.items() if k not in ("event", "when")}
         elif obj.get("event") == "note" and obj.get("text"):
             notes.append(str(obj["text"]))
         elif obj.get("event") == "index-check":
             checks = tuple(c for c in obj.get("checks") or () if isinstance(c, dict))
+            roots = ()  # an attempt's roots follow its checks
+        elif obj.get("event") == "index-root":
+            roots = tuple(r for r in obj.get("roots") or () if isinstance(r, dict))
         elif obj.get("event") == "install-split":
             split = {k: obj[k] for k in ("resolve_download", "install_files") if isinstance(obj.get(k), (int, float))}
         elif obj.get("event") == "retry":
@@ -127,8 +138,10 @@ def parse(text: str) -> CellEvents:
         notes=tuple(notes),
         output={name: "\n".join(lines) for name, lines in output.items()},
         index_checks=checks,
+        index_roots=roots,
         retries=tuple(retries),
         install_split=split,
+        cache=cache,
     )
 
 
@@ -156,6 +169,8 @@ def _probe_step(probe: dict, step: dict) -> None:
     elif kind == "distributions":
         probe["distributions"] = step.get("items") or {}
         probe["owners"] = step.get("owners") or {}
+    elif kind == "loader":
+        probe["loader"] = {f.get("file"): f.get("error") for f in step.get("files") or () if isinstance(f, dict)}
     elif kind in ("start", "torch", "summary"):
         probe[kind] = step
         probe["complete"] = probe["complete"] or kind == "summary"

@@ -115,6 +115,7 @@ class HostFacts:
     binfmt: dict[str, bool] = field(default_factory=dict)  # the OTHER architecture → can it run here
     engine_version: str | None = None
     has_engine: bool = False  # a container engine answered (engine_info was given)
+    host_chosen: bool = False  # the host backend was asked for: no engine is used, and none is missing
     sources: dict[str, str] = field(default_factory=dict)  # fact → where it came from, or why it is missing
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +138,7 @@ class HostFacts:
             "binfmt": dict(self.binfmt),
             "engine_version": self.engine_version,
             "has_engine": self.has_engine,
+            "host_chosen": self.host_chosen,
             "sources": dict(self.sources),
         }
 
@@ -372,6 +374,8 @@ def detect(
     run: RunFn = subprocess.run,
     engine_info: dict[str, Any] | None = None,
     machine: str | None = None,
+    no_engine: str = "no container engine answered",
+    host_chosen: bool = False,
 ) -> HostFacts:
     """Everything this module can learn about the host. Files are read under `root`; commands go to `run`."""
     sources: dict[str, str] = {}
@@ -442,7 +446,7 @@ def detect(
     runtimes: tuple[str, ...] = ()
     engine_version = None
     if engine_info is None:
-        sources["engine"] = "no container engine answered"
+        sources["engine"] = no_engine  # why no engine: none answered, or the host backend was chosen
     else:
         runtimes = tuple(sorted((engine_info.get("Runtimes") or {}).keys()))
         engine_version = engine_info.get("ServerVersion")
@@ -474,6 +478,7 @@ def detect(
         binfmt=binfmt,
         engine_version=engine_version,
         has_engine=engine_info is not None,
+        host_chosen=host_chosen,
         sources=sources,
     )
 
@@ -523,7 +528,7 @@ def default_matrix(facts: HostFacts) -> tuple[str, str]:
 def problems(facts: HostFacts) -> list[str]:
     """What this host lacks for which cells, each with its fix."""
     found: list[str] = []
-    if not facts.has_engine:
+    if not facts.has_engine and not facts.host_chosen:
         found.append(
             "no container engine answered: cells run on the host backend (no fresh container per cell, "
             "and images for another architecture can't run); fix: install Docker, start it "

@@ -187,6 +187,7 @@ UNREACHABLE = re.compile(r"Request failed|Failed to fetch|error sending request|
                          r"tcp connect error|certificate|timed out|operation timed out|Status code 5\d\d", re.I)
 NO_WHEEL_YET_SOURCE = re.compile(r"has no usable wheels|building from source is disabled")
 NO_DISTRIBUTION = re.compile(r"has no wheels with a matching|was not found in the package registry|"
+                             r"not found in the provided package locations|"
                              r"there is no version of|has no usable wheels|requires Python|no versions of", re.I)
 REQUIREMENT_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 

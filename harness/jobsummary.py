@@ -30,11 +30,12 @@ def _unexpected(record: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def render(matrix: str, results: Sequence[Mapping[str, Any]], rendered_table: str) -> str:
-    """The Markdown a run appends for one matrix: findings first, infrastructure after, then the table."""
+def render(matrix: str, results: Sequence[Mapping[str, Any]], rendered_table: str, *, run_id: str | None = None) -> str:
+    """The Markdown a run appends for one matrix: findings first, infrastructure after, then the table.
+    With the run's id, the summary line says how many cells it ran and how many it reused."""
     unexpected = sorted((r for r in results if not r.get("expected", True)),
                         key=lambda r: (str(r.get("verdict")) in INFRASTRUCTURE_VALUES, str(r.get("cell_id"))))
-    lines = [f"### wheel-harness: {matrix}", "", table.summary_line(list(results)), ""]
+    lines = [f"### wheel-harness: {matrix}", "", table.summary_line(list(results), run_id=run_id), ""]
     if unexpected:
         lines += [f"#### {len(unexpected)} cell(s) without their expected verdict", ""]
         for record in unexpected:

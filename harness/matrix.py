@@ -49,7 +49,8 @@ DEFAULT_ATTEMPTS = 3  # install attempts while an index does not answer
 DEFAULT_BACKOFF = 10.0  # seconds before the first retry, doubled for each one after
 
 TOP_KEYS = ("matrix", "images", "indexes", "packages", "tables")
-MATRIX_KEYS = ("name", "description", "timeout", "install_attempts", "retry_backoff", "images", "indexes", "packages",
+MATRIX_KEYS = ("name", "description", "timeout", "memory", "install_attempts", "retry_backoff", "images", "indexes",
+               "packages",
                "installers", "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
               "cuda", "python_version", "glibc")
@@ -59,12 +60,31 @@ VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
 OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
-EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "approach")
+EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "approach")
 TABLE_KEYS = ("title", "cells", "columns")
 COLUMN_KEYS = ("value", "header")
 CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
 VERDICTS = tuple(o.value for o in Verdict)
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+MIN_MEMORY = 128 << 20
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*$")
+
+
+def parse_size(value: Any) -> int | None:
+    """8G, "512M", "1.5GiB" or a plain number of bytes → bytes (k/M/G/T are powers of 1024); None if not a size."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    m = _SIZE_RE.match(value)
+    if not m:
+        return None
+    power = " KMGT".index(m.group(2).upper() or " ")
+    return int(float(m.group(1)) * 1024**power)
 
 
 def load(path: str | Path) -> Matrix:
@@ -134,6 +154,17 @@ class _Reader:
             return ()
         return tuple(value)
 
+    def size(self, data: dict[str, Any], key: str, name: str = "memory") -> int | None:
+        """A memory size: bytes as an integer, or a string like "8G", "512M" (powers of 1024, as Docker's)."""
+        value = data.get(name)
+        number = parse_size(value)
+        if number is None:
+            self.problem(key, f"{value!r} is not a size: write bytes, or a number with k, M or G, like \"8G\"")
+        elif number < MIN_MEMORY:
+            self.problem(key, f"{value!r} is below {MIN_MEMORY >> 20} MiB: pip and the probe need more")
+            return None
+        return number
+
     def named(self, data: Any, section: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for name, body in self.table(data, section).items():
@@ -178,6 +209,7 @@ class _Reader:
         if not math.isfinite(backoff) or not 0 <= backoff <= 600:
             self.problem("matrix.retry_backoff", f"must be between 0 and 600 seconds, not {backoff}")
         self.retry = Retry(attempts=attempts, backoff=backoff)
+        self.memory = self.size(spec, "matrix.memory") if "memory" in spec else None
         cells = self.cells(spec, images, indexes, packages, timeout)
         tables = self.tables(raw.get("tables", {}), cells) if "tables" in raw else ()
         if self.problems:
@@ -378,8 +410,11 @@ class _Reader:
                 elif not complete and not fnmatch.filter(declared[axis], value):
                     self.problem(f"{key}.{axis}", f"{value!r} matches no declared name"
                                  f"{_did_you_mean(value, tuple(declared[axis]))}")
+            if complete and "memory" in entry:
+                entry = {**entry, "memory_bytes": self.size(entry, f"{key}.memory", name="memory")}
+                good = good and entry["memory_bytes"] is not None
             if good and entry:
-                out.append({k: v for k, v in entry.items() if k in allowed})
+                out.append({k: v for k, v in entry.items() if k in allowed or k == "memory_bytes"})
             elif not entry:
                 self.problem(key, "empty: name at least one of image, index, packages")
         return out
@@ -434,6 +469,7 @@ class _Reader:
             return Cell(image=images[c[0]], index=templates.fill(indexes[c[1]], images[c[0]]),
                         packages=packages[c[2]], timeout=timeout, installer=c[3],
                         retry=self.retry,
+                        memory=inc["memory_bytes"] if inc.get("memory_bytes") is not None else self.memory,
                         expect=inc.get("expect", "pass"), expect_why=inc.get("why"), approach=inc.get("approach"),
                         cuda=cuda if cuda != CudaExpectation() else None)
 

@@ -122,6 +122,8 @@ class IndexVariant:
     pip_args: tuple[str, ...] = ()
     serve: tuple[str, ...] = ()  # host directories the harness serves as PEP 503 indexes during the run
     only_binary: bool = False  # refuse source builds (pip --only-binary :all:): name what would be compiled
+    # (URL as filled for the cell's image, the template it was filled from): set by templates.fill
+    filled_from: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_default(self) -> bool:
@@ -130,6 +132,10 @@ class IndexVariant:
     @property
     def urls(self) -> tuple[str, ...]:
         return tuple(u for u in (self.index_url, *self.extra_index_urls) if u)
+
+    def template_of(self, url: str) -> str | None:
+        """The template `url` was filled from, or None for a URL written as it is."""
+        return dict(self.filled_from).get(url)
 
     @property
     def refuses_source(self) -> bool:
@@ -180,6 +186,7 @@ class Cell:
     cuda: CudaExpectation | None = None
     retry: Retry = Retry()
     installer: str = "pip"  # "pip", or "uv" (uv's own `uv pip install` with the same options)
+    memory: int | None = None  # bytes the cell may use (no swap); None: the run's default
     approach: str | None = None  # a human name for the cell ("Jetson wheels"), unique in its matrix
 
     @property
@@ -201,6 +208,7 @@ class Cell:
             "packages": {"name": self.packages.name, "requirements": list(self.packages.requirements),
                          "modules": list(self.packages.modules)},
             "timeout": self.timeout,
+            "memory": self.memory,
             "expect": self.expect,
             "expect_why": self.expect_why,
             "expect_cuda": self.cuda.to_json() if self.cuda else None,
@@ -362,9 +370,27 @@ class CellResult:
     install: dict[str, Any] | None = None  # what the installer installed: versions, wheel or source, sizes
     torch_guard: dict[str, Any] = field(default_factory=dict)  # the image's torch "before"/"after" the install
     prediction: dict[str, Any] | None = None  # `plan`'s prediction for the cell, made before it ran
+    cache: dict[str, Any] | None = None  # the result cache's key {"key", "parts"}, or {"why"} it has none
+    reused: dict[str, Any] | None = None  # set when a later run reused this record: {"by_run", "at", "why"}
+    caches: dict[str, Any] | None = None  # the download caches: shared or cold, warm or cold, what was reused
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellResult:
+        """The inverse of to_json (for a record the store has read and migrated)."""
+        return cls(
+            matrix=data["matrix"], cell_id=data["cell_id"], run_id=data["run_id"], backend=data["backend"],
+            verdict=Verdict(data["verdict"]), started_at=data["started_at"], finished_at=data["finished_at"],
+            cell=data.get("cell") or {}, timings=data.get("timings") or {}, probe=data.get("probe") or {},
+            host=data.get("host") or {}, notes=tuple(data.get("notes") or ()),
+            evidence=tuple(data.get("evidence") or ()), hint=data.get("hint"),
+            phases=tuple(data.get("phases") or ()), log=data.get("log"), expected=bool(data.get("expected", True)),
+            exit_code=data.get("exit_code"), install=data.get("install"), torch_guard=data.get("torch_guard") or {},
+            prediction=data.get("prediction"), cache=data.get("cache"), reused=data.get("reused"),
+            caches=data.get("caches"),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -390,4 +416,7 @@ class CellResult:
             "torch_guard": self.torch_guard,
             "expected": self.expected,
             "prediction": self.prediction,
+            "cache": self.cache,
+            "reused": self.reused,
+            "caches": self.caches,
         }

@@ -79,6 +79,7 @@ class Probe:
     def __init__(self, out):
         self.out = _Tee(out)  # the real stdout, tracked so that markers always start a line
         self.last_error = None
+        self.last_step = None
 
     def emit(self, obj):
         line = MARKER + json.dumps(obj, default=str) + "\n"
@@ -127,6 +128,7 @@ class Probe:
         step = {"step": "import", "module": name, "ok": error is None, "seconds": round(seconds, 6)}
         step.update(error=error, messages=messages)
         self.last_error = error
+        self.last_step = step
         self.emit(step)
         return error is None
 
@@ -173,7 +175,8 @@ def distributions(tops):
             name = dist.metadata["Name"]
             if not name or canonical(name) in items:
                 continue
-            items[canonical(name)] = {"version": dist.version, "location": str(dist.locate_file(""))}
+            items[canonical(name)] = {"version": dist.version, "location": str(dist.locate_file("")),
+                                      "requires": [r for r in dist.requires or () if not _for_extra(r)]}
             dists.append(dist)
         except Exception:  # a broken dist-info folder must not hide the others
             continue
@@ -185,6 +188,12 @@ def distributions(tops):
     for top in tops:
         owners[top] = sorted(set(canonical(n) for n in provided.get(top, [])))
     return items, owners
+
+
+def _for_extra(requirement):
+    """Whether a Requires-Dist line applies only with an extra (`x; extra == "dev"`): not installed."""
+    marker = requirement.partition(";")[2]
+    return "extra" in marker
 
 
 def _packages_distributions(dists):
@@ -202,6 +211,53 @@ def _packages_distributions(dists):
         for top in tops:
             provided.setdefault(top, []).append(dist.metadata["Name"])
     return provided
+
+
+# A library that logs only "Failed to load X.so" (torchao does) hides why: the loader knows.
+_FAILED_LOAD = re.compile(r"(?:fail|could not|cannot|unable)[^/]{0,40}(/[^\s:'\"]+\.so(?:\.[0-9]+)*)", re.I)
+LOADER = """
+import ctypes, importlib, json, sys
+out = []
+for name in sys.argv[2:]:
+    try:
+        importlib.import_module(name)  # what the library itself had loaded first (torch's own libraries)
+    except BaseException:
+        pass
+for path in json.loads(sys.argv[1]):
+    try:
+        ctypes.CDLL(path)
+        out.append({"file": path, "error": None})
+    except OSError as exc:
+        out.append({"file": path, "error": str(exc)})
+print(json.dumps(out))
+"""
+
+
+def unloadable(steps):
+    """The shared libraries imports said they could not load, in order."""
+    found = []
+    for step in steps:
+        for message in step.get("messages") or ():
+            for path in _FAILED_LOAD.findall(str(message.get("text") or "")):
+                if path not in found:
+                    found.append(path)
+    return found
+
+
+def loader_step(paths, imported):
+    """Load each file in a fresh interpreter, after `imported` (so torch's own libraries are there, as
+    they were for the library), and keep the loader's own words. A file that aborts the loader cannot
+    take the probe down with it."""
+    import subprocess
+
+    step = {"step": "loader", "files": []}
+    try:
+        done = subprocess.run([sys.executable, "-c", LOADER, json.dumps(paths)] + list(imported),
+                              capture_output=True, timeout=300)
+        step["files"] = json.loads(done.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except Exception as exc:  # a crash or a hang: say so, the classifier then knows nothing more
+        step["error"] = "%s: %s" % (type(exc).__name__, exc)
+    return step
 
 
 def built_for(arch_list, capability):
@@ -302,8 +358,11 @@ def main(argv=None):
     )
     errors = []
     failed = []
+    steps = []
     for module in modules:
-        if not probe.import_module(module):
+        ok = probe.import_module(module)
+        steps.append(probe.last_step)
+        if not ok:
             failed.append(module)
             errors.append(probe.last_error or {})
 
@@ -323,6 +382,11 @@ def main(argv=None):
         except Exception as exc:
             step = {"step": "torch", "error": repr(exc)}
         probe.emit(step)
+
+    paths = unloadable(steps)
+    if paths:
+        # torch loads its own libraries (libc10, libtorch) for the extensions built against it
+        probe.emit(loader_step(paths, ["torch"] if "torch" in sys.modules else []))
 
     seconds = round(time.perf_counter() - began, 6)
     probe.emit({"step": "summary", "ok": not failed, "failed": failed, "seconds": seconds})

@@ -7,13 +7,18 @@ Only KeyboardInterrupt escapes, after the backend has removed the cell's contain
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import dataclasses
 import datetime as _dt
+import fnmatch
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,8 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from . import cache as result_cache
 from . import events as _events
-from . import installers, plan, redact, verdicts
+from . import installers, plan, progress, redact, schedule, store, verdicts
 from .atomic import write_text_atomic
 from .backend import (
     LABEL_CELL,
@@ -34,11 +40,11 @@ from .backend import (
     ImageUnavailable,
     Job,
     Mount,
+    Prepared,
 )
 from .errors import HarnessError
 from .model import Cell, CellResult, Matrix, Verdict
 from .serve import WheelhouseServer
-from .store import write_result
 
 HERE = Path(__file__).resolve().parent
 CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -63,6 +69,24 @@ class RunOptions:
     gpu: str = "none"  # how cells get the GPU on this host (see hostfacts.gpu_access)
     extra_mounts: tuple[Mount, ...] = ()  # host files every cell sees read-only (e.g. /etc/nv_tegra_release)
     host_facts: Mapping[str, Any] | None = None  # recorded in every result (hostfacts.detect)
+    jobs: int = 1  # cells at once
+    memory: int | None = None  # a cell's memory limit when neither it nor its matrix sets one (None: none)
+    shared_caches: bool = True  # lend cells their platform's shared download cache (False: cold caches)
+    reuse: bool = True  # reuse a stored result whose inputs did not change (the result cache)
+    force: tuple[str, ...] = ()  # cell id patterns run again even when their inputs did not change
+    plan: bool = True  # predict cells with uv: stored beside results, and the key of unpinned cells
+    cache_namespace: str = ""  # a prefix for the shared caches' names (tests keep theirs apart)
+
+
+def effective(cell: Cell, options: RunOptions) -> Cell:
+    """The cell as this run runs it: the run's timeout, and its memory limit unless the cell sets one."""
+    return dataclasses.replace(cell, timeout=options.timeout or cell.timeout,
+                               memory=cell.memory if cell.memory is not None else options.memory)
+
+
+def cache_name(cell: Cell, namespace: str = "") -> str:
+    """The shared download cache of the cell's platform and Python: `linux-amd64-py3.11`."""
+    return f"{namespace}{cell.image.arch.platform.replace('/', '-')}-py{plan.target(cell).python}"
 
 
 def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple[list[Mount], dict[str, str]]:
@@ -125,6 +149,8 @@ def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
 
 
 def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
+    cell = effective(cell, options)
+    cache = cache_name(cell, options.cache_namespace) if options.shared_caches else None
     environ = os.environ if options.environ is None else options.environ
     pip_args, link_mounts = pip_options(cell, backend, served)
     ca_mounts, env = forwarded_environment(environ, backend)
@@ -134,7 +160,9 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
     env = installer.environment(env)
     spec = {
         "workdir": CELL_WORKDIR,
-        "system_site_packages": cell.image.ships_torch,
+        # the host backend's "image" is the environment the person runs in: seen as an image's packages are
+        "system_site_packages": cell.image.ships_torch or backend.inherits_environment,
+        "inherit_environment": backend.inherits_environment,
         "requirements": list(cell.packages.requirements),
         "pip_args": pip_args,
         "modules": list(cell.packages.modules),
@@ -145,6 +173,9 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         # What the driver asks, after a failed install, to tell an outage from a missing wheel.
         "sources": sources(cell, pip_args),
         "retry": {"attempts": cell.retry.attempts, "backoff": cell.retry.backoff},
+        "cache": {"dir": backend.cache_dir(cache)} if cache else None,
+        "venv_name": re.sub(r"[^A-Za-z0-9._-]", "_", f"{options.run_id}-{cell.id}"),
+        "keep": options.keep,
     }
     files = {
         "cell.py": (HERE / "cell.py").read_bytes(),
@@ -156,11 +187,13 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         files=files,
         mounts=tuple(link_mounts + ca_mounts) + options.extra_mounts,
         argv=("cell.py", "spec.json"),
-        timeout=options.timeout or cell.timeout,
+        timeout=cell.timeout,
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
         keep=options.keep,
         gpu=options.gpu,
         host_network=bool(cell.index.serve) or any(on_loopback(u) for u in cell.index.urls),
+        memory=cell.memory,
+        cache=cache,
     )
 
 
@@ -201,9 +234,30 @@ def install_record(cell: Cell, parsed: _events.CellEvents) -> dict[str, Any] | N
     return {**parsed.install, "items": items, "downloaded_bytes": downloaded}
 
 
-def timings_from(prepare: tuple[float, str | None], execution: Execution | None,
+def caches_record(cache: str | None, parsed: _events.CellEvents | None,
+                  install: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The download caches the cell had: shared (which) or cold, warm or cold, and what the install
+    took from them against what it downloaded."""
+    if parsed is None or parsed.cache is None:
+        return None
+    out: dict[str, Any] = {"shared": cache if parsed.cache.get("shared") else None, "state": parsed.cache.get("state")}
+    if install:
+        items = list(install.get("items") or [])
+        if install.get("installer") == "uv":
+            prepared = install.get("prepared")
+            if isinstance(prepared, int):
+                out.update(downloaded=prepared, from_cache=max(0, len(items) - prepared))
+        else:
+            hows = [(i.get("size") or {}).get("how") for i in items]
+            out.update(downloaded=hows.count("downloaded"), from_cache=hows.count("cached"),
+                       local=hows.count("local"), downloaded_bytes=install.get("downloaded_bytes"))
+    return out
+
+
+def timings_from(prepared: Prepared, execution: Execution | None,
                  parsed: _events.CellEvents | None, total: float) -> dict[str, Any]:
-    timings: dict[str, Any] = {"image": round(prepare[0], 3), "image_build": prepare[1], "total": round(total, 3)}
+    timings: dict[str, Any] = {"image": round(prepared.seconds, 3), "image_build": prepared.built,
+                               "total": round(total, 3)}
     if execution is not None:
         timings["container_start"] = round(execution.timings.get("container_start", 0.0), 3)
     if parsed is not None:
@@ -225,23 +279,35 @@ class CellInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+Predict = Callable[[Cell], Mapping[str, Any] | None]
+
+
 def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, host: dict[str, Any],
              log_dir: Path | None = None, served: Mapping[str, str] | None = None,
-             prediction: Mapping[str, Any] | None = None) -> CellResult:
-    """One cell → its result. Every way a cell ends is a result; Ctrl-C raises CellInterrupted."""
+             prediction: Mapping[str, Any] | None = None, predict: Predict | None = None,
+             stored: Mapping[str, Any] | None = None, prepare: Callable[[Any], Prepared] | None = None,
+             cancel: threading.Event | None = None, output: Callable[[str], None] | None = None) -> CellResult:
+    """One cell → its result. Every way a cell ends is a result; Ctrl-C raises CellInterrupted.
+
+    With `stored` (the cell's last record) and `options.reuse`, a cell whose inputs did not change
+    (harness.cache) is not run: its stored result stands for this run, marked as reused.
+    `predict` makes the prediction when none is given (unpinned cells need it for their key).
+    """
+    cell = effective(cell, options)
     started, t0 = now(), time.monotonic()
     execution: Execution | None = None
     parsed: _events.CellEvents | None = None
-    prepare: tuple[float, str | None] = (0.0, None)
+    prepared = Prepared()
     notes: list[str] = []
     evidence: list[str] = []
     hint: str | None = None
+    keyed: dict[str, Any] | None = None
 
     def finish(verdict: Verdict) -> CellResult:
         """The result record: expectation met or not, secrets masked, the log written beside it."""
         expected = verdict.value == cell.expect or verdict is Verdict.SKIPPED
         shown_notes = list(notes)
-        if expected and cell.expect != "pass":
+        if verdict.value == cell.expect and cell.expect != "pass":
             shown_notes.insert(0, f"known-bad, as expected ({cell.expect})"
                                + (f": {cell.expect_why}" if cell.expect_why else ""))
         known = redact.secrets(cell.index)
@@ -249,6 +315,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         if log_dir is not None and execution is not None:
             log_name = f"{cell.id}.log"
             write_text_atomic(log_dir / log_name, redact.text(execution.log, known))
+        install = redact.data(install_record(cell, parsed), known) if parsed else None
         return CellResult(
             matrix=matrix,
             cell_id=cell.id,
@@ -258,7 +325,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
             started_at=started,
             finished_at=now(),
             cell=describe(cell),
-            timings=timings_from(prepare, execution, parsed, time.monotonic() - t0),
+            timings=timings_from(prepared, execution, parsed, time.monotonic() - t0),
             probe=redact.data(parsed.probe, known) if parsed else {},
             phases=redact.data(tuple(parsed.phases), known) if parsed else (),
             host=host,
@@ -268,17 +335,45 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
             log=log_name,
             expected=expected,
             exit_code=execution.exit_code if execution else None,
-            install=redact.data(install_record(cell, parsed), known) if parsed else None,
+            install=install,
             torch_guard=redact.data(dict(parsed.torch_states), known) if parsed else {},
             prediction=redact.data(dict(prediction), known) if prediction else None,
+            cache=keyed,
+            caches=caches_record(cache_name(cell, options.cache_namespace) if options.shared_caches else None,
+                                 parsed, install),
         )
 
     try:
-        prepare = backend.prepare(cell.image)
-        execution = backend.execute(make_job(cell, backend, options, served))
+        prepared = (prepare or backend.prepare)(cell.image)
+        if prediction is None and predict is not None and not result_cache.all_pinned(cell):
+            prediction = predict(cell)  # the key of an unpinned cell is its resolution
+        parts = result_cache.key_parts(cell, image_identity=prepared.identity, prediction=prediction,
+                                       gpu=options.gpu, host=options.host_facts)
+        if parts is None:
+            keyed = {"why": "not keyed: its requirements are not all exact pins and no plan resolved them"}
+        else:
+            keyed = {"key": result_cache.key(parts), "parts": parts}
+            if options.reuse and stored is not None:
+                ok, why = result_cache.reusable(stored, parts)
+                if ok:
+                    record = dict(stored)
+                    record["reused"] = {"by_run": options.run_id, "at": now(), "why": why}
+                    return CellResult.from_json(record)
+                notes.append(f"run again: {why}")
+        later = None
+        if prediction is None and predict is not None:  # only for the record: made while the cell runs
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan")
+            later = pool.submit(predict, cell)
+            pool.shutdown(wait=False)
+        if cancel is not None and cancel.is_set():
+            raise KeyboardInterrupt
+        execution = backend.execute(make_job(cell, backend, options, served), cancel=cancel, output=output)
+        if later is not None:
+            prediction = later.result()
         parsed = _events.parse(execution.log)
         judged = verdicts.judge(cell, execution, parsed, options.gpu)
-        verdict, evidence, notes, hint = judged.verdict, list(judged.evidence), list(judged.notes), judged.hint
+        verdict, evidence, hint = judged.verdict, list(judged.evidence), judged.hint
+        notes += list(judged.notes)
         if execution.kept:
             notes.append(f"kept for debugging: {execution.kept}")
     except ImageUnavailable as exc:
@@ -291,6 +386,33 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         hint = verdicts.HINTS[Verdict.INTERRUPTED]
         raise CellInterrupted(finish(Verdict.INTERRUPTED)) from None
     return finish(verdict)
+
+
+class ImageGate:
+    """Each image made ready once per run, however many cells ask for it at the same time: the first
+    cell builds it (and records the build), the others wait for it and find it there."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.lock = threading.Lock()
+        self.locks: dict[str, threading.Lock] = {}
+        self.ready: dict[str, Prepared | BaseException] = {}
+
+    def prepare(self, image: Any) -> Prepared:
+        with self.lock:
+            lock = self.locks.setdefault(image.tag, threading.Lock())
+        with lock:
+            if image.tag in self.ready:
+                ready = self.ready[image.tag]
+                if isinstance(ready, BaseException):
+                    raise ready
+                return dataclasses.replace(ready, seconds=0.0, built=None)  # made ready by an earlier cell
+            try:
+                self.ready[image.tag] = self.backend.prepare(image)
+            except (ImageUnavailable, EngineFailure) as exc:
+                self.ready[image.tag] = exc
+                raise
+            return self.ready[image.tag]  # type: ignore[return-value]
 
 
 def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
@@ -314,40 +436,89 @@ def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
                                     "or fill the wheelhouse directory by hand")
 
 
+def forced(cell: Cell, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(cell.id, p) for p in patterns)
+
+
 def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunOptions, *,
               results_dir: Path, log: Callable[[str], None] = print,
-              predictions: Mapping[str, Mapping[str, Any]] | None = None) -> list[CellResult]:
+              predictions: Mapping[str, Mapping[str, Any]] | None = None,
+              reporter: progress.Reporter | None = None) -> list[CellResult]:
+    """Every cell's result, written to `results_dir` as each one ends, in the cells' order.
+
+    `options.jobs` cells run at once (longest first, by earlier results); a cell whose inputs did not
+    change is reused (unless forced); each image is made ready once. Ctrl-C stops every running cell,
+    records them as interrupted beside the finished ones, and raises KeyboardInterrupt.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
     host = {**backend.facts(), **({"platform": dict(options.host_facts)} if options.host_facts else {})}
-    out: list[CellResult] = []
+    stored = {c.id: store.latest(results_dir, c.id) for c in cells}
+    estimates = {c.id: schedule.estimate(c, stored[c.id]) for c in cells}
+    reporter = reporter or progress.Lines(len(cells), log=log, jobs=options.jobs,
+                                          estimates={k: v for k, v in estimates.items() if stored[k]})
+    predict = predictor(options, reporter.note) if predictions is None else (lambda c: None)
+    gate = ImageGate(backend)
     with contextlib.ExitStack() as stack:  # wheelhouses the harness serves live as long as the run
         served: dict[str, str] = {}
         for directory in dict.fromkeys(d for c in cells for d in c.index.serve):
             served[directory] = stack.enter_context(WheelhouseServer(directory)).url
-            log(f"Serving wheelhouse {Path(directory).name} at {served[directory]}")
-        for n, cell in enumerate(cells, 1):
-            log(f"[{n}/{len(cells)}] {cell.id} ({backend.name}) …")
+            reporter.note(f"Serving wheelhouse {Path(directory).name} at {served[directory]}")
+
+        def work(i: int, cancel: threading.Event) -> CellResult:
+            cell = cells[i]
+            reporter.started(cell.id, i + 1)
             try:
                 result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
-                                  served=served, prediction=(predictions or {}).get(cell.id))
+                                  served=served, prediction=(predictions or {}).get(cell.id), predict=predict,
+                                  stored=None if forced(cell, options.force) else stored[cell.id],
+                                  prepare=gate.prepare, cancel=cancel,
+                                  output=lambda text: reporter.output(cell.id, text))
             except CellInterrupted as stopped:
-                write_result(results_dir, stopped.result)  # the table shows where the run stopped
+                store.write_result(results_dir, stopped.result)  # the table shows where the run stopped
+                reporter.done(cell.id, f"[{i + 1}/{len(cells)}] {cell.id}: interrupted")
                 raise
-            write_result(results_dir, result)
-            first = (result.evidence or result.notes or ("",))[0]
-            note = f" — {first}" if first else ""
-            log(f"[{n}/{len(cells)}] {cell.id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}")
-            out.append(result)
-    return out
+            store.write_result(results_dir, result)
+            reporter.done(cell.id, done_line(result, i + 1, len(cells), options.run_id))
+            return result
+
+        try:
+            return schedule.run(len(cells), work, jobs=options.jobs,
+                                priority=schedule.order(cells, estimates))
+        except schedule.RunInterrupted as stopped:
+            raise RunStopped([stopped.done[i] for i in sorted(stopped.done)]) from None
+        finally:
+            reporter.close()
 
 
-def predict(cells: list[Cell], log: Callable[[str], None] = print) -> dict[str, dict] | None:
-    """The prediction step: `plan`'s prediction for each cell, to store beside its real result;
-    None (said once) where uv is missing."""
+class RunStopped(KeyboardInterrupt):
+    """Ctrl-C stopped a run of cells: `results` holds the finished and the interrupted ones."""
+
+    def __init__(self, results: list[CellResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
+def done_line(result: CellResult, n: int, total: int, run_id: str) -> str:
+    if result.reused and result.reused.get("by_run") == run_id:
+        return (f"[{n}/{total}] {result.cell_id}: {result.verdict.value}, reused (inputs unchanged since "
+                f"{result.finished_at})")
+    first = (result.evidence or result.notes or ("",))[0]
+    note = f" — {first}" if first else ""
+    return f"[{n}/{total}] {result.cell_id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}"
+
+
+def predictor(options: RunOptions, note: Callable[[str], None]) -> Predict | None:
+    """The prediction step: `plan`'s prediction of a cell, to store beside its real result and to key
+    an unpinned cell; None (said once) where predictions are off or uv is missing."""
+    if not options.plan:
+        return None
     try:
         uv = installers.uv_binary()
     except HarnessError as exc:
-        log(f"note: no plan stored with the results: {exc}")
+        note(f"note: no plan stored with the results: {exc}")
         return None
-    log(f"Planning {len(cells)} cell(s) with uv (no containers) …")
-    return {c.id: plan.predict(c, uv=uv).to_json() for c in cells}
+
+    def predict(cell: Cell) -> dict[str, Any]:
+        return plan.predict(cell, uv=uv, environ=options.environ).to_json()
+
+    return predict

@@ -104,21 +104,24 @@ def migrate(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(
             f"{path}: not valid JSON ({exc}); delete it or re-run that cell to write it again"
         ) from exc
 
 
+def read_record(path: Path) -> dict | None:
+    """One result record, migrated to this schema; None for a JSON file that is not a result record.
+    ReportError for a file that cannot be used (not JSON, another schema)."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or "cell_id" not in data:
+        return None
+    return migrate(data, str(path))
+
+
 def _records(paths: Iterable[Path]) -> list[dict]:
-    results = []
-    for path in paths:
-        data = _read_json(path)
-        if not isinstance(data, dict) or "cell_id" not in data:
-            continue
-        results.append(migrate(data, str(path)))
-    return results
+    return [r for r in map(read_record, paths) if r is not None]
 
 
 def load_results(results_dir: Path) -> list[dict]:
@@ -129,6 +132,19 @@ def load_results(results_dir: Path) -> list[dict]:
     results = _records(sorted(results_dir.glob("*.json")))
     results.sort(key=lambda r: str(r["cell_id"]))
     return results
+
+
+def latest(results_dir: Path, cell_id: str) -> dict | None:
+    """The stored record of one cell, or None when there is none this harness can use (a record it
+    cannot read is simply not reused: the cell runs again and replaces it)."""
+    path = Path(results_dir) / f"{cell_id}.json"
+    if not path.is_file():
+        return None
+    try:
+        record = read_record(path)
+    except ReportError:
+        return None
+    return record if record and record.get("cell_id") == cell_id else None
 
 
 def load_history(results_dir: Path) -> list[dict]:

@@ -146,8 +146,31 @@ def _lines_text(value: Any, limit: int, first_only: bool = False) -> str:
     return _escape(text)
 
 
+def reuse_text(result: Mapping[str, Any]) -> str | None:
+    """`reused: measured 2026-11-26 20:01 (run …)` for a result a later run reused from the cache."""
+    reused = result.get("reused")
+    if not isinstance(reused, Mapping):
+        return None
+    when = str(result.get("finished_at") or "?").replace("T", " ")[:16]
+    return f"reused: measured {when} UTC (run {result.get('run_id')})"
+
+
+def caches_text(result: Mapping[str, Any]) -> str | None:
+    """`warm cache` / `cold cache`, with what the install took from it."""
+    caches = result.get("caches")
+    if not isinstance(caches, Mapping) or not caches.get("state"):
+        return None
+    text = f"{caches['state']} cache"
+    if isinstance(caches.get("from_cache"), int) and isinstance(caches.get("downloaded"), int):
+        text += f" ({caches['from_cache']} from cache, {caches['downloaded']} downloaded)"
+    return text
+
+
 def notes_text(result: Mapping[str, Any]) -> str:
-    return _lines_text(result.get("notes"), NOTES_MAX)
+    lines = [reuse_text(result), caches_text(result)]
+    notes = result.get("notes")
+    lines += [notes] if isinstance(notes, str) else list(notes or [])
+    return _lines_text([line for line in lines if line], NOTES_MAX)
 
 
 def evidence_text(result: Mapping[str, Any]) -> str:
@@ -232,8 +255,9 @@ def _verdict_order(verdict: str) -> tuple[int, str]:
     return (order.index(verdict), verdict) if verdict in order else (len(order), verdict)
 
 
-def summary_line(results: list[dict]) -> str:
-    """E.g. `3 cells: 2 pass, 1 import-failed; slowest: <cell_id> (45.2 s)`."""
+def summary_line(results: list[dict], run_id: str | None = None) -> str:
+    """E.g. `3 cells: 2 pass, 1 import-failed; 1 ran, 2 reused; slowest: <cell_id> (45.2 s)`: with a
+    run id, how many cells that run ran and how many it reused from the result cache."""
     count = len(results)
     line = f"{count} cell" + ("" if count == 1 else "s")
     if not results:
@@ -243,6 +267,9 @@ def summary_line(results: list[dict]) -> str:
     infrastructure = sum(n for v, n in counts.items() if v in {i.value for i in INFRASTRUCTURE})
     if infrastructure:
         line += f" ({infrastructure} not a finding about the packages: infrastructure)"
+    if run_id is not None:
+        reused = sum(1 for r in results if isinstance(r.get("reused"), Mapping) and r["reused"].get("by_run") == run_id)
+        line += f"; {count - reused} ran, {reused} reused"
     totals = [(_number(_timings(r).get("total")), str(r.get("cell_id"))) for r in results]
     timed = [(t, cell) for t, cell in totals if t is not None]
     if timed:

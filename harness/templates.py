@@ -76,4 +76,15 @@ def fill(index: IndexVariant, image: Image) -> IndexVariant:
         index,
         index_url=filled(index.index_url) if index.index_url else None,
         extra_index_urls=tuple(filled(u) for u in index.extra_index_urls),
+        filled_from=tuple((filled(u), u) for u in index.urls if filled(u) != u),
     )
+
+
+def filled_with(template: str, image: Image) -> dict[str, str]:
+    """The fields a template uses and the values this image gave them: {"jetpack_major": "6", …}."""
+    have = values(image)
+    try:
+        used = placeholders(template)
+    except ValueError:
+        return {}
+    return {name: have[name] for name in dict.fromkeys(used) if name in have}

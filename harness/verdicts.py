@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from . import buildcause, offers, redact, templates
 from .backend import Execution
 from .cell import missing_projects
 from .events import CellEvents
@@ -29,6 +31,15 @@ class Judgement:
     evidence: tuple[str, ...] = ()  # lines quoted from the log that prove the verdict
     notes: tuple[str, ...] = ()  # what else is worth knowing (source builds, retries, the driver's notes)
     hint: str | None = None  # one line: what to do
+
+
+def _size(number: int) -> str:
+    """Bytes as Docker writes a memory limit: 512 MiB, 8 GiB."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if number >= size:
+            value = number / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{number} bytes"
 
 
 def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
@@ -89,18 +100,45 @@ def _build_package(output: str) -> str | None:
     return None
 
 
-def _build_cause(output: str) -> str | None:
-    """The last line the failed build printed before pip's `[end of output]`."""
-    lines = output.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() == "[end of output]":
-            before = [x.strip() for x in lines[:i] if x.strip()]
-            return _clip(before[-1]) if before else None
-    return None
+def _build_failure(output: str, installer: str, package: str | None, evidence: Sequence[str]) -> Judgement:
+    """A failed source build: the lines where the build states its cause come first, and the hint names
+    what the image lacks, or the prebuilt distribution the project itself names."""
+    found = buildcause.cause(output)
+    said = [_clip(f"the build said: {line}") for line in found.lines]
+    what = package or "a package"
+    if found.lacks:
+        hint = (f"{installer} had to compile {what} from source and the build needs {found.lacks}, which the "
+                f"image lacks: {found.remedy}, or ")
+    elif found.stated:
+        hint = f"{installer} had to compile {what} from source and the build failed (the evidence quotes why): "
+        hint += "give the image what it needs, or "
+    else:
+        hint = (f"{installer} had to compile {what} from source and the build failed without stating a cause the "
+                "harness recognises (its last error line is quoted; the log has its whole output): ")
+    if found.prebuilt:
+        hint += f"install {found.prebuilt} instead (the project's own message names it)"
+    else:
+        hint += "find a prebuilt wheel for this platform and Python (another index variant)"
+        hint += "" if found.stated else ", or give the image what the build needs"
+    return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(dict.fromkeys([*said, *evidence])),
+                     hint=_clip(hint, 400))
 
 
-def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
-    """What each index that answered offers for the projects pip missed."""
+def _judge_offer(check: Mapping[str, Any], output: str, cell: Cell | None, target: offers.Target) -> offers.Offer:
+    """One answer with files, judged for the target and for what the cell asked of the project."""
+    wanted = offers.requested(str(check.get("project")), output, cell.packages.requirements if cell else ())
+    return offers.judge(check, target, wanted, allows_source=not (cell and cell.index.refuses_source))
+
+
+def _judged(checks: Sequence[Mapping[str, Any]], output: str, cell: Cell | None,
+            target: offers.Target) -> list[offers.Offer]:
+    return [_judge_offer(c, output, cell, target) for c in checks if not c.get("error") and c.get("files")]
+
+
+def _offers(checks: Sequence[Mapping[str, Any]], output: str = "", cell: Cell | None = None,
+            target: offers.Target | None = None) -> list[str]:
+    """What each index that answered offers for the projects pip missed: for the cell's target where
+    the driver said what that is (a log from an older driver lists the files as the index gave them)."""
     out = []
     for c in checks:
         if c.get("error"):
@@ -109,6 +147,8 @@ def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
         where = c.get("index")
         if c.get("status") == 404 or (c.get("status") == "folder" and not files):
             out.append(f"{where} has no {c.get('project')}")
+        elif files and target:
+            out += _judge_offer(c, output, cell, target).lines(target)
         elif files:
             shown = ", ".join(files[-4:])
             out.append(f"{where} offers {c.get('project')}: {shown}"
@@ -116,11 +156,52 @@ def _offers(checks: Sequence[Mapping[str, Any]]) -> list[str]:
     return [_clip(line) for line in out]
 
 
+def _not_an_index(root: Mapping[str, Any]) -> str | None:
+    """How an index's root shows it is not an index (the status, or a page listing nothing); None when
+    it answered as one, or did not answer at all (an outage is judged elsewhere)."""
+    status = root.get("status")
+    if not isinstance(status, int):
+        return None
+    if status >= 400:
+        return f"HTTP {status}"
+    if status == 200 and not root.get("links"):
+        return "HTTP 200 with a page that lists no projects"
+    return None
+
+
+def _wrong_index(roots: Sequence[Mapping[str, Any]], output: str, checks: Sequence[Mapping[str, Any]],
+                 cell: Cell | None) -> Judgement | None:
+    """Every project "not found" because the index URL itself is wrong: its root does not answer as a
+    PEP 503/691 index (a moved JetPack or CUDA path, a typo). The evidence says so, with the status."""
+    wrong = [(r, why) for r in roots for why in [_not_an_index(r)] if why]
+    if not wrong:
+        return None
+    evidence = [_clip(f"{r['index']} does not answer as a package index: GET {r.get('url')} → {why}")
+                for r, why in wrong]
+    evidence += _error_lines(output, 1) + _offers(checks)
+    root, why = wrong[0]
+    label = str(root["index"])
+    hint = f"the index URL {label} is wrong or not an index (its root answers {why}): check the URL"
+    url = next((u for u in (cell.index.urls if cell else ()) if redact.url(u) == label), None)
+    template = cell.index.template_of(url) if cell and url else None
+    if cell and template:
+        used = templates.filled_with(template, cell.image)
+        image = cell.image
+        declared = [f'{name} = "{value}"' for name, value in (("jetpack", image.jetpack), ("cuda", image.cuda))
+                    if value and any(field.startswith(name) for field in used)]
+        hint += (f"; it was filled from the template {redact.url(template)} ("
+                 + ", ".join(f"{{{k}}} = {v}" for k, v in used.items()) + ")"
+                 + (f" with image {cell.image.name}'s {' and '.join(declared)}: check that the index has a path "
+                    "for that JetPack/CUDA release, or correct the image's declaration" if declared else ""))
+    return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(dict.fromkeys(evidence)), hint=_clip(hint, 500))
+
+
 UV_BUILD_FAILED = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)|Build backend failed", re.I)
 UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.CONFLICT}
 
 
-def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | None:
+def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None = None,
+               target: offers.Target | None = None) -> Judgement | None:
     """Why `uv pip install` failed, in uv's own words (read as `plan` reads them), or None to read it as
     pip's (an unreachable index is judged the same way for both)."""
     if "cause:" not in output and "error:" not in output:
@@ -128,14 +209,11 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | 
     build = UV_BUILD_FAILED.search(output)
     outcome, _, evidence = read_uv(1, "", output, allows_source=False)
     if build:
-        what = build.group(1) or "a package"
-        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=evidence,
-                         hint=f"uv had to build {what} from source and the build failed: find a prebuilt wheel for "
-                              "this platform and Python (another index variant), or give the image what it needs")
+        return _build_failure(output, "uv", build.group(1), evidence)
     verdict = UV_OUTCOMES.get(outcome)
     if verdict is None:
         return None
-    evidence = evidence + tuple(_offers(checks))
+    evidence = evidence + tuple(_offers(checks, output, cell, target))
     hint = {Verdict.NO_DISTRIBUTION: "uv found no distribution that fits this platform and the image's Python on "
                                      "this index variant: choose a version it offers for this target, another "
                                      "index variant, or another image",
@@ -144,8 +222,11 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]]) -> Judgement | 
 
 
 def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
-                    cell: Cell | None = None) -> Judgement:
-    """Why pip (or uv) failed: an index that did not answer, no distribution, a conflict, a failed build."""
+                    cell: Cell | None = None, *, roots: Sequence[Mapping[str, Any]] = (),
+                    target: offers.Target | None = None) -> Judgement:
+    """Why pip (or uv) failed: an index that did not answer, a wrong index URL, no distribution, a
+    conflict, a failed build. `roots` are the driver's checks of index roots, `target` the cell's
+    interpreter (offers.target_of its `begin` event)."""
     attempts = len(retries) + 1
     only_binary = bool(cell and cell.index.refuses_source)
     down = [c for c in checks if c.get("error")]
@@ -168,17 +249,14 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
             hint = (f"{where} did not answer {tries}: an outage or a network/proxy problem "
                     "(HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
         return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
-    found = uv_failure(output, checks) if cell is not None and cell.installer == "uv" else None
+    wrong = _wrong_index(roots, output, checks, cell)
+    if wrong:
+        return wrong
+    found = uv_failure(output, checks, cell, target) if cell is not None and cell.installer == "uv" else None
     if found:
         return found
     if BUILD_FAILED.search(output):
-        package = _build_package(output)
-        cause = _build_cause(output)
-        evidence = _pip_lines(output, BUILD_FAILED, 2) + ([f"the build said: {cause}"] if cause else [])
-        what = package or "a package"
-        hint = (f"pip had to compile {what} from source and the build failed: find a prebuilt wheel for this "
-                "platform and Python (another index variant), or give the image what the build needs")
-        return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(evidence), hint=hint)
+        return _build_failure(output, "pip", _build_package(output), _pip_lines(output, BUILD_FAILED, 2))
     if CONFLICT.search(output):
         lines = output.splitlines()
         caused = []
@@ -201,26 +279,45 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     unsupported = NOT_SUPPORTED_WHEEL.search(output)
     missing = missing_projects(output)  # the driver's reading: pip's and uv's wordings, one place
     if missing or unsupported:
-        offers = _offers(checks)
-        evidence = _error_lines(output) + offers
-        sdist_only = [o for o in offers if ".tar.gz" in o or ".zip" in o]
-        what = unsupported.group(1) if unsupported else missing[0]
-        platform = f"{cell.image.arch.platform}" if cell else "this platform"
-        if only_binary and sdist_only:
-            would = [c for c in checks if any(f.endswith((".tar.gz", ".zip")) for f in c.get("files") or ())]
-            evidence += [f"would be built from source: {c['project']} "
-                         f"({[f for f in c['files'] if f.endswith(('.tar.gz', '.zip'))][-1]})" for c in would]
-            hint = (f"{what} comes only as source here and only_binary refuses to compile it: find a wheel "
-                    "(another index variant), or allow the source build")
-        elif unsupported:
-            hint = f"{what} is not built for {platform} and this Python: use the wheel made for this target"
-        else:
-            hint = (f"no distribution of {what} fits {platform} and the image's Python on this index variant"
-                    + (" (the evidence lists what it has)" if offers else "")
-                    + ": choose a version it offers for this target, another index variant, or another image")
-        return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(evidence), hint=hint)
+        return _no_distribution(output, checks, cell, target, unsupported.group(1) if unsupported else None,
+                                missing, only_binary)
     return Judgement(verdict=Verdict.INSTALL_FAILED, evidence=tuple(_error_lines(output, 3)),
                      hint="pip failed for a reason the harness does not recognise: read the cell's log")
+
+
+def _no_distribution(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None,
+                     target: offers.Target | None, unsupported: str | None, missing: Sequence[str],
+                     only_binary: bool) -> Judgement:
+    """No distribution fits: what each index offers for this target, what exists of the version asked
+    for, and (under only_binary) the sdist a build would compile."""
+    shown = _offers(checks, output, cell, target)
+    evidence = _error_lines(output) + shown
+    what = unsupported or missing[0]
+    platform = f"{cell.image.arch.platform}" if cell else "this platform"
+    if target:
+        judged = _judged(checks, output, cell, target)
+        would = [o for o in judged if o.sdist and not o.wanted_fits]
+        built = [f"would be built from source: {o.project} ({o.sdist})" for o in would]
+        fitting = any(o.fitting for o in judged)
+    else:  # a log from an older driver: the files as the index listed them
+        would = [c for c in checks if any(f.endswith((".tar.gz", ".zip")) for f in c.get("files") or ())]
+        built = [f"would be built from source: {c['project']} "
+                 f"({[f for f in c['files'] if f.endswith(('.tar.gz', '.zip'))][-1]})" for c in would]
+        fitting = False
+    if only_binary and would:
+        evidence += built
+        named = would[0].wanted if target else what
+        hint = (f"{named} comes only as source here and only_binary refuses to compile it: find a wheel (another "
+                "index variant" + (", or a version the evidence lists for this target" if fitting else "")
+                + "), or allow the source build")
+    elif unsupported:
+        hint = f"{what} is not built for {platform} and this Python: use the wheel made for this target"
+    else:
+        hint = (f"no distribution of {what} fits {platform} and the image's Python"
+                + (f" ({target})" if target else "") + " on this index variant"
+                + (" (the evidence lists what it has)" if shown else "")
+                + ": choose a version it offers for this target, another index variant, or another image")
+    return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
 
 
 # --- the probe's imports ---------------------------------------------------------------------------
@@ -237,8 +334,43 @@ DEGRADED = (
 IGNORED_WARNINGS = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
 
 
-def degradations(imports: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    """(module, what was lost, the message) for every message of a successful import that says so."""
+TRITON = DEGRADED[3][0]
+# The libraries of CUDA itself, and torch's own CUDA parts: a CPU build of torch has none of them.
+CUDA_LIBRARY = re.compile(r"\blib(?:cuda|cudart|cublas(?:Lt)?|cudnn\w*|cufft|curand|cusparse(?:Lt)?|cusolver|nccl|"
+                          r"nvrtc|nvJitLink|nvToolsExt|cupti|c10_cuda|torch_cuda\w*)\.so[\w.]*")
+SO_PATH = re.compile(r"(/[^\s:'\"]+\.so(?:\.[0-9]+)*)")
+
+
+def _cpu_build(probe: Mapping[str, Any] | None) -> bool:
+    """torch imported and is a CPU build (torch.version.cuda is None)."""
+    torch = (probe or {}).get("torch")
+    return isinstance(torch, Mapping) and bool(torch.get("version")) and not torch.get("cuda_version")
+
+
+def never_had(text: str, probe: Mapping[str, Any] | None) -> str | None:
+    """Why a message describes function this platform never had (so it lost nothing), or None.
+
+    On a CPU build of torch: triton (GPU kernels), and a compiled part whose loader error (the probe
+    loads the file itself) names a CUDA library. A version mismatch that skips extensions, an undefined
+    symbol, a missing library that is not CUDA's: those are losses on CPU and CUDA builds alike.
+    """
+    if not _cpu_build(probe):
+        return None
+    if TRITON.search(text):
+        return "runs without triton, whose kernels are for GPUs: a CPU build of torch never had them"
+    loader = (probe or {}).get("loader") or {}
+    for path in SO_PATH.findall(text):
+        cuda = CUDA_LIBRARY.search(str(loader.get(path) or ""))
+        if cuda:
+            return (f"{path.rsplit('/', 1)[-1]} did not load: the loader says it needs {cuda.group(0)}, a CUDA "
+                    "library a CPU build of torch never has")
+    return None
+
+
+def degradations(imports: Sequence[Mapping[str, Any]],
+                 probe: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    """(module, what was lost, the message) for every message of a successful import that says so;
+    with the probe's record, messages about function the platform never had are left out (never_had)."""
     found = []
     for step in imports:
         if not step.get("ok"):
@@ -249,9 +381,34 @@ def degradations(imports: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, s
             text = str(msg.get("text") or "")
             for pattern, lost in DEGRADED:
                 if pattern.search(text):
-                    found.append((str(step.get("module")), lost, text))
+                    if never_had(text, probe) is None:
+                        found.append((str(step.get("module")), lost, text))
                     break
     return found
+
+
+def platform_notes(imports: Sequence[Mapping[str, Any]], probe: Mapping[str, Any]) -> list[str]:
+    """Notes for the messages about function this platform never had: recorded, not counted as lost."""
+    notes = []
+    for step in imports:
+        for msg in step.get("messages") or () if step.get("ok") else ():
+            text = str(msg.get("text") or "")
+            if any(p.search(text) for p, _ in DEGRADED):
+                why = never_had(text, probe)
+                if why:
+                    notes.append(_clip(f"{step.get('module')}: {why} (not a loss on this platform)"))
+    return list(dict.fromkeys(notes))
+
+
+def loader_evidence(lost: Sequence[tuple[str, str, str]], probe: Mapping[str, Any]) -> list[str]:
+    """What the loader said of each file a lost message names (the cause the library's message hides)."""
+    loader = probe.get("loader") or {}
+    out = []
+    for _, _, text in lost:
+        for path in SO_PATH.findall(text):
+            if loader.get(path):
+                out.append(_clip(f"loading {path.rsplit('/', 1)[-1]}: {loader[path]}"))
+    return list(dict.fromkeys(out))
 
 
 def _dist_of(top: str | None, probe: Mapping[str, Any]) -> str | None:
@@ -273,8 +430,63 @@ UNDEFINED = re.compile(r"undefined symbol: (\S+)")
 NO_SHARED = re.compile(r"(\S+\.so[.0-9]*): cannot open shared object file")
 
 
-def import_failure(probe: Mapping[str, Any]) -> tuple[list[str], str]:
-    """Evidence and hint for the first failed import, from what the probe recorded."""
+NEEDS_VERSION = (
+    re.compile(r"requires? (?P<pkg>[A-Za-z][\w.-]*) (?:version )?v?(?P<need>[0-9][\w.]*)\+? or (?:newer|later|higher|"
+               r"above|greater)", re.I),
+    re.compile(r"(?P<pkg>[A-Za-z][\w.-]*) ?>= ?(?P<need>[0-9][\w.]*) (?:is )?required", re.I),
+    re.compile(r"requires? (?P<pkg>[A-Za-z][\w.-]*) ?>= ?(?P<need>[0-9][\w.]*)", re.I),
+)
+
+
+def _requirements(info: Mapping[str, Any]) -> list[Requirement]:
+    out = []
+    for text in info.get("requires") or ():
+        try:
+            out.append(Requirement(str(text)))
+        except InvalidRequirement:
+            continue
+    return out
+
+
+def transitive(dist: str | None, probe: Mapping[str, Any], message: str, requested: Sequence[str]) -> str | None:
+    """For an import that failed inside a distribution no pin names: which one, who required it, and,
+    where its message states a version it needs of another package, which installed distribution
+    holds that package back. None when the distribution is one the cell asked for (or unknown)."""
+    if not dist:
+        return None
+    name, _, version = dist.partition(" ")
+    wanted = {canonicalize_name(r) for r in requested}
+    if canonicalize_name(name) in wanted:
+        return None
+    dists = probe.get("distributions") or {}
+    parents = sorted(f"{other} {info.get('version')}" for other, info in dists.items()
+                     if any(canonicalize_name(r.name) == canonicalize_name(name) for r in _requirements(info)))
+    said = f"{dist}, which no pin names" + (f" (required by {', '.join(parents)})" if parents else "")
+    said += " fails on import"
+    for pattern in NEEDS_VERSION:
+        m = pattern.search(message)
+        if not m:
+            continue
+        pkg, need = canonicalize_name(m.group("pkg")), m.group("need").rstrip(".")
+        have = (dists.get(pkg) or {}).get("version")
+        if not have:
+            return f"{said}: it needs {pkg} {need} or newer, and no {pkg} is installed: add {pkg}>={need} to the pins"
+        holders = []
+        for other, info in sorted(dists.items()):
+            for req in _requirements(info):
+                if canonicalize_name(req.name) == pkg and req.specifier and not req.specifier.contains(
+                        need, prereleases=True):
+                    holders.append(f"{other} {info.get('version')} ({req})")
+        held = f", held back by {', '.join(holders)}" if holders else ""
+        advice = (f"pin {pkg}>={need} and a release of {holders[0].split()[0]} that allows it" if holders
+                  else f"pin {pkg}>={need}")
+        return f"{said}: it needs {pkg} {need} or newer, but {pkg} {have} is installed{held}: {advice}"
+    return f"{said}: pin {name} to a release that works here (or the version of what requires it)"
+
+
+def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = ()) -> tuple[list[str], str]:
+    """Evidence and hint for the first failed import, from what the probe recorded; `requested` are
+    the distributions the cell's requirements name (a failure in any other is a dependency's)."""
     failed = [s for s in probe.get("imports") or () if not s.get("ok")]
     step = failed[0]
     err = step.get("error") or {}
@@ -320,7 +532,20 @@ def import_failure(probe: Mapping[str, Any]) -> tuple[list[str], str]:
                 "runtime?) or install the package that provides it")
     else:
         hint = f"{module} raised {err.get('type')} on import: the evidence shows where; the log has the traceback"
-    return evidence, _clip(hint, 400)
+    missing = err.get("missing_name") or err.get("missing_module")  # those hints already name both sides
+    deeper = None if missing else transitive(importer, probe, message, requested)
+    return evidence, _clip(deeper or hint, 400)
+
+
+def requested_names(cell: Cell) -> list[str]:
+    """The distributions a cell's requirements name."""
+    names = []
+    for text in cell.packages.requirements:
+        try:
+            names.append(Requirement(text).name)
+        except InvalidRequirement:
+            continue
+    return names
 
 
 # --- CUDA and the torch guard ----------------------------------------------------------------------
@@ -402,7 +627,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                          hint=f"the cell ran past its {cell.timeout:g} s timeout"
                               + (f" during {running}" if running else "")
                               + ": raise [matrix] timeout, or find why it is slow (a source build?) in the log")
-    oom = ("the kernel killed the cell for memory (OOMKilled)",) if execution.oom_killed else ()
+    limit = f" at its {_size(cell.memory)} limit" if cell.memory else ""
+    oom = (f"the kernel killed the cell for memory (OOMKilled){limit}",) if execution.oom_killed else ()
+    more_memory = (f"the cell ran out of memory{limit}: give it more (`memory` in the matrix or the include, "
+                   "or --memory), or run fewer cells at once (--jobs)")
     if parsed.begin is None:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
             f"the cell driver never started (exit {execution.exit_code}): "
@@ -429,8 +657,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
         if install.get("status") == "incomplete" or install.get("signal"):
             return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
                 f"pip died ({install.get('signal') or 'no end recorded'})",),
-                hint="pip was killed: look for memory pressure (OOM) in the log, and give the cell more memory")
-        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell)
+                hint=more_memory if oom else "pip was killed: look for memory pressure (OOM) in the log, and give "
+                                             "the cell more memory")
+        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
+                                roots=parsed.index_roots, target=offers.target_of(parsed.begin))
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):
@@ -441,14 +671,16 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
         evidence = [f"the probe died ({how})" + (f" while importing {during}" if during else "")]
         evidence += [_tail(parsed.output.get("probe", ""), 2)] if parsed.output.get("probe", "").strip() else []
         return Judgement(verdict=Verdict.CRASHED, evidence=oom + tuple(_clip(e) for e in evidence),
-                         hint=f"the interpreter died{f' importing {during}' if during else ''}: usually a binary "
-                              "built for another torch, CUDA or CPU; run with --keep and import it by hand")
+                         hint=more_memory if oom else
+                         f"the interpreter died{f' importing {during}' if during else ''}: usually a binary "
+                         "built for another torch, CUDA or CPU; run with --keep and import it by hand")
     if parsed.failed_imports:
-        evidence, hint = import_failure(probe)
+        evidence, hint = import_failure(probe, requested_names(cell))
         return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=oom + tuple(evidence), hint=hint)
     if execution.oom_killed:
-        return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint="give the cell more memory")
-    lost = degradations(probe.get("imports") or ())
+        return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint=more_memory)
+    lost = degradations(probe.get("imports") or (), probe)
+    notes = tuple(platform_notes(probe.get("imports") or (), probe))
     if lost:
         module, what, _ = lost[0]
         owner = _dist_of(module, probe) or module
@@ -461,9 +693,9 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
             hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
         else:
             hint += ": it imports but lacks function; the evidence names what is missing"
-        evidence = tuple(dict.fromkeys(_clip(f"{m}: {t}") for m, _, t in lost))
-        return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=hint)
-    return Judgement(verdict=Verdict.PASS)
+        evidence = tuple(dict.fromkeys(_clip(f"{m}: {t}") for m, _, t in lost)) + tuple(loader_evidence(lost, probe))
+        return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=hint, notes=notes)
+    return Judgement(verdict=Verdict.PASS, notes=notes)
 
 
 CUDA_HINTS = {
@@ -477,7 +709,7 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: str) -
     """The cell's verdict: how it ended, then CUDA as expected, then the torch guard; with notes."""
     found = _ended(cell, execution, parsed)
     verdict, evidence, hint = found.verdict, list(found.evidence), found.hint
-    notes = list(parsed.notes)
+    notes = list(parsed.notes) + list(found.notes)
     if verdict in (Verdict.PASS, Verdict.DEGRADED):
         cuda_verdict, cuda_evidence = check_cuda(cell, parsed.probe.get("torch"), gpu_mode)
         if cuda_verdict:

@@ -40,6 +40,18 @@ def bookworm(docker_backend, tmp_path_factory):
     return ref
 
 
+@pytest.fixture(scope="session")
+def uv_wheel(tmp_path_factory) -> Path:
+    """uv's own wheel for this host (cells install uv from their index variant, as a user's would)."""
+    import subprocess
+
+    house = tmp_path_factory.mktemp("uv-wheel")
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
+                           "--only-binary", ":all:", "--dest", str(house), "uv"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return next(house.glob("uv-*.whl"))
+
+
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   # no name resolves: a page that needs the network shows it by not rendering

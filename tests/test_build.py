@@ -63,10 +63,11 @@ def test_a_foreign_architecture_asks_for_that_platform():
 def test_buildkit_recipe_is_built_cold_then_cached_and_recorded_as_image_time(docker_backend, bookworm):
     img = image(build_args=(("BASE", bookworm),))
     try:
-        seconds, how = docker_backend.prepare(img)
-        assert seconds > 0 and how == "cold" and docker_backend.has_image(img.tag)
-        seconds, how = docker_backend.prepare(img)  # an unchanged recipe: BuildKit's cache answers
-        assert how == "cached"
+        first = docker_backend.prepare(img)
+        assert first.seconds > 0 and first.built == "cold" and docker_backend.has_image(img.tag)
+        again = docker_backend.prepare(img)  # an unchanged recipe: BuildKit's cache answers
+        assert again.built == "cached"
+        assert again.identity == first.identity == docker_backend.client.images.get(img.tag).id
         out = docker_backend.client.containers.run(img.tag, ["cat", "/etc/ewh-buildkit"], remove=True)
         assert out.decode().strip() == "built with BuildKit"
     finally:

@@ -1,5 +1,10 @@
 """The in-cell driver's summary of pip's install report (shape as pip >= 22.2 writes it)."""
 
+import http.server
+import threading
+
+import pytest
+
 from harness import cell
 
 REPORT = {
@@ -49,3 +54,76 @@ def test_torch_state_reads_real_version_files_without_importing_torch(tmp_path):
         out = subprocess.run([sys.executable, "-c", cell.TORCH_STATE], env=env, capture_output=True, text=True)
         state = json.loads(out.stdout)
         assert state == {"present": True, "location": str(site), "version": "2.13.0+cpu", "cuda": cuda}
+
+
+# --- after a failed install: what the driver asks and keeps ------------------------------------------
+
+
+def test_pinned_versions_are_read_from_the_cells_requirements():
+    requirements = ["torch==2.5.0", "torchao>=0.1,!=0.2", "Edge_Bin === 2.0 ; python_version > '3'", "numpy==1.26.*"]
+    assert cell.pinned_versions(requirements, "torch") == ["2.5.0"]
+    assert cell.pinned_versions(requirements, "torchao") == []  # a range pins nothing
+    assert cell.pinned_versions(requirements, "edge-bin") == ["2.0"]
+    assert cell.pinned_versions(requirements, "numpy") == ["1.26"]
+
+
+def test_kept_files_are_the_last_ones_and_every_file_of_a_pinned_version():
+    listed = [f"edgeops-0.{n}-py3-none-any.whl" for n in range(150)] + ["edgeops-0.3.tar.gz"]
+    check = cell.kept_files({"index": "i", "project": "edgeops", "files": list(listed)}, ["0.3"])
+    assert check["listed"] == 151
+    assert check["files"] == ["edgeops-0.3-py3-none-any.whl", *listed[-cell.KEEP_FILES:]]
+    assert cell.file_version("torch-2.5.0a0+nv24.08-cp310-cp310-linux_aarch64.whl") == "2.5.0a0+nv24.08"
+    assert cell.file_version("psycopg2-binary-2.9.10.tar.gz") == "2.9.10"
+
+
+class _Pages(http.server.BaseHTTPRequestHandler):
+    """A real index's root, a PEP 691 root, a moved index (404) and a landing page without links."""
+
+    PAGES = {
+        "/simple/": ("text/html", '<html><body><a href="/simple/edgeops/">edgeops</a></body></html>'),
+        "/json/": ("application/vnd.pypi.simple.v1+json",
+                   '{"meta": {"api-version": "1.1"}, "projects": [{"name": "edgeops"}]}'),
+        "/landing/": ("text/html", "<html><body><h1>Welcome</h1></body></html>"),
+    }
+
+    def do_GET(self):  # noqa: N802
+        kind, body = self.PAGES.get(self.path, ("text/plain", "not found"))
+        self.send_response(200 if self.path in self.PAGES else 404)
+        self.send_header("Content-Type", kind)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def pages(monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_index_root_is_asked_as_the_driver_asks_a_project_page(pages):
+    def root(path):
+        got = cell.check_root(path, pages + path, {})
+        return got["url"], got["status"], got["links"]
+
+    assert root("/simple") == (f"{pages}/simple/", 200, 1)
+    assert root("/json") == (f"{pages}/json/", 200, 1)  # PEP 691: projects in JSON, no links
+    assert root("/landing") == (f"{pages}/landing/", 200, 0)
+    assert root("/jp6/cu126") == (f"{pages}/jp6/cu126/", 404, 0)
+    assert cell.check_root("root", pages, {}) is None  # no path to ask
+
+
+def test_only_an_index_that_had_none_of_the_projects_has_its_root_asked(pages):
+    spec = {"sources": {"indexes": [{"label": "moved", "url": pages + "/jp6/cu126"},
+                                    {"label": "real", "url": pages + "/simple"}]}}
+    checks = [{"index": "moved", "status": 404, "error": None}, {"index": "real", "status": 200, "error": None},
+              {"index": "real", "status": 404, "error": None}]
+    assert [(r["index"], r["status"]) for r in cell.check_roots(spec, checks, {})] == [("moved", 404)]
+    checks[1]["status"] = 404
+    assert [r["index"] for r in cell.check_roots(spec, checks, {})] == ["moved", "real"]

@@ -145,3 +145,17 @@ def test_install_output_and_split_are_read_per_phase():
     assert "@@" not in parsed.output["install"]
     split = parsed.install_split
     assert set(split) == {"resolve_download", "install_files"} and all(v >= 0 for v in split.values())
+
+
+def test_index_roots_belong_to_the_attempt_whose_checks_they_follow():
+    recorded = events.parse((DATA_LOGS / "index-root.jetson.log").read_text())
+    [root] = recorded.index_roots
+    assert (root["status"], root["links"]) == (404, 0) and root["url"].endswith("/jp6/cu126/")
+    check = {"index": "i", "project": "edgeops", "status": 404, "error": None}
+    retried = events.parse("\n".join([
+        BEGIN,
+        harness(event="index-check", attempt=1, checks=[check]),
+        harness(event="index-root", attempt=1, roots=[{"index": "i", "status": 404}]),
+        harness(event="index-check", attempt=2, checks=[check]),  # the last attempt asked no root
+    ]))
+    assert retried.index_checks == (check,) and retried.index_roots == ()

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_wheel
+import pytest
+from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_compiling_sdist, make_wheel
 
 from harness import matrix, runner
 from harness.hostbackend import HostBackend
@@ -52,6 +53,31 @@ def test_host_backend_reports_a_broken_chain(tmp_path):
     assert result.hint.startswith("torchao 0.1 has no module torchao.quantization: use a torchao release")
     # the later failure, torchtune's own import of it, is evidence too
     assert any(e.startswith("import torchtune: ModuleNotFoundError") for e in result.evidence)
+
+
+def test_a_build_that_misses_a_header_names_the_header_and_its_package(tmp_path):
+    """A real compile on this machine: the compiler's "fatal error: X.h" is the cause quoted, and the hint
+    names what is missing (on a host without a C compiler, the compiler)."""
+    import shutil
+
+    links = tmp_path / "links"
+    make_compiling_sdist(links, "tensorkit", "1.0", "#include <tensorkit/kernels.h>\n")
+    native = Arch.native()
+    m = matrix.load(fixture_matrix(tmp_path / "host.toml", links, requirements='["tensorkit"]', modules='["tensorkit"]',
+                                   images=f'[images.native]\nlocal_build = "debian-bookworm"\n'
+                                          f'platform = "{native.platform}"\n'))
+    [cell] = m.cells
+    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    assert result.verdict is Verdict.SOURCE_BUILD_FAILED, (result.verdict, result.evidence)
+    assert result.hint.startswith("pip had to compile tensorkit from source and the build needs ")
+    if shutil.which("cc"):
+        assert result.evidence[0].startswith("the build said: tensorkit_c.c:1:10: fatal error: "), result.evidence
+        assert "tensorkit/kernels.h" in result.evidence[0]
+        assert ("the build needs the header tensorkit/kernels.h, which the image lacks: add the -dev package that "
+                "ships it (`apt-file search tensorkit/kernels.h` names it)") in result.hint
+    else:
+        assert result.evidence[0] == "the build said: FileNotFoundError: [Errno 2] No such file or directory: 'cc'"
+        assert "the build needs a C compiler (cc)" in result.hint
 
 
 def test_under_ci_a_docker_test_fails_when_no_engine_answers(tmp_path):
@@ -181,6 +207,97 @@ def test_credentials_in_an_index_url_appear_in_no_file_the_harness_writes(tmp_pa
     for name, content in written.items():
         assert "s3cret" not in content, name
     assert json.loads(written["here__private__p.json"])["cell"]["index"]["index_url"].startswith("http://***@")
+
+
+def test_a_failure_in_a_dependency_of_a_dependency_names_it_its_parent_and_what_holds_it_back(tmp_path):
+    """app (pinned) needs middle, which no pin names; middle needs base 2.0 at import time, but holder
+    (pinned) keeps base below 2: the hint names middle, who required it, and who holds base back."""
+    house = tmp_path / "house"
+    make_wheel(house, "app", "1.0", {"app.py": "import middle\n"}, requires=("middle",))
+    make_wheel(house, "middle", "3.1", {"middle.py": (
+        "import base\n"
+        "if base.VERSION < (2, 0):\n"
+        "    raise ImportError('middle requires base 2.0 or newer, found %s' % '.'.join(map(str, base.VERSION)))\n")},
+        requires=("base",))
+    make_wheel(house, "base", "1.5", {"base.py": "VERSION = (1, 5)\n"})
+    make_wheel(house, "base", "2.1", {"base.py": "VERSION = (2, 1)\n"})
+    make_wheel(house, "holder", "0.9", {"holder.py": ""}, requires=("base<2",))
+    native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = matrix.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["app"]',
+                                   requirements='["app==1.0", "holder==0.9"]'))
+    [cell] = m.cells
+    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t", shared_caches=False),
+                             matrix=m.name, host={})
+    assert result.verdict is Verdict.IMPORT_FAILED, result.evidence
+    assert result.evidence[0] == "import app: ImportError: middle requires base 2.0 or newer, found 1.5"
+    assert result.hint == ("middle 3.1, which no pin names (required by app 1.0) fails on import: it needs base 2.0 "
+                           "or newer, but base 1.5 is installed, held back by holder 0.9 (base<2): pin base>=2.0 and "
+                           "a release of holder that allows it")
+
+
+@pytest.fixture(scope="module")
+def user_venv(tmp_path_factory) -> Path:
+    """A person's venv holding (a fixture) torch, as on a workstation or a Jetson with JetPack's torch."""
+    from wheels import FAKE_TORCH
+
+    root = tmp_path_factory.mktemp("user")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    wheel = make_wheel(root / "wheels", "torch", "2.13.0", FAKE_TORCH)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", str(wheel)], check=True)
+    return venv
+
+
+def test_host_cells_run_over_the_environment_the_person_means(tmp_path, user_venv):
+    """A venv holding torch: `torch` is satisfied from it (not "no distribution" on an index that has
+    none), and a pin the venv does not hold is installed into the cell's venv beside it — the torch
+    guard then says the install replaced the environment's torch, as it would an image's."""
+    from wheels import FAKE_TORCH
+
+    python = str(user_venv / "bin" / "python")
+    house = tmp_path / "house"
+    house.mkdir()
+    native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = matrix.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["torch"]',
+                                   requirements='["torch"]'))
+    backend = HostBackend(python=python)
+    options = runner.RunOptions(run_id="t", shared_caches=False)
+    result = runner.run_cell(m.cells[0], backend, options, matrix=m.name, host={})
+    assert result.verdict is Verdict.PASS, (result.evidence, result.notes)
+    assert result.probe["distributions"]["torch"]["location"].startswith(str(user_venv))
+    assert result.torch_guard["before"]["version"] == result.torch_guard["after"]["version"] == "2.13.0"
+    assert any(n.startswith("the cell's venv sees the environment at ") for n in result.notes)
+    assert result.install["items"] == []  # nothing to install: the environment has it
+    assert backend.host_facts().to_json()["host_chosen"] is True
+
+    make_wheel(house, "torch", "2.14.0", FAKE_TORCH)
+    m = matrix.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["torch"]',
+                                   requirements='["torch==2.14.0"]'))
+    replaced = runner.run_cell(m.cells[0], backend, options, matrix=m.name, host={})
+    assert replaced.verdict is Verdict.TORCH_REPLACED, replaced.evidence
+    assert "torch 2.13.0 (CPU build)" in replaced.evidence[0] and "torch 2.14.0 (CPU build)" in replaced.evidence[0]
+    # the person's environment is left as it was
+    said = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('torch'))"],
+                          capture_output=True, text=True)
+    assert said.stdout.strip() == "2.13.0"
+
+
+def test_host_backend_chosen_while_an_engine_answers_says_so_and_doctor_agrees_with_run(tmp_path):
+    """Never "no container engine answered" when the person chose the host backend; doctor and run
+    tell the same story about GPU access for the backend actually used."""
+    house = fixture_chain(tmp_path / "house")
+    native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
+    m = fixture_matrix(tmp_path / "m.toml", house, images=native)
+    run = subprocess.run([sys.executable, "-m", "harness", "run", str(m), "--backend", "host", "--results",
+                          str(tmp_path / "results"), "--no-plan"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "no container engine answered" not in run.stdout + run.stderr
+    doctor = subprocess.run([sys.executable, "-m", "harness", "doctor", "--backend", "host", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    facts = json.loads(doctor.stdout)
+    assert facts["backend"] == "host" and facts["host_chosen"] is True
+    assert not any("no container engine answered" in p for p in facts["problems"])
+    assert f"on the host backend; GPU access: {facts['gpu_access']['mode']};" in run.stdout
 
 
 def test_a_local_wheel_with_a_local_version_gets_its_size(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix
+from harness import matrix, templates
 from harness.__main__ import main
 from harness.errors import MatrixError, Problem
 from harness.matrix import DEFAULT_TIMEOUT
@@ -773,6 +773,12 @@ def test_index_url_templates_are_filled_per_cell_from_the_image(tmp_path):
     }
     assert [c.id for c in m.cells] == ["orin-jp6__jetson__torch", "xavier-jp5__jetson__torch"]  # ids stay stable
     assert m.indexes[0].index_url.endswith("jp{jetpack_major}/cu{cuda_nodot}")  # the declaration is kept
+    # each filled URL remembers its template and the image's values in it (the classifier's hint names them)
+    orin = next(c for c in m.cells if c.image.name == "orin-jp6")
+    template = orin.index.template_of("https://wheels.example.org/jp6/cu126")
+    assert template == m.indexes[0].index_url
+    assert templates.filled_with(template, orin.image) == {"jetpack_major": "6", "cuda_nodot": "126"}
+    assert orin.index.template_of("https://elsewhere.example.org/simple") is None
 
 
 def test_a_served_wheelhouse_is_an_index_variant(tmp_path):

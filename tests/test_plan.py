@@ -84,3 +84,13 @@ def test_real_uv_predicts_against_fixture_indexes(tmp_path):
     assert got["amd__pure__p"].versions == got["arm__pure__p"].versions == {"edgeops": "1.0"}
     assert all(p.seconds < 60 for p in got.values())
     assert got["amd__pure__p"].to_json()["platform"] == "x86_64-manylinux_2_36"
+
+
+def test_nothing_in_the_given_folders_is_no_distribution_not_a_conflict(tmp_path):
+    """uv says "not found in the provided package locations … unsatisfiable" for a find-links folder
+    without the project: that is a missing distribution, though uv words it as a failed resolution."""
+    empty = tmp_path / "house"
+    empty.mkdir()
+    got = plan.predict(cell(index=IndexVariant(name="air", find_links=(str(empty),), no_index=True)), environ={})
+    assert got.outcome == "no-distribution"
+    assert any("not found in the provided package locations" in e for e in got.evidence), got.evidence

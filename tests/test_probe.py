@@ -109,7 +109,7 @@ def test_good_module_and_distributions(fixtures: Path) -> None:
     start, imp, dists, summary = steps
     assert start["implementation"] == "cpython" and start["python"].count(".") == 2
     assert imp == {**imp, "module": "good", "ok": True, "error": None, "messages": []}
-    assert dists["items"]["gooddist"] == {"version": "1.2.3", "location": str(fixtures)}
+    assert dists["items"]["gooddist"] == {"version": "1.2.3", "location": str(fixtures), "requires": []}
     assert dists["owners"] == {"good": ["gooddist"]}
     assert summary["ok"] is True and summary["failed"] == []
 
@@ -250,3 +250,68 @@ def test_cell_stops_after_failed_venv(tmp_path: Path, fixtures: Path) -> None:
 @pytest.mark.parametrize("path", [PROBE, CELL], ids=lambda p: p.name)
 def test_parses_as_python_38(path: Path) -> None:
     ast.parse(path.read_text(), filename=str(path), feature_version=(3, 8))
+
+
+def test_requires_lists_what_a_distribution_needs_without_its_extras(fixtures: Path) -> None:
+    meta = fixtures / "needy-1.0.dist-info" / "METADATA"
+    meta.parent.mkdir()
+    meta.write_text("Metadata-Version: 2.1\nName: needy\nVersion: 1.0\nRequires-Dist: numpy<2\n"
+                    "Requires-Dist: pytest; extra == \"test\"\n"
+                    "Requires-Dist: typing-extensions; python_version < \"3.99\"\n")
+    _, steps = probe(fixtures, "good")
+    dists = next(s for s in steps if s["step"] == "distributions")
+    assert dists["items"]["needy"]["requires"] == ["numpy<2", 'typing-extensions; python_version < "3.99"']
+
+
+def shared_library(directory: Path, name: str, needs: str) -> Path:
+    """A real ELF shared library that needs `needs` (a library the loader will not find)."""
+    import shutil
+
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc builds the fixture shared libraries"
+    stub = directory / "stub"
+    stub.mkdir(parents=True, exist_ok=True)
+    (stub / "s.c").write_text("int stub(void) { return 1; }\n")
+    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(stub / needs), f"-Wl,-soname,{needs}", str(stub / "s.c")],
+                   check=True)
+    (directory / "ext.c").write_text("int stub(void); int ext(void) { return stub(); }\n")
+    out = directory / f"{name}.so"
+    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(out), str(directory / "ext.c"), str(stub / needs)], check=True)
+    shutil.rmtree(stub)  # gone at run time: loading `out` fails on `needs`
+    return out
+
+
+@pytest.mark.parametrize(("needs", "verdict"), [("libcudnn_ewhtest.so.9", "pass"), ("libfoo_ewhtest.so.1", "degraded")])
+def test_the_loader_is_asked_why_a_library_did_not_load(fixtures: Path, needs, verdict) -> None:
+    """A library that logs only "Failed to load X.so" (as torchao does): the probe loads the file
+    itself and records the loader's words, and the classifier rests on them. On this CPU torch a
+    missing CUDA library is function the platform never had; any other missing library is a loss."""
+    from harness import verdicts
+    from harness.backend import Execution
+    from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+
+    (fixtures / "torch" / "version.py").write_text("cuda = None\n")  # a CPU build
+    (fixtures / "torch" / "cuda.py").write_text("def is_available(): return False\ndef device_count(): return 0\n")
+    lib = shared_library(fixtures / "quantlib", "_C_kernels", needs)
+    (fixtures / "quantlib" / "__init__.py").write_text(
+        "import ctypes, logging\n"
+        f"try:\n    ctypes.CDLL({str(lib)!r})\n"
+        "except OSError:\n"
+        f"    logging.getLogger('quantlib').warning('Failed to load {lib}: Could not load this library')\n")
+    rc, steps = probe(fixtures, "torch", "quantlib")
+    assert rc == 0
+    [loader] = [s for s in steps if s["step"] == "loader"]
+    assert loader["files"] == [{"file": str(lib), "error": f"{needs}: cannot open shared object file: No such file "
+                                                            "or directory"}]
+    log = "\n".join("@@probe " + json.dumps(s) for s in steps)
+    parsed = events.parse('@@harness {"event": "begin"}\n@@harness {"event": "phase", "phase": "probe", '
+                          '"status": "start"}\n' + log + '\n@@harness {"event": "phase", "phase": "probe", '
+                          '"status": "ok", "returncode": 0, "seconds": 1}\n')
+    cell = Cell(image=Image(name="i", arch=Arch.AMD64, ref="i"), index=IndexVariant(name="x"),
+                packages=PackageSet(name="p", requirements=(), modules=("torch", "quantlib")))
+    got = verdicts.judge(cell, Execution(log=log, exit_code=0), parsed, "none")
+    assert got.verdict.value == verdict
+    if verdict == "pass":
+        assert got.hint is None and any(f"needs {needs}, a CUDA library" in n for n in got.notes)
+    else:
+        assert f"loading _C_kernels.so: {needs}: cannot open shared object file" in " ".join(got.evidence)

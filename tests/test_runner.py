@@ -15,6 +15,8 @@ class InCell:
 
     name = "docker"
     cell_path = engine.DockerBackend.cell_path
+    cache_dir = engine.DockerBackend.cache_dir
+    inherits_environment = False
 
 
 def cell(index: IndexVariant) -> Cell:

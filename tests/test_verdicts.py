@@ -3,11 +3,12 @@ test_verdicts_docker.py with EWH_RECORD_LOGS) and real pip output (pip-*.txt, pi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from harness import events, verdicts
+from harness import events, templates, verdicts
 from harness.backend import Execution
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
 
@@ -20,19 +21,35 @@ def cell(modules=("edgeops",), pip_args=()) -> Cell:
                 packages=PackageSet(name="p", requirements=("edgeops",), modules=tuple(modules)))
 
 
-def judge(name: str, **cell_args) -> verdicts.Judgement:
+def judge(name: str, the_cell: Cell | None = None, **cell_args) -> verdicts.Judgement:
     log = (LOGS / name).read_text()
     parsed = events.parse(log)
     execution = Execution(log=log, exit_code=0 if parsed.end and parsed.end.get("ok") else 1)
-    return verdicts.judge(cell(**cell_args), execution, parsed, "none")
+    return verdicts.judge(the_cell or cell(**cell_args), execution, parsed, "none")
+
+
+def index_of(name: str) -> str:
+    """The index (URL or folder) the driver checked in a recorded log."""
+    return events.parse((LOGS / name).read_text()).index_checks[0]["index"]
 
 
 def test_recorded_aarch64_only_index_is_no_distribution_with_what_it_offers():
     got = judge("no-distribution.arm-only.log")
     assert got.verdict is Verdict.NO_DISTRIBUTION
-    assert got.evidence[:2] == ("ERROR: Could not find a version that satisfies the requirement edgeops "
-                                "(from versions: none)", "ERROR: No matching distribution found for edgeops")
-    assert "offers edgeops: edgeops-1.0-py3-none-manylinux2014_aarch64.whl" in got.evidence[2]
+    assert got.evidence == ("ERROR: Could not find a version that satisfies the requirement edgeops "
+                            "(from versions: none)", "ERROR: No matching distribution found for edgeops",
+                            f"{index_of('no-distribution.arm-only.log')} has nothing of edgeops for this target "
+                            "(cp311, manylinux_2_36_x86_64): edgeops 1.0 exists only as wheels for other targets "
+                            "(py3-none-manylinux2014_aarch64)")
+    assert got.hint.startswith("no distribution of edgeops fits linux/amd64 and the image's Python (cp311, "
+                               "manylinux_2_36_x86_64) on this index variant (the evidence lists what it has)")
+
+
+def test_a_log_from_an_older_driver_lists_the_offers_as_the_index_gave_them():
+    """Recorded before the driver said what its interpreter is: nothing to filter by, so nothing is."""
+    got = judge("older-driver.arm-only.log")
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[2].endswith("offers edgeops: edgeops-1.0-py3-none-manylinux2014_aarch64.whl")
     assert "(the evidence lists what it has)" in got.hint
 
 
@@ -48,19 +65,104 @@ def test_recorded_conflict_quotes_the_cause():
                             "conflicting dependencies.", "The user requested beta==2.0", "alpha 1.0 depends on beta<2")
 
 
-def test_recorded_failed_build_names_the_package_and_the_builds_last_words():
-    got = judge("source-build.build.log")
+@pytest.mark.parametrize(("name", "package", "cause", "hint"), [
+    ("build-cause.pg.log", "needspg", "the build said: Error: pg_config executable not found.",
+     "the build needs pg_config (PostgreSQL's client library, libpq), which the image lacks: add libpq-dev to the "
+     "image, or install needspg-binary instead (the project's own message names it)"),
+    ("build-cause.nvcc.log", "callsnvcc", "the build said: FileNotFoundError: [Errno 2] No such file or directory: "
+     "'nvcc'", "the build needs CUDA's compiler nvcc, which the image lacks: use an image with the CUDA toolkit"),
+    ("build-cause.cext.log", "fastops", "the build said: error: command 'x86_64-linux-gnu-gcc' failed: No such file "
+     "or directory", "the build needs a C compiler (x86_64-linux-gnu-gcc), which the image lacks: add build-essential"),
+    ("source-build.build.log", "needsnvcc", "the build said: RuntimeError: nvcc not found: set CUDA_HOME to build the "
+     "CUDA extension", "the build needs CUDA's compiler nvcc, which the image lacks"),
+    ("build-cause.odd.log", "oddbuild", "the build said: ValueError: EDGE_MODE must be 'fast' or 'small', not ''",
+     "the build failed without stating a cause the harness recognises (its last error line is quoted"),
+])
+def test_recorded_failed_builds_quote_the_cause_and_name_what_the_image_lacks(name, package, cause, hint):
+    got = judge(name)
     assert got.verdict is Verdict.SOURCE_BUILD_FAILED
-    assert got.evidence[-1] == "the build said: RuntimeError: nvcc not found: set CUDA_HOME to build the CUDA extension"
-    assert "compile needsnvcc from source" in got.hint
+    assert got.evidence[0] == cause
+    assert got.hint.startswith(f"pip had to compile {package} from source and ")
+    assert hint in got.hint
+
+
+def test_recorded_build_quotes_the_stated_cause_and_the_prebuilt_alternative_not_its_closing_url():
+    log = (LOGS / "build-cause.pg.log").read_text()
+    said = [line.strip() for line in log.splitlines()]
+    last = said[said.index("[end of output]") - 2]  # the build's last words (a blank line, then pip's marker)
+    assert last == "<https://www.psycopg.org/docs/install.html>)."
+    got = judge("build-cause.pg.log")
+    assert got.evidence == ("the build said: Error: pg_config executable not found.",
+                            "the build said: pg_config is required to build needspg from source.",
+                            "the build said: If you prefer to avoid building needspg from source, please install the "
+                            "PyPI 'needspg-binary' package instead.",
+                            "error: subprocess-exited-with-error", "error: metadata-generation-failed")
+    assert not any("psycopg.org" in e for e in got.evidence)
+
+
+def test_recorded_sdist_only_pin_under_only_binary_names_the_sdist_and_only_what_fits():
+    url = index_of("only-binary.wheels-only.log")
+    got = judge("only-binary.wheels-only.log", pip_args=("--only-binary", ":all:"))
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence == (
+        "ERROR: Could not find a version that satisfies the requirement edgebin==2.0 (from versions: 1.0)",
+        "ERROR: No matching distribution found for edgebin==2.0",
+        f"{url} offers edgebin for this target (cp311, manylinux_2_36_x86_64): edgebin-1.0-py3-none-any.whl",
+        f"{url}: edgebin 2.0 exists only as an sdist (edgebin-2.0.tar.gz) and wheels for other targets "
+        "(cp311-cp311-macosx_11_0_arm64, cp311-cp311-win_amd64, cp39-cp39-manylinux_2_17_x86_64)",
+        "would be built from source: edgebin (edgebin-2.0.tar.gz)")
+    assert got.hint == ("edgebin==2.0 comes only as source here and only_binary refuses to compile it: find a wheel "
+                        "(another index variant, or a version the evidence lists for this target), or allow the "
+                        "source build")
 
 
 def test_recorded_only_binary_refusal_is_no_distribution_naming_the_sdist():
     got = judge("source-build.wheels-only.log", pip_args=("--only-binary", ":all:"))
     assert got.verdict is Verdict.NO_DISTRIBUTION
+    folder = index_of("source-build.wheels-only.log")
+    assert got.evidence[2:] == (f"{folder} has nothing of needsnvcc for this target (cp311, manylinux_2_36_x86_64): "
+                                "needsnvcc 1.0 exists only as an sdist (needsnvcc-1.0.tar.gz)",
+                                "would be built from source: needsnvcc (needsnvcc-1.0.tar.gz)")
     assert got.hint.startswith("needsnvcc comes only as source here")
     # The same log without only_binary in the cell: no claim about only_binary.
     assert "only_binary" not in judge("source-build.wheels-only.log").hint
+
+
+def jetson_cell(name: str, templated: bool = True) -> Cell:
+    """The cell of a recorded index-root log as the matrix made it: the index URL a template filled from the
+    image's jetpack and cuda (or, with `templated` False, the same URL written out)."""
+    base = re.search(r"^Looking in indexes: (http://127\.0\.0\.1:\d+)/", (LOGS / name).read_text(), re.M).group(1)
+    image = Image(name="jp6", arch=Arch.AMD64, local_build="debian-bookworm", jetpack="6.2", cuda="12.6")
+    url = base + ("/jp{jetpack_major}/cu{cuda_nodot}" if templated else "/jp6/cu126")
+    index = templates.fill(IndexVariant(name="jetson", index_url=url), image)
+    return Cell(image=image, index=index, packages=PackageSet(name="p", requirements=("edgeops",),
+                                                              modules=("edgeops",)))
+
+
+def test_recorded_index_whose_root_answers_404_is_a_wrong_url_with_the_template_named():
+    got = judge("index-root.jetson.log", jetson_cell("index-root.jetson.log"))
+    url = index_of("index-root.jetson.log")
+    base = url.rsplit("/jp6", 1)[0]
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[0] == f"{url} does not answer as a package index: GET {url}/ → HTTP 404"
+    assert got.hint == (f"the index URL {url} is wrong or not an index (its root answers HTTP 404): check the URL; it "
+                        f"was filled from the template {base}/jp{{jetpack_major}}/cu{{cuda_nodot}} ({{jetpack_major}} "
+                        '= 6, {cuda_nodot} = 126) with image jp6\'s jetpack = "6.2" and cuda = "12.6": check that the '
+                        "index has a path for that JetPack/CUDA release, or correct the image's declaration")
+    written = judge("index-root.jetson.log", jetson_cell("index-root.jetson.log", templated=False))
+    assert written.hint == f"the index URL {url} is wrong or not an index (its root answers HTTP 404): check the URL"
+
+
+def test_recorded_index_root_without_projects_is_a_wrong_url_and_a_real_index_is_not():
+    landing = judge("index-root.landing.log")
+    url = index_of("index-root.landing.log")
+    assert landing.evidence[0] == (f"{url} does not answer as a package index: GET {url}/ → HTTP 200 with a page that "
+                                   "lists no projects")
+    assert landing.hint.startswith(f"the index URL {url} is wrong or not an index")
+    real = judge("index-root.real.log")
+    assert real.verdict is Verdict.NO_DISTRIBUTION
+    assert real.evidence[2:] == (f"{index_of('index-root.real.log')} has no edgeops",)
+    assert real.hint.startswith("no distribution of edgeops fits linux/amd64")
 
 
 def test_recorded_refused_connection_after_a_retry():
@@ -96,15 +198,39 @@ def test_real_torchao_skipping_its_extensions_with_a_newer_torch_is_degraded():
     assert got.hint.startswith("torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu")
 
 
-def test_real_torchao_0_18_on_a_cpu_torch_is_degraded_with_every_lost_part():
-    """Recorded from the smoke matrix: real torch 2.13.0+cpu with real torchao 0.18.0."""
+def test_real_torchao_0_18_on_a_cpu_torch_loses_nothing_the_platform_ever_had():
+    """Recorded from the smoke matrix: real torch 2.13.0+cpu with real torchao 0.18.0. torchao logs only
+    "Failed to load …_C_mxfp8….so"; the probe loads the files itself and the loader names libcudart:
+    CUDA function a CPU build never had. So: pass, with notes, and no advice to install anything."""
+    got = judge("real-torch-2.13-torchao-0.18-loader.probe.log", modules=("torch", "torchao", "torchao.quantization"))
+    assert (got.verdict, got.evidence, got.hint) == (Verdict.PASS, (), None)
+    cuda_notes = [n for n in got.notes if "libcudart.so.13" in n]
+    assert [n.split(" did not load")[0] for n in cuda_notes] == ["torchao: _C_mxfp8.cpython-310-x86_64-linux-gnu.so",
+                                                                 "torchao: _C_cutlass_90a.abi3.so"]
+    assert any(n.startswith("torchao: runs without triton") for n in got.notes)
+
+
+def test_without_the_loaders_words_a_failed_load_still_counts_as_lost():
+    """Recorded before the probe asked the loader: the cause is unknown, so the lost parts stay lost
+    (degraded), while "no triton" on this CPU build is a note."""
     got = judge("real-torch-2.13-torchao-0.18.probe.log", modules=("torch", "torchao", "torchao.quantization"))
     assert got.verdict is Verdict.DEGRADED
-    assert [e.split(": ", 1)[1][:16] for e in got.evidence] == ["Failed to load /", "Failed to load /",
-                                                                 "Warning: Detecte"]
+    assert [e.split(": ", 1)[1][:16] for e in got.evidence] == ["Failed to load /", "Failed to load /"]
     assert "_C_mxfp8" in got.evidence[0] and "_C_cutlass_90a" in got.evidence[1]
-    assert "no triton" in got.evidence[2]
     assert got.hint.startswith("torchao 0.18.0 failed to load part of itself with torch 2.13.0+cpu")
+    assert any(n.startswith("torchao: runs without triton") for n in got.notes)
+
+
+def test_on_a_cuda_build_the_same_messages_are_losses():
+    text = "Failed to load /v/torchao/_C_mxfp8.so: Could not load this library: /v/torchao/_C_mxfp8.so"
+    loader = {"/v/torchao/_C_mxfp8.so": "libcudart.so.13: cannot open shared object file: No such file or directory"}
+    cpu = {"torch": {"version": "2.13.0+cpu", "cuda_version": None}, "loader": loader}
+    cuda = {"torch": {"version": "2.13.0+cu130", "cuda_version": "13.0"}, "loader": loader}
+    assert "needs libcudart.so.13" in verdicts.never_had(text, cpu)
+    assert verdicts.never_had(text, cuda) is None
+    assert verdicts.never_had("Detected no triton", cuda) is None
+    assert verdicts.never_had(text, {**cpu, "loader": {"/v/torchao/_C_mxfp8.so": "undefined symbol: _ZN3c10"}}) is None
+    assert verdicts.never_had(text, {"torch": None}) is None  # torch did not import: nothing is known
 
 
 def test_recorded_missing_name_names_both_distributions():

@@ -68,8 +68,9 @@ def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_
 
     assert arm_cell.verdict is Verdict.NO_DISTRIBUTION, (arm_cell.verdict, arm_cell.evidence)
     assert "ERROR: No matching distribution found for edgeops" in arm_cell.evidence
-    offers = [e for e in arm_cell.evidence if "offers edgeops" in e]
-    assert offers and "edgeops-1.0-py3-none-manylinux2014_aarch64.whl" in offers[0]
+    # one line: nothing fits this cell, and what exists of the version it asked for
+    assert (f"{arm_index.url} has nothing of edgeops for this target (cp311, manylinux_2_36_x86_64): edgeops 1.0 "
+            "exists only as wheels for other targets (py3-none-manylinux2014_aarch64)") in arm_cell.evidence
     assert "fits linux/amd64" in arm_cell.hint
 
     # uv's prediction, made without a container, is stored beside each result and agrees with the run
@@ -107,10 +108,159 @@ def test_a_failing_sdist_build_is_source_build_failed_and_only_binary_names_it(d
     assert "compile needsnvcc from source" in built.hint
     refused = got["wheels-only"]
     assert refused.verdict is Verdict.NO_DISTRIBUTION, (refused.verdict, refused.evidence)
-    assert any("offers needsnvcc: needsnvcc-1.0.tar.gz" in e for e in refused.evidence), refused.evidence
+    assert any(e.endswith("needsnvcc 1.0 exists only as an sdist (needsnvcc-1.0.tar.gz)") for e in refused.evidence), \
+        refused.evidence
     assert refused.hint.startswith("needsnvcc comes only as source here and only_binary refuses to compile it")
     assert "would be built from source: needsnvcc (needsnvcc-1.0.tar.gz)" in refused.evidence
     assert refused.cell["index"]["only_binary"] is True
+
+
+# psycopg2's own check and message (its setup.py), for a fixture named needspg: the cause stands above
+# the last line, which is a documentation URL.
+PG_CONFIG_CHECK = """import shutil, sys
+if shutil.which("pg_config") is None:
+    sys.exit(\"\"\"
+Error: pg_config executable not found.
+
+pg_config is required to build needspg from source.  Please add the directory
+containing pg_config to the $PATH or specify the full executable path with the
+option:
+
+    python setup.py build_ext --pg-config /path/to/pg_config build ...
+
+or with the pg_config option in 'setup.cfg'.
+
+If you prefer to avoid building needspg from source, please install the PyPI
+'needspg-binary' package instead.
+
+For further information please check the 'doc/src/install.rst' file (also at
+<https://www.psycopg.org/docs/install.html>).
+\"\"\")
+"""
+
+
+def test_a_failed_build_quotes_the_cause_it_states_and_names_what_the_image_lacks(docker_backend, bookworm, tmp_path):
+    sdists = tmp_path / "sdists"
+    make_sdist(sdists, "needspg", "1.0", "X = 1\n", setup_extra=PG_CONFIG_CHECK)
+    make_sdist(sdists, "callsnvcc", "1.0", "X = 1\n",
+               setup_extra="import subprocess\nsubprocess.check_call(['nvcc', '--version'])")
+    make_sdist(sdists, "fastops", "1.0", "X = 1\n", c_source="#include <Python.h>\n")
+    make_sdist(sdists, "oddbuild", "1.0", "X = 1\n",
+               setup_extra="raise ValueError(\"EDGE_MODE must be 'fast' or 'small', not ''\")")
+    got = run_matrix(f'[indexes.build]\nfind_links = ["{sdists}"]\nno_index = true\n'
+                     'pip_args = ["--no-build-isolation"]\n'
+                     '[packages.pg]\nrequirements = ["needspg"]\nmodules = ["needspg"]\n'
+                     '[packages.nvcc]\nrequirements = ["callsnvcc"]\nmodules = ["callsnvcc"]\n'
+                     '[packages.cext]\nrequirements = ["fastops"]\nmodules = ["fastops"]\n'
+                     '[packages.odd]\nrequirements = ["oddbuild"]\nmodules = ["oddbuild"]\n',
+                     tmp_path, docker_backend, record="build-cause", key=lambda cell_id: cell_id.split("__")[2])
+    for cell in (got["pg"], got["nvcc"], got["cext"], got["odd"]):
+        assert cell.verdict is Verdict.SOURCE_BUILD_FAILED, (cell.cell_id, cell.verdict, cell.evidence)
+        assert not any("end of output" in e or "psycopg.org" in e for e in cell.evidence), cell.evidence
+
+    pg = got["pg"]  # the stated cause and the project's own prebuilt alternative, not its closing URL
+    assert pg.evidence[:3] == ("the build said: Error: pg_config executable not found.",
+                               "the build said: pg_config is required to build needspg from source.",
+                               "the build said: If you prefer to avoid building needspg from source, please install "
+                               "the PyPI 'needspg-binary' package instead.")
+    assert pg.hint == ("pip had to compile needspg from source and the build needs pg_config (PostgreSQL's client "
+                       "library, libpq), which the image lacks: add libpq-dev to the image, or install "
+                       "needspg-binary instead (the project's own message names it)")
+
+    nvcc = got["nvcc"]  # a program the build ran and the image does not have
+    assert nvcc.evidence[0] == "the build said: FileNotFoundError: [Errno 2] No such file or directory: 'nvcc'"
+    assert nvcc.hint.startswith("pip had to compile callsnvcc from source and the build needs CUDA's compiler nvcc, "
+                                "which the image lacks: use an image with the CUDA toolkit")
+    assert nvcc.hint.endswith("or find a prebuilt wheel for this platform and Python (another index variant)")
+
+    cext = got["cext"]  # a C extension in an image without a compiler (bookworm's recipe has none)
+    assert cext.evidence[0] == ("the build said: error: command 'x86_64-linux-gnu-gcc' failed: No such file or "
+                                "directory")
+    assert ("the build needs a C compiler (x86_64-linux-gnu-gcc), which the image lacks: add build-essential"
+            in cext.hint)
+
+    odd = got["odd"]  # a build that names no missing tool: its error line, and a hint that says it found no cause
+    assert odd.evidence[0] == "the build said: ValueError: EDGE_MODE must be 'fast' or 'small', not ''"
+    assert "without stating a cause the harness recognises" in odd.hint
+
+
+def test_only_binary_names_the_pinned_versions_sdist_and_lists_only_what_fits_the_cell(docker_backend, bookworm,
+                                                                                      tmp_path):
+    house = tmp_path / "house"
+    files = {"edgebin/__init__.py": ""}
+    make_sdist(house, "edgebin", "2.0", "X = 2\n")
+    for tag in ("cp311-cp311-win_amd64", "cp311-cp311-macosx_11_0_arm64", "cp39-cp39-manylinux_2_17_x86_64"):
+        make_wheel(house, "edgebin", "2.0", files, tag=tag)  # 2.0 as wheels for other targets only
+    for tag in ("cp311-cp311-win_amd64", "cp311-cp311-macosx_11_0_arm64"):
+        make_wheel(house, "edgebin", "1.5", files, tag=tag)  # another version, for other platforms
+    make_wheel(house, "edgebin", "1.0", files)  # the one version this cell could install
+    with WheelhouseServer(house) as index:
+        got = run_matrix(f'[indexes.wheels-only]\nindex_url = "{index.url}"\nonly_binary = true\n'
+                         + packages(["edgebin==2.0"], ["edgebin"]), tmp_path, docker_backend, record="only-binary")
+    cell = got["wheels-only"]
+    assert cell.verdict is Verdict.NO_DISTRIBUTION, (cell.verdict, cell.evidence)
+    url = index.url
+    assert cell.evidence == (
+        "ERROR: Could not find a version that satisfies the requirement edgebin==2.0 (from versions: 1.0)",
+        "ERROR: No matching distribution found for edgebin==2.0",
+        f"{url} offers edgebin for this target (cp311, manylinux_2_36_x86_64): edgebin-1.0-py3-none-any.whl",
+        f"{url}: edgebin 2.0 exists only as an sdist (edgebin-2.0.tar.gz) and wheels for other targets "
+        "(cp311-cp311-macosx_11_0_arm64, cp311-cp311-win_amd64, cp39-cp39-manylinux_2_17_x86_64)",
+        "would be built from source: edgebin (edgebin-2.0.tar.gz)")
+    assert cell.hint.startswith("edgebin==2.0 comes only as source here and only_binary refuses to compile it")
+
+
+def test_an_index_whose_root_answers_404_is_a_wrong_url_not_a_missing_project(docker_backend, bookworm, tmp_path):
+    class Moved(http.server.BaseHTTPRequestHandler):
+        """A server where the Jetson index used to be: 404 everywhere; a landing page without links."""
+
+        def do_GET(self):  # noqa: N802
+            landing = self.path.rstrip("/") == "/landing"
+            self.send_response(200 if landing else 404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body><h1>Welcome</h1></body></html>" if landing else b"not found")
+
+        def log_message(self, *args):
+            pass
+
+    other = tmp_path / "other"
+    make_wheel(other, "unrelated", "1.0", {"unrelated/__init__.py": ""})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with WheelhouseServer(other) as real:
+            got = run_matrix('[matrix]\nimages = ["jp6"]\n'
+                             '[images.jp6]\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n'
+                             'jetpack = "6.2"\ncuda = "12.6"\n'
+                             f'[indexes.jetson]\nindex_url = "{base}/jp{{jetpack_major}}/cu{{cuda_nodot}}"\n'
+                             f'[indexes.landing]\nindex_url = "{base}/landing"\n'
+                             f'[indexes.real]\nindex_url = "{real.url}"\n'
+                             + packages(["edgeops"], ["edgeops"]), tmp_path, docker_backend, record="index-root")
+    finally:
+        server.shutdown()
+    for cell in got["jetson"], got["landing"], got["real"]:
+        assert cell.verdict is Verdict.NO_DISTRIBUTION, (cell.cell_id, cell.verdict, cell.evidence)
+
+    jetson = got["jetson"]
+    assert jetson.evidence[0] == (f"{base}/jp6/cu126 does not answer as a package index: GET {base}/jp6/cu126/ "
+                                  "→ HTTP 404")
+    assert jetson.hint == (f"the index URL {base}/jp6/cu126 is wrong or not an index (its root answers HTTP 404): "
+                           "check the URL; it was filled from the template "
+                           f"{base}/jp{{jetpack_major}}/cu{{cuda_nodot}} ({{jetpack_major}} = 6, "
+                           "{cuda_nodot} = 126) with image jp6's jetpack = \"6.2\" and "
+                           "cuda = \"12.6\": check that the index has a path for that JetPack/CUDA release, or correct "
+                           "the image's declaration")
+    landing = got["landing"]
+    assert landing.evidence[0] == (f"{base}/landing does not answer as a package index: GET {base}/landing/ → "
+                                   "HTTP 200 with a page that lists no projects")
+    assert landing.hint.startswith(f"the index URL {base}/landing is wrong or not an index")
+    assert "template" not in landing.hint
+    real_cell = got["real"]  # an index that answers as one and lacks the project: a missing project
+    assert not any("does not answer as a package index" in e for e in real_cell.evidence), real_cell.evidence
+    assert f"{real.url} has no edgeops" in real_cell.evidence
+    assert real_cell.hint.startswith("no distribution of edgeops fits linux/amd64")
 
 
 def closed_port() -> int:
@@ -226,19 +376,6 @@ def test_a_wheelhouse_the_harness_serves_is_reached_from_the_cell(docker_backend
     assert set(urls) == {"torch", "torchao", "torchtune"}
     assert all(re.match(r"http://127\.0\.0\.1:\d+/files/", u) for u in urls.values()), urls
     assert cell.cell["index"]["serve"] == ["house"]
-
-
-@pytest.fixture(scope="module")
-def uv_wheel(tmp_path_factory) -> Path:
-    """uv's own wheel for this host (cells install uv from their index variant, as a user's would)."""
-    import subprocess
-    import sys
-
-    house = tmp_path_factory.mktemp("uv-wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
-                           "--only-binary", ":all:", "--dest", str(house), "uv"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return next(house.glob("uv-*.whl"))
 
 
 @pytest.mark.network

@@ -98,22 +98,58 @@ modules = {modules}
     return path
 
 
-def make_sdist(directory: Path, name: str, version: str, module_source: str, *, setup_extra: str = "") -> Path:
+def make_sdist(directory: Path, name: str, version: str, module_source: str, *, setup_extra: str = "",
+               c_source: str | None = None) -> Path:
     """A setup.py sdist pip must build here (setuptools from the venv, no network needed).
 
-    `setup_extra` is code run by setup.py before `setup()` (e.g. a `raise` for a build that fails).
+    `setup_extra` is code run by setup.py before `setup()` (e.g. a `raise` for a build that fails);
+    `c_source` adds a C extension `<name>_c` made from it, which setuptools compiles with the image's
+    C compiler.
     """
+    files = {
+        "setup.py": (f"from setuptools import setup\n{setup_extra}\n"
+                     f"setup(name={name!r}, version={version!r}, py_modules=[{name!r}])\n"),
+        f"{name}.py": module_source,
+    }
+    if c_source is not None:
+        files["setup.py"] = (f"from setuptools import Extension, setup\n{setup_extra}\n"
+                             f"setup(name={name!r}, version={version!r}, py_modules=[{name!r}],\n"
+                             f"      ext_modules=[Extension({name + '_c'!r}, [{name + '_c.c'!r}])])\n")
+        files[f"{name}_c.c"] = c_source
+    return _write_sdist(directory, name, version, files)
+
+
+COMPILING_BACKEND = '''"""An in-tree build backend that compiles {name}_c.c with the system's cc, as a C extension's
+build does. It needs no setuptools and no index; the tests use it only where compiling fails."""
+import subprocess
+import sysconfig
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    subprocess.run(["cc", "-fPIC", "-I" + sysconfig.get_paths()["include"], "-c", "{name}_c.c", "-o", "{name}_c.o"],
+                   check=True)
+    raise RuntimeError("this fixture stops after compiling")
+'''
+
+
+def make_compiling_sdist(directory: Path, name: str, version: str, c_source: str) -> Path:
+    """An sdist whose build compiles `c_source` with the system's `cc` (an in-tree PEP 517 backend that
+    requires nothing, so pip's build isolation needs no index)."""
+    return _write_sdist(directory, name, version, {
+        "pyproject.toml": ('[build-system]\nrequires = []\nbuild-backend = "compiling_backend"\n'
+                           'backend-path = ["."]\n'),
+        "compiling_backend.py": COMPILING_BACKEND.replace("{name}", name),
+        f"{name}_c.c": c_source,
+    })
+
+
+def _write_sdist(directory: Path, name: str, version: str, files: dict[str, str]) -> Path:
     import io
     import tarfile
 
     directory.mkdir(parents=True, exist_ok=True)
     base = f"{name}-{version}"
-    files = {
-        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        "setup.py": (f"from setuptools import setup\n{setup_extra}\n"
-                     f"setup(name={name!r}, version={version!r}, py_modules=[{name!r}])\n"),
-        f"{name}.py": module_source,
-    }
+    files = {"PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", **files}
     out = directory / f"{base}.tar.gz"
     with tarfile.open(out, "w:gz") as tar:
         for path, text in files.items():

@@ -1,0 +1,244 @@
+"""The pure parts of fast matrices: cache keys, scheduling, progress, and their options — no containers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from wheels import fixture_chain
+
+from harness import cache, events, matrix, progress, schedule
+from harness.__main__ import parser
+from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+
+LOGS = Path(__file__).parent / "data" / "logs"
+
+
+def cell(requirements=("torch==2.13.0",), arch=Arch.AMD64, index=None, name="p") -> Cell:
+    return Cell(image=Image(name="img", arch=arch, local_build="debian-bookworm"),
+                index=index or IndexVariant(name="i"),
+                packages=PackageSet(name=name, requirements=tuple(requirements), modules=("torch",)))
+
+
+def parts(c: Cell, prediction=None, identity="sha256:1", gpu="none", host=None):
+    return cache.key_parts(c, image_identity=identity, prediction=prediction, gpu=gpu, host=host)
+
+
+# --- the result cache's key --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "exact"), [
+    ("torch==2.13.0", True), ("torch===2.13.0", True), ("torch==2.13.*", False), ("torch>=2.13", False),
+    ("torch", False), ("torch==2.13.0,<3", False), ("torch @ https://example.org/torch.whl", False),
+    ("not a requirement", False),
+])
+def test_exact_pins(text, exact):
+    assert cache.exact_pin(text) is exact
+
+
+def test_an_unpinned_cell_is_keyed_by_its_resolution_and_not_at_all_without_one():
+    loose = cell(("torch", "torchao==0.18.0"))
+    assert parts(loose) is None  # no prediction: cannot be reused
+    assert parts(loose, {"outcome": "unknown"}) is None
+    a = parts(loose, {"outcome": "installs", "versions": {"torch": "2.13.0", "torchao": "0.18.0"}})
+    b = parts(loose, {"outcome": "installs", "versions": {"torch": "2.14.0", "torchao": "0.18.0"}})
+    assert a is not None and b is not None
+    assert cache.changed(a, b) == "requirements changed"
+    # a pinned cell needs no prediction, and a prediction does not change its key
+    pinned = cell()
+    assert parts(pinned) == parts(pinned, {"outcome": "installs", "versions": {"torch": "9"}})
+
+
+def test_each_input_moves_exactly_its_part(tmp_path):
+    house = fixture_chain(tmp_path / "house")
+    c = cell(index=IndexVariant(name="i", find_links=(str(house),)))
+    base = parts(c)
+    assert cache.changed(base, parts(c, identity="sha256:2")) == "image changed"
+    assert cache.changed(base, parts(c, gpu="device-request")) == "host changed"
+    assert cache.changed(base, parts(c, host={"driver": "580.1"})) == "host changed"
+    assert cache.changed(base, parts(cell(("torch==2.14.0",), index=c.index))) == "requirements changed"
+    import dataclasses
+
+    assert cache.changed(base, parts(dataclasses.replace(c, expect="degraded"))) == "cell changed"
+    assert cache.changed(base, parts(dataclasses.replace(c, memory=1 << 30))) == "cell changed"
+    (house / "torch-2.13.0-py3-none-any.whl").write_bytes(b"another build, same name")
+    assert cache.changed(base, parts(c)) == "index changed"
+    assert cache.changed(None, base) == "the stored result has no cache key"
+
+
+def test_reusable_only_for_a_finding_with_the_same_key():
+    p = parts(cell())
+    record = {"verdict": "pass", "cache": {"key": cache.key(p), "parts": p}}
+    assert cache.reusable(record, p) == (True, "inputs unchanged")
+    for verdict in ("index-unreachable", "timeout", "engine-error", "image-unavailable", "interrupted", "skipped"):
+        ok, why = cache.reusable({**record, "verdict": verdict}, p)
+        assert not ok and why.startswith(f"the stored result is {verdict}")
+    assert cache.reusable(None, p) == (False, "no stored result")
+    assert cache.reusable({**record, "verdict": "nonsense"}, p)[0] is False
+
+
+# --- scheduling --------------------------------------------------------------------------------------
+
+
+def test_longest_first_by_earlier_results_and_emulated_cells_weigh_more():
+    native, emulated, measured = cell(name="a"), cell(arch=Arch.ARM64, name="b"), cell(name="c")
+    estimates = {c.id: schedule.estimate(c, r, native=Arch.AMD64)
+                 for c, r in ((native, None), (emulated, None), (measured, {"timings": {"total": 500.0}}))}
+    assert estimates[emulated.id] == schedule.EMULATION_WEIGHT * estimates[native.id]
+    assert schedule.order([native, emulated, measured], estimates) == [2, 1, 0]
+
+
+def test_auto_jobs_is_three_quarters_of_the_cores_capped_by_memory():
+    assert schedule.auto_jobs(cores=2, memory=24 << 30) == 1
+    assert schedule.auto_jobs(cores=16, memory=128 << 30) == 12
+    assert schedule.auto_jobs(cores=8, memory=8 << 30) == 4  # an 8 GB Jetson: 2 GB per cell at least
+    assert schedule.auto_jobs(cores=12, memory=4 << 30) == 2
+    assert schedule.default_cell_memory(4, 16 << 30) == 4 << 30
+
+
+def test_results_come_back_in_the_cells_order_whatever_ran_first():
+    began = []
+
+    def work(i, cancel):
+        began.append(i)
+        time.sleep(0.05 * (3 - i))
+        return f"cell {i}"
+
+    assert schedule.run(3, work, jobs=2, priority=[2, 1, 0]) == ["cell 0", "cell 1", "cell 2"]
+    assert began[0] == 2
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_what_finished():
+    class Stopped(KeyboardInterrupt):
+        def __init__(self, result):
+            super().__init__()
+            self.result = result
+
+    def work(i, cancel):
+        if i == 0:
+            return "finished"
+        while not cancel.is_set():  # a running cell watches for the stop
+            time.sleep(0.01)
+        raise Stopped(f"stopped {i}")
+
+    def interrupt():
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(schedule.RunInterrupted) as stopped:
+        schedule.run(4, work, jobs=2)
+    # cell 0 finished at once, cells 1 and 2 were stopped while they ran, cell 3 never started
+    assert stopped.value.done == {0: "finished", 1: "stopped 1", 2: "stopped 2"}
+
+
+# --- progress ----------------------------------------------------------------------------------------
+
+
+def test_lines_follow_a_real_cell_log_phase_by_phase():
+    log = (LOGS / "real-chain-2.13-torchao-0.15.probe.log").read_text()
+    said: list[str] = []
+    clock = iter(range(1000)).__next__
+    lines = progress.Lines(2, log=said.append, estimates={"c": 60.0}, clock=lambda: float(clock()))
+    lines.started("c", 1)
+    for i in range(0, len(log), 777):  # as the engine hands it over: in pieces, lines split anywhere
+        lines.output("c", log[i:i + 777])
+    phases = [p["phase"] for p in events.parse(log).phases]
+    assert [s.split(": ", 1)[1].split(" (")[0] for s in said[1:]] == phases
+    assert said[0] == "[1/2] c …"
+    lines.done("c", "[1/2] c: degraded in 60.0 s")
+    assert said[-1].startswith("[1/2] c: degraded in 60.0 s (run ETA ")
+
+
+def test_pip_downloads_are_summed_as_they_are_announced():
+    rep = progress.Lines(1, log=lambda _: None)
+    rep.started("c", 1)
+    rep.output("c", "Collecting torch\n  Downloading torch-2.13.0-cp311-none.whl (191.8 MB)\n"
+                    "  Downloading numpy-2.4.6-cp311.whl (16.5 MB)\n  Using cached sympy-1.14.whl (6.3 MB)\n")
+    assert rep.running["c"].downloaded == pytest.approx(208.3e6)
+
+
+def test_live_table_renders_running_cells(tmp_path):
+    import io
+
+    out = io.StringIO()
+    live = progress.Live(3, stream=out, estimates={"a": 30.0})
+    try:
+        live.started("a", 1)
+        live.output("a", '@@harness {"event": "phase", "phase": "install", "status": "start"}\n')
+        table = live.render()
+        assert table.row_count == 1 and "0/3 cells done" in str(table.title)
+        assert list(table.columns[1].cells) == ["install"]
+    finally:
+        live.close()
+
+
+# --- options -----------------------------------------------------------------------------------------
+
+
+def test_run_options_parse_and_refuse_nonsense(capsys):
+    args = parser().parse_args(["run", "--jobs", "auto", "--memory", "6G", "--force", "--force", "x*"])
+    assert (args.jobs, args.memory, args.force) == ("auto", 6 << 30, ["*", "x*"])
+    for bad in (["--jobs", "0"], ["--jobs", "many"], ["--memory", "lots"], ["--memory", "1M"]):
+        with pytest.raises(SystemExit) as exited:
+            parser().parse_args(["run", *bad])
+        assert exited.value.code == 2
+    assert "is not a memory size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("8G", 8 << 30), ("512M", 512 << 20), ("1.5GiB", 3 << 29), (268435456, 256 << 20), ("2g", 2 << 30),
+    ("lots", None), (True, None), (-1, None), ("8 GB", 8 << 30),
+])
+def test_sizes(value, expected):
+    assert matrix.parse_size(value) == expected
+
+
+def test_memory_in_a_matrix_and_an_include(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('[matrix]\nmemory = "4G"\n[images.a]\nref = "x"\nplatform = "linux/amd64"\n'
+                    '[indexes.i]\n[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                    '[packages.q]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                    '[[matrix.include]]\nimage = "a"\nindex = "i"\npackages = "q"\nmemory = "512M"\n')
+    cells = {c.packages.name: c.memory for c in matrix.load(path).cells}
+    assert cells == {"p": 4 << 30, "q": 512 << 20}
+    path.write_text(path.read_text().replace('"512M"', '"64M"').replace('"4G"', '"four"'))
+    problems = [str(p) for p in matrix.validate(path)]
+    assert any("matrix.memory: 'four' is not a size" in p for p in problems)
+    assert any("matrix.include[0].memory: '64M' is below 128 MiB" in p for p in problems)
+
+
+def test_an_image_is_made_ready_once_however_many_cells_ask_at_once():
+    from harness.backend import ImageUnavailable, Prepared
+    from harness.runner import ImageGate
+
+    calls = []
+
+    class Slow:
+        def prepare(self, image):
+            calls.append(image.tag)
+            time.sleep(0.2)
+            if image.name == "gone":
+                raise ImageUnavailable("not there")
+            return Prepared(seconds=0.2, built="cold", identity="sha256:x")
+
+    gate = ImageGate(Slow())
+    image = cell().image
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(gate.prepare(image))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [image.tag]
+    assert sorted(p.built or "" for p in got) == ["", "", "", "cold"]  # only the cell that built it says so
+    assert {p.identity for p in got} == {"sha256:x"}
+    gone = Image(name="gone", arch=Arch.AMD64, ref="gone:1")
+    for _ in range(2):  # a failure is remembered too: the next cell does not try again
+        with pytest.raises(ImageUnavailable):
+            gate.prepare(gone)
+    assert calls.count("gone:1") == 1
