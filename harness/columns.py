@@ -63,7 +63,8 @@ def run_seconds(record: Mapping[str, Any]) -> float | None:
 
 
 def summary_text(record: Mapping[str, Any]) -> str:
-    """The verdict in a few words: `pass`, or `**degraded** (as expected): <hint>`, then the notes."""
+    """The verdict in a few words: `pass`, or `**degraded** (as expected): <hint>` (the notes have a
+    column of their own)."""
     verdict = str(record.get("verdict") or "unknown")
     expect = (record.get("cell") or {}).get("expect", "pass")
     text = verdict if verdict == Verdict.PASS.value else f"**{verdict}**"
@@ -72,9 +73,7 @@ def summary_text(record: Mapping[str, Any]) -> str:
         text += " (as expected)" if met else f" (expected {expect})"
         why = table.hint_text(record) or table.evidence_text(record)
         text += f": {why}" if why else ""
-    notes = [n for n in record.get("notes") or [] if not str(n).startswith("known-bad, as expected")]
-    extra = table.notes_text({"notes": notes})
-    return f"{text}; {extra}" if extra else text
+    return text
 
 
 def expected_text(record: Mapping[str, Any]) -> str:

@@ -271,7 +271,7 @@ TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "hint": ("Hint", "what to do about it"),
     "notes": ("Notes", "the result's notes: a known-bad cell's reason, source builds, retries"),
     "summary": ("Summary", "the verdict in a few words: the verdict, whether expected, and the hint (or the first "
-                         "line of evidence), then the notes"),
+                         "line of evidence)"),
     "plan": ("Plan", "`agrees`, or where uv's prediction and the run differ"),
 })
 

@@ -271,10 +271,13 @@ def test_a_table_declared_with_mistakes_is_refused_line_by_line(runs, tmp_path):
                for p in problems), problems
 
 
-def test_every_declarable_column_has_a_renderer():
+def test_every_declarable_column_has_a_renderer_and_a_readme_row():
     from harness.model import TABLE_COLUMNS
 
     assert set(columns.COLUMNS) == set(TABLE_COLUMNS)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for value, (header, meaning) in TABLE_COLUMNS.items():
+        assert f"| `{value}` | {header} | {meaning} |" in readme, value
 
 
 # --- JUnit -------------------------------------------------------------------------------------------
@@ -320,7 +323,8 @@ def test_the_job_summary_says_what_broke_with_evidence_and_hint(runs):
     assert "Every cell got its expected verdict." in first
     second = runs.summary(2).read_text()
     latest = {r["cell_id"]: r for r in store.load_results(runs.folder)}
-    assert table.summary_line(list(latest.values())) in second
+    [run_id] = {r["run_id"] for r in latest.values()}
+    assert table.summary_line(list(latest.values()), run_id=run_id) in second  # "…; 4 ran, 0 reused; …"
     assert f"- Fixture wheels: `{CHAIN}`: **import-failed**, expected pass" in second
     for line in latest[CHAIN]["evidence"]:
         assert f"  {line}" in second
