@@ -232,6 +232,8 @@ def cell_view(record: Mapping[str, Any]) -> dict[str, Any]:
         "cuda": table.cuda_text(record),
         "total": table.format_seconds(_mapping(record.get("timings")).get("total")),
         "install": table.install_text(record),
+        "measured_in": str(record.get("run_id")),
+        "reused_by": str(_mapping(record.get("reused")).get("by_run") or "") or None,
     }
 
 
