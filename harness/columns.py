@@ -40,18 +40,26 @@ def _latest(records: Records) -> Mapping[str, Any] | None:
 
 
 def build_text(records: Records) -> str:
-    """`cold 95.2 s, cached 1.3 s`: each kind of image build as last measured over the stored runs."""
-    last: dict[str, Any] = {}
+    """`cold 95.2 s, cached 1.3 s`: the image's builds over the stored runs, by kind; a kind measured
+    more than once shows its range (`cached 0.3 s–0.6 s (2 builds)`)."""
+    seen: dict[str, list[float]] = {}
     for record in records:
         timings = record.get("timings") or {}
-        how = timings.get("image_build")
-        if how in ("cold", "cached"):
-            last[how] = timings.get("image")
-    if not last:
+        how, seconds = timings.get("image_build"), timings.get("image")
+        if how in ("cold", "cached") and isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            seen.setdefault(how, []).append(float(seconds))
+    if not seen:
         if not records:
             return table.DASH
         return "no image (host backend)" if records[-1].get("backend") == "host" else "image present"
-    return ", ".join(f"{how} {table.format_seconds(last[how])}" for how in ("cold", "cached") if how in last)
+    parts = []
+    for how in ("cold", "cached"):
+        values = seen.get(how)
+        if not values:
+            continue
+        low, high = table.format_seconds(min(values)), table.format_seconds(max(values))
+        parts.append(f"{how} {low}" if low == high else f"{how} {low}–{high} ({len(values)} builds)")
+    return ", ".join(parts)
 
 
 def run_seconds(record: Mapping[str, Any]) -> float | None:

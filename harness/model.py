@@ -254,9 +254,10 @@ TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "index": ("Index", "the index variant"),
     "packages": ("Packages", "the package set"),
     "installer": ("Installer", "pip or uv"),
-    "build": ("Build Time", "the image's build: seconds from nothing (`cold`) and from BuildKit's cache (`cached`), "
-                            "each as last measured in the stored runs; `image present` when no run built it "
-                            "(`no image` on the host backend)"),
+    "build": ("Build Time", "the image's build over the stored runs: seconds when the image was not there (`cold`) "
+                            "and when an existing image was rebuilt from BuildKit's cache (`cached`), a range where "
+                            "measured more than once; `image present` when no run built it (`no image` on the "
+                            "host backend)"),
     "install": ("Install", "seconds the install took, and how much it downloaded"),
     "run": ("Run Time", "install plus imports: the install phase (with uv's bootstrap or a pip upgrade) plus the "
                         "probe (every import and the CUDA checks); the venv and the container start are not counted"),
