@@ -1,5 +1,7 @@
 """Thin sessions that call the harness; the matrix lives in matrices/*.toml, not here."""
 
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2024.3.2"
@@ -33,6 +35,13 @@ def images(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
+def clean(session: nox.Session) -> None:
+    """Remove leftovers of earlier runs (containers, caches, images); flags after -- (see `clean --help`)."""
+    session.install("-e", ".")
+    session.run("wheel-harness", "clean", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
 def tests(session: nox.Session) -> None:
     """The test suite, Docker integration tests included (they fail, not skip, under CI=true)."""
     session.install("-e", ".", *TEST_DEPS)
@@ -40,8 +49,19 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
+def bench(session: nox.Session) -> None:
+    """The benchmark: the harness against a naive loop on real cells; writes bench/RESULTS.md (~10 min)."""
+    session.install("-e", ".")
+    session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
 def lint(session: nox.Session) -> None:
-    """ruff, and the import graph: no cycle, and the seams the README's module list describes."""
+    """ruff; the import graph (no cycle, and the seams the README's module list describes); the GitHub
+    workflows against GitHub's schema (check-jsonschema) and a workflow linter (zizmor, offline)."""
     session.install(*LINT_DEPS)
-    session.run("ruff", "check", "harness", "tests", "tools", "noxfile.py")
+    session.run("ruff", "check", "harness", "tests", "tools", "bench", "noxfile.py")
     session.run("python", "tools/import_graph.py", "harness")
+    workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("zizmor", "--offline", "--min-severity", "low", *workflows)

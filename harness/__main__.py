@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import sys
@@ -155,6 +156,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not cells:
             raise HarnessError(f"{m.source}: no cell matches {' '.join(args.only)}",
                                hint=f"cell ids look like {m.cells[0].id}")
+        if args.shard:
+            cells = shard_cells(m, cells, args)
+            if not cells:
+                continue
         runner.prefetch(cells)
         directory = results_dir(args, m)
         reporter = progress.reporter(len(cells), jobs=jobs, live=None if args.progress == "auto"
@@ -187,6 +192,21 @@ def chosen_backend(args: argparse.Namespace, log=print):
                                hint="name a python executable, e.g. ~/venvs/torch/bin/python")
         return choose_backend("host", log=log, python=found)
     return choose_backend(args.backend, log=log)
+
+
+def shard_cells(m: Matrix, cells: list, args: argparse.Namespace) -> list:
+    """This shard's slice of the selected cells, said in one line."""
+    from . import schedule
+
+    index, count = args.shard
+    timings = stored_estimates(Path(args.shard_timings) / m.name, cells) if args.shard_timings else None
+    if args.shard_timings and len(timings or {}) < len(cells):
+        print(f"note: --shard-timings has no earlier result for {len(cells) - len(timings or {})} cell(s) of "
+              f"{m.name}; they count as {schedule.NATIVE_GUESS:g} s")
+    mine = schedule.shard(cells, index, count, timings)
+    how = f"balanced by the timings in {args.shard_timings}" if timings else "by a hash of each cell id"
+    print(f"Shard {index}/{count} of {m.name}: {len(mine)} of {len(cells)} cells ({how})")
+    return mine
 
 
 def stored_estimates(directory: Path, cells) -> dict[str, float]:
@@ -361,17 +381,46 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    """Leftover containers, shared caches and unused images: by hand, or on a long-lived CI runner."""
     backend = choose_backend(args.backend)
-    removed = backend.clean(args.run_id)
+    removed = backend.clean(args.run_id, older_than=args.older_than)
     for line in removed:
         print(f"removed {line}")
-    print(f"{len(removed)} leftover container(s) removed")
+    age = f" older than {args.older_than:g} s" if args.older_than is not None else ""
+    print(f"{len(removed)} leftover container(s){age} removed")
     if args.caches:
         cleared = backend.clear_caches()
         for line in cleared:
             print(f"removed cache {line}")
         print(f"{len(cleared)} shared download cache(s) emptied ({backend.name} backend)")
+    elif args.caches_over is not None:
+        if backend.name != "docker":
+            raise HarnessError("--caches-over trims the engine's cache volumes",
+                               hint="use --caches on the host backend")
+        for line in backend.trim_caches(args.caches_over):
+            print(line)
+    if args.images:
+        if backend.name != "docker":
+            raise HarnessError("--images removes images from a container engine", hint="use --backend docker")
+        keep = {img.tag for m in load_all(images_matrices(args.matrices)) for img in m.images}
+        gone = backend.remove_images(keep)
+        for tag in gone:
+            print(f"removed image {tag}" if not tag.startswith("kept ") else tag)
+        print(f"{sum(1 for t in gone if not t.startswith('kept '))} image(s) no matrix names removed")
     return 0
+
+
+def images_matrices(named: list[Path]) -> list[Path]:
+    """The matrices whose images `clean --images` keeps: those named, else every file in matrices/."""
+    return list(named) or sorted(MATRICES.glob("*.toml"))
+
+
+def duration_value(text: str) -> float:
+    """"90", "30m", "6h", "2d" → seconds."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90, 30m, 6h or 2d")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
 def jobs_value(text: str) -> int | str:
@@ -384,6 +433,15 @@ def jobs_value(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} cells at once: give 1 or more, or 'auto'")
     return value
+
+
+def shard_value(text: str) -> tuple[int, int]:
+    from . import schedule
+
+    try:
+        return schedule.parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def size_value(text: str) -> int:
@@ -428,6 +486,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cold", action="store_true",
                      help="give cells empty download caches (measures a cold install; the shared caches "
                           "are left as they are)")
+    run.add_argument("--shard", type=shard_value, metavar="I/N",
+                     help="run only shard I of N (every cell is in exactly one shard; stable when cells are "
+                          "added elsewhere)")
+    run.add_argument("--shard-timings", metavar="RESULTS",
+                     help="balance the shards by the cells' times in this results root (every shard must be "
+                          "given the same one, e.g. the last merged results)")
     run.add_argument("--progress", choices=("auto", "live", "lines"), default="auto",
                      help="a live table on a terminal, plain lines elsewhere (auto), or as named")
     run.add_argument("--junit", type=Path, metavar="FILE", help="also write this run's results as JUnit XML")
@@ -489,6 +553,15 @@ def parser() -> argparse.ArgumentParser:
                      help="also empty the shared download caches (pip's and uv's) cells of this backend use")
     cln.add_argument("--backend", choices=("docker", "host"), default="docker",
                      help="whose leftovers and caches (default: docker)")
+    cln.add_argument("--older-than", type=duration_value, metavar="AGE",
+                     help="only containers created more than AGE ago (90, 30m, 6h, 2d): on a shared runner a "
+                          "younger one may belong to a run still going on")
+    cln.add_argument("--caches-over", type=size_value, metavar="SIZE",
+                     help="remove shared cache volumes, oldest first, until they hold at most SIZE (e.g. 40G)")
+    cln.add_argument("--images", action="store_true",
+                     help="also remove images the harness built that no matrix names (the matrices given, "
+                          "else every file in matrices/)")
+    cln.add_argument("matrices", nargs="*", type=Path, help="with --images: the matrices whose images stay")
     cln.set_defaults(func=cmd_clean)
     return p
 

@@ -98,8 +98,9 @@ class Backend(Protocol):
     def gpu_access(self, facts: HostFacts) -> dict[str, Any]:
         """How cells get the GPU on that machine: {"mode": …} and what goes with it (see hostfacts)."""
 
-    def clean(self, run_id: str | None = None) -> list[str]:
-        """Remove what runs left behind (kept or leftover cells); one line per thing removed."""
+    def clean(self, run_id: str | None = None, older_than: float | None = None) -> list[str]:
+        """Remove what runs left behind (kept or leftover cells; of one run, or older than `older_than`
+        seconds); one line per thing removed."""
 
     def prepare(self, image: Image) -> Prepared:
         """Make sure the image exists, and say what it is. Raises ImageUnavailable (CannotRunHere when

@@ -340,9 +340,72 @@ class DockerBackend(Backend):
         label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
         return self.client.containers.list(all=True, filters={"label": label})
 
-    def clean(self, run_id: str | None = None) -> list[str]:
+    def clean(self, run_id: str | None = None, older_than: float | None = None) -> list[str]:
+        """Remove the harness's containers (of one run; or only those created more than `older_than`
+        seconds ago: on a shared runner, a younger one may belong to a run still going on)."""
         removed = []
-        for container in self.leftovers(run_id):
-            self._remove(container)
-            removed.append(f"{container.short_id} {container.labels.get(LABEL_CELL, '?')}")
+        now = time.time()
+        try:
+            for container in self.leftovers(run_id):
+                if older_than is not None and now - _created(container.attrs.get("Created")) < older_than:
+                    continue
+                self._remove(container)
+                removed.append(f"{container.short_id} {container.labels.get(LABEL_CELL, '?')}")
+        except ENGINE_ERRORS as exc:
+            raise EngineFailure(f"removing leftover containers failed: {exc}") from None
         return removed
+
+    def trim_caches(self, limit: int, names: tuple[str, ...] | None = None) -> list[str]:
+        """Remove shared cache volumes (all, or those named), oldest first, until they hold at most
+        `limit` bytes together; a volume a running cell uses is left alone (and said)."""
+        try:
+            volumes = [v for v in self.client.df().get("Volumes") or ()
+                       if LABEL_CACHE in (v.get("Labels") or {})
+                       and (names is None or (v.get("Labels") or {}).get(LABEL_CACHE) in names)]
+        except ENGINE_ERRORS as exc:
+            raise EngineFailure(f"asking the engine for its volumes' sizes failed: {exc}") from None
+        size = {v["Name"]: max(0, int((v.get("UsageData") or {}).get("Size") or 0)) for v in volumes}
+        total = sum(size.values())
+        out = []
+        for volume in sorted(volumes, key=lambda v: (_created(v.get("CreatedAt")), v["Name"])):
+            if total <= limit:
+                break
+            try:
+                self.client.volumes.get(volume["Name"]).remove()
+            except docker.errors.APIError as exc:
+                out.append(f"kept {volume['Name']} ({size[volume['Name']]} bytes): in use ({exc.explanation})")
+                continue
+            total -= size[volume["Name"]]
+            out.append(f"removed {volume['Name']} ({size[volume['Name']]} bytes)")
+        return out
+
+    def remove_images(self, keep: set[str]) -> list[str]:
+        """Remove the images the harness built (tagged edge-wheel-harness/…) whose tag is not in `keep`."""
+        removed = []
+        for image in self.client.images.list(name=f"{IMAGE_PREFIX}/*"):
+            for tag in image.tags:
+                if tag.startswith(f"{IMAGE_PREFIX}/") and tag not in keep:
+                    try:
+                        self.client.images.remove(tag)
+                        removed.append(tag)
+                    except docker.errors.APIError as exc:
+                        removed.append(f"kept {tag}: {exc.explanation}")
+        return removed
+
+
+def _created(text: str | None) -> float:
+    """An engine timestamp (`2026-11-26T21:40:03.123456789Z`) as epoch seconds; 0 when unreadable."""
+    import datetime as dt
+
+    if not text:
+        return 0.0
+    stamp = str(text).replace("Z", "+00:00")
+    head, dot, rest = stamp.partition(".")
+    if dot:  # nanoseconds: keep microseconds for fromisoformat
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits):]
+        stamp = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    try:
+        return dt.datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return 0.0

@@ -58,7 +58,7 @@ class HostBackend(Backend):
     def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
         return {"mode": "none" if facts.kind == "plain" else "host"}  # a host venv sees whatever GPU is there
 
-    def clean(self, run_id: str | None = None) -> list[str]:
+    def clean(self, run_id: str | None = None, older_than: float | None = None) -> list[str]:
         return []  # each cell's folder is removed when it ends (unless kept: then its path is in the result)
 
     def facts(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ results in the cells' own order, so a parallel run reports exactly as a sequenti
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,34 @@ def estimate(cell: Cell, record: Mapping[str, Any] | None, native: Arch | None =
 def order(cells: Sequence[Cell], estimates: Mapping[str, float]) -> list[int]:
     """Indexes of `cells`, longest first (ties keep the matrix's order)."""
     return sorted(range(len(cells)), key=lambda i: -estimates.get(cells[i].id, NATIVE_GUESS))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"2/4" → (2, 4); ValueError for anything else (1 ≤ I ≤ N)."""
+    index, sep, count = text.partition("/")
+    if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+        raise ValueError(f"{text!r} is not I/N, e.g. 2/4")
+    i, n = int(index), int(count)
+    if not 1 <= i <= n:
+        raise ValueError(f"shard {i} of {n}: I must be between 1 and N")
+    return i, n
+
+
+def shard(cells: Sequence[Cell], index: int, count: int,
+          estimates: Mapping[str, float] | None = None) -> list[Cell]:
+    """The cells of shard `index` (1-based) of `count`, in the matrix's order; every cell is in exactly
+    one shard. Without timings each cell goes by a hash of its id, so adding or removing a cell moves
+    no other one. With timings (which must be the same for every shard: the caller passes one shared
+    set, e.g. the last merged results) the longest cells go first onto the least loaded shard."""
+    if estimates:
+        loads = [0.0] * count
+        owner: dict[str, int] = {}
+        for cell in sorted(cells, key=lambda c: (-estimates.get(c.id, NATIVE_GUESS), c.id)):
+            target = min(range(count), key=lambda k: (loads[k], k))
+            owner[cell.id] = target
+            loads[target] += estimates.get(cell.id, NATIVE_GUESS)
+        return [c for c in cells if owner[c.id] == index - 1]
+    return [c for c in cells if int(hashlib.sha256(c.id.encode()).hexdigest(), 16) % count == index - 1]
 
 
 def memory_bytes() -> int | None:

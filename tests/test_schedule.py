@@ -242,3 +242,45 @@ def test_an_image_is_made_ready_once_however_many_cells_ask_at_once():
         with pytest.raises(ImageUnavailable):
             gate.prepare(gone)
     assert calls.count("gone:1") == 1
+
+
+# --- shards ------------------------------------------------------------------------------------------
+
+
+def many(n: int, prefix: str = "c") -> list[Cell]:
+    return [cell(name=f"{prefix}{i:02d}") for i in range(n)]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_shards_cover_every_cell_exactly_once(count):
+    cells = many(23)
+    parts = [schedule.shard(cells, i, count) for i in range(1, count + 1)]
+    assert sorted(c.id for part in parts for c in part) == sorted(c.id for c in cells)
+    for part in parts:  # each keeps the matrix's order
+        assert part == [c for c in cells if c in part]
+
+
+def test_adding_cells_elsewhere_moves_no_cell_between_shards():
+    before = many(20)
+    after = many(3, prefix="new") + before[:10] + many(2, prefix="mid") + before[10:]
+    for i in (1, 2, 3):
+        old = {c.id for c in schedule.shard(before, i, 3)}
+        new = {c.id for c in schedule.shard(after, i, 3)}
+        assert old <= new
+
+
+def test_shared_timings_balance_the_shards():
+    cells = many(10)
+    estimates = {c.id: t for c, t in zip(cells, [300, 10, 10, 10, 10, 10, 10, 10, 10, 240], strict=True)}
+    loads = [sum(estimates[c.id] for c in schedule.shard(cells, i, 2, estimates)) for i in (1, 2)]
+    assert loads == [310, 310]  # the two long cells apart, the short ones evened out
+    hashed = [sum(estimates[c.id] for c in schedule.shard(cells, i, 2)) for i in (1, 2)]
+    assert max(loads) <= max(hashed)
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"])
+def test_shard_arguments_that_make_no_sense(text):
+    with pytest.raises(ValueError):
+        schedule.parse_shard(text)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", "--shard", text])
