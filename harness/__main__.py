@@ -286,23 +286,35 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """One page per matrix: those named (their cells' records), or with none named every matrix folder
+    under --results that holds records (a merged results root in CI)."""
     from . import htmlreport
     from .atomic import write_text_atomic
     from .errors import ReportError
 
-    matrices = load_all(args.matrices or [default_matrix()])
-    if args.output and len(matrices) > 1:
-        raise HarnessError("--output names one file, but several matrices were given",
-                           hint="make one report per matrix: leave out --output (each goes to results/<matrix>/)")
-    for m in matrices:
-        directory = results_dir(args, m)
-        ids = {c.id for c in m.cells}
-        records = [r for r in store.load_results(directory) if r.get("cell_id") in ids]
+    if args.matrices:
+        sources = []
+        for m in load_all(args.matrices):
+            ids = {c.id for c in m.cells}
+            directory = results_dir(args, m)
+            sources.append((m.name, directory, [r for r in store.load_results(directory) if r.get("cell_id") in ids],
+                            f"run the matrix first: wheel-harness run {m.source}"))
+    else:
+        folders = store.matrix_folders(Path(args.results))
+        if not folders:
+            raise ReportError(f"{args.results}: no matrix folder with stored results",
+                              hint="run a matrix first, or name one: wheel-harness report matrices/smoke.toml")
+        sources = [(d.name, d, store.load_results(d), "") for d in folders]
+    if args.output and len(sources) > 1:
+        raise HarnessError(f"--output names one file, but there are {len(sources)} matrices",
+                           hint="leave out --output (each report goes to RESULTS/<matrix>/report.html), "
+                                "or name one matrix")
+    for name, directory, records, hint in sources:
         if not records:
-            raise ReportError(f"{directory}: no stored results for the cells of {m.source}",
-                              hint=f"run the matrix first: wheel-harness run {m.source}")
+            raise ReportError(f"{directory}: no stored results for the cells of {name}", hint=hint)
+        matrix_name = str(records[0].get("matrix") or name)
         out = Path(args.output) if args.output else directory / "report.html"
-        write_text_atomic(out, htmlreport.render(m.name, records, store.load_timeline(directory)))
+        write_text_atomic(out, htmlreport.render(matrix_name, records, store.load_timeline(directory)))
         print(f"Wrote {out} ({len(records)} cells, {len(store.history_runs(directory))} earlier run(s) stored)")
     return 0
 
@@ -317,7 +329,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     print(text, end="")
     if args.output:
         write_text_atomic(Path(args.output), text)
-    jobsummary.append(os.environ, text)
     return 0 if found else 1
 
 
@@ -518,19 +529,23 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="one self-contained HTML page: verdict grid, time and download charts, "
                                         "history")
-    rep.add_argument("matrices", nargs="*", type=Path)
+    rep.add_argument("matrices", nargs="*", type=Path,
+                     help="matrix files (default: every matrix folder with results under --results)")
     rep.add_argument("--results", default="results")
     rep.add_argument("--output", "-o", type=Path, help="the HTML file (default: RESULTS/<matrix>/report.html)")
     rep.set_defaults(func=cmd_report)
 
     dif = sub.add_parser("diff", help="compare two result folders (or files): exit 1 on a regression")
-    dif.add_argument("old", type=Path, help="the earlier results: a results/<matrix> folder or a JSON file")
+    dif.add_argument("old", type=Path,
+                     help="the earlier results: a results/<matrix> folder, a results root, or a JSON file")
     dif.add_argument("new", type=Path, help="the later results")
     dif.add_argument("--min-seconds", type=float, default=5.0,
                      help="a time change below this many seconds is noise (default 5)")
     dif.add_argument("--min-ratio", type=float, default=0.25,
                      help="a time change below this share of the old time is noise (default 0.25)")
     dif.add_argument("--output", type=Path, help="also write the Markdown to this file (e.g. a PR comment)")
+    dif.add_argument("--markdown", action="store_true",
+                     help="print Markdown (what diff always prints: for a PR comment or >> $GITHUB_STEP_SUMMARY)")
     dif.set_defaults(func=cmd_diff)
 
     img = sub.add_parser("images", help="build (or list) the local base images a matrix needs")

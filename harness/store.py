@@ -163,12 +163,29 @@ def load_timeline(results_dir: Path) -> dict[str, list[dict]]:
     return timeline
 
 
+def matrix_folders(root: Path) -> list[Path]:
+    """The folders of a results root (`results/`) that hold result records, one per matrix."""
+    root = Path(root)
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and d.name != HISTORY and _records_in(d)] \
+        if root.is_dir() else []
+
+
+def _records_in(folder: Path) -> bool:
+    return any(read_record(p) is not None for p in sorted(folder.glob("*.json")))
+
+
 def read_results(path: Path) -> list[dict]:
-    """The latest records of a results folder, or the records in one JSON file (a record, or
-    `{"results": [record, …]}`), sorted by matrix and cell id."""
+    """The latest records of a results folder (`results/<matrix>`), of every matrix folder in a results
+    root (`results/`), or of one JSON file (a record, or `{"results": [record, …]}`), sorted by matrix
+    and cell id. ReportError when there is none: an empty source must never read as "nothing changed"."""
     path = Path(path)
     if path.is_dir():
-        return load_results(path)
+        records = load_results(path) or [r for d in matrix_folders(path) for r in load_results(d)]
+        if not records:
+            raise ReportError(f"{path}: no result records here or in its matrix folders",
+                              hint="name a results/<matrix> folder, a results root, or a JSON file of results")
+        records.sort(key=lambda r: (str(r.get("matrix")), str(r["cell_id"])))
+        return records
     if not path.is_file():
         raise ReportError(f"{path}: no such results folder or file; name a results/<matrix> folder or a "
                           "JSON file of results")

@@ -352,7 +352,8 @@ def test_diff_exits_1_and_names_the_regression(runs, tmp_path):
                env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert done.returncode == 1, done.stdout + done.stderr
     text = out.read_text()
-    assert text == done.stdout == summary.read_text()
+    assert text == done.stdout
+    assert not summary.exists()  # stdout is for `>> "$GITHUB_STEP_SUMMARY"`: never written twice
     assert "**1 regression**, 0 fixes" in text
     regressions = text.split("### Regressions")[1].split("###")[0]
     assert f"| Fixture wheels: `{CHAIN}` | pass | import-failed (expected pass) | import torchao.quantization" \
@@ -371,10 +372,26 @@ def test_diff_without_a_regression_exits_0_and_reads_the_other_way_as_a_fix(runs
     assert f"| Fixture wheels: `{CHAIN}` | import-failed (expected pass) | pass |" in back.stdout.split("### Fixes")[1]
 
 
-def test_diff_of_a_folder_that_is_not_there_says_so(runs, tmp_path):
+def test_diff_of_a_folder_that_is_not_there_or_empty_says_so(runs, tmp_path):
     done = cli("diff", str(runs.first), str(tmp_path / "nope"))
     assert done.returncode == 2
     assert "nope: no such results folder or file" in done.stderr
+    (tmp_path / "empty" / "smoke").mkdir(parents=True)
+    empty = cli("diff", str(runs.first), str(tmp_path / "empty"))  # never "nothing changed"
+    assert empty.returncode == 2 and "empty: no result records here or in its matrix folders" in empty.stderr
+
+
+def test_diff_and_report_read_a_results_root_as_ci_passes_it(runs, tmp_path):
+    """The workflow hands over results roots (results/, holding results/<matrix>/), not matrix folders."""
+    old_root = tmp_path / "baseline"
+    shutil.copytree(runs.first, old_root / "reports")
+    done = cli("diff", str(old_root), str(runs.results), "--markdown")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"`{CHAIN}` | pass | import-failed (expected pass)" in done.stdout.split("### Regressions")[1]
+    out = tmp_path / "report.html"
+    page = cli("report", "--results", str(runs.results), "--out", str(out))  # no matrix named: every folder
+    assert page.returncode == 0, page.stdout + page.stderr
+    assert "<title>wheel-harness report: reports</title>" in out.read_text()
 
 
 def test_diff_reports_new_and_vanished_cells_and_time_changes(runs):
