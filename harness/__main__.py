@@ -1,4 +1,4 @@
-"""The command line: `wheel-harness run|validate|table|images|clean` (also `python -m harness`).
+"""The command line: `wheel-harness run|plan|validate|table|report|diff|images|doctor|clean` (also `python -m harness`).
 
 Library code raises HarnessError; only this module turns errors into an `ERROR …` line, a hint and
 an exit code: 0 all cells passed (or could not run on this host at all), 1 a cell failed,
@@ -8,6 +8,7 @@ an exit code: 0 all cells passed (or could not run on this host at all), 1 a cel
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -15,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import __version__, documents, store, table
+from . import __version__, columns, documents, jobsummary, junit, store, table
 from . import matrix as matrix_mod
 from .atomic import write_json_atomic
 from .backends import BACKENDS, choose_backend
@@ -53,6 +54,9 @@ def load_all(paths: list[Path]) -> list[Matrix]:
 
 
 def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict]:
+    """The results folder's README and each `--doc`: the standard table, and the tables the matrix
+    declares. A `--doc` gets the tables whose markers it has; one with none of this matrix's markers
+    gets the standard table added (and is created when missing). The README gets every table."""
     ids = {c.id for c in m.cells}
     stored = store.load_results(directory)
     results = [r for r in stored if r.get("cell_id") in ids]
@@ -62,10 +66,34 @@ def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict
         print(f"No stored results for {m.name} in {directory}: tables left as they are (run the matrix first)")
         return results
     rendered = table.render_table(results)
-    for doc in [directory / "README.md", *docs]:
-        changed = documents.regenerate(doc, m.name, rendered)
+    timeline = store.load_timeline(directory)
+    declared = [(spec, columns.render(spec, m.cells, timeline)) for spec in m.tables]
+    readme = directory / "README.md"
+    for doc in [readme, *docs]:
+        named = [spec for spec, _ in declared if documents.has_block(doc, m.name, spec.name)]
+        changed = False
+        if doc == readme or not named or documents.has_block(doc, m.name):
+            changed |= documents.regenerate(doc, m.name, rendered)
+        for spec, text in declared:
+            if doc == readme or spec in named:
+                changed |= documents.regenerate(doc, m.name, text, name=spec.name, title=spec.title or spec.name)
         print(f"{'Updated' if changed else 'Unchanged'}: {doc}")
     return results
+
+
+def write_junit(path: Path | None, records: list[dict]) -> None:
+    if path is not None and records:
+        junit.write(path, records)
+        print(f"Wrote JUnit XML: {path}")
+
+
+def job_summary(m: Matrix, results: list[dict], run_id: str | None = None) -> None:
+    """Under GitHub Actions, append this matrix's summary, unexpected cells and table to the job page."""
+    if results:
+        text = jobsummary.render(m.name, results, table.render_table(results), run_id=run_id)
+        written = jobsummary.append(os.environ, text)
+        if written:
+            print(f"Appended the job summary: {written}")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -123,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for problem in hostfacts.problems(facts):
         print(f"note: {problem}")
     failed = 0
+    records: list[dict] = []
     for m in matrices:
         cells = matrix_mod.select(m.cells, args.only)
         if not cells:
@@ -144,6 +173,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         regenerate_tables(m, directory, args.doc)
         failed += summarize(results, options.run_id)
+        this_run = [r.to_json() for r in results]
+        job_summary(m, this_run, options.run_id)
+        records += this_run
+    write_junit(args.junit, records)
     return 1 if failed else 0
 
 
@@ -244,10 +277,60 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    records: list[dict] = []
     for m in load_all(args.matrices or [default_matrix()]):
         results = regenerate_tables(m, results_dir(args, m), args.doc)
         print(table.summary_line(results))
+        records += results
+    write_junit(args.junit, records)
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """One page per matrix: those named (their cells' records), or with none named every matrix folder
+    under --results that holds records (a merged results root in CI)."""
+    from . import htmlreport
+    from .atomic import write_text_atomic
+    from .errors import ReportError
+
+    if args.matrices:
+        sources = []
+        for m in load_all(args.matrices):
+            ids = {c.id for c in m.cells}
+            directory = results_dir(args, m)
+            sources.append((m.name, directory, [r for r in store.load_results(directory) if r.get("cell_id") in ids],
+                            f"run the matrix first: wheel-harness run {m.source}"))
+    else:
+        folders = store.matrix_folders(Path(args.results))
+        if not folders:
+            raise ReportError(f"{args.results}: no matrix folder with stored results",
+                              hint="run a matrix first, or name one: wheel-harness report matrices/smoke.toml")
+        sources = [(d.name, d, store.load_results(d), "") for d in folders]
+    if args.output and len(sources) > 1:
+        raise HarnessError(f"--output names one file, but there are {len(sources)} matrices",
+                           hint="leave out --output (each report goes to RESULTS/<matrix>/report.html), "
+                                "or name one matrix")
+    for name, directory, records, hint in sources:
+        if not records:
+            raise ReportError(f"{directory}: no stored results for the cells of {name}", hint=hint)
+        matrix_name = str(records[0].get("matrix") or name)
+        out = Path(args.output) if args.output else directory / "report.html"
+        write_text_atomic(out, htmlreport.render(matrix_name, records, store.load_timeline(directory)))
+        print(f"Wrote {out} ({len(records)} cells, {len(store.history_runs(directory))} earlier run(s) stored)")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from . import diff as diff_mod
+    from .atomic import write_text_atomic
+
+    old, new = store.read_results(args.old), store.read_results(args.new)
+    found = diff_mod.compare(old, new, min_seconds=args.min_seconds, min_ratio=args.min_ratio)
+    text = diff_mod.render_markdown(found, str(args.old), str(args.new))
+    print(text, end="")
+    if args.output:
+        write_text_atomic(Path(args.output), text)
+    return 0 if found else 1
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -423,6 +506,7 @@ def parser() -> argparse.ArgumentParser:
                           "given the same one, e.g. the last merged results)")
     run.add_argument("--progress", choices=("auto", "live", "lines"), default="auto",
                      help="a live table on a terminal, plain lines elsewhere (auto), or as named")
+    run.add_argument("--junit", type=Path, metavar="FILE", help="also write this run's results as JUnit XML")
 
     pln = sub.add_parser("plan", help="predict every cell's install with uv, without containers, in seconds")
     pln.add_argument("matrices", nargs="*", type=Path)
@@ -441,7 +525,29 @@ def parser() -> argparse.ArgumentParser:
     tab.add_argument("matrices", nargs="*", type=Path)
     tab.add_argument("--results", default="results")
     tab.add_argument("--doc", action="append", type=Path, default=[])
+    tab.add_argument("--junit", type=Path, metavar="FILE", help="also write the stored results as JUnit XML")
     tab.set_defaults(func=cmd_table)
+
+    rep = sub.add_parser("report", help="one self-contained HTML page: verdict grid, time and download charts, "
+                                        "history")
+    rep.add_argument("matrices", nargs="*", type=Path,
+                     help="matrix files (default: every matrix folder with results under --results)")
+    rep.add_argument("--results", default="results")
+    rep.add_argument("--output", "-o", type=Path, help="the HTML file (default: RESULTS/<matrix>/report.html)")
+    rep.set_defaults(func=cmd_report)
+
+    dif = sub.add_parser("diff", help="compare two result folders (or files): exit 1 on a regression")
+    dif.add_argument("old", type=Path,
+                     help="the earlier results: a results/<matrix> folder, a results root, or a JSON file")
+    dif.add_argument("new", type=Path, help="the later results")
+    dif.add_argument("--min-seconds", type=float, default=5.0,
+                     help="a time change below this many seconds is noise (default 5)")
+    dif.add_argument("--min-ratio", type=float, default=0.25,
+                     help="a time change below this share of the old time is noise (default 0.25)")
+    dif.add_argument("--output", type=Path, help="also write the Markdown to this file (e.g. a PR comment)")
+    dif.add_argument("--markdown", action="store_true",
+                     help="print Markdown (what diff always prints: for a PR comment or >> $GITHUB_STEP_SUMMARY)")
+    dif.set_defaults(func=cmd_diff)
 
     img = sub.add_parser("images", help="build (or list) the local base images a matrix needs")
     img.add_argument("action", choices=("build", "list"))

@@ -510,10 +510,15 @@ class DockerBackend(Backend):
 
     @staticmethod
     def _remove(container: Any) -> None:
+        """Remove a container, forced; gone already, or being removed by someone else, is done too
+        (e.g. `wheel-harness clean` from another shell): a failing cell stays a result."""
         try:
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or "already in progress" not in str(exc):
+                raise
 
     def leftovers(self, run_id: str | None = None) -> list[Any]:
         label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN

@@ -24,6 +24,7 @@ from .model import (
     INSTALLERS,
     LOCAL_RECIPES,
     NAME_RE,
+    TABLE_COLUMNS,
     Arch,
     Cell,
     CudaExpectation,
@@ -32,7 +33,10 @@ from .model import (
     Matrix,
     PackageSet,
     Retry,
+    TableColumn,
+    TableSpec,
     Verdict,
+    cell_id,
 )
 
 try:
@@ -44,7 +48,7 @@ DEFAULT_TIMEOUT = 1800.0
 DEFAULT_ATTEMPTS = 3  # install attempts while an index does not answer
 DEFAULT_BACKOFF = 10.0  # seconds before the first retry, doubled for each one after
 
-TOP_KEYS = ("matrix", "images", "indexes", "packages")
+TOP_KEYS = ("matrix", "images", "indexes", "packages", "tables")
 MATRIX_KEYS = ("name", "description", "timeout", "memory", "install_attempts", "retry_backoff", "images", "indexes",
                "packages",
                "installers", "exclude", "include")
@@ -56,7 +60,9 @@ VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PACKAGE_KEYS = ("requirements", "modules")
 SELECT_KEYS = ("image", "index", "packages")
 OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
-EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory")
+EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "approach")
+TABLE_KEYS = ("title", "cells", "columns")
+COLUMN_KEYS = ("value", "header")
 CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
 VERDICTS = tuple(o.value for o in Verdict)
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -205,6 +211,7 @@ class _Reader:
         self.retry = Retry(attempts=attempts, backoff=backoff)
         self.memory = self.size(spec, "matrix.memory") if "memory" in spec else None
         cells = self.cells(spec, images, indexes, packages, timeout)
+        tables = self.tables(raw.get("tables", {}), cells) if "tables" in raw else ()
         if self.problems:
             raise MatrixError(self.problems)
         return Matrix(
@@ -215,6 +222,7 @@ class _Reader:
             package_sets=tuple(v for v in packages.values() if v),
             cells=tuple(cells),
             timeout=timeout,
+            tables=tables,
         )
 
     def image(self, name: str, body: dict[str, Any]) -> Image | None:
@@ -366,12 +374,15 @@ class _Reader:
                 self.problem(f"{key}.expect", f"{entry['expect']!r} is not an verdict"
                              f"{_did_you_mean(str(entry['expect']), VERDICTS)}; known: {', '.join(VERDICTS)}")
                 good = False
-            for name in ("why", "cuda", "capability"):
+            for name in ("why", "cuda", "capability", "approach"):
                 if complete and not isinstance(entry.get(name, ""), str):
                     self.problem(f"{key}.{name}", "must be a string")
                     good = False
             if complete and entry.get("torch_build", "cuda") not in ("cuda", "cpu"):
                 self.problem(f"{key}.torch_build", f"{entry['torch_build']!r} must be \"cuda\" or \"cpu\"")
+                good = False
+            if complete and isinstance(entry.get("approach"), str) and not entry["approach"].strip():
+                self.problem(f"{key}.approach", "is empty: name the approach, e.g. \"Jetson wheels\"")
                 good = False
             if complete and isinstance(entry.get("capability"), str) and not CAPABILITY_RE.match(entry["capability"]):
                 self.problem(f"{key}.capability", f"{entry['capability']!r} is not a compute capability like \"8.7\"")
@@ -427,11 +438,18 @@ class _Reader:
 
         combos: list[tuple[str, str, str, str]] = [c for c in itertools.product(*axes) if not excluded(c)]
         expectations: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        for inc in includes:
+        approaches: dict[str, str] = {}  # approach name → the cell id that carries it
+        for i, inc in enumerate(includes):
             combo = (inc["image"], inc["index"], inc["packages"], inc.get("installer", "pip"))
             if combo not in combos:
                 combos.append(combo)
             expectations[combo] = inc
+            name, cid = inc.get("approach"), cell_id(*combo)
+            if name and approaches.get(name, cid) != cid:
+                self.problem(f"matrix.include[{i}].approach", f"{name!r} already names cell {approaches[name]}: "
+                             "give each approach its own name")
+            elif name:
+                approaches[name] = cid
         if not combos and not self.problems:
             self.problem("matrix", "expands to no cells: check images/indexes/packages and exclude")
         def make(c: tuple[str, str, str, str]) -> Cell | None:
@@ -452,7 +470,60 @@ class _Reader:
                         packages=packages[c[2]], timeout=timeout, installer=c[3],
                         retry=self.retry,
                         memory=inc["memory_bytes"] if inc.get("memory_bytes") is not None else self.memory,
-                        expect=inc.get("expect", "pass"), expect_why=inc.get("why"),
+                        expect=inc.get("expect", "pass"), expect_why=inc.get("why"), approach=inc.get("approach"),
                         cuda=cuda if cuda != CudaExpectation() else None)
 
         return [cell for cell in map(make, combos) if cell]
+
+    # -- declared tables ---------------------------------------------------------------------
+    def tables(self, data: Any, cells: list[Cell]) -> tuple[TableSpec, ...]:
+        """`[tables.NAME]`: which cells (approach names or cell-id patterns), which columns, which headers."""
+        out = []
+        for name, body in self.named(data, "tables").items():
+            key = f"tables.{name}"
+            self.known_keys(body, key, TABLE_KEYS)
+            title = self.get(body, key, "title", str, None)
+            rows = self.strings(body, key, "cells")
+            names = [c.approach for c in cells if c.approach] + [c.id for c in cells]
+            for i, entry in enumerate(rows):
+                if not any(entry == c.approach or fnmatch.fnmatchcase(c.id, entry) for c in cells):
+                    self.problem(f"{key}.cells[{i}]", f"{entry!r} is no approach name and matches no cell id"
+                                 f"{_did_you_mean(entry, names)}")
+            columns = self.columns(body.get("columns"), f"{key}.columns")
+            if columns:
+                out.append(TableSpec(name=name, title=title, cells=rows, columns=columns))
+        return tuple(out)
+
+    def columns(self, data: Any, key: str) -> tuple[TableColumn, ...]:
+        if data is None:
+            self.problem(key, "missing: list the columns, e.g. [\"approach\", { value = \"build\", "
+                              "header = \"Build Time\" }]")
+            return ()
+        if not isinstance(data, list) or not data:
+            self.problem(key, "must be a non-empty list of column names or { value = …, header = … } tables")
+            return ()
+        known = tuple(TABLE_COLUMNS)
+        out = []
+        for i, entry in enumerate(data):
+            where = f"{key}[{i}]"
+            if isinstance(entry, str):
+                entry = {"value": entry}
+            if not isinstance(entry, dict):
+                self.problem(where, f"must be a column name or a table like {{ value = \"run\", header = \"Run "
+                                    f"Time\" }}, not {type(entry).__name__}")
+                continue
+            self.known_keys(entry, where, COLUMN_KEYS)
+            value = entry.get("value")
+            if not isinstance(value, str):
+                self.problem(f"{where}.value", "missing: name what the column shows, e.g. \"run\"")
+                continue
+            if value not in TABLE_COLUMNS:
+                self.problem(f"{where}.value", f"unknown column {value!r}{_did_you_mean(value, known)}; known: "
+                             f"{', '.join(known)}")
+                continue
+            header = entry.get("header", TABLE_COLUMNS[value][0])
+            if not isinstance(header, str) or not header.strip() or "|" in header:
+                self.problem(f"{where}.header", "must be a non-empty string without '|'")
+                continue
+            out.append(TableColumn(value=value, header=header))
+        return tuple(out)

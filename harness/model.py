@@ -187,6 +187,7 @@ class Cell:
     retry: Retry = Retry()
     installer: str = "pip"  # "pip", or "uv" (uv's own `uv pip install` with the same options)
     memory: int | None = None  # bytes the cell may use (no swap); None: the run's default
+    approach: str | None = None  # a human name for the cell ("Jetson wheels"), unique in its matrix
 
     @property
     def id(self) -> str:
@@ -211,6 +212,7 @@ class Cell:
             "expect": self.expect,
             "expect_why": self.expect_why,
             "expect_cuda": self.cuda.to_json() if self.cuda else None,
+            "approach": self.approach,
         }
 
 
@@ -226,6 +228,56 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 @dataclass(frozen=True, kw_only=True)
+class TableColumn:
+    """One column of a declared table: which value it shows (a key of TABLE_COLUMNS) under which header."""
+
+    value: str
+    header: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableSpec:
+    """A table a matrix declares (`[tables.NAME]`): which cells, in which order, with which columns."""
+
+    name: str
+    columns: tuple[TableColumn, ...]
+    cells: tuple[str, ...] = ()  # approach names or cell-id patterns, in row order; () means every cell
+    title: str | None = None  # the heading when the table is added to a document that lacks its markers
+
+
+# The values a declared table can show: name → (default header, what it shows). harness.columns renders
+# each; the README's column list is this one.
+TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "approach": ("Approach", "the cell's approach name, else its id"),
+    "cell": ("Cell", "the cell id"),
+    "image": ("Image", "the image name and its platform"),
+    "index": ("Index", "the index variant"),
+    "packages": ("Packages", "the package set"),
+    "installer": ("Installer", "pip or uv"),
+    "build": ("Build Time", "the image's build over the stored runs: seconds when the image was not there (`cold`) "
+                            "and when an existing image was rebuilt from BuildKit's cache (`cached`), a range where "
+                            "measured more than once; `image present` when no run built it (`no image` on the "
+                            "host backend)"),
+    "install": ("Install", "seconds the install took, and how much it downloaded"),
+    "run": ("Run Time", "install plus imports: the install phase (with uv's bootstrap or a pip upgrade) plus the "
+                        "probe (every import and the CUDA checks); the venv and the container start are not counted"),
+    "imports": ("Imports", "imports alone: the probe's seconds (every import and the CUDA checks)"),
+    "total": ("Total", "the cell's whole time, image included"),
+    "downloaded": ("Downloaded", "bytes the install fetched over the network"),
+    "versions": ("Versions", "torch / torchao / torchtune (and what the cell names) as installed"),
+    "cuda": ("CUDA", "what torch says of CUDA and the GPU"),
+    "verdict": ("Verdict", "the cell's verdict"),
+    "expected": ("Expected", "`yes`, or `no (expected X)` when the verdict is not the one the cell expects"),
+    "evidence": ("Evidence", "the first line of evidence"),
+    "hint": ("Hint", "what to do about it"),
+    "notes": ("Notes", "the result's notes: a known-bad cell's reason, source builds, retries"),
+    "summary": ("Summary", "the verdict in a few words: the verdict, whether expected, and the hint (or the first "
+                         "line of evidence)"),
+    "plan": ("Plan", "`agrees`, or where uv's prediction and the run differ"),
+})
+
+
+@dataclass(frozen=True, kw_only=True)
 class Matrix:
     name: str
     source: str
@@ -234,6 +286,7 @@ class Matrix:
     package_sets: tuple[PackageSet, ...]
     cells: tuple[Cell, ...]
     timeout: float = 1800.0
+    tables: tuple[TableSpec, ...] = ()  # tables the matrix declares, beside the standard one
 
 
 # What `plan` can predict about an install (harness.plan): uv's resolution for the cell's target.

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import cache as result_cache
 from . import events as _events
@@ -230,8 +230,8 @@ def install_record(cell: Cell, parsed: _events.CellEvents) -> dict[str, Any] | N
         item = dict(item)
         size = fetched.get(item.get("file") or "")
         if size is None and str(item.get("url", "")).startswith("file:"):
-            local = next((Path(d) / item["file"] for d in cell.index.find_links if (Path(d) / item["file"]).is_file()),
-                         None)
+            name = unquote(item["file"])  # a file: URL's name is percent-encoded: torch-2.13.0%2Bcpu-…
+            local = next((Path(d) / name for d in cell.index.find_links if (Path(d) / name).is_file()), None)
             size = {"bytes": local.stat().st_size, "how": "local"} if local else None
         item["size"] = size
         items.append(item)

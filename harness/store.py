@@ -1,11 +1,25 @@
 """The result store: one cell's record written as `results/<matrix>/<cell-id>.json`, and every record
 of a folder read back (older schema versions migrated). Results are written and read here only; the
-renderers (harness.table, harness.documents …) read what this returns and know nothing of containers.
+renderers (harness.table, harness.documents, harness.junit, harness.htmlreport, harness.diff …) read
+what this returns and know nothing of containers.
+
+Layout of a matrix's folder:
+
+    <cell-id>.json                 the latest record of each cell (what tables, caches and diffs read)
+    <cell-id>.log                  that record's log
+    history/<run-id>/<cell-id>.json  the records later runs replaced, one folder per run, the newest
+                                   HISTORY_RUNS runs kept (run ids begin with the UTC time they started,
+                                   so their names sort oldest first)
+
+A folder holds one matrix; `read_results` also reads a single JSON file holding records (one record,
+or `{"results": [record, …]}`), so several folders' records can be read the same way.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +27,55 @@ from .atomic import write_json_atomic
 from .errors import ReportError
 from .model import SCHEMA_VERSION, CellResult
 
+HISTORY = "history"
+HISTORY_RUNS = 20  # runs whose replaced records are kept; older ones are deleted when a run writes
 
-def write_result(results_dir: Path, result: CellResult) -> Path:
-    """Write one cell's record to `results_dir/<cell_id>.json`; `results_dir` is `results/<matrix>`."""
-    path = Path(results_dir) / f"{result.cell_id}.json"
+
+def write_result(results_dir: Path, result: CellResult, *, keep_runs: int = HISTORY_RUNS) -> Path:
+    """Write one cell's record to `results_dir/<cell_id>.json`; `results_dir` is `results/<matrix>`.
+
+    The record it replaces, when an earlier run wrote it, moves to `history/<its run id>/`, and only the
+    newest `keep_runs` run folders stay there.
+    """
+    results_dir = Path(results_dir)
+    path = results_dir / f"{result.cell_id}.json"
+    archived = _archive(path, result.run_id)
     write_json_atomic(path, result.to_json())
+    if archived:
+        prune_history(results_dir, keep_runs)
     return path
+
+
+def _archive(path: Path, run_id: str) -> bool:
+    """Move the record at `path` into the history, unless it is this run's own (or unreadable)."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return False  # not a record anyone can read back: the new one simply replaces it
+    old_run = old.get("run_id") if isinstance(old, dict) else None
+    if not isinstance(old_run, str) or not old_run or old_run == run_id or "/" in old_run or old_run.startswith("."):
+        return False
+    target = path.parent / HISTORY / old_run / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(target)  # same filesystem: atomic, and the latest record is rewritten right after
+    return True
+
+
+def prune_history(results_dir: Path, keep_runs: int = HISTORY_RUNS) -> list[str]:
+    """Delete all but the newest `keep_runs` run folders of the history; returns the run ids deleted."""
+    runs = history_runs(results_dir)
+    gone = runs[: max(0, len(runs) - keep_runs)]
+    for run_id in gone:
+        shutil.rmtree(Path(results_dir) / HISTORY / run_id)
+    return gone
+
+
+def history_runs(results_dir: Path) -> list[str]:
+    """The run ids with records in the history, oldest first."""
+    folder = Path(results_dir) / HISTORY
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
 # --- loading -----------------------------------------------------------------------------------------
@@ -31,35 +88,48 @@ def _major(version: Any) -> int | None:
         return None
 
 
-def read_record(path: Path) -> dict | None:
-    """One result record, migrated to this schema; None for a JSON file that is not a result record.
-    ReportError for a file that cannot be used (not JSON, another schema)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ReportError(
-            f"{path}: not valid JSON ({exc}); delete it or re-run that cell to write it again"
-        ) from exc
-    if not isinstance(data, dict) or "cell_id" not in data:
-        return None
+def migrate(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A record as this harness reads it: older schema versions migrated, unknown ones refused."""
     version = data.get("schema_version")
     if _major(version) == 1 and "outcome" in data:  # written before verdicts had evidence and hints
         data = {**data, "verdict": data["outcome"], "evidence": [], "hint": None}
         data.pop("outcome")
     elif version is None or _major(version) != SCHEMA_VERSION:
         raise ReportError(
-            f"{path}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}; "
+            f"{where}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}; "
             "re-run that cell with this harness, or move the file out of the results folder"
         )
     return data
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(
+            f"{path}: not valid JSON ({exc}); delete it or re-run that cell to write it again"
+        ) from exc
+
+
+def read_record(path: Path) -> dict | None:
+    """One result record, migrated to this schema; None for a JSON file that is not a result record.
+    ReportError for a file that cannot be used (not JSON, another schema)."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or "cell_id" not in data:
+        return None
+    return migrate(data, str(path))
+
+
+def _records(paths: Iterable[Path]) -> list[dict]:
+    return [r for r in map(read_record, paths) if r is not None]
+
+
 def load_results(results_dir: Path) -> list[dict]:
-    """Every result record in `results_dir`, sorted by cell id; other JSON files are skipped."""
+    """Every latest result record in `results_dir`, sorted by cell id; other JSON files are skipped."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ReportError(f"{results_dir}: no such results folder; run the matrix first")
-    results = [r for r in map(read_record, sorted(results_dir.glob("*.json"))) if r is not None]
+    results = _records(sorted(results_dir.glob("*.json")))
     results.sort(key=lambda r: str(r["cell_id"]))
     return results
 
@@ -75,3 +145,62 @@ def latest(results_dir: Path, cell_id: str) -> dict | None:
     except ReportError:
         return None
     return record if record and record.get("cell_id") == cell_id else None
+
+
+def load_history(results_dir: Path) -> list[dict]:
+    """The records earlier runs wrote and later runs replaced, oldest run first (none: [])."""
+    folder = Path(results_dir) / HISTORY
+    records = _records(p for run in history_runs(results_dir) for p in sorted((folder / run).glob("*.json")))
+    records.sort(key=lambda r: (str(r.get("started_at") or ""), str(r.get("run_id")), str(r["cell_id"])))
+    return records
+
+
+def load_timeline(results_dir: Path) -> dict[str, list[dict]]:
+    """Each cell's records over the stored runs, oldest first, the latest record last."""
+    timeline: dict[str, list[dict]] = {}
+    for record in [*load_history(results_dir), *load_results(results_dir)]:
+        timeline.setdefault(str(record["cell_id"]), []).append(record)
+    return timeline
+
+
+def matrix_folders(root: Path) -> list[Path]:
+    """The folders of a results root (`results/`) that hold result records, one per matrix."""
+    root = Path(root)
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and d.name != HISTORY and _records_in(d)] \
+        if root.is_dir() else []
+
+
+def _records_in(folder: Path) -> bool:
+    return any(read_record(p) is not None for p in sorted(folder.glob("*.json")))
+
+
+def read_results(path: Path) -> list[dict]:
+    """The latest records of a results folder (`results/<matrix>`), of every matrix folder in a results
+    root (`results/`), or of one JSON file (a record, or `{"results": [record, …]}`), sorted by matrix
+    and cell id. ReportError when there is none: an empty source must never read as "nothing changed"."""
+    path = Path(path)
+    if path.is_dir():
+        records = load_results(path) or [r for d in matrix_folders(path) for r in load_results(d)]
+        if not records:
+            raise ReportError(f"{path}: no result records here or in its matrix folders",
+                              hint="name a results/<matrix> folder, a results root, or a JSON file of results")
+        records.sort(key=lambda r: (str(r.get("matrix")), str(r["cell_id"])))
+        return records
+    if not path.is_file():
+        raise ReportError(f"{path}: no such results folder or file; name a results/<matrix> folder or a "
+                          "JSON file of results")
+    data = _read_json(path)
+    if isinstance(data, dict) and "cell_id" in data:
+        items: list[Any] = [data]
+    elif isinstance(data, dict) and isinstance(data.get("results"), list):
+        items = data["results"]
+    else:
+        raise ReportError(f"{path}: neither a result record nor {{\"results\": [...]}}; name a results folder "
+                          "or a file of results")
+    records = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "cell_id" not in item:
+            raise ReportError(f"{path}: results[{i}] is not a result record (no cell_id)")
+        records.append(migrate(item, f"{path}: results[{i}]"))
+    records.sort(key=lambda r: (str(r.get("matrix")), str(r["cell_id"])))
+    return records

@@ -213,10 +213,24 @@ def plan_text(result: Mapping[str, Any]) -> str:
     return _escape(f"**{differs}**") if differs else "agrees"
 
 
+def approach_name(result: Mapping[str, Any]) -> str | None:
+    """The human name the matrix gave the cell (`approach = "Jetson wheels"`), if any."""
+    cell = result.get("cell")
+    name = cell.get("approach") if isinstance(cell, Mapping) else None
+    return str(name) if name else None
+
+
+def cell_text(result: Mapping[str, Any]) -> str:
+    """`` `cell-id` ``, after the cell's approach name when it has one."""
+    text = f"`{_escape(str(result.get('cell_id', '?')))}`"
+    approach = approach_name(result)
+    return f"{_escape(approach)} ({text})" if approach else text
+
+
 def table_row(result: Mapping[str, Any]) -> list[str]:
     timings = _timings(result)
     return [
-        f"`{_escape(str(result.get('cell_id', '?')))}`",
+        cell_text(result),
         format_seconds(timings.get("image")) + (f" ({timings['image_build']})" if timings.get("image_build") else ""),
         install_text(result),
         format_seconds(run_seconds(result)),

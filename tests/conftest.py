@@ -58,3 +58,31 @@ def uv_wheel(tmp_path_factory) -> Path:
                            "--only-binary", ":all:", "--dest", str(house), "uv"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return next(house.glob("uv-*.whl"))
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  # no name resolves: a page that needs the network shows it by not rendering
+                  "--host-resolver-rules=MAP * ~NOTFOUND")
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    """A function running Debian's headless Chromium with an empty profile: (args…) → CompletedProcess.
+    A skip when Chromium is missing — but a FAILURE under CI=true, where .ci/run installs it."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("chromium")
+    if binary is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true and no `chromium` on PATH: .ci/run installs Debian's chromium package",
+                        pytrace=False)
+        pytest.skip("no chromium here (apt-get install chromium)")
+
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        profile = tmp_path_factory.mktemp("chromium-profile")
+        return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    return run

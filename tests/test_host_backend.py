@@ -390,3 +390,15 @@ def test_a_failed_gpu_operation_is_no_cuda(tmp_path):
     assert result.evidence[0].startswith("a tiny GPU operation failed: ")
     assert "no kernel image is available" in result.evidence[0]
     assert result.hint.startswith("install a CUDA build of torch")
+
+
+def test_a_local_wheel_with_a_local_version_gets_its_size(tmp_path):
+    """pip reports a find-links file by its URL, percent-encoded (torch-2.13.0%2Bcpu-…): the size must
+    still be measured from the file, or the report's download chart loses the biggest wheel."""
+    wheels = tmp_path / "wheels"
+    torch = make_wheel(wheels, "torch", "2.13.0+cpu", {"torch/__init__.py": "__version__ = '2.13.0+cpu'\n"})
+    m = matrix.load(fixture_matrix(tmp_path / "m.toml", wheels, requirements='["torch"]', modules='["torch"]'))
+    result = runner.run_cell(m.cells[0], HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    [item] = result.install["items"]
+    assert item["file"] == "torch-2.13.0%2Bcpu-py3-none-any.whl"
+    assert item["size"] == {"bytes": torch.stat().st_size, "how": "local"}

@@ -843,3 +843,49 @@ def test_exclude_and_include_can_name_the_installer(good_dir):
 ])
 def test_unknown_installers_are_named(good_dir, head, key, fragment):
     find(matrix.validate(write(good_dir, head + GOOD)), key, fragment)
+
+
+# -- approach names and declared tables ----------------------------------------------------------
+
+APPROACH = ('[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+            'approach = "PyPI wheels"\n\n')
+
+
+def test_an_include_names_the_cells_approach_and_the_record_keeps_it(tmp_path):
+    m = matrix.load(write(tmp_path, doc(head=APPROACH)))
+    [cell] = m.cells
+    assert cell.approach == "PyPI wheels"
+    assert cell.to_json()["approach"] == "PyPI wheels"
+    assert m.tables == ()
+
+
+def test_a_declared_table_keeps_its_rows_columns_and_headers_in_order(tmp_path):
+    tables = ('\n[tables.plan]\ntitle = "Approaches"\ncells = ["PyPI wheels", "bookworm-*"]\n'
+              'columns = ["approach", { value = "build", header = "Build Time" }, { value = "run" }]\n')
+    [spec] = matrix.load(write(tmp_path, doc(head=APPROACH) + tables)).tables
+    assert (spec.name, spec.title, spec.cells) == ("plan", "Approaches", ("PyPI wheels", "bookworm-*"))
+    assert [(c.value, c.header) for c in spec.columns] == [("approach", "Approach"), ("build", "Build Time"),
+                                                           ("run", "Run Time")]
+
+
+@pytest.mark.parametrize(("tables", "key", "fragments"), [
+    ('[tables.plan]\ncolumns = ["approach", "bulid"]\n', "tables.plan.columns[1].value",
+     ["unknown column 'bulid'", "did you mean 'build'"]),
+    ('[tables.plan]\ncells = ["PyPI wheel"]\ncolumns = ["approach"]\n', "tables.plan.cells[0]",
+     ["'PyPI wheel' is no approach name", "did you mean 'PyPI wheels'"]),
+    ('[tables.plan]\ncells = ["PyPI wheels"]\n', "tables.plan.columns", ["missing"]),
+    ('[tables.plan]\ncolumns = [{ value = "run", header = "a | b" }]\n', "tables.plan.columns[0].header",
+     ["without '|'"]),
+    ('[tables.plan]\ncolumns = [{ value = "run", heading = "Run" }]\n', "tables.plan.columns[0].heading",
+     ["unknown key", "did you mean 'header'"]),
+    ('[tables.plan]\ncolumns = ["run"]\nrows = []\n', "tables.plan.rows", ["unknown key"]),
+])
+def test_a_declared_table_with_a_mistake_is_one_precise_problem(tmp_path, tables, key, fragments):
+    find(problems_of(tmp_path, doc(head=APPROACH) + "\n" + tables), key, *fragments)
+
+
+def test_an_approach_name_is_unique_and_not_empty(tmp_path):
+    twice = APPROACH + APPROACH.replace('"default"', '"default"\ninstaller = "uv"')
+    find(problems_of(tmp_path, doc(head=twice)), "matrix.include[1].approach", "'PyPI wheels' already names cell")
+    empty = APPROACH.replace('"PyPI wheels"', '" "')
+    find(problems_of(tmp_path, doc(head=empty)), "matrix.include[0].approach", "is empty")

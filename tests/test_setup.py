@@ -27,7 +27,7 @@ def test_every_package_is_named(tmp_path):
     listed = [line.split()[0] for line in (CI / "packages").read_text().splitlines()
               if line.strip() and not line.lstrip().startswith("#")]
     assert listed == ["docker.io", "mmdebstrap", "arch-test", "qemu-user-static", "binfmt-support", "python3",
-                      "python3-venv", "openssh-server"]
+                      "python3-venv", "openssh-server", "chromium"]
     assert "bash .ci/packages.sh" in (CI / "run").read_text()
 
 
