@@ -50,10 +50,18 @@ def load_all(paths: list[Path]) -> list[Matrix]:
     return loaded
 
 
+def is_step_of(record: dict, m: Matrix) -> bool:
+    """A search's step (bisect, solve) on an image and index variant this matrix declares."""
+    cell = record.get("cell") or {}
+    return bool((cell.get("packages") or {}).get("made_by")
+                and (cell.get("image") or {}).get("name") in {i.name for i in m.images}
+                and (cell.get("index") or {}).get("name") in {i.name for i in m.indexes})
+
+
 def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict]:
     ids = {c.id for c in m.cells}
     stored = store.load_results(directory)
-    results = [r for r in stored if r.get("cell_id") in ids]
+    results = [r for r in stored if r.get("cell_id") in ids or is_step_of(r, m)]
     if len(results) < len(stored):
         print(f"Left out of the table: {len(stored) - len(results)} stored result(s) for cells no longer in {m.source}")
     if not results:  # never replace a table (maybe a committed one) by an empty one
@@ -97,9 +105,22 @@ def check_recipes(m: Matrix, path: Path) -> int:
     return broken
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from . import hostfacts, progress, runner, schedule
+def run_options(args: argparse.Namespace, backend, facts, **kw):
+    """The options cells of a run (or of a search's steps) run with: GPU access and mounts for this
+    host, how many at once, each cell's timeout and memory limit."""
+    from . import runner, schedule
     from .backend import Mount
+
+    gpu = backend.gpu_access(facts)
+    mounts = tuple(Mount(host=p, cell=p) for p in gpu.get("mounts", ()) if Path(p).exists())
+    jobs = schedule.auto_jobs() if args.jobs == "auto" else args.jobs
+    return runner.RunOptions(run_id=runner.new_run_id(), timeout=args.timeout, gpu=gpu["mode"], extra_mounts=mounts,
+                             host_facts=facts.to_json(), jobs=jobs,
+                             memory=args.memory if args.memory else schedule.default_cell_memory(jobs), **kw)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import hostfacts, progress, runner
 
     for value in list(args.force):  # `--force matrices/x.toml`: a bare --force followed by a matrix file
         if value.endswith(".toml") and Path(value).is_file():
@@ -108,14 +129,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = choose_backend(args.backend)
     facts = backend.host_facts()
     matrices = load_all(args.matrices or [default_matrix(facts)])
-    gpu = backend.gpu_access(facts)
-    mounts = tuple(Mount(host=p, cell=p) for p in gpu.get("mounts", ()) if Path(p).exists())
-    jobs = schedule.auto_jobs() if args.jobs == "auto" else args.jobs
-    options = runner.RunOptions(run_id=runner.new_run_id(), keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
-                                extra_mounts=mounts, host_facts=facts.to_json(), jobs=jobs,
-                                memory=args.memory if args.memory else schedule.default_cell_memory(jobs),
-                                shared_caches=not args.cold, force=tuple(args.force), plan=not args.no_plan)
-    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {gpu['mode']}; {jobs} cell(s) at once"
+    options = run_options(args, backend, facts, keep=args.keep, shared_caches=not args.cold, force=tuple(args.force),
+                          plan=not args.no_plan)
+    jobs = options.jobs
+    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {options.gpu}; {jobs} cell(s) at once"
           + ("; cold caches" if args.cold else ""))
     for problem in hostfacts.problems(facts):
         print(f"note: {problem}")
