@@ -1,8 +1,11 @@
-"""The command line: `wheel-harness run|validate|table|images|clean` (also `python -m harness`).
+"""The command line: `wheel-harness run|plan|bisect|validate|table|images|doctor|clean`.
+
+Also `python -m harness`.
 
 Library code raises HarnessError; only this module turns errors into an `ERROR …` line, a hint and
 an exit code: 0 all cells passed (or could not run on this host at all), 1 a cell failed,
-2 bad input (matrix, arguments), 3 the engine or an image build failed us, 130 interrupted.
+2 bad input (matrix, arguments), 3 the engine, an image build or an index failed us, 130 interrupted.
+`bisect` exits 0 with an answer and 1 when there is none in the range or the budget.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from . import matrix as matrix_mod
 from .atomic import write_json_atomic
 from .backends import BACKENDS, choose_backend
 from .errors import HarnessError, MatrixError
-from .model import CellResult, Matrix, Verdict
+from .model import INSTALLERS, CellResult, Matrix, Verdict
 
 MATRICES = Path("matrices")
 
@@ -195,6 +198,66 @@ def summarize(results: list[CellResult], run_id: str | None = None) -> int:
     return len(unexpected)
 
 
+def search_target(base):
+    """The target a search asks the index about: the one `plan` resolves the base cell for."""
+    from . import releases, runner
+
+    return releases.target_for(*runner.target(base))
+
+
+def search_setup(args: argparse.Namespace, m: Matrix, base):
+    """What a search (bisect, solve) runs its steps with: the backend and the stepper (options, budget,
+    results folder)."""
+    from . import runner, steps
+
+    backend = choose_backend(args.backend)
+    facts = backend.host_facts()
+    options = run_options(args, backend, facts)
+    runner.prefetch([base])
+    live = None if args.progress == "auto" else args.progress == "live"
+    stepper = steps.Stepper(m, backend, options, results_dir=results_dir(args, m), retries=args.retries,
+                            budget=steps.Budget(cells=args.max_cells, seconds=args.max_time), live=live)
+    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {options.gpu}; steps are stored in "
+          f"{results_dir(args, m)}")
+    return stepper
+
+
+def the_cell(m: Matrix, pattern: str):
+    found = matrix_mod.select(m.cells, [pattern])
+    if len(found) != 1:
+        shown = ", ".join(c.id for c in (found or m.cells)[:8])
+        raise HarnessError(f"{m.source}: {len(found)} cells match {pattern!r}",
+                           hint=f"name exactly one: {shown}" + (" …" if len(found or m.cells) > 8 else ""))
+    return found[0]
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from packaging.utils import canonicalize_name
+
+    from . import bisection, releases
+
+    [m] = load_all([args.matrix])
+    cell = the_cell(m, args.cell)
+    base = dataclasses.replace(cell, installer=args.installer or cell.installer)
+    question = bisection.Question(base=base, package=canonicalize_name(args.package),
+                                  good=bisection.version(args.good, "good version"),
+                                  bad=bisection.version(args.bad, "bad version"),
+                                  bad_verdicts=frozenset(Verdict(v) for v in args.bad_verdict))
+    offer = releases.offered(base.index, question.package, search_target(base))
+    bisection.check(question, offer)  # bad input is said before a backend or a cell starts
+    stepper = search_setup(args, m, base)
+    answer = bisection.bisect(question, offer, stepper, matrix=m)
+    regenerate_tables(m, results_dir(args, m), args.doc)
+    print()
+    for line in answer.lines():
+        print(line)
+    if args.json:
+        write_json_atomic(args.json, answer.to_json())
+    return answer.exit_code
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -315,6 +378,26 @@ def jobs_value(text: str) -> int | str:
     return value
 
 
+def count_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cells") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} cells: give 1 or more")
+    return value
+
+
+def seconds_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} seconds: give more than 0")
+    return value
+
+
 def size_value(text: str) -> int:
     value = matrix_mod.parse_size(text)
     if value is None or value < matrix_mod.MIN_MEMORY:
@@ -363,6 +446,43 @@ def parser() -> argparse.ArgumentParser:
     pln.add_argument("--results", default="results", help="plan.json goes to RESULTS/<matrix>/")
     pln.set_defaults(func=cmd_plan)
     run.set_defaults(func=cmd_run)
+
+    def search_options(cmd: argparse.ArgumentParser, max_cells: int | None) -> None:
+        cmd.add_argument("--installer", choices=INSTALLERS, help="install each step with this installer "
+                         "(default: the cell's, or the matrix's for the image and index)")
+        cmd.add_argument("--max-cells", type=count_value, default=max_cells, metavar="N",
+                         help="run at most N cells (reused results cost nothing)"
+                              + (f"; default {max_cells}" if max_cells else "; default: no limit"))
+        cmd.add_argument("--max-time", type=seconds_value, metavar="SECONDS",
+                         help="start no cell after this many seconds of searching (a running cell is not cut short)")
+        cmd.add_argument("--retries", type=int, default=2, metavar="N",
+                         help="run a step again up to N times when it ends with an infrastructure verdict "
+                              "(default 2)")
+        cmd.add_argument("--backend", choices=BACKENDS, default="auto")
+        cmd.add_argument("--results", default="results", help="results root (default: results)")
+        cmd.add_argument("--doc", action="append", type=Path, default=[],
+                         help="another Markdown document whose table to regenerate (repeatable)")
+        cmd.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the matrix)")
+        cmd.add_argument("--memory", type=size_value, metavar="SIZE", help="memory limit of each cell, e.g. 6G")
+        cmd.add_argument("--jobs", type=jobs_value, default=1, metavar="N|auto",
+                         help="cells at once where a search runs several (bisect: both ends; default 1)")
+        cmd.add_argument("--progress", choices=("auto", "live", "lines"), default="auto")
+        cmd.add_argument("--json", type=Path, metavar="FILE", help="also write the answer as JSON to FILE")
+
+    bis = sub.add_parser("bisect", help="find the release of a package that first broke a cell (or fixed it)")
+    bis.add_argument("matrix", type=Path, help="the matrix file that declares the cell")
+    bis.add_argument("cell", help="the cell's id (or a pattern matching exactly one cell)")
+    bis.add_argument("package", help="the distribution to bisect, e.g. torchao")
+    bis.add_argument("good", help="a version with which the cell works")
+    bis.add_argument("bad", help="a version with which it does not (older than GOOD: find the first release "
+                                 "that fixed it)")
+    bis.add_argument("--bad", dest="bad_verdict", action="append", default=[], metavar="VERDICT",
+                     choices=[v.value for v in Verdict if not v.is_infrastructure and v not in (Verdict.PASS,
+                                                                                                Verdict.SKIPPED)],
+                     help="count only this verdict as bad (repeatable; default: any verdict other than the good "
+                          "end's, a better one counting as good)")
+    search_options(bis, None)
+    bis.set_defaults(func=cmd_bisect)
 
     val = sub.add_parser("validate", help="check matrix files without running anything")
     val.add_argument("files", nargs="+", type=Path)

@@ -1,13 +1,18 @@
-"""The searches' pure parts: step cells named after their pins."""
+"""The searches' pure parts and their bad input: step cells named after their pins, what counts as bad,
+and the CLI refusing what cannot be searched (exit 2) before any cell runs."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+import pytest
+from packaging.version import Version
 from wheels import CHAIN_MODULES, bisect_releases
 
-from harness import matrix, steps
+from harness import bisection, matrix, steps
+from harness.__main__ import main
+from harness.model import Verdict
 
 
 def write(path: Path, house: Path, requirements: str = '["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"]',
@@ -56,3 +61,40 @@ def test_a_step_with_the_pins_of_a_declared_cell_is_that_cell(tmp_path):
     uv = steps.step_cell(dataclasses.replace(chain, installer="uv"), chain.packages.requirements, made_by="bisect",
                          matrix=m)
     assert uv.id == "bookworm-amd64__fixtures__torch-2.13.0_torchao-0.15.0_torchtune-0.6.1__uv"
+
+
+def test_what_counts_as_bad():
+    base = None
+    plain = bisection.Question(base=base, package="torchao", good=Version("0.15.0"), bad=Version("0.18.0"))
+    assert plain.is_bad(Verdict.IMPORT_FAILED, Verdict.PASS)
+    assert plain.is_bad(Verdict.DEGRADED, Verdict.PASS)
+    assert not plain.is_bad(Verdict.PASS, Verdict.DEGRADED)  # better than the good end: good
+    assert plain.is_bad(Verdict.CRASHED, Verdict.DEGRADED)
+    named = dataclasses.replace(plain, bad_verdicts=frozenset({Verdict.IMPORT_FAILED}))
+    assert named.is_bad(Verdict.IMPORT_FAILED, Verdict.DEGRADED) and not named.is_bad(Verdict.CRASHED, Verdict.PASS)
+    assert not plain.fixing and dataclasses.replace(plain, good=Version("0.19.0")).fixing
+
+
+@pytest.mark.parametrize("args, said", [
+    (["numpy", "1.0", "2.0"], "package set 'chain' does not require numpy"),
+    (["torchao", "0.15.0", "0.15.0"], "the good and the bad version are both 0.15.0"),
+    (["torchao", "0.14.0", "0.18.0"], "torchao 0.14.0 cannot be bisected on bookworm-amd64 with index variant "
+                                      "fixtures: not a release it lists"),
+    (["torchao", "0.15.0", "0.16.1"], "torchao 0.16.1 cannot be bisected on bookworm-amd64 with index variant "
+                                      "fixtures: no wheel for this target (cp311, manylinux_2_36_x86_64)"),
+    (["torchao", "zero", "0.18.0"], "good version 'zero' is not a version"),
+])
+def test_bisect_refuses_bad_input_before_any_cell(tmp_path, capsys, args, said):
+    m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
+    assert main(["bisect", str(m), "bookworm-amd64__fixtures__chain", *args, "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert said in err, err
+    if "cannot be bisected" in said:
+        assert "hint: releases of torchao that install on this target: 0.15.0, 0.16.0, 0.17.0, 0.18.0, 0.19.0" in err
+    assert not (tmp_path / "r").exists()  # no cell ran, nothing was stored
+
+
+def test_bisect_names_one_cell(tmp_path, capsys):
+    m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
+    assert main(["bisect", str(m), "bookworm-*", "torchao", "0.15.0", "0.18.0"]) == 2
+    assert "4 cells match 'bookworm-*'" in capsys.readouterr().err
