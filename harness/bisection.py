@@ -31,6 +31,7 @@ from .model import Cell, CellResult, Matrix, Verdict
 
 BETTER = (Verdict.PASS, Verdict.DEGRADED)  # best first: a verdict before the good end's counts as good
 SHOWN = 4  # evidence lines quoted per side of the difference
+TOOLING = frozenset({"pip", "setuptools", "wheel", "uv"})  # the venv's installer, not the packages measured
 
 
 def version(text: str, what: str) -> Version:
@@ -172,7 +173,7 @@ def changes(before: CellResult, after: CellResult) -> list[str]:
     out = [f"verdict: {before.verdict.value} → {after.verdict.value}"]
     was, now = _installed(before), _installed(after)
     moved = [f"{n} {was.get(n, 'not installed')} → {now.get(n, 'not installed')}"
-             for n in sorted(set(was) | set(now)) if was.get(n) != now.get(n)]
+             for n in sorted((set(was) | set(now)) - TOOLING) if was.get(n) != now.get(n)]
     if moved:
         out.append("installed: " + ", ".join(moved))
     appeared = [e for e in after.evidence if e not in before.evidence]

@@ -98,3 +98,29 @@ def test_bisect_names_one_cell(tmp_path, capsys):
     m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
     assert main(["bisect", str(m), "bookworm-*", "torchao", "0.15.0", "0.18.0"]) == 2
     assert "4 cells match 'bookworm-*'" in capsys.readouterr().err
+
+
+RESULTS = Path(__file__).parent / "data" / "results"
+
+
+def recorded(version: str) -> dict:
+    import json
+
+    return json.loads((RESULTS / f"smoke-uv.torchao-{version}.json").read_text())
+
+
+def test_what_changed_between_two_real_results():
+    from harness.model import CellResult
+
+    good, bad = CellResult.from_json(recorded("0.15.0")), CellResult.from_json(recorded("0.16.0"))
+    lines = bisection.changes(good, bad)
+    # the two venvs' installer tooling differs (pip in one, not the other): not a change of the packages
+    assert lines[:2] == ["verdict: degraded → import-failed", "installed: torchao 0.15.0 → 0.16.0"]
+    assert lines[2].startswith("now: import torchtune.training: ImportError: cannot import name 'int4_weight_only' "
+                               "from 'torchao.quantization'")
+    assert [line for line in lines if line.startswith("no longer:")] == [
+        "no longer: torchao: Skipping import of cpp extensions due to incompatible torch version 2.13.0+cpu for "
+        "torchao version 0.15.0 Please see https://github.com/pytorch/ao/issues/2919 for more info"]
+    assert lines[-1] == f"hint: {bad.hint}"
+    assert bisection.finding(bad.hint) == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, "
+                                           "which torchao 0.16.0 does not provide")
