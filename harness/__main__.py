@@ -1,11 +1,11 @@
-"""The command line: `wheel-harness run|plan|bisect|validate|table|images|doctor|clean`.
+"""The command line: `wheel-harness run|plan|bisect|solve|validate|table|images|doctor|clean`.
 
 Also `python -m harness`.
 
 Library code raises HarnessError; only this module turns errors into an `ERROR …` line, a hint and
 an exit code: 0 all cells passed (or could not run on this host at all), 1 a cell failed,
 2 bad input (matrix, arguments), 3 the engine, an image build or an index failed us, 130 interrupted.
-`bisect` exits 0 with an answer and 1 when there is none in the range or the budget.
+`bisect` and `solve` exit 0 with an answer and 1 when there is none in the range or the budget.
 """
 
 from __future__ import annotations
@@ -198,6 +198,9 @@ def summarize(results: list[CellResult], run_id: str | None = None) -> int:
     return len(unexpected)
 
 
+DEFAULT_CHAIN = ("torch", "torchao", "torchtune")
+
+
 def search_target(base):
     """The target a search asks the index about: the one `plan` resolves the base cell for."""
     from . import releases, runner
@@ -256,6 +259,64 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     if args.json:
         write_json_atomic(args.json, answer.to_json())
     return answer.exit_code
+
+
+def solve_modules(m: Matrix, names: list[str]) -> tuple[str, ...]:
+    """The modules a solve's cells import: those of a package set of the matrix that names exactly these
+    packages, else the packages' own names as modules."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    wanted = sorted(canonicalize_name(n) for n in names)
+    for packages in m.package_sets:
+        if sorted(canonicalize_name(Requirement(r).name) for r in packages.requirements) == wanted:
+            return packages.modules
+    return tuple(canonicalize_name(n).replace("-", "_") for n in names)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    from . import facts, releases, solve, steps
+    from .model import PackageSet
+
+    [m] = load_all([args.matrix])
+    requirements = args.requirements or list(DEFAULT_CHAIN)
+    try:
+        parsed = [Requirement(r) for r in requirements]
+    except InvalidRequirement as exc:
+        raise HarnessError(f"not a PEP 508 requirement: {exc}", hint="write requirements like torchao>=0.15") from None
+    image = args.image or (m.images[0].name if len(m.images) == 1 else None)
+    index = args.index or (m.indexes[0].name if len(m.indexes) == 1 else None)
+    if image is None or index is None:
+        what = "--image" if image is None else "--index"
+        names = [i.name for i in (m.images if image is None else m.indexes)]
+        raise HarnessError(f"{m.source} declares several: name one with {what}", hint="one of " + ", ".join(names))
+    modules = tuple(args.modules) or solve_modules(m, [r.name for r in parsed])
+    installer = args.installer or next((c.installer for c in m.cells if c.image.name == image
+                                        and c.index.name == index), "pip")
+    base = steps.base_for(m, image=image, index=index, installer=installer,
+                          packages=PackageSet(name="solve", requirements=tuple(requirements), modules=modules))
+    target = search_target(base)
+    offers = {canonicalize_name(r.name): releases.offered(base.index, r.name, target)
+              for r in parsed if solve.exact(r) is None}
+    stepper = search_setup(args, m, base)
+    directory = results_dir(args, m)
+    records = store.load_results(directory) if directory.is_dir() else []
+    known = facts.learned(records, image=image, index=index)
+    if known:
+        print(f"Known from {len(records)} stored result(s) of {image} / {index}: {len(known)} fact(s)")
+        for fact in known:
+            print(f"  {fact.text()}")
+    solution = solve.solve(base, [str(r) for r in parsed], offers, stepper, known=known, matrix=m)
+    regenerate_tables(m, directory, args.doc)
+    print()
+    for line in solution.lines():
+        print(line)
+    if args.json:
+        write_json_atomic(args.json, solution.to_json())
+    return solution.exit_code
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -484,6 +545,19 @@ def parser() -> argparse.ArgumentParser:
     search_options(bis, None)
     bis.set_defaults(func=cmd_bisect)
 
+    sol = sub.add_parser("solve", help="find the newest set of pins that works best on an image and index")
+    sol.add_argument("matrix", type=Path, help="the matrix file that declares the image and index variant")
+    sol.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
+                     help="PEP 508 requirements, in chain order (default: torch torchao torchtune); an exact pin "
+                          "is kept as written, a range limits the releases tried")
+    sol.add_argument("--image", help="the image (default: the matrix's only one)")
+    sol.add_argument("--index", help="the index variant (default: the matrix's only one)")
+    sol.add_argument("--modules", nargs="+", default=[], metavar="MODULE",
+                     help="modules the probe imports (default: those of a package set of the matrix naming the "
+                          "same packages, else the packages' names)")
+    search_options(sol, 12)
+    sol.set_defaults(func=cmd_solve)
+
     val = sub.add_parser("validate", help="check matrix files without running anything")
     val.add_argument("files", nargs="+", type=Path)
     val.add_argument("--dockerfiles", action="store_true",
@@ -525,8 +599,20 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; `solve`'s requirements may also follow its options (argparse stops a `*`
+    positional at the first option)."""
+    cli = parser()
+    args, extra = cli.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "solve" and not any(e.startswith("-") for e in extra):
+        args.requirements = [*args.requirements, *extra]
+    elif extra:
+        cli.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)

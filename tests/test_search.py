@@ -84,7 +84,10 @@ def test_what_counts_as_bad():
                                       "fixtures: no wheel for this target (cp311, manylinux_2_36_x86_64)"),
     (["torchao", "zero", "0.18.0"], "good version 'zero' is not a version"),
 ])
-def test_bisect_refuses_bad_input_before_any_cell(tmp_path, capsys, args, said):
+def test_bisect_refuses_bad_input_before_any_cell(tmp_path, capsys, monkeypatch, args, said):
+    import harness.__main__ as cli
+
+    monkeypatch.setattr(cli, "choose_backend", lambda *a, **kw: pytest.fail("a backend was chosen for bad input"))
     m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
     assert main(["bisect", str(m), "bookworm-amd64__fixtures__chain", *args, "--results", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
@@ -100,6 +103,27 @@ def test_bisect_names_one_cell(tmp_path, capsys):
     assert "4 cells match 'bookworm-*'" in capsys.readouterr().err
 
 
+def test_solve_refuses_bad_input(tmp_path, capsys):
+    m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
+    assert main(["solve", str(m)]) == 2
+    assert "declares several: name one with --image" in capsys.readouterr().err
+    assert main(["solve", str(m), "--image", "bookworm-amd64", "--index", "lan"]) == 2
+    assert "no index variant 'lan'" in capsys.readouterr().err
+    assert main(["solve", str(m), "--image", "bookworm-amd64", "torch", "torch==2.13.0"]) == 2
+    assert "a package is named twice" in capsys.readouterr().err
+    assert main(["solve", str(m), "--image", "bookworm-amd64", "torch==2.13.0", "torchao>0.19",
+                 "--results", str(tmp_path / "r")]) == 2
+    assert "no release of torchao matching >0.19 installs on bookworm-amd64" in capsys.readouterr().err
+
+
+def test_solve_takes_its_modules_from_a_set_naming_the_same_packages(tmp_path):
+    from harness.__main__ import solve_modules
+
+    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    assert solve_modules(m, ["torchtune", "torch", "torchao"]) == tuple(eval(CHAIN_MODULES))
+    assert solve_modules(m, ["torch", "typing-extensions"]) == ("torch", "typing_extensions")
+
+
 RESULTS = Path(__file__).parent / "data" / "results"
 
 
@@ -107,6 +131,35 @@ def recorded(version: str) -> dict:
     import json
 
     return json.loads((RESULTS / f"smoke-uv.torchao-{version}.json").read_text())
+
+
+def test_facts_are_read_from_real_results():
+    from harness import facts
+
+    [degraded] = facts.from_record(recorded("0.15.0"))
+    assert degraded.pins == (("torch", "2.13.0+cpu"), ("torchao", "0.15.0")) and degraded.verdict is Verdict.DEGRADED
+    assert degraded.losses == 1 and degraded.why == "torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu"
+    [name] = facts.from_record(recorded("0.16.0"))
+    assert name.pins == (("torchao", "0.16.0"), ("torchtune", "0.6.1")) and name.verdict is Verdict.IMPORT_FAILED
+    assert name.why == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, which torchao 0.16.0 "
+                        "does not provide")
+    [module] = facts.from_record(recorded("0.18.0"))
+    assert module.why == "torchtune 0.6.1 needs module torchao.dtypes.nf4tensor, which torchao 0.18.0 does not have"
+    assert module.text().endswith("(learned from bookworm-amd64__wheelhouse__torch-2.13.0_torchao-0.18.0_"
+                                  "torchtune-0.6.1__uv)")
+
+    # A fact holds for a pin set that admits both of its versions (==2.13.0 admits 2.13.0+cpu, as pip does).
+    assert degraded.holds_for({"torch": "2.13.0", "torchao": "0.15.0", "torchtune": "0.6.0"})
+    assert not degraded.holds_for({"torch": "2.12.0", "torchao": "0.15.0"})
+    assert not degraded.holds_for({"torchao": "0.15.0", "torchtune": "0.6.1"})  # torch not in the set
+    assert name.holds_for({"torch": "2.12.0", "torchao": "0.16.0", "torchtune": "0.6.1"})
+    assert not name.holds_for({"torchao": "0.16.0", "torchtune": "0.6.0"})
+
+    # Only results of the same image and index variant teach anything.
+    records = [recorded(v) for v in ("0.15.0", "0.16.0", "0.18.0")]
+    assert len(facts.learned(records, image="bookworm-amd64", index="wheelhouse")) == 3
+    assert facts.learned(records, image="bookworm-amd64", index="default") == []
+    assert facts.learned(records, image="bookworm-arm64", index="wheelhouse") == []
 
 
 def test_what_changed_between_two_real_results():
@@ -124,3 +177,36 @@ def test_what_changed_between_two_real_results():
     assert lines[-1] == f"hint: {bad.hint}"
     assert bisection.finding(bad.hint) == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, "
                                            "which torchao 0.16.0 does not provide")
+
+
+def test_a_working_set_is_ranked_by_its_verdict_and_losses():
+    from harness import solve
+    from harness.model import CellResult
+
+    assert solve.rank(CellResult.from_json(recorded("0.15.0"))) == (1, 1)
+    assert solve.rank(CellResult.from_json(recorded("0.16.0"))) is None
+
+
+def test_steps_are_rows_of_the_table_of_the_matrix_that_declares_their_image_and_index(tmp_path, monkeypatch,
+                                                                                       capsys):
+    import json
+    import shutil
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    results = tmp_path / "results"
+    (results / "smoke").mkdir(parents=True)
+    for version in ("0.15.0", "0.16.0"):
+        record = recorded(version)
+        (results / "smoke" / f"{record['cell_id']}.json").write_text(json.dumps(record))
+    shutil.copy("results/smoke/README.md", results / "smoke" / "README.md")
+    assert main(["table", "matrices/smoke.toml", "--results", str(results)]) == 0
+    table = (results / "smoke" / "README.md").read_text()
+    assert "`bookworm-amd64__wheelhouse__torch-2.13.0_torchao-0.15.0_torchtune-0.6.1__uv`" in table
+    assert "`bookworm-amd64__wheelhouse__torch-2.13.0_torchao-0.16.0_torchtune-0.6.1__uv`" in table
+    assert "Left out of the table" not in capsys.readouterr().out
+    # a matrix that does not declare their index variant leaves them out
+    other = tmp_path / "other.toml"
+    other.write_text(Path("matrices/smoke.toml").read_text().replace("[indexes.wheelhouse]", "[indexes.house]")
+                     .replace('index = "wheelhouse"', 'index = "house"'))
+    assert main(["table", str(other), "--results", str(results)]) == 0
+    assert "Left out of the table: 2 stored result(s)" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""`bisect` for real: fixture indexes whose releases break and fix an import on purpose, a
+"""`bisect` and `solve` for real: fixture indexes whose releases break and fix an import on purpose, a
 release with no wheel for the target, an index that fails once — each step an ordinary cell in a real
 container, stored and cached, the cells counted from the engine's own event log.
 
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from test_fast import containers_created, namespace  # noqa: F401 - the fixture and the engine's count
-from wheels import CHAIN_MODULES, bisect_releases
+from wheels import CHAIN_MODULES, bisect_releases, solve_releases
 
 import harness.__main__ as cli
 from harness import serve, store
@@ -171,3 +171,77 @@ modules = {CHAIN_MODULES}
     code, got, created = answer([*base, "0.16.0", "0.18.0", "--bad", "import-failed", *results], tmp_path / "a3.json",
                                 docker_backend)
     assert code == 0 and got["first"] == "0.17.0" and created == 0
+
+
+def test_solve_finds_the_newest_working_set(docker_backend, bookworm, tmp_path, own_caches, capsys):
+    house = solve_releases(tmp_path / "house")
+    m = tmp_path / "m.toml"
+    m.write_text(f"""
+[matrix]
+timeout = 300
+[images.bookworm-amd64]
+local_build = "debian-bookworm"
+platform = "linux/amd64"
+[indexes.house]
+serve = ["{house}"]
+no_index = true
+[packages.chain]
+requirements = ["torch", "torchao", "torchtune"]
+modules = {CHAIN_MODULES}
+""")
+    results = tmp_path / "results"
+    base = ["solve", str(m), "--results", str(results)]
+
+    # The default chain: plan rules out torchao 0.19.0 and torchtune 0.7.0 (they need a torch the index
+    # lacks) before any cell; torchao 0.18.0 and 0.17.0 break torchtune 0.6.1 with torch 2.13.0, a fact
+    # that rules them out with torch 2.12.0 without a cell; torchao 0.16.0 passes.
+    code, got, created = answer(base, tmp_path / "s1.json", docker_backend)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert got["best"] == ["torch==2.13.0", "torchao==0.16.0", "torchtune==0.6.1"] and got["verdict"] == "pass"
+    assert created == got["counts"]["ran"] == 3 and got["counts"]["pruned"] == 2
+    rejected = [(d["pins"], d["rejected"].split(":")[0], d["cell_id"]) for d in got["decided"][:-1]]
+    assert rejected == [
+        (["torch==2.13.0", "torchao==0.18.0", "torchtune==0.6.1"], "import-failed",
+         "bookworm-amd64__house__torch-2.13.0_torchao-0.18.0_torchtune-0.6.1"),
+        (["torch==2.12.0", "torchao==0.18.0", "torchtune==0.6.1"], "known", None),
+        (["torch==2.13.0", "torchao==0.17.0", "torchtune==0.6.1"], "import-failed",
+         "bookworm-amd64__house__torch-2.13.0_torchao-0.17.0_torchtune-0.6.1"),
+        (["torch==2.12.0", "torchao==0.17.0", "torchtune==0.6.1"], "known", None)]
+    assert got["decided"][1]["rejected"] == (
+        "known: torchtune 0.6.1 imports int4_weight_only from torchao.quantization, which torchao 0.18.0 does not "
+        "provide (learned from bookworm-amd64__house__torch-2.13.0_torchao-0.18.0_torchtune-0.6.1)")
+    assert set(got["skipped"]) == {"torchao", "torchtune"}
+    assert got["skipped"]["torchao"]["0.19.0"].startswith("plan: cannot install here with torch, torchtune (conflict)")
+    assert got["skipped"]["torchtune"]["0.7.0"].startswith("plan: cannot install here")
+    assert "Newest working set: torch 2.13.0, torchao 0.16.0, torchtune 0.6.1 — pass" in out
+
+    # The ready block, added to the matrix, names the cell solve ran: `run` reuses it, starting nothing.
+    m.write_text(m.read_text() + "\n" + got["block"] + "\n")
+    assert cli.main(["run", str(m), "--only", "*torchao-0.16.0*", "--results", str(results), "--progress",
+                     "lines"]) == 0
+    assert "1 cell: 1 pass; 0 ran, 1 reused" in capsys.readouterr().out
+    [record] = [r for r in store.load_results(results / "m") if "torchao-0.16.0" in r["cell_id"]]
+    assert record["reused"]["by_run"] != record["run_id"]
+
+    # torch fixed at 2.13.0 and torchao below 0.16: no set passes; the best is degraded (torchao 0.15.0
+    # was built for torch 2.12), and torchtune 0.6.0 cannot beat it: the same loss is known.
+    code, got, created = answer([*base, "torch==2.13.0", "torchao<0.16", "torchtune"], tmp_path / "s2.json",
+                                docker_backend)
+    assert code == 0 and created == 1 and got["verdict"] == "degraded"
+    assert got["best"] == ["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"] and got["untried"] == 0
+    assert got["decided"][1]["rejected"].startswith("cannot beat torch 2.13.0, torchao 0.15.0, torchtune 0.6.1 "
+                                                    "(degraded, 1 loss(es)): known: torchao 0.15.0 skipped its C++ "
+                                                    "extensions with torch 2.13.0")
+    assert 'expect = "degraded"' in got["block"] and '[[matrix.include]]' in got["block"]
+
+    # torch free: an older torch with which torchao 0.15.0 passes beats the newer degraded set.
+    code, got, created = answer([*base, "torch", "torchao<0.16", "torchtune"], tmp_path / "s3.json", docker_backend)
+    assert code == 0 and created == 1 and got["counts"]["reused"] == 1
+    assert got["best"] == ["torch==2.12.0", "torchao==0.15.0", "torchtune==0.6.1"] and got["verdict"] == "pass"
+
+    # torchao 0.17 and 0.18 only: the stored results prove every set fails; no working set (exit 1), no cell.
+    code, got, created = answer([*base, "torch", "torchao>=0.17,<0.19", "torchtune==0.6.1"], tmp_path / "s4.json",
+                                docker_backend)
+    assert code == 1 and created == 0 and got["best"] is None and got["counts"]["ran"] == 0
+    assert [d["rejected"].split(":")[0] for d in got["decided"]] == ["known"] * 4
