@@ -210,3 +210,22 @@ def test_steps_are_rows_of_the_table_of_the_matrix_that_declares_their_image_and
                      .replace('index = "wheelhouse"', 'index = "house"'))
     assert main(["table", str(other), "--results", str(results)]) == 0
     assert "Left out of the table: 2 stored result(s)" in capsys.readouterr().out
+
+
+def test_the_budget_counts_cells_run_and_seconds(tmp_path):
+    from harness import runner
+
+    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    now = [100.0]
+    stepper = steps.Stepper(m, None, runner.RunOptions(run_id="r"), results_dir=tmp_path / "r",
+                            budget=steps.Budget(cells=2, seconds=60), clock=lambda: now[0])
+    assert stepper.spent() is None
+    stepper.ran = 2
+    assert stepper.spent() == "the budget of 2 cell(s) is spent"
+    stepper.ran = 1
+    now[0] += 60
+    assert stepper.spent() == "the budget of 60 s is spent"
+    # a spent budget runs nothing: the step says why
+    [step] = stepper.run([m.cells[0]])
+    assert step.result is None and step.unrun == "the budget of 60 s is spent" and step.ran == 0
+    assert step.outcome() == "not run: the budget of 60 s is spent"
