@@ -1,8 +1,11 @@
-"""The command line: `wheel-harness run|plan|validate|table|report|diff|images|doctor|clean` (also `python -m harness`).
+"""The command line: `wheel-harness run|plan|bisect|solve|validate|table|report|diff|merge|images|doctor|clean`.
+
+Also `python -m harness`.
 
 Library code raises HarnessError; only this module turns errors into an `ERROR …` line, a hint and
 an exit code: 0 all cells passed (or could not run on this host at all), 1 a cell failed,
-2 bad input (matrix, arguments), 3 the engine or an image build failed us, 130 interrupted.
+2 bad input (matrix, arguments), 3 the engine, an image build or an index failed us, 130 interrupted.
+`bisect` and `solve` exit 0 with an answer and 1 when there is none in the range or the budget.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from . import matrix as matrix_mod
 from .atomic import write_json_atomic
 from .backends import BACKENDS, choose_backend
 from .errors import HarnessError, MatrixError
-from .model import CellResult, Matrix, Verdict
+from .model import INSTALLERS, CellResult, Matrix, Verdict
 
 MATRICES = Path("matrices")
 
@@ -53,13 +56,21 @@ def load_all(paths: list[Path]) -> list[Matrix]:
     return loaded
 
 
+def is_step_of(record: dict, m: Matrix) -> bool:
+    """A search's step (bisect, solve) on an image and index variant this matrix declares."""
+    cell = record.get("cell") or {}
+    return bool((cell.get("packages") or {}).get("made_by")
+                and (cell.get("image") or {}).get("name") in {i.name for i in m.images}
+                and (cell.get("index") or {}).get("name") in {i.name for i in m.indexes})
+
+
 def regenerate_tables(m: Matrix, directory: Path, docs: list[Path]) -> list[dict]:
     """The results folder's README and each `--doc`: the standard table, and the tables the matrix
     declares. A `--doc` gets the tables whose markers it has; one with none of this matrix's markers
     gets the standard table added (and is created when missing). The README gets every table."""
     ids = {c.id for c in m.cells}
     stored = store.load_results(directory)
-    results = [r for r in stored if r.get("cell_id") in ids]
+    results = [r for r in stored if r.get("cell_id") in ids or is_step_of(r, m)]
     if len(results) < len(stored):
         print(f"Left out of the table: {len(stored) - len(results)} stored result(s) for cells no longer in {m.source}")
     if not results:  # never replace a table (maybe a committed one) by an empty one
@@ -127,9 +138,23 @@ def check_recipes(m: Matrix, path: Path) -> int:
     return broken
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from . import hostfacts, progress, runner, schedule
+def run_options(args: argparse.Namespace, backend, facts, **kw):
+    """The options cells of a run (or of a search's steps) run with: GPU access and mounts for this
+    host, how many at once, each cell's timeout and memory limit."""
+    from . import runner, schedule
     from .backend import Mount
+
+    gpu = backend.gpu_access(facts)
+    # paths on the engine's machine (a Jetson's release file): its facts said they are there
+    mounts = tuple(Mount(host=p, cell=p, engine_side=True) for p in gpu.get("mounts", ()))
+    jobs = schedule.auto_jobs() if args.jobs == "auto" else args.jobs
+    return runner.RunOptions(run_id=runner.new_run_id(), timeout=args.timeout, gpu=gpu["mode"], extra_mounts=mounts,
+                             host_facts=facts.to_json(), jobs=jobs,
+                             memory=args.memory if args.memory else schedule.default_cell_memory(jobs), **kw)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import hostfacts, progress, runner
 
     for value in list(args.force):  # `--force matrices/x.toml`: a bare --force followed by a matrix file
         if value.endswith(".toml") and Path(value).is_file():
@@ -138,15 +163,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = chosen_backend(args)
     facts = backend.host_facts()
     matrices = load_all(args.matrices or [default_matrix(facts)])
-    gpu = backend.gpu_access(facts)
-    # paths on the engine's machine (a Jetson's release file): its facts said they are there
-    mounts = tuple(Mount(host=p, cell=p, engine_side=True) for p in gpu.get("mounts", ()))
-    jobs = schedule.auto_jobs() if args.jobs == "auto" else args.jobs
-    options = runner.RunOptions(run_id=runner.new_run_id(), keep=args.keep, timeout=args.timeout, gpu=gpu["mode"],
-                                extra_mounts=mounts, host_facts=facts.to_json(), jobs=jobs,
-                                memory=args.memory if args.memory else schedule.default_cell_memory(jobs),
-                                shared_caches=not args.cold, force=tuple(args.force), plan=not args.no_plan)
-    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {gpu['mode']}; {jobs} cell(s) at once"
+    options = run_options(args, backend, facts, keep=args.keep, shared_caches=not args.cold, force=tuple(args.force),
+                          plan=not args.no_plan)
+    jobs = options.jobs
+    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {options.gpu}; {jobs} cell(s) at once"
           + ("; cold caches" if args.cold else ""))
     for problem in hostfacts.problems(facts):
         print(f"note: {problem}")
@@ -246,6 +266,127 @@ def summarize(results: list[CellResult], run_id: str | None = None) -> int:
             print(f"plan differs {r.cell_id}: {differs}")
     print(table.summary_line([r.to_json() for r in results], run_id=run_id))
     return len(unexpected)
+
+
+DEFAULT_CHAIN = ("torch", "torchao", "torchtune")
+
+
+def search_target(base):
+    """The target a search asks the index about: the one `plan` resolves the base cell for."""
+    from . import releases, runner
+
+    return releases.target_for(*runner.target(base))
+
+
+def search_setup(args: argparse.Namespace, m: Matrix, base):
+    """What a search (bisect, solve) runs its steps with: the backend and the stepper (options, budget,
+    results folder)."""
+    from . import runner, steps
+
+    backend = choose_backend(args.backend)
+    facts = backend.host_facts()
+    options = run_options(args, backend, facts)
+    runner.prefetch([base])
+    live = None if args.progress == "auto" else args.progress == "live"
+    stepper = steps.Stepper(m, backend, options, results_dir=results_dir(args, m), retries=args.retries,
+                            budget=steps.Budget(cells=args.max_cells, seconds=args.max_time), live=live)
+    print(f"Run {options.run_id} on the {backend.name} backend; GPU access: {options.gpu}; steps are stored in "
+          f"{results_dir(args, m)}")
+    return stepper
+
+
+def the_cell(m: Matrix, pattern: str):
+    found = matrix_mod.select(m.cells, [pattern])
+    if len(found) != 1:
+        shown = ", ".join(c.id for c in (found or m.cells)[:8])
+        raise HarnessError(f"{m.source}: {len(found)} cells match {pattern!r}",
+                           hint=f"name exactly one: {shown}" + (" …" if len(found or m.cells) > 8 else ""))
+    return found[0]
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from packaging.utils import canonicalize_name
+
+    from . import bisection, releases
+
+    [m] = load_all([args.matrix])
+    cell = the_cell(m, args.cell)
+    base = dataclasses.replace(cell, installer=args.installer or cell.installer)
+    question = bisection.Question(base=base, package=canonicalize_name(args.package),
+                                  good=bisection.version(args.good, "good version"),
+                                  bad=bisection.version(args.bad, "bad version"),
+                                  bad_verdicts=frozenset(Verdict(v) for v in args.bad_verdict))
+    offer = releases.offered(base.index, question.package, search_target(base))
+    bisection.check(question, offer)  # bad input is said before a backend or a cell starts
+    stepper = search_setup(args, m, base)
+    answer = bisection.bisect(question, offer, stepper, matrix=m)
+    regenerate_tables(m, results_dir(args, m), args.doc)
+    print()
+    for line in answer.lines():
+        print(line)
+    if args.json:
+        write_json_atomic(args.json, answer.to_json())
+    return answer.exit_code
+
+
+def solve_modules(m: Matrix, names: list[str]) -> tuple[str, ...]:
+    """The modules a solve's cells import: those of a package set of the matrix that names exactly these
+    packages, else the packages' own names as modules."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    wanted = sorted(canonicalize_name(n) for n in names)
+    for packages in m.package_sets:
+        if sorted(canonicalize_name(Requirement(r).name) for r in packages.requirements) == wanted:
+            return packages.modules
+    return tuple(canonicalize_name(n).replace("-", "_") for n in names)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    from . import facts, releases, solve, steps
+    from .model import PackageSet
+
+    [m] = load_all([args.matrix])
+    requirements = args.requirements or list(DEFAULT_CHAIN)
+    try:
+        parsed = [Requirement(r) for r in requirements]
+    except InvalidRequirement as exc:
+        raise HarnessError(f"not a PEP 508 requirement: {exc}", hint="write requirements like torchao>=0.15") from None
+    image = args.image or (m.images[0].name if len(m.images) == 1 else None)
+    index = args.index or (m.indexes[0].name if len(m.indexes) == 1 else None)
+    if image is None or index is None:
+        what = "--image" if image is None else "--index"
+        names = [i.name for i in (m.images if image is None else m.indexes)]
+        raise HarnessError(f"{m.source} declares several: name one with {what}", hint="one of " + ", ".join(names))
+    modules = tuple(args.modules) or solve_modules(m, [r.name for r in parsed])
+    installer = args.installer or next((c.installer for c in m.cells if c.image.name == image
+                                        and c.index.name == index), "pip")
+    base = steps.base_for(m, image=image, index=index, installer=installer,
+                          packages=PackageSet(name="solve", requirements=tuple(requirements), modules=modules))
+    target = search_target(base)
+    offers = {canonicalize_name(r.name): releases.offered(base.index, r.name, target)
+              for r in parsed if solve.exact(r) is None}
+    stepper = search_setup(args, m, base)
+    directory = results_dir(args, m)
+    records = store.load_results(directory) if directory.is_dir() else []
+    known = facts.learned(records, image=image, index=index)
+    if known:
+        print(f"Known from {len(records)} stored result(s) of {image} / {index}: {len(known)} fact(s)")
+        for fact in known:
+            print(f"  {fact.text()}")
+    solution = solve.solve(base, [str(r) for r in parsed], offers, stepper, known=known, matrix=m)
+    regenerate_tables(m, directory, args.doc)
+    print()
+    for line in solution.lines():
+        print(line)
+    if args.json:
+        write_json_atomic(args.json, solution.to_json())
+    return solution.exit_code
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -456,6 +597,26 @@ def shard_value(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def count_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cells") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} cells: give 1 or more")
+    return value
+
+
+def seconds_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} seconds: give more than 0")
+    return value
+
+
 def size_value(text: str) -> int:
     value = matrix_mod.parse_size(text)
     if value is None or value < matrix_mod.MIN_MEMORY:
@@ -514,6 +675,56 @@ def parser() -> argparse.ArgumentParser:
     pln.add_argument("--results", default="results", help="plan.json goes to RESULTS/<matrix>/")
     pln.set_defaults(func=cmd_plan)
     run.set_defaults(func=cmd_run)
+
+    def search_options(cmd: argparse.ArgumentParser, max_cells: int | None) -> None:
+        cmd.add_argument("--installer", choices=INSTALLERS, help="install each step with this installer "
+                         "(default: the cell's, or the matrix's for the image and index)")
+        cmd.add_argument("--max-cells", type=count_value, default=max_cells, metavar="N",
+                         help="run at most N cells (reused results cost nothing)"
+                              + (f"; default {max_cells}" if max_cells else "; default: no limit"))
+        cmd.add_argument("--max-time", type=seconds_value, metavar="SECONDS",
+                         help="start no cell after this many seconds of searching (a running cell is not cut short)")
+        cmd.add_argument("--retries", type=int, default=2, metavar="N",
+                         help="run a step again up to N times when it ends with an infrastructure verdict "
+                              "(default 2)")
+        cmd.add_argument("--backend", choices=BACKENDS, default="auto")
+        cmd.add_argument("--results", default="results", help="results root (default: results)")
+        cmd.add_argument("--doc", action="append", type=Path, default=[],
+                         help="another Markdown document whose table to regenerate (repeatable)")
+        cmd.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the matrix)")
+        cmd.add_argument("--memory", type=size_value, metavar="SIZE", help="memory limit of each cell, e.g. 6G")
+        cmd.add_argument("--jobs", type=jobs_value, default=1, metavar="N|auto",
+                         help="cells at once where a search runs several (bisect: both ends; default 1)")
+        cmd.add_argument("--progress", choices=("auto", "live", "lines"), default="auto")
+        cmd.add_argument("--json", type=Path, metavar="FILE", help="also write the answer as JSON to FILE")
+
+    bis = sub.add_parser("bisect", help="find the release of a package that first broke a cell (or fixed it)")
+    bis.add_argument("matrix", type=Path, help="the matrix file that declares the cell")
+    bis.add_argument("cell", help="the cell's id (or a pattern matching exactly one cell)")
+    bis.add_argument("package", help="the distribution to bisect, e.g. torchao")
+    bis.add_argument("good", help="a version with which the cell works")
+    bis.add_argument("bad", help="a version with which it does not (older than GOOD: find the first release "
+                                 "that fixed it)")
+    bis.add_argument("--bad", dest="bad_verdict", action="append", default=[], metavar="VERDICT",
+                     choices=[v.value for v in Verdict if not v.is_infrastructure and v not in (Verdict.PASS,
+                                                                                                Verdict.SKIPPED)],
+                     help="count only this verdict as bad (repeatable; default: any verdict other than the good "
+                          "end's, a better one counting as good)")
+    search_options(bis, None)
+    bis.set_defaults(func=cmd_bisect)
+
+    sol = sub.add_parser("solve", help="find the newest set of pins that works best on an image and index")
+    sol.add_argument("matrix", type=Path, help="the matrix file that declares the image and index variant")
+    sol.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
+                     help="PEP 508 requirements, in chain order (default: torch torchao torchtune); an exact pin "
+                          "is kept as written, a range limits the releases tried")
+    sol.add_argument("--image", help="the image (default: the matrix's only one)")
+    sol.add_argument("--index", help="the index variant (default: the matrix's only one)")
+    sol.add_argument("--modules", nargs="+", default=[], metavar="MODULE",
+                     help="modules the probe imports (default: those of a package set of the matrix naming the "
+                          "same packages, else the packages' names)")
+    search_options(sol, 12)
+    sol.set_defaults(func=cmd_solve)
 
     val = sub.add_parser("validate", help="check matrix files without running anything")
     val.add_argument("files", nargs="+", type=Path)
@@ -590,8 +801,20 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; `solve`'s requirements may also follow its options (argparse stops a `*`
+    positional at the first option)."""
+    cli = parser()
+    args, extra = cli.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "solve" and not any(e.startswith("-") for e in extra):
+        args.requirements = [*args.requirements, *extra]
+    elif extra:
+        cli.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)

@@ -1,7 +1,8 @@
 """The harness's own exceptions. Only the CLI turns them into an `ERROR …` line and an exit code.
 
 Each class carries its exit code (as cibuildwheel's errors do): 2 bad input (a matrix, arguments, a
-results folder or document that cannot be used), 3 the engine or an image build failed us. The CLI
+results folder or document that cannot be used), 3 the engine, an image build or an index the harness
+asked itself failed us. The CLI
 adds 0, 1 (a cell did not get its expected verdict) and 130 (interrupted).
 """
 
@@ -54,5 +55,12 @@ class ReportError(HarnessError):
 
 class EngineUnavailable(HarnessError):
     """No container engine answered."""
+
+    exit_code = 3
+
+
+class IndexUnreachable(HarnessError):
+    """An index the harness itself asked (for the releases it offers) did not answer: an outage or a
+    network problem, not bad input."""
 
     exit_code = 3

@@ -153,6 +153,7 @@ class PackageSet:
     name: str
     requirements: tuple[str, ...]
     modules: tuple[str, ...]
+    made_by: str | None = None  # "bisect" or "solve" for a set a search made (a step), None for a declared one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,7 +207,8 @@ class Cell:
                       "serve": list(idx.serve), "no_index": idx.no_index, "only_binary": idx.only_binary},
             "installer": self.installer,
             "packages": {"name": self.packages.name, "requirements": list(self.packages.requirements),
-                         "modules": list(self.packages.modules)},
+                         "modules": list(self.packages.modules),
+                         **({"made_by": self.packages.made_by} if self.packages.made_by else {})},
             "timeout": self.timeout,
             "memory": self.memory,
             "expect": self.expect,

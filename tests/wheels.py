@@ -158,3 +158,62 @@ def _write_sdist(directory: Path, name: str, version: str, files: dict[str, str]
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return out
+
+
+# --- releases that break and fix an import on purpose (for bisect and solve) --------------------------
+
+
+def fake_torch(version: str) -> dict[str, str]:
+    return {**FAKE_TORCH, "torch/__init__.py": f"__version__ = '{version}'\nfrom . import version, cuda\n"}
+
+
+def fake_torchao(version: str, *, int4: bool = True, cpp_built_for: str | None = None) -> dict[str, str]:
+    """torchao `version`: with or without `int4_weight_only` (what torchtune 0.6.1 imports); built for
+    one torch, it logs torchao's own "Skipping import of cpp extensions" with any other (degraded)."""
+    skip = ""
+    if cpp_built_for:
+        skip = (f"if not torch.__version__.startswith('{cpp_built_for}'):\n"
+                "    import logging\n"
+                "    logging.getLogger('torchao').warning('Skipping import of cpp extensions due to incompatible "
+                "torch version %s for torchao version %s', torch.__version__, __version__)\n")
+    quantization = "def quantize_(model, config):\n    return model\n"
+    if int4:
+        quantization += "def int4_weight_only(group_size=128):\n    return None\n"
+    return {"torchao/__init__.py": f"__version__ = '{version}'\nimport torch\n{skip}",
+            "torchao/quantization/__init__.py": quantization}
+
+
+TORCHTUNE_INT4 = {
+    "torchtune/__init__.py": "__version__ = '0.6.1'\nfrom torchao.quantization import int4_weight_only, quantize_\n",
+    "torchtune/training/__init__.py": "import torchtune\n",
+}
+
+
+def bisect_releases(directory: Path) -> Path:
+    """torch 2.13.0, torchtune 0.6.1 (imports int4_weight_only from torchao.quantization) and torchao
+    0.15.0 and 0.16.0 (have it), 0.16.1 (a wheel for Windows only: none for a Linux target), 0.17.0 and
+    0.18.0 (dropped it), 0.19.0 (has it again)."""
+    make_wheel(directory, "torch", "2.13.0", fake_torch("2.13.0"))
+    for version, int4 in (("0.15.0", True), ("0.16.0", True), ("0.17.0", False), ("0.18.0", False),
+                          ("0.19.0", True)):
+        make_wheel(directory, "torchao", version, fake_torchao(version, int4=int4), requires=("torch",))
+    make_wheel(directory, "torchao", "0.16.1", fake_torchao("0.16.1"), requires=("torch",), tag="py3-none-win_amd64")
+    make_wheel(directory, "torchtune", "0.6.1", TORCHTUNE_INT4, requires=("torch",))
+    return directory
+
+
+def solve_releases(directory: Path) -> Path:
+    """torch 2.12.0 and 2.13.0; torchao 0.15.0 (built for torch 2.12: degraded with 2.13), 0.16.0 (works),
+    0.17.0 and 0.18.0 (no int4_weight_only), 0.19.0 (requires torch>=2.14, which the index lacks);
+    torchtune 0.6.0 and 0.6.1 (import int4_weight_only), 0.7.0 (requires torchao>=0.19)."""
+    for version in ("2.12.0", "2.13.0"):
+        make_wheel(directory, "torch", version, fake_torch(version))
+    make_wheel(directory, "torchao", "0.15.0", fake_torchao("0.15.0", cpp_built_for="2.12"), requires=("torch",))
+    for version, int4 in (("0.16.0", True), ("0.17.0", False), ("0.18.0", False)):
+        make_wheel(directory, "torchao", version, fake_torchao(version, int4=int4), requires=("torch",))
+    make_wheel(directory, "torchao", "0.19.0", fake_torchao("0.19.0"), requires=("torch>=2.14",))
+    for version in ("0.6.0", "0.6.1"):
+        make_wheel(directory, "torchtune", version, {**TORCHTUNE_INT4, "torchtune/__init__.py": TORCHTUNE_INT4[
+            "torchtune/__init__.py"].replace("0.6.1", version)}, requires=("torch",))
+    make_wheel(directory, "torchtune", "0.7.0", TORCHTUNE_INT4, requires=("torch", "torchao>=0.19"))
+    return directory

@@ -1,0 +1,231 @@
+"""The searches' pure parts and their bad input: step cells named after their pins, what counts as bad,
+and the CLI refusing what cannot be searched (exit 2) before any cell runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+from wheels import CHAIN_MODULES, bisect_releases
+
+from harness import bisection, matrix, steps
+from harness.__main__ import main
+from harness.model import Verdict
+
+
+def write(path: Path, house: Path, requirements: str = '["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"]',
+          extra: str = "") -> Path:
+    path.write_text(f"""
+[images.bookworm-amd64]
+local_build = "debian-bookworm"
+platform = "linux/amd64"
+[images.bookworm-arm64]
+local_build = "debian-bookworm"
+platform = "linux/arm64"
+[indexes.fixtures]
+serve = ["{house}"]
+no_index = true
+[packages.chain]
+requirements = {requirements}
+modules = {CHAIN_MODULES}
+[packages.other]
+requirements = ["torch==2.13.0"]
+modules = ["torch"]
+{extra}
+""")
+    return path
+
+
+def test_a_step_is_named_after_its_pins_in_one_order():
+    assert steps.set_name(["torchtune==0.6.1", "torch==2.13.0", "torchao==0.16.0"]) == \
+        "torch-2.13.0_torchao-0.16.0_torchtune-0.6.1"
+    assert steps.ordered(["torchtune==0.6.1", "Torch==2.13.0"]) == ("Torch==2.13.0", "torchtune==0.6.1")
+    assert steps.set_name(["torch==2.13.0+cpu", "numpy"]) == "numpy_torch-2.13.0-cpu"
+    ranged = steps.set_name(["torch==2.13.0", "torchao>=0.15,<0.18"])
+    assert ranged.startswith("torch-2.13.0_torchao-") and len(ranged.rsplit("-", 1)[1]) == 8  # a hash: not a pin
+    assert ranged != steps.set_name(["torch==2.13.0", "torchao>=0.15,<0.19"])
+    assert matrix.NAME_RE.match(ranged) and matrix.NAME_RE.match(steps.set_name(["torch==2.13.0+cpu"]))
+
+
+def test_a_step_with_the_pins_of_a_declared_cell_is_that_cell(tmp_path):
+    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    same = steps.step_cell(chain, ["torchtune==0.6.1", "torchao==0.15.0", "torch==2.13.0"], made_by="bisect", matrix=m)
+    assert same is chain
+    other = steps.step_cell(chain, ["torch==2.13.0", "torchao==0.16.0", "torchtune==0.6.1"], made_by="bisect", matrix=m)
+    assert other.id == "bookworm-amd64__fixtures__torch-2.13.0_torchao-0.16.0_torchtune-0.6.1"
+    assert other.packages.made_by == "bisect" and other.packages.modules == chain.packages.modules
+    assert other.to_json()["packages"]["made_by"] == "bisect" and "made_by" not in chain.to_json()["packages"]
+    uv = steps.step_cell(dataclasses.replace(chain, installer="uv"), chain.packages.requirements, made_by="bisect",
+                         matrix=m)
+    assert uv.id == "bookworm-amd64__fixtures__torch-2.13.0_torchao-0.15.0_torchtune-0.6.1__uv"
+
+
+def test_what_counts_as_bad():
+    base = None
+    plain = bisection.Question(base=base, package="torchao", good=Version("0.15.0"), bad=Version("0.18.0"))
+    assert plain.is_bad(Verdict.IMPORT_FAILED, Verdict.PASS)
+    assert plain.is_bad(Verdict.DEGRADED, Verdict.PASS)
+    assert not plain.is_bad(Verdict.PASS, Verdict.DEGRADED)  # better than the good end: good
+    assert plain.is_bad(Verdict.CRASHED, Verdict.DEGRADED)
+    named = dataclasses.replace(plain, bad_verdicts=frozenset({Verdict.IMPORT_FAILED}))
+    assert named.is_bad(Verdict.IMPORT_FAILED, Verdict.DEGRADED) and not named.is_bad(Verdict.CRASHED, Verdict.PASS)
+    assert not plain.fixing and dataclasses.replace(plain, good=Version("0.19.0")).fixing
+
+
+@pytest.mark.parametrize("args, said", [
+    (["numpy", "1.0", "2.0"], "package set 'chain' does not require numpy"),
+    (["torchao", "0.15.0", "0.15.0"], "the good and the bad version are both 0.15.0"),
+    (["torchao", "0.14.0", "0.18.0"], "torchao 0.14.0 cannot be bisected on bookworm-amd64 with index variant "
+                                      "fixtures: not a release it lists"),
+    (["torchao", "0.15.0", "0.16.1"], "torchao 0.16.1 cannot be bisected on bookworm-amd64 with index variant "
+                                      "fixtures: no wheel for this target (cp311, manylinux_2_36_x86_64)"),
+    (["torchao", "zero", "0.18.0"], "good version 'zero' is not a version"),
+])
+def test_bisect_refuses_bad_input_before_any_cell(tmp_path, capsys, monkeypatch, args, said):
+    import harness.__main__ as cli
+
+    monkeypatch.setattr(cli, "choose_backend", lambda *a, **kw: pytest.fail("a backend was chosen for bad input"))
+    m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
+    assert main(["bisect", str(m), "bookworm-amd64__fixtures__chain", *args, "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert said in err, err
+    if "cannot be bisected" in said:
+        assert "hint: releases of torchao that install on this target: 0.15.0, 0.16.0, 0.17.0, 0.18.0, 0.19.0" in err
+    assert not (tmp_path / "r").exists()  # no cell ran, nothing was stored
+
+
+def test_bisect_names_one_cell(tmp_path, capsys):
+    m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
+    assert main(["bisect", str(m), "bookworm-*", "torchao", "0.15.0", "0.18.0"]) == 2
+    assert "4 cells match 'bookworm-*'" in capsys.readouterr().err
+
+
+def test_solve_refuses_bad_input(tmp_path, capsys):
+    m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
+    assert main(["solve", str(m)]) == 2
+    assert "declares several: name one with --image" in capsys.readouterr().err
+    assert main(["solve", str(m), "--image", "bookworm-amd64", "--index", "lan"]) == 2
+    assert "no index variant 'lan'" in capsys.readouterr().err
+    assert main(["solve", str(m), "--image", "bookworm-amd64", "torch", "torch==2.13.0"]) == 2
+    assert "a package is named twice" in capsys.readouterr().err
+    assert main(["solve", str(m), "--image", "bookworm-amd64", "torch==2.13.0", "torchao>0.19",
+                 "--results", str(tmp_path / "r")]) == 2
+    assert "no release of torchao matching >0.19 installs on bookworm-amd64" in capsys.readouterr().err
+
+
+def test_solve_takes_its_modules_from_a_set_naming_the_same_packages(tmp_path):
+    from harness.__main__ import solve_modules
+
+    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    assert solve_modules(m, ["torchtune", "torch", "torchao"]) == tuple(eval(CHAIN_MODULES))
+    assert solve_modules(m, ["torch", "typing-extensions"]) == ("torch", "typing_extensions")
+
+
+RESULTS = Path(__file__).parent / "data" / "results"
+
+
+def recorded(version: str) -> dict:
+    import json
+
+    return json.loads((RESULTS / f"smoke-uv.torchao-{version}.json").read_text())
+
+
+def test_facts_are_read_from_real_results():
+    from harness import facts
+
+    [degraded] = facts.from_record(recorded("0.15.0"))
+    assert degraded.pins == (("torch", "2.13.0+cpu"), ("torchao", "0.15.0")) and degraded.verdict is Verdict.DEGRADED
+    assert degraded.losses == 1 and degraded.why == "torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu"
+    [name] = facts.from_record(recorded("0.16.0"))
+    assert name.pins == (("torchao", "0.16.0"), ("torchtune", "0.6.1")) and name.verdict is Verdict.IMPORT_FAILED
+    assert name.why == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, which torchao 0.16.0 "
+                        "does not provide")
+    [module] = facts.from_record(recorded("0.18.0"))
+    assert module.why == "torchtune 0.6.1 needs module torchao.dtypes.nf4tensor, which torchao 0.18.0 does not have"
+    assert module.text().endswith("(learned from bookworm-amd64__wheelhouse__torch-2.13.0_torchao-0.18.0_"
+                                  "torchtune-0.6.1__uv)")
+
+    # A fact holds for a pin set that admits both of its versions (==2.13.0 admits 2.13.0+cpu, as pip does).
+    assert degraded.holds_for({"torch": "2.13.0", "torchao": "0.15.0", "torchtune": "0.6.0"})
+    assert not degraded.holds_for({"torch": "2.12.0", "torchao": "0.15.0"})
+    assert not degraded.holds_for({"torchao": "0.15.0", "torchtune": "0.6.1"})  # torch not in the set
+    assert name.holds_for({"torch": "2.12.0", "torchao": "0.16.0", "torchtune": "0.6.1"})
+    assert not name.holds_for({"torchao": "0.16.0", "torchtune": "0.6.0"})
+
+    # Only results of the same image and index variant teach anything.
+    records = [recorded(v) for v in ("0.15.0", "0.16.0", "0.18.0")]
+    assert len(facts.learned(records, image="bookworm-amd64", index="wheelhouse")) == 3
+    assert facts.learned(records, image="bookworm-amd64", index="default") == []
+    assert facts.learned(records, image="bookworm-arm64", index="wheelhouse") == []
+
+
+def test_what_changed_between_two_real_results():
+    from harness.model import CellResult
+
+    good, bad = CellResult.from_json(recorded("0.15.0")), CellResult.from_json(recorded("0.16.0"))
+    lines = bisection.changes(good, bad)
+    # the two venvs' installer tooling differs (pip in one, not the other): not a change of the packages
+    assert lines[:2] == ["verdict: degraded → import-failed", "installed: torchao 0.15.0 → 0.16.0"]
+    assert lines[2].startswith("now: import torchtune.training: ImportError: cannot import name 'int4_weight_only' "
+                               "from 'torchao.quantization'")
+    assert [line for line in lines if line.startswith("no longer:")] == [
+        "no longer: torchao: Skipping import of cpp extensions due to incompatible torch version 2.13.0+cpu for "
+        "torchao version 0.15.0 Please see https://github.com/pytorch/ao/issues/2919 for more info"]
+    assert lines[-1] == f"hint: {bad.hint}"
+    assert bisection.finding(bad.hint) == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, "
+                                           "which torchao 0.16.0 does not provide")
+
+
+def test_a_working_set_is_ranked_by_its_verdict_and_losses():
+    from harness import solve
+    from harness.model import CellResult
+
+    assert solve.rank(CellResult.from_json(recorded("0.15.0"))) == (1, 1)
+    assert solve.rank(CellResult.from_json(recorded("0.16.0"))) is None
+
+
+def test_steps_are_rows_of_the_table_of_the_matrix_that_declares_their_image_and_index(tmp_path, monkeypatch,
+                                                                                       capsys):
+    import json
+    import shutil
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    results = tmp_path / "results"
+    (results / "smoke").mkdir(parents=True)
+    for version in ("0.15.0", "0.16.0"):
+        record = recorded(version)
+        (results / "smoke" / f"{record['cell_id']}.json").write_text(json.dumps(record))
+    shutil.copy("results/smoke/README.md", results / "smoke" / "README.md")
+    assert main(["table", "matrices/smoke.toml", "--results", str(results)]) == 0
+    table = (results / "smoke" / "README.md").read_text()
+    assert "`bookworm-amd64__wheelhouse__torch-2.13.0_torchao-0.15.0_torchtune-0.6.1__uv`" in table
+    assert "`bookworm-amd64__wheelhouse__torch-2.13.0_torchao-0.16.0_torchtune-0.6.1__uv`" in table
+    assert "Left out of the table" not in capsys.readouterr().out
+    # a matrix that does not declare their index variant leaves them out
+    other = tmp_path / "other.toml"
+    other.write_text(Path("matrices/smoke.toml").read_text().replace("[indexes.wheelhouse]", "[indexes.house]")
+                     .replace('index = "wheelhouse"', 'index = "house"'))
+    assert main(["table", str(other), "--results", str(results)]) == 0
+    assert "Left out of the table: 2 stored result(s)" in capsys.readouterr().out
+
+
+def test_the_budget_counts_cells_run_and_seconds(tmp_path):
+    from harness import runner
+
+    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    now = [100.0]
+    stepper = steps.Stepper(m, None, runner.RunOptions(run_id="r"), results_dir=tmp_path / "r",
+                            budget=steps.Budget(cells=2, seconds=60), clock=lambda: now[0])
+    assert stepper.spent() is None
+    stepper.ran = 2
+    assert stepper.spent() == "the budget of 2 cell(s) is spent"
+    stepper.ran = 1
+    now[0] += 60
+    assert stepper.spent() == "the budget of 60 s is spent"
+    # a spent budget runs nothing: the step says why
+    [step] = stepper.run([m.cells[0]])
+    assert step.result is None and step.unrun == "the budget of 60 s is spent" and step.ran == 0
+    assert step.outcome() == "not run: the budget of 60 s is spent"
