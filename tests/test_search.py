@@ -207,7 +207,8 @@ def test_steps_are_rows_of_the_table_of_the_matrix_that_declares_their_image_and
     # a matrix that does not declare their index variant leaves them out
     other = tmp_path / "other.toml"
     other.write_text(Path("matrices/smoke.toml").read_text().replace("[indexes.wheelhouse]", "[indexes.house]")
-                     .replace('index = "wheelhouse"', 'index = "house"'))
+                     .replace('index = "wheelhouse"', 'index = "house"')
+                     .replace('"../', f'"{Path.cwd()}/'))  # paths in a matrix are relative to its file
     assert main(["table", str(other), "--results", str(results)]) == 0
     assert "Left out of the table: 2 stored result(s)" in capsys.readouterr().out
 
