@@ -107,6 +107,29 @@ def job_summary(m: Matrix, results: list[dict], run_id: str | None = None) -> No
             print(f"Appended the job summary: {written}")
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Results from several machines or shards as one result set and one table per matrix."""
+    from . import merge
+
+    records = merge.merge(args.sources)
+    folders = merge.write(records, Path(args.results))
+    for name, folder in folders.items():
+        mine = store.load_results(folder)
+        rendered = table.render_table(mine)
+        for doc in [folder / "README.md", *args.doc]:
+            changed = documents.regenerate(doc, name, rendered)
+            print(f"{'Updated' if changed else 'Unchanged'}: {doc}")
+        hosts = sorted({r["merged"]["host"] for r in mine if isinstance(r.get("merged"), dict)})
+        print(f"{name}: {table.summary_line(mine)}; from {len(args.sources)} source(s), {len(hosts)} machine(s): "
+              + ", ".join(hosts))
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            written = jobsummary.append(os.environ, jobsummary.render(name, mine, rendered))
+            if written:
+                print(f"Appended the job summary: {written}")
+    write_junit(args.junit, records)
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.files:
@@ -773,6 +796,15 @@ def parser() -> argparse.ArgumentParser:
                      help="describe this host as a run with this backend sees it (default: auto, as run)")
     doc.add_argument("--python", metavar="PATH", help="as run's --python (the host backend over that environment)")
     doc.set_defaults(func=cmd_doctor)
+
+    mrg = sub.add_parser("merge", help="results from several machines or shards as one result set and table")
+    mrg.add_argument("sources", nargs="+", type=Path,
+                     help="results roots, results/<matrix> folders or JSON files of results (one per machine or shard)")
+    mrg.add_argument("--results", required=True, help="the merged results root to write (e.g. merged/results)")
+    mrg.add_argument("--doc", action="append", type=Path, default=[],
+                     help="another Markdown document whose table to regenerate (repeatable)")
+    mrg.add_argument("--junit", type=Path, help="also write the merged cells as JUnit XML")
+    mrg.set_defaults(func=cmd_merge)
 
     cln = sub.add_parser("clean", help="remove containers left behind by runs (e.g. after --keep)")
     cln.add_argument("--run-id", help="only this run's containers")

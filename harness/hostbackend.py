@@ -67,6 +67,7 @@ class HostBackend(Backend):
             "arch": Arch.native().value,
             "machine": platform.machine(),
             "engine": "host",
+            "hostname": platform.node(),
             "engine_version": None,
             "python": platform.python_version(),
             "os": platform.platform(),

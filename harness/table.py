@@ -221,8 +221,12 @@ def approach_name(result: Mapping[str, Any]) -> str | None:
 
 
 def cell_text(result: Mapping[str, Any]) -> str:
-    """`` `cell-id` ``, after the cell's approach name when it has one."""
+    """`` `cell-id` ``, after the cell's approach name when it has one; with the machine that ran it
+    when merged results hold the same cell from several machines."""
     text = f"`{_escape(str(result.get('cell_id', '?')))}`"
+    merged = result.get("merged")
+    if isinstance(merged, Mapping) and int(merged.get("hosts") or 1) > 1:
+        text += f" on {_escape(str(merged.get('host')))}"
     approach = approach_name(result)
     return f"{_escape(approach)} ({text})" if approach else text
 

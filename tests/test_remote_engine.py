@@ -205,6 +205,18 @@ def test_whole_runs_on_another_engine_by_socket_and_over_ssh_need_nothing_shared
     lan = {name: records["bookworm-amd64__lan__chain"] for name, records in runs.items()}
     assert lan["ssh"]["notes"][0].startswith("served wheelhouse copied into the cell as a find-links folder")
     assert not any(n.startswith("served wheelhouse copied") for n in lan["socket"]["notes"])
+    # The local engine's and the second engine's results merge into one table: each cell twice, by host.
+    merged = subprocess.run([sys.executable, "-m", "harness", "merge", str(tmp_path / "local"),
+                             str(tmp_path / "socket"), "--results", str(tmp_path / "merged")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert merged.returncode == 0, merged.stderr
+    rows = [line for line in (tmp_path / "merged" / "remote" / "README.md").read_text().splitlines()
+            if line.startswith("| `")]
+    assert [row.split(" |")[0] for row in rows] == [
+        f"| `bookworm-amd64__house__chain` on {hosts['local']['engine_name']}",
+        f"| `bookworm-amd64__house__chain` on {hosts['local']['engine_name']} (unix://{second_engine})",
+        f"| `bookworm-amd64__lan__chain` on {hosts['local']['engine_name']}",
+        f"| `bookworm-amd64__lan__chain` on {hosts['local']['engine_name']} (unix://{second_engine})"]
     # Nothing left behind on either engine.
     for env in (local_env, socket_env):
         left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL_RUN}"], capture_output=True,
