@@ -4,7 +4,7 @@ Also `python -m harness`.
 
 Library code raises HarnessError; only this module turns errors into an `ERROR …` line, a hint and
 an exit code: 0 all cells passed (or could not run on this host at all), 1 a cell failed,
-2 bad input (matrix, arguments), 3 the engine, an image build or an index failed us, 130 interrupted.
+2 bad input (matrix, arguments), 3 the engine, an image build, an index or the results disk failed us, 130 interrupted.
 `bisect` and `solve` exit 0 with an answer and 1 when there is none in the range or the budget.
 """
 

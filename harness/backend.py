@@ -104,6 +104,10 @@ class Backend(Protocol):
     def gpu_access(self, facts: HostFacts) -> dict[str, Any]:
         """How cells get the GPU on that machine: {"mode": …} and what goes with it (see hostfacts)."""
 
+    def tidy(self, run_id: str | None = None) -> list[str]:
+        """Remove what is certainly dead: what this run could not remove when the engine failed, and
+        exited leftovers of earlier runs (not kept ones); one line per thing removed."""
+
     def clean(self, run_id: str | None = None, older_than: float | None = None) -> list[str]:
         """Remove what runs left behind (kept or leftover cells; of one run, or older than `older_than`
         seconds); one line per thing removed."""

@@ -8,6 +8,7 @@ when it passes, and removed in a `finally` whatever happened, Ctrl-C included, u
 from __future__ import annotations
 
 import base64
+import codecs
 import dataclasses
 import io
 import json
@@ -27,7 +28,7 @@ import docker.errors
 import docker.types
 import requests
 
-from . import build, hostfacts, imagearchive, images, redact
+from . import build, hostfacts, imagearchive, images, logkeep, redact
 from . import cache as result_cache
 from .backend import (
     LABEL_CELL,
@@ -46,6 +47,7 @@ from .model import IMAGE_PREFIX, Arch, Image
 CELL_ROOT = "/ewh"
 CACHE_ROOT = "/ewh-cache"  # where a cell sees its shared download cache (a named volume)
 LABEL_CACHE = "edge-wheel-harness.cache"
+LABEL_KEPT = "edge-wheel-harness.kept"  # a container kept for debugging (--keep): only `clean` removes it
 POLL_SLICE = 1.0
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
@@ -126,6 +128,7 @@ class DockerBackend(Backend):
         # wheelhouse served on this machine's loopback is copied in instead.
         self.local = self.address.startswith("unix://")
         self._lent: dict[str, str] = {}
+        self.unremoved: list[str] = []  # containers of this run the engine failed to remove
         self._lending = threading.Lock()
         self._engine: dict[str, Any] | None = None
 
@@ -417,14 +420,20 @@ class DockerBackend(Backend):
             container = self.client.containers.create(
                 job.image.tag,
                 command=argv,
-                labels=dict(job.labels),
+                labels={**job.labels, **({LABEL_KEPT: "1"} if job.keep else {})},
                 init=True,
                 detach=True,
                 working_dir="/tmp",
                 volumes=volumes,
+                # least privilege: pip, uv and the probe need no capability (measured: venv, install, import)
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
                 # A bridge network cannot reach the host's 127.0.0.1; an index served there needs the host's.
                 **({"network_mode": "host"} if job.host_network else {}),
                 **limits,
+                # the engine keeps at most this much of a cell's output on its disk (the harness reads it
+                # as it is written, and keeps its head and tail: harness.logkeep)
+                log_config=docker.types.LogConfig(type="json-file", config={"max-size": "64m", "max-file": "2"}),
                 **self.gpu_options(job.gpu),
             )
             cell_files = dict(job.files)
@@ -435,15 +444,20 @@ class DockerBackend(Backend):
             container.put_archive("/", _tar(cell_files, CELL_ROOT))
             container.start()
             timings["container_start"] = time.monotonic() - start
-            if output is not None:
-                self._follow(container, output)
+            keeper = logkeep.Keeper()
+            pump = self._follow(container, keeper, output)
             run_start = time.monotonic()
             deadline = run_start + job.timeout
             timed_out = self._wait(container, deadline, cancel)
             timings["run"] = time.monotonic() - run_start
             container.reload()
             state = container.attrs.get("State", {})
-            log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            pump.join(timeout=60)
+            if pump.is_alive() or not getattr(pump, "complete", False):
+                keeper = logkeep.Keeper()  # the stream broke off: read the log again, as the engine kept it
+                for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
+                    keeper.feed_bytes(chunk)
+            log = keeper.text()
             return Execution(
                 log=log,
                 exit_code=None if timed_out else state.get("ExitCode"),
@@ -454,12 +468,41 @@ class DockerBackend(Backend):
                 error=state.get("Error") or None,
             )
         except docker.errors.ImageNotFound as exc:
-            raise ImageUnavailable(f"image {job.image.tag!r} vanished: {exc.explanation}") from None
+            raise ImageUnavailable(f"image {job.image.tag!r} vanished from the engine during the run: "
+                                   f"{exc.explanation}",
+                                   hint="something removed it while the run went on (a prune, `docker rmi`, "
+                                        "another runner's clean-up): run again, and keep image clean-ups away "
+                                        "from running matrices") from None
         except ENGINE_ERRORS as exc:
             raise EngineFailure(f"the Docker engine failed for {job.image.tag}: {exc}") from None
         finally:
             if container is not None and not job.keep:
-                self._remove(container)
+                try:
+                    self._remove(container)
+                except ENGINE_ERRORS:
+                    self.unremoved.append(container.id)  # the engine is gone: removed when it is back
+
+    def tidy(self, run_id: str | None = None) -> list[str]:
+        """What runs left behind that is certainly dead: this run's containers the engine could not
+        remove when it failed, and exited, not kept containers of any earlier run (the engine stopped
+        under them). A running container may belong to a run still going on: never touched."""
+        removed = []
+        try:
+            for cid in list(self.unremoved):
+                try:
+                    self._remove(self.client.containers.get(cid))
+                except docker.errors.NotFound:
+                    pass
+                self.unremoved.remove(cid)
+                removed.append(cid[:12])
+            for container in self.client.containers.list(all=True, filters={"label": LABEL_RUN,
+                                                                             "status": "exited"}):
+                if LABEL_KEPT not in container.labels and container.labels.get(LABEL_RUN) != run_id:
+                    self._remove(container)
+                    removed.append(f"{container.short_id} {container.labels.get(LABEL_CELL, '?')}")
+        except ENGINE_ERRORS:
+            pass  # still gone: said by the caller
+        return removed
 
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
@@ -496,17 +539,27 @@ class DockerBackend(Backend):
                 continue
 
     @staticmethod
-    def _follow(container: Any, output: Callable[[str], None]) -> None:
-        """Hand the cell's log to `output` as it is written (a daemon thread; it ends with the container)."""
+    def _follow(container: Any, keeper: logkeep.Keeper, output: Callable[[str], None] | None) -> threading.Thread:
+        """Read the cell's log as it is written into `keeper` (and hand it to `output`, for progress),
+        in a daemon thread that ends with the container; `thread.complete` says it read to the end."""
 
         def pump() -> None:
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             try:
                 for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=True):
-                    output(chunk.decode("utf-8", "replace"))
-            except Exception:  # noqa: BLE001 - progress is a nicety: the final log is read after the run
+                    text = decoder.decode(chunk)
+                    keeper.feed(text)
+                    if output is not None:
+                        output(text)
+                keeper.feed(decoder.decode(b"", final=True))
+                thread.complete = True  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - the log is read again from the engine after the run
                 return
 
-        threading.Thread(target=pump, name=f"log-{container.short_id}", daemon=True).start()
+        thread = threading.Thread(target=pump, name=f"log-{container.short_id}", daemon=True)
+        thread.complete = False  # type: ignore[attr-defined]
+        thread.start()
+        return thread
 
     @staticmethod
     def _remove(container: Any) -> None:

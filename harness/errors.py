@@ -53,6 +53,12 @@ class ReportError(HarnessError):
     """A results folder or a document the harness cannot use as it stands."""
 
 
+class ResultsUnwritable(ReportError):
+    """The results folder cannot be written (a full disk, no permission): the machine failed us, not the input."""
+
+    exit_code = 3
+
+
 class EngineUnavailable(HarnessError):
     """No container engine answered."""
 

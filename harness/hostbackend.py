@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import hostfacts
+from . import hostfacts, logkeep
 from .backend import Backend, CannotRunHere, Execution, Job, Prepared
 from .model import IMAGE_PREFIX, Arch, Image
 
@@ -58,6 +58,9 @@ class HostBackend(Backend):
 
     def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
         return {"mode": "none" if facts.kind == "plain" else "host"}  # a host venv sees whatever GPU is there
+
+    def tidy(self, run_id: str | None = None) -> list[str]:
+        return []  # nothing of a cell outlives it here
 
     def clean(self, run_id: str | None = None, older_than: float | None = None) -> list[str]:
         return []  # each cell's folder is removed when it ends (unless kept: then its path is in the result)
@@ -135,8 +138,12 @@ class HostBackend(Backend):
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
                     raise
+            keeper = logkeep.Keeper()
+            with open(log_path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    keeper.feed_bytes(block)
             return Execution(
-                log=log_path.read_text("utf-8", "replace"),
+                log=keeper.text(),
                 exit_code=None if timed_out else proc.returncode,
                 timed_out=timed_out,
                 timings={"container_start": 0.0, "run": time.monotonic() - start},

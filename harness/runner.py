@@ -42,7 +42,7 @@ from .backend import (
     Mount,
     Prepared,
 )
-from .errors import HarnessError
+from .errors import HarnessError, ResultsUnwritable
 from .model import Cell, CellResult, Matrix, Verdict
 from .serve import WheelhouseServer
 
@@ -143,6 +143,12 @@ def on_loopback(url: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
 
 
+def job_uses_host_network(cell: Cell, backend: Backend) -> bool:
+    """Only where an index on this machine's loopback must be reached: a served wheelhouse (when the
+    engine can reach it) or an index URL on 127.0.0.1/localhost."""
+    return (bool(cell.index.serve) and backend.reaches_host_loopback) or any(on_loopback(u) for u in cell.index.urls)
+
+
 def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
     """The indexes and find-links folders the cell's pip consults, as the driver checks them."""
     urls = [pip_args[i + 1] for i, a in enumerate(pip_args[:-1]) if a in ("--index-url", "--extra-index-url")]
@@ -195,8 +201,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
         keep=options.keep,
         gpu=options.gpu,
-        host_network=(bool(cell.index.serve) and backend.reaches_host_loopback)
-        or any(on_loopback(u) for u in cell.index.urls),
+        host_network=job_uses_host_network(cell, backend),
         memory=cell.memory,
         cache=cache,
     )
@@ -370,6 +375,9 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan")
             later = pool.submit(predict, cell)
             pool.shutdown(wait=False)
+        if job_uses_host_network(cell, backend):
+            notes.append("ran on the host's network: an index on this machine's loopback must be reachable "
+                         "(a bridge network cannot reach it)")
         if cell.index.serve and not backend.reaches_host_loopback:
             notes.append("served wheelhouse copied into the cell as a find-links folder: the engine cannot "
                          "reach this machine's loopback")
@@ -466,7 +474,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                                           estimates={k: v for k, v in estimates.items() if stored[k]})
     predict = predictor(options, reporter.note) if predictions is None else (lambda c: None)
     gate = ImageGate(backend)
-    with contextlib.ExitStack() as stack:  # wheelhouses the harness serves live as long as the run
+    with contextlib.ExitStack() as stack:  # the folder is this run's, and served wheelhouses live as long as it
+        stack.enter_context(store.writing(results_dir, options.run_id))
         served: dict[str, str] = {}
         for directory in dict.fromkeys(d for c in cells for d in c.index.serve):
             served[directory] = stack.enter_context(WheelhouseServer(directory)).url
@@ -482,19 +491,40 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                                   prepare=gate.prepare, cancel=cancel,
                                   output=lambda text: reporter.output(cell.id, text))
             except CellInterrupted as stopped:
-                store.write_result(results_dir, stopped.result)  # the table shows where the run stopped
+                save(stopped.result)  # the table shows where the run stopped
                 reporter.done(cell.id, f"[{i + 1}/{len(cells)}] {cell.id}: interrupted")
                 raise
-            store.write_result(results_dir, result)
+            except OSError as exc:  # the cell's log could not be written
+                raise unwritable(cell.id, exc) from None
+            save(result)
             reporter.done(cell.id, done_line(result, i + 1, len(cells), options.run_id))
             return result
 
+        def save(result: CellResult) -> None:
+            try:
+                store.write_result(results_dir, result)
+            except OSError as exc:
+                raise unwritable(result.cell_id, exc) from None
+
+        def unwritable(cell_id: str, exc: OSError) -> ResultsUnwritable:
+            return ResultsUnwritable(f"{results_dir}: cannot write the result of {cell_id}: {exc.strerror or exc}",
+                               hint="free space there (or give --results a folder on another disk) and run again; "
+                                    "results already written are whole, and no further cell was started")
+
+        for line in backend.tidy(options.run_id):
+            reporter.note(f"removed a leftover of an earlier run: {line}")
         try:
             return schedule.run(len(cells), work, jobs=options.jobs,
                                 priority=schedule.order(cells, estimates))
         except schedule.RunInterrupted as stopped:
             raise RunStopped([stopped.done[i] for i in sorted(stopped.done)]) from None
         finally:
+            backend.tidy(options.run_id)  # what the engine could not remove while it was gone
+            left = list(getattr(backend, "unremoved", ()))
+            if left:
+                reporter.note(f"{len(left)} container(s) of this run could not be removed (the engine did not "
+                              f"answer): the next run removes them, or `wheel-harness clean --run-id "
+                              f"{options.run_id}` once the engine is back")
             reporter.close()
 
 

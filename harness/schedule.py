@@ -103,7 +103,8 @@ def run(count: int, work: Callable[[int, threading.Event], T], *, jobs: int = 1,
     """`work(i, cancel)` for i in range(count) on `jobs` threads, started in `priority` order; the
     results in index order. On Ctrl-C `cancel` is set, every running `work` is left to stop (it must
     watch `cancel`), and RunInterrupted carries whatever each finished or stopped `work` returned —
-    a `work` that stops returns or raises an exception carrying `.result`."""
+    a `work` that stops returns or raises an exception carrying `.result`. Any other exception a `work`
+    raises stops the run the same way and is raised once the running `work`s have stopped."""
     cancel = threading.Event()
     done: dict[int, T] = {}
     start_order = list(priority) if priority is not None else list(range(count))
@@ -129,6 +130,14 @@ def run(count: int, work: Callable[[int, threading.Event], T], *, jobs: int = 1,
                     if hasattr(exc, "result"):
                         done[i] = exc.result  # type: ignore[attr-defined]
             raise RunInterrupted(done) from None
+        except BaseException:
+            # Anything else (a results disk that is full): no further cell starts, the running ones
+            # are stopped as on Ctrl-C, and the error goes on to the person once they have.
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            concurrent.futures.wait(futures)
+            raise
     return [done[i] for i in range(count)]
 
 

@@ -17,9 +17,12 @@ or `{"results": [record, …]}`), so several folders' records can be read the sa
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,39 @@ from .model import SCHEMA_VERSION, CellResult
 
 HISTORY = "history"
 HISTORY_RUNS = 20  # runs whose replaced records are kept; older ones are deleted when a run writes
+LOCK = ".run.lock"  # held by the run writing a folder (filelock: released by the OS if the run dies)
+OWNER = ".run.json"  # who holds it: run id, pid, since when (for the message a second run gets)
+
+
+@contextlib.contextmanager
+def writing(results_dir: Path, run_id: str) -> Iterator[None]:
+    """Hold a results folder for one run: a second run on the same folder stops at once with a
+    message naming the run that holds it, instead of interleaving its records with the first's."""
+    from filelock import FileLock, Timeout
+
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(results_dir / LOCK, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            owner = json.loads((results_dir / OWNER).read_text(encoding="utf-8"))
+            who = f"run {owner.get('run_id')} (pid {owner.get('pid')}, since {owner.get('since')})"
+        except (OSError, ValueError):
+            who = "another run"
+        raise ReportError(f"{results_dir} is being written by {who}",
+                          hint="wait for it to finish, or give this run another --results folder") from None
+    try:
+        try:
+            write_json_atomic(results_dir / OWNER, {"run_id": run_id, "pid": os.getpid(),
+                                                    "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        except OSError:
+            pass  # who holds it is only for the message; a full disk is said when a result cannot be written
+        yield
+    finally:
+        (results_dir / OWNER).unlink(missing_ok=True)
+        lock.release()
 
 
 def write_result(results_dir: Path, result: CellResult, *, keep_runs: int = HISTORY_RUNS) -> Path:
@@ -40,27 +76,33 @@ def write_result(results_dir: Path, result: CellResult, *, keep_runs: int = HIST
     results_dir = Path(results_dir)
     path = results_dir / f"{result.cell_id}.json"
     archived = _archive(path, result.run_id)
-    write_json_atomic(path, result.to_json())
-    if archived:
+    try:
+        write_json_atomic(path, result.to_json())
+    except BaseException:
+        if archived is not None:
+            archived.replace(path)  # the new record could not be written (a full disk): the old one stays
+        raise
+    if archived is not None:
         prune_history(results_dir, keep_runs)
     return path
 
 
-def _archive(path: Path, run_id: str) -> bool:
-    """Move the record at `path` into the history, unless it is this run's own (or unreadable)."""
+def _archive(path: Path, run_id: str) -> Path | None:
+    """Move the record at `path` into the history, unless it is this run's own (or unreadable);
+    where it went."""
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return False
+        return None
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return False  # not a record anyone can read back: the new one simply replaces it
+        return None  # not a record anyone can read back: the new one simply replaces it
     old_run = old.get("run_id") if isinstance(old, dict) else None
     if not isinstance(old_run, str) or not old_run or old_run == run_id or "/" in old_run or old_run.startswith("."):
-        return False
+        return None
     target = path.parent / HISTORY / old_run / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     path.replace(target)  # same filesystem: atomic, and the latest record is rewritten right after
-    return True
+    return target
 
 
 def prune_history(results_dir: Path, keep_runs: int = HISTORY_RUNS) -> list[str]:
