@@ -49,6 +49,14 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
+def faults(session: nox.Session) -> None:
+    """Faults provoked for real and hostile input: prints faults tried/survived, containers leaked,
+    results lost, secrets written (each must be 0) and bad inputs rejected (the tests marked `fault`)."""
+    session.install("-e", ".", *TEST_DEPS)
+    session.run("pytest", "-m", "fault", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
 def bench(session: nox.Session) -> None:
     """The benchmark: the harness against a naive loop on real cells; writes bench/RESULTS.md (~10 min)."""
     session.install("-e", ".")

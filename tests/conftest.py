@@ -86,3 +86,60 @@ def chromium(tmp_path_factory):
                               capture_output=True, text=True, timeout=timeout)
 
     return run
+
+
+# -- the fault tally (tests/faults.py; `nox -s faults` prints it) ---------------------------------------
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if {"fault", "bad_inputs"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.fault)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _harness_containers(request) -> set[str] | None:
+    if "docker" not in request.keywords:
+        return None
+    from harness.backend import LABEL_RUN
+
+    backend = request.getfixturevalue("docker_backend")
+    return {c.id for c in backend.client.containers.list(all=True, filters={"label": LABEL_RUN})}
+
+
+@pytest.fixture
+def fault(request):
+    """Record this test's fault in the tally: leaked containers are counted here, the test adds what
+    it lost and the secrets it found; a failing test did not survive."""
+    from faults import TALLY, Fault
+
+    before = _harness_containers(request)
+    record = Fault(name=request.node.name)
+    TALLY.append(record)
+    yield record
+    after = _harness_containers(request)
+    if before is not None and after is not None:
+        record.leaked += len(after - before)
+    call = getattr(request.node, "report_call", None)
+    record.survived = bool(call and call.passed) and not (record.leaked or record.lost or record.secrets)
+
+
+@pytest.fixture
+def bad_inputs():
+    from faults import BAD
+
+    return BAD
+
+
+def pytest_terminal_summary(terminalreporter):
+    tally = sys.modules.get("faults")  # imported by the fixtures above, when a fault test ran
+    lines = tally.summary() if tally is not None else []
+    if lines:
+        terminalreporter.section("faults")
+        for line in lines:
+            terminalreporter.write_line(line)
