@@ -115,6 +115,19 @@ def _folder_tar(directory: str, spool: Any) -> None:
     spool.seek(0)
 
 
+def _drain(pump: threading.Thread, keeper: logkeep.Keeper, stall: float = 60.0) -> None:
+    """Wait for the log reader to reach the end of a cell's output: as long as it makes progress (a
+    cell that printed hundreds of megabytes takes a while to read), but not past `stall` seconds
+    without any."""
+    seen, since = -1, time.monotonic()
+    while pump.is_alive():
+        pump.join(timeout=1.0)
+        if keeper.fed != seen:
+            seen, since = keeper.fed, time.monotonic()
+        elif time.monotonic() - since > stall:
+            return
+
+
 class DockerBackend(Backend):
     name = "docker"
     root = CELL_ROOT
@@ -452,7 +465,7 @@ class DockerBackend(Backend):
             timings["run"] = time.monotonic() - run_start
             container.reload()
             state = container.attrs.get("State", {})
-            pump.join(timeout=60)
+            _drain(pump, keeper)
             if pump.is_alive() or not getattr(pump, "complete", False):
                 keeper = logkeep.Keeper()  # the stream broke off: read the log again, as the engine kept it
                 for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):

@@ -28,6 +28,7 @@ class Keeper:
         self.dropped_lines = 0
         self.dropped_bytes = 0
         self.partial = ""
+        self.fed = 0  # characters fed so far (how a reader tells a slow stream from a stalled one)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def feed_bytes(self, data: bytes) -> None:
@@ -36,6 +37,7 @@ class Keeper:
     def feed(self, text: str) -> None:
         if not text:
             return
+        self.fed += len(text)
         lines = (self.partial + text).split("\n")
         self.partial = lines.pop()
         for line in lines:

@@ -8,6 +8,7 @@ Exit status: 0 when every import succeeded, 1 otherwise.
 """
 
 import argparse
+import collections
 import importlib
 import json
 import logging
@@ -24,13 +25,45 @@ _CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)'(?: from '([^']+)')?")
 _SITE_TOP = re.compile(r"[/\\](?:site|dist)-packages[/\\]([A-Za-z0-9_]+)")
 
 
+KEEP_LINES = 200  # of an import's output, the first and the last this many lines are kept as messages
+LINE_CHARS = 4000  # and each of them up to this many characters
+
+
+class _Kept:
+    """The first and the last KEEP_LINES things added, and how many were left out between them: an
+    import that prints without end cannot take the probe's memory or its marker lines with it."""
+
+    def __init__(self):
+        self.head, self.tail, self.dropped = [], collections.deque(maxlen=KEEP_LINES), 0
+
+    def add(self, item):
+        if len(self.head) < KEEP_LINES:
+            self.head.append(item)
+            return
+        if len(self.tail) == self.tail.maxlen:
+            self.dropped += 1
+        self.tail.append(item)
+
+    def take(self, left_out):
+        """Everything kept, with `left_out(count)` standing where items were dropped; then empty."""
+        items = self.head + ([left_out(self.dropped)] if self.dropped else []) + list(self.tail)
+        self.__init__()
+        return items
+
+
+def _cut(text):
+    return text if len(text) <= LINE_CHARS else text[:LINE_CHARS] + " [... %d characters left out]" % (
+        len(text) - LINE_CHARS)
+
+
 class _Tee:
-    """Stands in for sys.stdout/sys.stderr: forwards everything, and keeps the lines it saw."""
+    """Stands in for sys.stdout/sys.stderr: forwards everything, and keeps the lines it saw (the
+    first and last KEEP_LINES, each cut at LINE_CHARS)."""
 
     def __init__(self, stream):
         self._stream = stream
         self._partial = ""
-        self.lines = []
+        self.lines = _Kept()
         self.at_line_start = True
 
     def write(self, text):
@@ -41,7 +74,10 @@ class _Tee:
             self.at_line_start = text.endswith("\n")
         parts = (self._partial + text).split("\n")
         self._partial = parts.pop()
-        self.lines.extend(parts)
+        if len(self._partial) > LINE_CHARS:  # output without newlines: keep what a line may hold
+            self._partial = _cut(self._partial)[:LINE_CHARS + 40]
+        for part in parts:
+            self.lines.add(_cut(part))
         return len(text)
 
     def flush(self):
@@ -50,10 +86,9 @@ class _Tee:
     def take(self):
         """The lines seen since the last call, including an unfinished last one."""
         if self._partial:
-            self.lines.append(self._partial)
+            self.lines.add(_cut(self._partial))
             self._partial = ""
-        lines, self.lines = self.lines, []
-        return lines
+        return self.lines.take(lambda n: "[probe: %d lines of output left out here]" % n)
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -62,7 +97,7 @@ class _Tee:
 class _Records(logging.Handler):
     def __init__(self, echo):
         logging.Handler.__init__(self, logging.WARNING)
-        self.records = []
+        self.kept = _Kept()
         self.echo = echo and sys.__stderr__ is not None
 
     def emit(self, record):
@@ -70,7 +105,7 @@ class _Records(logging.Handler):
             text = record.getMessage()
         except Exception as exc:  # a bad format string in somebody's log call
             text = "%r (unformattable: %s)" % (record.msg, exc)
-        self.records.append({"kind": "log", "logger": record.name, "level": record.levelname, "text": text})
+        self.kept.add({"kind": "log", "logger": record.name, "level": record.levelname, "text": _cut(text)})
         if self.echo:  # keep it in the log, as logging's last-resort handler would have
             sys.__stderr__.write("%s:%s:%s\n" % (record.levelname, record.name, text))
 
@@ -113,16 +148,14 @@ class Probe:
         sys.stdout, sys.stderr = old_out, old_err
         root.removeHandler(handler)
         root.setLevel(old_level)
-        messages = [
-            {
-                "kind": "warning",
-                "category": w.category.__name__,
-                "text": str(w.message),
-                "source": "%s:%s" % (w.filename, w.lineno),
-            }
-            for w in caught
-        ]
-        messages.extend(handler.records)
+        warned = _Kept()
+        for w in caught:
+            warned.add({"kind": "warning", "category": w.category.__name__, "text": _cut(str(w.message)),
+                        "source": "%s:%s" % (w.filename, w.lineno)})
+        messages = warned.take(lambda n: {"kind": "warning", "category": "probe",
+                                          "text": "%d warnings left out here" % n, "source": ""})
+        messages.extend(handler.kept.take(lambda n: {"kind": "log", "logger": "probe", "level": "WARNING",
+                                                     "text": "%d log records left out here" % n}))
         messages.extend({"kind": "stderr", "text": line} for line in err.take())
         messages.extend({"kind": "stdout", "text": line} for line in self.out.take())
         step = {"step": "import", "module": name, "ok": error is None, "seconds": round(seconds, 6)}

@@ -617,6 +617,25 @@ def _tail(log: str, lines: int = 3) -> str:
     return " / ".join(rows[-lines:])
 
 
+# The cell driver itself ended by SIGTERM or SIGKILL (as the engine reports it, or the host backend):
+# nothing in the cell does that to it, and the kernel's OOM killer is told apart by its flag.
+KILLED_FROM_OUTSIDE = {143: "SIGTERM", 137: "SIGKILL", -15: "SIGTERM", -9: "SIGKILL"}
+STOPPED_HINT = ("the cell was stopped from outside, not by its packages: run it again; if it repeats, find what "
+                "stops containers here (the engine restarting, a service manager, `docker stop`, another "
+                "runner's clean-up)")
+
+
+def stopped_from_outside(execution: Execution, parsed: CellEvents) -> str | None:
+    """Evidence that the cell was stopped from outside while it ran, or None."""
+    how = KILLED_FROM_OUTSIDE.get(execution.exit_code) if execution.exit_code is not None else None
+    if how is None or execution.oom_killed or execution.timed_out or parsed.end is not None:
+        return None
+    running = next((p["phase"] for p in reversed(parsed.phases) if p.get("status") == "incomplete"), None)
+    return (f"the cell was stopped from outside ({how}, exit {execution.exit_code})"
+            + (f" while its {running} phase ran" if running else "") + ": the engine stopping, `docker stop` or "
+            "`docker kill`, or the host")
+
+
 def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
     """How the cell's run ended, before CUDA and the torch guard are considered."""
     if execution.timed_out:
@@ -630,6 +649,9 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
     oom = (f"the kernel killed the cell for memory (OOMKilled){limit}",) if execution.oom_killed else ()
     more_memory = (f"the cell ran out of memory{limit}: give it more (`memory` in the matrix or the include, "
                    "or --memory), or run fewer cells at once (--jobs)")
+    stopped = stopped_from_outside(execution, parsed)
+    if stopped:
+        return Judgement(verdict=Verdict.ENGINE_ERROR, evidence=(stopped,), hint=STOPPED_HINT)
     if parsed.begin is None:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
             f"the cell driver never started (exit {execution.exit_code}): "

@@ -33,6 +33,13 @@ MODULES = {
     "b.py": "from a import missing_thing\n",
     "c.py": "import a.nothere\n",
     "boom.py": "import os\nos.abort()\n",
+    "chatty.py": """
+        import logging, sys
+        for i in range(20000):
+            print("line %d" % i)
+            logging.getLogger("loop").warning("again %d", i)
+        sys.stdout.write("x" * 100000)
+    """,
     "gooddist-1.2.3.dist-info/METADATA": "Metadata-Version: 2.1\nName: gooddist\nVersion: 1.2.3\n",
     "gooddist-1.2.3.dist-info/top_level.txt": "good\n",
     "Record_Only-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: Record_Only\nVersion: 0.1\n",
@@ -173,6 +180,20 @@ def test_messages_are_recorded(fixtures: Path) -> None:
     # Text without a newline is still recorded, and the next marker still starts its own line.
     assert {"kind": "stdout", "text": "half a line"} in messages
     assert imports(steps)["good"]["messages"] == []
+
+
+def test_an_import_that_prints_without_end_keeps_a_bounded_step_with_its_first_and_last_lines(fixtures: Path):
+    rc, steps = probe(fixtures, "chatty", "good")
+    assert rc == 0
+    messages = imports(steps)["chatty"]["messages"]
+    out = [m["text"] for m in messages if m["kind"] == "stdout"]
+    logs = [m["text"] for m in messages if m["kind"] == "log"]
+    assert out[:2] == ["line 0", "line 1"] and out[-2] == "line 19999"
+    assert "[probe: 19601 lines of output left out here]" in out  # 20001 lines: 200 first, 200 last kept
+    assert out[-1].startswith("x" * 4000 + " [... ") and len(out[-1]) < 4100  # no newline for 100 kB: cut
+    assert logs[0] == "again 0" and logs[-1] == "again 19999" and "19600 log records left out here" in logs
+    assert len(json.dumps(imports(steps)["chatty"])) < 64_000
+    assert imports(steps)["good"]["ok"]
 
 
 def test_import_errors(fixtures: Path) -> None:

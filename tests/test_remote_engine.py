@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import engines
 import pytest
 from wheels import CHAIN_MODULES, TORCHAO_WITHOUT_QUANTIZATION, fixture_chain
 
@@ -29,11 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def need_root() -> None:
-    if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("sshd"):
-        why = "a second engine and an sshd need root, dockerd and sshd (.ci/packages)"
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes", "on"):
-            pytest.fail(f"CI and {why}", pytrace=False)
-        pytest.skip(why)
+    engines.need_root("sshd")
 
 
 def free_port() -> int:
@@ -44,48 +39,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def second_engine(docker_backend, bookworm):
-    """A second dockerd with its own socket, data, and network bridge (never --bridge=none: that
-    removes docker0, which the first engine's cells need), and the bookworm image loaded into it."""
+    """A second dockerd with its own socket, data, and network bridge, the bookworm image loaded into it."""
     need_root()
-    tag = secrets.token_hex(3)
-    base = Path(f"/tmp/ewh-e2-{tag}")  # short: unix socket paths are limited to 108 bytes
-    base.mkdir()
-    bridge = f"ewhbr{tag}"[:15]
-    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", f"172.30.{int(tag[:2], 16) % 250}.1/24", "dev", bridge], check=True)
-    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
-    sock = base / "d.sock"
-    log = (base / "dockerd.log").open("wb")
-    daemon = subprocess.Popen(["dockerd", "--host", f"unix://{sock}", "--data-root", str(base / "data"),
-                               "--exec-root", str(base / "x"), "--pidfile", str(base / "pid"), "--bridge", bridge,
-                               "--iptables=false", "--ip6tables=false"], stdout=log, stderr=subprocess.STDOUT)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    engine = engines.SecondEngine()
     try:
-        for _ in range(60):
-            if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail("the second dockerd did not answer: " + (base / "dockerd.log").read_text()[-2000:])
-        import docker
-
-        second = docker.DockerClient(base_url=f"unix://{sock}")
-        second.images.load(b"".join(docker_backend.client.images.get(bookworm).save()))
-        yield sock
+        engine.start()
+        engine.load(docker_backend.client, bookworm)
+        yield engine.sock
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        log.close()
-        subprocess.run(["ip", "link", "delete", bridge], check=False)
-        # dockerd leaves its network namespace mounted under its exec-root: unmount before removing
-        mounted = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-                   if line.split()[1].startswith(str(base))]
-        for point in sorted(mounted, reverse=True):
-            subprocess.run(["umount", point], check=False)
-        shutil.rmtree(base, ignore_errors=True)
+        engine.remove()
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +174,7 @@ def test_whole_runs_on_another_engine_by_socket_and_over_ssh_need_nothing_shared
     assert merged.returncode == 0, merged.stderr
     rows = [line for line in (tmp_path / "merged" / "remote" / "README.md").read_text().splitlines()
             if line.startswith("| `")]
-    assert [row.split(" |")[0] for row in rows] == [
+    assert [row.split(" |")[0].rstrip() for row in rows] == [
         f"| `bookworm-amd64__house__chain` on {hosts['local']['engine_name']}",
         f"| `bookworm-amd64__house__chain` on {hosts['local']['engine_name']} (unix://{second_engine})",
         f"| `bookworm-amd64__lan__chain` on {hosts['local']['engine_name']}",

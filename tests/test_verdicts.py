@@ -54,6 +54,21 @@ def test_a_log_from_an_older_driver_lists_the_offers_as_the_index_gave_them():
     assert "(the evidence lists what it has)" in got.hint
 
 
+@pytest.mark.parametrize("exit_code", [143, -15])  # the engine's way to say SIGTERM, and the host's
+def test_recorded_cell_stopped_by_its_engine_shutting_down_is_an_engine_error_not_a_broken_image(exit_code):
+    """Recorded by tests/test_faults.py: dockerd stopped (SIGTERM) while the cell made its venv."""
+    log = (LOGS / "stopped-from-outside.venv.log").read_text()
+    parsed = events.parse(log)
+    found = verdicts.judge(cell(), Execution(log=log, exit_code=exit_code), parsed, "none")
+    assert found.verdict is Verdict.ENGINE_ERROR
+    assert found.evidence == (f"the cell was stopped from outside (SIGTERM, exit {exit_code}) while its venv phase "
+                              "ran: the engine stopping, `docker stop` or `docker kill`, or the host",)
+    assert "python3-venv" not in found.hint and found.hint.startswith("the cell was stopped from outside")
+    # the same log with the kernel's OOM flag is not "from outside"
+    oom = verdicts.judge(cell(), Execution(log=log, exit_code=137, oom_killed=True), parsed, "none")
+    assert oom.verdict is not Verdict.ENGINE_ERROR
+
+
 def test_recorded_pure_python_install_passes():
     got = judge("no-distribution.pure.log")
     assert (got.verdict, got.evidence, got.hint) == (Verdict.PASS, (), None)
