@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from harness import matrix
 from harness.errors import MatrixError
+from harness.model import Arch
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -298,3 +299,109 @@ def test_merge_copies_a_log_only_from_beside_its_record(tmp_path, bad_inputs):
     written = [p.read_text() for p in folder.iterdir()]
     assert bad_inputs.tried_one(all("private key" not in text for text in written)), written
     assert json.loads((folder / f"{good['cell_id']}.json").read_text())["log"] is None
+
+
+# -- an index that answers slowly, with garbage, with an error page, or with another site's page ---------
+
+ERROR_PAGE = (b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><h1>503 Service "
+              b"Temporarily Unavailable</h1><hr><center>nginx</center></body></html>")
+NOT_AN_INDEX = b"<html><head></head><body><h1>Welcome to nginx!</h1><p>The web server works.</p></body></html>"
+SLOW = 15.0  # past pip's --timeout 3 and the driver's own check (10 s)
+
+
+@pytest.fixture(scope="module")
+def hostile_index():
+    """A loopback server: /slow/ sleeps past every timeout, /garbage/ answers random bytes with 200,
+    /error/ a 503 HTML error page, /nonindex/ a 200 HTML page that is no index."""
+    import os
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            mode = self.path.strip("/").split("/")[0]
+            if mode == "slow":
+                time.sleep(SLOW)
+            status, body = {"garbage": (200, os.urandom(3000)), "error": (503, ERROR_PAGE)}.get(
+                mode, (200, NOT_AN_INDEX))
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:  # the client gave up waiting
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads, server.block_on_close = True, False
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+MODES = ("slow", "garbage", "error", "nonindex")
+
+
+@pytest.fixture(scope="module")
+def hostile_runs(hostile_index, tmp_path_factory):
+    """Real cells on the host backend, one per answer, each over an index URL that carries a secret."""
+    import time
+
+    from faults import CANARY
+
+    from harness import runner
+    from harness.hostbackend import HostBackend
+
+    tmp = tmp_path_factory.mktemp("hostile-index")
+    indexes = "".join(f'[indexes.{mode}]\nindex_url = "http://user:{CANARY}@127.0.0.1:{hostile_index}/{mode}/simple/"\n'
+                      'pip_args = ["--timeout", "3", "--retries", "0"]\n' for mode in MODES)
+    path = tmp / "hostile.toml"
+    path.write_text(f'[matrix]\ntimeout = 120\ninstall_attempts = 1\n[images.native]\nlocal_build = '
+                    f'"debian-bookworm"\nplatform = "{Arch.native().platform}"\n{indexes}[packages.absent]\n'
+                    'requirements = ["edgeprobe-absent==1.0"]\nmodules = ["edgeprobe_absent"]\n', encoding="utf-8")
+    m = matrix.load(path)
+    cells_dir = tmp / "cells"
+    cells_dir.mkdir()
+    started = time.monotonic()
+    results = runner.run_cells(m, list(m.cells), HostBackend(tmp=str(cells_dir)), runner.RunOptions(run_id="t"),
+                               results_dir=tmp / "results", log=lambda _: None)
+    return {r.cell_id.split("__")[1]: r for r in results}, tmp / "results", time.monotonic() - started
+
+
+EXPECTED = {
+    # mode: verdict, evidence that quotes what the index answered, the hint's gist
+    "slow": ("index-unreachable", "/slow/simple/: TimeoutError: timed out (GET ", "did not answer"),
+    "garbage": ("index-unreachable", "with HTTP 200 and 3000 bytes that are not text (Content-Type: text/html): "
+                                     "not a package index page", "answered with garbage, not a package index"),
+    "error": ("index-unreachable", "HTTP 503 Service Unavailable (GET http://127.0.0.1:{port}/error/simple/edgeprobe-"
+                                   "absent/): it answered an HTML page titled '503 Service Temporarily Unavailable'",
+              "did not answer"),
+    "nonindex": ("no-distribution", "does not answer as a package index: GET http://127.0.0.1:{port}/nonindex/simple/ "
+                                    "→ HTTP 200 with a page that lists no projects: a page that reads 'Welcome to "
+                                    "nginx! The web server works.'", "is wrong or not an index"),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_hostile_index_gives_a_verdict_with_what_it_answered_and_no_secret(hostile_runs, hostile_index, fault,
+                                                                              bad_inputs, mode):
+    from faults import CANARY
+
+    results, folder, took = hostile_runs
+    result = results[mode]
+    verdict, evidence, hint = EXPECTED[mode]
+    fault.secrets_in(folder, json.dumps(result.to_json()))
+    assert took < 120, f"the cells took {took:.0f} s: something waited past every timeout"
+    record = json.loads((folder / f"{result.cell_id}.json").read_text(encoding="utf-8"))
+    assert record["verdict"] == verdict, (record["verdict"], record["evidence"])
+    assert any(evidence.format(port=hostile_index) in line for line in record["evidence"]), record["evidence"]
+    assert hint in record["hint"], record["hint"]
+    assert (folder / f"{result.cell_id}.log").is_file()
+    assert f"http://***@127.0.0.1:{hostile_index}/{mode}/simple/" in " ".join(record["evidence"]) + record["hint"]
+    assert bad_inputs.tried_one(CANARY not in json.dumps(record) and fault.secrets == 0)
