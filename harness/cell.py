@@ -365,13 +365,14 @@ def check_root(label, url, env):
 
 
 def check_roots(spec, checks, env):
-    """The root of each index that answered 404 for every project pip missed: a wrong URL answers
-    404 for everything, a right one lists its projects at its root."""
+    """The root of each index that answered 404, or a 200 page listing nothing, for every project pip
+    missed: a wrong URL answers 404 (or another site's page) for everything, a right one lists its
+    projects at its root."""
     roots = []
     for index in (spec.get("sources") or {}).get("indexes") or []:
         label = index.get("label") or without_credentials(index["url"])
         mine = [c for c in checks if c["index"] == label]
-        if mine and all((c["status"] == 404 or (c["status"] == 200 and not c.get("links"))) and not c["error"]
+        if mine and all((c["status"] == 404 or (c["status"] == 200 and c.get("links") == 0)) and not c["error"]
                         for c in mine):
             root = check_root(label, index["url"], env)
             if root:
