@@ -234,21 +234,48 @@ def check_index(label, url, project, env):
     try:
         with _opener(page, env).open(Request(page, headers=headers), timeout=CHECK_TIMEOUT) as resp:
             out["status"] = resp.status
-            body = resp.read(4 << 20).decode("utf-8", "replace")
+            raw = resp.read(4 << 20)
+            body = raw.decode("utf-8", "replace")
         names = [unquote(h.split("#")[0].split("?")[0].rsplit("/", 1)[-1])
                  for h in re.findall(r'href="([^"]+)"', body)]
         out["files"] = [n for n in names if n]
         out["links"] = count_links(body, len(names))
+        if not out["links"]:  # an empty page, another site's page, or garbage: say what it was
+            out["answer"], out["garbage"] = answer_of(raw, resp.headers.get("Content-Type"))
     except HTTPError as exc:
         out["status"] = exc.code
         out["transient"] = exc.code >= 500 or exc.code == 429
         if exc.code != 404:
             out["error"] = "HTTP %d %s" % (exc.code, exc.reason)
+            try:
+                out["answer"] = answer_of(exc.read(64 << 10), exc.headers.get("Content-Type"))[0]
+            except (OSError, ValueError, AttributeError):
+                pass
     except (URLError, OSError, ValueError) as exc:
         out["error"] = _reason(exc)
         tls = isinstance(getattr(exc, "reason", exc), ssl.SSLError)
         out["transient"] = not tls
     return out
+
+
+TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+def answer_of(raw, content_type):
+    """What a page that lists nothing was, in a few words, and whether it was garbage (not text at
+    all): "an HTML page titled '503 Service Unavailable'", "3000 bytes that are not text"."""
+    kind = " (Content-Type: %s)" % content_type.split(";")[0].strip() if content_type else ""
+    text = raw.decode("utf-8", "replace")
+    if not raw:
+        return "an empty page" + kind, False
+    if "\x00" in text or text.count("\ufffd") > max(2, len(text) // 20):
+        return "%d bytes that are not text%s" % (len(raw), kind), True
+    title = TITLE.search(text)
+    if title and title.group(1).strip():
+        said = " ".join(title.group(1).split())[:100]
+        return "an HTML page titled %r%s" % (said, kind), False
+    said = " ".join(re.sub(r"<[^>]*>", " ", text).split())[:100]
+    return "a page that reads %r%s" % (said, kind), False
 
 
 def check_links(directory, project):
@@ -275,6 +302,15 @@ def file_version(name):
         if name.endswith(ext) and "-" in name:
             return name[: -len(ext)].rsplit("-", 1)[1].lower()
     return None
+
+
+PIP_CRASHED = re.compile(r"^ERROR: Exception:$", re.M)  # pip's words for an error of its own (a traceback follows)
+
+
+def requirement_names(requirements):
+    """The distribution names the requirements name, in order."""
+    names = [re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", r) for r in requirements]
+    return [m.group(1) for m in names if m]
 
 
 def pinned_versions(requirements, project):
@@ -325,17 +361,19 @@ def check_root(label, url, env):
         return None
     got = check_index(label, urlunsplit(parts._replace(path=parent, query="", fragment="")), last, env)
     return {"index": label, "url": got["url"], "status": got["status"], "error": got["error"],
-            "links": got.get("links", 0)}
+            "links": got.get("links", 0), "answer": got.get("answer"), "garbage": got.get("garbage", False)}
 
 
 def check_roots(spec, checks, env):
-    """The root of each index that answered 404 for every project pip missed: a wrong URL answers
-    404 for everything, a right one lists its projects at its root."""
+    """The root of each index that answered 404, or a 200 page listing nothing, for every project pip
+    missed: a wrong URL answers 404 (or another site's page) for everything, a right one lists its
+    projects at its root."""
     roots = []
     for index in (spec.get("sources") or {}).get("indexes") or []:
         label = index.get("label") or without_credentials(index["url"])
         mine = [c for c in checks if c["index"] == label]
-        if mine and all(c["status"] == 404 and not c["error"] for c in mine):
+        if mine and all((c["status"] == 404 or (c["status"] == 200 and c.get("links") == 0)) and not c["error"]
+                        for c in mine):
             root = check_root(label, index["url"], env)
             if root:
                 roots.append(root)
@@ -345,6 +383,8 @@ def check_roots(spec, checks, env):
 def check_sources(spec, venv_python, output, env):
     """After a failed install: each index (and find-links folder) asked for each project pip missed."""
     projects = missing_projects(output)
+    if not projects and PIP_CRASHED.search(output):  # pip died reading something: ask about every project
+        projects = list(dict.fromkeys(normalise(n) for n in requirement_names(spec.get("requirements") or [])))
     if not projects:
         return []
     sources = spec.get("sources") or {}

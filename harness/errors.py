@@ -25,13 +25,24 @@ class HarnessError(Exception):
         return [f"ERROR {self}"] + ([f"  hint: {self.hint}"] if self.hint else [])
 
 
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable (a newline, a NUL, an escape sequence, a bidi
+    override…) written as its escape, so what a file or a key holds can never break a line of output."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a matrix file, located by file and dotted key."""
+    """One thing wrong with a matrix file, located by file and dotted key; always one printable line (a
+    name in the file that holds a newline or a control character is shown escaped)."""
 
     file: str
     key: str
     message: str
+
+    def __post_init__(self) -> None:
+        for name in ("file", "key", "message"):
+            object.__setattr__(self, name, one_line(str(getattr(self, name))))
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.key}" if self.key else self.file

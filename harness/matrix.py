@@ -21,9 +21,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from . import templates
 from .errors import MatrixError, Problem
 from .model import (
+    CELL_ID_MAX,
     INSTALLERS,
     LOCAL_RECIPES,
     NAME_RE,
+    NAME_RULE,
     TABLE_COLUMNS,
     Arch,
     Cell,
@@ -69,6 +71,7 @@ MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 MIN_MEMORY = 128 << 20
+MAX_MEMORY = 1 << 50  # 1 PiB: more than any machine has, and far inside the engine's 64-bit limit
 _SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*$")
 
 
@@ -84,7 +87,8 @@ def parse_size(value: Any) -> int | None:
     if not m:
         return None
     power = " KMGT".index(m.group(2).upper() or " ")
-    return int(float(m.group(1)) * 1024**power)
+    number = float(m.group(1)) * 1024**power
+    return int(number) if math.isfinite(number) else None  # 400 digits are not a size
 
 
 def load(path: str | Path) -> Matrix:
@@ -163,13 +167,16 @@ class _Reader:
         elif number < MIN_MEMORY:
             self.problem(key, f"{value!r} is below {MIN_MEMORY >> 20} MiB: pip and the probe need more")
             return None
+        elif number > MAX_MEMORY:
+            self.problem(key, f"{value!r} is more than {MAX_MEMORY >> 50} PiB, more memory than any machine has")
+            return None
         return number
 
     def named(self, data: Any, section: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for name, body in self.table(data, section).items():
             if not NAME_RE.match(name):
-                self.problem(f"{section}.{name}", "name must be lower-case letters, digits, '.', '_' or '-'")
+                self.problem(f"{section}.{name}", f"name must be {NAME_RULE}: it becomes part of file names")
                 continue
             out[name] = self.table(body, f"{section}.{name}")
         if not out:
@@ -198,7 +205,9 @@ class _Reader:
         self.known_keys(spec, "matrix", MATRIX_KEYS)
         name = self.get(spec, "matrix", "name", str, self.path.stem)
         if not NAME_RE.match(name):
-            self.problem("matrix.name", f"{name!r} must be lower-case letters, digits, '.', '_' or '-'")
+            self.problem("matrix.name", f"{name!r} must be {NAME_RULE}: it names the results folder"
+                         + ("" if "name" in spec else " (the file's name is the matrix's name: rename the file, "
+                            "or set [matrix] name)"))
         timeout = self.get(spec, "matrix", "timeout", float, DEFAULT_TIMEOUT)
         if not math.isfinite(timeout) or timeout <= 0:
             self.problem("matrix.timeout", f"must be a positive number of seconds, not {timeout}")
@@ -454,6 +463,12 @@ class _Reader:
             self.problem("matrix", "expands to no cells: check images/indexes/packages and exclude")
         def make(c: tuple[str, str, str, str]) -> Cell | None:
             if not (images[c[0]] and indexes[c[1]] and packages[c[2]]):
+                return None
+            cid = cell_id(*c)
+            if len(cid) > CELL_ID_MAX:
+                longest = max(zip(("images", "indexes", "packages"), c[:3]), key=lambda kv: len(kv[1]))
+                self.problem(f"{longest[0]}.{longest[1]}", f"makes the cell id {cid[:40]}… {len(cid)} characters "
+                             f"long; a cell id names its result files, at most {CELL_ID_MAX}: shorten the names")
                 return None
             gaps = templates.missing(indexes[c[1]], images[c[0]])
             if gaps:

@@ -16,7 +16,8 @@ from typing import Any
 
 from . import store
 from .atomic import write_json_atomic
-from .errors import ReportError
+from .errors import ReportError, one_line
+from .model import is_safe_file_name
 
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 
@@ -56,22 +57,37 @@ def merge(sources: Sequence[Path]) -> list[dict]:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "host"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")[:40] or "host"
+
+
+def _file_name(record: Mapping[str, Any], field: str) -> str:
+    """A record's matrix or cell id, which become a folder and file names under the merged root: a
+    record (from another machine, a downloaded artifact) that would write elsewhere is refused."""
+    value = record.get(field)
+    if not is_safe_file_name(value):
+        source = record.get("merged", {}).get("source")
+        raise ReportError(f"{source}: a record's {field} {one_line(repr(value))[:120]} is not a file name (letters, "
+                          "digits, '.', '_', '-', at most 200, not beginning with '.'): it would be written outside "
+                          "the merged results", hint="merge only results folders the harness wrote")
+    return value
 
 
 def write(records: Sequence[Mapping[str, Any]], root: Path) -> dict[str, Path]:
     """The merged records under `root/<matrix>/` (a cell from several hosts as `<cell-id>@<host>.json`),
     each cell's log beside it where its source kept one; the folder of each matrix."""
     folders: dict[str, Path] = {}
+    for record in records:  # every name checked before anything is written
+        _file_name(record, "matrix"), _file_name(record, "cell_id")
     for record in records:
-        matrix = str(record.get("matrix"))
+        matrix = _file_name(record, "matrix")
         folder = folders.setdefault(matrix, Path(root) / matrix)
         merged = record["merged"]
-        name = str(record["cell_id"]) + (f"@{_slug(merged['host'])}" if merged["hosts"] > 1 else "")
+        name = _file_name(record, "cell_id") + (f"@{_slug(merged['host'])}" if merged["hosts"] > 1 else "")
         out = dict(record)
         log = record.get("log")
+        log = log if is_safe_file_name(log) else None  # a log is a file beside its record, never a path
         source = Path(merged["source"])
-        found = next((p / str(log) for p in (source, source / matrix) if log and (p / str(log)).is_file()), None)
+        found = next((p / log for p in (source, source / matrix) if log and (p / log).is_file()), None)
         if found is not None:
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(found, folder / f"{name}.log")

@@ -226,7 +226,23 @@ def cell_id(image: str, index: str, packages: str, installer: str = "pip") -> st
     return f"{image}__{index}__{packages}" + ("" if installer == "pip" else f"__{installer}")
 
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# A name of the matrix (the matrix, an image, an index variant, a package set) becomes part of a file
+# name: the results folder is results/<matrix>, a cell's files are <cell-id>.json and .log. So a name
+# is lower-case letters, digits, '.', '_' and '-', begins with a letter or digit (never '.', so never
+# '..' or a hidden file), has no '/' and no NUL, and is short enough for a file name (\Z, not $: '$'
+# would let a trailing newline through).
+NAME_MAX = 100
+NAME_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,%d}\Z" % (NAME_MAX - 1))
+NAME_RULE = f"lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, at most {NAME_MAX} long"
+CELL_ID_MAX = 200  # with `.json`, `@<host>` (merge) and the history's folders, still inside 255 bytes
+# What may stand as one file or folder name in a results folder, from a record read back (a run id, a
+# cell id, a matrix name in a result another machine wrote): no separator, no '..', no NUL, not too long.
+SAFE_FILE_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@+-]{0,%d}\Z" % (CELL_ID_MAX - 1))
+
+
+def is_safe_file_name(text: object) -> bool:
+    """Whether `text` may be used as one file or folder name inside a results folder as it stands."""
+    return isinstance(text, str) and bool(SAFE_FILE_NAME_RE.match(text))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 from .atomic import write_json_atomic
 from .errors import ReportError
-from .model import SCHEMA_VERSION, CellResult
+from .model import SCHEMA_VERSION, CellResult, is_safe_file_name
 
 HISTORY = "history"
 HISTORY_RUNS = 20  # runs whose replaced records are kept; older ones are deleted when a run writes
@@ -97,7 +97,7 @@ def _archive(path: Path, run_id: str) -> Path | None:
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         return None  # not a record anyone can read back: the new one simply replaces it
     old_run = old.get("run_id") if isinstance(old, dict) else None
-    if not isinstance(old_run, str) or not old_run or old_run == run_id or "/" in old_run or old_run.startswith("."):
+    if not is_safe_file_name(old_run) or old_run == run_id:  # a run id that is no folder name is not followed
         return None
     target = path.parent / HISTORY / old_run / path.name
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -165,7 +165,8 @@ def _not_an_index(root: Mapping[str, Any]) -> str | None:
     if status >= 400:
         return f"HTTP {status}"
     if status == 200 and not root.get("links"):
-        return "HTTP 200 with a page that lists no projects"
+        answer = root.get("answer")
+        return "HTTP 200 with a page that lists no projects" + (f": {answer}" if answer else "")
     return None
 
 
@@ -229,11 +230,15 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     interpreter (offers.target_of its `begin` event)."""
     attempts = len(retries) + 1
     only_binary = bool(cell and cell.index.refuses_source)
+    garbled = _garbled(checks, roots, output)
+    if garbled:
+        return garbled
     down = [c for c in checks if c.get("error")]
     untrusted = UNTRUSTED.search(output)
     pip_down = _pip_lines(output, UNREACHABLE, 2)
     if down or untrusted or pip_down:
-        evidence = [_clip(f"{c['index']}: {c['error']} (GET {c.get('url')})") for c in down]
+        evidence = [_clip(f"{c['index']}: {c['error']} (GET {c.get('url')})"
+                          + (f": it answered {c['answer']}" if c.get("answer") else "")) for c in down]
         evidence += pip_down + _pip_lines(output, UNTRUSTED, 1) + _error_lines(output, 1)
         said = " ".join([str(c.get("error")) for c in down] + pip_down)
         where = down[0]["index"] if down else _index_named(output) or "the index"
@@ -283,6 +288,27 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
                                 missing, only_binary)
     return Judgement(verdict=Verdict.INSTALL_FAILED, evidence=tuple(_error_lines(output, 3)),
                      hint="pip failed for a reason the harness does not recognise: read the cell's log")
+
+
+PIP_EXCEPTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception)): .*$", re.M)
+
+
+def _garbled(checks: Sequence[Mapping[str, Any]], roots: Sequence[Mapping[str, Any]],
+             output: str) -> Judgement | None:
+    """An index that answered with bytes that are not text (a broken mirror, a proxy or cache serving
+    corrupt data): the index's fault, so an infrastructure verdict, with what it answered and what pip
+    made of it (often a crash of its own: "ERROR: Exception:", then a UnicodeDecodeError)."""
+    bad = [c for c in [*checks, *roots] if c.get("garbage")]
+    if not bad:
+        return None
+    evidence = [_clip(f"{c['index']} answered GET {c.get('url')} with HTTP {c.get('status')} and {c.get('answer')}: "
+                      "not a package index page") for c in bad]
+    evidence += _error_lines(output, 1) + [_clip(m.group(0)) for m in PIP_EXCEPTION.finditer(output)][-1:]
+    where = bad[0]["index"]
+    hint = (f"{where} answered with garbage, not a package index (a broken mirror, or a proxy or cache serving "
+            "corrupt data): the index's fault, not an incompatibility; check what the URL serves (curl it) and "
+            "re-run when it answers as an index")
+    return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
 
 
 def _no_distribution(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None,
