@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from packaging import tags as packaging_tags
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
 from . import cache as result_cache
 from . import events as _events
 from . import installers, plan, progress, redact, schedule, store, verdicts
@@ -431,6 +435,27 @@ class ImageGate:
             return self.ready[image.tag]  # type: ignore[return-value]
 
 
+def in_wheelhouse(requirement: str, folder: Path) -> bool:
+    """Whether `requirement` is an exact pin (`name==version`, no marker, no URL) whose wheel for this
+    host's Python is already in `folder`; anything looser is left to pip, which may find a newer one."""
+    try:
+        req = Requirement(requirement)
+    except InvalidRequirement:
+        return False
+    specs = list(req.specifier)
+    if req.marker or req.url or len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
+        return False
+    name, host = canonicalize_name(req.name), set(packaging_tags.sys_tags())
+    for path in folder.glob("*.whl"):
+        try:
+            found, version, _, wheel_tags = parse_wheel_filename(path.name)
+        except InvalidWheelFilename:
+            continue
+        if found == name and req.specifier.contains(version, prereleases=True) and host & set(wheel_tags):
+            return True
+    return False
+
+
 def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
              log: Callable[[str], None] = print) -> None:
     """Fill wheelhouse variants with `pip download` on the host (using the host's pip configuration)."""
@@ -441,9 +466,12 @@ def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
         seen.add(idx.name)
         target = Path(idx.wheelhouse)
         target.mkdir(parents=True, exist_ok=True)
+        wanted = [r for r in idx.prefetch if not in_wheelhouse(r, target)]
+        if not wanted:
+            continue  # every pin's wheel for this host is there: pip would fetch nothing (and take seconds)
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
-               "--dest", str(target), *idx.prefetch]
-        log(f"Prefetching {', '.join(idx.prefetch)} into wheelhouse {idx.name!r}")
+               "--dest", str(target), *wanted]
+        log(f"Prefetching {', '.join(wanted)} into wheelhouse {idx.name!r}")
         done = run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-5:])

@@ -199,6 +199,14 @@ def test_prefetch_fills_the_wheelhouse_with_the_hosts_pip_before_the_cells_run(t
         assert [p.name for p in house.iterdir()] == ["edgeops-1.0-py3-none-any.whl"]
         record = json.loads((tmp_path / "results" / "pre" / "native__w__p.json").read_text())
         assert record["verdict"] == "pass" and record["install"]["items"][0]["url"].startswith("file:")
+        # the pin's wheel is there now: the next run does not ask pip again (seconds saved on every run)
+        again = cli("run", m, "--backend", "host", "--no-plan", "--results", tmp_path / "results", env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "Prefetching" not in again.stdout
+        # a pin whose wheel is not there (another version) is fetched
+        m.write_text(m.read_text().replace('prefetch = ["edgeops==1.0"]', 'prefetch = ["edgeops==1.0", "edgeops>=1"]'))
+        looser = cli("run", m, "--backend", "host", "--no-plan", "--results", tmp_path / "results", env=env)
+        assert "Prefetching edgeops>=1 into wheelhouse 'w'" in looser.stdout, looser.stdout + looser.stderr
 
         m.write_text(m.read_text().replace("edgeops==1.0", "no-such-dist-here==1.0"))
         failed = cli("run", m, "--backend", "host", "--no-plan", "--results", tmp_path / "results", env=env)
