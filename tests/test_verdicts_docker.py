@@ -254,7 +254,8 @@ def test_an_index_whose_root_answers_404_is_a_wrong_url_not_a_missing_project(do
                            "the image's declaration")
     landing = got["landing"]
     assert landing.evidence[0] == (f"{base}/landing does not answer as a package index: GET {base}/landing/ → "
-                                   "HTTP 200 with a page that lists no projects")
+                                   "HTTP 200 with a page that lists no projects: a page that reads 'Welcome' "
+                                   "(Content-Type: text/html)")
     assert landing.hint.startswith(f"the index URL {base}/landing is wrong or not an index")
     assert "template" not in landing.hint
     real_cell = got["real"]  # an index that answers as one and lacks the project: a missing project
