@@ -603,12 +603,9 @@ def jobs_value(text: str) -> int | str:
     if text == "auto":
         return text
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cells or 'auto'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} cells at once: give 1 or more, or 'auto'")
-    return value
+        return count_value(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or 'auto'") from None
 
 
 def shard_value(text: str) -> tuple[int, int]:
