@@ -20,6 +20,7 @@ from pathlib import Path
 
 import engines
 import pytest
+import trustme
 from faults import CANARY, records
 from wheels import AMD64_IMAGE, fixture_chain, make_wheel
 
@@ -362,9 +363,11 @@ def test_a_cell_runs_unprivileged_with_read_only_loans_and_no_credentials_in_sig
                     'pip_args = ["--retries", "0", "--timeout", "3"]\n'
                     '[packages.chain]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
     m = matrix.load(path)
+    ca = tmp_path / "ca.pem"  # a CA bundle the host lends (read-only): one of our own is enough here
+    trustme.CA().cert_pem.write_to_path(str(ca))
     opts = runner.RunOptions(run_id=runner.new_run_id(), keep=True, shared_caches=True,
                              environ={"HTTPS_PROXY": f"http://proxy-user:{CANARY}@127.0.0.1:3128",
-                                      "PIP_CERT": os.environ.get("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt")})
+                                      "PIP_CERT": str(ca)})
     [result] = runner.run_cells(m, list(m.cells), docker_backend, opts, results_dir=tmp_path / "results",
                                 log=lambda _: None)
     [kept] = harness_containers(docker_backend.client, opts.run_id)

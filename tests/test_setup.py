@@ -38,9 +38,9 @@ def test_the_package_step_on_a_fresh_debian_provides_every_tool_and_catches_a_mi
         docker_backend, bookworm):
     script = r"""
 set -u
-mkdir -p /work/gap && cp /ci/packages.sh /work/gap/ && grep -v '^arch-test' /ci/packages > /work/gap/packages
+gap=$(mktemp -d) && cp /ci/packages.sh "$gap"/ && grep -v '^arch-test' /ci/packages > "$gap"/packages
 echo '== without arch-test in the list'
-bash /work/gap/packages.sh; echo "rc=$?"
+bash "$gap"/packages.sh; echo "rc=$?"
 echo '== the real list'
 bash /ci/packages.sh; echo "rc=$?"
 """
