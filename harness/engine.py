@@ -508,8 +508,7 @@ class DockerBackend(Backend):
                     pass
                 self.unremoved.remove(cid)
                 removed.append(cid[:12])
-            for container in self.client.containers.list(all=True, filters={"label": LABEL_RUN,
-                                                                             "status": "exited"}):
+            for container in self._listed({"label": LABEL_RUN, "status": "exited"}):
                 if LABEL_KEPT not in container.labels and container.labels.get(LABEL_RUN) != run_id:
                     self._remove(container)
                     removed.append(f"{container.short_id} {container.labels.get(LABEL_CELL, '?')}")
@@ -586,10 +585,16 @@ class DockerBackend(Backend):
             if exc.status_code != 409 or "already in progress" not in str(exc):
                 raise
 
+    def _listed(self, filters: dict[str, Any]) -> list[Any]:
+        """The containers matching `filters`, those removed while being listed left out: docker-py
+        lists, then inspects each, and by default raises NotFound for one another run (or `clean` in
+        another shell) removed in between."""
+        return self.client.containers.list(all=True, filters=filters, ignore_removed=True)
+
     def leftovers(self, run_id: str | None = None) -> list[Any]:
         label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
         try:
-            return self.client.containers.list(all=True, filters={"label": label})
+            return self._listed({"label": label})
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise EngineFailure(f"the Docker engine failed while listing the harness's containers: {exc}") from None
 
