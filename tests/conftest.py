@@ -1,12 +1,23 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def pytest_configure(config):
+    """Ctrl-C as a terminal delivers it. A test run started in the background by a shell without job
+    control (`nohup nox -s tests &`, some CI launchers) inherits SIGINT *ignored*: Python then installs
+    no KeyboardInterrupt handler, the harness processes the Ctrl-C tests start inherit the same, and
+    those tests hang until their sleeping cells end. Python's own handler is put back; a process it
+    starts then gets SIGINT at its default again, as exec does for a caught signal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 TRUTHY = ("true", "1", "yes", "on")  # how CI systems spell CI, in any case
@@ -109,7 +120,7 @@ def _harness_containers(request) -> set[str] | None:
     from harness.backend import LABEL_RUN
 
     backend = request.getfixturevalue("docker_backend")
-    return {c.id for c in backend.client.containers.list(all=True, filters={"label": LABEL_RUN})}
+    return {c.id for c in backend.client.containers.list(all=True, filters={"label": LABEL_RUN}, ignore_removed=True)}
 
 
 @pytest.fixture

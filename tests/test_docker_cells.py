@@ -44,7 +44,7 @@ def run_one(matrix_file: Path, backend, results: Path, **options):
 
 
 def leftovers(backend, run_id: str) -> list:
-    return backend.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"})
+    return backend.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}, ignore_removed=True)
 
 
 def test_fixture_chain_passes_and_is_recorded(docker_backend, bookworm, tmp_path):

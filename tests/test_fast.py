@@ -296,7 +296,8 @@ packages = "slow-b"
     opts = options(namespace, jobs=2)
 
     def running():
-        return docker_backend.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={opts.run_id}"})
+        return docker_backend.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={opts.run_id}"},
+                                                     ignore_removed=True)
 
     def interrupt_when_both_slow_cells_sleep():
         deadline = time.monotonic() + 120

@@ -57,7 +57,8 @@ class Started:
         while self.proc.poll() is None and time.monotonic() < deadline:
             run_id = self.run_id
             if run_id:
-                found = [c for c in client.containers.list(filters={"label": f"{LABEL_RUN}={run_id}"})
+                found = [c for c in client.containers.list(filters={"label": f"{LABEL_RUN}={run_id}"},
+                                                           ignore_removed=True)
                          if c.labels.get(LABEL_CELL) == cell]
                 if found:
                     return found[0]
@@ -78,7 +79,7 @@ def sleepy_matrix(tmp_path: Path, name: str, *, image: str = AMD64_IMAGE, second
 
 def harness_containers(client, run_id: str | None = None) -> list:
     label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
-    return client.containers.list(all=True, filters={"label": label})
+    return client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
 
 
 def whole_json(folder: Path) -> list[Path]:

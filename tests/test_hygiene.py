@@ -35,7 +35,8 @@ def test_only_containers_older_than_the_age_are_removed(docker_backend, bookworm
             done = cli("clean", "--run-id", run, "--older-than", "2")
             assert done.returncode == 0, done.stderr
             assert f"removed {old.short_id} old" in done.stdout and "young" not in done.stdout
-            left = docker_backend.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run}"})
+            left = docker_backend.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run}"},
+                                                                 ignore_removed=True)
             assert [c.id for c in left] == [young.id]
         finally:
             young.remove(force=True)
