@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging import tags as packaging_tags
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 from . import cache as result_cache
 from . import events as _events
@@ -48,7 +48,8 @@ from .backend import (
 )
 from .errors import HarnessError, ResultsUnwritable
 from .model import Cell, CellResult, Matrix, Verdict
-from .serve import WheelhouseServer
+from .offers import read_file
+from .serve import WheelhouseServer, project_of
 
 HERE = Path(__file__).resolve().parent
 CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -447,11 +448,9 @@ def in_wheelhouse(requirement: str, folder: Path) -> bool:
         return False
     name, host = canonicalize_name(req.name), set(packaging_tags.sys_tags())
     for path in folder.glob("*.whl"):
-        try:
-            found, version, _, wheel_tags = parse_wheel_filename(path.name)
-        except InvalidWheelFilename:
-            continue
-        if found == name and req.specifier.contains(version, prereleases=True) and host & set(wheel_tags):
+        wheel = read_file(path.name)
+        if (wheel is not None and project_of(path.name) == name
+                and req.specifier.contains(wheel.version, prereleases=True) and host & wheel.tags):
             return True
     return False
 
