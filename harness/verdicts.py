@@ -653,7 +653,7 @@ STOPPED_HINT = ("the cell was stopped from outside, not by its packages: run it 
 
 def stopped_from_outside(execution: Execution, parsed: CellEvents) -> str | None:
     """Evidence that the cell was stopped from outside while it ran, or None."""
-    how = KILLED_FROM_OUTSIDE.get(execution.exit_code) if execution.exit_code is not None else None
+    how = KILLED_FROM_OUTSIDE.get(execution.exit_code)
     if how is None or execution.oom_killed or execution.timed_out or parsed.end is not None:
         return None
     running = next((p["phase"] for p in reversed(parsed.phases) if p.get("status") == "incomplete"), None)
