@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import under_ci
 
 
 def need_root(*tools: str) -> None:
@@ -20,7 +21,7 @@ def need_root(*tools: str) -> None:
     missing = [t for t in ("dockerd", *tools) if not shutil.which(t)]
     if os.geteuid() != 0 or missing:
         why = f"needs root and {', '.join(('dockerd', *tools))} (.ci/packages)"
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes", "on"):
+        if under_ci():
             pytest.fail(f"CI and this test {why}", pytrace=False)
         pytest.skip(why)
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from harness_cli import cli
 from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_wheel
 
 from harness.model import Arch
@@ -23,11 +24,6 @@ NATIVE_IMAGE = f'[images.native]\nlocal_build = "debian-bookworm"\nplatform = "{
 # A module that says where it runs, then sleeps far past any deadline.
 SLEEPY = {"sleepy.py": ("import os, time\nopen(os.environ['SLEEPY_PID'], 'w').write(str(os.getpid()))\n"
                         "time.sleep(600)\n")}
-
-
-def cli(*args: object, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 def still_running(pid: int) -> bool:

@@ -4,13 +4,12 @@ CLI (clean, images)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import docker
 import pytest
 from forwarder import Forwarder, engine_socket
+from harness_cli import cli
 
 from harness import runner
 from harness.engine import DockerBackend
@@ -111,11 +110,6 @@ def test_docker_inspect_of_a_cell_shows_no_credentials(docker_backend, bookworm,
     finally:
         docker_backend.clean(options.run_id)
     assert docker_backend.leftovers(options.run_id) == []
-
-
-def cli(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_clean_removes_the_containers_of_the_run_it_names_and_no_other(docker_backend, bookworm):

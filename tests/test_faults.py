@@ -22,6 +22,7 @@ import engines
 import pytest
 import trustme
 from faults import CANARY, records
+from harness_cli import cli
 from wheels import AMD64_IMAGE, fixture_chain, make_wheel
 
 from harness import logkeep, matrix, runner, store
@@ -30,11 +31,6 @@ from harness.errors import ReportError
 from harness.model import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=timeout)
 
 
 class Started:
@@ -179,13 +175,13 @@ def test_a_full_results_disk_stops_the_run_in_one_line_and_loses_no_result(docke
                                                                            small_disk, fault):
     m = sleepy_matrix(tmp_path, "full", seconds=0)
     results = small_disk / "results"
-    first = cli("run", m, "--no-plan", "--results", results)
+    first = cli("run", m, "--no-plan", "--results", results, timeout=900)
     assert first.returncode == 0, first.stdout + first.stderr
     before = records(results / "full")
     assert len(before) == 2
 
     fill(small_disk)
-    full = cli("run", m, "--no-plan", "--results", results, "--force", "--progress", "lines")
+    full = cli("run", m, "--no-plan", "--results", results, "--force", "--progress", "lines", timeout=900)
     assert full.returncode == 3, full.stdout + full.stderr
     assert "Traceback" not in full.stderr
     error, hint = full.stderr.strip().splitlines()
@@ -199,7 +195,7 @@ def test_a_full_results_disk_stops_the_run_in_one_line_and_loses_no_result(docke
     assert whole_json(results) == []
 
     (small_disk / "filler").unlink()  # space again: the next run writes as usual
-    done = cli("run", m, "--no-plan", "--results", results, "--force")
+    done = cli("run", m, "--no-plan", "--results", results, "--force", timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert {r["run_id"] for r in records(results / "full").values()} != {r["run_id"] for r in before.values()}
 
@@ -342,7 +338,7 @@ def test_an_engine_that_stops_mid_run_leaves_data_and_the_next_run_tidies_up(doc
         client = engine.client()
         assert [c.labels[LABEL_CELL] for c in harness_containers(client, run.run_id)] == \
             ["bookworm-amd64__fixtures__sleep"]
-        tidy = cli("run", m, "--no-plan", "--results", results, "--only", "*a-quick", env=engine.env)
+        tidy = cli("run", m, "--no-plan", "--results", results, "--only", "*a-quick", env=engine.env, timeout=900)
         assert tidy.returncode == 0, tidy.stdout + tidy.stderr
         assert "removed a leftover of an earlier run: " in tidy.stdout
         assert harness_containers(client) == []

@@ -4,23 +4,15 @@ over a size limit (oldest first, never one in use), and images the harness built
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from harness_cli import cli
 
 from harness.backend import LABEL_CELL, LABEL_RUN
 from harness.engine import LABEL_CACHE
 
 pytestmark = pytest.mark.docker
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
 
 
 def test_only_containers_older_than_the_age_are_removed(docker_backend, bookworm):
