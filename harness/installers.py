@@ -18,8 +18,8 @@ from typing import Protocol
 
 from packaging.utils import canonicalize_name
 
-from .errors import HarnessError
-from .model import IndexVariant
+from harness.errors import HarnessError
+from harness.model import IndexVariant
 
 # pip settings an image's environment may carry (dustynv images bake in their build mirrors) that
 # would silently replace or extend the cell's index variant.

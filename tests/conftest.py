@@ -30,7 +30,7 @@ def under_ci(environ=os.environ) -> bool:
 def engine_or_fail():
     """The Docker backend, or a skip — but a FAILURE under CI (CI=true, 1, yes or on), where Docker
     tests must run."""
-    from harness.engine import DockerBackend
+    from harness.backends.docker import DockerBackend
     from harness.errors import EngineUnavailable
 
     try:
@@ -49,7 +49,7 @@ def docker_backend():
 @pytest.fixture(scope="session")
 def bookworm(docker_backend, tmp_path_factory):
     """The local Debian bookworm amd64 image (built once from Debian's packages when missing)."""
-    from harness import images
+    from harness.backends import images
     from harness.model import Arch, local_image_ref
 
     ref = local_image_ref("debian-bookworm", Arch.AMD64)
@@ -117,7 +117,7 @@ def pytest_runtest_makereport(item, call):
 def _harness_containers(request) -> set[str] | None:
     if "docker" not in request.keywords:
         return None
-    from harness.backend import LABEL_RUN
+    from harness.backends.base import LABEL_RUN
 
     backend = request.getfixturevalue("docker_backend")
     return {c.id for c in backend.client.containers.list(all=True, filters={"label": LABEL_RUN}, ignore_removed=True)}

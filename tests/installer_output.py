@@ -22,9 +22,9 @@ from pathlib import Path
 
 from wheels import make_sdist, make_wheel
 
-from harness import plan
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
-from harness.serve import WheelhouseServer
+from harness.plan import prediction
+from harness.run.serve import WheelhouseServer
 
 BOOKWORM = Image(name="bookworm", arch=Arch.AMD64, local_build="debian-bookworm")  # Python 3.11, glibc 2.36
 
@@ -48,7 +48,7 @@ def uv_as_plan_runs_it(cell: Cell, environ: dict[str, str] | None = None) -> str
         said.append(done.stderr)
         return done
 
-    plan.predict(cell, run=run, environ={"PATH": os.environ.get("PATH", ""), **(environ or {})})
+    prediction.predict(cell, run=run, environ={"PATH": os.environ.get("PATH", ""), **(environ or {})})
     return said[-1]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import build
+from harness.backends import dockerfile
 from harness.model import Arch, Image
 
 DOCKERFILE = Path(__file__).parent / "data" / "dockerfiles" / "cache-mount.Dockerfile"
@@ -30,7 +30,7 @@ class FakeRun:
 
 def test_a_client_without_buildkit_is_passed_over():
     run = FakeRun([(1, "ERROR: BuildKit is enabled but the buildx component is missing or broken."), (0, "")])
-    build.build_dockerfile(image(build_args=(("BASE", "b:1"),)), clients=["new", "old"], run=run, environ={},
+    dockerfile.build_dockerfile(image(build_args=(("BASE", "b:1"),)), clients=["new", "old"], run=run, environ={},
                            log=lambda _: None)
     assert [c[0][0] for c in run.calls] == ["new", "old"]
     cmd, env = run.calls[1]
@@ -41,21 +41,21 @@ def test_a_client_without_buildkit_is_passed_over():
 
 def test_a_failing_build_names_the_dockerfile_and_shows_the_output():
     run = FakeRun([(1, "step 1\nERROR: failed to solve: pull access denied for nvcr.io/x")])
-    with pytest.raises(build.BuildError) as err:
-        build.build_dockerfile(image(), clients=["docker"], run=run, environ={}, log=lambda _: None)
+    with pytest.raises(dockerfile.BuildError) as err:
+        dockerfile.build_dockerfile(image(), clients=["docker"], run=run, environ={}, log=lambda _: None)
     assert "cache-mount.Dockerfile" in str(err.value) and "pull access denied" in str(err.value)
 
 
 def test_no_client_able_to_build_says_what_to_install():
     run = FakeRun([(1, "buildx component is missing")])
-    with pytest.raises(build.BuildError) as err:
-        build.build_dockerfile(image(), clients=["docker"], run=run, environ={}, log=lambda _: None)
+    with pytest.raises(dockerfile.BuildError) as err:
+        dockerfile.build_dockerfile(image(), clients=["docker"], run=run, environ={}, log=lambda _: None)
     assert "docker: no BuildKit" in str(err.value) and "docker.io" in err.value.hint
 
 
 def test_a_foreign_architecture_asks_for_that_platform():
     other = Arch.ARM64 if Arch.native() is Arch.AMD64 else Arch.AMD64
-    cmd = build.build_command("docker", Image(name="x", arch=other, dockerfile=str(DOCKERFILE)))
+    cmd = dockerfile.build_command("docker", Image(name="x", arch=other, dockerfile=str(DOCKERFILE)))
     assert cmd[cmd.index("--platform") + 1] == other.platform
 
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from harness import cell
+from harness.incell import driver
 
 REPORT = {
     "version": "1",
@@ -24,17 +24,17 @@ REPORT = {
 
 
 def test_report_summary_tells_wheel_from_source_build_and_hides_credentials():
-    torch, spm, local = cell.summarize_report(REPORT)
+    torch, spm, local = driver.summarize_report(REPORT)
     assert torch == {"name": "torch", "version": "2.5.0", "requested": True, "direct": False, "source": "wheel",
                      "file": "torch-2.5.0-cp310-cp310-linux_aarch64.whl", "tags": "cp310-cp310-linux_aarch64",
                      "url": "https://***@wheels.example.org/torch-2.5.0-cp310-cp310-linux_aarch64.whl"}
     assert (spm["source"], spm["file"], spm["tags"]) == ("source", "sentencepiece-0.2.0.tar.gz", None)
     assert (local["source"], local["direct"]) == ("directory", True)
-    assert "s3cret" not in repr(cell.summarize_report(REPORT))
+    assert "s3cret" not in repr(driver.summarize_report(REPORT))
 
 
 def test_url_without_credentials_is_unchanged():
-    assert cell.without_credentials("https://pypi.example/simple") == "https://pypi.example/simple"
+    assert driver.without_credentials("https://pypi.example/simple") == "https://pypi.example/simple"
 
 
 def test_torch_state_reads_real_version_files_without_importing_torch(tmp_path):
@@ -51,7 +51,7 @@ def test_torch_state_reads_real_version_files_without_importing_torch(tmp_path):
         (site / "version.py").write_text("from typing import Optional\n\n__version__ = '2.13.0+cpu'\ndebug = False\n"
                                          f"{cuda_line}\nhip: Optional[str] = None\n")
         env = {**os.environ, "PYTHONPATH": str(site.parent)}
-        out = subprocess.run([sys.executable, "-c", cell.TORCH_STATE], env=env, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", driver.TORCH_STATE], env=env, capture_output=True, text=True)
         state = json.loads(out.stdout)
         assert state == {"present": True, "location": str(site), "version": "2.13.0+cpu", "cuda": cuda}
 
@@ -61,19 +61,19 @@ def test_torch_state_reads_real_version_files_without_importing_torch(tmp_path):
 
 def test_pinned_versions_are_read_from_the_cells_requirements():
     requirements = ["torch==2.5.0", "torchao>=0.1,!=0.2", "Edge_Bin === 2.0 ; python_version > '3'", "numpy==1.26.*"]
-    assert cell.pinned_versions(requirements, "torch") == ["2.5.0"]
-    assert cell.pinned_versions(requirements, "torchao") == []  # a range pins nothing
-    assert cell.pinned_versions(requirements, "edge-bin") == ["2.0"]
-    assert cell.pinned_versions(requirements, "numpy") == ["1.26"]
+    assert driver.pinned_versions(requirements, "torch") == ["2.5.0"]
+    assert driver.pinned_versions(requirements, "torchao") == []  # a range pins nothing
+    assert driver.pinned_versions(requirements, "edge-bin") == ["2.0"]
+    assert driver.pinned_versions(requirements, "numpy") == ["1.26"]
 
 
 def test_kept_files_are_the_last_ones_and_every_file_of_a_pinned_version():
     listed = [f"edgeops-0.{n}-py3-none-any.whl" for n in range(150)] + ["edgeops-0.3.tar.gz"]
-    check = cell.kept_files({"index": "i", "project": "edgeops", "files": list(listed)}, ["0.3"])
+    check = driver.kept_files({"index": "i", "project": "edgeops", "files": list(listed)}, ["0.3"])
     assert check["listed"] == 151
-    assert check["files"] == ["edgeops-0.3-py3-none-any.whl", *listed[-cell.KEEP_FILES:]]
-    assert cell.file_version("torch-2.5.0a0+nv24.08-cp310-cp310-linux_aarch64.whl") == "2.5.0a0+nv24.08"
-    assert cell.file_version("psycopg2-binary-2.9.10.tar.gz") == "2.9.10"
+    assert check["files"] == ["edgeops-0.3-py3-none-any.whl", *listed[-driver.KEEP_FILES:]]
+    assert driver.file_version("torch-2.5.0a0+nv24.08-cp310-cp310-linux_aarch64.whl") == "2.5.0a0+nv24.08"
+    assert driver.file_version("psycopg2-binary-2.9.10.tar.gz") == "2.9.10"
 
 
 class _Pages(http.server.BaseHTTPRequestHandler):
@@ -109,14 +109,14 @@ def pages(monkeypatch):
 
 def test_an_index_root_is_asked_as_the_driver_asks_a_project_page(pages):
     def root(path):
-        got = cell.check_root(path, pages + path, {})
+        got = driver.check_root(path, pages + path, {})
         return got["url"], got["status"], got["links"]
 
     assert root("/simple") == (f"{pages}/simple/", 200, 1)
     assert root("/json") == (f"{pages}/json/", 200, 1)  # PEP 691: projects in JSON, no links
     assert root("/landing") == (f"{pages}/landing/", 200, 0)
     assert root("/jp6/cu126") == (f"{pages}/jp6/cu126/", 404, 0)
-    assert cell.check_root("root", pages, {}) is None  # no path to ask
+    assert driver.check_root("root", pages, {}) is None  # no path to ask
 
 
 def test_only_an_index_that_had_none_of_the_projects_has_its_root_asked(pages):
@@ -124,6 +124,6 @@ def test_only_an_index_that_had_none_of_the_projects_has_its_root_asked(pages):
                                     {"label": "real", "url": pages + "/simple"}]}}
     checks = [{"index": "moved", "status": 404, "error": None}, {"index": "real", "status": 200, "error": None},
               {"index": "real", "status": 404, "error": None}]
-    assert [(r["index"], r["status"]) for r in cell.check_roots(spec, checks, {})] == [("moved", 404)]
+    assert [(r["index"], r["status"]) for r in driver.check_roots(spec, checks, {})] == [("moved", 404)]
     checks[1]["status"] = 404
-    assert [r["index"] for r in cell.check_roots(spec, checks, {})] == ["moved", "real"]
+    assert [r["index"] for r in driver.check_roots(spec, checks, {})] == ["moved", "real"]

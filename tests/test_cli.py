@@ -180,7 +180,7 @@ def test_credentials_appear_in_no_cli_output_nor_plan_json(tmp_path):
 
 
 def test_prefetch_fills_the_wheelhouse_with_the_hosts_pip_before_the_cells_run(tmp_path):
-    from harness.serve import WheelhouseServer
+    from harness.run.serve import WheelhouseServer
 
     make_wheel(tmp_path / "upstream", "edgeops", "1.0", {"edgeops/__init__.py": ""})
     house = tmp_path / "house"  # does not exist yet: prefetch makes it
@@ -215,7 +215,7 @@ def test_prefetch_fills_the_wheelhouse_with_the_hosts_pip_before_the_cells_run(t
 
 
 def test_plan_predicts_every_cell_without_running_it_and_writes_plan_json(tmp_path):
-    from harness.serve import WheelhouseServer
+    from harness.run.serve import WheelhouseServer
 
     m = tmp_path / "planned.toml"
     with WheelhouseServer(fixture_chain(tmp_path / "house")) as index:

@@ -27,9 +27,12 @@ from wheels import (
     make_wheel,
 )
 
-from harness import documents, matrix, runner, store, table
-from harness.backend import LABEL_CELL, LABEL_RUN
+from harness.backends.base import LABEL_CELL, LABEL_RUN
+from harness.matrix import reader
 from harness.model import Verdict
+from harness.reports import documents, table
+from harness.results import store
+from harness.run import runner
 
 pytestmark = pytest.mark.docker
 
@@ -37,7 +40,7 @@ write_matrix = fixture_matrix
 
 
 def run_one(matrix_file: Path, backend, results: Path, **options):
-    m = matrix.load(matrix_file)
+    m = reader.load(matrix_file)
     opts = runner.RunOptions(run_id=runner.new_run_id(), **options)
     [result] = runner.run_cells(m, list(m.cells), backend, opts, results_dir=results / m.name, log=lambda _: None)
     return result, opts.run_id
@@ -152,7 +155,7 @@ def test_ctrl_c_removes_the_container(docker_backend, bookworm, tmp_path):
     wheelhouse = fixture_chain(tmp_path / "wheels")
     make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
     m = write_matrix(tmp_path / "slow.toml", wheelhouse, requirements='["sleepy"]', modules='["sleepy"]')
-    loaded = matrix.load(m)
+    loaded = reader.load(m)
     opts = runner.RunOptions(run_id=runner.new_run_id())
     seen_running = []
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import build, matrix
+from harness.backends import dockerfile
+from harness.matrix import reader
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "dockerfiles").glob("*.Dockerfile"))
@@ -30,18 +31,18 @@ def test_recipe_pins_its_base_as_a_build_arg(recipe: Path):
 @pytest.mark.docker
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_recipe_parses_under_buildkit(docker_backend, recipe: Path):
-    assert build.check_dockerfile(recipe) is None
+    assert dockerfile.check_dockerfile(recipe) is None
 
 
 @pytest.mark.docker
 def test_a_broken_recipe_is_reported(docker_backend, tmp_path):
     bad = tmp_path / "bad.Dockerfile"
     bad.write_text("ARG BASE=debian:bookworm\nFROM ${BASE}\nRUN --mount=type=cach,target=/a true\n")
-    problem = build.check_dockerfile(bad)
+    problem = dockerfile.check_dockerfile(bad)
     assert problem and 'unsupported mount type "cach"' in problem
 
 
 def test_every_recipe_is_used_by_a_shipped_matrix():
     used = {Path(img.dockerfile).name for m in (ROOT / "matrices").glob("*.toml")
-            for img in matrix.load(m).images if img.dockerfile}
+            for img in reader.load(m).images if img.dockerfile}
     assert {r.name for r in RECIPES} - {"python-slim.Dockerfile"} <= used

@@ -11,9 +11,9 @@ import pytest
 from forwarder import Forwarder, engine_socket
 from harness_cli import cli
 
-from harness import runner
-from harness.engine import DockerBackend
+from harness.backends.docker import DockerBackend
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
+from harness.run import runner
 
 pytestmark = pytest.mark.docker
 
@@ -45,12 +45,12 @@ def run_job(backend, cell: Cell, **job_changes):
     """The cell's job as the runner makes it (with `job_changes`), executed and judged for real."""
     import dataclasses
 
-    from harness import events, verdicts
+    from harness.verdicts import classify, events
 
     job = dataclasses.replace(runner.make_job(cell, backend, runner.RunOptions(run_id=runner.new_run_id())),
                               **job_changes)
     execution = backend.execute(job)
-    return execution, verdicts.judge(cell, execution, events.parse(execution.log), "none"), job
+    return execution, classify.judge(cell, execution, events.parse(execution.log), "none"), job
 
 
 def test_a_cell_over_its_memory_limit_is_crashed_killed_for_memory(docker_backend, bookworm, tmp_path):
@@ -82,7 +82,7 @@ def test_a_cell_whose_driver_never_starts_is_crashed_saying_so(docker_backend, b
 
 
 def leftovers(backend, labels) -> list:
-    from harness.backend import LABEL_RUN
+    from harness.backends.base import LABEL_RUN
 
     return backend.leftovers(labels[LABEL_RUN])
 
@@ -94,7 +94,7 @@ def test_docker_inspect_of_a_cell_shows_no_credentials(docker_backend, bookworm,
 
     from wheels import make_wheel
 
-    from harness.serve import WheelhouseServer
+    from harness.run.serve import WheelhouseServer
 
     make_wheel(tmp_path / "house", "edgeops", "1.0", {"edgeops/__init__.py": ""})
     options = runner.RunOptions(run_id=runner.new_run_id(), keep=True)
@@ -113,7 +113,7 @@ def test_docker_inspect_of_a_cell_shows_no_credentials(docker_backend, bookworm,
 
 
 def test_clean_removes_the_containers_of_the_run_it_names_and_no_other(docker_backend, bookworm):
-    from harness.backend import LABEL_CELL, LABEL_RUN
+    from harness.backends.base import LABEL_CELL, LABEL_RUN
 
     runs = [runner.new_run_id(), runner.new_run_id()]
     made = [docker_backend.client.containers.create(bookworm, command=["true"],

@@ -10,8 +10,8 @@ import docker.models.containers
 import pytest
 import requests
 
-from harness.backend import LABEL_CELL, LABEL_RUN
-from harness.engine import DockerBackend
+from harness.backends.base import LABEL_CELL, LABEL_RUN
+from harness.backends.docker import DockerBackend
 
 
 class Response(requests.Response):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import events
+from harness.verdicts import events
 
 DATA_LOGS = Path(__file__).parent / "data" / "logs"
 

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 from wheels import CHAIN_MODULES, TORCHAO_GOOD, fixture_chain, make_wheel
 
-from harness import cache, matrix, runner, store
-from harness.backend import LABEL_RUN
+from harness.backends.base import LABEL_RUN
+from harness.matrix import reader
 from harness.model import Verdict
-from harness.serve import WheelhouseServer
+from harness.results import store
+from harness.run import cache, runner
+from harness.run.serve import WheelhouseServer
 
 pytestmark = pytest.mark.docker
 
@@ -67,7 +69,7 @@ def test_a_cache_hit_starts_no_container_and_each_change_reruns_exactly_its_cell
     with WheelhouseServer(upstream) as index:
         path = tmp_path / "m.toml"
 
-        def write(other_pins: str) -> matrix.Matrix:
+        def write(other_pins: str) -> reader.Matrix:
             includes = [("upstream", "loose")] + [(i, p) for i in ("house-a", "house-b") for p in ("pinned", "other")]
             path.write_text(f"""
 [matrix]
@@ -95,7 +97,7 @@ requirements = ["torch", "torchao", "torchtune"]
 modules = {CHAIN_MODULES}
 """ + "".join(f'[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "{i}"\npackages = "{p}"\n'
               for i, p in includes))
-            return matrix.load(path)
+            return reader.load(path)
 
         m = write('["torch==2.13.0"]')
         ids = {c.id for c in m.cells}
@@ -172,7 +174,7 @@ index_url = "http://127.0.0.1:{port}/simple"
 requirements = ["edgeops==1.0"]
 modules = ["edgeops"]
 """)
-    m = matrix.load(path)
+    m = reader.load(path)
     results = tmp_path / "results"
     first = run(m, docker_backend, results, options(namespace))
     [r] = first.values()
@@ -207,7 +209,7 @@ modules = {CHAIN_MODULES}
 requirements = ["torch==2.13.0", "torchao==0.1.0", "torchtune==0.6.1"]
 modules = {CHAIN_MODULES}
 """)
-        m = matrix.load(path)
+        m = reader.load(path)
         results = tmp_path / "results"
         first = run(m, docker_backend, results, options(namespace))
         opts = options(namespace, jobs=2, force=("*",))
@@ -247,7 +249,7 @@ index = "w"
 packages = "p"
 memory = "256M"
 """)
-    m = matrix.load(path)
+    m = reader.load(path)
     [r] = run(m, docker_backend, tmp_path / "results", options(namespace)).values()
     assert r.verdict is Verdict.CRASHED
     assert r.evidence[0] == "the kernel killed the cell for memory (OOMKilled) at its 256 MiB limit"
@@ -291,7 +293,7 @@ image = "bookworm-amd64"
 index = "w"
 packages = "slow-b"
 """)
-    m = matrix.load(path)
+    m = reader.load(path)
     results = tmp_path / "results"
     opts = options(namespace, jobs=2)
 

@@ -25,10 +25,13 @@ from faults import CANARY, records
 from harness_cli import cli
 from wheels import AMD64_IMAGE, fixture_chain, make_wheel
 
-from harness import logkeep, matrix, runner, store
-from harness.backend import LABEL_CELL, LABEL_RUN
+from harness.backends import logkeep
+from harness.backends.base import LABEL_CELL, LABEL_RUN
 from harness.errors import ReportError
+from harness.matrix import reader
 from harness.model import Verdict
+from harness.results import store
+from harness.run import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +131,7 @@ def test_a_second_run_on_the_same_folder_is_refused_and_sigterm_stops_the_first_
 
 def test_the_lock_of_a_run_that_died_is_released(tmp_path, fault):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom harness import store\n"
+        [sys.executable, "-c", "import sys, time\nfrom harness.results import store\n"
          "with store.writing(sys.argv[1], 'run-held'):\n    print('held', flush=True)\n    time.sleep(600)\n",
          str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
@@ -237,7 +240,7 @@ def test_a_cell_printing_tens_of_megabytes_keeps_its_verdict_and_a_bounded_log(d
     path = tmp_path / "chatty.toml"
     path.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
                     '[packages.chatty]\nrequirements = ["torch", "chatty"]\nmodules = ["torch", "chatty"]\n')
-    m = matrix.load(path)
+    m = reader.load(path)
     opts = runner.RunOptions(run_id=runner.new_run_id())
     [result] = runner.run_cells(m, list(m.cells), docker_backend, opts, results_dir=tmp_path / "results",
                                 log=lambda _: None)
@@ -264,7 +267,7 @@ def test_an_image_that_vanishes_mid_run_is_image_unavailable_and_the_run_goes_on
     path.write_text(f'{image}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
                     '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n'  # runs first: the
                     '[packages.z-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n')  # image goes meanwhile
-    m = matrix.load(path)
+    m = reader.load(path)
     opts = runner.RunOptions(run_id=runner.new_run_id())
 
     def untag_while_it_sleeps():
@@ -359,7 +362,7 @@ def test_a_cell_runs_unprivileged_with_read_only_loans_and_no_credentials_in_sig
                     f'index_url = "https://builder:{CANARY}@index.invalid/simple/"\n'
                     'pip_args = ["--retries", "0", "--timeout", "3"]\n'
                     '[packages.chain]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
-    m = matrix.load(path)
+    m = reader.load(path)
     ca = tmp_path / "ca.pem"  # a CA bundle the host lends (read-only): one of our own is enough here
     trustme.CA().cert_pem.write_to_path(str(ca))
     opts = runner.RunOptions(run_id=runner.new_run_id(), keep=True, shared_caches=True,

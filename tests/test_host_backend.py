@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, fixture_matrix, make_compiling_sdist, make_wheel
 
-from harness import matrix, runner
-from harness.hostbackend import HostBackend
+from harness.backends.host import HostBackend
+from harness.matrix import reader
 from harness.model import Arch, Verdict
+from harness.run import runner
 
 
 def host_matrix(tmp_path: Path, wheelhouse: Path) -> Path:
@@ -25,7 +26,7 @@ def host_matrix(tmp_path: Path, wheelhouse: Path) -> Path:
 
 
 def test_host_backend_runs_native_cells_and_skips_foreign_ones(tmp_path):
-    m = matrix.load(host_matrix(tmp_path, fixture_chain(tmp_path / "wheels")))
+    m = reader.load(host_matrix(tmp_path, fixture_chain(tmp_path / "wheels")))
     cells_dir = tmp_path / "cells"
     cells_dir.mkdir()
     backend = HostBackend(tmp=str(cells_dir))
@@ -46,8 +47,8 @@ def test_host_backend_runs_native_cells_and_skips_foreign_ones(tmp_path):
 
 def test_host_backend_reports_a_broken_chain(tmp_path):
     wheels = fixture_chain(tmp_path / "wheels", torchao_files=TORCHAO_WITHOUT_QUANTIZATION, torchao_version="0.1")
-    m = matrix.load(host_matrix(tmp_path, wheels))
-    [cell] = matrix.select(m.cells, ["native__*"])
+    m = reader.load(host_matrix(tmp_path, wheels))
+    [cell] = reader.select(m.cells, ["native__*"])
     result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
     assert result.verdict is Verdict.IMPORT_FAILED
     assert "torchao.quantization" in result.evidence[0]
@@ -64,7 +65,7 @@ def test_a_build_that_misses_a_header_names_the_header_and_its_package(tmp_path)
     links = tmp_path / "links"
     make_compiling_sdist(links, "tensorkit", "1.0", "#include <tensorkit/kernels.h>\n")
     native = Arch.native()
-    m = matrix.load(fixture_matrix(tmp_path / "host.toml", links, requirements='["tensorkit"]', modules='["tensorkit"]',
+    m = reader.load(fixture_matrix(tmp_path / "host.toml", links, requirements='["tensorkit"]', modules='["tensorkit"]',
                                    images=f'[images.native]\nlocal_build = "debian-bookworm"\n'
                                           f'platform = "{native.platform}"\n'))
     [cell] = m.cells
@@ -127,7 +128,7 @@ def cuda_cell_matrix(tmp_path: Path, wheelhouse: Path, expectation: str) -> Path
 
 
 def run_host(m: Path, gpu: str):
-    loaded = matrix.load(m)
+    loaded = reader.load(m)
     [cell] = loaded.cells
     return runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t", gpu=gpu), matrix=loaded.name, host={})
 
@@ -167,7 +168,7 @@ def test_pip_index_variables_from_the_environment_do_not_reach_the_cell(tmp_path
     make_wheel(wheels, "envcheck", "1.0", {"envcheck.py": (
         "import os\nprint('seen:', os.environ.get('PIP_INDEX_URL'), os.environ.get('PIP_EXTRA_INDEX_URL'))\n")})
     native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
-    m = matrix.load(fixture_matrix(tmp_path / "env.toml", wheels, images=native, requirements='["envcheck"]',
+    m = reader.load(fixture_matrix(tmp_path / "env.toml", wheels, images=native, requirements='["envcheck"]',
                                    modules='["envcheck"]'))
     [cell] = m.cells
     result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
@@ -203,7 +204,7 @@ def test_credentials_in_an_index_url_appear_in_no_file_the_harness_writes(tmp_pa
         m = tmp_path / "secret.toml"
         m.write_text(f'{native}\n[indexes.private]\nindex_url = "http://user:s3cret@127.0.0.1:{port}/simple"\n'
                      '\n[packages.p]\nrequirements = ["torch", "no-such-dist-here"]\nmodules = ["torch"]\n')
-        loaded = matrix.load(m)
+        loaded = reader.load(m)
         results = tmp_path / "results"
         [result] = runner.run_cells(loaded, list(loaded.cells), HostBackend(), runner.RunOptions(run_id="t"),
                                     results_dir=results, log=lambda _: None)
@@ -234,7 +235,7 @@ def test_a_failure_in_a_dependency_of_a_dependency_names_it_its_parent_and_what_
     make_wheel(house, "base", "2.1", {"base.py": "VERSION = (2, 1)\n"})
     make_wheel(house, "holder", "0.9", {"holder.py": ""}, requires=("base<2",))
     native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
-    m = matrix.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["app"]',
+    m = reader.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["app"]',
                                    requirements='["app==1.0", "holder==0.9"]'))
     [cell] = m.cells
     result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t", shared_caches=False),
@@ -269,7 +270,7 @@ def test_host_cells_run_over_the_environment_the_person_means(tmp_path, user_ven
     house = tmp_path / "house"
     house.mkdir()
     native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
-    m = matrix.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["torch"]',
+    m = reader.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["torch"]',
                                    requirements='["torch"]'))
     backend = HostBackend(python=python)
     options = runner.RunOptions(run_id="t", shared_caches=False)
@@ -282,7 +283,7 @@ def test_host_cells_run_over_the_environment_the_person_means(tmp_path, user_ven
     assert backend.host_facts().to_json()["host_chosen"] is True
 
     make_wheel(house, "torch", "2.14.0", FAKE_TORCH)
-    m = matrix.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["torch"]',
+    m = reader.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["torch"]',
                                    requirements='["torch==2.14.0"]'))
     replaced = runner.run_cell(m.cells[0], backend, options, matrix=m.name, host={})
     assert replaced.verdict is Verdict.TORCH_REPLACED, replaced.evidence
@@ -321,7 +322,7 @@ def test_pip_killed_during_the_install_is_crashed_and_says_pip_died(tmp_path):
     native = f'[images.here]\nlocal_build = "debian-bookworm"\nplatform = "{Arch.native().platform}"\n'
     m = fixture_matrix(tmp_path / "kill.toml", wheels, images=native, requirements='["killer"]', modules='["killer"]')
     m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--no-build-isolation"]'))
-    [cell] = matrix.load(m).cells
+    [cell] = reader.load(m).cells
     result = runner.run_cell(cell, HostBackend(tmp=str(tmp_path)), runner.RunOptions(run_id="t"), matrix="m", host={})
     assert result.verdict is Verdict.CRASHED, result.evidence
     assert result.evidence == ("pip died (SIGKILL)",)
@@ -330,8 +331,8 @@ def test_pip_killed_during_the_install_is_crashed_and_says_pip_died(tmp_path):
 
 def test_a_python_that_cannot_start_is_crashed_the_driver_never_started(tmp_path):
     wheels = fixture_chain(tmp_path / "wheels")
-    m = matrix.load(host_matrix(tmp_path, wheels))
-    [cell] = matrix.select(m.cells, ["native__*"])
+    m = reader.load(host_matrix(tmp_path, wheels))
+    [cell] = reader.select(m.cells, ["native__*"])
     backend = HostBackend(python=str(tmp_path / "no-python"), tmp=str(tmp_path))
     result = runner.run_cell(cell, backend, runner.RunOptions(run_id="t"), matrix=m.name, host={})
     assert result.verdict is Verdict.CRASHED, result.evidence
@@ -397,7 +398,7 @@ def test_a_local_wheel_with_a_local_version_gets_its_size(tmp_path):
     still be measured from the file, or the report's download chart loses the biggest wheel."""
     wheels = tmp_path / "wheels"
     torch = make_wheel(wheels, "torch", "2.13.0+cpu", {"torch/__init__.py": "__version__ = '2.13.0+cpu'\n"})
-    m = matrix.load(fixture_matrix(tmp_path / "m.toml", wheels, requirements='["torch"]', modules='["torch"]'))
+    m = reader.load(fixture_matrix(tmp_path / "m.toml", wheels, requirements='["torch"]', modules='["torch"]'))
     result = runner.run_cell(m.cells[0], HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
     [item] = result.install["items"]
     assert item["file"] == "torch-2.13.0%2Bcpu-py3-none-any.whl"

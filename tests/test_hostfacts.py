@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import hostfacts
-from harness.hostfacts import (
+from harness.backends import hostfacts
+from harness.backends.hostfacts import (
     HostFacts,
     cuda_version,
     default_matrix,

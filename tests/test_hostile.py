@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import matrix
 from harness.errors import MatrixError
+from harness.matrix import reader
 from harness.model import Arch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,20 +65,20 @@ def section(keys: tuple[str, ...]) -> st.SearchStrategy[dict]:
     return st.dictionaries(st.one_of(st.sampled_from(keys), NAMES), JUNK, max_size=len(keys) + 1)
 
 
-SELECTOR = st.dictionaries(st.sampled_from(matrix.SELECT_KEYS + matrix.OPTIONAL_SELECT_KEYS + matrix.EXPECT_KEYS),
+SELECTOR = st.dictionaries(st.sampled_from(reader.SELECT_KEYS + reader.OPTIONAL_SELECT_KEYS + reader.EXPECT_KEYS),
                            st.one_of(NAMES, JUNK), max_size=6)
 MATRIX_SPEC = st.fixed_dictionaries({}, optional={
-    **{k: JUNK for k in matrix.MATRIX_KEYS},
+    **{k: JUNK for k in reader.MATRIX_KEYS},
     "include": st.one_of(st.lists(SELECTOR, max_size=3), JUNK),
     "exclude": st.one_of(st.lists(SELECTOR, max_size=3), JUNK),
     "images": st.one_of(st.lists(NAMES, max_size=3), JUNK),
 })
 DOCUMENTS = st.fixed_dictionaries({}, optional={
     "matrix": st.one_of(MATRIX_SPEC, JUNK),
-    "images": st.one_of(st.dictionaries(NAMES, st.one_of(section(matrix.IMAGE_KEYS), JUNK), max_size=3), JUNK),
-    "indexes": st.one_of(st.dictionaries(NAMES, st.one_of(section(matrix.INDEX_KEYS), JUNK), max_size=3), JUNK),
-    "packages": st.one_of(st.dictionaries(NAMES, st.one_of(section(matrix.PACKAGE_KEYS), JUNK), max_size=3), JUNK),
-    "tables": st.one_of(st.dictionaries(NAMES, st.one_of(section(matrix.TABLE_KEYS), JUNK), max_size=2), JUNK),
+    "images": st.one_of(st.dictionaries(NAMES, st.one_of(section(reader.IMAGE_KEYS), JUNK), max_size=3), JUNK),
+    "indexes": st.one_of(st.dictionaries(NAMES, st.one_of(section(reader.INDEX_KEYS), JUNK), max_size=3), JUNK),
+    "packages": st.one_of(st.dictionaries(NAMES, st.one_of(section(reader.PACKAGE_KEYS), JUNK), max_size=3), JUNK),
+    "tables": st.one_of(st.dictionaries(NAMES, st.one_of(section(reader.TABLE_KEYS), JUNK), max_size=2), JUNK),
     "junk": JUNK,
 })
 GOOD = """
@@ -96,7 +96,7 @@ def loads_or_rejects_cleanly(path: Path) -> tuple[bool, str]:
     """Whether the file loads, or MatrixError says every problem in one line each, with the file and the
     key (and why not, for the assertion)."""
     try:
-        matrix.load(path)
+        reader.load(path)
     except MatrixError as exc:
         lines = exc.lines()
         if not lines:
@@ -157,7 +157,7 @@ def test_the_generated_documents_reach_the_readers_checks(tmp_path):
     doc = {"images": {"b": {"local_build": "debian-bookworm", "platform": "linux/amd64"}}, "indexes": {"d": {}},
            "packages": {"n": {"requirements": ["numpy"], "modules": ["numpy"]}}, "matrix": {"timeout": 60.5}}
     path.write_text(toml_document(doc), encoding="utf-8")
-    assert [c.id for c in matrix.load(path).cells] == ["b__d__n"]
+    assert [c.id for c in reader.load(path).cells] == ["b__d__n"]
 
 
 CLI_CASES = {
@@ -202,7 +202,7 @@ def test_a_name_that_could_leave_the_results_folder_is_refused_naming_the_key(tm
     path = tmp_path / "m.toml"
     path.write_text(matrix_with(**{where: bad}), encoding="utf-8")
     with pytest.raises(MatrixError) as caught:
-        matrix.load(path)
+        reader.load(path)
     section = {"image": "images", "index": "indexes", "packages": "packages", "name": "matrix"}[where]
     [line] = [line for line in caught.value.lines() if f": {section}." in line]
     allowed = "lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, at most 100 long"
@@ -213,11 +213,11 @@ def test_names_as_long_as_allowed_still_make_cell_ids_that_fit_a_file_name(tmp_p
     path = tmp_path / "m.toml"
     path.write_text(matrix_with("i" * 90, "x" * 90, "p" * 100), encoding="utf-8")
     with pytest.raises(MatrixError) as caught:
-        matrix.load(path)
+        reader.load(path)
     [line] = caught.value.lines()
     assert bad_inputs.tried_one(f": packages.{'p' * 100}: makes the cell id iiii" in line and "at most 200" in line)
     path.write_text(matrix_with("i" * 60, "x" * 60, "p" * 70), encoding="utf-8")
-    [cell] = matrix.load(path).cells
+    [cell] = reader.load(path).cells
     assert len(cell.id) == 194
 
 
@@ -230,7 +230,7 @@ def test_every_cell_id_a_matrix_loads_is_a_file_name_inside_the_results_folder(t
     ok, why = loads_or_rejects_cleanly(path)
     assert bad_inputs.tried_one(ok), why
     try:
-        m = matrix.load(path)
+        m = reader.load(path)
     except MatrixError:
         return
     results = (tmp_path / "results" / m.name).resolve()
@@ -249,8 +249,8 @@ RECORDED = ROOT / "tests" / "data" / "report" / "bookworm-amd64__broken__chain.j
 
 @pytest.mark.parametrize("old_run", ["../../outside", "..", ".hidden", "a\x00b", "r" * 300, "a/b", ""])
 def test_a_stored_record_whose_run_id_is_no_folder_name_is_replaced_not_followed(tmp_path, bad_inputs, old_run):
-    from harness import store
     from harness.model import CellResult
+    from harness.results import store
 
     folder = tmp_path / "deep" / "results" / "m"
     folder.mkdir(parents=True)
@@ -270,8 +270,8 @@ def test_a_stored_record_whose_run_id_is_no_folder_name_is_replaced_not_followed
 @pytest.mark.parametrize("field,value", [("matrix", "../../escaped"), ("matrix", ".."), ("cell_id", "../../escaped"),
                                          ("cell_id", "a/b"), ("cell_id", "x\x00y"), ("matrix", None)])
 def test_merge_refuses_a_record_that_would_write_outside_the_merged_root(tmp_path, bad_inputs, field, value):
-    from harness import merge
     from harness.errors import HarnessError
+    from harness.results import merge
 
     good = json.loads(RECORDED.read_text(encoding="utf-8"))
     source = tmp_path / "downloaded.json"
@@ -286,7 +286,7 @@ def test_merge_refuses_a_record_that_would_write_outside_the_merged_root(tmp_pat
 
 
 def test_merge_copies_a_log_only_from_beside_its_record(tmp_path, bad_inputs):
-    from harness import merge
+    from harness.results import merge
 
     secret = tmp_path / "secret.txt"
     secret.write_text("private key\n")
@@ -355,8 +355,8 @@ def hostile_runs(hostile_index, tmp_path_factory):
 
     from faults import CANARY
 
-    from harness import runner
-    from harness.hostbackend import HostBackend
+    from harness.backends.host import HostBackend
+    from harness.run import runner
 
     tmp = tmp_path_factory.mktemp("hostile-index")
     indexes = "".join(f'[indexes.{mode}]\nindex_url = "http://user:{CANARY}@127.0.0.1:{hostile_index}/{mode}/simple/"\n'
@@ -365,7 +365,7 @@ def hostile_runs(hostile_index, tmp_path_factory):
     path.write_text(f'[matrix]\ntimeout = 120\ninstall_attempts = 1\n[images.native]\nlocal_build = '
                     f'"debian-bookworm"\nplatform = "{Arch.native().platform}"\n{indexes}[packages.absent]\n'
                     'requirements = ["edgeprobe-absent==1.0"]\nmodules = ["edgeprobe_absent"]\n', encoding="utf-8")
-    m = matrix.load(path)
+    m = reader.load(path)
     cells_dir = tmp / "cells"
     cells_dir.mkdir()
     started = time.monotonic()

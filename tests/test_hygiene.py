@@ -9,8 +9,8 @@ import time
 import pytest
 from harness_cli import cli
 
-from harness.backend import LABEL_CELL, LABEL_RUN
-from harness.engine import LABEL_CACHE
+from harness.backends.base import LABEL_CELL, LABEL_RUN
+from harness.backends.docker import LABEL_CACHE
 
 pytestmark = pytest.mark.docker
 

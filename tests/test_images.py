@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.hostfacts import binfmt_registered
-from harness.imagearchive import write_image_archive
-from harness.images import (
+from harness.backends.hostfacts import binfmt_registered
+from harness.backends.imagearchive import write_image_archive
+from harness.backends.images import (
     IMAGE_CHANGES,
     BuildOutcome,
     ImageBuildError,

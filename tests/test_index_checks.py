@@ -7,10 +7,11 @@ import pytest
 from proxy import RecordingProxy
 from wheels import make_wheel
 
-from harness import cell, runner
-from harness.hostbackend import HostBackend
+from harness.backends.host import HostBackend
+from harness.incell import driver
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Retry, Verdict
-from harness.serve import WheelhouseServer
+from harness.run import runner
+from harness.run.serve import WheelhouseServer
 
 PROXY_VARIABLES = [v for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
                    for v in (name, name.upper())]
@@ -35,25 +36,25 @@ def arm_only(tmp_path, no_host_proxy):
 def test_the_check_goes_through_the_proxy_the_cell_was_given(arm_only):
     index, proxy = arm_only
     # wheels.invalid resolves nowhere: only the proxy can answer for it
-    got = cell.check_index("lan", "http://wheels.invalid/simple", "edgeops", {"HTTP_PROXY": proxy.url})
+    got = driver.check_index("lan", "http://wheels.invalid/simple", "edgeops", {"HTTP_PROXY": proxy.url})
     assert (got["status"], got["error"], got["files"]) == (200, None, [ARM_WHEEL])
     assert proxy.targets(DRIVER) == ["http://wheels.invalid/simple/edgeops/"]
 
 
 def test_lower_case_and_https_proxies_are_used_too(arm_only):
     _, proxy = arm_only
-    got = cell.check_index("lan", "https://wheels.invalid/simple", "edgeops", {"https_proxy": proxy.url})
+    got = driver.check_index("lan", "https://wheels.invalid/simple", "edgeops", {"https_proxy": proxy.url})
     assert [(method, target) for method, target, _ in proxy.seen] == [("CONNECT", "wheels.invalid:443")]
     assert got["status"] is None and "403" in got["error"]  # and this proxy refuses to tunnel
 
 
 def test_no_proxy_and_the_drivers_own_environment(arm_only, monkeypatch):
     index, proxy = arm_only
-    got = cell.check_index("lan", index.url, "edgeops", {"HTTP_PROXY": proxy.url, "NO_PROXY": "127.0.0.1"})
+    got = driver.check_index("lan", index.url, "edgeops", {"HTTP_PROXY": proxy.url, "NO_PROXY": "127.0.0.1"})
     assert (got["status"], got["files"]) == (200, [ARM_WHEEL]) and proxy.seen == []
     # Only the cell's environment counts: a proxy in the driver's own process environment does not.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    got = cell.check_index("lan", index.url, "edgeops", {})
+    got = driver.check_index("lan", index.url, "edgeops", {})
     assert (got["status"], got["files"]) == (200, [ARM_WHEEL])
 
 
@@ -118,7 +119,7 @@ class Answering:
 ])
 def test_which_answers_a_retry_may_cure(no_host_proxy, status, transient, error):
     with Answering(status) as index:
-        got = cell.check_index("lan", index.url, "edgeops", {})
+        got = driver.check_index("lan", index.url, "edgeops", {})
     assert (got["status"], got["transient"], got["error"]) == (status, transient, error)
 
 
@@ -139,8 +140,8 @@ def test_a_tls_failure_is_an_answer_not_an_outage_and_the_cells_ca_bundle_is_tru
     bundle = tmp_path / "corp-ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     try:
-        untrusted = cell.check_index("lan", url, "edgeops", {})
-        trusted = {var: cell.check_index("lan", url, "edgeops", {var: str(bundle)})
+        untrusted = driver.check_index("lan", url, "edgeops", {})
+        trusted = {var: driver.check_index("lan", url, "edgeops", {var: str(bundle)})
                    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
     finally:
         server.shutdown()
@@ -155,7 +156,7 @@ def install_against(url: str, attempts: int, backoff: float, capsys) -> tuple[in
     import os
     import sys
 
-    from harness import events
+    from harness.verdicts import events
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and not k.lower().endswith("_proxy")}
     env["PIP_CONFIG_FILE"] = os.devnull
@@ -164,7 +165,7 @@ def install_against(url: str, attempts: int, backoff: float, capsys) -> tuple[in
             "--retries", "0", "--index-url", url]
     spec = {"sources": {"default": False, "indexes": [{"label": url, "url": url}]}}
     retry = {"attempts": attempts, "backoff": backoff, "spec": spec, "requirements": ["edgeops"]}
-    returncode, _ = cell.pip_install(sys.executable, argv, env, retry)
+    returncode, _ = driver.pip_install(sys.executable, argv, env, retry)
     return returncode, events.parse(capsys.readouterr().out)
 
 

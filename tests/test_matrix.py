@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix, templates
-from harness.__main__ import main
+from harness.cli.main import main
 from harness.errors import MatrixError, Problem
-from harness.matrix import DEFAULT_TIMEOUT
+from harness.matrix import reader, templates
+from harness.matrix.reader import DEFAULT_TIMEOUT
 from harness.model import Arch, Retry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def good_dir(tmp_path: Path) -> Path:
 
 
 def load_good(good_dir: Path, head: str = "", name: str = "m.toml"):
-    return matrix.load(write(good_dir, head + GOOD, name))
+    return reader.load(write(good_dir, head + GOOD, name))
 
 
 def ids(m) -> list[str]:
@@ -106,7 +106,7 @@ def ids(m) -> list[str]:
 
 
 def problems_of(tmp_path: Path, text: str) -> list[Problem]:
-    return matrix.validate(write(tmp_path, text))
+    return reader.validate(write(tmp_path, text))
 
 
 def find(problems: list[Problem], key: str, *fragments: str) -> Problem:
@@ -148,9 +148,9 @@ def test_cells_carry_the_declared_objects(good_dir):
 
 def test_expansion_is_stable_across_loads(good_dir):
     path = write(good_dir, GOOD)
-    first = ids(matrix.load(path))
-    assert all(ids(matrix.load(path)) == first for _ in range(3))
-    assert matrix.load(path) == matrix.load(path)
+    first = ids(reader.load(path))
+    assert all(ids(reader.load(path)) == first for _ in range(3))
+    assert reader.load(path) == reader.load(path)
 
 
 def test_axis_lists_choose_and_order_the_values(good_dir):
@@ -268,7 +268,7 @@ def test_relative_paths_resolve_against_the_matrix_file_not_the_cwd(tmp_path, mo
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    m = matrix.load(path)
+    m = reader.load(path)
     assert m.images[0].dockerfile == str((tmp_path / "docker" / "Dockerfile").resolve())
     assert m.indexes[0].find_links == (str((tmp_path / "wheels").resolve()),)
     assert Path(m.indexes[0].find_links[0]).is_absolute()
@@ -279,7 +279,7 @@ def test_relative_matrix_path_also_works(tmp_path, monkeypatch):
     (tmp_path / "wheels").mkdir()
     write(tmp_path, doc(indexes='[indexes.local]\nfind_links = ["wheels"]\n'))
     monkeypatch.chdir(tmp_path)
-    m = matrix.load("m.toml")
+    m = reader.load("m.toml")
     assert m.indexes[0].find_links == (str((tmp_path / "wheels").resolve()),)
 
 
@@ -295,7 +295,7 @@ def test_default_index_variant_is_an_empty_table(good_dir):
 def test_index_urls_are_kept(tmp_path):
     text = doc(indexes='[indexes.cpu]\nindex_url = "https://download.pytorch.org/whl/cpu"\n'
                        'extra_index_urls = ["https://index.example.org/simple", "file:///srv/simple"]\n')
-    index = matrix.load(write(tmp_path, text)).indexes[0]
+    index = reader.load(write(tmp_path, text)).indexes[0]
     assert index.index_url == "https://download.pytorch.org/whl/cpu"
     assert index.extra_index_urls == ("https://index.example.org/simple", "file:///srv/simple")
     assert index.is_default is False
@@ -303,7 +303,7 @@ def test_index_urls_are_kept(tmp_path):
 
 def test_prefetch_lets_the_wheelhouse_not_exist_yet(tmp_path):
     text = doc(indexes='[indexes.wheelhouse]\nfind_links = ["../.wheelhouse/x"]\nprefetch = ["torch==2.13.0"]\n')
-    index = matrix.load(write(tmp_path / "matrices", text)).indexes[0]
+    index = reader.load(write(tmp_path / "matrices", text)).indexes[0]
     assert index.prefetch == ("torch==2.13.0",)
     assert index.find_links == (str((tmp_path / ".wheelhouse" / "x").resolve()),)
 
@@ -311,13 +311,13 @@ def test_prefetch_lets_the_wheelhouse_not_exist_yet(tmp_path):
 def test_quoted_dotted_names(tmp_path):
     text = doc(packages='[packages."chain-2.13"]\nrequirements = ["torch==2.13.0"]\nmodules = ["torch"]\n'
                         '[packages."numpy.v2"]\nrequirements = ["numpy>=2"]\nmodules = ["numpy"]\n')
-    m = matrix.load(write(tmp_path, text))
+    m = reader.load(write(tmp_path, text))
     assert [p.name for p in m.package_sets] == ["chain-2.13", "numpy.v2"]
     assert ids(m) == ["bookworm-amd64__default__chain-2.13", "bookworm-amd64__default__numpy.v2"]
 
 
 def test_validate_of_a_good_file_is_empty(good_dir):
-    assert matrix.validate(write(good_dir, GOOD)) == []
+    assert reader.validate(write(good_dir, GOOD)) == []
 
 
 # -- select ------------------------------------------------------------------------------------
@@ -334,9 +334,9 @@ def test_validate_of_a_good_file_is_empty(good_dir):
 ])
 def test_select(good_dir, patterns, expected):
     m = load_good(good_dir)
-    chosen = matrix.select(m.cells, patterns)
+    chosen = reader.select(m.cells, patterns)
     assert [c.id for c in chosen] == expected
-    assert matrix.select(list(m.cells), patterns) == chosen
+    assert reader.select(list(m.cells), patterns) == chosen
 
 
 # -- errors that stop the file from being read at all -----------------------------------------
@@ -350,7 +350,7 @@ def only(problems: list[Problem], fragment: str) -> Problem:
 
 def test_toml_syntax_error(tmp_path):
     path = write(tmp_path, "[images\nref = = 1\n")
-    problem = only(matrix.validate(path), "not valid TOML")
+    problem = only(reader.validate(path), "not valid TOML")
     assert problem.file == str(path)
     assert str(problem).startswith(f"{path}: not valid TOML")
 
@@ -358,31 +358,31 @@ def test_toml_syntax_error(tmp_path):
 def test_invalid_utf8(tmp_path):
     path = tmp_path / "m.toml"
     path.write_bytes(b'[matrix]\nname = "caf\xe9"\n')
-    only(matrix.validate(path), "utf-8")
+    only(reader.validate(path), "utf-8")
 
 
 def test_deeply_nested_brackets_are_a_problem_not_a_recursion_error(tmp_path):
     path = write(tmp_path, "x = " + "[" * 100000)
-    only(matrix.validate(path), "not valid TOML")
+    only(reader.validate(path), "not valid TOML")
     with pytest.raises(MatrixError):
-        matrix.load(path)
+        reader.load(path)
 
 
 def test_missing_file(tmp_path):
     path = tmp_path / "absent.toml"
-    problem = only(matrix.validate(path), "no such file")
+    problem = only(reader.validate(path), "no such file")
     assert problem.file == str(path)
 
 
 def test_a_directory_is_not_a_file(tmp_path):
-    only(matrix.validate(tmp_path), "cannot read")
+    only(reader.validate(tmp_path), "cannot read")
 
 
 def test_load_raises_matrix_error_with_the_problems(tmp_path):
     path = write(tmp_path, doc(images='[images.x]\nplatform = "linux/amd64"\n'))
     with pytest.raises(MatrixError) as info:
-        matrix.load(path)
-    assert list(info.value.problems) == matrix.validate(path)
+        reader.load(path)
+    assert list(info.value.problems) == reader.validate(path)
     assert str(path) in str(info.value)
 
 
@@ -518,7 +518,7 @@ def test_validation_error(tmp_path, text, key, fragments):
     assert problem.file == str(tmp_path / "m.toml")
     assert str(problem) == f"{tmp_path / 'm.toml'}: {key}: {problem.message}"
     with pytest.raises(MatrixError):
-        matrix.load(tmp_path / "m.toml")
+        reader.load(tmp_path / "m.toml")
 
 
 # Mistakes that must be reported alone: no follow-on noise from the same mistake.
@@ -620,7 +620,7 @@ BAD = doc(head='[matrix]\ntimeout = 0\n',
 
 def test_cli_validate_bad_file(tmp_path, capsys):
     bad = write(tmp_path, BAD, "bad.toml")
-    expected = matrix.validate(bad)
+    expected = reader.validate(bad)
     assert len(expected) == 3
     assert main(["validate", str(bad)]) == 2
     out, err = capsys.readouterr()
@@ -681,8 +681,8 @@ def test_there_are_shipped_matrices():
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_shipped_matrix_validates(path):
-    assert matrix.validate(path) == []
-    m = matrix.load(path)
+    assert reader.validate(path) == []
+    m = reader.load(path)
     assert m.cells
     assert len({c.id for c in m.cells}) == len(m.cells), "duplicate cell ids"
 
@@ -726,7 +726,7 @@ def test_include_can_declare_the_expected_outcome_of_a_known_bad_cell(tmp_path):
     text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\n'
                     'index = "default"\npackages = "chain-latest"\nexpect = "import-failed"\nwhy = "known"\n',
                packages=PACKAGES + '[packages.other]\nrequirements = []\nmodules = ["json"]\n')
-    cells = {c.id: c for c in matrix.load(write(tmp_path, text)).cells}
+    cells = {c.id: c for c in reader.load(write(tmp_path, text)).cells}
     bad = cells["bookworm-amd64__default__chain-latest"]
     assert (bad.expect, bad.expect_why) == ("import-failed", "known")
     assert cells["bookworm-amd64__default__other"].expect == "pass"
@@ -746,7 +746,7 @@ def test_expect_is_not_a_key_of_exclude(tmp_path):
 def test_include_can_state_the_cuda_a_cell_expects(tmp_path):
     text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
                     'torch_build = "cuda"\ncuda = "12.6"\ncapability = "8.7"\n')
-    [cell] = matrix.load(write(tmp_path, text)).cells
+    [cell] = reader.load(write(tmp_path, text)).cells
     assert (cell.cuda.torch_build, cell.cuda.version, cell.cuda.capability) == ("cuda", "12.6", "8.7")
 
 
@@ -788,7 +788,7 @@ modules = ["torch"]
 
 
 def test_index_url_templates_are_filled_per_cell_from_the_image(tmp_path):
-    m = matrix.load(write(tmp_path, TEMPLATED))
+    m = reader.load(write(tmp_path, TEMPLATED))
     urls = {c.image.name: (c.index.index_url, c.index.extra_index_urls) for c in m.cells}
     assert urls == {
         "orin-jp6": ("https://wheels.example.org/jp6/cu126", ("https://mirror.example.org/aarch64/cuda-12/arm64",)),
@@ -806,13 +806,13 @@ def test_index_url_templates_are_filled_per_cell_from_the_image(tmp_path):
 
 def test_a_served_wheelhouse_is_an_index_variant(tmp_path):
     (tmp_path / "house").mkdir()
-    m = matrix.load(write(tmp_path, doc(indexes='[indexes.lan]\nserve = ["house"]\nno_index = true\n'
+    m = reader.load(write(tmp_path, doc(indexes='[indexes.lan]\nserve = ["house"]\nno_index = true\n'
                                               'prefetch = ["torch==2.13.0"]\n')))
     [idx] = m.indexes
     assert idx.serve == (str(tmp_path / "house"),) and idx.no_index and not idx.is_default
     assert idx.wheelhouse == str(tmp_path / "house")
     # prefetch may name a wheelhouse that does not exist yet: it creates it
-    m = matrix.load(write(tmp_path, doc(indexes='[indexes.lan]\nserve = ["new"]\nprefetch = ["torch"]\n')))
+    m = reader.load(write(tmp_path, doc(indexes='[indexes.lan]\nserve = ["new"]\nprefetch = ["torch"]\n')))
     assert m.indexes[0].wheelhouse == str(tmp_path / "new")
 
 
@@ -842,7 +842,7 @@ def test_exclude_and_include_can_name_the_installer(good_dir):
     ('[matrix]\nexclude = [{ installer = "poetry" }]\n', "matrix.exclude[0].installer", "not an installer"),
 ])
 def test_unknown_installers_are_named(good_dir, head, key, fragment):
-    find(matrix.validate(write(good_dir, head + GOOD)), key, fragment)
+    find(reader.validate(write(good_dir, head + GOOD)), key, fragment)
 
 
 # -- approach names and declared tables ----------------------------------------------------------
@@ -852,7 +852,7 @@ APPROACH = ('[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npa
 
 
 def test_an_include_names_the_cells_approach_and_the_record_keeps_it(tmp_path):
-    m = matrix.load(write(tmp_path, doc(head=APPROACH)))
+    m = reader.load(write(tmp_path, doc(head=APPROACH)))
     [cell] = m.cells
     assert cell.approach == "PyPI wheels"
     assert cell.to_json()["approach"] == "PyPI wheels"
@@ -862,7 +862,7 @@ def test_an_include_names_the_cells_approach_and_the_record_keeps_it(tmp_path):
 def test_a_declared_table_keeps_its_rows_columns_and_headers_in_order(tmp_path):
     tables = ('\n[tables.plan]\ntitle = "Approaches"\ncells = ["PyPI wheels", "bookworm-*"]\n'
               'columns = ["approach", { value = "build", header = "Build Time" }, { value = "run" }]\n')
-    [spec] = matrix.load(write(tmp_path, doc(head=APPROACH) + tables)).tables
+    [spec] = reader.load(write(tmp_path, doc(head=APPROACH) + tables)).tables
     assert (spec.name, spec.title, spec.cells) == ("plan", "Approaches", ("PyPI wheels", "bookworm-*"))
     assert [(c.value, c.header) for c in spec.columns] == [("approach", "Approach"), ("build", "Build Time"),
                                                            ("run", "Run Time")]

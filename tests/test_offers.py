@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from packaging import tags
 
-from harness import cell, offers
+from harness.incell import driver
+from harness.plan import offers
 
 
 def this_interpreter() -> dict:
     """The `begin` event the driver would write for the interpreter running these tests."""
-    return {"event": "begin", "python": platform.python_version(), "machine": platform.machine(), **cell.interpreter()}
+    return {"event": "begin", "python": platform.python_version(), "machine": platform.machine(),
+            **driver.interpreter()}
 
 
 @pytest.mark.skipif(sys.implementation.name != "cpython" or not platform.libc_ver()[0] == "glibc",

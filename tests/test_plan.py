@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from wheels import make_wheel
 
-from harness import installers, matrix, plan
+from harness import installers
+from harness.matrix import reader
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
-from harness.serve import WheelhouseServer
+from harness.plan import prediction
+from harness.run.serve import WheelhouseServer
 
 LOGS = Path(__file__).parent / "data" / "logs"
 
@@ -22,12 +24,12 @@ def cell(image: Image | None = None, index: IndexVariant | None = None, requirem
 
 
 def test_target_from_recipe_jetpack_or_declaration():
-    assert plan.target(cell()) == plan.Target(python="3.11", platform="x86_64-manylinux_2_36")
+    assert prediction.target(cell()) == prediction.Target(python="3.11", platform="x86_64-manylinux_2_36")
     orin = Image(name="orin", arch=Arch.ARM64, ref="l4t", jetpack="6.2")
-    assert plan.target(cell(orin)) == plan.Target(python="3.10", platform="aarch64-manylinux_2_35")
+    assert prediction.target(cell(orin)) == prediction.Target(python="3.10", platform="aarch64-manylinux_2_35")
     xavier = Image(name="xavier", arch=Arch.ARM64, ref="l4t", jetpack="5.1.2", python_version="3.8")
-    assert plan.target(cell(xavier)).platform == "aarch64-manylinux_2_31"
-    unknown = plan.target(cell(Image(name="mystery", arch=Arch.AMD64, ref="x")))
+    assert prediction.target(cell(xavier)).platform == "aarch64-manylinux_2_31"
+    unknown = prediction.target(cell(Image(name="mystery", arch=Arch.AMD64, ref="x")))
     assert (unknown.python, unknown.platform) == ("3.10", "x86_64-manylinux_2_28")
     assert [a.split(" (")[0] for a in unknown.assumed] == ["Python 3.10", "glibc 2.28"]
 
@@ -90,8 +92,8 @@ def test_real_uv_predicts_against_fixture_indexes(tmp_path):
             '[images.arm]\nref = "l4t"\nplatform = "linux/arm64"\njetpack = "6.2"\n'
             f'[indexes.arm-only]\nindex_url = "{arm_index.url}"\n[indexes.pure]\nindex_url = "{pure_index.url}"\n'
             '[packages.p]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n')
-        m = matrix.load(tmp_path / "m.toml")
-        got = {c.id: plan.predict(c, environ={}) for c in m.cells}
+        m = reader.load(tmp_path / "m.toml")
+        got = {c.id: prediction.predict(c, environ={}) for c in m.cells}
     amd = got["amd__arm-only__p"]
     assert amd.outcome == "no-distribution"
     assert any("no wheels with a matching platform tag" in e for e in amd.evidence), amd.evidence
@@ -106,6 +108,6 @@ def test_nothing_in_the_given_folders_is_no_distribution_not_a_conflict(tmp_path
     without the project: that is a missing distribution, though uv words it as a failed resolution."""
     empty = tmp_path / "house"
     empty.mkdir()
-    got = plan.predict(cell(index=IndexVariant(name="air", find_links=(str(empty),), no_index=True)), environ={})
+    got = prediction.predict(cell(index=IndexVariant(name="air", find_links=(str(empty),), no_index=True)), environ={})
     assert got.outcome == "no-distribution"
     assert any("not found in the provided package locations" in e for e in got.evidence), got.evidence

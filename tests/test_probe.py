@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import events
+from harness import incell
+from harness.verdicts import events
 
-HARNESS = Path(__file__).resolve().parent.parent / "harness"
-PROBE = HARNESS / "probe.py"
-CELL = HARNESS / "cell.py"
+PROBE = Path(incell.FILES["probe.py"])
+CELL = Path(incell.FILES["cell.py"])
 
 MODULES = {
     "good/__init__.py": "VALUE = 1\n",
@@ -124,7 +124,7 @@ def test_good_module_and_distributions(fixtures: Path) -> None:
 def test_owners_fallback_without_packages_distributions(fixtures: Path) -> None:
     from importlib import metadata
 
-    from harness.probe import _packages_distributions
+    from harness.incell.probe import _packages_distributions
 
     provided = _packages_distributions(list(metadata.distributions(path=[str(fixtures)])))
     assert provided["good"] == ["gooddist"]
@@ -307,9 +307,9 @@ def test_the_loader_is_asked_why_a_library_did_not_load(fixtures: Path, needs, v
     """A library that logs only "Failed to load X.so" (as torchao does): the probe loads the file
     itself and records the loader's words, and the classifier rests on them. On this CPU torch a
     missing CUDA library is function the platform never had; any other missing library is a loss."""
-    from harness import verdicts
-    from harness.backend import Execution
+    from harness.backends.base import Execution
     from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+    from harness.verdicts import classify
 
     (fixtures / "torch" / "version.py").write_text("cuda = None\n")  # a CPU build
     (fixtures / "torch" / "cuda.py").write_text("def is_available(): return False\ndef device_count(): return 0\n")
@@ -330,7 +330,7 @@ def test_the_loader_is_asked_why_a_library_did_not_load(fixtures: Path, needs, v
                           '"status": "ok", "returncode": 0, "seconds": 1}\n')
     cell = Cell(image=Image(name="i", arch=Arch.AMD64, ref="i"), index=IndexVariant(name="x"),
                 packages=PackageSet(name="p", requirements=(), modules=("torch", "quantlib")))
-    got = verdicts.judge(cell, Execution(log=log, exit_code=0), parsed, "none")
+    got = classify.judge(cell, Execution(log=log, exit_code=0), parsed, "none")
     assert got.verdict.value == verdict
     if verdict == "pass":
         assert got.hint is None and any(f"needs {needs}, a CUDA library" in n for n in got.notes)

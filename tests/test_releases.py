@@ -12,10 +12,10 @@ import pytest
 from packaging.version import Version
 from wheels import bisect_releases
 
-from harness import releases
 from harness.errors import IndexUnreachable
 from harness.model import IndexVariant
-from harness.serve import WheelhouseServer
+from harness.plan import releases
+from harness.run.serve import WheelhouseServer
 
 DATA = Path(__file__).parent / "data" / "index"
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -89,7 +89,7 @@ class Flaky:
     """A PEP 503 index over a folder whose project pages answer 503 to the first `failures` requests."""
 
     def __init__(self, directory: Path, failures: int) -> None:
-        from harness import serve
+        from harness.run import serve
 
         state = self.state = {"left": failures, "seen": 0}
 

@@ -22,7 +22,7 @@ import pytest
 import trustme
 from wheels import CHAIN_MODULES, TORCHAO_WITHOUT_QUANTIZATION, fixture_chain
 
-from harness.backend import LABEL_RUN
+from harness.backends.base import LABEL_RUN
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import atomic, documents, store, table
+from harness import files
 from harness.errors import ReportError
 from harness.model import SCHEMA_VERSION, CellResult, Verdict
+from harness.reports import documents, table
+from harness.results import store
 
 DATA = Path(__file__).parent / "data" / "report"
 GOLDEN = DATA / "table.golden.md"
@@ -45,8 +47,8 @@ def make_result(cell_id: str = "img__idx__pkgs", **overrides) -> CellResult:
 def test_write_json_atomic_round_trips_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "a" / "b" / "x.json"
     data = {"b": [1, 2], "a": "ü", "c": None}
-    atomic.write_json_atomic(path, data)
-    atomic.write_json_atomic(path, data | {"d": 1})  # replacing an existing file
+    files.write_json_atomic(path, data)
+    files.write_json_atomic(path, data | {"d": 1})  # replacing an existing file
     assert json.loads(path.read_text(encoding="utf-8")) == data | {"d": 1}
     text = path.read_text(encoding="utf-8")
     assert text.endswith("}\n") and text.index('"a"') < text.index('"b"')
@@ -55,16 +57,16 @@ def test_write_json_atomic_round_trips_and_leaves_no_temp_files(tmp_path):
 
 def test_failed_write_removes_temp_and_keeps_old_file(tmp_path):
     path = tmp_path / "x.json"
-    atomic.write_json_atomic(path, {"old": True})
+    files.write_json_atomic(path, {"old": True})
     with pytest.raises(TypeError):
-        atomic.write_json_atomic(path, {"bad": object()})
+        files.write_json_atomic(path, {"bad": object()})
     assert json.loads(path.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
 def test_write_text_atomic_keeps_line_endings(tmp_path):
     path = tmp_path / "t.md"
-    atomic.write_text_atomic(path, "a\r\nb\n")
+    files.write_text_atomic(path, "a\r\nb\n")
     assert path.read_bytes() == b"a\r\nb\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.md"]
 
@@ -95,14 +97,14 @@ def test_load_results_bad_json_names_the_file(tmp_path):
 def test_load_results_wrong_schema_version_names_the_file(tmp_path, version):
     data = make_result("old").to_json()
     data["schema_version"] = version
-    atomic.write_json_atomic(tmp_path / "old.json", data)
+    files.write_json_atomic(tmp_path / "old.json", data)
     with pytest.raises(ReportError, match=rf"old\.json: schema_version.*reads version {SCHEMA_VERSION}"):
         store.load_results(tmp_path)
 
 
 def test_load_results_accepts_minor_versions(tmp_path):
     data = make_result("new").to_json() | {"schema_version": f"{SCHEMA_VERSION}.3"}
-    atomic.write_json_atomic(tmp_path / "new.json", data)
+    files.write_json_atomic(tmp_path / "new.json", data)
     assert [r["cell_id"] for r in store.load_results(tmp_path)] == ["new"]
 
 
@@ -111,7 +113,7 @@ def test_load_results_reads_version_1_records_as_verdicts(tmp_path):
     data = make_result("old").to_json()
     data = {k: v for k, v in data.items() if k not in ("verdict", "evidence", "hint")}
     data.update(schema_version=1, outcome="import-failed")
-    atomic.write_json_atomic(tmp_path / "old.json", data)
+    files.write_json_atomic(tmp_path / "old.json", data)
     [loaded] = store.load_results(tmp_path)
     assert (loaded["verdict"], loaded["evidence"], loaded["hint"]) == ("import-failed", [], None)
     assert "outcome" not in loaded

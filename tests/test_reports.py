@@ -20,8 +20,10 @@ import pytest
 import xmlschema
 from wheels import TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, make_wheel
 
-from harness import columns, documents, matrix, store, table
+from harness.matrix import reader
 from harness.model import Arch
+from harness.reports import columns, documents, table
+from harness.results import store
 
 JUNIT_XSD = Path(__file__).parent / "data" / "junit" / "junit-10.xsd"
 CHAIN = "native__fixtures__chain"
@@ -262,7 +264,7 @@ def test_a_table_declared_with_mistakes_is_refused_line_by_line(runs, tmp_path):
     bad.write_text(runs.matrix.read_text().replace('"Missing wheel", "Fixture wheels"', '"Missing wheels"')
                    .replace('{ value = "run", header = "Run Time" }', '{ value = "runtime", header = "Run Time" }')
                    .replace('approach = "Torch | alone"', 'approach = "Fixture wheels"'))
-    problems = [str(p) for p in matrix.validate(bad)]
+    problems = [str(p) for p in reader.validate(bad)]
     assert f"{bad}: tables.plan.cells[0]: 'Missing wheels' is no approach name and matches no cell id " \
            "(did you mean 'Missing wheel'?)" in problems
     assert any(p.startswith(f"{bad}: tables.plan.columns[2].value: unknown column 'runtime' (did you mean 'run'?)")
@@ -395,7 +397,7 @@ def test_diff_and_report_read_a_results_root_as_ci_passes_it(runs, tmp_path):
 
 
 def test_diff_reports_new_and_vanished_cells_and_time_changes(runs):
-    from harness import diff
+    from harness.reports import diff
 
     old = store.load_results(runs.first)
     new = store.load_results(runs.folder)

@@ -16,7 +16,8 @@ import xmlschema
 from test_reports import JUNIT_XSD, cli
 from wheels import CHAIN_MODULES, TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, make_wheel
 
-from harness import documents, store, table
+from harness.reports import documents, table
+from harness.results import store
 
 pytestmark = pytest.mark.docker
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import backend, backends, engine, runner
-from harness.hostbackend import HostBackend
+from harness.backends import base, choose, docker
+from harness.backends.host import HostBackend
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+from harness.run import runner
 
 
 class InCell:
     """Where the Docker backend puts mounts, without needing an engine."""
 
     name = "docker"
-    cell_path = engine.DockerBackend.cell_path
-    cache_dir = engine.DockerBackend.cache_dir
+    cell_path = docker.DockerBackend.cell_path
+    cache_dir = docker.DockerBackend.cache_dir
     inherits_environment = False
     reaches_host_loopback = True
 
@@ -58,32 +59,32 @@ def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):
     assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"} <= set(spec["unset"])
     assert spec["requirements"] == ["torch==2.13.0"] and spec["modules"] == ["torch"]
     assert set(job.files) == {"cell.py", "probe.py", "spec.json"}
-    assert job.labels == {backend.LABEL_RUN: "r1", backend.LABEL_CELL: "img__default__p"}
+    assert job.labels == {base.LABEL_RUN: "r1", base.LABEL_CELL: "img__default__p"}
 
 
 def test_no_engine_falls_back_to_the_host_backend_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     said = []
-    chosen = backends.choose_backend("auto", log=said.append)
+    chosen = choose.choose_backend("auto", log=said.append)
     assert isinstance(chosen, HostBackend)
     assert len(said) == 1 and "host backend" in said[0]
 
 
 def test_gpu_access_modes_map_to_container_options():
-    assert engine.DockerBackend.gpu_options("none") == {}
-    assert engine.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia"}
-    [request] = engine.DockerBackend.gpu_options("device-request")["device_requests"]
+    assert docker.DockerBackend.gpu_options("none") == {}
+    assert docker.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia"}
+    [request] = docker.DockerBackend.gpu_options("device-request")["device_requests"]
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
 
 
 def test_doctor_describes_this_host_as_json(capsys):
-    from harness import hostfacts
-    from harness.__main__ import main
+    from harness.backends import hostfacts
+    from harness.cli.main import main
 
     assert main(["doctor", "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["arch"] == Arch.native().value
-    here = backends.choose_backend("auto", log=lambda _: None).host_facts()  # as doctor finds it
+    here = choose.choose_backend("auto", log=lambda _: None).host_facts()  # as doctor finds it
     name, why = hostfacts.default_matrix(here)
     assert facts["default_matrix"] == {"file": f"matrices/{name}", "why": why}
     if here.kind == "plain":  # a machine without an NVIDIA GPU, as CI's is
@@ -93,7 +94,7 @@ def test_doctor_describes_this_host_as_json(capsys):
 
 
 def test_table_without_stored_results_leaves_documents_alone(tmp_path, capsys, monkeypatch):
-    from harness.__main__ import main
+    from harness.cli.main import main
 
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     results = tmp_path / "results"

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from wheels import fixture_chain
 
-from harness import cache, events, matrix, progress, schedule
-from harness.__main__ import parser
+from harness.cli.main import parser
+from harness.matrix import reader
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+from harness.run import cache, progress, schedule
+from harness.verdicts import events
 
 LOGS = Path(__file__).parent / "data" / "logs"
 
@@ -195,7 +197,7 @@ def test_run_options_parse_and_refuse_nonsense(capsys):
     ("lots", None), (True, None), (-1, None), ("8 GB", 8 << 30),
 ])
 def test_sizes(value, expected):
-    assert matrix.parse_size(value) == expected
+    assert reader.parse_size(value) == expected
 
 
 def test_memory_in_a_matrix_and_an_include(tmp_path):
@@ -204,17 +206,17 @@ def test_memory_in_a_matrix_and_an_include(tmp_path):
                     '[indexes.i]\n[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
                     '[packages.q]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
                     '[[matrix.include]]\nimage = "a"\nindex = "i"\npackages = "q"\nmemory = "512M"\n')
-    cells = {c.packages.name: c.memory for c in matrix.load(path).cells}
+    cells = {c.packages.name: c.memory for c in reader.load(path).cells}
     assert cells == {"p": 4 << 30, "q": 512 << 20}
     path.write_text(path.read_text().replace('"512M"', '"64M"').replace('"4G"', '"four"'))
-    problems = [str(p) for p in matrix.validate(path)]
+    problems = [str(p) for p in reader.validate(path)]
     assert any("matrix.memory: 'four' is not a size" in p for p in problems)
     assert any("matrix.include[0].memory: '64M' is below 128 MiB" in p for p in problems)
 
 
 def test_an_image_is_made_ready_once_however_many_cells_ask_at_once():
-    from harness.backend import ImageUnavailable, Prepared
-    from harness.runner import ImageGate
+    from harness.backends.base import ImageUnavailable, Prepared
+    from harness.run.runner import ImageGate
 
     calls = []
 

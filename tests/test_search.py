@@ -10,8 +10,9 @@ import pytest
 from packaging.version import Version
 from wheels import CHAIN_MODULES, bisect_releases
 
-from harness import bisection, matrix, steps
-from harness.__main__ import main
+from harness.answers import bisection, steps
+from harness.cli.main import main
+from harness.matrix import reader
 from harness.model import Verdict
 
 
@@ -46,11 +47,11 @@ def test_a_step_is_named_after_its_pins_in_one_order():
     ranged = steps.set_name(["torch==2.13.0", "torchao>=0.15,<0.18"])
     assert ranged.startswith("torch-2.13.0_torchao-") and len(ranged.rsplit("-", 1)[1]) == 8  # a hash: not a pin
     assert ranged != steps.set_name(["torch==2.13.0", "torchao>=0.15,<0.19"])
-    assert matrix.NAME_RE.match(ranged) and matrix.NAME_RE.match(steps.set_name(["torch==2.13.0+cpu"]))
+    assert reader.NAME_RE.match(ranged) and reader.NAME_RE.match(steps.set_name(["torch==2.13.0+cpu"]))
 
 
 def test_a_step_with_the_pins_of_a_declared_cell_is_that_cell(tmp_path):
-    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
     chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
     same = steps.step_cell(chain, ["torchtune==0.6.1", "torchao==0.15.0", "torch==2.13.0"], made_by="bisect", matrix=m)
     assert same is chain
@@ -85,7 +86,7 @@ def test_what_counts_as_bad():
     (["torchao", "zero", "0.18.0"], "good version 'zero' is not a version"),
 ])
 def test_bisect_refuses_bad_input_before_any_cell(tmp_path, capsys, monkeypatch, args, said):
-    import harness.__main__ as cli
+    from harness.cli import main as cli
 
     monkeypatch.setattr(cli, "choose_backend", lambda *a, **kw: pytest.fail("a backend was chosen for bad input"))
     m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
@@ -117,9 +118,9 @@ def test_solve_refuses_bad_input(tmp_path, capsys):
 
 
 def test_solve_takes_its_modules_from_a_set_naming_the_same_packages(tmp_path):
-    from harness.__main__ import solve_modules
+    from harness.cli.main import solve_modules
 
-    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
     assert solve_modules(m, ["torchtune", "torch", "torchao"]) == tuple(eval(CHAIN_MODULES))
     assert solve_modules(m, ["torch", "typing-extensions"]) == ("torch", "typing_extensions")
 
@@ -134,16 +135,16 @@ def recorded(version: str) -> dict:
 
 
 def test_facts_are_read_from_real_results():
-    from harness import facts
+    from harness.answers import known
 
-    [degraded] = facts.from_record(recorded("0.15.0"))
+    [degraded] = known.from_record(recorded("0.15.0"))
     assert degraded.pins == (("torch", "2.13.0+cpu"), ("torchao", "0.15.0")) and degraded.verdict is Verdict.DEGRADED
     assert degraded.losses == 1 and degraded.why == "torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu"
-    [name] = facts.from_record(recorded("0.16.0"))
+    [name] = known.from_record(recorded("0.16.0"))
     assert name.pins == (("torchao", "0.16.0"), ("torchtune", "0.6.1")) and name.verdict is Verdict.IMPORT_FAILED
     assert name.why == ("torchtune 0.6.1 imports int4_weight_only from torchao.quantization, which torchao 0.16.0 "
                         "does not provide")
-    [module] = facts.from_record(recorded("0.18.0"))
+    [module] = known.from_record(recorded("0.18.0"))
     assert module.why == "torchtune 0.6.1 needs module torchao.dtypes.nf4tensor, which torchao 0.18.0 does not have"
     assert module.text().endswith("(learned from bookworm-amd64__wheelhouse__torch-2.13.0_torchao-0.18.0_"
                                   "torchtune-0.6.1__uv)")
@@ -157,9 +158,9 @@ def test_facts_are_read_from_real_results():
 
     # Only results of the same image and index variant teach anything.
     records = [recorded(v) for v in ("0.15.0", "0.16.0", "0.18.0")]
-    assert len(facts.learned(records, image="bookworm-amd64", index="wheelhouse")) == 3
-    assert facts.learned(records, image="bookworm-amd64", index="default") == []
-    assert facts.learned(records, image="bookworm-arm64", index="wheelhouse") == []
+    assert len(known.learned(records, image="bookworm-amd64", index="wheelhouse")) == 3
+    assert known.learned(records, image="bookworm-amd64", index="default") == []
+    assert known.learned(records, image="bookworm-arm64", index="wheelhouse") == []
 
 
 def test_what_changed_between_two_real_results():
@@ -180,7 +181,7 @@ def test_what_changed_between_two_real_results():
 
 
 def test_a_working_set_is_ranked_by_its_verdict_and_losses():
-    from harness import solve
+    from harness.answers import solve
     from harness.model import CellResult
 
     assert solve.rank(CellResult.from_json(recorded("0.15.0"))) == (1, 1)
@@ -214,9 +215,9 @@ def test_steps_are_rows_of_the_table_of_the_matrix_that_declares_their_image_and
 
 
 def test_the_budget_counts_cells_run_and_seconds(tmp_path):
-    from harness import runner
+    from harness.run import runner
 
-    m = matrix.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
     now = [100.0]
     stepper = steps.Stepper(m, None, runner.RunOptions(run_id="r"), results_dir=tmp_path / "r",
                             budget=steps.Budget(cells=2, seconds=60), clock=lambda: now[0])

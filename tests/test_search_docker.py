@@ -18,8 +18,9 @@ import pytest
 from test_fast import containers_created, namespace  # noqa: F401 - the fixture and the engine's count
 from wheels import CHAIN_MODULES, bisect_releases, solve_releases
 
-import harness.__main__ as cli
-from harness import serve, store
+from harness.cli import main as cli
+from harness.results import store
+from harness.run import serve
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,7 @@ import pytest
 from wheels import make_sdist, make_wheel
 
 from harness.errors import HarnessError
-from harness.serve import WheelhouseServer, project_of
+from harness.run.serve import WheelhouseServer, project_of
 
 
 def get(url: str) -> tuple[int, str]:

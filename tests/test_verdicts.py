@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import events, templates, verdicts
-from harness.backend import Execution
+from harness import incell
+from harness.backends.base import Execution
+from harness.matrix import templates
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
+from harness.verdicts import classify, events
 
 LOGS = Path(__file__).parent / "data" / "logs"
 
@@ -22,11 +24,11 @@ def cell(modules=("edgeops",), pip_args=()) -> Cell:
                 packages=PackageSet(name="p", requirements=("edgeops",), modules=tuple(modules)))
 
 
-def judge(name: str, the_cell: Cell | None = None, **cell_args) -> verdicts.Judgement:
+def judge(name: str, the_cell: Cell | None = None, **cell_args) -> classify.Judgement:
     log = (LOGS / name).read_text()
     parsed = events.parse(log)
     execution = Execution(log=log, exit_code=0 if parsed.end and parsed.end.get("ok") else 1)
-    return verdicts.judge(the_cell or cell(**cell_args), execution, parsed, "none")
+    return classify.judge(the_cell or cell(**cell_args), execution, parsed, "none")
 
 
 def index_of(name: str) -> str:
@@ -59,13 +61,13 @@ def test_recorded_cell_stopped_by_its_engine_shutting_down_is_an_engine_error_no
     """Recorded by tests/test_faults.py: dockerd stopped (SIGTERM) while the cell made its venv."""
     log = (LOGS / "stopped-from-outside.venv.log").read_text()
     parsed = events.parse(log)
-    found = verdicts.judge(cell(), Execution(log=log, exit_code=exit_code), parsed, "none")
+    found = classify.judge(cell(), Execution(log=log, exit_code=exit_code), parsed, "none")
     assert found.verdict is Verdict.ENGINE_ERROR
     assert found.evidence == (f"the cell was stopped from outside (SIGTERM, exit {exit_code}) while its venv phase "
                               "ran: the engine stopping, `docker stop` or `docker kill`, or the host",)
     assert "python3-venv" not in found.hint and found.hint.startswith("the cell was stopped from outside")
     # the same log with the kernel's OOM flag is not "from outside"
-    oom = verdicts.judge(cell(), Execution(log=log, exit_code=137, oom_killed=True), parsed, "none")
+    oom = classify.judge(cell(), Execution(log=log, exit_code=137, oom_killed=True), parsed, "none")
     assert oom.verdict is not Verdict.ENGINE_ERROR
 
 
@@ -242,11 +244,11 @@ def test_on_a_cuda_build_the_same_messages_are_losses():
     loader = {"/v/torchao/_C_mxfp8.so": "libcudart.so.13: cannot open shared object file: No such file or directory"}
     cpu = {"torch": {"version": "2.13.0+cpu", "cuda_version": None}, "loader": loader}
     cuda = {"torch": {"version": "2.13.0+cu130", "cuda_version": "13.0"}, "loader": loader}
-    assert "needs libcudart.so.13" in verdicts.never_had(text, cpu)
-    assert verdicts.never_had(text, cuda) is None
-    assert verdicts.never_had("Detected no triton", cuda) is None
-    assert verdicts.never_had(text, {**cpu, "loader": {"/v/torchao/_C_mxfp8.so": "undefined symbol: _ZN3c10"}}) is None
-    assert verdicts.never_had(text, {"torch": None}) is None  # torch did not import: nothing is known
+    assert "needs libcudart.so.13" in classify.never_had(text, cpu)
+    assert classify.never_had(text, cuda) is None
+    assert classify.never_had("Detected no triton", cuda) is None
+    assert classify.never_had(text, {**cpu, "loader": {"/v/torchao/_C_mxfp8.so": "undefined symbol: _ZN3c10"}}) is None
+    assert classify.never_had(text, {"torch": None}) is None  # torch did not import: nothing is known
 
 
 def test_recorded_missing_name_names_both_distributions():
@@ -270,7 +272,7 @@ PIP_CASES = pytest.mark.parametrize(("name", "verdict", "evidence", "hint"), [
 def test_recorded_pip_output_alone(name, verdict, evidence, hint):
     """pip's own words, without the driver's index checks (as from an older driver, or a host run), as
     tools/record_installer_output.py recorded them."""
-    got = verdicts.install_failure((LOGS / f"{name}.txt").read_text(), [], [])
+    got = classify.install_failure((LOGS / f"{name}.txt").read_text(), [], [])
     assert got.verdict is verdict
     assert any(evidence in e for e in got.evidence), got.evidence
     assert hint in got.hint
@@ -281,19 +283,19 @@ def test_pip_output_live(tmp_path, name, verdict, evidence, hint):
     """The same cases with this host's pip, now (offline): the recording still says what pip says."""
     from installer_output import CASES
 
-    got = verdicts.install_failure(CASES[name](tmp_path), [], [])
+    got = classify.install_failure(CASES[name](tmp_path), [], [])
     assert got.verdict is verdict
     assert any(evidence in e for e in got.evidence), got.evidence
     assert hint in got.hint
 
 
 def test_dns_hint_names_the_index_pip_looked_in():
-    got = verdicts.install_failure((LOGS / "pip-unreachable-dns.txt").read_text(), [], [])
+    got = classify.install_failure((LOGS / "pip-unreachable-dns.txt").read_text(), [], [])
     assert got.hint.startswith("https://wheels.invalid/simple did not answer on the only attempt")
 
 
 def test_unrecognised_pip_failure_is_install_failed_with_its_error_lines():
-    got = verdicts.install_failure("Collecting x\nERROR: something new went wrong\n", [], [])
+    got = classify.install_failure("Collecting x\nERROR: something new went wrong\n", [], [])
     assert got.verdict is Verdict.INSTALL_FAILED
     assert got.evidence == ("ERROR: something new went wrong",)
 
@@ -307,11 +309,11 @@ def test_unrecognised_pip_failure_is_install_failed_with_its_error_lines():
 ])
 def test_degradation_messages(text, lost):
     steps = [{"module": "torchao", "ok": True, "messages": [{"kind": "log", "text": text}]}]
-    assert verdicts.degradations(steps) == [("torchao", lost, text)]
+    assert classify.degradations(steps) == [("torchao", lost, text)]
 
 
 def probed(tmp_path: Path, files: dict[str, str], *modules: str) -> dict:
-    """What the real probe (harness/probe.py) records importing fixture modules, read back as the runner
+    """What the real probe (harness/incell/probe.py) records importing fixture modules, read back as the runner
     reads it."""
     import subprocess
     import sys
@@ -320,7 +322,7 @@ def probed(tmp_path: Path, files: dict[str, str], *modules: str) -> dict:
     for name, text in files.items():
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_text(text)
-    probe = Path(verdicts.__file__).with_name("probe.py")
+    probe = incell.FILES["probe.py"]
     done = subprocess.run([sys.executable, str(probe), *(a for m in modules for a in ("--module", m))],
                           capture_output=True, text=True, env={"PYTHONPATH": str(site), "PATH": ""}, timeout=60)
     return events.parse(done.stdout).probe
@@ -332,7 +334,7 @@ def test_a_degradation_naming_a_missing_module_says_to_add_it(tmp_path):
                               "torch-2.13.0+cpu.dist-info/METADATA": "Name: torch\nVersion: 2.13.0+cpu\n",
                               "torch-2.13.0+cpu.dist-info/top_level.txt": "torch\n"}, "torch")
     parsed = events.CellEvents(begin={"event": "begin"}, probe=probe)
-    got = verdicts.judge(cell(modules=("torch",)), Execution(log="", exit_code=0), parsed, "none")
+    got = classify.judge(cell(modules=("torch",)), Execution(log="", exit_code=0), parsed, "none")
     assert got.verdict is Verdict.DEGRADED
     assert got.hint == ("torch 2.13.0+cpu failed to load part of itself because numpy is not installed: add it to the "
                         "cell's requirements")
@@ -340,12 +342,12 @@ def test_a_degradation_naming_a_missing_module_says_to_add_it(tmp_path):
 
 def test_a_driver_bug_is_reported_as_such(capsys):
     """The driver's own words when it raises inside a phase (its real code, its real output)."""
-    from harness import cell as driver
+    from harness.incell import driver
 
     driver.say(event="begin", python="3.11", executable="python3", machine="x86_64")
     assert driver.timed_phase("install", lambda: driver.install(None, [], ["x"], "/nowhere", {}, spec=[])) is False
     log = capsys.readouterr().out
-    got = verdicts.judge(cell(), Execution(log=log, exit_code=1), events.parse(log), "none")
+    got = classify.judge(cell(), Execution(log=log, exit_code=1), events.parse(log), "none")
     assert got.verdict is Verdict.CRASHED
     assert got.evidence[0].startswith(f"{driver.DRIVER_FAILED}: TypeError: ")
     assert "bug in the harness" in got.hint
@@ -356,7 +358,7 @@ def test_deprecations_and_failed_imports_are_not_degradations():
                                                        "text": "failed to load old API, use new"}]},
              {"module": "b", "ok": False, "messages": [{"kind": "log", "text": "Failed to load x"}]},
              {"module": "c", "ok": True, "messages": [{"kind": "stdout", "text": "loaded 3 plugins"}]}]
-    assert verdicts.degradations(steps) == []
+    assert classify.degradations(steps) == []
 
 
 @pytest.mark.parametrize(("message", "hint"), [
@@ -366,7 +368,7 @@ def test_deprecations_and_failed_imports_are_not_degradations():
 ])
 def test_import_failure_hints_follow_the_message(tmp_path, message, hint):
     probe = probed(tmp_path, {"torchao/__init__.py": f"raise ImportError({message!r})\n"}, "torchao")
-    evidence, got = verdicts.import_failure(probe)
+    evidence, got = classify.import_failure(probe)
     assert evidence[0] == f"import torchao: ImportError: {message}"
     assert evidence[1].startswith('File "') and "torchao/__init__.py" in evidence[1]
     assert hint in got
@@ -374,7 +376,7 @@ def test_import_failure_hints_follow_the_message(tmp_path, message, hint):
 
 def test_import_failure_without_a_known_cause_invents_none(tmp_path):
     probe = probed(tmp_path, {"x.py": "raise RuntimeError('boom')\n"}, "x")
-    _, hint = verdicts.import_failure(probe)
+    _, hint = classify.import_failure(probe)
     assert hint == "x raised RuntimeError on import: the evidence shows where; the log has the traceback"
 
 
@@ -394,7 +396,7 @@ def test_recorded_uv_cells(name, verdict, evidence):
     log = (LOGS / name).read_text()
     parsed = events.parse(log)
     modules = ("torch", "torchtune") if "chain" in name else ("alpha",) if "pins" in name else ("edgeops",)
-    got = verdicts.judge(uv_cell(modules=modules), Execution(log=log, exit_code=0), parsed, "none")
+    got = classify.judge(uv_cell(modules=modules), Execution(log=log, exit_code=0), parsed, "none")
     assert got.verdict is verdict, got.evidence
     if evidence:
         assert any(evidence in e for e in got.evidence), got.evidence

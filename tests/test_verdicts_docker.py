@@ -18,9 +18,14 @@ from pathlib import Path
 import pytest
 from wheels import AMD64_IMAGE, FAKE_TORCH, make_sdist, make_wheel
 
-from harness import events, matrix, plan, runner, store, table
+from harness.matrix import reader
 from harness.model import Verdict
-from harness.serve import WheelhouseServer
+from harness.plan import prediction
+from harness.reports import table
+from harness.results import store
+from harness.run import runner
+from harness.run.serve import WheelhouseServer
+from harness.verdicts import events
 
 pytestmark = pytest.mark.docker
 
@@ -30,9 +35,9 @@ def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None, wi
     """Run the cells (image bookworm-amd64 added) and return their results by `key(cell id)`."""
     path = tmp_path / "m.toml"
     path.write_text(AMD64_IMAGE + text)
-    m = matrix.load(path)
+    m = reader.load(path)
     results = tmp_path / "results"
-    predictions = {c.id: plan.predict(c).to_json() for c in m.cells} if with_plan else None
+    predictions = {c.id: prediction.predict(c).to_json() for c in m.cells} if with_plan else None
     out = runner.run_cells(m, list(m.cells), backend, runner.RunOptions(run_id=runner.new_run_id()),
                            results_dir=results, log=lambda _: None, predictions=predictions)
     if record and os.environ.get("EWH_RECORD_LOGS"):
@@ -432,7 +437,7 @@ def test_an_image_the_engine_does_not_have_is_image_unavailable(docker_backend, 
     path = tmp_path / "m.toml"
     path.write_text('[images.gone]\nref = "edge-wheel-harness/never-built:latest"\nplatform = "linux/amd64"\n'
                     '[indexes.default]\n' + packages(["edgeops"], ["edgeops"]))
-    m = matrix.load(path)
+    m = reader.load(path)
     [result] = runner.run_cells(m, list(m.cells), docker_backend, runner.RunOptions(run_id=runner.new_run_id()),
                                 results_dir=tmp_path / "results", log=lambda _: None)
     assert result.verdict is Verdict.IMAGE_UNAVAILABLE and result.verdict.is_infrastructure

@@ -27,9 +27,13 @@ from wheels import (  # noqa: E402  (tests/ holds the fixture wheel makers)
     make_wheel,
 )
 
-from harness import matrix, plan, runner, store, table  # noqa: E402
-from harness.backends import choose_backend  # noqa: E402
-from harness.serve import WheelhouseServer  # noqa: E402
+from harness.backends.choose import choose_backend  # noqa: E402
+from harness.matrix import reader  # noqa: E402
+from harness.plan import prediction  # noqa: E402
+from harness.reports import table  # noqa: E402
+from harness.results import store  # noqa: E402
+from harness.run import runner  # noqa: E402
+from harness.run.serve import WheelhouseServer  # noqa: E402
 
 TORCHAO_SKIPPING = {
     "torchao/__init__.py": (
@@ -145,9 +149,9 @@ def main(argv: list[str]) -> int:
         with WheelhouseServer(houses["lan"]) as lan, WheelhouseServer(houses["arm-only"]) as arm:
             path = work / "report.toml"
             path.write_text(matrix_text(houses, {"lan": lan.url, "arm-only": arm.url}))
-            m = matrix.load(path)
+            m = reader.load(path)
             cells = list(m.cells)
-            predictions = {c.id: plan.predict(c).to_json() for c in cells}
+            predictions = {c.id: prediction.predict(c).to_json() for c in cells}
             out.mkdir(parents=True, exist_ok=True)
             for old in [*out.glob("*.json"), *out.glob("*.log")]:
                 old.unlink()

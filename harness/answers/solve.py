@@ -1,0 +1,318 @@
+"""`solve`: the newest set of pins of a chain (torch, torchao, torchtune by default; any packages named)
+that gets the best verdict on an image and index variant — `pass`, else `degraded` with the fewest
+losses.
+
+The search, newest first:
+
+1. the releases the index variant offers for the target, within each requirement's specifier
+   (harness.releases): a release with no wheel for the target is skipped and named; an exact pin is
+   taken as written;
+2. `plan` rules out every release that cannot install on the target with the other requirements as
+   given — before a single container starts;
+3. pin sets in order, newest first, the last package named counting most: for the default chain the
+   newest torchtune, then for it the newest torchao, then the newest torch — the chain is solved from
+   the package you use down to the platform (pin what the device fixes, e.g. `torch==2.13.0`). A set
+   is ruled out without a container when a known fact (harness.facts: stored results of this image
+   and index variant, and every cell this search runs) says a pair in it fails, or that it loses at
+   least as much as the best set found; or when plan says it cannot install. Otherwise it runs as an
+   ordinary cell (harness.steps);
+4. the search stops at the first set that passes, when every set is decided, or when the budget
+   (cells, seconds) is spent.
+
+The answer is a pin set, why each newer set was rejected (its verdict and finding, or the fact or
+plan that ruled it out), and a ready `[packages.…]` block for the matrix.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from harness.answers import known as facts_mod
+from harness.answers import steps
+from harness.answers.bisection import finding
+from harness.errors import HarnessError
+from harness.model import Cell, CellResult, Matrix, Verdict
+from harness.plan import releases
+from harness.verdicts.classify import degradations
+
+SHOWN_REJECTED = 20
+PLAN_WORKERS = 4
+
+
+def exact(req: Requirement) -> str | None:
+    """The version an exact pin names (`torch==2.13.0` → 2.13.0), or None."""
+    specs = list(req.specifier)
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and not specs[0].version.endswith(".*"):
+        return specs[0].version
+    return None
+
+
+def pin_text(req: Requirement, version: Version | str) -> str:
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}=={version}" + (f"; {req.marker}" if req.marker else "")
+
+
+def losses(result: CellResult) -> int:
+    """How much a degraded result lost: the messages that say function was lost."""
+    probe = result.probe or {}
+    return max(1, len(degradations(probe.get("imports") or (), probe)))
+
+
+def rank(result: CellResult) -> tuple[int, int] | None:
+    """(0, 0) for pass, (1, losses) for degraded, None for a set that does not work."""
+    if result.verdict is Verdict.PASS:
+        return (0, 0)
+    if result.verdict is Verdict.DEGRADED:
+        return (1, losses(result))
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """One pin set and what the search made of it."""
+
+    pins: tuple[str, ...]  # as named, in the order named
+    versions: Mapping[str, str]  # distribution → version pinned
+    step: steps.Step | None = None  # None: ruled out by a fact, before any cell
+    rejected: str | None = None  # why it is not the answer (None for the answer, or a working set)
+
+    def label(self) -> str:
+        return ", ".join(f"{n} {v}" for n, v in self.versions.items())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Solution:
+    names: tuple[str, ...]
+    base: Cell
+    best: Decision | None = None
+    decided: tuple[Decision, ...] = ()
+    skipped: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # name → (version, why)
+    candidates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name → versions kept, newest first
+    untried: int = 0  # sets never decided (the search stopped first)
+    stopped: str | None = None  # why the search stopped before deciding every set, if it did
+    counts: Mapping[str, int] = field(default_factory=dict)
+    cost: str = ""
+    run_id: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.best is not None else 1
+
+    @property
+    def best_result(self) -> CellResult | None:
+        return self.best.step.result if self.best and self.best.step else None
+
+    def lines(self) -> list[str]:
+        out = []
+        result = self.best_result
+        if self.best is None or result is None:
+            out.append("No working set: " + (self.stopped or "no pin set passes or is degraded on this target"))
+        else:
+            verdict = result.verdict.value
+            extra = f" with {losses(result)} loss(es): {finding(result.hint)}" if verdict == "degraded" else ""
+            out.append(f"Newest working set: {self.best.label()} — {verdict}{extra}")
+            if result.verdict is not Verdict.PASS:
+                out.append("  no set passes " + (f"among those decided ({self.stopped}; {self.untried} set(s) "
+                                                  "not tried, one of them may pass)" if self.stopped
+                                                  else "on this target: every set was decided"))
+        at = self.decided.index(self.best) if self.best in self.decided else len(self.decided)
+        newer = [d for d in self.decided[:at] if d.rejected]
+        if newer:
+            out.append("Newer sets, and why each was rejected:")
+            out += [f"  {d.label()}: {d.rejected}" for d in newer[:SHOWN_REJECTED]]
+            if len(newer) > SHOWN_REJECTED:
+                out.append(f"  … and {len(newer) - SHOWN_REJECTED} more")
+        older = self.decided[at + 1:]
+        if older:
+            out.append("Older sets tried while looking for a pass:")
+            out += [f"  {d.label()}: {d.rejected or self._outcome(d)}" for d in older[:SHOWN_REJECTED]]
+            if len(older) > SHOWN_REJECTED:
+                out.append(f"  … and {len(older) - SHOWN_REJECTED} more")
+        for name, gone in self.skipped.items():
+            for version, why in gone:
+                out.append(f"Skipped {name} {version}: {why}")
+        if self.best is not None and self.best.step:
+            out.append("For the matrix:")
+            out += ["  " + line if line else "" for line in self.block().splitlines()]
+        out.append(f"Cells: {self.cost}")
+        return out
+
+    @staticmethod
+    def _outcome(d: Decision) -> str:
+        return d.step.outcome() if d.step else "—"
+
+    def block(self) -> str:
+        """The answer as TOML for a matrix: the package set (named as its cell was, so a run of the
+        matrix finds the stored result), and an include expecting its verdict when it is not pass."""
+        cell = self.best.step.cell if self.best and self.best.step else None
+        result = self.best_result
+        if cell is None or result is None:
+            return ""
+        name = cell.packages.name
+        lines = [f"[packages.{json.dumps(name)}]",
+                 f"requirements = [{', '.join(json.dumps(r) for r in cell.packages.requirements)}]",
+                 f"modules = [{', '.join(json.dumps(m) for m in cell.packages.modules)}]"]
+        if result.verdict is not Verdict.PASS:
+            lines += ["", "[[matrix.include]]", f"image = {json.dumps(cell.image.name)}",
+                      f"index = {json.dumps(cell.index.name)}", f"packages = {json.dumps(name)}"]
+            if cell.installer != "pip":
+                lines.append(f"installer = {json.dumps(cell.installer)}")
+            lines.append(f"expect = {json.dumps(result.verdict.value)}")
+            if result.hint:
+                lines.append(f"why = {json.dumps(finding(result.hint))}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        result = self.best_result
+        return {"names": list(self.names), "best": list(self.best.pins) if self.best else None,
+                "verdict": result.verdict.value if result is not None else None,
+                "cell_id": self.best.step.cell.id if self.best and self.best.step else None,
+                "decided": [{"pins": list(d.pins), "rejected": d.rejected,
+                             "cell_id": d.step.cell.id if d.step else None} for d in self.decided],
+                "skipped": {n: dict(v) for n, v in self.skipped.items()}, "untried": self.untried,
+                "stopped": self.stopped, "counts": dict(self.counts), "run_id": self.run_id, "block": self.block()}
+
+
+def solve(base: Cell, requirements: Sequence[str], offers: Mapping[str, releases.Offered], stepper: steps.Stepper,
+          *, known: Sequence[facts_mod.Fact] = (), matrix: Matrix | None = None,
+          log: Callable[[str], None] = print) -> Solution:
+    """The newest pin set with the best verdict (see the module's docstring)."""
+    reqs = [Requirement(r) for r in requirements]
+    names = tuple(canonicalize_name(r.name) for r in reqs)
+    if len(set(names)) != len(names):
+        raise HarnessError("a package is named twice: " + ", ".join(requirements), hint="name each package once")
+    by_name = dict(zip(names, reqs))
+    skipped: dict[str, tuple[tuple[str, str], ...]] = {}
+    kept: dict[str, list[str]] = {}
+    for name, req in by_name.items():
+        pinned = exact(req)
+        if pinned is not None:
+            kept[name] = [pinned]
+            continue
+        offer = offers[name]
+        allow = bool(req.specifier.prereleases)
+        usable = offer.usable(specifier=req.specifier, prereleases=allow)
+        skipped[name] = tuple((str(v), why) for v, why in offer.skipped(specifier=req.specifier, prereleases=allow))
+        kept[name] = [str(v) for v in reversed(usable)]
+        if not kept[name]:
+            raise HarnessError(f"no release of {name} matching {req.specifier or 'any version'} installs on "
+                               f"{base.image.name} with index variant {base.index.name} ({offer.target})",
+                               hint=f"asked: {', '.join(offer.sources)}; loosen the requirement or choose another "
+                                    "index variant or image")
+    log(f"Solving {', '.join(requirements)} on {base.image.name} / {base.index.name} ({base.installer}): "
+        + ", ".join(f"{n}: {len(kept[n])} release(s)" for n in names))
+
+    def cell(pins: Sequence[str]) -> Cell:
+        return steps.step_cell(base, pins, made_by="solve", matrix=matrix)
+
+    # 2. plan rules out each release that cannot install with the others as required, before any cell.
+    asks = [(name, version) for name in names if len(kept[name]) > 1 for version in kept[name]]
+
+    def release_cell(name: str, version: str) -> Cell:
+        return cell([pin_text(by_name[n], version) if n == name else str(by_name[n]) for n in names])
+
+    if asks:
+        log(f"Asking plan about {len(asks)} release(s) before any cell runs …")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=PLAN_WORKERS) as pool:
+            predictions = list(pool.map(lambda a: stepper.predict(release_cell(*a)), asks))
+        for (name, version), prediction in zip(asks, predictions):
+            outcome = (prediction or {}).get("outcome")
+            if outcome in steps.CANNOT_INSTALL:
+                said = (prediction or {}).get("evidence") or []
+                why = f"plan: cannot install here with {', '.join(str(by_name[n]) for n in names if n != name)} " \
+                      f"({outcome})" + (f": {said[0]}" if said else "")
+                kept[name].remove(version)
+                skipped[name] = (*skipped.get(name, ()), (version, why))
+                stepper.pruned += 1
+                log(f"  ruled out {name} {version}: {why}")
+        for name in names:
+            if not kept[name]:
+                return Solution(names=names, base=base, skipped=skipped, candidates={n: tuple(kept[n]) for n in names},
+                                stopped=f"no release of {name} can install here with the others",
+                                counts=stepper.counts(), cost=stepper.counts_text(), run_id=stepper.options.run_id)
+    skipped = {n: v for n, v in skipped.items() if v}
+
+    # 3. pin sets, newest first, the last package named counting most.
+    order = list(reversed(names))
+    total = math.prod(len(kept[n]) for n in names)
+    known = list(known)
+    decided: list[Decision] = []
+    best: Decision | None = None
+    best_rank: tuple[int, int] | None = None
+    stopped = None
+    for n, combo in enumerate(itertools.product(*(kept[name] for name in order)), start=1):
+        versions = {name: combo[order.index(name)] for name in names}
+        pins = tuple(pin_text(by_name[name], versions[name]) if exact(by_name[name]) is None else str(by_name[name])
+                     for name in names)
+        label = ", ".join(f"{k} {v}" for k, v in versions.items())
+        fails = next((f for f in known if f.verdict is not Verdict.DEGRADED and f.holds_for(versions)), None)
+        if fails:
+            decided.append(Decision(pins=pins, versions=versions, rejected=f"known: {fails.text()}"))
+            log(f"solve [{n}/{total}] {label}: ruled out, known: {fails.why}")
+            continue
+        if best_rank is not None:
+            loses = [f for f in known if f.verdict is Verdict.DEGRADED and f.holds_for(versions)]
+            bound = max((f.losses for f in loses), default=0)
+            if loses and bound >= best_rank[1]:
+                worst = max(loses, key=lambda f: f.losses)
+                decided.append(Decision(pins=pins, versions=versions,
+                                        rejected=f"cannot beat {best.label()} (degraded, {best_rank[1]} loss(es)): "
+                                                 f"known: {worst.text()}"))
+                log(f"solve [{n}/{total}] {label}: ruled out, cannot beat the best found: {worst.why}")
+                continue
+        spent = stepper.spent()
+        if spent:
+            stopped, untried = spent, total - n + 1
+            break
+        log(f"solve [{n}/{total}] {label} …")
+        [step] = stepper.run([cell(pins)])
+        if step.unrun:
+            stopped, untried = step.unrun, total - n + 1
+            break
+        if step.pruned:
+            decided.append(Decision(pins=pins, versions=versions, step=step, rejected=step.pruned))
+            log(f"solve [{n}/{total}] {label}: {step.pruned}")
+            continue
+        if not step.judged:
+            decided.append(Decision(pins=pins, versions=versions, step=step,
+                                    rejected=f"could not be judged ({', '.join(step.unjudged) or 'no verdict'})"))
+            continue
+        result = step.result
+        known += [f for f in facts_mod.from_record(result.to_json()) if f not in known]
+        got = rank(result)
+        reason = finding(result.hint) or (result.evidence[0] if result.evidence else "")
+        if got is None:
+            decided.append(Decision(pins=pins, versions=versions, step=step,
+                                    rejected=f"{result.verdict.value}: {reason} ({step.cell.id})"))
+        elif best_rank is None or got < best_rank:
+            if best is not None:  # the earlier best is newer but worse: it becomes a rejected set
+                older = "passes" if got == (0, 0) else f"loses less ({got[1]})"
+                decided[decided.index(best)] = Decision(
+                    pins=best.pins, versions=best.versions, step=best.step,
+                    rejected=f"degraded with {best_rank[1]} loss(es): {finding(best.step.result.hint)}; "
+                             f"{label} {older} ({best.step.cell.id})")
+            best, best_rank = Decision(pins=pins, versions=versions, step=step), got
+            decided.append(best)
+        else:
+            decided.append(Decision(pins=pins, versions=versions, step=step,
+                                    rejected=f"degraded with {got[1]} loss(es), no fewer than {best.label()}: "
+                                             f"{reason} ({step.cell.id})"))
+        log(f"solve [{n}/{total}] {label}: {step.outcome()}")
+        if got == (0, 0):
+            untried = total - n
+            break
+    else:
+        untried = 0
+    return Solution(names=names, base=base, best=best, decided=tuple(decided), skipped=skipped,
+                    candidates={n: tuple(kept[n]) for n in names}, untried=untried, stopped=stopped,
+                    counts=stepper.counts(), cost=stepper.counts_text(), run_id=stepper.options.run_id)

@@ -1,0 +1,104 @@
+"""Predict each cell's install without a container or the target machine: `uv pip compile` for the
+cell's platform, Python and index variant, in seconds.
+
+pip's `--dry-run --platform` is not used: it evaluates environment markers against the host, so
+torch resolved "for aarch64" on an x86 host demands x86-only dependencies. uv evaluates markers for
+the target, and its failures explain themselves; they are quoted as the prediction's evidence.
+
+The target: the image's Python (`python_version`, else its local recipe's, else the Python its
+JetPack pairs with) and its glibc, which sets the manylinux level (`glibc`, else the recipe's, else
+JetPack 5 → 2.31, JetPack 6 → 2.35). Where neither is known the plan says what it assumed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import installers, redact
+from harness.backends.hostfacts import python_for_jetpack
+from harness.model import Cell
+
+GLIBC_FOR_JETPACK = {"4": "2.27", "5": "2.31", "6": "2.35", "7": "2.39"}  # the Ubuntu each JetPack ships
+ASSUMED_GLIBC = "2.28"
+ASSUMED_PYTHON = "3.10"
+UV_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    python: str
+    platform: str  # uv's --python-platform, e.g. aarch64-manylinux_2_35
+    assumed: tuple[str, ...] = ()  # what was not known and so assumed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    cell_id: str
+    target: Target
+    outcome: str  # one of model.PLAN_OUTCOMES
+    versions: dict[str, str] = field(default_factory=dict)  # every distribution the resolution picked
+    evidence: tuple[str, ...] = ()
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cell_id": self.cell_id, "python": self.target.python, "platform": self.target.platform,
+                "assumed": list(self.target.assumed), "outcome": self.outcome, "versions": self.versions,
+                "evidence": list(self.evidence), "seconds": round(self.seconds, 3), "notes": list(self.notes)}
+
+
+def target(cell: Cell) -> Target:
+    image = cell.image
+    recipe = image.recipe
+    assumed = []
+    python = image.python_version or (recipe.python_version if recipe else None) or python_for_jetpack(image.jetpack)
+    if not python:
+        python = ASSUMED_PYTHON
+        assumed.append(f"Python {python} (set python_version on [images.{image.name}])")
+    glibc = image.glibc or (recipe.glibc if recipe else None)
+    if not glibc and image.jetpack:
+        glibc = GLIBC_FOR_JETPACK.get(image.jetpack.split(".")[0])
+    if not glibc:
+        glibc = ASSUMED_GLIBC
+        assumed.append(f"glibc {glibc} (set glibc on [images.{image.name}])")
+    level = "_".join(glibc.split(".")[:2])
+    return Target(python=python, platform=f"{image.arch.machine}-manylinux_{level}", assumed=tuple(assumed))
+
+
+def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any] = subprocess.run,
+            environ: Mapping[str, str] | None = None, uv: str | None = None) -> Prediction:
+    """One cell's prediction. Never raises for a failed resolution: that is the prediction."""
+    goal = target(cell)
+    options, notes = installers.resolution_args(cell.index, installer or cell.installer)
+    if cell.image.ships_torch:
+        notes.append("the image ships torch: the plan resolves as if the venv were empty")
+    known = redact.secrets(cell.index)
+    with tempfile.TemporaryDirectory(prefix="ewh-plan-") as tmp:
+        requirements = Path(tmp) / "requirements.in"
+        requirements.write_text("\n".join(cell.packages.requirements) + "\n", encoding="utf-8")
+        argv = [uv or installers.uv_binary(), "pip", "compile", str(requirements), "--no-config",
+                "--no-python-downloads", "--no-header", "--no-annotate", "--quiet",
+                "--python", sys.executable,  # any interpreter will do: markers and tags are evaluated
+                "--python-version", goal.python,  # for the target's version
+                "--python-platform", goal.platform, "--only-binary", ":all:", "--cache-dir", str(Path(tmp) / "cache"),
+                *options]
+        began = time.monotonic()
+        try:
+            done = run(argv, capture_output=True, text=True, timeout=UV_TIMEOUT,
+                       env=installers.host_environment(os.environ if environ is None else environ))
+            returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
+        except subprocess.TimeoutExpired:
+            returncode, stdout, stderr = -1, "", f"error: uv did not finish within {UV_TIMEOUT:g} s"
+        seconds = time.monotonic() - began
+    outcome, versions, evidence = installers.read_uv(returncode, stdout, stderr,
+                                                      allows_source=not cell.index.refuses_source)
+    return Prediction(cell_id=cell.id, target=goal, outcome=outcome, versions=versions,
+                      evidence=tuple(redact.text(e, known) for e in evidence), seconds=seconds, notes=tuple(notes))

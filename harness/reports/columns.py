@@ -1,0 +1,135 @@
+"""Tables a matrix declares (`[tables.NAME]`): the rows the user chose (approach names or cell-id
+patterns, in their order) and the columns they chose, under their own headers. A renderer of the
+store's records, like harness.table, whose cell formatters it shares; nothing about containers.
+
+Each value a column can show is declared in model.TABLE_COLUMNS (header and definition, the README's
+list); this module says how each is computed from a cell's records.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from harness.model import Cell, TableSpec, Verdict
+from harness.reports import table
+
+Records = Sequence[Mapping[str, Any]]  # one cell's records over the stored runs, oldest first, latest last
+NOT_RUN = "not run yet"
+PHASES_RUN = ("uv-bootstrap", "pip-upgrade", "install", "probe")  # what the `run` column adds up
+
+
+def select(spec: TableSpec, cells: Sequence[Cell]) -> list[Cell]:
+    """The table's rows: for each entry, the cell of that approach name, else the cells whose id matches
+    it as a shell pattern, in matrix order; each cell once. No entries: every cell."""
+    if not spec.cells:
+        return list(cells)
+    rows: dict[str, Cell] = {}
+    for entry in spec.cells:
+        named = [c for c in cells if c.approach == entry]
+        for cell in named or [c for c in cells if fnmatch.fnmatchcase(c.id, entry)]:
+            rows.setdefault(cell.id, cell)
+    return list(rows.values())
+
+
+def _latest(records: Records) -> Mapping[str, Any] | None:
+    return records[-1] if records else None
+
+
+def build_text(records: Records) -> str:
+    """`cold 95.2 s, cached 1.3 s`: the image's builds over the stored runs, by kind; a kind measured
+    more than once shows its range (`cached 0.3 s–0.6 s (2 builds)`)."""
+    seen: dict[str, list[float]] = {}
+    for record in records:
+        timings = record.get("timings") or {}
+        how, seconds = timings.get("image_build"), timings.get("image")
+        if how in ("cold", "cached") and isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            seen.setdefault(how, []).append(float(seconds))
+    if not seen:
+        if not records:
+            return table.DASH
+        return "no image (host backend)" if records[-1].get("backend") == "host" else "image present"
+    parts = []
+    for how in ("cold", "cached"):
+        values = seen.get(how)
+        if not values:
+            continue
+        low, high = table.format_seconds(min(values)), table.format_seconds(max(values))
+        parts.append(f"{how} {low}" if low == high else f"{how} {low}–{high} ({len(values)} builds)")
+    return ", ".join(parts)
+
+
+def run_seconds(record: Mapping[str, Any]) -> float | None:
+    """Install plus imports: the install phase (uv's bootstrap, a pip upgrade) and the probe."""
+    timings = record.get("timings") or {}
+    seconds = [timings.get(p) for p in PHASES_RUN]
+    numbers = [float(s) for s in seconds if isinstance(s, (int, float)) and not isinstance(s, bool)]
+    return sum(numbers) if numbers else None
+
+
+def summary_text(record: Mapping[str, Any]) -> str:
+    """The verdict in a few words: `pass`, or `**degraded** (as expected): <hint>` (the notes have a
+    column of their own)."""
+    verdict = str(record.get("verdict") or "unknown")
+    expect = (record.get("cell") or {}).get("expect", "pass")
+    text = verdict if verdict == Verdict.PASS.value else f"**{verdict}**"
+    if verdict != Verdict.PASS.value:
+        met = record.get("expected", verdict == expect)  # older records say nothing: the declared expectation
+        text += " (as expected)" if met else f" (expected {expect})"
+        why = table.hint_text(record) or table.evidence_text(record)
+        text += f": {why}" if why else ""
+    return text
+
+
+def expected_text(record: Mapping[str, Any]) -> str:
+    expect = (record.get("cell") or {}).get("expect", "pass")
+    return "yes" if record.get("expected", record.get("verdict") == expect) else f"no (expected {expect})"
+
+
+def _of_latest(render: Callable[[Mapping[str, Any]], str]) -> Callable[[Cell, Records], str]:
+    def column(cell: Cell, records: Records) -> str:
+        record = _latest(records)
+        return render(record) if record is not None else table.DASH
+    return column
+
+
+COLUMNS: Mapping[str, Callable[[Cell, Records], str]] = {
+    "approach": lambda cell, _: (cell.approach or cell.id).replace("|", "\\|"),
+    "cell": lambda cell, _: f"`{cell.id}`",
+    "image": lambda cell, _: f"{cell.image.name} ({cell.image.arch.platform})",
+    "index": lambda cell, _: cell.index.name,
+    "packages": lambda cell, _: cell.packages.name,
+    "installer": lambda cell, _: cell.installer,
+    "build": lambda _, records: build_text(records),
+    "install": _of_latest(table.install_text),
+    "run": _of_latest(lambda r: table.format_seconds(run_seconds(r))),
+    "imports": _of_latest(lambda r: table.format_seconds(table.run_seconds(r))),
+    "total": _of_latest(lambda r: table.format_seconds((r.get("timings") or {}).get("total"))),
+    "downloaded": _of_latest(lambda r: table.format_bytes((r.get("install") or {}).get("downloaded_bytes"))),
+    "versions": _of_latest(table.versions_text),
+    "cuda": _of_latest(table.cuda_text),
+    "verdict": _of_latest(table.verdict_text),
+    "expected": _of_latest(expected_text),
+    "evidence": _of_latest(table.evidence_text),
+    "hint": _of_latest(table.hint_text),
+    "notes": _of_latest(table.notes_text),
+    "summary": _of_latest(summary_text),
+    "plan": _of_latest(table.plan_text),
+}
+
+
+def render(spec: TableSpec, cells: Sequence[Cell], timeline: Mapping[str, Records]) -> str:
+    """The declared table as GitHub Markdown; `timeline` maps a cell id to its records, oldest first.
+    A chosen cell without a stored result is a row that says so."""
+    rows = []
+    for cell in select(spec, cells):
+        records = timeline.get(cell.id) or ()
+        row = [COLUMNS[c.value](cell, records) for c in spec.columns]
+        if not records:
+            row = [NOT_RUN if c.value in ("summary", "verdict", "notes") else text
+                   for c, text in zip(spec.columns, row)]
+        rows.append(row)
+    return tabulate(rows, headers=[c.header for c in spec.columns], tablefmt="github", disable_numparse=True)

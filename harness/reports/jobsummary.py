@@ -1,0 +1,58 @@
+"""The GitHub Actions job summary: under Actions, `GITHUB_STEP_SUMMARY` names a Markdown file that the
+job's page shows; a run appends its summary line, the cells that did not get their expected verdict
+(with their evidence and hint) and the results table. A renderer of the store's records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.model import INFRASTRUCTURE
+from harness.reports import table
+
+VARIABLE = "GITHUB_STEP_SUMMARY"
+INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
+FENCE = "```"
+
+
+def _unexpected(record: Mapping[str, Any]) -> list[str]:
+    cell = record.get("cell") if isinstance(record.get("cell"), Mapping) else {}
+    verdict = str(record.get("verdict"))
+    kind = " (infrastructure: this run could not judge it)" if verdict in INFRASTRUCTURE_VALUES else ""
+    name = f"{cell['approach']}: " if cell.get("approach") else ""
+    lines = [f"- {name}`{record.get('cell_id')}`: **{verdict}**, expected {cell.get('expect', 'pass')}{kind}"]
+    evidence = [str(e).replace(FENCE, "'''") for e in record.get("evidence") or []]
+    if evidence:
+        lines += ["", f"  {FENCE}text", *(f"  {line}" for line in evidence), f"  {FENCE}", ""]
+    if record.get("hint"):
+        lines.append(f"  hint: {record['hint']}")
+    return lines
+
+
+def render(matrix: str, results: Sequence[Mapping[str, Any]], rendered_table: str, *, run_id: str | None = None) -> str:
+    """The Markdown a run appends for one matrix: findings first, infrastructure after, then the table.
+    With the run's id, the summary line says how many cells it ran and how many it reused."""
+    unexpected = sorted((r for r in results if not r.get("expected", True)),
+                        key=lambda r: (str(r.get("verdict")) in INFRASTRUCTURE_VALUES, str(r.get("cell_id"))))
+    lines = [f"### wheel-harness: {matrix}", "", table.summary_line(list(results), run_id=run_id), ""]
+    if unexpected:
+        lines += [f"#### {len(unexpected)} cell(s) without their expected verdict", ""]
+        for record in unexpected:
+            lines += _unexpected(record)
+        lines.append("")
+    else:
+        lines += ["Every cell got its expected verdict.", ""]
+    lines += [rendered_table, ""]
+    return "\n".join(lines) + "\n"
+
+
+def append(environ: Mapping[str, str], text: str) -> Path | None:
+    """Append `text` to the file `GITHUB_STEP_SUMMARY` names; None (nothing written) outside Actions."""
+    target = environ.get(VARIABLE)
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(text)
+    return path

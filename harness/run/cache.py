@@ -1,0 +1,149 @@
+"""The result cache: a cell whose inputs did not change is not run again.
+
+A cell's key is the sha256 of everything that can change its outcome, each part hashed on its own
+so a re-run can say which part changed:
+
+- `image`: the image's identity as the backend reports it (the engine's image id, so a rebuilt
+  recipe or a re-pulled tag is a new image; the interpreter and its environment for the host backend);
+- `index`: the index variant as filled for the cell (URLs, options), with the content of every
+  find-links and served folder (file names and sha256s: a wheel added, removed or replaced counts);
+- `requirements`: the requirements as resolved — exact pins as written; for anything else, `plan`'s
+  prediction for the cell's target (its outcome and every version it picked), so a new upstream
+  release re-runs exactly the cells it reaches. Without a prediction such a cell is never reused;
+- `cell`: modules, installer, expectations, timeout, memory limit, retry settings;
+- `host`: GPU access and the host facts a verdict depends on (architecture, Jetson/JetPack, CUDA,
+  GPUs and driver);
+- `harness`: the cell driver and the probe, byte for byte.
+
+A stored result is reused only when its key is the same and its verdict is a finding: an
+infrastructure verdict (index-unreachable, timeout, engine-error, image-unavailable, interrupted)
+or a skipped cell never is. Pure functions over their inputs, plus reading the folders it hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from harness import incell
+from harness.model import Cell, Verdict
+
+HOST_KEYS = ("arch", "kind", "l4t", "jetpack", "cuda", "compute_capability", "driver", "gpus")
+
+
+def digest(value: Any) -> str:
+    """sha256 of a value's canonical JSON."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def folder_contents(directory: str) -> dict[str, str]:
+    """File name → sha256 for the files directly in `directory` (what pip's find-links and the served
+    index see); {} for a folder that does not exist (yet)."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for entry in entries:
+        if entry.is_file():
+            st = entry.stat()
+            out[entry.name] = _file_sha256(entry.path, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def harness_digest() -> str:
+    return digest({name: hashlib.sha256(Path(path).read_bytes()).hexdigest() for name, path in incell.FILES.items()})
+
+
+def exact_pin(text: str) -> bool:
+    """`torch==2.13.0` (or ===): one version, no wildcard, no URL."""
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        return False
+    specs = list(req.specifier)
+    return (req.url is None and len(specs) == 1 and specs[0].operator in ("==", "===")
+            and not specs[0].version.endswith(".*"))
+
+
+def all_pinned(cell: Cell) -> bool:
+    return all(exact_pin(r) for r in cell.packages.requirements)
+
+
+def resolved_requirements(cell: Cell, prediction: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The requirements as resolved, for the key; None when they cannot be known (unpinned, no plan)."""
+    requirements = list(cell.packages.requirements)
+    if all_pinned(cell):
+        return {"pinned": requirements}
+    if not prediction or prediction.get("outcome") in (None, "unknown"):
+        return None
+    return {"requirements": requirements, "outcome": prediction.get("outcome"),
+            "versions": dict(prediction.get("versions") or {})}
+
+
+def key_parts(cell: Cell, *, image_identity: str, prediction: Mapping[str, Any] | None, gpu: str,
+              host: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """Each part of the cell's key, hashed; None when the cell cannot be keyed (see resolved_requirements)."""
+    resolved = resolved_requirements(cell, prediction)
+    if resolved is None:
+        return None
+    described = cell.to_json()
+    index = described["index"]
+    index["folders"] = {d: folder_contents(d) for d in (*cell.index.find_links, *cell.index.serve)}
+    index["pip_args"] = list(cell.index.pip_args)
+    host = host or {}
+    return {
+        "image": digest({"ref": cell.image.tag, "platform": cell.image.arch.platform, "identity": image_identity,
+                         "ships_torch": cell.image.ships_torch, "python": cell.image.python}),
+        "index": digest(index),
+        "requirements": digest(resolved),
+        "cell": digest({"modules": list(cell.packages.modules), "installer": cell.installer,
+                        "expect": cell.expect, "expect_cuda": described["expect_cuda"], "timeout": cell.timeout,
+                        "memory": cell.memory, "retry": [cell.retry.attempts, cell.retry.backoff]}),
+        "host": digest({"gpu": gpu, **{k: host.get(k) for k in HOST_KEYS}}),
+        "harness": harness_digest(),
+    }
+
+
+def key(parts: Mapping[str, str]) -> str:
+    return digest(dict(parts))
+
+
+def reusable(record: Mapping[str, Any] | None, parts: Mapping[str, str]) -> tuple[bool, str]:
+    """Whether a stored record can stand for this run's cell, and why (or why not), in words."""
+    if not record:
+        return False, "no stored result"
+    stored = record.get("cache") if isinstance(record.get("cache"), Mapping) else {}
+    try:
+        verdict = Verdict(str(record.get("verdict")))
+    except ValueError:
+        return False, "the stored result has an unknown verdict"
+    if verdict.is_infrastructure or verdict is Verdict.SKIPPED:
+        return False, f"the stored result is {verdict.value}, which says nothing about the packages"
+    if stored.get("key") != key(parts):
+        return False, changed(stored.get("parts"), parts)
+    return True, "inputs unchanged"
+
+
+def changed(old: Mapping[str, str] | None, new: Mapping[str, str]) -> str:
+    """Which parts of a key differ, in words ("requirements, index changed")."""
+    if not isinstance(old, Mapping):
+        return "the stored result has no cache key"
+    parts = [name for name in new if old.get(name) != new[name]]
+    return (", ".join(parts) + " changed") if parts else "inputs changed"
