@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import jetson
 from harness.backends import hostfacts
 from harness.backends.hostfacts import (
     HostFacts,
@@ -15,7 +16,6 @@ from harness.backends.hostfacts import (
     default_matrix,
     detect,
     gpu_access,
-    jetpack_for,
     l4t_from_package,
     nvidia_smi,
     parse_nv_tegra_release,
@@ -24,6 +24,7 @@ from harness.backends.hostfacts import (
     render,
     soc_from_compatible,
 )
+from harness.jetson import jetpack_for
 from harness.model import Arch
 
 DATA = Path(__file__).parent / "data" / "jetson"
@@ -147,11 +148,17 @@ def test_jetpack_table(l4t, jetpack):
 
 
 def test_python_for_jetpack():
-    assert hostfacts.PYTHON_FOR_JETPACK["5"] == "3.8"
-    assert hostfacts.PYTHON_FOR_JETPACK["6"] == "3.10"
-    assert hostfacts.PYTHON_FOR_JETPACK["7"] == "3.12"
-    assert hostfacts.python_for_jetpack("6.2.1") == "3.10"
-    assert hostfacts.python_for_jetpack(None) is None
+    assert jetson.PYTHON_FOR_JETPACK["5"] == "3.8"
+    assert jetson.PYTHON_FOR_JETPACK["6"] == "3.10"
+    assert jetson.PYTHON_FOR_JETPACK["7"] == "3.12"
+    assert jetson.python_for_jetpack("6.2.1") == "3.10"
+    assert jetson.python_for_jetpack(None) is None
+
+
+def test_glibc_for_jetpack():
+    assert jetson.glibc_for_jetpack("5.1.2") == "2.31"
+    assert jetson.glibc_for_jetpack("6.2") == "2.35"
+    assert jetson.glibc_for_jetpack("9.0") is None and jetson.glibc_for_jetpack(None) is None
 
 
 def test_l4t_from_package():

@@ -12,7 +12,8 @@ import pytest
 from wheels import make_sdist, make_wheel
 
 from harness.errors import HarnessError
-from harness.run.serve import WheelhouseServer, project_of
+from harness.plan.offers import project_of
+from harness.run.serve import WheelhouseServer
 
 
 def get(url: str) -> tuple[int, str]:

@@ -28,7 +28,7 @@ import docker.errors
 import docker.types
 import requests
 
-from harness import redact
+from harness import files, redact
 from harness.backends import dockerfile, hostfacts, imagearchive, images, logkeep
 from harness.backends.base import (
     LABEL_CELL,
@@ -43,7 +43,6 @@ from harness.backends.base import (
 )
 from harness.errors import EngineUnavailable
 from harness.model import IMAGE_PREFIX, Arch, Image
-from harness.run import cache as result_cache
 
 CELL_ROOT = "/ewh"
 CACHE_ROOT = "/ewh-cache"  # where a cell sees its shared download cache (a named volume)
@@ -336,7 +335,7 @@ class DockerBackend(Backend):
     def _lend_folder(self, directory: str, image: Image) -> str:
         """A volume holding a copy of the files in `directory`, named by their content: made (filled
         through a container that is never started) the first time this content is lent, then reused."""
-        digest = result_cache.digest(result_cache.folder_contents(directory))[:16]
+        digest = files.digest(files.folder_contents(directory))[:16]
         name = f"{IMAGE_PREFIX}-files-{digest}"
         with self._lending:
             if digest in self._lent:

@@ -12,12 +12,12 @@ import platform
 import re
 import shlex
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
+from harness.jetson import TEGRA_SOCS, jetpack_for, python_for_jetpack
 from harness.model import Arch
 
 RunFn = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -29,37 +29,6 @@ COMPATIBLE_FILE = Path("proc/device-tree/compatible")
 CUDA_ROOT = Path("usr/local/cuda")
 BINFMT_DIR = Path("proc/sys/fs/binfmt_misc")
 BINFMT_ROOT = Path("/") / BINFMT_DIR
-
-# L4T (Jetson Linux) release → JetPack. Exact releases only; a "major.minor" key covers every patch of
-# that release series (JetPack 7.0 ships as 38.2.x). Anything not listed is unknown, never guessed.
-L4T_TO_JETPACK: Mapping[str, str] = MappingProxyType(
-    {
-        "32.7.1": "4.6.1",
-        "35.4.1": "5.1.2",
-        "35.5.0": "5.1.3",
-        "35.6.0": "5.1.4",
-        "36.3.0": "6.0",
-        "36.4.0": "6.1",
-        "36.4.3": "6.2",
-        "36.4.4": "6.2.1",
-        "38.2": "7.0",
-        "38.4.0": "7.1",
-    }
-)
-
-# The Python of the Ubuntu each JetPack major release is built on (NVIDIA's wheels target it).
-PYTHON_FOR_JETPACK: Mapping[str, str] = MappingProxyType({"4": "3.6", "5": "3.8", "6": "3.10", "7": "3.12"})
-
-# Tegra SoC id in the device tree → (family name, CUDA compute capability).
-TEGRA_SOCS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "tegra210": ("TX1/Nano", "5.3"),
-        "tegra186": ("TX2", "6.2"),
-        "tegra194": ("Xavier", "7.2"),
-        "tegra234": ("Orin", "8.7"),
-        "tegra264": ("Thor", "11.0"),
-    }
-)
 
 KINDS = ("jetson", "x86-nvidia", "sbsa-nvidia", "plain")
 
@@ -236,22 +205,6 @@ def read_l4t(release_path: Path = Path("/etc/nv_tegra_release"), run: RunFn = su
     if l4t is None:
         return None, f"{file_why}; {how} printed no version ({out.strip()[:60]!r})"
     return l4t, f"{how} (nvidia-l4t-core package; {file_why})"
-
-
-def jetpack_for(l4t: str | None) -> str | None:
-    """The JetPack release an L4T release belongs to, or None when it is not a known one."""
-    if not l4t:
-        return None
-    if l4t in L4T_TO_JETPACK:
-        return L4T_TO_JETPACK[l4t]
-    series = ".".join(l4t.split(".")[:2])
-    return L4T_TO_JETPACK.get(series) if series != l4t else None
-
-
-def python_for_jetpack(jetpack: str | None) -> str | None:
-    if not jetpack:
-        return None
-    return PYTHON_FOR_JETPACK.get(jetpack.split(".")[0])
 
 
 # -- CUDA ----------------------------------------------------------------------------------------------
@@ -550,7 +503,7 @@ def problems(facts: HostFacts) -> list[str]:
             found.append(
                 f"L4T {facts.l4t} is not a JetPack release this harness knows, so no Jetson matrix is chosen "
                 "(the smoke matrix runs instead); fix: name a matrix explicitly, or add the release to "
-                "L4T_TO_JETPACK in harness/hostfacts.py"
+                "L4T_TO_JETPACK in harness/jetson.py"
             )
         if facts.jetpack and facts.jetpack.startswith("5.") and facts.cuda is None:
             found.append(

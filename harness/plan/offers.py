@@ -106,6 +106,18 @@ def read_file(name: str) -> DistFile | None:
         return None
 
 
+def project_of(filename: str) -> str | None:
+    """The normalised project name of a wheel or sdist file name, None for anything else."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[0])
+        if filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return None
+
+
 REQUESTED = re.compile(r"satisfies the requirement (\S+)|you require ([^\s,]+)")  # pip's words, uv's
 
 

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import installers, redact
-from harness.backends.hostfacts import python_for_jetpack
+from harness.jetson import glibc_for_jetpack, python_for_jetpack
 from harness.model import Cell
 
-GLIBC_FOR_JETPACK = {"4": "2.27", "5": "2.31", "6": "2.35", "7": "2.39"}  # the Ubuntu each JetPack ships
 ASSUMED_GLIBC = "2.28"
 ASSUMED_PYTHON = "3.10"
 UV_TIMEOUT = 300.0
@@ -63,9 +62,7 @@ def target(cell: Cell) -> Target:
     if not python:
         python = ASSUMED_PYTHON
         assumed.append(f"Python {python} (set python_version on [images.{image.name}])")
-    glibc = image.glibc or (recipe.glibc if recipe else None)
-    if not glibc and image.jetpack:
-        glibc = GLIBC_FOR_JETPACK.get(image.jetpack.split(".")[0])
+    glibc = image.glibc or (recipe.glibc if recipe else None) or glibc_for_jetpack(image.jetpack)
     if not glibc:
         glibc = ASSUMED_GLIBC
         assumed.append(f"glibc {glibc} (set glibc on [images.{image.name}])")

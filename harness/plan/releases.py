@@ -36,8 +36,7 @@ from packaging.version import Version
 from harness import redact
 from harness.errors import HarnessError, IndexUnreachable
 from harness.model import IndexVariant
-from harness.plan.offers import SHOWN, DistFile, Target, read_file
-from harness.run.serve import project_of
+from harness.plan.offers import SHOWN, DistFile, Target, project_of, read_file
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 USER_AGENT = "edge-wheel-harness-releases"

@@ -22,53 +22,20 @@ or a skipped cell never is. Pure functions over their inputs, plus reading the f
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Mapping
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness import incell
+from harness.files import digest, file_sha256, folder_contents
 from harness.model import Cell, Verdict
 
 HOST_KEYS = ("arch", "kind", "l4t", "jetpack", "cuda", "compute_capability", "driver", "gpus")
 
 
-def digest(value: Any) -> str:
-    """sha256 of a value's canonical JSON."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
-
-
-@lru_cache(maxsize=4096)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-def folder_contents(directory: str) -> dict[str, str]:
-    """File name → sha256 for the files directly in `directory` (what pip's find-links and the served
-    index see); {} for a folder that does not exist (yet)."""
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except FileNotFoundError:
-        return {}
-    out = {}
-    for entry in entries:
-        if entry.is_file():
-            st = entry.stat()
-            out[entry.name] = _file_sha256(entry.path, st.st_size, st.st_mtime_ns)
-    return out
-
-
 def harness_digest() -> str:
-    return digest({name: hashlib.sha256(Path(path).read_bytes()).hexdigest() for name, path in incell.FILES.items()})
+    return digest({name: file_sha256(path) for name, path in incell.FILES.items()})
 
 
 def exact_pin(text: str) -> bool:

@@ -47,11 +47,11 @@ from harness.errors import HarnessError, ResultsUnwritable
 from harness.files import write_text_atomic
 from harness.model import Cell, CellResult, Matrix, Verdict
 from harness.plan import prediction
-from harness.plan.offers import read_file
+from harness.plan.offers import project_of, read_file
 from harness.results import store
 from harness.run import cache as result_cache
 from harness.run import progress, schedule
-from harness.run.serve import WheelhouseServer, project_of
+from harness.run.serve import WheelhouseServer
 from harness.verdicts import classify
 from harness.verdicts import events as _events
 

@@ -10,39 +10,16 @@ Requires-Python: pip reads that from the metadata it downloads.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import http.server
 import re
 import threading
 import urllib.parse
-from functools import lru_cache
 from pathlib import Path
 
-from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
-
 from harness.errors import HarnessError
-
-
-def project_of(filename: str) -> str | None:
-    """The normalised project name of a wheel or sdist file name, None for anything else."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[0])
-        if filename.endswith((".tar.gz", ".zip")):
-            return str(parse_sdist_filename(filename)[0])
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _sha256(path: str, size: int, mtime: float) -> str:  # size and mtime: a changed file is hashed again
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from harness.files import file_sha256
+from harness.plan.offers import project_of
 
 
 def projects(directory: Path) -> dict[str, list[Path]]:
@@ -94,7 +71,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 for f in files:
                     st = f.stat()
                     links.append((f"../../files/{urllib.parse.quote(f.name)}#sha256="
-                                  f"{_sha256(str(f), st.st_size, st.st_mtime)}", f.name))
+                                  f"{file_sha256(f, st)}", f.name))
                 return self._send(200, _page(f"Links for {wanted}", links))
             if len(parts) == 2 and parts[0] == "files" and project_of(parts[1]):
                 target = self.directory / parts[1]
