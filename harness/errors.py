@@ -2,13 +2,17 @@
 
 Each class carries its exit code (as cibuildwheel's errors do): 2 bad input (a matrix, arguments, a
 results folder or document that cannot be used), 3 the engine, an image build or an index the harness
-asked itself failed us. The CLI
-adds 0, 1 (a cell did not get its expected verdict) and 130 (interrupted).
+asked itself failed us. The CLI adds 0, 1 (a cell did not get its expected verdict), and for the
+interrupt family below 130 (Ctrl-C) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.model import CellResult
 
 
 class HarnessError(Exception):
@@ -81,3 +85,40 @@ class IndexUnreachable(HarnessError):
     network problem, not bad input."""
 
     exit_code = 3
+
+
+# --- the interrupt family: how a stop travels up from a cell to the CLI ---------------------------------
+# Each is a KeyboardInterrupt, so nothing in between mistakes a stop for an error of its own.
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the run stops as on Ctrl-C (every running cell removed and recorded), exit 143."""
+
+
+class CellInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) while a cell ran, after its container was removed: carries the cell's
+    `interrupted` result, so the run can record it before it stops."""
+
+    def __init__(self, result: CellResult) -> None:
+        super().__init__(result.cell_id)
+        self.result = result
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a run of cells: `done` holds what each finished or stopped cell
+    returned, by its index (every one of them is in the results folder too)."""
+
+    def __init__(self, done: dict[int, Any]) -> None:
+        super().__init__("interrupted")
+        self.done = done
+
+
+def interrupt_exit_code(exc: BaseException) -> int:
+    """143 when SIGTERM is what stopped the work (anywhere in the chain of interrupts that carried the
+    stop up: a cell's, then the run's), else 130."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, Terminated):
+            return 143
+        seen = seen.__context__
+    return 130

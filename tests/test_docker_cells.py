@@ -33,6 +33,7 @@ from harness.model import Verdict
 from harness.reports import documents, table
 from harness.results import store
 from harness.run import runner
+from harness.run.options import RunOptions, new_run_id
 
 pytestmark = pytest.mark.docker
 
@@ -41,7 +42,7 @@ write_matrix = fixture_matrix
 
 def run_one(matrix_file: Path, backend, results: Path, **options):
     m = reader.load(matrix_file)
-    opts = runner.RunOptions(run_id=runner.new_run_id(), **options)
+    opts = RunOptions(run_id=new_run_id(), **options)
     [result] = runner.run_cells(m, list(m.cells), backend, opts, results_dir=results / m.name, log=lambda _: None)
     return result, opts.run_id
 
@@ -156,7 +157,7 @@ def test_ctrl_c_removes_the_container(docker_backend, bookworm, tmp_path):
     make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
     m = write_matrix(tmp_path / "slow.toml", wheelhouse, requirements='["sleepy"]', modules='["sleepy"]')
     loaded = reader.load(m)
-    opts = runner.RunOptions(run_id=runner.new_run_id())
+    opts = RunOptions(run_id=new_run_id())
     seen_running = []
 
     def interrupt_once_running():

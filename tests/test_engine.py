@@ -14,6 +14,8 @@ from harness_cli import cli
 from harness.backends.docker import DockerBackend
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
 from harness.run import runner
+from harness.run.job import make_job
+from harness.run.options import RunOptions, new_run_id
 
 pytestmark = pytest.mark.docker
 
@@ -33,7 +35,7 @@ def test_an_engine_that_drops_its_connection_while_checking_the_image_is_an_engi
         backend = DockerBackend(docker.DockerClient(base_url=forwarder.url, timeout=10))
         assert backend.has_image(bookworm)  # through the forwarder, the engine answers
         forwarder.cut()
-        result = runner.run_cell(bookworm_cell(), backend, runner.RunOptions(run_id=runner.new_run_id()),
+        result = runner.run_cell(bookworm_cell(), backend, RunOptions(run_id=new_run_id()),
                                  matrix="m", host={})
     assert forwarder.dropped >= 1  # the request reached the forwarder and was cut off there
     assert result.verdict is Verdict.ENGINE_ERROR, result.evidence
@@ -47,7 +49,7 @@ def run_job(backend, cell: Cell, **job_changes):
 
     from harness.verdicts import classify, events
 
-    job = dataclasses.replace(runner.make_job(cell, backend, runner.RunOptions(run_id=runner.new_run_id())),
+    job = dataclasses.replace(make_job(cell, backend, RunOptions(run_id=new_run_id())),
                               **job_changes)
     execution = backend.execute(job)
     return execution, classify.judge(cell, execution, events.parse(execution.log), "none"), job
@@ -97,7 +99,7 @@ def test_docker_inspect_of_a_cell_shows_no_credentials(docker_backend, bookworm,
     from harness.run.serve import WheelhouseServer
 
     make_wheel(tmp_path / "house", "edgeops", "1.0", {"edgeops/__init__.py": ""})
-    options = runner.RunOptions(run_id=runner.new_run_id(), keep=True)
+    options = RunOptions(run_id=new_run_id(), keep=True)
     try:
         with WheelhouseServer(tmp_path / "house") as index:
             cell = bookworm_cell(index_url=index.url.replace("http://", "http://bot:s3cret-tok@"))
@@ -115,7 +117,7 @@ def test_docker_inspect_of_a_cell_shows_no_credentials(docker_backend, bookworm,
 def test_clean_removes_the_containers_of_the_run_it_names_and_no_other(docker_backend, bookworm):
     from harness.backends.base import LABEL_CELL, LABEL_RUN
 
-    runs = [runner.new_run_id(), runner.new_run_id()]
+    runs = [new_run_id(), new_run_id()]
     made = [docker_backend.client.containers.create(bookworm, command=["true"],
                                                     labels={LABEL_RUN: run, LABEL_CELL: f"left__over__{i}"})
             for i, run in enumerate(runs)]

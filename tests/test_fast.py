@@ -19,10 +19,12 @@ import pytest
 from wheels import CHAIN_MODULES, TORCHAO_GOOD, fixture_chain, make_wheel
 
 from harness.backends.base import LABEL_RUN
+from harness.errors import RunInterrupted
 from harness.matrix import reader
 from harness.model import Verdict
 from harness.results import store
 from harness.run import cache, runner
+from harness.run.options import RunOptions, new_run_id
 from harness.run.serve import WheelhouseServer
 
 pytestmark = pytest.mark.docker
@@ -41,11 +43,11 @@ def namespace(docker_backend):
             volume.remove(force=True)
 
 
-def options(namespace: str, **kw) -> runner.RunOptions:
-    return runner.RunOptions(run_id=runner.new_run_id(), cache_namespace=namespace, **kw)
+def options(namespace: str, **kw) -> RunOptions:
+    return RunOptions(run_id=new_run_id(), cache_namespace=namespace, **kw)
 
 
-def run(m, backend, results: Path, opts: runner.RunOptions, **kw) -> dict[str, object]:
+def run(m, backend, results: Path, opts: RunOptions, **kw) -> dict[str, object]:
     out = runner.run_cells(m, list(m.cells), backend, opts, results_dir=results, log=lambda _: None, **kw)
     return {r.cell_id: r for r in out}
 
@@ -311,10 +313,10 @@ packages = "slow-b"
             time.sleep(0.3)
 
     threading.Thread(target=interrupt_when_both_slow_cells_sleep, daemon=True).start()
-    with pytest.raises(runner.RunStopped) as stopped:
+    with pytest.raises(RunInterrupted) as stopped:
         runner.run_cells(m, list(m.cells), docker_backend, opts, results_dir=results, log=lambda _: None)
     assert running() == []
-    by_id = {r.cell_id: r.verdict for r in stopped.value.results}
+    by_id = {r.cell_id: r.verdict for r in stopped.value.done.values()}
     assert by_id == {"bookworm-amd64__w__quick": Verdict.PASS, "bookworm-amd64__w__slow-a": Verdict.INTERRUPTED,
                      "bookworm-amd64__w__slow-b": Verdict.INTERRUPTED}
     on_disk = {r["cell_id"]: r["verdict"] for r in store.load_results(results)}

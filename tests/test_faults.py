@@ -32,6 +32,7 @@ from harness.matrix import reader
 from harness.model import Verdict
 from harness.results import store
 from harness.run import runner
+from harness.run.options import RunOptions, new_run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -241,7 +242,7 @@ def test_a_cell_printing_tens_of_megabytes_keeps_its_verdict_and_a_bounded_log(d
     path.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
                     '[packages.chatty]\nrequirements = ["torch", "chatty"]\nmodules = ["torch", "chatty"]\n')
     m = reader.load(path)
-    opts = runner.RunOptions(run_id=runner.new_run_id())
+    opts = RunOptions(run_id=new_run_id())
     [result] = runner.run_cells(m, list(m.cells), docker_backend, opts, results_dir=tmp_path / "results",
                                 log=lambda _: None)
     assert result.verdict is Verdict.PASS, (result.evidence, result.hint)
@@ -268,7 +269,7 @@ def test_an_image_that_vanishes_mid_run_is_image_unavailable_and_the_run_goes_on
                     '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n'  # runs first: the
                     '[packages.z-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n')  # image goes meanwhile
     m = reader.load(path)
-    opts = runner.RunOptions(run_id=runner.new_run_id())
+    opts = RunOptions(run_id=new_run_id())
 
     def untag_while_it_sleeps():
         deadline = time.monotonic() + 300
@@ -365,7 +366,7 @@ def test_a_cell_runs_unprivileged_with_read_only_loans_and_no_credentials_in_sig
     m = reader.load(path)
     ca = tmp_path / "ca.pem"  # a CA bundle the host lends (read-only): one of our own is enough here
     trustme.CA().cert_pem.write_to_path(str(ca))
-    opts = runner.RunOptions(run_id=runner.new_run_id(), keep=True, shared_caches=True,
+    opts = RunOptions(run_id=new_run_id(), keep=True, shared_caches=True,
                              environ={"HTTPS_PROXY": f"http://proxy-user:{CANARY}@127.0.0.1:3128",
                                       "PIP_CERT": str(ca)})
     [result] = runner.run_cells(m, list(m.cells), docker_backend, opts, results_dir=tmp_path / "results",

@@ -15,6 +15,7 @@ from harness.backends.host import HostBackend
 from harness.matrix import reader
 from harness.model import Arch, Verdict
 from harness.run import runner
+from harness.run.options import RunOptions
 
 
 def host_matrix(tmp_path: Path, wheelhouse: Path) -> Path:
@@ -30,7 +31,7 @@ def test_host_backend_runs_native_cells_and_skips_foreign_ones(tmp_path):
     cells_dir = tmp_path / "cells"
     cells_dir.mkdir()
     backend = HostBackend(tmp=str(cells_dir))
-    results = runner.run_cells(m, list(m.cells), backend, runner.RunOptions(run_id="t"),
+    results = runner.run_cells(m, list(m.cells), backend, RunOptions(run_id="t"),
                                results_dir=tmp_path / "results", log=lambda _: None)
     by_id = {r.cell_id: r for r in results}
     native = by_id["native__fixtures__chain"]
@@ -49,7 +50,7 @@ def test_host_backend_reports_a_broken_chain(tmp_path):
     wheels = fixture_chain(tmp_path / "wheels", torchao_files=TORCHAO_WITHOUT_QUANTIZATION, torchao_version="0.1")
     m = reader.load(host_matrix(tmp_path, wheels))
     [cell] = reader.select(m.cells, ["native__*"])
-    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    result = runner.run_cell(cell, HostBackend(), RunOptions(run_id="t"), matrix=m.name, host={})
     assert result.verdict is Verdict.IMPORT_FAILED
     assert "torchao.quantization" in result.evidence[0]
     assert result.hint.startswith("torchao 0.1 has no module torchao.quantization: use a torchao release")
@@ -69,7 +70,7 @@ def test_a_build_that_misses_a_header_names_the_header_and_its_package(tmp_path)
                                    images=f'[images.native]\nlocal_build = "debian-bookworm"\n'
                                           f'platform = "{native.platform}"\n'))
     [cell] = m.cells
-    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    result = runner.run_cell(cell, HostBackend(), RunOptions(run_id="t"), matrix=m.name, host={})
     assert result.verdict is Verdict.SOURCE_BUILD_FAILED, (result.verdict, result.evidence)
     assert result.hint.startswith("pip had to compile tensorkit from source and the build needs ")
     if shutil.which("cc"):
@@ -130,7 +131,7 @@ def cuda_cell_matrix(tmp_path: Path, wheelhouse: Path, expectation: str) -> Path
 def run_host(m: Path, gpu: str):
     loaded = reader.load(m)
     [cell] = loaded.cells
-    return runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t", gpu=gpu), matrix=loaded.name, host={})
+    return runner.run_cell(cell, HostBackend(), RunOptions(run_id="t", gpu=gpu), matrix=loaded.name, host={})
 
 
 def test_a_cuda_build_that_sees_no_gpu_is_no_cuda_where_the_host_gives_one(tmp_path):
@@ -171,7 +172,7 @@ def test_pip_index_variables_from_the_environment_do_not_reach_the_cell(tmp_path
     m = reader.load(fixture_matrix(tmp_path / "env.toml", wheels, images=native, requirements='["envcheck"]',
                                    modules='["envcheck"]'))
     [cell] = m.cells
-    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    result = runner.run_cell(cell, HostBackend(), RunOptions(run_id="t"), matrix=m.name, host={})
     assert result.verdict is Verdict.PASS, result.notes
     [step] = result.probe["imports"]
     assert [msg["text"] for msg in step["messages"]] == ["seen: None None"]
@@ -206,7 +207,7 @@ def test_credentials_in_an_index_url_appear_in_no_file_the_harness_writes(tmp_pa
                      '\n[packages.p]\nrequirements = ["torch", "no-such-dist-here"]\nmodules = ["torch"]\n')
         loaded = reader.load(m)
         results = tmp_path / "results"
-        [result] = runner.run_cells(loaded, list(loaded.cells), HostBackend(), runner.RunOptions(run_id="t"),
+        [result] = runner.run_cells(loaded, list(loaded.cells), HostBackend(), RunOptions(run_id="t"),
                                     results_dir=results, log=lambda _: None)
     finally:
         server.shutdown()
@@ -238,7 +239,7 @@ def test_a_failure_in_a_dependency_of_a_dependency_names_it_its_parent_and_what_
     m = reader.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["app"]',
                                    requirements='["app==1.0", "holder==0.9"]'))
     [cell] = m.cells
-    result = runner.run_cell(cell, HostBackend(), runner.RunOptions(run_id="t", shared_caches=False),
+    result = runner.run_cell(cell, HostBackend(), RunOptions(run_id="t", shared_caches=False),
                              matrix=m.name, host={})
     assert result.verdict is Verdict.IMPORT_FAILED, result.evidence
     assert result.evidence[0] == "import app: ImportError: middle requires base 2.0 or newer, found 1.5"
@@ -273,7 +274,7 @@ def test_host_cells_run_over_the_environment_the_person_means(tmp_path, user_ven
     m = reader.load(fixture_matrix(tmp_path / "m.toml", house, images=native, modules='["torch"]',
                                    requirements='["torch"]'))
     backend = HostBackend(python=python)
-    options = runner.RunOptions(run_id="t", shared_caches=False)
+    options = RunOptions(run_id="t", shared_caches=False)
     result = runner.run_cell(m.cells[0], backend, options, matrix=m.name, host={})
     assert result.verdict is Verdict.PASS, (result.evidence, result.notes)
     assert result.probe["distributions"]["torch"]["location"].startswith(str(user_venv))
@@ -323,7 +324,7 @@ def test_pip_killed_during_the_install_is_crashed_and_says_pip_died(tmp_path):
     m = fixture_matrix(tmp_path / "kill.toml", wheels, images=native, requirements='["killer"]', modules='["killer"]')
     m.write_text(m.read_text().replace("no_index = true", 'no_index = true\npip_args = ["--no-build-isolation"]'))
     [cell] = reader.load(m).cells
-    result = runner.run_cell(cell, HostBackend(tmp=str(tmp_path)), runner.RunOptions(run_id="t"), matrix="m", host={})
+    result = runner.run_cell(cell, HostBackend(tmp=str(tmp_path)), RunOptions(run_id="t"), matrix="m", host={})
     assert result.verdict is Verdict.CRASHED, result.evidence
     assert result.evidence == ("pip died (SIGKILL)",)
     assert result.hint.startswith("pip was killed: look for memory pressure (OOM)")
@@ -334,7 +335,7 @@ def test_a_python_that_cannot_start_is_crashed_the_driver_never_started(tmp_path
     m = reader.load(host_matrix(tmp_path, wheels))
     [cell] = reader.select(m.cells, ["native__*"])
     backend = HostBackend(python=str(tmp_path / "no-python"), tmp=str(tmp_path))
-    result = runner.run_cell(cell, backend, runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    result = runner.run_cell(cell, backend, RunOptions(run_id="t"), matrix=m.name, host={})
     assert result.verdict is Verdict.CRASHED, result.evidence
     assert result.evidence[0] == (f"the cell driver never started (exit None): FileNotFoundError: [Errno 2] No such "
                                   f"file or directory: '{tmp_path / 'no-python'}'")
@@ -399,7 +400,7 @@ def test_a_local_wheel_with_a_local_version_gets_its_size(tmp_path):
     wheels = tmp_path / "wheels"
     torch = make_wheel(wheels, "torch", "2.13.0+cpu", {"torch/__init__.py": "__version__ = '2.13.0+cpu'\n"})
     m = reader.load(fixture_matrix(tmp_path / "m.toml", wheels, requirements='["torch"]', modules='["torch"]'))
-    result = runner.run_cell(m.cells[0], HostBackend(), runner.RunOptions(run_id="t"), matrix=m.name, host={})
+    result = runner.run_cell(m.cells[0], HostBackend(), RunOptions(run_id="t"), matrix=m.name, host={})
     [item] = result.install["items"]
     assert item["file"] == "torch-2.13.0%2Bcpu-py3-none-any.whl"
     assert item["size"] == {"bytes": torch.stat().st_size, "how": "local"}

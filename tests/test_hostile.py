@@ -357,6 +357,7 @@ def hostile_runs(hostile_index, tmp_path_factory):
 
     from harness.backends.host import HostBackend
     from harness.run import runner
+    from harness.run.options import RunOptions
 
     tmp = tmp_path_factory.mktemp("hostile-index")
     indexes = "".join(f'[indexes.{mode}]\nindex_url = "http://user:{CANARY}@127.0.0.1:{hostile_index}/{mode}/simple/"\n'
@@ -369,7 +370,7 @@ def hostile_runs(hostile_index, tmp_path_factory):
     cells_dir = tmp / "cells"
     cells_dir.mkdir()
     started = time.monotonic()
-    results = runner.run_cells(m, list(m.cells), HostBackend(tmp=str(cells_dir)), runner.RunOptions(run_id="t"),
+    results = runner.run_cells(m, list(m.cells), HostBackend(tmp=str(cells_dir)), RunOptions(run_id="t"),
                                results_dir=tmp / "results", log=lambda _: None)
     return {r.cell_id.split("__")[1]: r for r in results}, tmp / "results", time.monotonic() - started
 

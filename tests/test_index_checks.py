@@ -11,6 +11,7 @@ from harness.backends.host import HostBackend
 from harness.incell import driver
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Retry, Verdict
 from harness.run import runner
+from harness.run.options import RunOptions
 from harness.run.serve import WheelhouseServer
 
 PROXY_VARIABLES = [v for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -67,7 +68,7 @@ def test_behind_a_proxy_a_missing_wheel_is_no_distribution_not_an_outage(arm_onl
                                        pip_args=("--trusted-host", "wheels.invalid")),
                     packages=PackageSet(name="p", requirements=("edgeops",), modules=("edgeops",)),
                     retry=Retry(attempts=2, backoff=0.1))
-    options = runner.RunOptions(run_id="t", environ={"HTTP_PROXY": proxy.url})
+    options = RunOptions(run_id="t", environ={"HTTP_PROXY": proxy.url})
     result = runner.run_cell(the_cell, HostBackend(tmp=str(tmp_path)), options, matrix="m", host={})
     assert result.verdict is Verdict.NO_DISTRIBUTION, result.evidence
     # what the index offers, as the driver's check saw it through the proxy

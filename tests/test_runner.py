@@ -8,7 +8,8 @@ from pathlib import Path
 from harness.backends import base, choose, docker
 from harness.backends.host import HostBackend
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
-from harness.run import runner
+from harness.run.job import forwarded_environment, make_job, pip_options
+from harness.run.options import RunOptions
 
 
 class InCell:
@@ -27,14 +28,14 @@ def cell(index: IndexVariant) -> Cell:
 
 
 def test_default_index_writes_no_index_option(tmp_path):
-    args, mounts = runner.pip_options(cell(IndexVariant(name="default")), InCell())
+    args, mounts = pip_options(cell(IndexVariant(name="default")), InCell())
     assert args == [] and mounts == []
 
 
 def test_index_variant_becomes_pip_options_and_read_only_mounts(tmp_path):
     idx = IndexVariant(name="w", index_url="https://example.org/simple", extra_index_urls=("https://b.example/s",),
                        find_links=(str(tmp_path),), no_index=False, pip_args=("--prefer-binary",))
-    args, mounts = runner.pip_options(cell(idx), InCell())
+    args, mounts = pip_options(cell(idx), InCell())
     assert args == ["--index-url", "https://example.org/simple", "--extra-index-url", "https://b.example/s",
                     "--find-links", "/ewh/mnt/links-0", "--prefer-binary"]
     assert [(m.host, m.cell) for m in mounts] == [(str(tmp_path), "/ewh/mnt/links-0")]
@@ -45,15 +46,15 @@ def test_ca_bundle_is_mounted_once_and_proxies_are_forwarded(tmp_path):
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     environ = {"PIP_CERT": str(ca), "REQUESTS_CA_BUNDLE": str(ca), "SSL_CERT_FILE": str(tmp_path / "missing.pem"),
                "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost", "PIP_INDEX_URL": "https://x/simple"}
-    mounts, env = runner.forwarded_environment(environ, InCell())
+    mounts, env = forwarded_environment(environ, InCell())
     assert [(m.host, m.cell) for m in mounts] == [(str(ca), "/ewh/mnt/ca-0.pem")]
     assert env == {"PIP_CERT": "/ewh/mnt/ca-0.pem", "REQUESTS_CA_BUNDLE": "/ewh/mnt/ca-0.pem",
                    "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost"}
 
 
 def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):
-    job = runner.make_job(cell(IndexVariant(name="default")), InCell(),
-                          runner.RunOptions(run_id="r1", environ={"PIP_INDEX_URL": "https://x/simple"}))
+    job = make_job(cell(IndexVariant(name="default")), InCell(),
+                          RunOptions(run_id="r1", environ={"PIP_INDEX_URL": "https://x/simple"}))
     spec = json.loads(job.files["spec.json"])
     assert spec["env"] == {"PIP_CONFIG_FILE": "/dev/null"}
     assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"} <= set(spec["unset"])

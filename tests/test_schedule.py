@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from wheels import fixture_chain
 
-from harness.cli.main import parser
+from harness.cli.parser import parser
+from harness.errors import RunInterrupted
 from harness.matrix import reader
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
 from harness.run import cache, progress, schedule
@@ -132,7 +133,7 @@ def test_ctrl_c_stops_every_worker_and_keeps_what_finished():
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(schedule.RunInterrupted) as stopped:
+    with pytest.raises(RunInterrupted) as stopped:
         schedule.run(4, work, jobs=2)
     # cell 0 finished at once, cells 1 and 2 were stopped while they ran, cell 3 never started
     assert stopped.value.done == {0: "finished", 1: "stopped 1", 2: "stopped 2"}

@@ -86,9 +86,9 @@ def test_what_counts_as_bad():
     (["torchao", "zero", "0.18.0"], "good version 'zero' is not a version"),
 ])
 def test_bisect_refuses_bad_input_before_any_cell(tmp_path, capsys, monkeypatch, args, said):
-    from harness.cli import main as cli
+    from harness.cli import search
 
-    monkeypatch.setattr(cli, "choose_backend", lambda *a, **kw: pytest.fail("a backend was chosen for bad input"))
+    monkeypatch.setattr(search, "choose_backend", lambda *a, **kw: pytest.fail("a backend was chosen for bad input"))
     m = write(tmp_path / "m.toml", bisect_releases(tmp_path / "house"))
     assert main(["bisect", str(m), "bookworm-amd64__fixtures__chain", *args, "--results", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
@@ -118,11 +118,11 @@ def test_solve_refuses_bad_input(tmp_path, capsys):
 
 
 def test_solve_takes_its_modules_from_a_set_naming_the_same_packages(tmp_path):
-    from harness.cli.main import solve_modules
+    from harness.answers.solve import modules_for
 
     m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
-    assert solve_modules(m, ["torchtune", "torch", "torchao"]) == tuple(eval(CHAIN_MODULES))
-    assert solve_modules(m, ["torch", "typing-extensions"]) == ("torch", "typing_extensions")
+    assert modules_for(m, ["torchtune", "torch", "torchao"]) == tuple(eval(CHAIN_MODULES))
+    assert modules_for(m, ["torch", "typing-extensions"]) == ("torch", "typing_extensions")
 
 
 RESULTS = Path(__file__).parent / "data" / "results"
@@ -215,11 +215,11 @@ def test_steps_are_rows_of_the_table_of_the_matrix_that_declares_their_image_and
 
 
 def test_the_budget_counts_cells_run_and_seconds(tmp_path):
-    from harness.run import runner
+    from harness.run.options import RunOptions
 
     m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
     now = [100.0]
-    stepper = steps.Stepper(m, None, runner.RunOptions(run_id="r"), results_dir=tmp_path / "r",
+    stepper = steps.Stepper(m, None, RunOptions(run_id="r"), results_dir=tmp_path / "r",
                             budget=steps.Budget(cells=2, seconds=60), clock=lambda: now[0])
     assert stepper.spent() is None
     stepper.ran = 2

@@ -20,7 +20,7 @@ from wheels import CHAIN_MODULES, bisect_releases, solve_releases
 
 from harness.cli import main as cli
 from harness.results import store
-from harness.run import serve
+from harness.run import options, serve
 
 pytestmark = pytest.mark.docker
 
@@ -63,8 +63,8 @@ class FailsOnce:
 @pytest.fixture
 def own_caches(monkeypatch, namespace):  # noqa: F811 - the fixture imported above
     """The CLI's cells use this test's own shared caches."""
-    real = cli.run_options
-    monkeypatch.setattr(cli, "run_options", lambda *a, **kw: real(*a, cache_namespace=namespace, **kw))
+    real = options.for_host
+    monkeypatch.setattr(options, "for_host", lambda *a, **kw: real(*a, cache_namespace=namespace, **kw))
 
 
 def answer(argv: list[str], path: Path, backend) -> tuple[int, dict, int]:

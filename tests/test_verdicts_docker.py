@@ -24,6 +24,7 @@ from harness.plan import prediction
 from harness.reports import table
 from harness.results import store
 from harness.run import runner
+from harness.run.options import RunOptions, new_run_id
 from harness.run.serve import WheelhouseServer
 from harness.verdicts import events
 
@@ -38,7 +39,7 @@ def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None, wi
     m = reader.load(path)
     results = tmp_path / "results"
     predictions = {c.id: prediction.predict(c).to_json() for c in m.cells} if with_plan else None
-    out = runner.run_cells(m, list(m.cells), backend, runner.RunOptions(run_id=runner.new_run_id()),
+    out = runner.run_cells(m, list(m.cells), backend, RunOptions(run_id=new_run_id()),
                            results_dir=results, log=lambda _: None, predictions=predictions)
     if record and os.environ.get("EWH_RECORD_LOGS"):
         for r in out:
@@ -438,7 +439,7 @@ def test_an_image_the_engine_does_not_have_is_image_unavailable(docker_backend, 
     path.write_text('[images.gone]\nref = "edge-wheel-harness/never-built:latest"\nplatform = "linux/amd64"\n'
                     '[indexes.default]\n' + packages(["edgeops"], ["edgeops"]))
     m = reader.load(path)
-    [result] = runner.run_cells(m, list(m.cells), docker_backend, runner.RunOptions(run_id=runner.new_run_id()),
+    [result] = runner.run_cells(m, list(m.cells), docker_backend, RunOptions(run_id=new_run_id()),
                                 results_dir=tmp_path / "results", log=lambda _: None)
     assert result.verdict is Verdict.IMAGE_UNAVAILABLE and result.verdict.is_infrastructure
     assert "'edge-wheel-harness/never-built:latest' for 'gone' is not in the engine" in result.evidence[0]

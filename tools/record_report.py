@@ -33,6 +33,7 @@ from harness.plan import prediction  # noqa: E402
 from harness.reports import table  # noqa: E402
 from harness.results import store  # noqa: E402
 from harness.run import runner  # noqa: E402
+from harness.run.options import RunOptions, new_run_id  # noqa: E402
 from harness.run.serve import WheelhouseServer  # noqa: E402
 
 TORCHAO_SKIPPING = {
@@ -155,7 +156,7 @@ def main(argv: list[str]) -> int:
             out.mkdir(parents=True, exist_ok=True)
             for old in [*out.glob("*.json"), *out.glob("*.log")]:
                 old.unlink()
-            options = runner.RunOptions(run_id=runner.new_run_id(), reuse=False, shared_caches=False)
+            options = RunOptions(run_id=new_run_id(), reuse=False, shared_caches=False)
             results = runner.run_cells(m, cells, backend, options,
                                        results_dir=out, predictions=predictions)
     for log in out.glob("*.log"):  # the table reads no log; the recorded logs live in tests/data/logs

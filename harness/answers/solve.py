@@ -57,6 +57,16 @@ def exact(req: Requirement) -> str | None:
     return None
 
 
+def modules_for(m: Matrix, names: Sequence[str]) -> tuple[str, ...]:
+    """The modules a solve's cells import: those of a package set of the matrix that names exactly these
+    packages, else the packages' own names as modules."""
+    wanted = sorted(canonicalize_name(n) for n in names)
+    for packages in m.package_sets:
+        if sorted(canonicalize_name(Requirement(r).name) for r in packages.requirements) == wanted:
+            return packages.modules
+    return tuple(canonicalize_name(n).replace("-", "_") for n in names)
+
+
 def pin_text(req: Requirement, version: Version | str) -> str:
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     return f"{req.name}{extras}=={version}" + (f"; {req.marker}" if req.marker else "")

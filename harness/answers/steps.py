@@ -28,6 +28,7 @@ from harness.backends.base import Backend
 from harness.errors import HarnessError
 from harness.model import Cell, CellResult, Matrix, PackageSet, Verdict
 from harness.run import progress, runner
+from harness.run.options import RunOptions
 
 CANNOT_INSTALL = ("no-distribution", "conflict")  # plan outcomes that rule a pin set out before it runs
 NAME_MAX = 90
@@ -129,7 +130,7 @@ class Step:
 class Stepper:
     """Runs a search's steps as ordinary cells of `matrix`, counting what they cost."""
 
-    def __init__(self, matrix: Matrix, backend: Backend, options: runner.RunOptions, *, results_dir: Path,
+    def __init__(self, matrix: Matrix, backend: Backend, options: RunOptions, *, results_dir: Path,
                  log: Callable[[str], None] = print, retries: int = 2, budget: Budget = Budget(),
                  live: bool | None = False, clock: Callable[[], float] = time.monotonic) -> None:
         self.matrix, self.backend, self.options = matrix, backend, options

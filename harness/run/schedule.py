@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from harness.errors import RunInterrupted
 from harness.model import Arch, Cell
 
 T = TypeVar("T")
@@ -88,14 +89,6 @@ def default_cell_memory(jobs: int, memory: int | None = None) -> int | None:
     """The memory limit of a cell when neither it nor its matrix sets one: the machine's, shared by the jobs."""
     memory = memory if memory is not None else memory_bytes()
     return memory // max(1, jobs) if memory else None
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped the run: `done` holds what each finished or stopped cell returned, by index."""
-
-    def __init__(self, done: dict[int, Any]) -> None:
-        super().__init__("interrupted")
-        self.done = done
 
 
 def run(count: int, work: Callable[[int, threading.Event], T], *, jobs: int = 1,

@@ -1,0 +1,139 @@
+"""A cell → the Job its backend runs: the in-cell files and spec, the index options, what is lent to it
+(find-links folders, the host's CA bundle), its environment (proxies), network, limits and caches."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness import incell, installers, redact
+from harness.backends.base import LABEL_CELL, LABEL_RUN, Backend, Job, Mount
+from harness.errors import HarnessError
+from harness.model import Cell
+from harness.plan import prediction
+from harness.run.options import RunOptions, effective
+
+CELL_WORKDIR = "ewh-work"
+
+CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+
+def cache_name(cell: Cell, namespace: str = "") -> str:
+    """The shared download cache of the cell's platform and Python: `linux-amd64-py3.11`."""
+    return f"{namespace}{cell.image.arch.platform.replace('/', '-')}-py{prediction.target(cell).python}"
+
+def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple[list[Mount], dict[str, str]]:
+    """The host's CA bundle (mounted read-only) and proxy settings, as the cell must see them.
+
+    Behind a corporate proxy pip inside a cell needs the same CA bundle and proxy variables as the
+    host; each CA file is mounted once and every variable that named it points at the mount.
+    """
+    mounts: list[Mount] = []
+    env: dict[str, str] = {}
+    placed: dict[str, str] = {}
+    for var in CA_VARIABLES:
+        path = environ.get(var)
+        if not path or not os.path.isfile(path):
+            continue
+        if path not in placed:
+            slot = f"ca-{len(placed)}.pem"
+            placed[path] = backend.cell_path(path, slot)
+            mounts.append(Mount(host=path, cell=placed[path]))
+        env[var] = placed[path]
+    for var in PROXY_VARIABLES:
+        for name in (var, var.lower()):
+            if environ.get(name):
+                env[name] = environ[name]
+    return mounts, env
+
+def served_urls(cell: Cell, served: Mapping[str, str]) -> list[str]:
+    """The URLs of the wheelhouses this cell's index variant has the harness serve."""
+    missing = [d for d in cell.index.serve if d not in served]
+    if missing:
+        raise HarnessError(f"wheelhouse {missing[0]} of index variant {cell.index.name!r} is not being served",
+                           hint="run cells through run_cells(), which serves them for the run")
+    return [served[d] for d in cell.index.serve]
+
+def pip_options(cell: Cell, backend: Backend, served: Mapping[str, str] | None = None) -> tuple[list[str], list[Mount]]:
+    """The cell's pip options, and the read-only mounts its find-links folders need. A backend whose
+    cells cannot reach this machine's loopback (a remote engine) gets served wheelhouses copied in as
+    find-links folders instead of their URLs."""
+    index = cell.index
+    if index.serve and not backend.reaches_host_loopback:
+        index = dataclasses.replace(index, find_links=(*index.serve, *index.find_links), serve=())
+    mounts = [Mount(host=d, cell=backend.cell_path(d, f"links-{i}")) for i, d in enumerate(index.find_links)]
+    urls = served_urls(cell, served or {}) if index.serve else []
+    return installers.pip_install_args(index, served=urls, links=[m.cell for m in mounts]), mounts
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+def on_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+
+def job_uses_host_network(cell: Cell, backend: Backend) -> bool:
+    """Only where an index on this machine's loopback must be reached: a served wheelhouse (when the
+    engine can reach it) or an index URL on 127.0.0.1/localhost."""
+    return (bool(cell.index.serve) and backend.reaches_host_loopback) or any(on_loopback(u) for u in cell.index.urls)
+
+def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
+    """The indexes and find-links folders the cell's pip consults, as the driver checks them."""
+    urls = [pip_args[i + 1] for i, a in enumerate(pip_args[:-1]) if a in ("--index-url", "--extra-index-url")]
+    links = [pip_args[i + 1] for i, a in enumerate(pip_args[:-1]) if a == "--find-links"]
+    return {"default": "--no-index" not in pip_args and "--index-url" not in pip_args,
+            "indexes": [{"label": redact.url(u), "url": u} for u in urls],
+            "find_links": links}
+
+def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
+    cell = effective(cell, options)
+    cache = cache_name(cell, options.cache_namespace) if options.shared_caches else None
+    environ = os.environ if options.environ is None else options.environ
+    pip_args, link_mounts = pip_options(cell, backend, served)
+    ca_mounts, env = forwarded_environment(environ, backend)
+    # The cell's pip sees only the cell's index variant, not the host's pip configuration.
+    env["PIP_CONFIG_FILE"] = os.devnull
+    installer = installers.get(cell.installer)
+    env = installer.environment(env)
+    spec = {
+        "workdir": CELL_WORKDIR,
+        # the host backend's "image" is the environment the person runs in: seen as an image's packages are
+        "system_site_packages": cell.image.ships_torch or backend.inherits_environment,
+        "inherit_environment": backend.inherits_environment,
+        "requirements": list(cell.packages.requirements),
+        "pip_args": pip_args,
+        "modules": list(cell.packages.modules),
+        "env": env,
+        "unset": list(installers.INDEX_VARIABLES),
+        "installer": cell.installer,
+        "uv_args": installer.install_args(pip_args),
+        # What the driver asks, after a failed install, to tell an outage from a missing wheel.
+        "sources": sources(cell, pip_args),
+        "retry": {"attempts": cell.retry.attempts, "backoff": cell.retry.backoff},
+        "cache": {"dir": backend.cache_dir(cache)} if cache else None,
+        "venv_name": re.sub(r"[^A-Za-z0-9._-]", "_", f"{options.run_id}-{cell.id}"),
+        "keep": options.keep,
+    }
+    files = {
+        **{name: Path(path).read_bytes() for name, path in incell.FILES.items()},
+        "spec.json": json.dumps(spec, indent=2).encode(),
+    }
+    return Job(
+        image=cell.image,
+        files=files,
+        mounts=tuple(link_mounts + ca_mounts) + options.extra_mounts,
+        argv=("cell.py", "spec.json"),
+        timeout=cell.timeout,
+        labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
+        keep=options.keep,
+        gpu=options.gpu,
+        host_network=job_uses_host_network(cell, backend),
+        memory=cell.memory,
+        cache=cache,
+    )
