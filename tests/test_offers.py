@@ -11,6 +11,7 @@ from packaging import tags
 
 from harness.incell import driver
 from harness.plan import offers
+from harness.plan.target import Target
 
 
 def this_interpreter() -> dict:
@@ -22,18 +23,18 @@ def this_interpreter() -> dict:
 @pytest.mark.skipif(sys.implementation.name != "cpython" or not platform.libc_ver()[0] == "glibc",
                     reason="the driver's facts describe CPython on glibc Linux (what cells run)")
 def test_the_drivers_facts_give_exactly_the_tags_pip_accepts_here():
-    target = offers.target_of(this_interpreter())
+    target = Target.of_begin(this_interpreter())
     assert target is not None
     assert target.tags() == frozenset(tags.sys_tags())
 
 
 def test_a_begin_event_without_the_facts_gives_no_target():
-    assert offers.target_of({"event": "begin", "python": "3.11.2", "machine": "x86_64"}) is None  # an older driver
-    assert offers.target_of({"python": "3.10.14", "machine": "x86_64", "implementation": "pypy"}) is None
+    assert Target.of_begin({"event": "begin", "python": "3.11.2", "machine": "x86_64"}) is None  # an older driver
+    assert Target.of_begin({"python": "3.10.14", "machine": "x86_64", "implementation": "pypy"}) is None
 
 
 def test_target_from_the_facts_of_a_jetson_cell():
-    target = offers.target_of({"python": "3.10.12", "machine": "aarch64", "implementation": "cpython",
+    target = Target.of_begin({"python": "3.10.12", "machine": "aarch64", "implementation": "cpython",
                                "soabi": "cpython-310-aarch64-linux-gnu", "libc": "glibc 2.35"})
     assert str(target) == "cp310, manylinux_2_35_aarch64"
     assert target.platforms[-3:] == ("manylinux_2_17_aarch64", "manylinux2014_aarch64", "linux_aarch64")

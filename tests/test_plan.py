@@ -12,6 +12,7 @@ from harness import installers
 from harness.matrix import reader
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
 from harness.plan import prediction
+from harness.plan.target import Target
 from harness.run.serve import WheelhouseServer
 
 LOGS = Path(__file__).parent / "data" / "logs"
@@ -24,14 +25,23 @@ def cell(image: Image | None = None, index: IndexVariant | None = None, requirem
 
 
 def test_target_from_recipe_jetpack_or_declaration():
-    assert prediction.target(cell()) == prediction.Target(python="3.11", platform="x86_64-manylinux_2_36")
+    assert Target.of(cell()) == Target(python=(3, 11), machine="x86_64", glibc=(2, 36))
+    assert Target.of(cell()).uv_platform == "x86_64-manylinux_2_36" and Target.of(cell()).abi == "cp311"
     orin = Image(name="orin", arch=Arch.ARM64, ref="l4t", jetpack="6.2")
-    assert prediction.target(cell(orin)) == prediction.Target(python="3.10", platform="aarch64-manylinux_2_35")
+    assert Target.of(cell(orin)) == Target(python=(3, 10), machine="aarch64", glibc=(2, 35))
     xavier = Image(name="xavier", arch=Arch.ARM64, ref="l4t", jetpack="5.1.2", python_version="3.8")
-    assert prediction.target(cell(xavier)).platform == "aarch64-manylinux_2_31"
-    unknown = prediction.target(cell(Image(name="mystery", arch=Arch.AMD64, ref="x")))
-    assert (unknown.python, unknown.platform) == ("3.10", "x86_64-manylinux_2_28")
+    assert Target.of(cell(xavier)).uv_platform == "aarch64-manylinux_2_31"
+    unknown = Target.of(cell(Image(name="mystery", arch=Arch.AMD64, ref="x")))
+    assert (unknown.python_version, unknown.uv_platform) == ("3.10", "x86_64-manylinux_2_28")
     assert [a.split(" (")[0] for a in unknown.assumed] == ["Python 3.10", "glibc 2.28"]
+
+
+def test_one_target_for_the_plan_and_for_the_driver():
+    """What plan resolves for and what a driver on that image reports are the same Target, tags and all."""
+    begin = {"python": "3.11.2", "implementation": "cpython", "machine": "x86_64",
+             "soabi": "cpython-311-x86_64-linux-gnu", "libc": "glibc 2.36"}
+    assert Target.of_begin(begin) == Target.of(cell())
+    assert Target.of_begin(begin).tags() == Target.of(cell()).tags()
 
 
 def test_uv_options_follow_the_index_variant():

@@ -15,11 +15,12 @@ from wheels import bisect_releases
 from harness.errors import IndexUnreachable
 from harness.model import IndexVariant
 from harness.plan import releases
+from harness.plan.target import Target
 from harness.run.serve import WheelhouseServer
 
 DATA = Path(__file__).parent / "data" / "index"
 JSON = "application/vnd.pypi.simple.v1+json"
-X86_BOOKWORM = releases.target_for("3.11", "x86_64-manylinux_2_36")  # as plan resolves the smoke image
+X86_BOOKWORM = Target(python=(3, 11), machine="x86_64", glibc=(2, 36))  # as plan resolves the smoke image
 
 
 def recorded(name: str) -> list[releases.Listed]:
@@ -30,7 +31,7 @@ def recorded(name: str) -> list[releases.Listed]:
 
 def test_the_target_is_the_one_plan_resolves_for():
     assert str(X86_BOOKWORM) == "cp311, manylinux_2_36_x86_64"
-    jetson = releases.target_for("3.10", "aarch64-manylinux_2_35")
+    jetson = Target(python=(3, 10), machine="aarch64", glibc=(2, 35))
     assert (jetson.python, jetson.abi, jetson.machine, jetson.glibc) == ((3, 10), "cp310", "aarch64", (2, 35))
 
 
@@ -43,7 +44,7 @@ def test_a_real_pep691_page_is_judged_by_wheel_tags():
 
     # JetPack 4's Ubuntu 18.04 has glibc 2.27: every torch 2.13.0 Linux wheel needs 2.28.
     old_glibc = releases.judge("torch", recorded("torch.simple.json.gz"),
-                               releases.target_for("3.11", "x86_64-manylinux_2_27"), ["recorded"])
+                               Target(python=(3, 11), machine="x86_64", glibc=(2, 27)), ["recorded"])
     assert old_glibc.get("2.13.0").fitting == ()
     assert old_glibc.get("2.13.0").why_not(old_glibc.target).startswith(
         "no wheel for this target (cp311, manylinux_2_27_x86_64): wheels for other targets "
@@ -51,7 +52,7 @@ def test_a_real_pep691_page_is_judged_by_wheel_tags():
 
 
 def test_requires_python_refuses_a_wheel_whose_tags_fit():
-    python38 = releases.target_for("3.8", "aarch64-manylinux_2_31")  # JetPack 5
+    python38 = Target(python=(3, 8), machine="aarch64", glibc=(2, 31))  # JetPack 5
     tune = releases.judge("torchtune", recorded("torchtune.simple.json"), python38, ["recorded"])
     assert [str(v) for v in tune.usable()] == ["0.0.1", "0.1.0", "0.1.1", "0.2.0", "0.2.1"]
     assert tune.get("0.6.1").why_not(python38) == (

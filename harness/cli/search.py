@@ -14,18 +14,13 @@ from harness.cli.args import load_all, results_dir, run_options, the_cell
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
 from harness.model import Matrix, PackageSet, Verdict
-from harness.plan import prediction, releases
+from harness.plan import releases
+from harness.plan.target import Target
 from harness.reports import publish
 from harness.results import store
 from harness.run.prefetch import prefetch
 
 DEFAULT_CHAIN = ("torch", "torchao", "torchtune")
-
-
-def search_target(base):
-    """The target a search asks the index about: the one `plan` resolves the base cell for."""
-    goal = prediction.target(base)
-    return releases.target_for(goal.python, goal.platform)
 
 
 def search_setup(args: argparse.Namespace, m: Matrix, base):
@@ -62,7 +57,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
                                   good=bisection.version(args.good, "good version"),
                                   bad=bisection.version(args.bad, "bad version"),
                                   bad_verdicts=frozenset(Verdict(v) for v in args.bad_verdict))
-    offer = releases.offered(base.index, question.package, search_target(base))
+    offer = releases.offered(base.index, question.package, Target.of(base))
     bisection.check(question, offer)  # bad input is said before a backend or a cell starts
     stepper = search_setup(args, m, base)
     return answered(bisection.bisect(question, offer, stepper, matrix=m), args, m)
@@ -86,7 +81,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
                                         and c.index.name == index), "pip")
     base = steps.base_for(m, image=image, index=index, installer=installer,
                           packages=PackageSet(name="solve", requirements=tuple(requirements), modules=modules))
-    target = search_target(base)
+    target = Target.of(base)
     offers = {canonicalize_name(r.name): releases.offered(base.index, r.name, target)
               for r in parsed if solve.exact(r) is None}
     stepper = search_setup(args, m, base)

@@ -17,7 +17,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -27,54 +27,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from harness.plan.target import Target
+
 SHOWN = 4  # files named per line; the rest are counted
-LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Target:
-    """The interpreter a cell installs into, as its driver described it (CPython on glibc Linux)."""
-
-    python: tuple[int, int]
-    abi: str  # "cp311" (from SOABI: "cp313t" for a free-threaded build)
-    machine: str  # "x86_64", "aarch64"
-    glibc: tuple[int, int] | None = None
-
-    @property
-    def platforms(self) -> tuple[str, ...]:
-        """The platform tags pip accepts here, newest manylinux first (packaging's rules)."""
-        out = []
-        if self.glibc and self.glibc[0] == 2:
-            oldest = 4 if self.machine in ("x86_64", "i686") else 16
-            for minor in range(self.glibc[1], oldest, -1):
-                out.append(f"manylinux_2_{minor}_{self.machine}")
-                if minor in LEGACY_MANYLINUX:
-                    out.append(f"{LEGACY_MANYLINUX[minor]}_{self.machine}")
-        return (*out, f"linux_{self.machine}")
-
-    def tags(self) -> frozenset[Tag]:
-        interpreter = f"cp{self.python[0]}{self.python[1]}"
-        return (frozenset(cpython_tags(self.python, [self.abi], self.platforms))
-                | frozenset(compatible_tags(self.python, interpreter, self.platforms)))
-
-    def __str__(self) -> str:
-        return f"{self.abi}, {self.platforms[0]}"
-
-
-def target_of(begin: Mapping[str, Any] | None) -> Target | None:
-    """The target the driver's `begin` event describes; None where it does not say enough (a log from
-    an older driver, or an interpreter other than CPython)."""
-    if not begin or begin.get("implementation") != "cpython" or not begin.get("machine"):
-        return None
-    version = re.match(r"(\d+)\.(\d+)", str(begin.get("python") or ""))
-    if not version:
-        return None
-    python = (int(version.group(1)), int(version.group(2)))
-    soabi = re.match(r"cpython-(\d+[a-z]*)-", str(begin.get("soabi") or ""))
-    abi = f"cp{soabi.group(1)}" if soabi else f"cp{python[0]}{python[1]}"
-    libc = re.match(r"glibc (\d+)\.(\d+)", str(begin.get("libc") or ""))
-    glibc = (int(libc.group(1)), int(libc.group(2))) if libc else None
-    return Target(python=python, abi=abi, machine=str(begin["machine"]), glibc=glibc)
 
 
 @dataclass(frozen=True)

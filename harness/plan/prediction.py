@@ -23,19 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import installers, redact
-from harness.jetson import glibc_for_jetpack, python_for_jetpack
 from harness.model import Cell
+from harness.plan.target import Target
 
-ASSUMED_GLIBC = "2.28"
-ASSUMED_PYTHON = "3.10"
 UV_TIMEOUT = 300.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Target:
-    python: str
-    platform: str  # uv's --python-platform, e.g. aarch64-manylinux_2_35
-    assumed: tuple[str, ...] = ()  # what was not known and so assumed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,31 +40,15 @@ class Prediction:
     notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"cell_id": self.cell_id, "python": self.target.python, "platform": self.target.platform,
+        return {"cell_id": self.cell_id, "python": self.target.python_version, "platform": self.target.uv_platform,
                 "assumed": list(self.target.assumed), "outcome": self.outcome, "versions": self.versions,
                 "evidence": list(self.evidence), "seconds": round(self.seconds, 3), "notes": list(self.notes)}
-
-
-def target(cell: Cell) -> Target:
-    image = cell.image
-    recipe = image.recipe
-    assumed = []
-    python = image.python_version or (recipe.python_version if recipe else None) or python_for_jetpack(image.jetpack)
-    if not python:
-        python = ASSUMED_PYTHON
-        assumed.append(f"Python {python} (set python_version on [images.{image.name}])")
-    glibc = image.glibc or (recipe.glibc if recipe else None) or glibc_for_jetpack(image.jetpack)
-    if not glibc:
-        glibc = ASSUMED_GLIBC
-        assumed.append(f"glibc {glibc} (set glibc on [images.{image.name}])")
-    level = "_".join(glibc.split(".")[:2])
-    return Target(python=python, platform=f"{image.arch.machine}-manylinux_{level}", assumed=tuple(assumed))
 
 
 def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any] = subprocess.run,
             environ: Mapping[str, str] | None = None, uv: str | None = None) -> Prediction:
     """One cell's prediction. Never raises for a failed resolution: that is the prediction."""
-    goal = target(cell)
+    goal = Target.of(cell)
     options, notes = installers.resolution_args(cell.index, installer or cell.installer)
     if cell.image.ships_torch:
         notes.append("the image ships torch: the plan resolves as if the venv were empty")
@@ -84,9 +59,9 @@ def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any]
         argv = [uv or installers.uv_binary(), "pip", "compile", str(requirements), "--no-config",
                 "--no-python-downloads", "--no-header", "--no-annotate", "--quiet",
                 "--python", sys.executable,  # any interpreter will do: markers and tags are evaluated
-                "--python-version", goal.python,  # for the target's version
-                "--python-platform", goal.platform, "--only-binary", ":all:", "--cache-dir", str(Path(tmp) / "cache"),
-                *options]
+                "--python-version", goal.python_version,  # for the target's version
+                "--python-platform", goal.uv_platform, "--only-binary", ":all:",
+                "--cache-dir", str(Path(tmp) / "cache"), *options]
         began = time.monotonic()
         try:
             done = run(argv, capture_output=True, text=True, timeout=UV_TIMEOUT,

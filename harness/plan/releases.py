@@ -4,7 +4,7 @@ indexes and wheelhouse folders list, and for each the wheels this target can ins
 A search (`bisect`, `solve`) tries only versions that can install on the target, and says which it
 skipped and why: no wheel for this target (only an sdist, wheels for other platforms or Pythons, a
 Requires-Python the target's Python does not meet), yanked, or a pre-release. The files are read
-with packaging and judged with the target's wheel tags (offers.Target, as pip derives them) — the
+with packaging and judged with the target's wheel tags (plan.target.Target, as pip derives them) — the
 view `plan` has, which resolves with `--only-binary :all:`.
 
 Indexes are asked for their PEP 691 JSON page, falling back to the PEP 503 HTML page; folders
@@ -19,7 +19,6 @@ import base64
 import html.parser
 import json
 import os
-import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +35,8 @@ from packaging.version import Version
 from harness import redact
 from harness.errors import HarnessError, IndexUnreachable
 from harness.model import IndexVariant
-from harness.plan.offers import SHOWN, DistFile, Target, project_of, read_file
+from harness.plan.offers import SHOWN, DistFile, project_of, read_file
+from harness.plan.target import Target
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 USER_AGENT = "edge-wheel-harness-releases"
@@ -44,16 +44,6 @@ ATTEMPTS = 3
 BACKOFF = 1.0  # seconds before the second attempt, doubled after
 TIMEOUT = 30.0
 CA_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
-
-
-def target_for(python: str, platform: str) -> Target:
-    """The target `plan` resolves for (`3.11`, `x86_64-manylinux_2_36`) as wheel tags judge it: CPython
-    of that version on that machine and glibc."""
-    major, minor = (int(p) for p in python.split(".")[:2])
-    machine, _, libc = platform.partition("-")
-    level = re.match(r"manylinux_(\d+)_(\d+)$", libc)
-    glibc = (int(level.group(1)), int(level.group(2))) if level else None
-    return Target(python=(major, minor), abi=f"cp{major}{minor}", machine=machine, glibc=glibc)
 
 
 @dataclass(frozen=True, kw_only=True)

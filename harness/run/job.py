@@ -16,7 +16,7 @@ from harness import incell, installers, redact
 from harness.backends.base import LABEL_CELL, LABEL_RUN, Backend, Job, Mount
 from harness.errors import HarnessError
 from harness.model import Cell
-from harness.plan import prediction
+from harness.plan.target import Target
 from harness.run.options import RunOptions, effective
 
 CELL_WORKDIR = "ewh-work"
@@ -27,7 +27,7 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
 
 def cache_name(cell: Cell, namespace: str = "") -> str:
     """The shared download cache of the cell's platform and Python: `linux-amd64-py3.11`."""
-    return f"{namespace}{cell.image.arch.platform.replace('/', '-')}-py{prediction.target(cell).python}"
+    return f"{namespace}{cell.image.arch.platform.replace('/', '-')}-py{Target.of(cell).python_version}"
 
 def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple[list[Mount], dict[str, str]]:
     """The host's CA bundle (mounted read-only) and proxy settings, as the cell must see them.

@@ -245,12 +245,6 @@ def done_line(result: CellResult, n: int, total: int, run_id: str) -> str:
     note = f" — {first}" if first else ""
     return f"[{n}/{total}] {result.cell_id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}"
 
-def target(cell: Cell) -> tuple[str, str]:
-    """The target the prediction step resolves a cell for: its Python version and uv's platform name
-    (`x86_64-manylinux_2_36`) — what a search asks an index about (harness.releases)."""
-    goal = prediction.target(cell)
-    return goal.python, goal.platform
-
 def predictor(options: RunOptions, note: Callable[[str], None]) -> Predict | None:
     """The prediction step: `plan`'s prediction of a cell, to store beside its real result and to key
     an unpinned cell; None (said once) where predictions are off or uv is missing."""

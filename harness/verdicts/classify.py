@@ -22,6 +22,7 @@ from harness.installers import read_uv
 from harness.matrix import templates
 from harness.model import Cell, Verdict
 from harness.plan import offers
+from harness.plan.target import Target
 from harness.verdicts import buildcause
 from harness.verdicts.events import CellEvents
 
@@ -127,19 +128,19 @@ def _build_failure(output: str, installer: str, package: str | None, evidence: S
                      hint=_clip(hint, 400))
 
 
-def _judge_offer(check: Mapping[str, Any], output: str, cell: Cell | None, target: offers.Target) -> offers.Offer:
+def _judge_offer(check: Mapping[str, Any], output: str, cell: Cell | None, target: Target) -> offers.Offer:
     """One answer with files, judged for the target and for what the cell asked of the project."""
     wanted = offers.requested(str(check.get("project")), output, cell.packages.requirements if cell else ())
     return offers.judge(check, target, wanted, allows_source=not (cell and cell.index.refuses_source))
 
 
 def _judged(checks: Sequence[Mapping[str, Any]], output: str, cell: Cell | None,
-            target: offers.Target) -> list[offers.Offer]:
+            target: Target) -> list[offers.Offer]:
     return [_judge_offer(c, output, cell, target) for c in checks if not c.get("error") and c.get("files")]
 
 
 def _offers(checks: Sequence[Mapping[str, Any]], output: str = "", cell: Cell | None = None,
-            target: offers.Target | None = None) -> list[str]:
+            target: Target | None = None) -> list[str]:
     """What each index that answered offers for the projects pip missed: for the cell's target where
     the driver said what that is (a log from an older driver lists the files as the index gave them)."""
     out = []
@@ -205,7 +206,7 @@ UV_OUTCOMES = {"no-distribution": Verdict.NO_DISTRIBUTION, "conflict": Verdict.C
 
 
 def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None = None,
-               target: offers.Target | None = None) -> Judgement | None:
+               target: Target | None = None) -> Judgement | None:
     """Why `uv pip install` failed, in uv's own words (read as `plan` reads them), or None to read it as
     pip's (an unreachable index is judged the same way for both)."""
     if "cause:" not in output and "error:" not in output:
@@ -227,10 +228,10 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | No
 
 def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
                     cell: Cell | None = None, *, roots: Sequence[Mapping[str, Any]] = (),
-                    target: offers.Target | None = None) -> Judgement:
+                    target: Target | None = None) -> Judgement:
     """Why pip (or uv) failed: an index that did not answer, a wrong index URL, no distribution, a
     conflict, a failed build. `roots` are the driver's checks of index roots, `target` the cell's
-    interpreter (offers.target_of its `begin` event)."""
+    interpreter (Target.of_begin its `begin` event)."""
     attempts = len(retries) + 1
     only_binary = bool(cell and cell.index.refuses_source)
     garbled = _garbled(checks, roots, output)
@@ -315,7 +316,7 @@ def _garbled(checks: Sequence[Mapping[str, Any]], roots: Sequence[Mapping[str, A
 
 
 def _no_distribution(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None,
-                     target: offers.Target | None, unsupported: str | None, missing: Sequence[str],
+                     target: Target | None, unsupported: str | None, missing: Sequence[str],
                      only_binary: bool) -> Judgement:
     """No distribution fits: what each index offers for this target, what exists of the version asked
     for, and (under only_binary) the sdist a build would compile."""
@@ -710,7 +711,7 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                 hint=more_memory if oom else "pip was killed: look for memory pressure (OOM) in the log, and give "
                                              "the cell more memory")
         found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
-                                roots=parsed.index_roots, target=offers.target_of(parsed.begin))
+                                roots=parsed.index_roots, target=Target.of_begin(parsed.begin))
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):
