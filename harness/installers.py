@@ -3,7 +3,8 @@
 What each takes for an index variant (pip's options, and the same options as uv has them), the
 environment each needs in a cell and the variables that must not leak into one, and how to read what
 uv printed (its errors explain themselves; `plan` and the classifier read them the same way).
-The installing itself happens inside the cell (harness/cell.py, stdlib-only).
+The installing itself happens inside the cell (harness/incell/driver.py, stdlib-only). Also here: the
+one rule for the CA bundle and the proxies that everything the harness and its cells ask of an index uses.
 
 A new installer: a class here with the `Installer` methods, its name in model.INSTALLERS, and its
 install step in the cell driver.
@@ -29,6 +30,21 @@ PIP_INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
 UV_INDEX_VARIABLES = ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_FIND_LINKS",
                       "UV_NO_INDEX", "UV_INDEX_STRATEGY", "UV_CONSTRAINT", "UV_OVERRIDE", "UV_CONFIG_FILE")
 INDEX_VARIABLES = PIP_INDEX_VARIABLES + UV_INDEX_VARIABLES  # dropped inside every cell
+
+# The CA bundle: the first of these that names a file, pip's own variable first (what pip itself
+# trusts). Everything asks indexes with it: pip and uv in the cell, the driver's index checks (which
+# keep the same order: incell/driver.CA_VARIABLES), `plan`'s uv and a search's releases on the host.
+CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")  # forwarded as set, either case
+
+
+def ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The CA bundle `environ` names (see CA_VARIABLES), or None for the system's own."""
+    for var in CA_VARIABLES:
+        path = environ.get(var)
+        if path and os.path.isfile(path):
+            return path
+    return None
 
 
 def pip_install_args(index: IndexVariant, *, served: Sequence[str] = (), links: Sequence[str] = ()) -> list[str]:
@@ -125,8 +141,8 @@ class Uv:
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
         out = dict(env)
-        cert = env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE")
-        if "SSL_CERT_FILE" not in out and cert:  # uv reads SSL_CERT_FILE, not pip's variables
+        cert = next((env[var] for var in CA_VARIABLES if env.get(var)), None)
+        if cert:  # uv reads SSL_CERT_FILE, not pip's variables: the bundle CA_VARIABLES choose
             out["SSL_CERT_FILE"] = cert
         return out
 
@@ -163,10 +179,10 @@ def resolution_args(index: IndexVariant, installer: str = "pip") -> tuple[list[s
 
 def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The host's environment for uv: without uv's index settings (the cell's variant decides), with
-    the host's CA bundle where pip's variable names it (uv reads SSL_CERT_FILE)."""
+    the host's CA bundle (ca_bundle) as SSL_CERT_FILE, which uv reads."""
     env = {k: v for k, v in environ.items() if k not in UV_INDEX_VARIABLES}
-    cert = environ.get("PIP_CERT") or environ.get("REQUESTS_CA_BUNDLE")
-    if cert and "SSL_CERT_FILE" not in env and os.path.isfile(cert):
+    cert = ca_bundle(environ)
+    if cert:
         env["SSL_CERT_FILE"] = cert
     return env
 

@@ -3,6 +3,9 @@ indexes served on loopback, through a recording proxy, and through a whole cell 
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+
 import pytest
 from proxy import RecordingProxy
 from wheels import make_wheel
@@ -124,32 +127,70 @@ def test_which_answers_a_retry_may_cure(no_host_proxy, status, transient, error)
     assert (got["status"], got["transient"], got["error"]) == (status, transient, error)
 
 
+class TlsIndex:
+    """An HTTPS server on loopback with a certificate from its own CA (trustme); every page is 404."""
+
+    def __init__(self, tmp_path):
+        import trustme
+
+        self.ca = trustme.CA()
+        self.bundle = tmp_path / f"ca-{id(self)}.pem"
+        self.ca.cert_pem.write_to_path(str(self.bundle))
+
+    def __enter__(self) -> str:
+        import http.server
+        import ssl
+        import threading
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ca.issue_cert("127.0.0.1").configure_cert(context)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"https://127.0.0.1:{self.server.server_address[1]}/simple"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def test_a_tls_failure_is_an_answer_not_an_outage_and_the_cells_ca_bundle_is_trusted(no_host_proxy, tmp_path):
-    import http.server
-    import ssl
-    import threading
-
-    import trustme
-
-    ca = trustme.CA()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"https://127.0.0.1:{server.server_address[1]}/simple"
-    bundle = tmp_path / "corp-ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    try:
+    index = TlsIndex(tmp_path)
+    with index as url:
         untrusted = driver.check_index("lan", url, "edgeops", {})
-        trusted = {var: driver.check_index("lan", url, "edgeops", {var: str(bundle)})
+        trusted = {var: driver.check_index("lan", url, "edgeops", {var: str(index.bundle)})
                    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
-    finally:
-        server.shutdown()
-        server.server_close()
     assert untrusted["transient"] is False and "CERTIFICATE_VERIFY_FAILED" in untrusted["error"]
     for var, got in trusted.items():  # with the cell's bundle the index answers (it has no such page)
         assert (got["status"], got["error"], got["transient"]) == (404, None, False), var
+
+
+def test_one_ca_bundle_everywhere_when_the_hosts_variables_disagree(no_host_proxy, tmp_path):
+    """A host whose PIP_CERT and SSL_CERT_FILE name different bundles: the cell (pip, uv, the driver's
+    checks), plan's uv and a search's releases all trust PIP_CERT's, the one pip itself trusts."""
+    from test_runner import InCell
+
+    from harness import installers
+    from harness.plan import releases
+    from harness.run.job import forwarded_environment
+
+    index, other = TlsIndex(tmp_path), TlsIndex(tmp_path)
+    environ = {"PIP_CERT": str(index.bundle), "SSL_CERT_FILE": str(other.bundle)}
+    mounts, env = forwarded_environment(environ, InCell())
+    assert [m.host for m in mounts] == [str(index.bundle)]
+    assert {env[var] for var in installers.CA_VARIABLES} == {mounts[0].cell}
+    assert installers.get("uv").environment(env)["SSL_CERT_FILE"] == mounts[0].cell
+    assert installers.host_environment(environ)["SSL_CERT_FILE"] == str(index.bundle)
+    assert driver.CA_VARIABLES == installers.CA_VARIABLES  # the driver reads the cell's env in the same order
+    with index as url:
+        checked = driver.check_index("lan", url, "edgeops", environ)
+        fetch = releases._fetch(environ)  # a search asking the index for its releases
+        try:
+            fetch(urllib.request.Request(url + "/edgeops/"), 10)
+        except urllib.error.HTTPError as exc:
+            asked = exc.code
+    assert (checked["status"], checked["error"]) == (404, None)
+    assert asked == 404  # the index answered: its certificate was trusted
 
 
 def install_against(url: str, attempts: int, backoff: float, capsys) -> tuple[int, object]:

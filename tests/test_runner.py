@@ -49,7 +49,7 @@ def test_ca_bundle_is_mounted_once_and_proxies_are_forwarded(tmp_path):
     mounts, env = forwarded_environment(environ, InCell())
     assert [(m.host, m.cell) for m in mounts] == [(str(ca), "/ewh/mnt/ca-0.pem")]
     assert env == {"PIP_CERT": "/ewh/mnt/ca-0.pem", "REQUESTS_CA_BUNDLE": "/ewh/mnt/ca-0.pem",
-                   "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost"}
+                   "SSL_CERT_FILE": "/ewh/mnt/ca-0.pem", "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost"}
 
 
 def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):

@@ -227,6 +227,7 @@ def duration_value(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90, 30m, 6h or 2d")
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
+
 def jobs_value(text: str) -> int | str:
     if text == "auto":
         return text
@@ -235,11 +236,13 @@ def jobs_value(text: str) -> int | str:
     except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(f"{exc}, or 'auto'") from None
 
+
 def shard_value(text: str) -> tuple[int, int]:
     try:
         return schedule.parse_shard(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def count_value(text: str) -> int:
     try:
@@ -250,6 +253,7 @@ def count_value(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{value} cells: give 1 or more")
     return value
 
+
 def seconds_value(text: str) -> float:
     try:
         value = float(text)
@@ -258,6 +262,7 @@ def seconds_value(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} seconds: give more than 0")
     return value
+
 
 def size_value(text: str) -> int:
     value = reader.parse_size(text)

@@ -78,6 +78,7 @@ def shard_cells(m: Matrix, cells: list, args: argparse.Namespace) -> list:
     print(f"Shard {index}/{count} of {m.name}: {len(mine)} of {len(cells)} cells ({how})")
     return mine
 
+
 def stored_estimates(directory: Path, cells) -> dict[str, float]:
     """How long each cell took the last time it ran (for the ETA)."""
     found = {}

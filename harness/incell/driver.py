@@ -180,8 +180,12 @@ def default_index(venv_python, env):
         return None
 
 
+# The CA bundle's variables in the order the host's rule reads them (harness.installers.CA_VARIABLES).
+CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+
+
 def _ssl_context(env):
-    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+    for var in CA_VARIABLES:
         if env.get(var) and os.path.isfile(env[var]):
             return ssl.create_default_context(cafile=env[var])
     return ssl.create_default_context()

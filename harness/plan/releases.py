@@ -32,7 +32,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from harness import redact
+from harness import installers, redact
 from harness.errors import HarnessError, IndexUnreachable
 from harness.model import IndexVariant
 from harness.plan.offers import SHOWN, DistFile, project_of, read_file
@@ -43,7 +43,6 @@ USER_AGENT = "edge-wheel-harness-releases"
 ATTEMPTS = 3
 BACKOFF = 1.0  # seconds before the second attempt, doubled after
 TIMEOUT = 30.0
-CA_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,10 +223,7 @@ def parse_page(body: str, content_type: str) -> list[Listed]:
 
 
 def _ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext:
-    for var in CA_VARIABLES:
-        if environ.get(var) and os.path.isfile(environ[var]):
-            return ssl.create_default_context(cafile=environ[var])
-    return ssl.create_default_context()
+    return ssl.create_default_context(cafile=installers.ca_bundle(environ))
 
 
 Fetch = Callable[[Request, float], tuple[int, str, str]]

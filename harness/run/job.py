@@ -21,37 +21,32 @@ from harness.run.options import RunOptions, effective
 
 CELL_WORKDIR = "ewh-work"
 
-CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
 
 def cache_name(cell: Cell, namespace: str = "") -> str:
     """The shared download cache of the cell's platform and Python: `linux-amd64-py3.11`."""
     return f"{namespace}{cell.image.arch.platform.replace('/', '-')}-py{Target.of(cell).python_version}"
 
+
 def forwarded_environment(environ: Mapping[str, str], backend: Backend) -> tuple[list[Mount], dict[str, str]]:
     """The host's CA bundle (mounted read-only) and proxy settings, as the cell must see them.
 
     Behind a corporate proxy pip inside a cell needs the same CA bundle and proxy variables as the
-    host; each CA file is mounted once and every variable that named it points at the mount.
+    host. The bundle is the one installers.ca_bundle chooses, lent once; every CA variable in the cell
+    names it, so pip, uv, the driver's checks and OpenSSL in the cell all trust the same certificates
+    as `plan` and a search do on the host.
     """
     mounts: list[Mount] = []
     env: dict[str, str] = {}
-    placed: dict[str, str] = {}
-    for var in CA_VARIABLES:
-        path = environ.get(var)
-        if not path or not os.path.isfile(path):
-            continue
-        if path not in placed:
-            slot = f"ca-{len(placed)}.pem"
-            placed[path] = backend.cell_path(path, slot)
-            mounts.append(Mount(host=path, cell=placed[path]))
-        env[var] = placed[path]
-    for var in PROXY_VARIABLES:
+    bundle = installers.ca_bundle(environ)
+    if bundle:
+        mounts.append(Mount(host=bundle, cell=backend.cell_path(bundle, "ca-0.pem")))
+        env.update({var: mounts[0].cell for var in installers.CA_VARIABLES})
+    for var in installers.PROXY_VARIABLES:
         for name in (var, var.lower()):
             if environ.get(name):
                 env[name] = environ[name]
     return mounts, env
+
 
 def served_urls(cell: Cell, served: Mapping[str, str]) -> list[str]:
     """The URLs of the wheelhouses this cell's index variant has the harness serve."""
@@ -60,6 +55,7 @@ def served_urls(cell: Cell, served: Mapping[str, str]) -> list[str]:
         raise HarnessError(f"wheelhouse {missing[0]} of index variant {cell.index.name!r} is not being served",
                            hint="run cells through run_cells(), which serves them for the run")
     return [served[d] for d in cell.index.serve]
+
 
 def pip_options(cell: Cell, backend: Backend, served: Mapping[str, str] | None = None) -> tuple[list[str], list[Mount]]:
     """The cell's pip options, and the read-only mounts its find-links folders need. A backend whose
@@ -74,14 +70,17 @@ def pip_options(cell: Cell, backend: Backend, served: Mapping[str, str] | None =
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
+
 def on_loopback(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     return host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+
 
 def job_uses_host_network(cell: Cell, backend: Backend) -> bool:
     """Only where an index on this machine's loopback must be reached: a served wheelhouse (when the
     engine can reach it) or an index URL on 127.0.0.1/localhost."""
     return (bool(cell.index.serve) and backend.reaches_host_loopback) or any(on_loopback(u) for u in cell.index.urls)
+
 
 def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
     """The indexes and find-links folders the cell's pip consults, as the driver checks them."""
@@ -90,6 +89,7 @@ def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
     return {"default": "--no-index" not in pip_args and "--index-url" not in pip_args,
             "indexes": [{"label": redact.url(u), "url": u} for u in urls],
             "find_links": links}
+
 
 def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
     cell = effective(cell, options)

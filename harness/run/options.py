@@ -19,8 +19,10 @@ from harness.run import schedule
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
+
 def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
@@ -39,10 +41,12 @@ class RunOptions:
     plan: bool = True  # predict cells with uv: stored beside results, and the key of unpinned cells
     cache_namespace: str = ""  # a prefix for the shared caches' names (tests keep theirs apart)
 
+
 def effective(cell: Cell, options: RunOptions) -> Cell:
     """The cell as this run runs it: the run's timeout, and its memory limit unless the cell sets one."""
     return dataclasses.replace(cell, timeout=options.timeout or cell.timeout,
                                memory=cell.memory if cell.memory is not None else options.memory)
+
 
 def forced(cell: Cell, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(cell.id, p) for p in patterns)

@@ -36,6 +36,7 @@ def in_wheelhouse(requirement: str, folder: Path) -> bool:
             return True
     return False
 
+
 def prefetch(cells: list[Cell], *, run: Callable[..., Any] = subprocess.run,
              log: Callable[[str], None] = print) -> None:
     """Fill wheelhouse variants with `pip download` on the host (using the host's pip configuration)."""

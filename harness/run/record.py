@@ -93,6 +93,7 @@ def describe(cell: Cell) -> dict[str, Any]:
                  find_links=[shown(d) for d in index["find_links"]], serve=[shown(d) for d in index["serve"]])
     return described
 
+
 def install_record(cell: Cell, parsed: _events.CellEvents) -> dict[str, Any] | None:
     """pip's install report, each item with its size: as pip printed it when it downloaded the file
     (or took it from its cache), or measured on the host for a file from a find-links folder."""
@@ -112,6 +113,7 @@ def install_record(cell: Cell, parsed: _events.CellEvents) -> dict[str, Any] | N
     downloaded = sum(i["size"]["bytes"] for i in items if i["size"] and i["size"]["how"] == "downloaded")
     return {**parsed.install, "items": items, "downloaded_bytes": downloaded}
 
+
 def caches_record(cache: str | None, parsed: _events.CellEvents | None,
                   install: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The download caches the cell had: shared (which) or cold, warm or cold, and what the install
@@ -130,6 +132,7 @@ def caches_record(cache: str | None, parsed: _events.CellEvents | None,
             out.update(downloaded=hows.count("downloaded"), from_cache=hows.count("cached"),
                        local=hows.count("local"), downloaded_bytes=install.get("downloaded_bytes"))
     return out
+
 
 def timings_from(prepared: Prepared, execution: Execution | None,
                  parsed: _events.CellEvents | None, total: float) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from harness.verdicts import events as _events
 
 Predict = Callable[[Cell], Mapping[str, Any] | None]
 
+
 def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, host: dict[str, Any],
              log_dir: Path | None = None, served: Mapping[str, str] | None = None,
              prediction: Mapping[str, Any] | None = None, predict: Predict | None = None,
@@ -168,6 +169,7 @@ class ImageGate:
                 raise
             return self.ready[image.tag]  # type: ignore[return-value]
 
+
 def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunOptions, *,
               results_dir: Path, log: Callable[[str], None] = print,
               predictions: Mapping[str, Mapping[str, Any]] | None = None,
@@ -237,6 +239,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                               f"{options.run_id}` once the engine is back")
             reporter.close()
 
+
 def done_line(result: CellResult, n: int, total: int, run_id: str) -> str:
     if result.reused and result.reused.get("by_run") == run_id:
         return (f"[{n}/{total}] {result.cell_id}: {result.verdict.value}, reused (inputs unchanged since "
@@ -244,6 +247,7 @@ def done_line(result: CellResult, n: int, total: int, run_id: str) -> str:
     first = (result.evidence or result.notes or ("",))[0]
     note = f" — {first}" if first else ""
     return f"[{n}/{total}] {result.cell_id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}"
+
 
 def predictor(options: RunOptions, note: Callable[[str], None]) -> Predict | None:
     """The prediction step: `plan`'s prediction of a cell, to store beside its real result and to key
