@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -35,12 +36,28 @@ def parts(c: Cell, prediction=None, identity="sha256:1", gpu="none", host=None):
 
 
 @pytest.mark.parametrize(("text", "exact"), [
-    ("torch==2.13.0", True), ("torch===2.13.0", True), ("torch==2.13.*", False), ("torch>=2.13", False),
-    ("torch", False), ("torch==2.13.0,<3", False), ("torch @ https://example.org/torch.whl", False),
-    ("not a requirement", False),
+    ("torch==2.13.0", "2.13.0"), ("torch===2.13.0", "2.13.0"), ("torch==2.13.*", None), ("torch===2.*", None),
+    ("torch>=2.13", None), ("torch", None), ("torch==2.13.0,<3", None),
+    ("torch @ https://example.org/torch.whl", None), ("not a requirement", None),
+    ("torch==2.13.0; python_version >= '3.9'", "2.13.0"),
 ])
 def test_exact_pins(text, exact):
-    assert cache.exact_pin(text) is exact
+    """One rule for an exact pin: the cache's key, the prefetch, a step's name and solve agree."""
+    from harness.answers import steps
+    from harness.pins import exact_version
+    from harness.run.prefetch import in_wheelhouse
+
+    assert exact_version(text) == exact
+    assert cache.all_pinned(cell(requirements=(text,))) is (exact is not None)
+    if text == "not a requirement":
+        return
+    name = steps.set_name([text])
+    if exact is not None and ";" not in text:
+        assert name == f"torch-{exact}"  # a step named by its pin
+    elif text != "torch":  # anything looser is named with a hash of the whole set, never as a pin
+        assert re.fullmatch(r"torch-(.*-)?[0-9a-f]{8}", name), name
+    if exact is None:
+        assert not in_wheelhouse(text, Path("."))  # never skipped from a prefetch as if pinned
 
 
 def test_an_unpinned_cell_is_keyed_by_its_resolution_and_not_at_all_without_one():

@@ -42,19 +42,12 @@ from harness.answers import steps
 from harness.answers.bisection import finding
 from harness.errors import HarnessError
 from harness.model import Cell, CellResult, Matrix, Verdict
+from harness.pins import exact_version
 from harness.plan import releases
 from harness.verdicts.classify import degradations
 
 SHOWN_REJECTED = 20
 PLAN_WORKERS = 4
-
-
-def exact(req: Requirement) -> str | None:
-    """The version an exact pin names (`torch==2.13.0` → 2.13.0), or None."""
-    specs = list(req.specifier)
-    if len(specs) == 1 and specs[0].operator in ("==", "===") and not specs[0].version.endswith(".*"):
-        return specs[0].version
-    return None
 
 
 def modules_for(m: Matrix, names: Sequence[str]) -> tuple[str, ...]:
@@ -205,7 +198,7 @@ def solve(base: Cell, requirements: Sequence[str], offers: Mapping[str, releases
     skipped: dict[str, tuple[tuple[str, str], ...]] = {}
     kept: dict[str, list[str]] = {}
     for name, req in by_name.items():
-        pinned = exact(req)
+        pinned = exact_version(req)
         if pinned is not None:
             kept[name] = [pinned]
             continue
@@ -262,7 +255,7 @@ def solve(base: Cell, requirements: Sequence[str], offers: Mapping[str, releases
     stopped = None
     for n, combo in enumerate(itertools.product(*(kept[name] for name in order)), start=1):
         versions = {name: combo[order.index(name)] for name in names}
-        pins = tuple(pin_text(by_name[name], versions[name]) if exact(by_name[name]) is None else str(by_name[name])
+        pins = tuple(str(by_name[name]) if exact_version(by_name[name]) else pin_text(by_name[name], versions[name])
                      for name in names)
         label = ", ".join(f"{k} {v}" for k, v in versions.items())
         fails = next((f for f in known if f.verdict is not Verdict.DEGRADED and f.holds_for(versions)), None)

@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from harness.backends.base import Backend
 from harness.errors import HarnessError
 from harness.model import Cell, CellResult, Matrix, PackageSet, Verdict
+from harness.pins import exact_version
 from harness.run import progress, runner
 from harness.run.options import RunOptions
 
@@ -56,8 +57,9 @@ def set_name(requirements: Sequence[str]) -> str:
         req = Requirement(text)
         specs = list(req.specifier)
         plain = not (req.extras or req.marker or req.url)
-        if plain and len(specs) == 1 and specs[0].operator in ("==", "==="):
-            parts.append(f"{canonicalize_name(req.name)}-{_safe(specs[0].version)}")
+        pinned = exact_version(req)
+        if plain and pinned is not None:
+            parts.append(f"{canonicalize_name(req.name)}-{_safe(pinned)}")
         elif plain and not specs:
             parts.append(str(canonicalize_name(req.name)))
         else:

@@ -14,6 +14,7 @@ from harness.cli.args import load_all, results_dir, run_options, the_cell
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
 from harness.model import Matrix, PackageSet, Verdict
+from harness.pins import exact_version
 from harness.plan import releases
 from harness.plan.target import Target
 from harness.reports import publish
@@ -83,7 +84,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
                           packages=PackageSet(name="solve", requirements=tuple(requirements), modules=modules))
     target = Target.of(base)
     offers = {canonicalize_name(r.name): releases.offered(base.index, r.name, target)
-              for r in parsed if solve.exact(r) is None}
+              for r in parsed if exact_version(r) is None}
     stepper = search_setup(args, m, base)
     directory = results_dir(args, m)
     records = store.load_results(directory) if directory.is_dir() else []

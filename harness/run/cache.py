@@ -25,11 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from harness import incell
 from harness.files import digest, file_sha256, folder_contents
 from harness.model import Cell, Verdict
+from harness.pins import exact_version
 
 HOST_KEYS = ("arch", "kind", "l4t", "jetpack", "cuda", "compute_capability", "driver", "gpus")
 
@@ -38,19 +37,8 @@ def harness_digest() -> str:
     return digest({name: file_sha256(path) for name, path in incell.FILES.items()})
 
 
-def exact_pin(text: str) -> bool:
-    """`torch==2.13.0` (or ===): one version, no wildcard, no URL."""
-    try:
-        req = Requirement(text)
-    except InvalidRequirement:
-        return False
-    specs = list(req.specifier)
-    return (req.url is None and len(specs) == 1 and specs[0].operator in ("==", "===")
-            and not specs[0].version.endswith(".*"))
-
-
 def all_pinned(cell: Cell) -> bool:
-    return all(exact_pin(r) for r in cell.packages.requirements)
+    return all(exact_version(r) is not None for r in cell.packages.requirements)
 
 
 def resolved_requirements(cell: Cell, prediction: Mapping[str, Any] | None) -> dict[str, Any] | None:

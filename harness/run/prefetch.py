@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
 from harness.model import Cell
+from harness.pins import exact_version
 from harness.plan.offers import project_of, read_file
 
 
@@ -25,8 +26,7 @@ def in_wheelhouse(requirement: str, folder: Path) -> bool:
         req = Requirement(requirement)
     except InvalidRequirement:
         return False
-    specs = list(req.specifier)
-    if req.marker or req.url or len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
+    if req.marker or exact_version(req) is None:
         return False
     name, host = canonicalize_name(req.name), set(packaging_tags.sys_tags())
     for path in folder.glob("*.whl"):
