@@ -159,3 +159,23 @@ def test_index_roots_belong_to_the_attempt_whose_checks_they_follow():
         harness(event="index-check", attempt=2, checks=[check]),  # the last attempt asked no root
     ]))
     assert retried.index_checks == (check,) and retried.index_roots == ()
+
+
+def test_the_markers_are_the_in_cell_codes_own(tmp_path):
+    """What the probe and the driver print is what the host reads and what the log keeper always keeps:
+    the markers are defined once, in the in-cell code."""
+    import subprocess
+    import sys
+
+    from harness import incell
+    from harness.backends import logkeep
+
+    probe = subprocess.run([sys.executable, incell.FILES["probe.py"], "--module", "json"], capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path)
+    marked = [line for line in probe.stdout.splitlines() if line.startswith("@@")]
+    assert marked and all(line.startswith(events.PROBE) for line in marked)
+    assert events.parse(probe.stdout).probe["complete"]
+    assert set(logkeep.MARKERS) == {events.HARNESS, events.PROBE}
+    keeper = logkeep.Keeper()
+    keeper.feed("x" * (logkeep.HEAD + logkeep.TAIL + 10) + "\n" + marked[0] + "\n" + "y" * logkeep.TAIL + "\n")
+    assert marked[0] in keeper.text()  # a marker line in the part left out is kept

@@ -11,9 +11,11 @@ from __future__ import annotations
 import codecs
 from collections import deque
 
+from harness.incell import driver, probe
+
 HEAD = 8 << 20  # bytes of the start of the output kept as they came
 TAIL = 8 << 20  # bytes of the end kept
-MARKERS = ("@@harness ", "@@probe ")
+MARKERS = (driver.MARKER, probe.MARKER)  # defined once, by the in-cell code that writes them
 LONGEST = 1 << 20  # a "line" longer than this (output without newlines) is cut into pieces of this size
 
 

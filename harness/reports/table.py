@@ -11,6 +11,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
+from harness import units
 from harness.model import INFRASTRUCTURE, Verdict
 from harness.verdicts.classify import compared_with_plan, disagreement
 
@@ -186,10 +187,7 @@ def format_bytes(value: Any) -> str:
     number = _number(value)
     if number is None:
         return DASH
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if number >= size:
-            return f"{number / size:.1f} {unit}"
-    return f"{int(number)} B"
+    return units.format_bytes(number)
 
 
 def install_text(result: Mapping[str, Any]) -> str:

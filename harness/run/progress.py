@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from harness.units import format_bytes
 from harness.verdicts.events import HARNESS
 
 DOWNLOADING = re.compile(r"^\s*Downloading (?:\S+ )?(?:\S+ )?\(([0-9.]+) ?(bytes|[kKMG]i?B)\)")
@@ -28,13 +29,6 @@ def format_duration(seconds: float | None) -> str:
         return "—"
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
-
-
-def format_size(value: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if value >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{int(value)} B"
 
 
 @dataclass
@@ -143,7 +137,7 @@ class Lines(Reporter):
 
     def show_phase(self, cell: Running) -> None:
         elapsed = self.clock() - cell.began
-        got = f", {format_size(cell.downloaded)} downloaded" if cell.downloaded else ""
+        got = f", {format_bytes(cell.downloaded)} downloaded" if cell.downloaded else ""
         self.log(f"[{cell.n}/{self.total}] {cell.cell_id}: {cell.phase} ({format_duration(elapsed)}{got})")
 
     def show_done(self, cell: Running | None, line: str) -> None:
@@ -178,7 +172,7 @@ class Live(Reporter):
                 table.add_column(header)
             now = self.clock()
             for cell in sorted(self.running.values(), key=lambda c: c.n):
-                table.add_row(cell.cell_id, cell.phase, format_size(cell.downloaded) if cell.downloaded else "—",
+                table.add_row(cell.cell_id, cell.phase, format_bytes(cell.downloaded) if cell.downloaded else "—",
                               format_duration(now - cell.began), format_duration(cell.estimate))
             return table
 

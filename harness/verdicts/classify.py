@@ -23,8 +23,9 @@ from harness.matrix import templates
 from harness.model import Cell, Verdict
 from harness.plan import offers
 from harness.plan.target import Target
+from harness.units import format_memory
 from harness.verdicts import buildcause
-from harness.verdicts.events import CellEvents
+from harness.verdicts.events import HARNESS, PROBE, CellEvents
 
 EVIDENCE_MAX = 300  # characters per evidence line (the JSON keeps this many; the table shows less)
 
@@ -35,15 +36,6 @@ class Judgement:
     evidence: tuple[str, ...] = ()  # lines quoted from the log that prove the verdict
     notes: tuple[str, ...] = ()  # what else is worth knowing (source builds, retries, the driver's notes)
     hint: str | None = None  # one line: what to do
-
-
-def _size(number: int) -> str:
-    """Bytes as Docker writes a memory limit: 512 MiB, 8 GiB."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20)):
-        if number >= size:
-            value = number / size
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{number} bytes"
 
 
 def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
@@ -643,7 +635,7 @@ def torch_replaced(states: Mapping[str, Any]) -> str | None:
 
 
 def _tail(log: str, lines: int = 3) -> str:
-    rows = [r.strip() for r in log.splitlines() if r.strip() and not r.startswith(("@@harness", "@@probe"))]
+    rows = [r.strip() for r in log.splitlines() if r.strip() and not r.startswith((HARNESS, PROBE))]
     return " / ".join(rows[-lines:])
 
 
@@ -675,7 +667,7 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                          hint=f"the cell ran past its {cell.timeout:g} s timeout"
                               + (f" during {running}" if running else "")
                               + ": raise [matrix] timeout, or find why it is slow (a source build?) in the log")
-    limit = f" at its {_size(cell.memory)} limit" if cell.memory else ""
+    limit = f" at its {format_memory(cell.memory)} limit" if cell.memory else ""
     oom = (f"the kernel killed the cell for memory (OOMKilled){limit}",) if execution.oom_killed else ()
     more_memory = (f"the cell ran out of memory{limit}: give it more (`memory` in the matrix or the include, "
                    "or --memory), or run fewer cells at once (--jobs)")

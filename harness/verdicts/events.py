@@ -1,4 +1,5 @@
-"""Read a cell's log back: the `@@harness` lines of cell.py and the `@@probe` lines of probe.py.
+"""Read a cell's log back: the `@@harness` lines of the driver and the `@@probe` lines of the
+probe (harness.incell).
 
 Everything else in the log (pip's output, a library's noise on stderr) is left alone. A marker counts
 only at the start of a line; a marker line whose JSON does not parse (a log cut off mid-line, say) is
@@ -13,8 +14,10 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-HARNESS = "@@harness "
-PROBE = "@@probe "
+from harness.incell import driver, probe
+
+HARNESS = driver.MARKER  # the markers are the in-cell code's own: defined there, once
+PROBE = probe.MARKER
 
 
 def _empty_probe() -> dict[str, Any]:
