@@ -46,6 +46,44 @@ class Arch(enum.Enum):
         raise ValueError(f"unsupported host architecture {machine!r}")
 
 
+class HostKind(str, enum.Enum):
+    """What kind of machine runs the cells (harness.backends.hostfacts.detect says which)."""
+
+    JETSON = "jetson"
+    X86_NVIDIA = "x86-nvidia"
+    SBSA_NVIDIA = "sbsa-nvidia"
+    PLAIN = "plain"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class GpuMode(str, enum.Enum):
+    """How a cell gets the GPU."""
+
+    NONE = "none"  # it gets none
+    NVIDIA_RUNTIME = "nvidia-runtime"  # Jetson: the engine's nvidia runtime (its hook refuses device requests)
+    DEVICE_REQUEST = "device-request"  # x86 and SBSA with NVIDIA: a GPU device request
+    HOST = "host"  # the host backend: a venv sees whatever GPU the machine has
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuAccess:
+    """How cells on a machine get the GPU, the engine-side files that goes with (a Jetson's release
+    file), and why a GPU cell cannot pass there, where it cannot."""
+
+    mode: GpuMode
+    runtime: str | None = None
+    mounts: tuple[str, ...] = ()  # paths on the engine's machine lent read-only to every cell
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode.value, "runtime": self.runtime, "mounts": list(self.mounts), "problem": self.problem}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Image:
     """A base image: a reference the engine already has or can pull, or a Dockerfile to build."""

@@ -25,7 +25,7 @@ from harness.backends.hostfacts import (
     soc_from_compatible,
 )
 from harness.jetson import jetpack_for
-from harness.model import Arch
+from harness.model import Arch, GpuAccess, GpuMode
 
 DATA = Path(__file__).parent / "data" / "jetson"
 
@@ -386,7 +386,7 @@ def test_sbsa_nvidia(tmp_path):
     run = FakeRun({SMI_QUERY: (0, "NVIDIA GH200 480GB, 560.35.03, 9.0\n")})
     facts = detect(root=make_root(tmp_path), run=run, engine_info=DOCKER_WITH_NVIDIA, machine="aarch64")
     assert facts.kind == "sbsa-nvidia"
-    assert gpu_access(facts) == {"mode": "device-request"}
+    assert gpu_access(facts) == GpuAccess(mode=GpuMode.DEVICE_REQUEST)
     assert default_matrix(facts)[0] == "smoke.toml"
 
 
@@ -403,19 +403,21 @@ def test_plain(tmp_path):
 
 
 def test_gpu_access_per_kind(tmp_path):
-    assert gpu_access(orin_jp6(tmp_path / "a")) == {
-        "mode": "nvidia-runtime", "runtime": "nvidia", "mounts": ["/etc/nv_tegra_release"]}
-    assert gpu_access(x86_gpu(tmp_path / "b")) == {"mode": "device-request"}
-    assert gpu_access(plain_x86(tmp_path / "c")) == {"mode": "none"}
+    assert gpu_access(orin_jp6(tmp_path / "a")) == GpuAccess(mode=GpuMode.NVIDIA_RUNTIME, runtime="nvidia",
+                                                             mounts=("/etc/nv_tegra_release",))
+    assert gpu_access(x86_gpu(tmp_path / "b")) == GpuAccess(mode=GpuMode.DEVICE_REQUEST)
+    assert gpu_access(plain_x86(tmp_path / "c")) == GpuAccess(mode=GpuMode.NONE)
+    assert gpu_access(orin_jp6(tmp_path / "d")).to_json() == {
+        "mode": "nvidia-runtime", "runtime": "nvidia", "mounts": ["/etc/nv_tegra_release"], "problem": None}
 
 
 def test_gpu_access_jetson_without_nvidia_runtime(tmp_path):
     access = gpu_access(orin_jp6(tmp_path, engine_info=DOCKER_PLAIN))
-    assert access["mode"] == "none"
-    assert "GPU cells can't pass" in access["problem"]
-    assert "nvidia-container-toolkit" in access["problem"]
-    assert "nvidia-ctk runtime configure --runtime=docker" in access["problem"]
-    assert "restart docker" in access["problem"]
+    assert access.mode is GpuMode.NONE
+    assert "GPU cells can't pass" in access.problem
+    assert "nvidia-container-toolkit" in access.problem
+    assert "nvidia-ctk runtime configure --runtime=docker" in access.problem
+    assert "restart docker" in access.problem
 
 
 @pytest.mark.parametrize(

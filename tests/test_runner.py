@@ -90,7 +90,7 @@ def test_doctor_describes_this_host_as_json(capsys):
     assert facts["default_matrix"] == {"file": f"matrices/{name}", "why": why}
     if here.kind == "plain":  # a machine without an NVIDIA GPU, as CI's is
         assert facts["default_matrix"]["file"] == "matrices/smoke.toml"
-        assert facts["gpu_access"] == {"mode": "none"}
+        assert facts["gpu_access"] == {"mode": "none", "runtime": None, "mounts": [], "problem": None}
     assert facts["problems"] == hostfacts.problems(here)
 
 

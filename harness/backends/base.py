@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import HarnessError
-from harness.model import Image
+from harness.model import GpuAccess, GpuMode, Image
 
 if TYPE_CHECKING:
     from harness.backends.hostfacts import HostFacts
@@ -60,7 +60,10 @@ class Job:
     timeout: float
     labels: Mapping[str, str]
     keep: bool = False
-    gpu: str = "none"  # "nvidia-runtime" (Jetson), "device-request" (x86/SBSA with NVIDIA) or "none"
+    gpu: GpuMode = GpuMode.NONE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gpu", GpuMode(self.gpu))
     host_network: bool = False  # the cell must reach the host's loopback (an index served there)
     memory: int | None = None  # bytes the cell may use, with no swap; None: no limit
     cache: str | None = None  # the shared download cache to lend the cell (its name), see Backend.cache_dir
@@ -101,8 +104,8 @@ class Backend(Protocol):
     def host_facts(self) -> HostFacts:
         """What the machine that runs the cells is (Jetson/JetPack, GPUs, engine runtimes, emulation)."""
 
-    def gpu_access(self, facts: HostFacts) -> dict[str, Any]:
-        """How cells get the GPU on that machine: {"mode": …} and what goes with it (see hostfacts)."""
+    def gpu_access(self, facts: HostFacts) -> GpuAccess:
+        """How cells get the GPU on that machine (see hostfacts.gpu_access)."""
 
     def tidy(self, run_id: str | None = None) -> list[str]:
         """Remove what is certainly dead: what this run could not remove when the engine failed, and

@@ -42,7 +42,7 @@ from harness.backends.base import (
     Prepared,
 )
 from harness.errors import EngineUnavailable
-from harness.model import IMAGE_PREFIX, Arch, Image
+from harness.model import IMAGE_PREFIX, Arch, GpuAccess, GpuMode, Image
 
 CELL_ROOT = "/ewh"
 CACHE_ROOT = "/ewh-cache"  # where a cell sees its shared download cache (a named volume)
@@ -230,7 +230,7 @@ class DockerBackend(Backend):
                 self.import_rootfs(empty, ref, arch=self.arch, changes=[])
         return ref
 
-    def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
+    def gpu_access(self, facts: hostfacts.HostFacts) -> GpuAccess:
         return hostfacts.gpu_access(facts)
 
     def can_run(self, arch: Arch) -> bool | None:
@@ -518,16 +518,15 @@ class DockerBackend(Backend):
 
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
-    def gpu_options(mode: str) -> dict[str, Any]:
+    def gpu_options(mode: GpuMode) -> dict[str, Any]:
         """How a container gets the GPU: Jetson's NVIDIA hook refuses device requests and wants the
         nvidia runtime; x86 and SBSA hosts take a GPU device request; anything else gets none."""
-        if mode == "nvidia-runtime":
+        mode = GpuMode(mode)  # ValueError for a mode that is none of these
+        if mode is GpuMode.NVIDIA_RUNTIME:
             return {"runtime": "nvidia"}
-        if mode == "device-request":
+        if mode is GpuMode.DEVICE_REQUEST:
             return {"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}
-        if mode in ("none", "host"):
-            return {}
-        raise ValueError(f"unknown GPU access mode {mode!r}")
+        return {}
 
     def _wait(self, container: Any, deadline: float, cancel: threading.Event | None = None) -> bool:
         """Poll in short slices against our own deadline; kill the container when it passes (True), or

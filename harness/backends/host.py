@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.backends import hostfacts, logkeep
 from harness.backends.base import Backend, CannotRunHere, Execution, Job, Prepared
-from harness.model import IMAGE_PREFIX, Arch, Image
+from harness.model import IMAGE_PREFIX, Arch, GpuAccess, GpuMode, HostKind, Image
 
 POLL_SLICE = 0.2
 # What the interpreter is, for the result cache's key: where, which version, and what it has installed.
@@ -56,8 +56,9 @@ class HostBackend(Backend):
     def host_facts(self) -> hostfacts.HostFacts:
         return hostfacts.detect(engine_info=None, no_engine=self.why, host_chosen=self.chosen)
 
-    def gpu_access(self, facts: hostfacts.HostFacts) -> dict[str, Any]:
-        return {"mode": "none" if facts.kind == "plain" else "host"}  # a host venv sees whatever GPU is there
+    def gpu_access(self, facts: hostfacts.HostFacts) -> GpuAccess:
+        # a host venv sees whatever GPU is there
+        return GpuAccess(mode=GpuMode.NONE if facts.kind is HostKind.PLAIN else GpuMode.HOST)
 
     def tidy(self, run_id: str | None = None) -> list[str]:
         return []  # nothing of a cell outlives it here

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.jetson import TEGRA_SOCS, jetpack_for, python_for_jetpack
-from harness.model import Arch
+from harness.model import Arch, GpuAccess, GpuMode, HostKind
 
 RunFn = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -30,7 +30,7 @@ CUDA_ROOT = Path("usr/local/cuda")
 BINFMT_DIR = Path("proc/sys/fs/binfmt_misc")
 BINFMT_ROOT = Path("/") / BINFMT_DIR
 
-KINDS = ("jetson", "x86-nvidia", "sbsa-nvidia", "plain")
+KINDS = tuple(k.value for k in HostKind)
 
 NVIDIA_RUNTIME_FIX = (
     "install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker`, "
@@ -68,7 +68,7 @@ class NvidiaSmi:
 class HostFacts:
     arch: Arch | None  # None only on an architecture the harness does not support
     machine: str
-    kind: str  # one of KINDS
+    kind: HostKind
     l4t: str | None = None
     jetpack: str | None = None
     cuda: str | None = None
@@ -91,7 +91,7 @@ class HostFacts:
         return {
             "arch": self.arch.value if self.arch else None,
             "machine": self.machine,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "l4t": self.l4t,
             "jetpack": self.jetpack,
             "cuda": self.cuda,
@@ -385,16 +385,16 @@ def detect(
             sources.setdefault("compute_capability", "no known Tegra SoC and no nvidia-smi compute_cap")
 
     if l4t is not None or tegras:
-        kind = "jetson"
+        kind = HostKind.JETSON
         sources["kind"] = "L4T release found" if l4t is not None else f"Tegra device tree ({tegras[0]})"
     elif gpus and arch is Arch.AMD64:
-        kind = "x86-nvidia"
+        kind = HostKind.X86_NVIDIA
         sources["kind"] = "amd64 and nvidia-smi lists GPUs"
     elif gpus and arch is Arch.ARM64:
-        kind = "sbsa-nvidia"
+        kind = HostKind.SBSA_NVIDIA
         sources["kind"] = "arm64 without Tegra and nvidia-smi lists GPUs"
     else:
-        kind = "plain"
+        kind = HostKind.PLAIN
         sources["kind"] = "no L4T, no Tegra device tree, no GPU from nvidia-smi"
 
     runtimes: tuple[str, ...] = ()
@@ -443,23 +443,21 @@ def detect(
 # -- What the facts mean -------------------------------------------------------------------------------
 
 
-def gpu_access(facts: HostFacts) -> dict[str, Any]:
+def gpu_access(facts: HostFacts) -> GpuAccess:
     """How cells on this host get the GPU into their container."""
-    if facts.kind == "jetson":
+    if facts.kind is HostKind.JETSON:
         if facts.nvidia_runtime:
             # the release file is lent to cells only where it was read (a bind of a missing path would
             # make a folder in its place on the Jetson)
             has_file = str(facts.sources.get("l4t", "")).endswith(str(RELEASE_FILE))
-            return {"mode": "nvidia-runtime", "runtime": "nvidia",
-                    "mounts": ["/etc/nv_tegra_release"] if has_file else []}
-        return {
-            "mode": "none",
-            "problem": "this Jetson's container engine has no `nvidia` runtime, so GPU cells can't pass "
-                       f"(CUDA is not visible inside containers); fix: {NVIDIA_RUNTIME_FIX}",
-        }
-    if facts.kind in ("x86-nvidia", "sbsa-nvidia"):
-        return {"mode": "device-request"}
-    return {"mode": "none"}
+            return GpuAccess(mode=GpuMode.NVIDIA_RUNTIME, runtime="nvidia",
+                             mounts=("/etc/nv_tegra_release",) if has_file else ())
+        return GpuAccess(mode=GpuMode.NONE,
+                         problem="this Jetson's container engine has no `nvidia` runtime, so GPU cells can't pass "
+                                 f"(CUDA is not visible inside containers); fix: {NVIDIA_RUNTIME_FIX}")
+    if facts.kind in (HostKind.X86_NVIDIA, HostKind.SBSA_NVIDIA):
+        return GpuAccess(mode=GpuMode.DEVICE_REQUEST)
+    return GpuAccess(mode=GpuMode.NONE)
 
 
 def _jetson_label(facts: HostFacts) -> str:
@@ -497,8 +495,8 @@ def problems(facts: HostFacts) -> list[str]:
         )
     if facts.kind == "jetson":
         access = gpu_access(facts)
-        if "problem" in access:
-            found.append(access["problem"])
+        if access.problem:
+            found.append(access.problem)
         if facts.l4t is not None and facts.jetpack is None:
             found.append(
                 f"L4T {facts.l4t} is not a JetPack release this harness knows, so no Jetson matrix is chosen "
@@ -561,8 +559,8 @@ def render(facts: HostFacts, access: dict[str, Any] | None = None) -> str:
     for arch_name, ok in sorted(facts.binfmt.items()):
         lines.append(f"emulation    : {arch_name} {'available (QEMU binfmt)' if ok else 'not available'}")
     access = gpu_access(facts) if access is None else access
-    detail = f" (runtime {access['runtime']})" if "runtime" in access else ""
-    lines.append(f"GPU access   : {access['mode']}{detail}")
+    detail = f" (runtime {access.runtime})" if access.runtime else ""
+    lines.append(f"GPU access   : {access.mode.value}{detail}")
     name, why = default_matrix(facts)
     lines.append(f"matrix       : {name} — {why}")
     found = problems(facts)

@@ -58,7 +58,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     access = backend.gpu_access(facts)
     if args.json:
         name, why = hostfacts.default_matrix(facts)
-        print(json.dumps({**facts.to_json(), "backend": backend.name, "gpu_access": access,
+        print(json.dumps({**facts.to_json(), "backend": backend.name, "gpu_access": access.to_json(),
                           "default_matrix": {"file": str(MATRICES / name), "why": why},
                           "problems": hostfacts.problems(facts)}, indent=2, sort_keys=True))
     else:

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.backends.base import Backend, Mount
 from harness.backends.hostfacts import HostFacts
-from harness.model import Cell
+from harness.model import Cell, GpuMode
 from harness.run import schedule
 
 
@@ -30,7 +30,7 @@ class RunOptions:
     keep: bool = False
     timeout: float | None = None  # overrides the matrix's per-cell timeout
     environ: Mapping[str, str] | None = None  # the host environment to forward CA bundle/proxies from
-    gpu: str = "none"  # how cells get the GPU on this host (see hostfacts.gpu_access)
+    gpu: GpuMode = GpuMode.NONE  # how cells get the GPU on this host (see hostfacts.gpu_access)
     extra_mounts: tuple[Mount, ...] = ()  # host files every cell sees read-only (e.g. /etc/nv_tegra_release)
     host_facts: Mapping[str, Any] | None = None  # recorded in every result (hostfacts.detect)
     jobs: int = 1  # cells at once
@@ -40,6 +40,9 @@ class RunOptions:
     force: tuple[str, ...] = ()  # cell id patterns run again even when their inputs did not change
     plan: bool = True  # predict cells with uv: stored beside results, and the key of unpinned cells
     cache_namespace: str = ""  # a prefix for the shared caches' names (tests keep theirs apart)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gpu", GpuMode(self.gpu))  # "none" as written in a test or a script
 
 
 def effective(cell: Cell, options: RunOptions) -> Cell:
@@ -59,8 +62,8 @@ def for_host(backend: Backend, facts: HostFacts, *, jobs: int | str = 1, timeout
     timeout, and its memory limit (default: the machine's memory shared by the cells at once)."""
     gpu = backend.gpu_access(facts)
     # paths on the engine's machine (a Jetson's release file): its facts said they are there
-    mounts = tuple(Mount(host=p, cell=p, engine_side=True) for p in gpu.get("mounts", ()))
+    mounts = tuple(Mount(host=p, cell=p, engine_side=True) for p in gpu.mounts)
     count = schedule.auto_jobs() if jobs == "auto" else int(jobs)
-    return RunOptions(run_id=new_run_id(), timeout=timeout, gpu=gpu["mode"], extra_mounts=mounts,
+    return RunOptions(run_id=new_run_id(), timeout=timeout, gpu=gpu.mode, extra_mounts=mounts,
                       host_facts=facts.to_json(), jobs=count,
                       memory=memory if memory else schedule.default_cell_memory(count), **kw)

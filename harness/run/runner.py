@@ -23,7 +23,7 @@ from typing import Any
 from harness import installers
 from harness.backends.base import Backend, CannotRunHere, EngineFailure, ImageUnavailable, Prepared
 from harness.errors import CellInterrupted, HarnessError, ResultsUnwritable
-from harness.model import Cell, CellResult, Matrix, Verdict
+from harness.model import Cell, CellResult, GpuMode, Matrix, Verdict
 from harness.plan import prediction
 from harness.results import store
 from harness.run import cache as result_cache
@@ -129,7 +129,7 @@ def network_notes(cell: Cell, backend: Backend) -> list[str]:
     return notes
 
 
-def judge(attempt: Attempt, gpu: str) -> Verdict:
+def judge(attempt: Attempt, gpu: GpuMode) -> Verdict:
     """The cell's log parsed and judged (harness.verdicts): the verdict, with its evidence, hint and
     notes put on the attempt."""
     execution = attempt.execution

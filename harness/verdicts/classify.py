@@ -20,7 +20,7 @@ from harness.backends.base import Execution
 from harness.incell.driver import DRIVER_FAILED, missing_projects
 from harness.installers import read_uv
 from harness.matrix import templates
-from harness.model import Cell, Verdict
+from harness.model import Cell, GpuMode, Verdict
 from harness.plan import offers
 from harness.plan.target import Target
 from harness.units import format_memory
@@ -572,10 +572,11 @@ def requested_names(cell: Cell) -> list[str]:
 # --- CUDA and the torch guard ----------------------------------------------------------------------
 
 
-def check_cuda(cell: Cell, torch: Mapping[str, Any] | None, gpu_mode: str) -> tuple[Verdict | None, list[str]]:
+def check_cuda(cell: Cell, torch: Mapping[str, Any] | None,
+               gpu_mode: GpuMode) -> tuple[Verdict | None, list[str]]:
     """CUDA as the cell expects it, judged only where this host gives cells a GPU.
 
-    With no GPU access (gpu_mode "none") CUDA is not expected, so it cannot count against a cell.
+    With no GPU access (GpuMode.NONE) CUDA is not expected, so it cannot count against a cell.
     A device torch has no kernels for is flagged whatever the cell expected.
     """
     if not torch:
@@ -591,7 +592,7 @@ def check_cuda(cell: Cell, torch: Mapping[str, Any] | None, gpu_mode: str) -> tu
                                           f"{', '.join(torch.get('arch_list') or []) or 'unknown'})"]
     if exp is None:
         return None, []
-    if gpu_mode == "none":
+    if gpu_mode is GpuMode.NONE:
         return None, []
     if exp.torch_build and exp.torch_build != build:
         if exp.torch_build == "cuda":
@@ -748,8 +749,9 @@ CUDA_HINTS = {
 }
 
 
-def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: str) -> Judgement:
+def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMode) -> Judgement:
     """The cell's verdict: how it ended, then CUDA as expected, then the torch guard; with notes."""
+    gpu_mode = GpuMode(gpu_mode)
     found = _ended(cell, execution, parsed)
     verdict, evidence, hint = found.verdict, list(found.evidence), found.hint
     notes = list(parsed.notes) + list(found.notes)
@@ -758,7 +760,7 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: str) -
         if cuda_verdict:
             notes += [f"also {verdict.value}: {e}" for e in evidence]
             verdict, evidence, hint = cuda_verdict, cuda_evidence, CUDA_HINTS[cuda_verdict]
-        elif cell.cuda and gpu_mode == "none":
+        elif cell.cuda and gpu_mode is GpuMode.NONE:
             notes.append("CUDA not checked: this host gives cells no GPU")
     replaced = torch_replaced(parsed.torch_states)
     if replaced and verdict in (Verdict.PASS, Verdict.DEGRADED, Verdict.IMPORT_FAILED, Verdict.NO_CUDA,
