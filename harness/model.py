@@ -234,7 +234,7 @@ class Cell:
 
     def to_json(self) -> dict[str, Any]:
         """The cell as declared: the one serialisation of a cell (results record it with credentials
-        masked and paths shortened, see runner.describe)."""
+        masked and paths shortened, see run.record.describe)."""
         idx = self.index
         return {
             "id": self.id,
@@ -301,7 +301,7 @@ class TableSpec:
     title: str | None = None  # the heading when the table is added to a document that lacks its markers
 
 
-# The values a declared table can show: name → (default header, what it shows). harness.columns renders
+# The values a declared table can show: name → (default header, what it shows). harness.reports.columns renders
 # each; the README's column list is this one.
 TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "approach": ("Approach", "the cell's approach name, else its id"),
@@ -345,7 +345,7 @@ class Matrix:
     tables: tuple[TableSpec, ...] = ()  # tables the matrix declares, beside the standard one
 
 
-# What `plan` can predict about an install (harness.plan): uv's resolution for the cell's target.
+# What `plan` can predict about an install (harness.plan.prediction): uv's resolution for the cell's target.
 PLAN_OUTCOMES = ("installs", "source-build", "no-distribution", "conflict", "index-unreachable", "unknown")
 _INSTALLED = ("installs", "source-build")  # the install went through (from wheels, or compiling)
 _INFRASTRUCTURE = "infrastructure"  # a verdict that says this run could not judge the combination
@@ -404,7 +404,7 @@ INFRASTRUCTURE = frozenset(v for v in Verdict if v.is_infrastructure)
 @dataclass(frozen=True, kw_only=True)
 class CellResult:
     """Everything one cell measured; `to_json()` is the schema-versioned record on disk, the one
-    serialisation of a result (harness.store writes and reads it)."""
+    serialisation of a result (harness.results.store writes and reads it)."""
 
     matrix: str
     cell_id: str

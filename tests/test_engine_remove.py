@@ -1,4 +1,4 @@
-"""harness.engine's container removal: a container already gone, or already being removed by someone
+"""harness.backends.docker's container removal: a container already gone, or already being removed by someone
 else (`wheel-harness clean` from another shell), must not turn a cell's result into a crashed run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Unit tests for harness.images: no Docker, no mmdebstrap, no /proc."""
+"""Unit tests for harness.backends.images: no Docker, no mmdebstrap, no /proc."""
 
 from __future__ import annotations
 

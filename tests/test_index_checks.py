@@ -1,4 +1,4 @@
-"""The driver's own index checks after a failed install (harness/cell.py check_index), for real: against
+"""The driver's own index checks after a failed install (harness/incell/driver.py check_index), for real: against
 indexes served on loopback, through a recording proxy, and through a whole cell on the host backend."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""harness.matrix: reading, expanding and validating matrix files, and `wheel-harness validate`.
+"""harness.matrix.reader: reading, expanding and validating matrix files, and `wheel-harness validate`.
 
 Every matrix here is written to pytest's tmp_path; the shipped `matrices/*.toml` are checked at the end.
 """
@@ -735,7 +735,7 @@ def test_include_can_declare_the_expected_outcome_of_a_known_bad_cell(tmp_path):
 def test_an_unknown_expected_outcome_is_a_problem_with_a_suggestion(tmp_path):
     text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
                     'expect = "import-fail"\n')
-    find(problems_of(tmp_path, text), "matrix.include[0].expect", "not an verdict", "did you mean 'import-failed'")
+    find(problems_of(tmp_path, text), "matrix.include[0].expect", "not a verdict", "did you mean 'import-failed'")
 
 
 def test_expect_is_not_a_key_of_exclude(tmp_path):

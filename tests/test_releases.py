@@ -1,4 +1,4 @@
-"""What an index variant offers for a target (harness.releases): real index pages (recorded), the
+"""What an index variant offers for a target (harness.plan.releases): real index pages (recorded), the
 harness's own served index and folders, and an index that fails once or never answers."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
-from test_reports import JUNIT_XSD, cli
+from test_reports_from_runs import JUNIT_XSD, cli
 from wheels import CHAIN_MODULES, TORCHAO_WITHOUT_QUANTIZATION, fixture_chain, make_wheel
 
 from harness.reports import documents, table

@@ -5,7 +5,7 @@
 Runs a small real matrix (fixture wheels, served on loopback; the local bookworm amd64 image) with
 uv's prediction for every cell, lets the runner write each result with the store's own writer into
 OUT_DIR (replacing the results there), and renders OUT_DIR/table.golden.md from them with the store's
-reader and the table renderer. tests/test_report.py compares the table with that file and never
+reader and the table renderer. tests/test_store_and_tables.py compares the table with that file and never
 writes it: review `git diff tests/data/report/` before committing a refresh.
 """
 

@@ -3,9 +3,9 @@ the cell's index variant offers for its target.
 
 The cell gets one verdict with an older version of the package and another with a newer one (the
 other pins fixed). Each step pins a release in between and runs it as an ordinary cell
-(harness.steps: stored and cached, ruled out by plan when it cannot install, infrastructure verdicts
+(harness.answers.steps: stored and cached, ruled out by plan when it cannot install, infrastructure verdicts
 run again) until two neighbouring releases differ. Releases with no wheel for the target are skipped
-and named (harness.releases). "Bad" is a verdict other than the good end's — a better one (pass
+and named (harness.plan.releases). "Bad" is a verdict other than the good end's — a better one (pass
 where the good end is degraded) counts as good — or, with `--bad`, one of the verdicts named. When
 the good version is the newer one, the same search finds the first release that fixed it.
 

@@ -12,7 +12,7 @@ A fact is read from a result's own records, never guessed:
   a set holding it cannot pass, and loses at least as much.
 
 Facts hold where they were measured: `solve` learns only from results of the same image and index
-variant. Pure functions over result records (as harness.store returns them).
+variant. Pure functions over result records (as harness.results.store returns them).
 """
 
 from __future__ import annotations

@@ -5,17 +5,17 @@ losses.
 The search, newest first:
 
 1. the releases the index variant offers for the target, within each requirement's specifier
-   (harness.releases): a release with no wheel for the target is skipped and named; an exact pin is
+   (harness.plan.releases): a release with no wheel for the target is skipped and named; an exact pin is
    taken as written;
 2. `plan` rules out every release that cannot install on the target with the other requirements as
    given — before a single container starts;
 3. pin sets in order, newest first, the last package named counting most: for the default chain the
    newest torchtune, then for it the newest torchao, then the newest torch — the chain is solved from
    the package you use down to the platform (pin what the device fixes, e.g. `torch==2.13.0`). A set
-   is ruled out without a container when a known fact (harness.facts: stored results of this image
+   is ruled out without a container when a known fact (harness.answers.known: stored results of this image
    and index variant, and every cell this search runs) says a pair in it fails, or that it loses at
    least as much as the best set found; or when plan says it cannot install. Otherwise it runs as an
-   ordinary cell (harness.steps);
+   ordinary cell (harness.answers.steps);
 4. the search stops at the first set that passes, when every set is decided, or when the budget
    (cells, seconds) is spent.
 

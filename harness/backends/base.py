@@ -1,9 +1,9 @@
 """The seam between the runner and where a cell runs: a Protocol, the value types it trades, and the
 labels every cell carries.
 
-Two implementations, chosen in one place (harness.backends): Docker containers
-(`harness.engine.DockerBackend`, the only module that imports the docker SDK) and fresh venvs on the
-host (`harness.hostbackend.HostBackend`).
+Two implementations, chosen in one place (harness.backends.choose): Docker containers
+(`harness.backends.docker.DockerBackend`, the only module that imports the docker SDK) and fresh venvs
+on the host (`harness.backends.host.HostBackend`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where cells run: the one place a backend is chosen (as cibuildwheel's platforms/__init__ does).
 
 The engine adapter (and so the docker SDK) is imported only when Docker is tried, so `--backend host`
-never loads it. A new backend implements harness.backend.Backend and is added here.
+never loads it. A new backend implements harness.backends.base.Backend and is added here.
 """
 
 from __future__ import annotations

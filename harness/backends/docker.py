@@ -148,7 +148,7 @@ class DockerBackend(Backend):
     @property
     def arch(self) -> Arch:
         """The engine machine's architecture (not necessarily this one's)."""
-        machine = self._info().get("Architecture") or platform.machine()
+        machine = self.info().get("Architecture") or platform.machine()
         try:
             return Arch.native(machine)
         except ValueError:
@@ -159,24 +159,19 @@ class DockerBackend(Backend):
         """Cells on the host network reach this machine's 127.0.0.1 (a wheelhouse served there)."""
         return self.local
 
-    def _info(self) -> dict[str, Any]:
+    # -- Backend -------------------------------------------------------------------------------
+    def cell_path(self, mount_host_path: str, slot: str) -> str:
+        return f"{CELL_ROOT}/mnt/{slot}"
+
+    def info(self) -> dict[str, Any]:
+        """The engine's `docker info` (architecture, runtimes, name, version …), asked once per backend;
+        {} while it will not say (asked again next time)."""
         if self._engine is None:
             try:
                 self._engine = dict(self.client.info())
             except ENGINE_ERRORS:
                 return {}
         return self._engine
-
-    # -- Backend -------------------------------------------------------------------------------
-    def cell_path(self, mount_host_path: str, slot: str) -> str:
-        return f"{CELL_ROOT}/mnt/{slot}"
-
-    def info(self) -> dict[str, Any]:
-        """The engine's `docker info` (runtimes, version …) for host detection; {} if it won't say."""
-        try:
-            return dict(self.client.info())
-        except ENGINE_ERRORS:
-            return {}
 
     def host_facts(self) -> hostfacts.HostFacts:
         """What the engine's machine is. A local engine's is this one; a remote engine's files are read
@@ -244,9 +239,9 @@ class DockerBackend(Backend):
         where = {"engine": "docker", "engine_host": redact.url(self.address), "engine_local": self.local}
         try:
             version = self.client.version()
-            info = self.client.info()
         except ENGINE_ERRORS as exc:
             return {"arch": self.arch.value, **where, "engine_error": str(exc)}
+        info = self.info()
         return {
             "arch": self.arch.value,
             "machine": info.get("Architecture") or platform.machine(),
@@ -394,7 +389,7 @@ class DockerBackend(Backend):
         return removed
 
     def import_rootfs(self, tarball: Path, ref: str, *, arch: Arch, changes: list[str]) -> None:
-        """A root filesystem tarball becomes an image (the ImageStore that harness.images builds into).
+        """A root filesystem tarball becomes an image (the ImageStore that harness.backends.images builds into).
 
         Loaded as a one-layer image archive rather than `docker import`ed, because import records the
         host's architecture whatever the rootfs holds; the archive's config names the real one.
@@ -445,7 +440,7 @@ class DockerBackend(Backend):
                 **({"network_mode": "host"} if job.host_network else {}),
                 **limits,
                 # the engine keeps at most this much of a cell's output on its disk (the harness reads it
-                # as it is written, and keeps its head and tail: harness.logkeep)
+                # as it is written, and keeps its head and tail: harness.backends.logkeep)
                 log_config=docker.types.LogConfig(type="json-file", config={"max-size": "64m", "max-file": "2"}),
                 **self.gpu_options(job.gpu),
             )

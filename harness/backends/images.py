@@ -24,7 +24,8 @@ from harness.model import IMAGE_PREFIX, LOCAL_RECIPES, Arch, Image, Recipe, loca
 
 OUTPUT_TAIL_LINES = 20
 
-# Docker's `import --change` lines: a plain rootfs tarball carries no config at all.
+# The image's config, written as Dockerfile instructions (imagearchive parses them into the archive's
+# config): a plain rootfs tarball carries no config at all.
 IMAGE_CHANGES: tuple[str, ...] = (
     "ENV LANG=C.UTF-8",
     'CMD ["/bin/bash"]',

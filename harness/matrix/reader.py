@@ -380,7 +380,7 @@ class _Reader:
             self.known_keys(entry, key, allowed)
             good = True
             if complete and "expect" in entry and entry["expect"] not in VERDICTS:
-                self.problem(f"{key}.expect", f"{entry['expect']!r} is not an verdict"
+                self.problem(f"{key}.expect", f"{entry['expect']!r} is not a verdict"
                              f"{_did_you_mean(str(entry['expect']), VERDICTS)}; known: {', '.join(VERDICTS)}")
                 good = False
             for name in ("why", "cuda", "capability", "approach"):

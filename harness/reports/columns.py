@@ -1,6 +1,6 @@
 """Tables a matrix declares (`[tables.NAME]`): the rows the user chose (approach names or cell-id
 patterns, in their order) and the columns they chose, under their own headers. A renderer of the
-store's records, like harness.table, whose cell formatters it shares; nothing about containers.
+store's records, like harness.reports.table, whose cell formatters it shares; nothing about containers.
 
 Each value a column can show is declared in model.TABLE_COLUMNS (header and definition, the README's
 list); this module says how each is computed from a cell's records.

@@ -1,4 +1,4 @@
-"""Two sets of stored results compared (harness.store): what broke, what was fixed, which cells came and
+"""Two sets of stored results compared (harness.results.store): what broke, what was fixed, which cells came and
 went, which versions changed, and which times moved beyond the noise. A renderer: Markdown for a PR
 comment or a job summary; `wheel-harness diff` exits 1 when there is a regression, so CI can gate on it.
 

@@ -1,4 +1,4 @@
-"""`wheel-harness report`: one self-contained HTML page from stored results (harness.store).
+"""`wheel-harness report`: one self-contained HTML page from stored results (harness.results.store).
 
 What a person sees at a glance: a verdict grid (rows: image and architecture; columns: package set ×
 index variant, × installer where uv ran too), coloured per verdict, each cell's evidence on hover and

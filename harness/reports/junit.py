@@ -1,4 +1,4 @@
-"""JUnit XML from stored result records (harness.store), for CI systems that read test reports.
+"""JUnit XML from stored result records (harness.results.store), for CI systems that read test reports.
 
 One `<testsuite>` per matrix, one `<testcase>` per cell: named by cell id, classname the matrix, time
 the cell's total. A verdict the cell does not expect is a `<failure>` (an infrastructure verdict: an

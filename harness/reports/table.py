@@ -1,5 +1,5 @@
 """The Markdown results table and the one-line summary, rendered from stored result records
-(harness.store); a renderer: no I/O, nothing about containers."""
+(harness.results.store); a renderer: no I/O, nothing about containers."""
 
 from __future__ import annotations
 

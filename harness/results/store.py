@@ -1,7 +1,7 @@
 """The result store: one cell's record written as `results/<matrix>/<cell-id>.json`, and every record
 of a folder read back (older schema versions migrated). Results are written and read here only; the
-renderers (harness.table, harness.documents, harness.junit, harness.htmlreport, harness.diff …) read
-what this returns and know nothing of containers.
+renderers (harness.reports: table, documents, junit, html, diff …) read what this returns and know
+nothing of containers.
 
 Layout of a matrix's folder:
 

@@ -1,4 +1,5 @@
-"""harness.atomic, .store, .table and .documents: atomic writes, stored results, the Markdown table, documents.
+"""harness.files, results.store, reports.table and reports.documents: atomic writes, stored results, the
+Markdown table, documents.
 
 The golden table's inputs (tests/data/report/*.json) are results of a real run, written by the store's
 own writer, and table.golden.md was rendered from them: `python tools/record_report.py` (Docker needed)
