@@ -76,6 +76,14 @@ def test_what_counts_as_bad():
     assert not plain.fixing and dataclasses.replace(plain, good=Version("0.19.0")).fixing
 
 
+def test_the_new_state_is_bad_when_looking_for_a_break_and_good_again_when_looking_for_a_fix():
+    broke = bisection.Question(base=None, package="torchao", good=Version("0.15.0"), bad=Version("0.18.0"))
+    fixed = dataclasses.replace(broke, good=Version("0.19.0"))  # GOOD newer than BAD: what fixed it
+    failed, passed = Verdict.IMPORT_FAILED, Verdict.PASS
+    assert broke.in_new_state(failed, passed) and not broke.in_new_state(passed, passed)
+    assert fixed.in_new_state(passed, passed) and not fixed.in_new_state(failed, passed)
+
+
 @pytest.mark.parametrize("args, said", [
     (["numpy", "1.0", "2.0"], "package set 'chain' does not require numpy"),
     (["torchao", "0.15.0", "0.15.0"], "the good and the bad version are both 0.15.0"),

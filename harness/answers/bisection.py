@@ -64,6 +64,12 @@ class Question:
             return BETTER.index(verdict) > BETTER.index(good_end)
         return True
 
+    def in_new_state(self, verdict: Verdict, good_end: Verdict) -> bool:
+        """Whether a release is on the new side of the change: bad (looking for what broke it), or good
+        again (looking for what fixed it, GOOD newer than BAD)."""
+        bad = self.is_bad(verdict, good_end)
+        return not bad if self.fixing else bad
+
     def bad_text(self, good_end: Verdict | None) -> str:
         if self.bad_verdicts:
             return " or ".join(sorted(v.value for v in self.bad_verdicts))
@@ -212,9 +218,33 @@ def check(question: Question, offer: releases.Offered) -> None:
         raise HarnessError(f"the good and the bad version are both {q.good}", hint="name two different releases")
 
 
+def ends(question: Question, stepper: steps.Stepper, cell: Callable[[Version], Cell],
+         log: Callable[[str], None] = print) -> tuple[dict[Version, steps.Step], str | None]:
+    """Both ends measured (side by side where --jobs allows); why bisecting cannot go on, or None: an
+    end that could not be judged, a good end that counts as bad, a bad end that does not."""
+    q, name = question, question.package
+    tried: dict[Version, steps.Step] = {}
+    log(f"Measuring both ends: {name} {q.good} (good) and {q.bad} (bad)")
+    for v, step in zip((q.good, q.bad), stepper.run([cell(q.good), cell(q.bad)])):
+        tried[v] = step
+        log(f"  {name} {v}: {step.outcome()}")
+    good_end, bad_end = tried[q.good], tried[q.bad]
+    for v, step in ((q.good, good_end), (q.bad, bad_end)):
+        if not step.judged:
+            said = step.pruned or step.unrun or ", ".join(step.unjudged) or "no verdict"
+            return tried, f"{name} {v} could not be judged ({said}): its verdict decides what bad means"
+    if q.is_bad(good_end.verdict, good_end.verdict):
+        return tried, f"the good end {name} {q.good} is {good_end.verdict.value}, which counts as bad"
+    if not q.is_bad(bad_end.verdict, good_end.verdict):
+        return tried, (f"the bad end {name} {q.bad} is {bad_end.verdict.value}, which does not count as bad "
+                       f"({q.bad_text(good_end.verdict)}): nothing to bisect")
+    return tried, None
+
+
 def bisect(question: Question, offer: releases.Offered, stepper: steps.Stepper, *, matrix: Matrix | None = None,
            log: Callable[[str], None] = print) -> Answer:
-    """Find the first release in the new state (bad, or fixed) between the two ends."""
+    """Find the first release in the new state (bad, or fixed) between the two ends: the ends measured,
+    then the range halved until the change sits between two neighbouring releases."""
     check(question, offer)
     q = question
     name = q.package
@@ -232,31 +262,15 @@ def bisect(question: Question, offer: releases.Offered, stepper: steps.Stepper, 
     def cell(at: Version) -> Cell:
         return steps.step_cell(q.base, pinned(q.base, name, at), made_by="bisect", matrix=matrix)
 
-    tried: dict[Version, steps.Step] = {}
-    log(f"Measuring both ends: {name} {q.good} (good) and {q.bad} (bad)")
-    for v, step in zip((q.good, q.bad), stepper.run([cell(q.good), cell(q.bad)])):
-        tried[v] = step
-        log(f"  {name} {v}: {step.outcome()}")
+    tried, cannot = ends(q, stepper, cell, log)
 
     def answer(**kw: Any) -> Answer:
         return Answer(question=q, tried=tuple(tried.items()), skipped=tuple(sorted(skipped.items())),
                       counts=stepper.counts(), cost=stepper.counts_text(), run_id=stepper.options.run_id, **kw)
 
-    good_end, bad_end = tried[q.good], tried[q.bad]
-    for v, step in ((q.good, good_end), (q.bad, bad_end)):
-        if not step.judged:
-            said = step.pruned or step.unrun or ", ".join(step.unjudged) or "no verdict"
-            return answer(none=f"{name} {v} could not be judged ({said}): its verdict decides what bad means")
-    if q.is_bad(good_end.verdict, good_end.verdict):
-        return answer(none=f"the good end {name} {q.good} is {good_end.verdict.value}, which counts as bad")
-    if not q.is_bad(bad_end.verdict, good_end.verdict):
-        return answer(none=f"the bad end {name} {q.bad} is {bad_end.verdict.value}, which does not count as bad "
-                           f"({q.bad_text(good_end.verdict)}): nothing to bisect")
-
-    def new_state(step: steps.Step) -> bool:
-        bad = q.is_bad(step.verdict, good_end.verdict)
-        return not bad if q.fixing else bad
-
+    if cannot:
+        return answer(none=cannot)
+    good_verdict = tried[q.good].verdict
     lo, hi = old, new
     unjudged: dict[Version, str] = {}
     while True:
@@ -281,7 +295,7 @@ def bisect(question: Question, offer: releases.Offered, stepper: steps.Stepper, 
             skipped[at] = step.pruned
         elif not step.judged:
             unjudged[at] = f"could not be judged ({', '.join(step.unjudged)})"
-        elif new_state(step):
+        elif q.in_new_state(step.verdict, good_verdict):
             hi = at
         else:
             lo = at

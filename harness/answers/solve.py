@@ -186,136 +186,189 @@ class Solution:
                 "stopped": self.stopped, "counts": dict(self.counts), "run_id": self.run_id, "block": self.block()}
 
 
-def solve(base: Cell, requirements: Sequence[str], offers: Mapping[str, releases.Offered], stepper: steps.Stepper,
-          *, known: Sequence[facts_mod.Fact] = (), matrix: Matrix | None = None,
-          log: Callable[[str], None] = print) -> Solution:
-    """The newest pin set with the best verdict (see the module's docstring)."""
+@dataclass(kw_only=True)
+class Candidates:
+    """Stage 1's answer: each package's releases to try (newest first; an exact pin is its one version),
+    and those skipped, with why."""
+
+    names: tuple[str, ...]  # canonical names, in chain order
+    by_name: dict[str, Requirement]
+    kept: dict[str, list[str]]
+    skipped: dict[str, tuple[tuple[str, str], ...]]
+
+    def pins(self, versions: Mapping[str, str]) -> tuple[str, ...]:
+        """The requirements of one set: an exact pin kept as written, anything else pinned to its version."""
+        return tuple(str(req) if exact_version(req) else pin_text(req, versions[name])
+                     for name, req in self.by_name.items())
+
+
+def candidates(base: Cell, requirements: Sequence[str], offers: Mapping[str, releases.Offered]) -> Candidates:
+    """1. The releases of each package that install on the target (releases.judge), newest first."""
     reqs = [Requirement(r) for r in requirements]
     names = tuple(canonicalize_name(r.name) for r in reqs)
     if len(set(names)) != len(names):
         raise HarnessError("a package is named twice: " + ", ".join(requirements), hint="name each package once")
-    by_name = dict(zip(names, reqs))
-    skipped: dict[str, tuple[tuple[str, str], ...]] = {}
-    kept: dict[str, list[str]] = {}
-    for name, req in by_name.items():
+    found = Candidates(names=names, by_name=dict(zip(names, reqs)), kept={}, skipped={})
+    for name, req in found.by_name.items():
         pinned = exact_version(req)
         if pinned is not None:
-            kept[name] = [pinned]
+            found.kept[name] = [pinned]
             continue
         offer = offers[name]
         allow = bool(req.specifier.prereleases)
         usable = offer.usable(specifier=req.specifier, prereleases=allow)
-        skipped[name] = tuple((str(v), why) for v, why in offer.skipped(specifier=req.specifier, prereleases=allow))
-        kept[name] = [str(v) for v in reversed(usable)]
-        if not kept[name]:
+        found.skipped[name] = tuple((str(v), why) for v, why in offer.skipped(specifier=req.specifier,
+                                                                              prereleases=allow))
+        found.kept[name] = [str(v) for v in reversed(usable)]
+        if not found.kept[name]:
             raise HarnessError(f"no release of {name} matching {req.specifier or 'any version'} installs on "
                                f"{base.image.name} with index variant {base.index.name} ({offer.target})",
                                hint=f"asked: {', '.join(offer.sources)}; loosen the requirement or choose another "
                                     "index variant or image")
-    log(f"Solving {', '.join(requirements)} on {base.image.name} / {base.index.name} ({base.installer}): "
-        + ", ".join(f"{n}: {len(kept[n])} release(s)" for n in names))
+    return found
 
-    def cell(pins: Sequence[str]) -> Cell:
-        return steps.step_cell(base, pins, made_by="solve", matrix=matrix)
 
-    # 2. plan rules out each release that cannot install with the others as required, before any cell.
-    asks = [(name, version) for name in names if len(kept[name]) > 1 for version in kept[name]]
+def rule_out_by_plan(found: Candidates, stepper: steps.Stepper, cell: Callable[[Sequence[str]], Cell],
+                     log: Callable[[str], None] = print) -> str | None:
+    """2. plan rules out each release that cannot install with the others as required, before any cell;
+    why the search cannot start (a package left with no release), or None."""
+    names, by_name = found.names, found.by_name
+    asks = [(name, version) for name in names if len(found.kept[name]) > 1 for version in found.kept[name]]
+    if not asks:
+        return None
 
     def release_cell(name: str, version: str) -> Cell:
         return cell([pin_text(by_name[n], version) if n == name else str(by_name[n]) for n in names])
 
-    if asks:
-        log(f"Asking plan about {len(asks)} release(s) before any cell runs …")
-        with concurrent.futures.ThreadPoolExecutor(max_workers=PLAN_WORKERS) as pool:
-            predictions = list(pool.map(lambda a: stepper.predict(release_cell(*a)), asks))
-        for (name, version), prediction in zip(asks, predictions):
-            outcome = (prediction or {}).get("outcome")
-            if outcome in steps.CANNOT_INSTALL:
-                said = (prediction or {}).get("evidence") or []
-                why = f"plan: cannot install here with {', '.join(str(by_name[n]) for n in names if n != name)} " \
-                      f"({outcome})" + (f": {said[0]}" if said else "")
-                kept[name].remove(version)
-                skipped[name] = (*skipped.get(name, ()), (version, why))
-                stepper.pruned += 1
-                log(f"  ruled out {name} {version}: {why}")
-        for name in names:
-            if not kept[name]:
-                return Solution(names=names, base=base, skipped=skipped, candidates={n: tuple(kept[n]) for n in names},
-                                stopped=f"no release of {name} can install here with the others",
-                                counts=stepper.counts(), cost=stepper.counts_text(), run_id=stepper.options.run_id)
-    skipped = {n: v for n, v in skipped.items() if v}
+    log(f"Asking plan about {len(asks)} release(s) before any cell runs …")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=PLAN_WORKERS) as pool:
+        predictions = list(pool.map(lambda a: stepper.predict(release_cell(*a)), asks))
+    for (name, version), prediction in zip(asks, predictions):
+        outcome = (prediction or {}).get("outcome")
+        if outcome in steps.CANNOT_INSTALL:
+            said = (prediction or {}).get("evidence") or []
+            why = f"plan: cannot install here with {', '.join(str(by_name[n]) for n in names if n != name)} " \
+                  f"({outcome})" + (f": {said[0]}" if said else "")
+            found.kept[name].remove(version)
+            found.skipped[name] = (*found.skipped.get(name, ()), (version, why))
+            stepper.pruned += 1
+            log(f"  ruled out {name} {version}: {why}")
+    return next((f"no release of {n} can install here with the others" for n in names if not found.kept[n]), None)
 
-    # 3. pin sets, newest first, the last package named counting most.
-    order = list(reversed(names))
-    total = math.prod(len(kept[n]) for n in names)
-    known = list(known)
-    decided: list[Decision] = []
+
+@dataclass(kw_only=True)
+class Search:
+    """Stage 3's state: the sets decided so far, the best, and what stopped the search."""
+
+    known: list[facts_mod.Fact]
+    decided: list[Decision] = field(default_factory=list)
     best: Decision | None = None
     best_rank: tuple[int, int] | None = None
-    stopped = None
-    for n, combo in enumerate(itertools.product(*(kept[name] for name in order)), start=1):
-        versions = {name: combo[order.index(name)] for name in names}
-        pins = tuple(str(by_name[name]) if exact_version(by_name[name]) else pin_text(by_name[name], versions[name])
-                     for name in names)
-        label = ", ".join(f"{k} {v}" for k, v in versions.items())
-        fails = next((f for f in known if f.verdict is not Verdict.DEGRADED and f.holds_for(versions)), None)
+    stopped: str | None = None
+    untried: int = 0
+
+    def ruled_out(self, versions: Mapping[str, str]) -> tuple[str, str] | None:
+        """(rejection, why) when known facts rule a set out without a cell: it fails with a known pair, or
+        it cannot lose less than the best found (a known loss at least as large)."""
+        fails = next((f for f in self.known if f.verdict is not Verdict.DEGRADED and f.holds_for(versions)), None)
         if fails:
-            decided.append(Decision(pins=pins, versions=versions, rejected=f"known: {fails.text()}"))
-            log(f"solve [{n}/{total}] {label}: ruled out, known: {fails.why}")
-            continue
-        if best_rank is not None:
-            loses = [f for f in known if f.verdict is Verdict.DEGRADED and f.holds_for(versions)]
-            bound = max((f.losses for f in loses), default=0)
-            if loses and bound >= best_rank[1]:
+            return f"known: {fails.text()}", f"known: {fails.why}"
+        if self.best_rank is not None and self.best is not None:
+            loses = [f for f in self.known if f.verdict is Verdict.DEGRADED and f.holds_for(versions)]
+            if loses and max(f.losses for f in loses) >= self.best_rank[1]:
                 worst = max(loses, key=lambda f: f.losses)
-                decided.append(Decision(pins=pins, versions=versions,
-                                        rejected=f"cannot beat {best.label()} (degraded, {best_rank[1]} loss(es)): "
-                                                 f"known: {worst.text()}"))
-                log(f"solve [{n}/{total}] {label}: ruled out, cannot beat the best found: {worst.why}")
-                continue
-        spent = stepper.spent()
-        if spent:
-            stopped, untried = spent, total - n + 1
-            break
-        log(f"solve [{n}/{total}] {label} …")
-        [step] = stepper.run([cell(pins)])
-        if step.unrun:
-            stopped, untried = step.unrun, total - n + 1
-            break
-        if step.pruned:
-            decided.append(Decision(pins=pins, versions=versions, step=step, rejected=step.pruned))
-            log(f"solve [{n}/{total}] {label}: {step.pruned}")
-            continue
-        if not step.judged:
-            decided.append(Decision(pins=pins, versions=versions, step=step,
-                                    rejected=f"could not be judged ({', '.join(step.unjudged) or 'no verdict'})"))
-            continue
+                return (f"cannot beat {self.best.label()} (degraded, {self.best_rank[1]} loss(es)): "
+                        f"known: {worst.text()}", f"cannot beat the best found: {worst.why}")
+        return None
+
+    def judge(self, pins: tuple[str, ...], versions: dict[str, str], step: steps.Step, label: str) -> None:
+        """A set's cell has a verdict: it becomes the best (the earlier best then rejected), or rejected."""
         result = step.result
-        known += [f for f in facts_mod.from_record(result.to_json()) if f not in known]
+        self.known += [f for f in facts_mod.from_record(result.to_json()) if f not in self.known]
         got = rank(result)
         reason = finding(result.hint) or (result.evidence[0] if result.evidence else "")
         if got is None:
-            decided.append(Decision(pins=pins, versions=versions, step=step,
-                                    rejected=f"{result.verdict.value}: {reason} ({step.cell.id})"))
-        elif best_rank is None or got < best_rank:
-            if best is not None:  # the earlier best is newer but worse: it becomes a rejected set
+            self.decided.append(Decision(pins=pins, versions=versions, step=step,
+                                         rejected=f"{result.verdict.value}: {reason} ({step.cell.id})"))
+        elif self.best_rank is None or got < self.best_rank:
+            best = self.best
+            if best is not None and self.best_rank is not None:  # the earlier best is newer but worse
                 older = "passes" if got == (0, 0) else f"loses less ({got[1]})"
-                decided[decided.index(best)] = Decision(
+                self.decided[self.decided.index(best)] = Decision(
                     pins=best.pins, versions=best.versions, step=best.step,
-                    rejected=f"degraded with {best_rank[1]} loss(es): {finding(best.step.result.hint)}; "
+                    rejected=f"degraded with {self.best_rank[1]} loss(es): {finding(best.step.result.hint)}; "
                              f"{label} {older} ({best.step.cell.id})")
-            best, best_rank = Decision(pins=pins, versions=versions, step=step), got
-            decided.append(best)
+            self.best, self.best_rank = Decision(pins=pins, versions=versions, step=step), got
+            self.decided.append(self.best)
         else:
-            decided.append(Decision(pins=pins, versions=versions, step=step,
-                                    rejected=f"degraded with {got[1]} loss(es), no fewer than {best.label()}: "
-                                             f"{reason} ({step.cell.id})"))
+            self.decided.append(Decision(pins=pins, versions=versions, step=step,
+                                         rejected=f"degraded with {got[1]} loss(es), no fewer than "
+                                                  f"{self.best.label()}: {reason} ({step.cell.id})"))
+
+
+def search(found: Candidates, stepper: steps.Stepper, cell: Callable[[Sequence[str]], Cell],
+           known: Sequence[facts_mod.Fact] = (), log: Callable[[str], None] = print) -> Search:
+    """3. Pin sets, newest first, the last package named counting most, until one passes, the budget is
+    spent, or none is left."""
+    names = found.names
+    order = list(reversed(names))
+    total = math.prod(len(found.kept[n]) for n in names)
+    state = Search(known=list(known))
+    for n, combo in enumerate(itertools.product(*(found.kept[name] for name in order)), start=1):
+        versions = {name: combo[order.index(name)] for name in names}
+        pins = found.pins(versions)
+        label = ", ".join(f"{k} {v}" for k, v in versions.items())
+        out = state.ruled_out(versions)
+        if out:
+            state.decided.append(Decision(pins=pins, versions=versions, rejected=out[0]))
+            log(f"solve [{n}/{total}] {label}: ruled out, {out[1]}")
+            continue
+        spent = stepper.spent()
+        if spent:
+            state.stopped, state.untried = spent, total - n + 1
+            return state
+        log(f"solve [{n}/{total}] {label} …")
+        [step] = stepper.run([cell(pins)])
+        if step.unrun:
+            state.stopped, state.untried = step.unrun, total - n + 1
+            return state
+        if step.pruned:
+            state.decided.append(Decision(pins=pins, versions=versions, step=step, rejected=step.pruned))
+            log(f"solve [{n}/{total}] {label}: {step.pruned}")
+            continue
+        if not step.judged:
+            state.decided.append(Decision(pins=pins, versions=versions, step=step,
+                                          rejected=f"could not be judged ({', '.join(step.unjudged) or 'no verdict'})"))
+            continue
+        state.judge(pins, versions, step, label)
         log(f"solve [{n}/{total}] {label}: {step.outcome()}")
-        if got == (0, 0):
-            untried = total - n
-            break
-    else:
-        untried = 0
-    return Solution(names=names, base=base, best=best, decided=tuple(decided), skipped=skipped,
-                    candidates={n: tuple(kept[n]) for n in names}, untried=untried, stopped=stopped,
-                    counts=stepper.counts(), cost=stepper.counts_text(), run_id=stepper.options.run_id)
+        if state.best_rank == (0, 0):
+            state.untried = total - n
+            return state
+    return state
+
+
+def solve(base: Cell, requirements: Sequence[str], offers: Mapping[str, releases.Offered], stepper: steps.Stepper,
+          *, known: Sequence[facts_mod.Fact] = (), matrix: Matrix | None = None,
+          log: Callable[[str], None] = print) -> Solution:
+    """The newest pin set with the best verdict (see the module's docstring): candidates, ruled out by
+    plan, then searched."""
+    found = candidates(base, requirements, offers)
+    names = found.names
+    log(f"Solving {', '.join(requirements)} on {base.image.name} / {base.index.name} ({base.installer}): "
+        + ", ".join(f"{n}: {len(found.kept[n])} release(s)" for n in names))
+
+    def cell(pins: Sequence[str]) -> Cell:
+        return steps.step_cell(base, pins, made_by="solve", matrix=matrix)
+
+    cannot = rule_out_by_plan(found, stepper, cell, log)
+    if cannot:
+        return Solution(names=names, base=base, skipped=found.skipped,
+                        candidates={n: tuple(found.kept[n]) for n in names}, stopped=cannot,
+                        counts=stepper.counts(), cost=stepper.counts_text(), run_id=stepper.options.run_id)
+    skipped = {n: v for n, v in found.skipped.items() if v}
+    state = search(found, stepper, cell, known, log)
+    return Solution(names=names, base=base, best=state.best, decided=tuple(state.decided), skipped=skipped,
+                    candidates={n: tuple(found.kept[n]) for n in names}, untried=state.untried,
+                    stopped=state.stopped, counts=stepper.counts(), cost=stepper.counts_text(),
+                    run_id=stepper.options.run_id)

@@ -321,26 +321,18 @@ def _other_arch(arch: Arch) -> Arch:
     return Arch.ARM64 if arch is Arch.AMD64 else Arch.AMD64
 
 
-def detect(
-    *,
-    root: Path = Path("/"),
-    run: RunFn = subprocess.run,
-    engine_info: dict[str, Any] | None = None,
-    machine: str | None = None,
-    no_engine: str = "no container engine answered",
-    host_chosen: bool = False,
-    read_binfmt: bool = True,
-) -> HostFacts:
-    """Everything this module can learn about the host. Files are read under `root`; commands go to `run`."""
-    sources: dict[str, str] = {}
-    machine = machine or platform.machine()
+def _read_arch(machine: str, sources: dict[str, str]) -> Arch | None:
     try:
         arch: Arch | None = Arch.native(machine)
         sources["arch"] = f"machine {machine!r}"
     except ValueError:
         arch = None
         sources["arch"] = f"machine {machine!r} is not an architecture the harness supports"
+    return arch
 
+
+def _read_jetson(root: Path, run: RunFn, sources: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+    """(L4T, JetPack, the Python that JetPack pairs with)."""
     l4t, sources["l4t"] = read_l4t(root / RELEASE_FILE, run)
     jetpack = jetpack_for(l4t)
     if l4t is None:
@@ -352,30 +344,80 @@ def detect(
     py = python_for_jetpack(jetpack)
     sources["python_for_jetpack"] = f"JetPack {jetpack}" if py else (
         f"no Python known for JetPack {jetpack}" if jetpack else "no JetPack")
+    return l4t, jetpack, py
 
+
+def _read_soc(root: Path, sources: dict[str, str]) -> tuple[list[str], tuple[str, str, str] | None]:
+    """(the Tegra ids the device tree names, (SoC, its name, its compute capability) when known)."""
     compatible_path = root / COMPATIBLE_FILE
-    tegras: list[str] = []
-    soc = soc_name = capability = None
     try:
         compatible = compatible_path.read_bytes()
     except OSError as exc:
         sources["soc"] = f"no {compatible_path}" if isinstance(exc, FileNotFoundError) else (
             f"cannot read {compatible_path}: {exc.strerror or exc}")
+        return [], None
+    tegras = tegra_ids(compatible)
+    found = soc_from_compatible(compatible)
+    if found:
+        sources["soc"] = str(compatible_path)
+        sources["compute_capability"] = f"{found[0]} ({found[1]})"
+    elif tegras:
+        sources["soc"] = f"{compatible_path}: unknown Tegra SoC {tegras[0]!r}"
     else:
-        tegras = tegra_ids(compatible)
-        found = soc_from_compatible(compatible)
-        if found:
-            soc, soc_name, capability = found
-            sources["soc"] = str(compatible_path)
-            sources["compute_capability"] = f"{soc} ({soc_name})"
-        elif tegras:
-            sources["soc"] = f"{compatible_path}: unknown Tegra SoC {tegras[0]!r}"
-        else:
-            sources["soc"] = f"{compatible_path} names no Tegra SoC"
+        sources["soc"] = f"{compatible_path} names no Tegra SoC"
+    return tegras, found
 
+
+def _read_kind(l4t: str | None, tegras: list[str], gpus: tuple[Gpu, ...], arch: Arch | None,
+               sources: dict[str, str]) -> HostKind:
+    if l4t is not None or tegras:
+        sources["kind"] = "L4T release found" if l4t is not None else f"Tegra device tree ({tegras[0]})"
+        return HostKind.JETSON
+    if gpus and arch is Arch.AMD64:
+        sources["kind"] = "amd64 and nvidia-smi lists GPUs"
+        return HostKind.X86_NVIDIA
+    if gpus and arch is Arch.ARM64:
+        sources["kind"] = "arm64 without Tegra and nvidia-smi lists GPUs"
+        return HostKind.SBSA_NVIDIA
+    sources["kind"] = "no L4T, no Tegra device tree, no GPU from nvidia-smi"
+    return HostKind.PLAIN
+
+
+def _read_binfmt(root: Path, arch: Arch | None, read: bool, sources: dict[str, str]) -> dict[str, bool]:
+    """Whether the other architecture runs here (QEMU binfmt)."""
+    if not read:
+        sources["binfmt"] = ("not read (a remote engine): an image of the other architecture is tried when a "
+                             "cell needs it")
+        return {}
+    if arch is None:
+        return {}
+    other = _other_arch(arch)
+    binfmt_dir = root / BINFMT_DIR
+    sources["binfmt"] = str(binfmt_dir / f"qemu-{other.machine}")
+    return {other.value: binfmt_registered(other, root=binfmt_dir, native=arch)}
+
+
+def detect(
+    *,
+    root: Path = Path("/"),
+    run: RunFn = subprocess.run,
+    engine_info: dict[str, Any] | None = None,
+    machine: str | None = None,
+    no_engine: str = "no container engine answered",
+    host_chosen: bool = False,
+    read_binfmt: bool = True,
+) -> HostFacts:
+    """Everything this module can learn about the host, one reader per fact (each says in `sources`
+    where its fact came from, or why it is missing). Files are read under `root`; commands go to `run`."""
+    sources: dict[str, str] = {}
+    machine = machine or platform.machine()
+    arch = _read_arch(machine, sources)
+    l4t, jetpack, py = _read_jetson(root, run, sources)
+    tegras, soc = _read_soc(root, sources)
     cuda, sources["cuda"] = cuda_version(root / CUDA_ROOT, run)
     smi, sources["nvidia_smi"] = _query_nvidia_smi(run)
     gpus = smi.gpus if smi else ()
+    capability = soc[2] if soc else None
     if capability is None:
         caps = [g.compute_capability for g in gpus if g.compute_capability]
         if caps:
@@ -383,57 +425,30 @@ def detect(
             sources["compute_capability"] = f"nvidia-smi ({gpus[0].name})"
         else:
             sources.setdefault("compute_capability", "no known Tegra SoC and no nvidia-smi compute_cap")
-
-    if l4t is not None or tegras:
-        kind = HostKind.JETSON
-        sources["kind"] = "L4T release found" if l4t is not None else f"Tegra device tree ({tegras[0]})"
-    elif gpus and arch is Arch.AMD64:
-        kind = HostKind.X86_NVIDIA
-        sources["kind"] = "amd64 and nvidia-smi lists GPUs"
-    elif gpus and arch is Arch.ARM64:
-        kind = HostKind.SBSA_NVIDIA
-        sources["kind"] = "arm64 without Tegra and nvidia-smi lists GPUs"
-    else:
-        kind = HostKind.PLAIN
-        sources["kind"] = "no L4T, no Tegra device tree, no GPU from nvidia-smi"
-
     runtimes: tuple[str, ...] = ()
-    engine_version = None
     if engine_info is None:
         sources["engine"] = no_engine  # why no engine: none answered, or the host backend was chosen
     else:
         runtimes = tuple(sorted((engine_info.get("Runtimes") or {}).keys()))
-        engine_version = engine_info.get("ServerVersion")
         sources["engine"] = "engine info (ServerVersion, Runtimes)"
-
-    binfmt: dict[str, bool] = {}
-    if not read_binfmt:
-        sources["binfmt"] = ("not read (a remote engine): an image of the other architecture is tried when a "
-                             "cell needs it")
-    elif arch is not None:
-        other = _other_arch(arch)
-        binfmt_dir = root / BINFMT_DIR
-        binfmt[other.value] = binfmt_registered(other, root=binfmt_dir, native=arch)
-        sources["binfmt"] = str(binfmt_dir / f"qemu-{other.machine}")
-
     return HostFacts(
         arch=arch,
         machine=machine,
-        kind=kind,
+        kind=_read_kind(l4t, tegras, gpus, arch, sources),
         l4t=l4t,
         jetpack=jetpack,
         cuda=cuda.version if cuda else None,
         cuda_full=cuda.full if cuda else None,
-        soc=soc,
-        soc_name=soc_name,
+        soc=soc[0] if soc else None,
+        soc_name=soc[1] if soc else None,
         compute_capability=capability,
         python_for_jetpack=py,
         gpus=gpus,
         driver=smi.driver if smi else None,
         docker_runtimes=runtimes,
         nvidia_runtime="nvidia" in runtimes,
-        binfmt=binfmt,
-        engine_version=engine_version,
+        binfmt=_read_binfmt(root, arch, read_binfmt, sources),
+        engine_version=engine_info.get("ServerVersion") if engine_info is not None else None,
         has_engine=engine_info is not None,
         host_chosen=host_chosen,
         sources=sources,
