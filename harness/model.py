@@ -46,7 +46,14 @@ class Arch(enum.Enum):
         raise ValueError(f"unsupported host architecture {machine!r}")
 
 
-class HostKind(str, enum.Enum):
+class Word(str, enum.Enum):
+    """A vocabulary whose members are their words: equal to, written and serialised as their value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class HostKind(Word):
     """What kind of machine runs the cells (harness.backends.hostfacts.detect says which)."""
 
     JETSON = "jetson"
@@ -54,20 +61,14 @@ class HostKind(str, enum.Enum):
     SBSA_NVIDIA = "sbsa-nvidia"
     PLAIN = "plain"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class GpuMode(str, enum.Enum):
+class GpuMode(Word):
     """How a cell gets the GPU."""
 
     NONE = "none"  # it gets none
     NVIDIA_RUNTIME = "nvidia-runtime"  # Jetson: the engine's nvidia runtime (its hook refuses device requests)
     DEVICE_REQUEST = "device-request"  # x86 and SBSA with NVIDIA: a GPU device request
     HOST = "host"  # the host backend: a venv sees whatever GPU the machine has
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, kw_only=True)
