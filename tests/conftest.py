@@ -60,6 +60,19 @@ def bookworm(docker_backend, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def bullseye(docker_backend, tmp_path_factory):
+    """The local Debian bullseye amd64 image: Python 3.9, the oldest a local image gives here (built once)."""
+    from harness.backends import images
+    from harness.model import Arch, local_image_ref
+
+    ref = local_image_ref("debian-bullseye", Arch.AMD64)
+    if not docker_backend.has_image(ref):
+        images.build_local("debian-bullseye", Arch.AMD64, docker_backend,
+                           workdir=tmp_path_factory.mktemp("rootfs"))
+    return ref
+
+
+@pytest.fixture(scope="session")
 def uv_wheel(tmp_path_factory) -> Path:
     """uv's own wheel for this host (cells install uv from their index variant, as a user's would)."""
     import subprocess

@@ -241,7 +241,7 @@ def test_the_budget_counts_cells_run_and_seconds(tmp_path):
 RECORDS = Path(__file__).parent / "data" / "report"
 
 
-def recorded(name: str, cell) -> CellResult:
+def recorded_as(name: str, cell) -> CellResult:
     """A recorded result (tests/data/report/) standing for a step's cell."""
     data = json.loads((RECORDS / f"{name}.json").read_text())
     return CellResult.from_json({**data, "cell_id": cell.id})
@@ -259,7 +259,8 @@ class Recorded:
 
     @staticmethod
     def pins(cell) -> dict[str, str]:
-        return {steps.requirement_name(r): str(Requirement(r).specifier).lstrip("=") for r in cell.packages.requirements}
+        return {steps.requirement_name(r): str(Requirement(r).specifier).lstrip("=")
+                for r in cell.packages.requirements}
 
     def predict(self, cell):
         return {"outcome": "conflict" if self.refuse(self.pins(cell)) else "installs"}
@@ -269,7 +270,7 @@ class Recorded:
         for cell in cells:
             self.asked.append(tuple(sorted(cell.packages.requirements)))
             self.ran += 1
-            out.append(steps.Step(cell=cell, result=recorded(self.outcome(self.pins(cell)), cell), ran=1))
+            out.append(steps.Step(cell=cell, result=recorded_as(self.outcome(self.pins(cell)), cell), ran=1))
         return out
 
     def spent(self):
@@ -354,8 +355,8 @@ def test_solve_does_not_run_a_set_that_a_known_loss_says_cannot_beat_the_best(tm
     assert got.best_result.verdict is Verdict.DEGRADED and got.exit_code == 0
     [older] = [d for d in got.decided if d is not got.best]
     assert older.versions["torchtune"] == "0.6.0" and older.step is None
-    assert older.rejected.startswith("cannot beat torch 2.13.0, torchao 0.15.0, torchtune 0.6.1 (degraded, 1 loss(es)): "
-                                     "known: torchao 0.15.0 skipped its C++ extensions with torch 2.13.0")
+    assert older.rejected.startswith("cannot beat torch 2.13.0, torchao 0.15.0, torchtune 0.6.1 (degraded, "
+                                     "1 loss(es)): known: torchao 0.15.0 skipped its C++ extensions with torch 2.13.0")
     assert dict(got.skipped["torchtune"])["0.7.0"].startswith("plan: cannot install here with torch==2.13.0, "
                                                               "torchao<0.16 (conflict)")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness import incell
-from harness.incell import driver
 from harness.backends.base import Execution
+from harness.incell import driver
 from harness.matrix import templates
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
 from harness.verdicts import classify, events
@@ -460,8 +460,8 @@ def test_the_torch_guard_flags_a_cpu_build_of_the_same_version_another_version_a
                             f"{cuda['location']} → torch 2.5.0+nv24.08 (CPU build) at {cpu['location']}")
     assert classify.torch_replaced({"before": cuda, "after": torches["newer"]}).endswith(
         f"→ torch 2.13.0 (CPU build) at {torches['newer']['location']}")
-    assert classify.torch_replaced({"before": cuda, "after": torches["none"]}).endswith("(CUDA 12.6) at "
-                                                                                         f"{cuda['location']} → no torch")
+    removed = classify.torch_replaced({"before": cuda, "after": torches["none"]})
+    assert removed.endswith(f"(CUDA 12.6) at {cuda['location']} → no torch")
     # what is not a replacement: the same torch after, a CPU torch that stays, an image without torch, no "after"
     assert classify.torch_replaced({"before": cuda, "after": dict(cuda)}) is None
     assert classify.torch_replaced({"before": cpu, "after": dict(cpu)}) is None
