@@ -81,20 +81,31 @@ def test_gpu_access_modes_map_to_container_options():
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
 
 
-def test_doctor_describes_this_host_as_json(capsys):
-    from harness.backends import hostfacts
+def test_doctor_describes_this_host_as_json(capsys, monkeypatch, tmp_path):
+    """`doctor --json` on this machine, its engine made unreachable: the matrix it chooses and the problems it
+    names follow from the facts it reports, as the README states them (not recomputed by the same code)."""
     from harness.cli.main import main
 
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     assert main(["doctor", "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
-    assert facts["arch"] == Arch.native().value
-    here = choose.choose_backend("auto", log=lambda _: None).host_facts()  # as doctor finds it
-    name, why = hostfacts.default_matrix(here)
-    assert facts["default_matrix"] == {"file": f"matrices/{name}", "why": why}
-    if here.kind == "plain":  # a machine without an NVIDIA GPU, as CI's is
-        assert facts["default_matrix"]["file"] == "matrices/smoke.toml"
+    assert facts["arch"] == Arch.native().value and facts["has_engine"] is False and facts["backend"] == "host"
+    expected_matrix = {"plain": "matrices/smoke.toml", "x86-nvidia": "matrices/x86-cuda.toml",
+                       "sbsa-nvidia": "matrices/smoke.toml"}
+    if facts["kind"] in expected_matrix:
+        assert facts["default_matrix"]["file"] == expected_matrix[facts["kind"]]
+    if facts["kind"] == "plain":  # a machine without an NVIDIA GPU, as CI's is
+        assert facts["default_matrix"]["why"] == (f"{facts['arch']} host without an NVIDIA GPU: the smoke matrix "
+                                                  "(CPU only)")
         assert facts["gpu_access"] == {"mode": "none", "runtime": None, "mounts": [], "problem": None}
-    assert facts["problems"] == hostfacts.problems(here)
+    problems = facts["problems"]
+    assert problems[0].startswith("no container engine answered: cells run on the host backend")
+    assert problems[0].endswith("let this user reach it (the docker group)")
+    missing = [arch for arch, ok in sorted(facts["binfmt"].items()) if not ok]
+    assert [p.split(":")[0] for p in problems if p.startswith("no QEMU")] == [
+        f"no QEMU binfmt emulation for {arch}" for arch in missing]
+    if facts["kind"] != "jetson":
+        assert len(problems) == 1 + len(missing)
 
 
 def test_table_without_stored_results_leaves_documents_alone(tmp_path, capsys, monkeypatch):
