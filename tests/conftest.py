@@ -93,15 +93,15 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 @pytest.fixture(scope="session")
 def chromium(tmp_path_factory):
     """A function running Debian's headless Chromium with an empty profile: (args…) → CompletedProcess.
-    A skip when Chromium is missing — but a FAILURE under CI=true, where .ci/run installs it."""
+    A skip when Chromium is missing — but a FAILURE under CI (CI=true, 1, yes or on), where .ci/run installs it."""
     import shutil
     import subprocess
 
     binary = shutil.which("chromium")
     if binary is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true and no `chromium` on PATH: .ci/run installs Debian's chromium package",
-                        pytrace=False)
+        if under_ci():
+            pytest.fail(f"CI={os.environ['CI']} and no `chromium` on PATH: .ci/run installs Debian's chromium "
+                        "package", pytrace=False)
         pytest.skip("no chromium here (apt-get install chromium)")
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -160,6 +160,14 @@ def bad_inputs():
     return BAD
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The tally fails the run: a leaked container, a lost result or a written secret is a failure even
+    where the test that caused it passed (its own assertions did not look there)."""
+    tally = sys.modules.get("faults")
+    if tally is not None and tally.breaches() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter):
     tally = sys.modules.get("faults")  # imported by the fixtures above, when a fault test ran
     lines = tally.summary() if tally is not None else []
@@ -167,3 +175,5 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("faults")
         for line in lines:
             terminalreporter.write_line(line)
+        for line in tally.breaches():
+            terminalreporter.write_line(f"FAILED: {line}", red=True)
