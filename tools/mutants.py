@@ -21,15 +21,19 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
 SCORE = ROOT / "tests" / "mutation-score.md"
 EQUIVALENT = ROOT / "tests" / "mutation-equivalent.txt"
 STAMP = MUTANTS / "ewh-tests.json"  # the test files' digest at the last run, per module
-KILLED = {1, 3, -24, 24, 36, 37, 152, 255}  # mutmut's exit codes that count as caught (failed test, timeout, type check)
+KILLED = {1, 3, -24, 24, 36, 37, 152, 255}  # mutmut's exit codes for caught: a failed test, a timeout, a type check
 SURVIVED, NO_TESTS = 0, 33
 TARGET = 0.90
 
