@@ -109,6 +109,13 @@ def chromium(tmp_path_factory):
         return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
                               capture_output=True, text=True, timeout=timeout)
 
+    def page():
+        """A page driven over DevTools (tests/devtools.py): open(url), dom_when(condition), close()."""
+        from devtools import Page
+
+        return Page(binary, CHROMIUM_FLAGS, str(tmp_path_factory.mktemp("chromium-profile")))
+
+    run.page = page
     return run
 
 
