@@ -57,6 +57,14 @@ def faults(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing (mutmut) of the pure modules against the fast tests: the score per module; only what
+    changed is tested again (the cache is mutants/). `-- --write` updates tests/mutation-score.md."""
+    session.install("-e", ".", *TEST_DEPS, *PYPROJECT["project"]["optional-dependencies"]["mutants"])
+    session.run("python", "tools/mutants.py", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
 def bench(session: nox.Session) -> None:
     """The benchmark: the harness against a naive loop on real cells; writes bench/RESULTS.md (~10 min)."""
     session.install("-e", ".")

@@ -139,6 +139,14 @@ LOCAL_RECIPES: Mapping[str, Recipe] = MappingProxyType(
             python_version="3.11",
             glibc="2.36",
         ),
+        # The oldest Python a local image gives here (3.9): the in-cell code's run below 3.11 (tests only).
+        "debian-bullseye": Recipe(
+            suite="bullseye",
+            variant="apt",
+            packages=("python3-venv", "python3-pip", "ca-certificates"),
+            python_version="3.9",
+            glibc="2.31",
+        ),
     }
 )
 

@@ -60,6 +60,19 @@ def bookworm(docker_backend, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def bullseye(docker_backend, tmp_path_factory):
+    """The local Debian bullseye amd64 image: Python 3.9, the oldest a local image gives here (built once)."""
+    from harness.backends import images
+    from harness.model import Arch, local_image_ref
+
+    ref = local_image_ref("debian-bullseye", Arch.AMD64)
+    if not docker_backend.has_image(ref):
+        images.build_local("debian-bullseye", Arch.AMD64, docker_backend,
+                           workdir=tmp_path_factory.mktemp("rootfs"))
+    return ref
+
+
+@pytest.fixture(scope="session")
 def uv_wheel(tmp_path_factory) -> Path:
     """uv's own wheel for this host (cells install uv from their index variant, as a user's would)."""
     import subprocess
@@ -80,15 +93,15 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 @pytest.fixture(scope="session")
 def chromium(tmp_path_factory):
     """A function running Debian's headless Chromium with an empty profile: (args…) → CompletedProcess.
-    A skip when Chromium is missing — but a FAILURE under CI=true, where .ci/run installs it."""
+    A skip when Chromium is missing — but a FAILURE under CI (CI=true, 1, yes or on), where .ci/run installs it."""
     import shutil
     import subprocess
 
     binary = shutil.which("chromium")
     if binary is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true and no `chromium` on PATH: .ci/run installs Debian's chromium package",
-                        pytrace=False)
+        if under_ci():
+            pytest.fail(f"CI={os.environ['CI']} and no `chromium` on PATH: .ci/run installs Debian's chromium "
+                        "package", pytrace=False)
         pytest.skip("no chromium here (apt-get install chromium)")
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -96,6 +109,13 @@ def chromium(tmp_path_factory):
         return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
                               capture_output=True, text=True, timeout=timeout)
 
+    def page():
+        """A page driven over DevTools (tests/devtools.py): open(url), dom_when(condition), close()."""
+        from devtools import Page
+
+        return Page(binary, CHROMIUM_FLAGS, str(tmp_path_factory.mktemp("chromium-profile")))
+
+    run.page = page
     return run
 
 
@@ -147,6 +167,14 @@ def bad_inputs():
     return BAD
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The tally fails the run: a leaked container, a lost result or a written secret is a failure even
+    where the test that caused it passed (its own assertions did not look there)."""
+    tally = sys.modules.get("faults")
+    if tally is not None and tally.breaches() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter):
     tally = sys.modules.get("faults")  # imported by the fixtures above, when a fault test ran
     lines = tally.summary() if tally is not None else []
@@ -154,3 +182,5 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("faults")
         for line in lines:
             terminalreporter.write_line(line)
+        for line in tally.breaches():
+            terminalreporter.write_line(f"FAILED: {line}", red=True)

@@ -79,6 +79,14 @@ def records(results_dir: Path) -> dict[str, dict]:
     return out
 
 
+def breaches(tally: list[Fault] | None = None) -> list[str]:
+    """What must be 0 and is not: each makes the run fail (conftest.pytest_sessionfinish)."""
+    tally = TALLY if tally is None else tally
+    return [f"{what}: {n} (must be 0)" for what, n in (
+        ("containers leaked", sum(f.leaked for f in tally)), ("results lost", sum(f.lost for f in tally)),
+        ("secrets written", sum(f.secrets for f in tally))) if n]
+
+
 def summary() -> list[str]:
     if not TALLY and not BAD.tried:
         return []

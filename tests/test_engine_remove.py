@@ -23,8 +23,10 @@ class Response(requests.Response):
 class Container:
     def __init__(self, error: Exception | None) -> None:
         self.error = error
+        self.calls: list[dict] = []
 
     def remove(self, force: bool = False) -> None:
+        self.calls.append({"force": force})
         if self.error:
             raise self.error
 
@@ -39,7 +41,10 @@ def api_error(status: int, explanation: str) -> docker.errors.APIError:
     api_error(409, 'removal of container 25791f672d78 is already in progress'),
 ])
 def test_a_container_gone_or_being_removed_is_removed(error):
-    DockerBackend._remove(Container(error))
+    """Removed once, forced (a running cell's container too); gone or being removed is no error."""
+    container = Container(error)
+    assert DockerBackend._remove(container) is None
+    assert container.calls == [{"force": True}]
 
 
 def test_another_engine_error_still_says_so():

@@ -3,6 +3,9 @@ indexes served on loopback, through a recording proxy, and through a whole cell 
 
 from __future__ import annotations
 
+import base64
+import http.server
+import threading
 import urllib.error
 import urllib.request
 
@@ -230,3 +233,49 @@ def index_reason(status: int) -> str:
     import http
 
     return http.HTTPStatus(status).phrase
+
+
+class Guarded(http.server.BaseHTTPRequestHandler):
+    """A PEP 503 page for edgeops that only the right Basic credentials may read (401 otherwise), as a
+    private index answers: the credentials in the index URL must reach it as an Authorization header."""
+
+    wanted = "Basic " + base64.b64encode(b"bot:t@ken").decode()
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.headers.get("Authorization") != self.wanted:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="wheels"')
+            self.end_headers()
+            return
+        body = f'<a href="/files/{ARM_WHEEL}">{ARM_WHEEL}</a>'.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def guarded(no_host_proxy):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Guarded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_check_and_the_release_listing_send_the_indexes_credentials(guarded):
+    """An index that requires its credentials (every other test's index ignores them): the driver's check
+    and a search's release listing send them, URL-decoded, and never show them."""
+    got = driver.check_index("private", f"http://bot:t%40ken@{guarded}/simple", "edgeops", {})
+    assert (got["status"], got["error"], got["files"]) == (200, None, [ARM_WHEEL])
+    assert got["url"] == f"http://{guarded}/simple/edgeops/"  # the page, without its credentials
+    refused = driver.check_index("private", f"http://bot:wrong@{guarded}/simple", "edgeops", {})
+    assert refused["status"] == 401 and refused["transient"] is False  # an answer, not an outage
+    from harness.plan import releases
+
+    fetch = releases._fetch({})
+    listed = releases.ask_index(f"http://bot:t%40ken@{guarded}/simple", "edgeops", fetch=fetch, sleep=lambda s: None)
+    assert [item.name for item in listed] == [ARM_WHEEL]

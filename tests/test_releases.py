@@ -3,6 +3,7 @@ harness's own served index and folders, and an index that fails once or never an
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import http.server
 import threading
@@ -49,6 +50,33 @@ def test_a_real_pep691_page_is_judged_by_wheel_tags():
     assert old_glibc.get("2.13.0").why_not(old_glibc.target).startswith(
         "no wheel for this target (cp311, manylinux_2_27_x86_64): wheels for other targets "
         "(cp311-cp311-manylinux_2_28_x86_64, cp311-cp311-macosx_14_0_arm64, ")
+
+
+def test_a_release_is_yanked_only_when_every_file_of_it_is():
+    """PyPI yanks file by file: requests 2.32.0 as recorded (every file yanked) is skipped; the same
+    release with only its sdist yanked installs from its wheel, and a yanked wheel is not offered."""
+    listed = recorded("requests.simple.html")
+    whole = releases.judge("requests", listed, X86_BOOKWORM, ["recorded"])
+    assert whole.get("2.32.0").yanked and Version("2.32.0") not in whole.usable()
+    files = [item for item in listed if item.name.startswith("requests-2.32.0")]
+    assert len(files) == 2 and all(item.yanked for item in files)
+    wheel = next(item.name for item in files if item.name.endswith(".whl"))
+    sdist_only = [dataclasses.replace(item, yanked=item.name != wheel) if item in files else item for item in listed]
+    partly = releases.judge("requests", sdist_only, X86_BOOKWORM, ["recorded"])
+    assert not partly.get("2.32.0").yanked and partly.get("2.32.0").fitting == (wheel,)
+    assert Version("2.32.0") in partly.usable()
+    wheel_only = [dataclasses.replace(item, yanked=item.name == wheel) if item in files else item for item in listed]
+    yanked_wheel = releases.judge("requests", wheel_only, X86_BOOKWORM, ["recorded"]).get("2.32.0")
+    assert not yanked_wheel.yanked and yanked_wheel.fitting == ()
+    assert yanked_wheel.why_not(X86_BOOKWORM).startswith("no wheel for this target")
+
+
+def test_a_pep691_page_says_which_files_are_yanked_and_what_python_they_require():
+    page = ('{"files": [{"filename": "a-1.0-py3-none-any.whl", "yanked": "broken", "requires-python": ">=3.12"}, '
+            '{"filename": "a-1.1-py3-none-any.whl", "yanked": false}, {"filename": ""}]}')
+    assert releases.parse_page(page, JSON) == [
+        releases.Listed(name="a-1.0-py3-none-any.whl", yanked=True, requires_python=">=3.12"),
+        releases.Listed(name="a-1.1-py3-none-any.whl", yanked=False, requires_python=None)]
 
 
 def test_requires_python_refuses_a_wheel_whose_tags_fit():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+
+import pytest
 
 from harness.backends import base, choose, docker
 from harness.backends.host import HostBackend
@@ -78,20 +81,31 @@ def test_gpu_access_modes_map_to_container_options():
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
 
 
-def test_doctor_describes_this_host_as_json(capsys):
-    from harness.backends import hostfacts
+def test_doctor_describes_this_host_as_json(capsys, monkeypatch, tmp_path):
+    """`doctor --json` on this machine, its engine made unreachable: the matrix it chooses and the problems it
+    names follow from the facts it reports, as the README states them (not recomputed by the same code)."""
     from harness.cli.main import main
 
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     assert main(["doctor", "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
-    assert facts["arch"] == Arch.native().value
-    here = choose.choose_backend("auto", log=lambda _: None).host_facts()  # as doctor finds it
-    name, why = hostfacts.default_matrix(here)
-    assert facts["default_matrix"] == {"file": f"matrices/{name}", "why": why}
-    if here.kind == "plain":  # a machine without an NVIDIA GPU, as CI's is
-        assert facts["default_matrix"]["file"] == "matrices/smoke.toml"
+    assert facts["arch"] == Arch.native().value and facts["has_engine"] is False and facts["backend"] == "host"
+    expected_matrix = {"plain": "matrices/smoke.toml", "x86-nvidia": "matrices/x86-cuda.toml",
+                       "sbsa-nvidia": "matrices/smoke.toml"}
+    if facts["kind"] in expected_matrix:
+        assert facts["default_matrix"]["file"] == expected_matrix[facts["kind"]]
+    if facts["kind"] == "plain":  # a machine without an NVIDIA GPU, as CI's is
+        assert facts["default_matrix"]["why"] == (f"{facts['arch']} host without an NVIDIA GPU: the smoke matrix "
+                                                  "(CPU only)")
         assert facts["gpu_access"] == {"mode": "none", "runtime": None, "mounts": [], "problem": None}
-    assert facts["problems"] == hostfacts.problems(here)
+    problems = facts["problems"]
+    assert problems[0].startswith("no container engine answered: cells run on the host backend")
+    assert problems[0].endswith("let this user reach it (the docker group)")
+    missing = [arch for arch, ok in sorted(facts["binfmt"].items()) if not ok]
+    assert [p.split(":")[0] for p in problems if p.startswith("no QEMU")] == [
+        f"no QEMU binfmt emulation for {arch}" for arch in missing]
+    if facts["kind"] != "jetson":
+        assert len(problems) == 1 + len(missing)
 
 
 def test_table_without_stored_results_leaves_documents_alone(tmp_path, capsys, monkeypatch):
@@ -105,3 +119,106 @@ def test_table_without_stored_results_leaves_documents_alone(tmp_path, capsys, m
     assert main(["table", "matrices/smoke.toml", "--results", str(results)]) == 0
     assert readme.read_text() == "# kept\n"
     assert "tables left as they are" in capsys.readouterr().out
+
+
+# --- what a run makes of a cell's end: its deadline, its record, its interruption, the order it is told ----
+
+
+class Interrupting(InCell):
+    """A backend whose cell is interrupted (Ctrl-C) while it runs, as the Docker backend raises it."""
+
+    root = "/tmp/ewh-work"
+
+    def __init__(self, jobs: list):
+        self.jobs = jobs
+
+    def prepare(self, image):
+        return base.Prepared(identity="sha256:1")
+
+    def execute(self, job, cancel=None, output=None):
+        self.jobs.append(job)
+        raise KeyboardInterrupt
+
+
+def test_the_runs_timeout_is_the_deadline_and_what_the_record_and_the_hint_say(tmp_path):
+    """Defect 2 of 2026-11-26 without the slow CLI test: --timeout 5 over a matrix's 1800 s."""
+    from harness.backends.base import Execution
+    from harness.run import record
+    from harness.run.options import effective
+    from harness.verdicts import classify, events
+
+    declared = cell(IndexVariant(name="default"))
+    assert declared.timeout == 1800.0
+    options = RunOptions(run_id="r1", timeout=5, memory=1 << 30)
+    ran = effective(declared, options)
+    assert (ran.timeout, ran.memory) == (5, 1 << 30)
+    assert make_job(ran, InCell(), options).timeout == 5
+    assert record.describe(ran)["timeout"] == 5
+    log = (Path(__file__).parent / "data" / "logs" / "stopped-from-outside.venv.log").read_text()
+    judged = classify.judge(ran, Execution(log=log, exit_code=137, timed_out=True), events.parse(log), "none")
+    assert judged.hint.startswith("the cell ran past its 5 s timeout")
+    kept = effective(dataclasses.replace(declared, memory=2 << 30), RunOptions(run_id="r2"))
+    assert (kept.timeout, kept.memory) == (1800.0, 2 << 30)  # no --timeout: the matrix's; its own memory
+
+
+def test_ctrl_c_while_a_cell_runs_records_it_as_interrupted(tmp_path):
+    from harness.errors import CellInterrupted
+    from harness.model import Verdict
+    from harness.run import runner
+
+    jobs: list = []
+    try:
+        runner.run_cell(cell(IndexVariant(name="default")), Interrupting(jobs), RunOptions(run_id="r1", plan=False),
+                        matrix="m", host={})
+        stopped = None
+    except KeyboardInterrupt as exc:  # CellInterrupted is one: caught here, not by pytest
+        stopped = exc
+    assert len(jobs) == 1 and isinstance(stopped, CellInterrupted)
+    assert stopped.result.verdict is Verdict.INTERRUPTED and stopped.result.expected is False
+    assert stopped.result.evidence[0].startswith("the run was interrupted after ")
+    assert stopped.result.hint == "the run was interrupted: re-run the cell"
+
+
+def attempt_of(expect: str):
+    from harness.run.record import Attempt
+
+    return Attempt(cell=dataclasses.replace(cell(IndexVariant(name="default")), expect=expect,
+                                            expect_why="torchao 0.17 lacks int4_weight_only"),
+                   started="2026-12-06T00:00:00Z", began=0.0)
+
+
+@pytest.mark.parametrize("expect, verdict, expected, note", [
+    ("import-failed", "import-failed", True, "known-bad, as expected (import-failed): torchao 0.17 lacks "
+                                              "int4_weight_only"),
+    ("import-failed", "skipped", True, None),  # defect 4: a skipped known-bad cell gets no such note
+    ("import-failed", "pass", False, None),
+    ("pass", "pass", True, None),
+    ("pass", "skipped", True, None),
+    ("pass", "degraded", False, None),
+])
+def test_a_cell_meets_its_expectation_and_only_then_is_called_known_bad(expect, verdict, expected, note):
+    from harness.model import Verdict
+    from harness.run import record
+
+    got = record.result(attempt_of(expect), Verdict(verdict), matrix="m", run_id="r", backend="docker", host={},
+                        log_dir=None, cache=None)
+    assert got.expected is expected
+    assert [n for n in got.notes if n.startswith("known-bad")] == ([note] if note else [])
+
+
+def test_findings_are_told_before_infrastructure_verdicts_whatever_the_order_of_the_cells():
+    """Recorded results (tests/data/report/): an image that could not be had and a chain that broke."""
+    from harness.model import CellResult
+    from harness.reports import console
+
+    data = Path(__file__).parent / "data" / "report"
+    outage = CellResult.from_json(json.loads((data / "missing__lan__chain.json").read_text()))
+    recorded = json.loads((data / "bookworm-amd64__broken__chain.json").read_text())
+    broken = CellResult.from_json({**recorded, "expected": False, "cell": {**recorded["cell"], "expect": "pass"}})
+    assert outage.verdict.is_infrastructure and not outage.expected
+    for results in ([outage, broken], [broken, outage]):
+        lines = console.findings(results, run_id="r1")
+        told = [line.split(":")[0] for line in lines if line.startswith("UNEXPECTED")]
+        assert told == [f"UNEXPECTED {broken.cell_id}", f"UNEXPECTED (infrastructure, not a finding) {outage.cell_id}"]
+        assert lines[lines.index(next(x for x in lines if x.startswith(f"UNEXPECTED {broken.cell_id}"))) + 1] == \
+            f"    hint: {broken.hint}"

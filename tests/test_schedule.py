@@ -15,7 +15,7 @@ from wheels import fixture_chain
 from harness.cli.parser import parser
 from harness.errors import RunInterrupted
 from harness.matrix import reader
-from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
+from harness.model import Arch, Cell, CudaExpectation, Image, IndexVariant, PackageSet, Retry
 from harness.run import cache, progress, schedule
 from harness.verdicts import events
 
@@ -88,6 +88,46 @@ def test_each_input_moves_exactly_its_part(tmp_path):
     (house / "torch-2.13.0-py3-none-any.whl").write_bytes(b"another build, same name")
     assert cache.changed(base, parts(c)) == "index changed"
     assert cache.changed(None, base) == "the stored result has no cache key"
+
+
+@pytest.mark.parametrize("part, change", [
+    ("cell", {"timeout": 60.0}), ("cell", {"installer": "uv"}), ("cell", {"retry": Retry(attempts=5)}),
+    ("cell", {"retry": Retry(backoff=1.0)}), ("cell", {"expect": "degraded"}), ("cell", {"memory": 1 << 30}),
+    ("cell", {"packages": PackageSet(name="p", requirements=("torch==2.13.0",), modules=("torch", "numpy"))}),
+    ("cell", {"cuda": CudaExpectation(torch_build="cpu")}),
+    ("image", {"image": Image(name="img", arch=Arch.AMD64, local_build="debian-bookworm", ships_torch=True)}),
+    ("image", {"image": Image(name="img", arch=Arch.AMD64, local_build="debian-bookworm", python="python3.12")}),
+    ("image", {"image": Image(name="img", arch=Arch.ARM64, local_build="debian-bookworm")}),
+    ("image", {"image": Image(name="img", arch=Arch.AMD64, ref="debian:bookworm")}),
+    ("index", {"index": IndexVariant(name="i", pip_args=("--prefer-binary",))}),
+    ("index", {"index": IndexVariant(name="i", index_url="https://example.org/simple")}),
+])
+def test_every_setting_of_a_cell_is_in_its_key_and_a_changed_key_is_never_reused(part, change):
+    """The README's list: a changed timeout, installer, retry, module, image setting or index option is a
+    new key, the part that moved is named, and the stored result of the old key is not reused."""
+    import dataclasses
+
+    before = parts(cell())
+    after = parts(dataclasses.replace(cell(), **change))
+    assert cache.changed(before, after) == f"{part} changed"
+    stored = {"verdict": "pass", "cache": {"key": cache.key(before), "parts": before}}
+    assert cache.reusable(stored, after) == (False, f"{part} changed")
+    assert cache.reusable(stored, before) == (True, "inputs unchanged")
+
+
+def test_the_key_moves_with_the_driver_and_the_probe_byte_for_byte(tmp_path, monkeypatch):
+    from harness import incell
+
+    copies = {}
+    for name, path in incell.FILES.items():
+        copies[name] = tmp_path / Path(path).name
+        copies[name].write_bytes(Path(path).read_bytes())
+    monkeypatch.setattr(incell, "FILES", copies)
+    before = parts(cell())
+    assert before["harness"] == cache.harness_digest()
+    probe = next(p for p in copies.values() if p.name == "probe.py")
+    probe.write_bytes(probe.read_bytes() + b"\n# one byte more\n")
+    assert cache.changed(before, parts(cell())) == "harness changed"
 
 
 def test_reusable_only_for_a_finding_with_the_same_key():

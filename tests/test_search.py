@@ -4,16 +4,19 @@ and the CLI refusing what cannot be searched (exit 2) before any cell runs."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from packaging.version import Version
-from wheels import CHAIN_MODULES, bisect_releases
+from wheels import CHAIN_MODULES, bisect_releases, solve_releases
 
 from harness.answers import bisection, steps
 from harness.cli.main import main
 from harness.matrix import reader
-from harness.model import Verdict
+from harness.model import CellResult, Verdict
+from harness.run.options import RunOptions
 
 
 def write(path: Path, house: Path, requirements: str = '["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"]',
@@ -239,3 +242,147 @@ def test_the_budget_counts_cells_run_and_seconds(tmp_path):
     [step] = stepper.run([m.cells[0]])
     assert step.result is None and step.unrun == "the budget of 60 s is spent" and step.ran == 0
     assert step.outcome() == "not run: the budget of 60 s is spent"
+
+
+# --- the search loops without containers: a stepper that answers from recorded results ------------------
+
+RECORDS = Path(__file__).parent / "data" / "report"
+
+
+def recorded_as(name: str, cell) -> CellResult:
+    """A recorded result (tests/data/report/) standing for a step's cell."""
+    data = json.loads((RECORDS / f"{name}.json").read_text())
+    return CellResult.from_json({**data, "cell_id": cell.id})
+
+
+class Recorded:
+    """A Stepper (harness.answers.steps) whose cells get a recorded result chosen by their pins, and whose
+    plan refuses the pin sets `refuse` names: what bisect and solve decide, without a container."""
+
+    def __init__(self, outcome, refuse=lambda pins: False):
+        self.outcome, self.refuse = outcome, refuse
+        self.options = RunOptions(run_id="r1")
+        self.asked: list[tuple[str, ...]] = []
+        self.ran = self.reused = self.retried = self.pruned = 0
+
+    @staticmethod
+    def pins(cell) -> dict[str, str]:
+        return {steps.requirement_name(r): str(Requirement(r).specifier).lstrip("=")
+                for r in cell.packages.requirements}
+
+    def predict(self, cell):
+        return {"outcome": "conflict" if self.refuse(self.pins(cell)) else "installs"}
+
+    def run(self, cells):
+        out = []
+        for cell in cells:
+            self.asked.append(tuple(sorted(cell.packages.requirements)))
+            self.ran += 1
+            out.append(steps.Step(cell=cell, result=recorded_as(self.outcome(self.pins(cell)), cell), ran=1))
+        return out
+
+    def spent(self):
+        return None
+
+    def counts(self):
+        return {"ran": self.ran, "reused": self.reused, "retried": self.retried, "pruned": self.pruned}
+
+    def counts_text(self):
+        return f"{self.ran} cell(s) run"
+
+
+PASSED, BROKEN, DEGRADED = "bookworm-amd64__lan__chain", "bookworm-amd64__broken__chain", "bookworm-amd64__skipping__ao"
+
+
+@pytest.fixture
+def chain_and_offer(tmp_path):
+    from harness.plan import releases
+    from harness.plan.target import Target
+
+    house = bisect_releases(tmp_path / "house")
+    m = reader.load(write(tmp_path / "m.toml", house))
+    chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    target = Target(python=(3, 11), machine="x86_64", glibc=(2, 36))
+    return chain, releases.offered(chain.index, "torchao", target)
+
+
+def dropped_int4(pins) -> str:
+    """torchao 0.17.0 and 0.18.0 dropped what torchtune imports (as bisect_releases makes them)."""
+    return BROKEN if pins["torchao"] in ("0.17.0", "0.18.0") else PASSED
+
+
+def test_bisect_finds_the_first_bad_release(chain_and_offer):
+    chain, offer = chain_and_offer
+    q = bisection.Question(base=chain, package="torchao", good=Version("0.15.0"), bad=Version("0.19.0"))
+    stepper = Recorded(lambda pins: BROKEN if pins["torchao"] >= "0.17.0" else PASSED)
+    got = bisection.bisect(q, offer, stepper, log=lambda _: None)
+    assert (got.first, got.last, got.none, got.exit_code) == (Version("0.17.0"), Version("0.16.0"), None, 0)
+    assert got.changed[0] == "verdict: pass → import-failed"
+    assert got.because == "torchao 0.1.0 has no module torchao.quantization"  # the recorded result's finding
+    assert dict(got.skipped)[Version("0.16.1")].startswith("no wheel for this target")
+
+
+def test_bisect_with_the_good_end_newer_finds_the_first_release_that_fixed_it(chain_and_offer):
+    chain, offer = chain_and_offer
+    q = bisection.Question(base=chain, package="torchao", good=Version("0.19.0"), bad=Version("0.17.0"))
+    stepper = Recorded(dropped_int4)
+    got = bisection.bisect(q, offer, stepper, log=lambda _: None)
+    assert (got.first, got.last, got.exit_code) == (Version("0.19.0"), Version("0.18.0"), 0)
+    assert [v for v, _ in got.tried] == [Version("0.19.0"), Version("0.17.0"), Version("0.18.0")]
+    assert got.because == "fixes: torchao 0.1.0 has no module torchao.quantization"
+    assert got.lines()[0] == "First release that fixed it: torchao 0.19.0 (pass); last bad: torchao 0.18.0 " \
+                             "(import-failed)"
+
+
+def test_bisect_without_a_bad_end_has_nothing_to_bisect(chain_and_offer):
+    chain, offer = chain_and_offer
+    q = bisection.Question(base=chain, package="torchao", good=Version("0.16.0"), bad=Version("0.19.0"))
+    got = bisection.bisect(q, offer, Recorded(dropped_int4), log=lambda _: None)
+    assert got.exit_code == 1 and got.first is None
+    assert got.none == ("the bad end torchao 0.19.0 is pass, which does not count as bad (anything but pass): "
+                        "nothing to bisect")
+
+
+def test_solve_does_not_run_a_set_that_a_known_loss_says_cannot_beat_the_best(tmp_path):
+    """The Docker test's second solve: torch 2.13.0, torchao below 0.16, any torchtune. The newest set is
+    degraded (torchao 0.15.0 skipped its C++ extensions with torch 2.13.0, one loss); the older torchtune
+    with the same torchao would lose the same: ruled out without a cell. torchtune 0.7.0 plan refuses."""
+    from harness.answers import solve
+    from harness.plan import releases
+    from harness.plan.target import Target
+
+    house = solve_releases(tmp_path / "house")
+    m = reader.load(write(tmp_path / "m.toml", house, requirements='["torch", "torchao", "torchtune"]'))
+    base = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    target = Target(python=(3, 11), machine="x86_64", glibc=(2, 36))
+    offers = {n: releases.offered(base.index, n, target) for n in ("torch", "torchao", "torchtune")}
+    stepper = Recorded(lambda pins: DEGRADED, refuse=lambda pins: pins["torchtune"] == "0.7.0")
+    got = solve.solve(base, ["torch==2.13.0", "torchao<0.16", "torchtune"], offers, stepper, log=lambda _: None)
+    assert stepper.asked == [("torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1")]
+    assert got.best is not None and got.best.versions == {"torch": "2.13.0", "torchao": "0.15.0", "torchtune": "0.6.1"}
+    assert got.best_result.verdict is Verdict.DEGRADED and got.exit_code == 0
+    [older] = [d for d in got.decided if d is not got.best]
+    assert older.versions["torchtune"] == "0.6.0" and older.step is None
+    assert older.rejected.startswith("cannot beat torch 2.13.0, torchao 0.15.0, torchtune 0.6.1 (degraded, "
+                                     "1 loss(es)): known: torchao 0.15.0 skipped its C++ extensions with torch 2.13.0")
+    assert dict(got.skipped["torchtune"])["0.7.0"].startswith("plan: cannot install here with torch==2.13.0, "
+                                                              "torchao<0.16 (conflict)")
+
+
+def test_solve_prefers_a_passing_older_set_to_a_newer_degraded_one(tmp_path):
+    from harness.answers import solve
+    from harness.plan import releases
+    from harness.plan.target import Target
+
+    house = solve_releases(tmp_path / "house")
+    m = reader.load(write(tmp_path / "m.toml", house, requirements='["torch", "torchao", "torchtune"]'))
+    base = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    target = Target(python=(3, 11), machine="x86_64", glibc=(2, 36))
+    offers = {n: releases.offered(base.index, n, target) for n in ("torch", "torchao", "torchtune")}
+    stepper = Recorded(lambda pins: DEGRADED if pins["torch"] == "2.13.0" else PASSED)
+    got = solve.solve(base, ["torch", "torchao<0.16", "torchtune==0.6.1"], offers, stepper, log=lambda _: None)
+    assert got.best.versions == {"torch": "2.12.0", "torchao": "0.15.0", "torchtune": "0.6.1"}
+    assert got.best_result.verdict is Verdict.PASS
+    newer = next(d for d in got.decided if d.versions["torch"] == "2.13.0")
+    assert newer.rejected.startswith("degraded with 1 loss(es): torchao 0.15.0 skipped its C++ extensions with "
+                                     "torch 2.13.0; torch 2.12.0, torchao 0.15.0, torchtune 0.6.1 passes")

@@ -4,13 +4,19 @@ tools/record_installer_output.py, and run live here too)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness import incell
 from harness.backends.base import Execution
+from harness.incell import driver
 from harness.matrix import templates
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet, Verdict
 from harness.verdicts import classify, events
@@ -403,3 +409,84 @@ def test_recorded_uv_cells(name, verdict, evidence):
         assert got.hint.startswith("uv ")
     else:
         assert parsed.install["installer"] == "uv" and len(parsed.install["items"]) == 3
+
+
+# --- the timeout names its phase; the torch guard without Docker ----------------------------------
+
+
+def test_a_timeout_names_the_phase_that_ran_past_the_deadline_in_the_evidence_and_the_hint():
+    """Recorded by tests/test_faults.py: a cell stopped while its venv phase ran. The same log with the
+    deadline's flag is a timeout during venv, and the hint gives the deadline the cell ran under."""
+    log = (LOGS / "stopped-from-outside.venv.log").read_text()
+    parsed = events.parse(log)
+    slow = dataclasses.replace(cell(), timeout=42.0)
+    got = classify.judge(slow, Execution(log=log, exit_code=137, timed_out=True), parsed, "none")
+    assert got.verdict is Verdict.TIMEOUT
+    assert got.evidence == ("killed at its deadline during venv",)
+    assert got.hint.startswith("the cell ran past its 42 s timeout during venv: ")
+
+
+def torch_state(tmp_path: Path, name: str, version_py: str | None) -> dict:
+    """What the cell driver's own torch-state code (incell.driver.TORCH_STATE) says of a site folder with
+    this torch/version.py (None: no torch there), run for real in a child interpreter."""
+    site = tmp_path / name
+    site.mkdir()
+    if version_py is not None:
+        (site / "torch").mkdir()
+        (site / "torch" / "__init__.py").write_text("")
+        (site / "torch" / "version.py").write_text(version_py)
+    env = {"PYTHONPATH": str(site), "PATH": os.environ.get("PATH", ""), "PYTHONNOUSERSITE": "1"}
+    out = subprocess.run([sys.executable, "-S", "-c", driver.TORCH_STATE], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def torches(tmp_path_factory) -> dict:
+    """The image's CUDA torch, a CPU build of the same version, another version, and none at all."""
+    tmp = tmp_path_factory.mktemp("torches")
+    return {"cuda": torch_state(tmp, "cuda", "__version__ = '2.5.0+nv24.08'\ncuda: 'str' = '12.6'\n"),
+            "cpu": torch_state(tmp, "cpu", "__version__ = '2.5.0+nv24.08'\ncuda = None\n"),
+            "newer": torch_state(tmp, "newer", "__version__ = '2.13.0'\ncuda = None\n"),
+            "none": torch_state(tmp, "none", None)}
+
+
+def test_the_torch_guard_flags_a_cpu_build_of_the_same_version_another_version_and_a_removal(torches):
+    cuda, cpu = torches["cuda"], torches["cpu"]
+    assert (cuda["version"], cuda["cuda"], cpu["version"], cpu["cuda"]) == ("2.5.0+nv24.08", "12.6",
+                                                                            "2.5.0+nv24.08", None)
+    same_version = classify.torch_replaced({"before": cuda, "after": cpu})
+    assert same_version == (f"the install replaced the image's torch: torch 2.5.0+nv24.08 (CUDA 12.6) at "
+                            f"{cuda['location']} → torch 2.5.0+nv24.08 (CPU build) at {cpu['location']}")
+    assert classify.torch_replaced({"before": cuda, "after": torches["newer"]}).endswith(
+        f"→ torch 2.13.0 (CPU build) at {torches['newer']['location']}")
+    removed = classify.torch_replaced({"before": cuda, "after": torches["none"]})
+    assert removed.endswith(f"(CUDA 12.6) at {cuda['location']} → no torch")
+    # what is not a replacement: the same torch after, a CPU torch that stays, an image without torch, no "after"
+    assert classify.torch_replaced({"before": cuda, "after": dict(cuda)}) is None
+    assert classify.torch_replaced({"before": cpu, "after": dict(cpu)}) is None
+    assert classify.torch_replaced({"before": torches["none"], "after": torches["newer"]}) is None
+    assert classify.torch_replaced({"before": cuda}) is None
+    assert classify.torch_replaced({}) is None
+
+
+@pytest.mark.parametrize("name, modules, verdict", [
+    ("real-chain-2.13-torchao-0.15.probe.log", ("torch", "torchao"), Verdict.DEGRADED),
+    ("no-distribution.pure.log", ("edgeops",), Verdict.PASS),
+    ("imports.lacking.log", ("torch", "torchao", "torchtune", "torchtune.training"), Verdict.IMPORT_FAILED),
+])
+def test_torch_replaced_comes_first_and_keeps_the_verdict_it_replaced_as_a_note(torches, name, modules, verdict):
+    log = (LOGS / name).read_text()
+    parsed = events.parse(log)
+    the_cell = cell(modules=modules)
+    execution = Execution(log=log, exit_code=0 if parsed.end and parsed.end.get("ok") else 1)
+    alone = classify.judge(the_cell, execution, parsed, "none")
+    assert alone.verdict is verdict
+    guarded = dataclasses.replace(parsed, torch_states={"before": torches["cuda"], "after": torches["cpu"]})
+    got = classify.judge(the_cell, execution, guarded, "none")
+    assert got.verdict is Verdict.TORCH_REPLACED
+    assert got.evidence == (classify.torch_replaced(guarded.torch_states),)
+    assert got.hint.startswith("pip replaced the image's torch: pin torch==2.5.0+nv24.08 in the cell's requirements")
+    assert [n for n in got.notes if n.startswith("also ")] == [f"also {verdict.value}: {e}" for e in alone.evidence]
+    kept = dataclasses.replace(parsed, torch_states={"before": torches["cuda"], "after": dict(torches["cuda"])})
+    assert classify.judge(the_cell, execution, kept, "none").verdict is verdict

@@ -86,7 +86,7 @@ def _verdict(record: Mapping[str, Any]) -> str:
 
 
 def _first_evidence(record: Mapping[str, Any]) -> str:
-    return table.evidence_text(record)
+    return table.evidence_text(record).replace("\\|", "|")  # as written: _cell escapes it for the table
 
 
 def distribution_versions(record: Mapping[str, Any]) -> dict[str, str]:
