@@ -58,6 +58,15 @@ class Page:
             time.sleep(0.1)
         return self.evaluate("document.documentElement.outerHTML")
 
+    def screenshot(self, width: int, height: int) -> bytes:
+        """A PNG of the page as a window of this size shows it."""
+        import base64
+
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": False})
+        shot = self.send("Page.captureScreenshot", {"format": "png"})
+        return base64.b64decode(shot["data"])
+
     def close(self) -> None:
         try:
             self.send("Browser.close", session=False)
