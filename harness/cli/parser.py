@@ -154,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("matrices", nargs="*", type=Path,
                      help="matrix files (default: every matrix folder with results under --results)")
     rep.add_argument("--output", "-o", type=Path, help="the HTML file (default: RESULTS/<matrix>/report.html)")
+    rep.add_argument("--site", type=Path, metavar="DIR",
+                     help="write a static site of every matrix under --results instead (for GitHub Pages): an index, "
+                          "a page per matrix, a permalink per cell (MATRIX/#cell-ID), the records and tables")
 
     dif = sub.add_parser("diff", help="compare two result folders (or files): exit 1 on a regression")
     dif.add_argument("old", type=Path,
