@@ -213,21 +213,23 @@ def test_a_run_as_expected_sets_the_outputs_summary_junit_and_artifact(first, wo
 
 
 @pytest.mark.network
-def test_an_unexpected_cell_and_a_regression_fail_the_job(first, workspace, runner_temp, tmp_path):
-    """The same cell now imports a module that is not there: exit 1, the gate fails, and the diff
-    against the first run's results names the regression."""
+def test_an_unexpected_cell_and_a_regression_each_fail_the_job(first, workspace, runner_temp, tmp_path):
+    """The same cell now imports a module that is not there: exit 1, which fails the job unless
+    fail-on-unexpected is "false"; and the diff against the first run's results, a regression, fails it
+    on its own."""
     import shutil
 
     shutil.copytree(workspace / "results", tmp_path / "baseline")
     (workspace / "matrices" / "tiny.toml").write_text(MATRIX.replace("{module}", "no_such_module_abc"))
-    job = run_action(workspace, runner_temp, matrix="matrices/tiny.toml", args="--backend host",
-                     baseline=str(tmp_path / "baseline"), **{"results-artifact": ""})
-    assert job.failed
+    common = {"matrix": "matrices/tiny.toml", "args": "--backend host", "results-artifact": ""}
+    job = run_action(workspace, runner_temp, **common)
+    assert job.failed and job.steps[-1].outcome == "failure"  # the last step is the gate
     assert job.outputs["exit-code"] == "1" and job.outputs["unexpected"] == "1"
-    assert job.outputs["regression"] == "true"
-    assert "**1 regression**" in job.summary
-    assert [s.outcome for s in job.steps][-1] == "failure"  # the last step is the gate
+    assert json.loads(job.outputs["counts"]) == {"import-failed": 2}
     assert all(s.uses_with is None for s in job.steps if s.outcome != "skipped")  # no artifact asked for
-    kept = run_action(workspace, runner_temp, matrix="matrices/tiny.toml", args="--backend host",
-                      **{"results-artifact": "", "fail-on-unexpected": "false"})
+    kept = run_action(workspace, runner_temp, **common, **{"fail-on-unexpected": "false"})
     assert not kept.failed and kept.outputs["exit-code"] == "1"  # the outputs still say it
+    gated = run_action(workspace, runner_temp, **common, baseline=str(tmp_path / "baseline"),
+                       **{"fail-on-unexpected": "false"})
+    assert gated.failed and gated.outputs["regression"] == "true"
+    assert "**1 regression**" in gated.summary
