@@ -11,6 +11,7 @@ nox.options.sessions = ["matrix"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TEST_DEPS = PYPROJECT["project"]["optional-dependencies"]["test"]
 LINT_DEPS = PYPROJECT["project"]["optional-dependencies"]["lint"]
+DOCS_DEPS = PYPROJECT["project"]["optional-dependencies"]["docs"]
 
 
 @nox.session(reuse_venv=True)
@@ -44,7 +45,7 @@ def clean(session: nox.Session) -> None:
 @nox.session(default=False, reuse_venv=True)
 def tests(session: nox.Session) -> None:
     """The test suite, Docker integration tests included (they fail, not skip, under CI=true)."""
-    session.install("-e", ".", *TEST_DEPS)
+    session.install("-e", ".", *TEST_DEPS, *DOCS_DEPS)  # the docs' tests build the site
     session.run("pytest", *session.posargs)
 
 
@@ -65,6 +66,19 @@ def mutants(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
+def docs(session: nox.Session) -> None:
+    """The documentation site (MkDocs, Material theme) into .cache/site, with --strict: a broken link or
+    a page outside the nav fails. Its Reference pages are made from the code (tools/docs_reference.py).
+    `nox -s docs -- serve` previews it."""
+    session.install("-e", ".", *DOCS_DEPS)
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's banner about its successor, on every build
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
 def bench(session: nox.Session) -> None:
     """The benchmark: the harness against a naive loop on real cells; writes bench/RESULTS.md (~10 min)."""
     session.install("-e", ".")
@@ -74,10 +88,12 @@ def bench(session: nox.Session) -> None:
 @nox.session(default=False, reuse_venv=True)
 def lint(session: nox.Session) -> None:
     """ruff; the import graph (no cycle, and the seams the README's module list describes); the GitHub
-    workflows against GitHub's schema (check-jsonschema) and a workflow linter (zizmor, offline)."""
+    workflows and the action (action.yml) against GitHub's schemas (check-jsonschema) and a workflow
+    linter (zizmor, offline)."""
     session.install(*LINT_DEPS)
     session.run("ruff", "check", "harness", "tests", "tools", "bench", "noxfile.py")
     session.run("python", "tools/import_graph.py", "harness")
     workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
-    session.run("zizmor", "--offline", "--min-severity", "low", *workflows)
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml")  # our action
+    session.run("zizmor", "--offline", "--min-severity", "low", *workflows, "action.yml")

@@ -63,6 +63,8 @@ def test_the_harness_has_no_cycle_and_keeps_its_folders_rules():
      "incell.probe runs inside cells and must import the standard library only, not packaging"),
     ({"incell/driver": "from harness.model import Cell\n", "model": ""},
      "incell.driver runs inside cells and must import the standard library only, not model"),
+    ({"resources/__init__": "from harness.model import Cell\n", "model": ""},
+     "resources imports model: resources/ is a leaf, it imports nothing of the package"),
 ])
 def test_each_violation_is_named(tmp_path, modules, expected):
     assert expected in import_graph.problems(package(tmp_path, modules))

@@ -463,3 +463,21 @@ def test_the_report_renders_in_chromium_as_a_person_sees_it(report, chromium):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (1280, 1800)
     assert len(data) > 50_000  # a page with charts, not a blank one
+
+
+# --- the site GitHub Pages serves ---------------------------------------------------------------------
+
+
+def test_the_site_has_a_page_per_matrix_and_a_permalink_per_cell(runs, chromium, tmp_path):
+    site = tmp_path / "site"
+    done = cli("report", "--results", str(runs.results), "--site", str(site))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'href="reports/"' in (site / "index.html").read_text()
+    latest = {r["cell_id"]: r for r in store.load_results(runs.folder)}
+    assert {p.stem for p in (site / "reports" / "cells").glob("*.json")} == set(latest)
+    assert json.loads((site / "reports" / "cells" / f"{CHAIN}.json").read_text()) == latest[CHAIN]
+    page = (site / "reports" / "index.html").as_uri()
+    dom = chromium("--virtual-time-budget=5000", "--dump-dom", f"{page}#cell-{CHAIN}").stdout
+    opened = re.findall(r'id="cell-([^"]+)"><details open', dom)
+    assert opened == [CHAIN]  # the permalink opens that cell, and only it
+    assert "history-table" in dom  # the history is on the matrix's page

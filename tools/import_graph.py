@@ -12,7 +12,8 @@ name (`run`). The rules, each one a folder's `__init__` states:
 - `reports/` and `results/` never import `run/` or `backends/`: they read the store;
 - `verdicts/` never imports `run/` or `reports/`;
 - `plan/prediction.py` is imported only by `cli/` and `run/`;
-- nothing imports `cli/` (but the package's `__main__`).
+- nothing imports `cli/` (but the package's `__main__`);
+- `resources/` (the files the package ships) is a leaf: it imports nothing of the package.
 
 Exit status 1 with one line per violation, 0 when the graph is clean.
 """
@@ -35,6 +36,7 @@ NEVER = {  # a folder → folders it must never import
     "verdicts": {"run", "reports", "cli"},
 }
 STDLIB_ONLY = ("incell",)  # folders (or modules) whose code runs inside cells
+LEAVES = ("resources",)  # folders that import nothing of the package
 
 
 def module_name(path: Path, directory: Path) -> str:
@@ -177,6 +179,11 @@ def problems(directory: Path) -> list[str]:
     for package, allowed in THIRD_PARTY_OWNERS.items():
         for importer in sorted(m for m, names in external.items() if package in names and m not in allowed):
             out.append(f"{importer} imports {package}: only {', '.join(sorted(allowed))} may")
+    for module in sorted(m for m in edges if folder_of(m) in LEAVES):
+        inside = sorted(t for t in edges[module] if folder_of(t) != folder_of(module))
+        if inside:
+            out.append(f"{module} imports {', '.join(inside)}: {folder_of(module)}/ is a leaf, it imports nothing "
+                       "of the package")
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     for module in sorted(m for m in edges if folder_of(m) in STDLIB_ONLY):
         extra = sorted({t for t in edges[module] if folder_of(t) not in STDLIB_ONLY}

@@ -7,6 +7,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from harness import resources
 from harness.backends import hostfacts
 from harness.backends.choose import choose_backend
 from harness.errors import HarnessError, MatrixError
@@ -14,14 +15,13 @@ from harness.matrix import reader
 from harness.model import Matrix
 from harness.run import options
 
-MATRICES = Path("matrices")
-
 
 def default_matrix(facts=None, log=print) -> Path:
-    """The matrix for this host when none is named: it says which and why."""
+    """The matrix for this host when none is named (this folder's matrices/NAME, else the shipped one):
+    it says which, from where, and why."""
     name, why = hostfacts.default_matrix(facts or hostfacts.detect())
-    path = MATRICES / name
-    log(f"No matrix named: using {path} ({why}).")
+    path, where = resources.matrix_for(name)
+    log(f"No matrix named: using {path} ({why}; {where}).")
     return path
 
 

@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from harness import resources
 from harness.backends import dockerfile, hostfacts, images
 from harness.backends.choose import choose_backend
-from harness.cli.args import MATRICES, chosen_backend, default_matrix, load_all
+from harness.cli.args import chosen_backend, default_matrix, load_all
 from harness.errors import HarnessError
 from harness.model import local_image_ref
 
@@ -59,7 +60,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         name, why = hostfacts.default_matrix(facts)
         print(json.dumps({**facts.to_json(), "backend": backend.name, "gpu_access": access.to_json(),
-                          "default_matrix": {"file": str(MATRICES / name), "why": why},
+                          "default_matrix": {"file": str(resources.matrix_for(name)[0]), "why": why},
                           "problems": hostfacts.problems(facts)}, indent=2, sort_keys=True))
     else:
         print(hostfacts.render(facts, access))
@@ -97,5 +98,6 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def images_matrices(named: list[Path]) -> list[Path]:
-    """The matrices whose images `clean --images` keeps: those named, else every file in matrices/."""
-    return list(named) or sorted(MATRICES.glob("*.toml"))
+    """The matrices whose images `clean --images` keeps: those named, else every file in ./matrices and every
+    shipped one."""
+    return list(named) or sorted(resources.LOCAL.glob("*.toml")) + resources.shipped_matrices()

@@ -11,7 +11,7 @@ import argparse
 import re
 from pathlib import Path
 
-from harness import __version__
+from harness import __version__, resources
 from harness.backends.choose import BACKENDS
 from harness.matrix import reader
 from harness.model import INSTALLERS, Verdict
@@ -33,6 +33,8 @@ COMMANDS = {
     "images": ("harness.cli.host", "cmd_images"),
     "doctor": ("harness.cli.host", "cmd_doctor"),
     "clean": ("harness.cli.host", "cmd_clean"),
+    "init": ("harness.cli.author", "cmd_init"),
+    "schema": ("harness.cli.author", "cmd_schema"),
 }
 
 
@@ -152,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("matrices", nargs="*", type=Path,
                      help="matrix files (default: every matrix folder with results under --results)")
     rep.add_argument("--output", "-o", type=Path, help="the HTML file (default: RESULTS/<matrix>/report.html)")
+    rep.add_argument("--site", type=Path, metavar="DIR",
+                     help="write a static site of every matrix under --results instead (for GitHub Pages): an index, "
+                          "a page per matrix, a permalink per cell (MATRIX/#cell-ID), the records and tables")
 
     dif = sub.add_parser("diff", help="compare two result folders (or files): exit 1 on a regression")
     dif.add_argument("old", type=Path,
@@ -200,8 +205,27 @@ def parser() -> argparse.ArgumentParser:
                      help="remove shared cache volumes, oldest first, until they hold at most SIZE (e.g. 40G)")
     cln.add_argument("--images", action="store_true",
                      help="also remove images the harness built that no matrix names (the matrices given, "
-                          "else every file in matrices/)")
+                          "else every file in ./matrices and the shipped ones)")
     cln.add_argument("matrices", nargs="*", type=Path, help="with --images: the matrices whose images stay")
+
+    ini = sub.add_parser("init", help="write a starting matrix for your stack, matrices/NAME.toml, from this host, "
+                                      "a requirements file and/or solve's answer (never overwrites)")
+    ini.add_argument("name", nargs="?",
+                     help="the matrix's name (default: asked on a terminal, else this folder's name)")
+    ini.add_argument("--requirements", "-r", type=Path, metavar="FILE",
+                     help="package sets from this requirements file: as written, and unpinned (default: "
+                          "./requirements.txt when there)")
+    ini.add_argument("--solve", type=Path, metavar="FILE", help="a package set from the pins `solve --json FILE` found")
+    ini.add_argument("--base", choices=[p.stem for p in resources.shipped_matrices()],
+                     help="the shipped matrix whose images and index variants to start from (default: the one for "
+                          "this host, as doctor says)")
+    ini.add_argument("--image", action="append", default=[], metavar="NAME",
+                     help="an image of that matrix to keep (repeatable; default: those of this host's architecture)")
+    ini.add_argument("--no-input", action="store_true",
+                     help="ask nothing, even on a terminal (every answer has a flag)")
+
+    sch = sub.add_parser("schema", help="the JSON Schema of the matrix format, for editors (taplo, Even Better TOML)")
+    sch.add_argument("--output", "-o", type=Path, metavar="FILE", help="write it to FILE (default: print it)")
     return p
 
 

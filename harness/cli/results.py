@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.cli.args import default_matrix, load_all, results_dir
 from harness.errors import HarnessError, ReportError
 from harness.files import write_text_atomic
-from harness.reports import diff, html, publish, table
+from harness.reports import diff, html, publish, site, table
 from harness.results import merge, store
 
 
@@ -25,6 +25,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """One page per matrix: those named (their cells' records), or with none named every matrix folder
     under --results that holds records (a merged results root in CI)."""
+    if args.site:
+        return write_site(args)
     if args.matrices:
         sources = []
         for m in load_all(args.matrices):
@@ -49,6 +51,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         out = Path(args.output) if args.output else directory / "report.html"
         write_text_atomic(out, html.render(matrix_name, records, store.load_timeline(directory)))
         print(f"Wrote {out} ({len(records)} cells, {len(store.history_runs(directory))} earlier run(s) stored)")
+    return 0
+
+
+def write_site(args: argparse.Namespace) -> int:
+    if args.matrices or args.output:
+        raise HarnessError("--site writes a page for every matrix under --results",
+                           hint="leave out the matrix files and --output")
+    names = site.build(Path(args.results), args.site)
+    if not names:
+        raise ReportError(f"{args.results}: no matrix folder with stored results", hint="run a matrix first")
+    print(f"Wrote the site {args.site}: {len(names)} matrix page(s) ({', '.join(names)}) and index.html")
     return 0
 
 

@@ -63,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         publish.job_summary(m.name, this_run, options.run_id)
         records += this_run
     publish.write_junit(args.junit, records)
+    publish.step_outputs(records)
     return 1 if failed else 0
 
 

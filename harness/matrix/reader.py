@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from harness import resources
 from harness.errors import MatrixError, Problem
 from harness.matrix import templates
 from harness.model import (
@@ -120,6 +121,7 @@ class _Reader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.base = path.parent
+        self.folders = resources.folders_base(path)  # where wheelhouses resolve (./matrices for a shipped one)
         self.problems: list[Problem] = []
 
     def problem(self, key: str, message: str) -> None:
@@ -321,10 +323,10 @@ class _Reader:
         filled = (served or links)[0] if prefetch and (served or links) else None
         dirs = {}
         for field, given in (("serve", served), ("find_links", links)):
-            dirs[field] = tuple(str((self.base / d).resolve()) for d in given)
+            dirs[field] = tuple(str((self.folders / d).resolve()) for d in given)
             for i, d in enumerate(dirs[field]):
                 if given[i] != filled and not Path(d).is_dir():
-                    self.problem(f"{key}.{field}[{i}]", f"{given[i]!r} is not a directory (relative to {self.base})")
+                    self.problem(f"{key}.{field}[{i}]", f"{given[i]!r} is not a directory (relative to {self.folders})")
         for i, req in enumerate(prefetch):
             self.requirement(f"{key}.prefetch[{i}]", req)
         return IndexVariant(name=name, index_url=index_url, extra_index_urls=extra, find_links=dirs["find_links"],

@@ -4,14 +4,16 @@ job's page shows; a run appends its summary line, the cells that did not get the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.model import INFRASTRUCTURE
+from harness.model import INFRASTRUCTURE, Verdict
 from harness.reports import table
 
 VARIABLE = "GITHUB_STEP_SUMMARY"
+OUTPUTS = "GITHUB_OUTPUT"  # the file a step's outputs are appended to, as name=value lines
 INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
 FENCE = "```"
 
@@ -55,4 +57,26 @@ def append(environ: Mapping[str, str], text: str) -> Path | None:
     path = Path(target)
     with path.open("a", encoding="utf-8") as fh:
         fh.write(text)
+    return path
+
+
+def outputs(results: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """A run's step outputs: `cells`, `unexpected`, one count per verdict (zeros too, so a workflow can
+    name any) and `counts`, the non-zero ones as JSON (for fromJSON)."""
+    counts = {v.value: 0 for v in Verdict}
+    for record in results:
+        counts[str(record.get("verdict"))] = counts.get(str(record.get("verdict")), 0) + 1
+    found = {"cells": str(len(results)), "unexpected": str(sum(1 for r in results if not r.get("expected", True))),
+             "counts": json.dumps({k: n for k, n in counts.items() if n}, sort_keys=True)}
+    return {**found, **{k: str(n) for k, n in counts.items()}}
+
+
+def set_outputs(environ: Mapping[str, str], values: Mapping[str, str]) -> Path | None:
+    """Append `values` to the file `GITHUB_OUTPUT` names; None (nothing written) outside Actions."""
+    target = environ.get(OUTPUTS)
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.writelines(f"{k}={v}\n" for k, v in values.items())
     return path

@@ -82,3 +82,11 @@ def job_summary(name: str, records: Sequence[Mapping[str, Any]], run_id: str | N
     written = jobsummary.append(os.environ if environ is None else environ, text)
     if written:
         log(f"Appended the job summary: {written}")
+
+
+def step_outputs(records: Sequence[Mapping[str, Any]], *, environ: Mapping[str, str] | None = None,
+                 log: Log = print) -> None:
+    """Under GitHub Actions, the run's verdict counts as the step's outputs (the action's outputs)."""
+    written = jobsummary.set_outputs(os.environ if environ is None else environ, jobsummary.outputs(records))
+    if written:
+        log(f"Set the step outputs (cells, unexpected, counts): {written}")
