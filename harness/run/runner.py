@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -303,8 +303,10 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
              log_dir: Path | None = None, served: Mapping[str, str] | None = None,
              prediction: Mapping[str, Any] | None = None, predict: Predict | None = None,
              stored: Mapping[str, Any] | None = None, prepare: Callable[[Any], Prepared] | None = None,
-             cancel: threading.Event | None = None, output: Callable[[str], None] | None = None) -> CellResult:
+             cancel: threading.Event | None = None, output: Callable[[str], None] | None = None,
+             names: Sequence[str] = ()) -> CellResult:
     """One cell → its result. Every way a cell ends is a result; Ctrl-C raises CellInterrupted.
+    `names` are the projects the matrix names (close names for a requirement that names no project).
 
     With `stored` (the cell's last record) and `options.reuse`, a cell whose inputs did not change
     (harness.cache) is not run: its stored result stands for this run, marked as reused.
@@ -318,6 +320,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
     notes: list[str] = []
     evidence: list[str] = []
     hint: str | None = None
+    cause: classify.Cause | None = None
     keyed: dict[str, Any] | None = None
 
     def finish(verdict: Verdict) -> CellResult:
@@ -349,6 +352,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
             notes=tuple(redact.text(n, known) for n in shown_notes),
             evidence=tuple(redact.text(e, known) for e in evidence),
             hint=redact.text(hint, known) if hint else None,
+            cause=redact.data(cause.to_json(), known) if cause else None,
             log=log_name,
             expected=expected,
             exit_code=execution.exit_code if execution else None,
@@ -394,8 +398,8 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         if later is not None:
             prediction = later.result()
         parsed = _events.parse(execution.log)
-        judged = classify.judge(cell, execution, parsed, options.gpu)
-        verdict, evidence, hint = judged.verdict, list(judged.evidence), judged.hint
+        judged = classify.judge(cell, execution, parsed, options.gpu, names=names)
+        verdict, evidence, hint, cause = judged.verdict, list(judged.evidence), judged.hint, judged.cause
         notes += list(judged.notes)
         if execution.kept:
             notes.append(f"kept for debugging: {execution.kept}")
@@ -503,6 +507,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                                           estimates={k: v for k, v in estimates.items() if stored[k]})
     predict = predictor(options, reporter.note) if predictions is None else (lambda c: None)
     gate = ImageGate(backend)
+    names = classify.matrix_names(matrix.package_sets)  # close names for a requirement that names no project
     with contextlib.ExitStack() as stack:  # the folder is this run's, and served wheelhouses live as long as it
         stack.enter_context(store.writing(results_dir, options.run_id))
         served: dict[str, str] = {}
@@ -517,7 +522,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                 result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
                                   served=served, prediction=(predictions or {}).get(cell.id), predict=predict,
                                   stored=None if forced(cell, options.force) else stored[cell.id],
-                                  prepare=gate.prepare, cancel=cancel,
+                                  prepare=gate.prepare, cancel=cancel, names=names,
                                   output=lambda text: reporter.output(cell.id, text))
             except CellInterrupted as stopped:
                 save(stopped.result)  # the table shows where the run stopped
