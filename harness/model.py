@@ -439,6 +439,7 @@ class CellResult:
     cache: dict[str, Any] | None = None  # the result cache's key {"key", "parts"}, or {"why"} it has none
     reused: dict[str, Any] | None = None  # set when a later run reused this record: {"by_run", "at", "why"}
     caches: dict[str, Any] | None = None  # the download caches: shared or cold, warm or cold, what was reused
+    cause: dict[str, Any] | None = None  # the cause the hint names, as data: {"kind": …, facts} (verdicts.Cause)
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
@@ -455,7 +456,7 @@ class CellResult:
             phases=tuple(data.get("phases") or ()), log=data.get("log"), expected=bool(data.get("expected", True)),
             exit_code=data.get("exit_code"), install=data.get("install"), torch_guard=data.get("torch_guard") or {},
             prediction=data.get("prediction"), cache=data.get("cache"), reused=data.get("reused"),
-            caches=data.get("caches"),
+            caches=data.get("caches"), cause=data.get("cause"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -468,6 +469,7 @@ class CellResult:
             "verdict": self.verdict.value,
             "evidence": list(self.evidence),
             "hint": self.hint,
+            **({"cause": self.cause} if self.cause else {}),  # written where there is one: older records had none
             "notes": list(self.notes),
             "started_at": self.started_at,
             "finished_at": self.finished_at,

@@ -1,7 +1,9 @@
 """The in-cell driver's summary of pip's install report (shape as pip >= 22.2 writes it)."""
 
 import http.server
+import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +78,16 @@ def test_kept_files_are_the_last_ones_and_every_file_of_a_pinned_version():
     assert driver.file_version("psycopg2-binary-2.9.10.tar.gz") == "2.9.10"
 
 
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def _files(*files: tuple) -> str:
+    """A PEP 691 project page listing (file name, PEP 700 upload time or None, yanked)."""
+    listed = [{"filename": name, "yanked": yanked, **({"upload-time": when} if when else {})}
+              for name, when, yanked in files]
+    return json.dumps({"meta": {"api-version": "1.1"}, "files": listed})
+
+
 class _Pages(http.server.BaseHTTPRequestHandler):
     """A real index's root, a PEP 691 root, a moved index (404) and a landing page without links."""
 
@@ -84,6 +96,15 @@ class _Pages(http.server.BaseHTTPRequestHandler):
         "/json/": ("application/vnd.pypi.simple.v1+json",
                    '{"meta": {"api-version": "1.1"}, "projects": [{"name": "edgeops"}]}'),
         "/landing/": ("text/html", "<html><body><h1>Welcome</h1></body></html>"),
+        "/simple/edgeops/": ("text/html", '<a href="edgeops-1.0-py3-none-any.whl">edgeops-1.0-py3-none-any.whl</a>'),
+        # PEP 691 project pages with PEP 700's upload times, as an index that says when files came out
+        "/dates/arrowish/": (JSON, _files(("arrowish-16.1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+                                           "2024-05-14T10:00:00Z", False),
+                                          ("arrowish-16.1.0.tar.gz", "2024-05-13T09:00:00Z", False),
+                                          ("arrowish-17.0.0.tar.gz", "2024-07-11T09:00:00Z", False),
+                                          ("arrowish-17.0.1.tar.gz", "2024-07-20T09:00:00Z", "broken"))),
+        "/dates/numpy/": (JSON, _files(("numpy-2.0.0.tar.gz", "2024-06-16T13:06:46Z", False))),
+        "/undated/numpy/": (JSON, _files(("numpy-2.0.0.tar.gz", None, False))),
     }
 
     def do_GET(self):  # noqa: N802
@@ -127,3 +148,85 @@ def test_only_an_index_that_had_none_of_the_projects_has_its_root_asked(pages):
     assert [(r["index"], r["status"]) for r in driver.check_roots(spec, checks, {})] == [("moved", 404)]
     checks[1]["status"] = 404
     assert [r["index"] for r in driver.check_roots(spec, checks, {})] == ["moved", "real"]
+
+
+def test_a_root_read_whole_gives_the_names_close_to_each_missing_project(pages, monkeypatch):
+    for path in ("/simple", "/json"):  # PEP 503 links and PEP 691 JSON
+        assert driver.check_root(path, pages + path, {}, ["edgeopz", "zzz"])["close"] == {"edgeopz": ["edgeops"],
+                                                                                          "zzz": []}
+    assert "close" not in driver.check_root("/landing", pages + "/landing", {}, ["edgeopz"])
+    monkeypatch.setattr(driver, "PAGE_LIMIT", 20)  # a root too large to read whole (pip's default index): not searched
+    assert "close" not in driver.check_root("/simple", pages + "/simple", {}, ["edgeopz"])
+
+
+def test_close_names_compare_normalised_names_and_leave_out_the_name_itself():
+    assert driver.close_names("Torch_Tnue", ["torchtune", "torchao", "torch-tnue", "TORCHTUNE"]) == ["torchtune"]
+    assert driver.close_names("numpy", ["pandas", "scipy"]) == []
+
+
+def test_release_dates_are_the_first_upload_of_each_version_from_an_index_that_says(pages):
+    got = driver.release_dates("i", pages + "/dates", "arrowish", {})
+    assert (got["status"], got["error"]) == (200, None)
+    assert got["dates"] == {"16.1.0": "2024-05-13T09:00:00Z", "17.0.0": "2024-07-11T09:00:00Z"}  # yanked left out
+    html = driver.release_dates("i", pages + "/simple", "edgeops", {})
+    assert html["dates"] == {} and html["error"] == ("it answered text/html, not PEP 691 JSON, which says when "
+                                                     "releases were published")
+    assert driver.release_dates("i", pages + "/undated", "numpy", {})["error"] == ("its JSON page gives no upload "
+                                                                                  "times (PEP 700)")
+    assert driver.release_dates("i", pages + "/dates", "gone", {})["error"] == "HTTP 404 Not Found"
+
+
+LOGS = Path(__file__).parent / "data" / "logs"
+
+
+def recorded_steps(name: str) -> list[dict]:
+    """The probe's steps in a real recorded cell log, as the probe's --record file holds them."""
+    return [json.loads(line[len("@@probe "):]) for line in (LOGS / name).read_text().splitlines()
+            if line.startswith("@@probe ")]
+
+
+@pytest.mark.parametrize(("log", "project"), [
+    ("real-arrow-numpy1.log", "pyarrow"), ("real-pandas-numpy2.log", "pandas"),
+    ("real-opencv-numpy2.log", "opencv-python-headless"), ("real-lightgbm.log", None), ("imports.lacking.log", None)])
+def test_the_distribution_built_for_another_numpy_is_read_from_the_probes_steps(log, project):
+    assert driver.numpy_mismatch(recorded_steps(log)) == project
+
+
+def test_after_a_numpy_failure_the_driver_asks_each_index_when_releases_came_out(pages, tmp_path, capsys):
+    record = tmp_path / "steps.jsonl"
+    steps = recorded_steps("real-arrow-numpy1.log")
+    for step in steps:  # the real steps, the failing distribution renamed to the one these pages know
+        if step.get("step") == "distributions":
+            step["owners"]["pyarrow"] = ["arrowish"]
+    record.write_text("".join(json.dumps(s) + "\n" for s in steps))
+    spec = {"sources": {"indexes": [{"label": "dated", "url": pages + "/dates"}], "default": False}}
+    driver.after_failed_imports(spec, "python", str(record), {})
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith(driver.MARKER)]
+    event = json.loads(line[len(driver.MARKER):])
+    assert (event["event"], event["project"]) == ("release-dates", "arrowish")
+    assert [(c["project"], sorted(c["dates"])) for c in event["checks"]] == [("arrowish", ["16.1.0", "17.0.0"]),
+                                                                             ("numpy", ["2.0.0"])]
+    driver.after_failed_imports(spec, "python", str(tmp_path / "none.jsonl"), {})  # no steps: nothing asked
+    assert capsys.readouterr().out == ""
+
+
+def test_release_dates_are_asked_again_when_a_retry_may_cure_it(pages, monkeypatch):
+    answers = iter([503, 200])
+
+    class Flaky(_Pages):
+        def do_GET(self):  # noqa: N802
+            status = next(answers)
+            if status == 200:
+                return super().do_GET()
+            self.send_response(status)
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slept = []
+    monkeypatch.setattr(driver.time, "sleep", slept.append)
+    try:
+        got = driver.release_dates("i", f"http://127.0.0.1:{server.server_address[1]}/dates", "numpy", {})
+    finally:
+        server.shutdown()
+    assert (got["status"], got["dates"], slept) == (200, {"2.0.0": "2024-06-16T13:06:46Z"}, [2.0])

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from wheels import shared_library
 
 from harness import incell
 from harness.verdicts import events
@@ -288,24 +289,6 @@ def test_requires_lists_what_a_distribution_needs_without_its_extras(fixtures: P
     assert dists["items"]["needy"]["requires"] == ["numpy<2", 'typing-extensions; python_version < "3.99"']
 
 
-def shared_library(directory: Path, name: str, needs: str) -> Path:
-    """A real ELF shared library that needs `needs` (a library the loader will not find)."""
-    import shutil
-
-    gcc = shutil.which("gcc")
-    assert gcc, "gcc builds the fixture shared libraries"
-    stub = directory / "stub"
-    stub.mkdir(parents=True, exist_ok=True)
-    (stub / "s.c").write_text("int stub(void) { return 1; }\n")
-    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(stub / needs), f"-Wl,-soname,{needs}", str(stub / "s.c")],
-                   check=True)
-    (directory / "ext.c").write_text("int stub(void); int ext(void) { return stub(); }\n")
-    out = directory / f"{name}.so"
-    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(out), str(directory / "ext.c"), str(stub / needs)], check=True)
-    shutil.rmtree(stub)  # gone at run time: loading `out` fails on `needs`
-    return out
-
-
 @pytest.mark.parametrize(("needs", "verdict"), [("libcudnn_ewhtest.so.9", "pass"), ("libfoo_ewhtest.so.1", "degraded")])
 def test_the_loader_is_asked_why_a_library_did_not_load(fixtures: Path, needs, verdict) -> None:
     """A library that logs only "Failed to load X.so" (as torchao does): the probe loads the file
@@ -340,3 +323,62 @@ def test_the_loader_is_asked_why_a_library_did_not_load(fixtures: Path, needs, v
         assert got.hint is None and any(f"needs {needs}, a CUDA library" in n for n in got.notes)
     else:
         assert f"loading _C_kernels.so: {needs}: cannot open shared object file" in " ".join(got.evidence)
+        # a library the harness knows no package for, on an image whose distribution was not read: no guess
+        assert got.hint.endswith(f"needs {needs}, which the image lacks: find the package that provides it with "
+                                 f"`apt-file search {needs}`, and add it to the image")
+        assert (got.cause.kind, got.cause.facts["library"]) == ("missing-library", needs)
+
+
+# Code that raises in a frame named as Cython names compiled code: its source path as built, relative.
+COMPILED = {
+    "arrowish/__init__.py": "from arrowish import lib\n",
+    "arrowish/lib.py": "exec(compile(\"raise ImportError('arrowish requires NumPy 2.0 or newer, found 1.26.4')\", "
+                       "'arrowish/lib.pyx', 'exec'))\n",
+    "arrowish-26.0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: arrowish\nVersion: 26.0.1\n",
+    "arrowish-26.0.1.dist-info/top_level.txt": "arrowish\n",
+    "dtypesish/__init__.py": "import arrowish\n",
+    "dtypesish-1.9.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: dtypesish\nVersion: 1.9.0\n"
+                                          "Requires-Dist: arrowish>=13\n",
+    "dtypesish-1.9.0.dist-info/top_level.txt": "dtypesish\n",
+    "elsewhere/__init__.py": "exec(compile('raise RuntimeError(1)', 'src/arrowish/lib.pyx', 'exec'))\n",
+    "nowhere/__init__.py": "exec(compile('raise RuntimeError(1)', 'notapackage/lib.pyx', 'exec'))\n",
+    "sofail/__init__.py": "raise ImportError('/v/lib/python3.11/site-packages/sharedish/_C.so: undefined symbol: x')\n",
+}
+
+
+def test_a_compiled_frame_is_owned_by_the_package_whose_folder_holds_it(fixtures: Path) -> None:
+    """A Cython frame names its source as built ("pyarrow/lib.pyx"), with no site-packages path: the probe
+    finds the importable package whose folder holds it (first part that is one: "src/arrowish/…"), and
+    None for a path no package holds. A shared object in site-packages named by the error is owned too."""
+    for name, text in COMPILED.items():
+        (fixtures / name).parent.mkdir(parents=True, exist_ok=True)
+        (fixtures / name).write_text(text)
+    _, steps = probe(fixtures, "dtypesish", "elsewhere", "nowhere", "sofail")
+    errors = {m: s["error"] for m, s in imports(steps).items()}
+    assert errors["dtypesish"]["where"] == 'File "arrowish/lib.pyx", line 1, in <module>'
+    assert [errors[m]["importer"] for m in ("dtypesish", "elsewhere", "nowhere")] == ["arrowish", "arrowish", None]
+    assert errors["sofail"]["library_of"] == "sharedish"
+    [dists] = [s for s in steps if s["step"] == "distributions"]
+    assert dists["owners"]["arrowish"] == ["arrowish"]
+
+
+def test_a_compiled_frame_in_a_dependency_no_pin_names_gets_the_transitive_hint(fixtures: Path) -> None:
+    from harness.verdicts import classify
+
+    for name, text in COMPILED.items():
+        (fixtures / name).parent.mkdir(parents=True, exist_ok=True)
+        (fixtures / name).write_text(text)
+    _, steps = probe(fixtures, "dtypesish")
+    parsed = events.parse("\n".join("@@probe " + json.dumps(s) for s in steps))
+    got = classify.import_failure(parsed.probe, ["dtypesish"])
+    assert got.hint.startswith("arrowish 26.0.1, which no pin names (required by dtypesish 1.9.0) fails on import")
+    assert got.cause.to_json() == {"kind": "transitive", "distribution": "arrowish", "version": "26.0.1",
+                                   "required_by": ["dtypesish 1.9.0"]}
+
+
+def test_the_probe_records_its_steps_for_the_driver(fixtures: Path, tmp_path: Path) -> None:
+    record = tmp_path / "steps.jsonl"
+    proc = run([sys.executable, str(PROBE), "--module", "good", "--module", "b", "--record", str(record)],
+               fixtures.parent, fixtures)
+    printed = [json.loads(line[len("@@probe "):]) for line in proc.stdout.splitlines() if line.startswith("@@probe ")]
+    assert [json.loads(line) for line in record.read_text().splitlines()] == printed

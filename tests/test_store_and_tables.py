@@ -84,6 +84,16 @@ def test_write_result_and_load_results(tmp_path):
     assert loaded[1] == make_result("b__x__y").to_json()
 
 
+def test_a_results_cause_is_kept_and_a_record_from_before_causes_still_reads(tmp_path):
+    cause = {"kind": "missing-library", "library": "libGL.so.1", "package": "libgl1"}
+    store.write_result(tmp_path, make_result(verdict=Verdict.IMPORT_FAILED, cause=cause))
+    [loaded] = store.load_results(tmp_path)
+    assert loaded["cause"] == cause and CellResult.from_json(loaded).cause == cause
+    older = json.loads((DATA.parent / "results" / "smoke-uv.torchao-0.16.0.json").read_text())  # a real record
+    assert "cause" not in older
+    assert CellResult.from_json(store.migrate(older, "older.json")).cause is None
+
+
 # --- loading errors ----------------------------------------------------------------------------------
 
 

@@ -186,7 +186,11 @@ def test_recorded_index_root_without_projects_is_a_wrong_url_and_a_real_index_is
     real = judge("index-root.real.log")
     assert real.verdict is Verdict.NO_DISTRIBUTION
     assert real.evidence[2:] == (f"{index_of('index-root.real.log')} has no edgeops",)
-    assert real.hint.startswith("no distribution of edgeops fits linux/amd64")
+    # an index that answers as one and has no edgeops: the name is no project there, not a platform problem
+    assert real.hint == (f"edgeops is not a project on {index_of('index-root.real.log')} (its page answers 404): "
+                         "check the name's spelling")
+    assert real.cause.to_json() == {"kind": "no-such-project", "project": "edgeops",
+                                    "indexes": [index_of("index-root.real.log")], "close": []}
 
 
 def test_recorded_refused_connection_after_a_retry():
@@ -370,20 +374,198 @@ def test_deprecations_and_failed_imports_are_not_degradations():
 @pytest.mark.parametrize(("message", "hint"), [
     ("/lib/libc.so.6: version `GLIBC_2.34' not found", "needs glibc 2.34"),
     ("/x/_C.so: undefined symbol: _ZN3c104cuda9SetDeviceEi", "undefined symbol _ZN3c104cuda9SetDeviceEi"),
-    ("libcudart.so.12: cannot open shared object file: No such file or directory", "libcudart.so.12 is not in"),
+    ("libcudart.so.12: cannot open shared object file: No such file or directory",
+     "libcudart.so.12 is needed, CUDA 12's runtime (cudart), which the image lacks: use an image that ships it (an "
+     "NVIDIA CUDA runtime image, or on Jetson the JetPack image)"),
 ])
 def test_import_failure_hints_follow_the_message(tmp_path, message, hint):
     probe = probed(tmp_path, {"torchao/__init__.py": f"raise ImportError({message!r})\n"}, "torchao")
-    evidence, got = classify.import_failure(probe)
-    assert evidence[0] == f"import torchao: ImportError: {message}"
-    assert evidence[1].startswith('File "') and "torchao/__init__.py" in evidence[1]
-    assert hint in got
+    got = classify.import_failure(probe)
+    assert got.evidence[0] == f"import torchao: ImportError: {message}"
+    assert got.evidence[1].startswith('File "') and "torchao/__init__.py" in got.evidence[1]
+    assert hint in got.hint
 
 
 def test_import_failure_without_a_known_cause_invents_none(tmp_path):
     probe = probed(tmp_path, {"x.py": "raise RuntimeError('boom')\n"}, "x")
-    _, hint = classify.import_failure(probe)
-    assert hint == "x raised RuntimeError on import: the evidence shows where; the log has the traceback"
+    got = classify.import_failure(probe)
+    assert got.hint == "x raised RuntimeError on import: the evidence shows where; the log has the traceback"
+    assert got.cause is None
+
+
+# --- real cells (tests/real_cells.py, recorded by tools/record_real_cells.py) -------------------------
+
+
+def real_cell(name: str) -> Cell:
+    """The real cell of package set `name` (tests/real_cells.py) on the bookworm image and pip's default index."""
+    import real_cells
+
+    requirements, modules = real_cells.SETS[name]
+    return Cell(image=Image(name="bookworm-amd64", arch=Arch.AMD64, local_build="debian-bookworm"),
+                index=IndexVariant(name="pypi"),
+                packages=PackageSet(name=name, requirements=tuple(requirements), modules=tuple(modules)))
+
+
+def real(name: str) -> classify.Judgement:
+    """A real cell's recorded log judged as the runner judges it: its cell, and the matrix's names."""
+    import real_cells
+
+    sets = [PackageSet(name=n, requirements=tuple(r), modules=tuple(m)) for n, (r, m) in real_cells.SETS.items()]
+    log = (LOGS / f"real-{name}.log").read_text()
+    return classify.judge(real_cell(name), Execution(log=log, exit_code=1), events.parse(log), "none",
+                          names=classify.matrix_names(sets))
+
+
+def test_real_pandas_built_for_numpy_1_under_numpy_2_names_both_fixes():
+    """pandas 2.0.3 with numpy 2.0.2: "numpy.dtype size changed", raised in a Cython frame."""
+    got = real("pandas-numpy2")
+    assert got.verdict is Verdict.IMPORT_FAILED
+    assert got.evidence[:2] == ("import pandas: ValueError: numpy.dtype size changed, may indicate binary "
+                                "incompatibility. Expected 96 from C header, got 88 from PyObject",
+                                'File "pandas/_libs/interval.pyx", line 1, in init pandas._libs.interval')
+    assert got.evidence[2] == ("pip's default index: NumPy 2.0.0 came out on 2024-06-16; the first pandas release "
+                               "after it is 2.2.3 (2024-09-20)")
+    assert got.hint == ("pandas 2.0.3 was built for NumPy 1.x and numpy 2.0.2 is installed (the cell pins "
+                        "numpy==2.0.2; pandas asks for numpy>=1.23.2): pin numpy<2 in place of the cell's "
+                        "numpy==2.0.2, or use a release of pandas built for NumPy 2.x: pandas>=2.2.3, the first "
+                        "released after NumPy 2 (`wheel-harness bisect` finds the oldest that works)")
+    assert got.cause.to_json() == {
+        "kind": "numpy-abi", "distribution": "pandas", "version": "2.0.3", "built_for": "numpy<2", "numpy": "2.0.2",
+        "numpy_pins": ["numpy==2.0.2"], "numpy_required_by": [], "asks": "numpy>=1.23.2", "required_by": [],
+        "fixes": ["numpy<2", "pandas>=2.2.3"]}
+
+
+def test_real_numpy_cause_whose_index_could_not_be_asked_gives_the_fix_without_a_version():
+    """The same cell recorded by tools/record_real_cells.py on a run where the cell's DNS failed for the
+    driver's question (after pip had installed): the hint says so instead of naming a release."""
+    log = (LOGS / "real-pandas-numpy2.unasked.log").read_text()
+    [check, _] = events.parse(log).release_dates["checks"]
+    assert check["error"] == "gaierror: [Errno -3] Temporary failure in name resolution"
+    got = judge("real-pandas-numpy2.unasked.log", real_cell("pandas-numpy2"))
+    assert got.hint.endswith("or use a release of pandas built for NumPy 2.x (pip's default index did not say when "
+                             "releases came out: gaierror: [Errno -3] Temporary failure in name resolution)")
+    assert got.cause.facts["fixes"] == ["numpy<2"]
+
+
+def test_real_opencv_built_for_numpy_1_under_numpy_2_quotes_what_numpy_printed():
+    """opencv-python-headless 4.9.0.80 with numpy 2.0.2: NumPy prints "A module that was compiled using
+    NumPy 1.x cannot be run in NumPy 2.0.2" and "_ARRAY_API not found", then "multiarray failed to import"."""
+    got = real("opencv-numpy2")
+    assert got.evidence[0] == "import cv2: ImportError: numpy.core.multiarray failed to import"
+    assert got.evidence[2:4] == ("NumPy said: A module that was compiled using NumPy 1.x cannot be run in",
+                                 "NumPy said: AttributeError: _ARRAY_API not found")
+    assert got.hint.startswith("opencv-python-headless 4.9.0.80 was built for NumPy 1.x and numpy 2.0.2 is installed")
+    assert got.cause.facts["fixes"] == ["numpy<2", "opencv-python-headless>=4.10.0.84"]
+
+
+def test_real_pyarrow_built_for_numpy_2_in_a_dependency_no_pin_names():
+    """db-dtypes 1.9.0 with numpy 1.26.4: the newest pyarrow, which db-dtypes requires and which declares
+    no numpy, says "pyarrow requires NumPy 2.0 or newer" in a Cython frame (pyarrow/lib.pyx): the hint names
+    pyarrow, who required it, and a pyarrow from before NumPy 2."""
+    got = real("arrow-numpy1")
+    assert got.evidence[:2] == ("import db_dtypes: ImportError: pyarrow requires NumPy 2.0 or newer, found 1.26.4",
+                                'File "pyarrow/lib.pyx", line 42, in init pyarrow.lib')
+    assert got.hint == ("pyarrow 26.0.1, which no pin names (required by db-dtypes 1.9.0), was built for NumPy 2.0 or "
+                        "newer and numpy 1.26.4 is installed (the cell pins numpy==1.26.4; required by db-dtypes 1.9.0 "
+                        "(numpy>=1.24.0), pandas 3.0.6 (numpy>=1.26.0); pyarrow's metadata names no numpy): pin "
+                        "numpy>=2.0 in place of the cell's numpy==1.26.4, or use a release of pyarrow for NumPy 1.x: "
+                        "pyarrow<=16.1.0, the last released before NumPy 2.0 (a later one may work too: `wheel-harness "
+                        "bisect` finds the newest that does)")
+    assert (got.cause.kind, got.cause.facts["required_by"], got.cause.facts["fixes"]) == (
+        "numpy-abi", ["db-dtypes 1.9.0"], ["numpy>=2.0", "pyarrow<=16.1.0"])
+
+
+def _real_step(name: str) -> dict:
+    return events.parse((LOGS / f"real-{name}.log").read_text()).failed_imports[0]
+
+
+@pytest.mark.parametrize(("name", "wording"), [
+    ("pandas-numpy2", "numpy.dtype size changed, may indicate binary incompatibility"),
+    ("opencv-numpy2", "_ARRAY_API not found"),
+    ("opencv-numpy2", "A module that was compiled using NumPy 1.x cannot be run in"),
+    ("opencv-numpy2", "numpy.core.multiarray failed to import"),
+    ("arrow-numpy1", "requires NumPy 2.0 or newer, found 1.26.4"),
+])
+def test_each_of_numpys_wordings_alone_is_the_numpy_cause(name, wording):
+    """Each wording, as a real cell printed it, is recognised on its own (the recorded steps hold several)."""
+    step = _real_step(name)
+    said = [str((step.get("error") or {}).get("message"))] + [m["text"] for m in step.get("messages") or ()]
+    [line] = [text for text in said if wording in text][:1]
+    alone = {**step, "error": {**step["error"], "message": line}, "messages": []}
+    probe = events.parse((LOGS / f"real-{name}.log").read_text()).probe
+    found = classify.numpy_abi(alone, probe, (), (), None)
+    assert found is not None and found.cause.kind == "numpy-abi", line
+    assert found.hint.endswith("(the driver did not ask the index (a log from an older driver))")
+
+
+def test_a_numpy_message_without_numpy_installed_is_not_the_numpy_cause():
+    step = _real_step("pandas-numpy2")
+    probe = events.parse((LOGS / "real-pandas-numpy2.log").read_text()).probe
+    without = {**probe, "distributions": {k: v for k, v in probe["distributions"].items() if k != "numpy"}}
+    assert classify.numpy_abi(step, without, (), (), None) is None
+
+
+@pytest.mark.parametrize(("name", "hint"), [
+    ("opencv-gui", "opencv-python 4.10.0.84 needs libGL.so.1 (OpenGL, from libglvnd), which the image lacks: add the "
+                   "package libgl1 to the image (`apt-get install` on Debian 12); or install opencv-python-headless "
+                   "instead of opencv-python, a build that does without it"),
+    ("lightgbm", "lightgbm 4.7.0 needs libgomp.so.1 (GCC's OpenMP runtime), which the image lacks: add the package "
+                 "libgomp1 to the image (`apt-get install` on Debian 12)"),
+])
+def test_real_wheels_needing_a_system_library_name_the_package_for_the_images_distribution(name, hint):
+    got = real(name)
+    assert got.verdict is Verdict.IMPORT_FAILED
+    assert got.hint == hint
+    assert got.cause.kind == "missing-library" and got.cause.facts["image_distribution"] == "Debian 12"
+
+
+@pytest.mark.parametrize(("dist", "hint"), [
+    ("cudaops", "cudaops 1.0 needs libcudnn.so.9, cuDNN 9 (for CUDA), which the image lacks: use an image that ships "
+                "it (an NVIDIA CUDA cudnn-runtime image, or on Jetson the JetPack image)"),
+    ("soundops", "soundops 1.0 needs libsndfile.so.1 (libsndfile, for audio files), which the image lacks: add the "
+                 "package libsndfile1 to the image (`apt-get install` on Debian 12)"),
+    ("oddops", "oddops 1.0 needs libewhodd.so.3, which the image lacks: find the package that provides it on Debian 12 "
+               "with `apt-file search libewhodd.so.3`, and add it to the image"),
+])
+def test_recorded_extensions_needing_a_library_the_image_lacks(dist, hint):
+    """Recorded by test_verdicts_docker.py: real ELF extensions, loaded in the bookworm image."""
+    got = judge(f"missing-library.{dist}.log", house_cell(dist))
+    assert (got.verdict, got.hint) == (Verdict.IMPORT_FAILED, hint)
+
+
+def house_cell(dist: str) -> Cell:
+    """The cell of a recorded missing-library log: its fixture distribution from the find-links house."""
+    return Cell(image=Image(name="bookworm-amd64", arch=Arch.AMD64, local_build="debian-bookworm"),
+                index=IndexVariant(name="house"), packages=PackageSet(name=dist, requirements=(dist,), modules=(dist,)))
+
+
+def test_real_misspelt_requirement_is_no_project_with_the_close_name_from_the_matrix():
+    got = real("typo")
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[-1] == "pip's default index has no torchtnue"
+    assert got.hint == ("torchtnue is not a project on pip's default index (its page answers 404): a misspelt name? "
+                        "Close names: torchtune (in the matrix); correct the requirement")
+    assert "platform" not in got.hint and "Python" not in got.hint
+    assert got.cause.to_json() == {"kind": "no-such-project", "project": "torchtnue",
+                                   "indexes": ["pip's default index"], "close": ["torchtune"]}
+
+
+def test_recorded_misspelt_requirement_gets_close_names_from_the_indexs_own_list():
+    got = judge("no-such-project.house.log")
+    url = index_of("no-such-project.house.log")
+    assert got.hint == (f"edgeopz is not a project on {url} (its page answers 404): a misspelt name? Close names: "
+                        "edgeops (on the index); correct the requirement")
+
+
+def test_uvs_words_for_a_name_no_index_has_are_no_project_too():
+    """uv's own output (recorded by tools/record_installer_output.py) with the driver's 404 for the name, as
+    the real typo cell recorded it: the same cause, not uv's platform hint."""
+    [check] = events.parse((LOGS / "real-typo.log").read_text()).index_checks
+    got = classify.install_failure((LOGS / "uv-missing.txt").read_text(), [{**check, "project": "nosuch"}], [],
+                                   uv_cell(), names=["no-such", "torch"])
+    assert got.hint == ("nosuch is not a project on pip's default index (its page answers 404): a misspelt name? Close "
+                        "names: no-such (in the matrix); correct the requirement")
+    assert "platform" not in got.hint
 
 
 def uv_cell(**kwargs) -> Cell:

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from wheels import AMD64_IMAGE, FAKE_TORCH, make_sdist, make_wheel
+from wheels import AMD64_IMAGE, FAKE_TORCH, make_sdist, make_wheel, shared_library
 
 from harness.matrix import reader
 from harness.model import Verdict
@@ -267,7 +267,80 @@ def test_an_index_whose_root_answers_404_is_a_wrong_url_not_a_missing_project(do
     real_cell = got["real"]  # an index that answers as one and lacks the project: a missing project
     assert not any("does not answer as a package index" in e for e in real_cell.evidence), real_cell.evidence
     assert f"{real.url} has no edgeops" in real_cell.evidence
-    assert real_cell.hint.startswith("no distribution of edgeops fits linux/amd64")
+    assert real_cell.hint.startswith(f"edgeops is not a project on {real.url} (its page answers 404)")
+    assert "linux/amd64" not in real_cell.hint
+
+
+# Extensions that need a library the bookworm image lacks: one of CUDA's, one the harness knows the
+# Debian package of, one it knows nothing of.
+NEEDS = {"cudaops": "libcudnn.so.9", "soundops": "libsndfile.so.1", "oddops": "libewhodd.so.3"}
+
+
+def test_an_extension_needing_a_library_the_image_lacks_names_what_provides_it_there(docker_backend, bookworm,
+                                                                                      tmp_path):
+    house = tmp_path / "house"
+    for dist, needs in NEEDS.items():
+        ext = shared_library(tmp_path / dist, "_ext", needs).read_bytes()  # a real ELF file the loader reads
+        make_wheel(house, dist, "1.0", {f"{dist}/__init__.py": "from . import _ext\n", f"{dist}/_ext.so": ext})
+    sets = "".join(f'[packages.{d}]\nrequirements = ["{d}"]\nmodules = ["{d}"]\n' for d in NEEDS)
+    got = run_matrix(f'[indexes.house]\nfind_links = ["{house}"]\nno_index = true\n' + sets, tmp_path,
+                     docker_backend, record="missing-library", key=lambda cell_id: cell_id.split("__")[2])
+    for dist, needs in NEEDS.items():
+        cell = got[dist]
+        assert cell.verdict is Verdict.IMPORT_FAILED, (dist, cell.verdict, cell.evidence)
+        assert cell.evidence[0] == (f"import {dist}: ImportError: {needs}: cannot open shared object file: No such "
+                                    "file or directory")
+        assert (cell.cause["kind"], cell.cause["library"], cell.cause["needed_by"]) == (
+            "missing-library", needs, f"{dist} 1.0")
+        assert cell.cause["image_distribution"] == "Debian 12"  # read from the image's /etc/os-release
+    assert got["cudaops"].hint == ("cudaops 1.0 needs libcudnn.so.9, cuDNN 9 (for CUDA), which the image lacks: use "
+                                   "an image that ships it (an NVIDIA CUDA cudnn-runtime image, or on Jetson the "
+                                   "JetPack image)")
+    assert got["soundops"].hint == ("soundops 1.0 needs libsndfile.so.1 (libsndfile, for audio files), which the "
+                                    "image lacks: add the package libsndfile1 to the image (`apt-get install` on "
+                                    "Debian 12)")
+    assert got["oddops"].hint == ("oddops 1.0 needs libewhodd.so.3, which the image lacks: find the package that "
+                                  "provides it on Debian 12 with `apt-file search libewhodd.so.3`, and add it to the "
+                                  "image")
+
+
+def test_a_requirement_naming_no_project_gets_close_names_from_the_indexs_own_list(docker_backend, bookworm,
+                                                                                    tmp_path):
+    house = tmp_path / "house"
+    for name in ("edgeops", "edgetools", "torchtune"):
+        make_wheel(house, name, "1.0", {f"{name}/__init__.py": ""})
+    with WheelhouseServer(house) as index:
+        got = run_matrix(f'[indexes.house]\nindex_url = "{index.url}"\n' + packages(["edgeopz"], ["edgeops"]),
+                         tmp_path, docker_backend, record="no-such-project")
+    cell = got["house"]
+    assert cell.verdict is Verdict.NO_DISTRIBUTION, (cell.verdict, cell.evidence)
+    assert f"{index.url} has no edgeopz" in cell.evidence
+    assert cell.hint == (f"edgeopz is not a project on {index.url} (its page answers 404): a misspelt name? Close "
+                         "names: edgeops (on the index); correct the requirement")
+    assert cell.cause == {"kind": "no-such-project", "project": "edgeopz", "indexes": [index.url], "close": ["edgeops"]}
+    assert "platform" not in cell.hint and "linux/amd64" not in cell.hint
+
+
+@pytest.mark.network
+def test_real_wheels_from_the_default_index_get_hints_that_name_the_fix(docker_backend, bookworm, tmp_path):
+    """Three of the real cells tools/record_real_cells.py records (tests/real_cells.py), run now against pip's
+    default index: a misspelt name, a wheel needing libGL, and a dependency built for NumPy 2 under NumPy 1.x."""
+    import real_cells
+
+    m = reader.load(real_cells.write_matrix(tmp_path / "real.toml"))
+    cells = [c for c in m.cells if c.packages.name in ("typo", "opencv-gui", "arrow-numpy1")]
+    out = runner.run_cells(m, cells, docker_backend, runner.RunOptions(run_id=runner.new_run_id(), jobs=2),
+                           results_dir=tmp_path / "results", log=lambda _: None)
+    got = {r.cell["packages"]["name"]: r for r in out}
+    assert got["typo"].cause == {"kind": "no-such-project", "project": "torchtnue", "indexes": ["pip's default index"],
+                                 "close": ["torchtune"]}
+    gui = got["opencv-gui"].cause
+    assert (gui["kind"], gui["library"], gui["package"], gui["variant"]) == ("missing-library", "libGL.so.1", "libgl1",
+                                                                             "opencv-python-headless")
+    arrow = got["arrow-numpy1"].cause
+    assert (arrow["kind"], arrow["distribution"], arrow["built_for"]) == ("numpy-abi", "pyarrow", "numpy>=2.0")
+    assert arrow["required_by"][0].startswith("db-dtypes ") and arrow["fixes"][0] == "numpy>=2.0"
+    assert arrow["fixes"][1].startswith("pyarrow<=")  # asked of the index: a pyarrow from before NumPy 2.0.0
 
 
 def closed_port() -> int:

@@ -8,10 +8,10 @@ import zipfile
 from pathlib import Path
 
 
-def make_wheel(directory: Path, name: str, version: str, files: dict[str, str],
+def make_wheel(directory: Path, name: str, version: str, files: dict[str, str | bytes],
                requires: tuple[str, ...] = (), *, tag: str = "py3-none-any",
                requires_python: str | None = None) -> Path:
-    """Write a wheel `name-version-<tag>.whl` holding `files` (path → source).
+    """Write a wheel `name-version-<tag>.whl` holding `files` (path → source, or bytes).
 
     `tag` only names the platform (e.g. `py3-none-manylinux2014_aarch64`): the content stays pure
     Python, which is all pip's tag matching looks at.
@@ -28,14 +28,35 @@ def make_wheel(directory: Path, name: str, version: str, files: dict[str, str],
     members[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
     record = []
     for path, text in members.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
+        data = text if isinstance(text, bytes) else text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
     record.append(f"{info}/RECORD,,")
     members[f"{info}/RECORD"] = "\n".join(record) + "\n"
     out = directory / f"{dist}-{tag}.whl"
     with zipfile.ZipFile(out, "w") as zf:
         for path, text in members.items():
             zf.writestr(path, text)
+    return out
+
+
+def shared_library(directory: Path, name: str, needs: str) -> Path:
+    """A real ELF shared library `name`.so that needs `needs` (a library the loader will not find),
+    built with the host's gcc."""
+    import shutil
+    import subprocess
+
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc builds the fixture shared libraries"
+    stub = directory / "stub"
+    stub.mkdir(parents=True, exist_ok=True)
+    (stub / "s.c").write_text("int stub(void) { return 1; }\n")
+    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(stub / needs), f"-Wl,-soname,{needs}", str(stub / "s.c")],
+                   check=True)
+    (directory / "ext.c").write_text("int stub(void); int ext(void) { return stub(); }\n")
+    out = directory / f"{name}.so"
+    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(out), str(directory / "ext.c"), str(stub / needs)], check=True)
+    shutil.rmtree(stub)  # gone at run time: loading `out` fails on `needs`
     return out
 
 

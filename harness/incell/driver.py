@@ -8,6 +8,7 @@ Exit status: 0 when every phase succeeded (or was skipped), 1 otherwise.
 """
 
 import base64
+import difflib
 import json
 import os
 import platform
@@ -214,36 +215,69 @@ def _opener(url, env):
     return build_opener(ProxyHandler(proxies), HTTPSHandler(context=_ssl_context(env)))
 
 
+def _request(url, accept):
+    """A GET of `url` whose user:token@ part, if any, is sent as Basic auth instead of in the URL."""
+    parts = urlsplit(url)
+    headers = {"Accept": accept, "User-Agent": "edge-wheel-harness-cell"}
+    if "@" in parts.netloc:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        headers["Authorization"] = "Basic " + base64.b64encode(unquote(userinfo).encode()).decode()
+        parts = parts._replace(netloc=host)
+    return Request(urlunsplit(parts), headers=headers)
+
+
 def _reason(exc):
     reason = getattr(exc, "reason", exc)
     return "%s: %s" % (type(reason).__name__, reason)
 
 
-def check_index(label, url, project, env):
+PAGE_LIMIT = 4 << 20  # bytes of an index page read; a root listing more projects is not searched for names
+CLOSE = 0.75  # how alike two project names must be (difflib's ratio) to suggest one for the other
+
+
+def close_names(name, names):
+    """The names in `names` most like `name` (a misspelt project): up to three, the closest first."""
+    wanted = normalise(name)
+    others = list(dict.fromkeys(n for n in (normalise(n) for n in names) if n and n != wanted))
+    return difflib.get_close_matches(wanted, others, n=3, cutoff=CLOSE)
+
+
+def project_names(body):
+    """The projects an index's root lists: PEP 691 JSON, or the links of a PEP 503 page."""
+    if body.lstrip().startswith("{"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return []
+        return [str(p.get("name")) for p in data.get("projects") or () if isinstance(p, dict) and p.get("name")]
+    hrefs = re.findall(r'href="([^"]+)"', body)
+    return [n for n in (unquote(h.split("#")[0].split("?")[0].rstrip("/").rsplit("/", 1)[-1]) for h in hrefs) if n]
+
+
+def check_index(label, url, project, env, projects=False):
     """GET the index's page for `project` (through the cell's proxy, with its CA bundle): its status
-    or the error, and the files it lists.
+    or the error, and the files it lists (with `projects`, for a root: the projects it lists, and
+    whether the whole page was read).
 
     `transient` marks what a retry may cure (refused, DNS, timeouts, 5xx, 429); a TLS failure or a
     4xx is an answer, not an outage.
     """
-    parts = urlsplit(url)
-    headers = {"Accept": "text/html", "User-Agent": "edge-wheel-harness-cell"}
-    if "@" in parts.netloc:
-        userinfo, host = parts.netloc.rsplit("@", 1)
-        headers["Authorization"] = "Basic " + base64.b64encode(unquote(userinfo).encode()).decode()
-        parts = parts._replace(netloc=host)
-    page = urlunsplit(parts).rstrip("/") + "/" + project + "/"
+    request = _request(url.rstrip("/") + "/" + project + "/", "text/html")
+    page = request.full_url
     out = {"index": label, "project": project, "url": without_credentials(page), "status": None,
            "error": None, "transient": False, "files": []}
     try:
-        with _opener(page, env).open(Request(page, headers=headers), timeout=CHECK_TIMEOUT) as resp:
+        with _opener(page, env).open(request, timeout=CHECK_TIMEOUT) as resp:
             out["status"] = resp.status
-            raw = resp.read(4 << 20)
+            raw = resp.read(PAGE_LIMIT + 1)
+            complete, raw = len(raw) <= PAGE_LIMIT, raw[:PAGE_LIMIT]
             body = raw.decode("utf-8", "replace")
         names = [unquote(h.split("#")[0].split("?")[0].rsplit("/", 1)[-1])
                  for h in re.findall(r'href="([^"]+)"', body)]
         out["files"] = [n for n in names if n]
         out["links"] = count_links(body, len(names))
+        if projects:
+            out["projects"], out["complete"] = project_names(body) if complete else [], complete
         if not out["links"]:  # an empty page, another site's page, or garbage: say what it was
             out["answer"], out["garbage"] = answer_of(raw, resp.headers.get("Content-Type"))
     except HTTPError as exc:
@@ -355,17 +389,22 @@ def count_links(body, hrefs):
     return len(data.get("projects") or data.get("files") or []) if isinstance(data, dict) else 0
 
 
-def check_root(label, url, env):
+def check_root(label, url, env, missing=()):
     """GET the index URL itself (asked as check_index asks a project page). A PEP 503/691 index lists
     its projects there; a wrong URL (a JetPack or CUDA path that moved, say) answers 404, or a page
-    that lists nothing. None for a URL with no path to ask."""
+    that lists nothing. Where the whole list could be read, `close` has the projects it lists whose
+    names are like each of `missing` (a misspelt requirement). None for a URL with no path to ask."""
     parts = urlsplit(url)
     parent, _, last = parts.path.rstrip("/").rpartition("/")
     if not last:
         return None
-    got = check_index(label, urlunsplit(parts._replace(path=parent, query="", fragment="")), last, env)
-    return {"index": label, "url": got["url"], "status": got["status"], "error": got["error"],
+    got = check_index(label, urlunsplit(parts._replace(path=parent, query="", fragment="")), last, env,
+                      projects=True)
+    root = {"index": label, "url": got["url"], "status": got["status"], "error": got["error"],
             "links": got.get("links", 0), "answer": got.get("answer"), "garbage": got.get("garbage", False)}
+    if got.get("complete") and got.get("projects"):
+        root["close"] = dict((p, close_names(p, got["projects"])) for p in missing)
+    return root
 
 
 def check_roots(spec, checks, env):
@@ -378,7 +417,8 @@ def check_roots(spec, checks, env):
         mine = [c for c in checks if c["index"] == label]
         if mine and all((c["status"] == 404 or (c["status"] == 200 and c.get("links") == 0)) and not c["error"]
                         for c in mine):
-            root = check_root(label, index["url"], env)
+            missing = list(dict.fromkeys(c["project"] for c in mine if c.get("project")))
+            root = check_root(label, index["url"], env, missing)
             if root:
                 roots.append(root)
     return roots
@@ -529,6 +569,137 @@ def install(venv_python, pip_args, requirements, workdir, env, spec=None):
     return ok
 
 
+# --- after a failed import: an extension built for another NumPy, and when releases came out --------
+
+# The words in which an extension built against one NumPy fails with another (the exception, or what
+# NumPy printed while it was raised): NumPy 1.x builds under NumPy 2, NumPy 2 builds under NumPy 1.x.
+NUMPY_ABI = re.compile(
+    r"numpy\.(?:dtype|ndarray|ufunc) size changed, may indicate binary incompatibility"
+    r"|_ARRAY_API not found"
+    r"|compiled using NumPy \d+\.x cannot be run in"
+    r"|requires NumPy [0-9][0-9.]* or newer, found [0-9]"
+    r"|numpy\.(?:_?core\.)?(?:multiarray|_multiarray_umath|umath) failed to import"
+    r"|module (?:was )?compiled against (?:NumPy C-API|ABI|API) version 0x[0-9a-fA-F]+", re.I)
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+RELEASES_LIMIT = 64 << 20  # bytes of a project's JSON page (NumPy's lists thousands of files)
+
+
+def numpy_abi_lines(step):
+    """What a failed import step said (its exception, then what it printed) in NumPy ABI words."""
+    error = step.get("error") or {}
+    said = [str(error.get("message") or "")] + [str(m.get("text") or "") for m in step.get("messages") or ()]
+    return [line.strip() for text in said for line in text.splitlines() if NUMPY_ABI.search(line)]
+
+
+def numpy_mismatch(steps):
+    """The distribution whose compiled code failed against the installed NumPy, from the probe's
+    steps (its import errors, and the owners of the packages whose code failed), or None."""
+    items, owners = {}, {}
+    for step in steps:
+        if step.get("step") == "distributions":
+            items, owners = step.get("items") or {}, step.get("owners") or {}
+    for step in steps:
+        if step.get("step") != "import" or step.get("ok") or not numpy_abi_lines(step):
+            continue
+        error = step.get("error") or {}
+        for top in (error.get("importer"), str(step.get("module") or "").split(".")[0]):
+            named = [normalise(top)] if top and normalise(top) in items else []
+            found = [n for n in (owners.get(top) or named) if n != "numpy"]
+            if found:
+                return found[0]
+        return None
+    return None
+
+
+def release_dates(label, url, project, env, attempts=4, backoff=2.0):
+    """When each release of `project` was first published on an index (its PEP 691 JSON page, with
+    PEP 700's upload times): `dates` {version: time}; an index that answers HTML has no dates. What a
+    retry may cure (DNS, refused, timeouts, 5xx) is asked again, `attempts` times in all."""
+    for attempt in range(1, attempts + 1):
+        out = _release_dates(label, url, project, env)
+        if not out["transient"] or attempt == attempts:
+            return out
+        time.sleep(backoff * 2 ** (attempt - 1))
+    return out
+
+
+def _release_dates(label, url, project, env):
+    request = _request(url.rstrip("/") + "/" + project + "/", JSON_PAGE)
+    out = {"index": label, "project": project, "url": without_credentials(request.full_url), "status": None,
+           "error": None, "transient": False, "dates": {}}
+    try:
+        with _opener(request.full_url, env).open(request, timeout=CHECK_TIMEOUT) as resp:
+            out["status"] = resp.status
+            kind = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
+            raw = resp.read(RELEASES_LIMIT)
+        if "json" not in kind:
+            out["error"] = "it answered %s, not PEP 691 JSON, which says when releases were published" % (
+                kind or "no Content-Type")
+            return out
+        for item in json.loads(raw.decode("utf-8", "replace")).get("files") or ():
+            version = file_version(str(item.get("filename") or ""))
+            when = item.get("upload-time")
+            if version and isinstance(when, str) and not item.get("yanked"):
+                out["dates"][version] = min(when, out["dates"].get(version, when))
+        if not out["dates"]:
+            out["error"] = "its JSON page gives no upload times (PEP 700)"
+    except HTTPError as exc:
+        out["status"], out["error"] = exc.code, "HTTP %d %s" % (exc.code, exc.reason)
+        out["transient"] = exc.code >= 500 or exc.code == 429
+    except (URLError, OSError) as exc:
+        out["error"] = _reason(exc)
+        out["transient"] = not isinstance(getattr(exc, "reason", exc), ssl.SSLError)
+    except (ValueError, AttributeError) as exc:  # a page that is not the JSON it said it was
+        out["error"] = _reason(exc)
+    return out
+
+
+def read_steps(path):
+    """The probe's steps as it recorded them (one JSON object a line); [] when there are none."""
+    steps = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    steps.append(json.loads(line))
+                except ValueError:
+                    continue
+    except OSError:
+        pass
+    return [s for s in steps if isinstance(s, dict)]
+
+
+def after_failed_imports(spec, venv_python, record, env):
+    """When an import failed on an extension built for another NumPy: ask each index when the failing
+    distribution's releases and NumPy's were published (which releases can be built for which NumPy)."""
+    project = numpy_mismatch(read_steps(record))
+    if not project:
+        return
+    sources = spec.get("sources") or {}
+    indexes = list(sources.get("indexes") or [])
+    if sources.get("default"):
+        url = default_index(venv_python, env)
+        if url:
+            indexes.insert(0, {"label": "pip's default index", "url": url})
+    checks = [release_dates(index.get("label") or without_credentials(index["url"]), index["url"], name, env)
+              for index in indexes for name in (project, "numpy")]
+    say(event="release-dates", project=project, checks=checks)
+
+
+def probe_phase(spec, venv_python, probe, workdir, env):
+    """The probe phase; after a failed import, what the indexes say that the hint can use."""
+    record = os.path.join(workdir, "probe-steps.jsonl")
+    argv = [venv_python, probe, "--record", record] + [a for m in spec.get("modules", []) for a in ("--module", m)]
+    ok = run_phase("probe", argv, env)
+    if not ok:
+        try:
+            after_failed_imports(spec, venv_python, record, env)
+        except Exception as exc:  # a look further must never cost the cell its verdict
+            say(event="note", text="the driver could not ask the indexes about the failed import: %s: %s"
+                % (type(exc).__name__, exc))
+    return ok
+
+
 # --- the host backend: the environment the person means ------------------------------------------
 
 
@@ -605,6 +776,33 @@ def interpreter():
     return {"implementation": sys.implementation.name, "soabi": sysconfig.get_config_var("SOABI"), "libc": libc}
 
 
+OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
+
+
+def os_release(paths=OS_RELEASE):
+    """The distribution the cell runs on, from its os-release file: `id` ("debian"), `version_id`
+    ("12"), the families it is `like` (ID_LIKE: ["debian"] for Ubuntu), `codename` and `name`; None
+    where there is no such file (the hints then name Debian/Ubuntu packages without a release)."""
+    for path in paths:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+        fields = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            if sep and key.strip():
+                fields[key.strip()] = value
+        return {"id": fields.get("ID", "linux").lower(), "version_id": fields.get("VERSION_ID"),
+                "like": fields.get("ID_LIKE", "").lower().split(), "codename": fields.get("VERSION_CODENAME"),
+                "name": fields.get("PRETTY_NAME")}
+    return None
+
+
 # Run with the venv's python: where torch is and what it is, read from its files without importing it
 # (an import can take seconds under emulation, or abort on a broken build).
 TORCH_STATE = r"""
@@ -676,7 +874,7 @@ def main(argv=None):
     venv = os.path.join(workdir, "venv")
 
     say(event="begin", python=platform.python_version(), executable=sys.executable,
-        machine=platform.machine(), **interpreter())
+        machine=platform.machine(), distribution=os_release(), **interpreter())
     os.makedirs(workdir, exist_ok=True)
     cache = shared_cache(spec, env)
     if cache and spec.get("installer") == "uv":
@@ -694,8 +892,7 @@ def main(argv=None):
         ("venv", lambda: run_phase("venv", venv_argv + [venv], env)
                  and (not spec.get("inherit_environment") or inherit_environment(venv_python, env))),
         ("install", lambda: guarded_install(spec, venv_python, requirements, workdir, env)),
-        ("probe", lambda: run_phase("probe", [venv_python, probe]
-                                    + [a for m in spec.get("modules", []) for a in ("--module", m)], env)),
+        ("probe", lambda: probe_phase(spec, venv_python, probe, workdir, env)),
     ]
     failed_phase = None
     try:

@@ -10,6 +10,7 @@ Exit status: 0 when every import succeeded, 1 otherwise.
 import argparse
 import collections
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -111,18 +112,23 @@ class _Records(logging.Handler):
 
 
 class Probe:
-    def __init__(self, out):
+    def __init__(self, out, record=None):
         self.out = _Tee(out)  # the real stdout, tracked so that markers always start a line
+        self.record = record  # a file that gets each step too, one JSON object a line (for the driver)
         self.last_error = None
         self.last_step = None
 
     def emit(self, obj):
-        line = MARKER + json.dumps(obj, default=str) + "\n"
+        text = json.dumps(obj, default=str)
+        line = MARKER + text + "\n"
         if not self.out.at_line_start:
             line = "\n" + line
         self.out.write(line)
         self.out.take()
         self.out.flush()
+        if self.record is not None:
+            self.record.write(text + "\n")
+            self.record.flush()
 
     def import_module(self, name):
         err = _Tee(sys.stderr)
@@ -180,17 +186,45 @@ def describe(exc):
     if frames:
         where = 'File "%s", line %s, in %s' % (frames[-1].filename, frames[-1].lineno, frames[-1].name)
     match = _CANNOT_IMPORT.search(str(exc)) if isinstance(exc, ImportError) else None
-    importer = _SITE_TOP.search(frames[-1].filename) if frames else None
+    library = _SO_IN_SITE.search(str(exc))
     return {
         "type": type(exc).__name__,
         "message": str(exc),
         "last_line": last_line[-1] if last_line else type(exc).__name__,
         "where": where,
-        "importer": importer.group(1) if importer else None,  # the top-level package whose code failed
+        "importer": top_of(frames[-1].filename) if frames else None,  # the top-level package whose code failed
+        "library_of": library.group(1) if library else None,  # the package of a shared object the error names
         "missing_module": getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None,
         "missing_name": match.group(1) if match else None,
         "from_module": match.group(2) if match else None,
     }
+
+
+_SO_IN_SITE = re.compile(r"[/\\](?:site|dist)-packages[/\\]([A-Za-z0-9_]+)[/\\][^\s:'\"]*\.so\b")
+
+
+def top_of(filename):
+    """The top-level package a frame's code belongs to: from its site-packages path, or, for compiled
+    code (a Cython frame names its source as built: "pandas/_libs/interval.pyx", "pyarrow/lib.pyx"),
+    the importable package whose folder holds that path. None when neither says."""
+    found = _SITE_TOP.search(filename)
+    if found:
+        return found.group(1)
+    if not filename or filename.startswith("<") or os.path.isabs(filename):
+        return None
+    parts = [p for p in re.split(r"[/\\]", filename) if p and p != "."]
+    for i in range(len(parts) - 1):  # "src/pkg/x.pyx": the first part that is an importable package
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", parts[i]):
+            continue
+        try:
+            spec = importlib.util.find_spec(parts[i])  # a top-level name: found, not imported
+        except (ImportError, ValueError):
+            continue
+        inner = parts[i + 1:-1]
+        for where in (spec.submodule_search_locations or ()) if spec else ():
+            if os.path.isdir(os.path.join(where, *inner)):
+                return parts[i]
+    return None
 
 
 def canonical(name):
@@ -368,6 +402,7 @@ def torch_step(torch):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", default=[], help="module to import (repeatable)")
+    parser.add_argument("--record", help="also write each step to this file, one JSON object a line")
     args = parser.parse_args(argv)
     modules = list(dict.fromkeys(args.module))
 
@@ -377,7 +412,13 @@ def main(argv=None):
         del sys.path[0]
 
     began = time.perf_counter()
-    probe = Probe(sys.stdout)
+    record = None
+    if args.record:
+        try:
+            record = open(args.record, "w")
+        except OSError as exc:
+            sys.stderr.write("probe: cannot write %s: %s\n" % (args.record, exc))
+    probe = Probe(sys.stdout, record)
     probe.emit(
         {
             "step": "start",
@@ -401,7 +442,7 @@ def main(argv=None):
 
     # Owners are looked up for the modules asked for and for those a failed import names: whose code
     # failed, and whose module or name was missing.
-    named = [e.get(k) for e in errors for k in ("importer", "missing_module", "from_module")]
+    named = [e.get(k) for e in errors for k in ("importer", "library_of", "missing_module", "from_module")]
     tops = list(dict.fromkeys(m.split(".")[0] for m in modules + [n for n in named if n]))
     try:
         items, owners = distributions(tops)
@@ -423,6 +464,8 @@ def main(argv=None):
 
     seconds = round(time.perf_counter() - began, 6)
     probe.emit({"step": "summary", "ok": not failed, "failed": failed, "seconds": seconds})
+    if record is not None:
+        record.close()
     return 1 if failed else 0
 
 

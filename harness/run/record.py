@@ -34,6 +34,7 @@ class Attempt:
     notes: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     hint: str | None = None
+    cause: Mapping[str, Any] | None = None  # what the classifier recognised (verdicts.classify.Cause.to_json)
 
 
 def result(attempt: Attempt, verdict: Verdict, *, matrix: str, run_id: str, backend: str, host: dict[str, Any],
@@ -66,6 +67,7 @@ def result(attempt: Attempt, verdict: Verdict, *, matrix: str, run_id: str, back
         notes=tuple(redact.text(n, known) for n in notes),
         evidence=tuple(redact.text(e, known) for e in attempt.evidence),
         hint=redact.text(attempt.hint, known) if attempt.hint else None,
+        cause=redact.data(dict(attempt.cause), known) if attempt.cause else None,
         log=log_name,
         expected=expected,
         exit_code=execution.exit_code if execution else None,

@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,10 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
              log_dir: Path | None = None, served: Mapping[str, str] | None = None,
              prediction: Mapping[str, Any] | None = None, predict: Predict | None = None,
              stored: Mapping[str, Any] | None = None, prepare: Callable[[Any], Prepared] | None = None,
-             cancel: threading.Event | None = None, output: Callable[[str], None] | None = None) -> CellResult:
+             cancel: threading.Event | None = None, output: Callable[[str], None] | None = None,
+             names: Sequence[str] = ()) -> CellResult:
     """One cell → its result. Every way a cell ends is a result; Ctrl-C raises CellInterrupted.
+    `names` are the projects the matrix names (close names for a requirement that names no project).
 
     With `stored` (the cell's last record) and `options.reuse`, a cell whose inputs did not change
     (harness.run.cache) is not run: its stored result stands for this run, marked as reused.
@@ -69,7 +71,7 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         attempt.execution = backend.execute(make_job(cell, backend, options, served), cancel=cancel, output=output)
         if later is not None:
             attempt.prediction = later.result()
-        verdict = judge(attempt, options.gpu)
+        verdict = judge(attempt, options.gpu, names)
     except ImageUnavailable as exc:
         verdict = Verdict.SKIPPED if isinstance(exc, CannotRunHere) else Verdict.IMAGE_UNAVAILABLE
         attempt.evidence, attempt.hint = [str(exc)], exc.hint or classify.HINTS[verdict]
@@ -129,14 +131,15 @@ def network_notes(cell: Cell, backend: Backend) -> list[str]:
     return notes
 
 
-def judge(attempt: Attempt, gpu: GpuMode) -> Verdict:
+def judge(attempt: Attempt, gpu: GpuMode, names: Sequence[str] = ()) -> Verdict:
     """The cell's log parsed and judged (harness.verdicts): the verdict, with its evidence, hint and
     notes put on the attempt."""
     execution = attempt.execution
     assert execution is not None
     attempt.parsed = _events.parse(execution.log)
-    judged = classify.judge(attempt.cell, execution, attempt.parsed, gpu)
+    judged = classify.judge(attempt.cell, execution, attempt.parsed, gpu, names=names)
     attempt.evidence, attempt.hint = list(judged.evidence), judged.hint
+    attempt.cause = judged.cause.to_json() if judged.cause else None
     attempt.notes += list(judged.notes)
     if execution.kept:
         attempt.notes.append(f"kept for debugging: {execution.kept}")
@@ -188,6 +191,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                                           estimates={k: v for k, v in estimates.items() if stored[k]})
     predict = predictor(options, reporter.note) if predictions is None else (lambda c: None)
     gate = ImageGate(backend)
+    names = classify.matrix_names(matrix.package_sets)  # close names for a requirement that names no project
     with contextlib.ExitStack() as stack:  # the folder is this run's, and served wheelhouses live as long as it
         stack.enter_context(store.writing(results_dir, options.run_id))
         served: dict[str, str] = {}
@@ -202,7 +206,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                 result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
                                   served=served, prediction=(predictions or {}).get(cell.id), predict=predict,
                                   stored=None if forced(cell, options.force) else stored[cell.id],
-                                  prepare=gate.prepare, cancel=cancel,
+                                  prepare=gate.prepare, cancel=cancel, names=names,
                                   output=lambda text: reporter.output(cell.id, text))
             except CellInterrupted as stopped:
                 save(stopped.result)  # the table shows where the run stopped

@@ -8,26 +8,41 @@ up: where the log does not show a cause, the hint says to read the log instead o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from harness import redact
 from harness.backends.base import Execution
-from harness.incell.driver import DRIVER_FAILED, missing_projects
+from harness.incell.driver import DRIVER_FAILED, NUMPY_ABI, close_names, missing_projects, numpy_abi_lines
 from harness.installers import read_uv
 from harness.matrix import templates
 from harness.model import Cell, GpuMode, Verdict
 from harness.plan import offers
 from harness.plan.target import Target
 from harness.units import format_memory
-from harness.verdicts import buildcause
+from harness.verdicts import buildcause, syslibs
 from harness.verdicts.events import HARNESS, PROBE, CellEvents
 
 EVIDENCE_MAX = 300  # characters per evidence line (the JSON keeps this many; the table shows less)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cause:
+    """What a hint rests on, as data a program can read (`diff`, `solve`, the report): its kind and
+    the facts the hint names. Kinds: "missing-library", "numpy-abi", "transitive", "no-such-project"."""
+
+    kind: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.facts}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +51,7 @@ class Judgement:
     evidence: tuple[str, ...] = ()  # lines quoted from the log that prove the verdict
     notes: tuple[str, ...] = ()  # what else is worth knowing (source builds, retries, the driver's notes)
     hint: str | None = None  # one line: what to do
+    cause: Cause | None = None  # the cause the hint names, where the classifier recognised one
 
 
 def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
@@ -220,10 +236,11 @@ def uv_failure(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | No
 
 def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: Sequence[Mapping[str, Any]],
                     cell: Cell | None = None, *, roots: Sequence[Mapping[str, Any]] = (),
-                    target: Target | None = None) -> Judgement:
-    """Why pip (or uv) failed: an index that did not answer, a wrong index URL, no distribution, a
-    conflict, a failed build. `roots` are the driver's checks of index roots, `target` the cell's
-    interpreter (Target.of_begin its `begin` event)."""
+                    target: Target | None = None, names: Sequence[str] = ()) -> Judgement:
+    """Why pip (or uv) failed: an index that did not answer, a wrong index URL, a name that is no
+    project, no distribution, a conflict, a failed build. `roots` are the driver's checks of index
+    roots, `target` the cell's interpreter (Target.of_begin its `begin` event), `names` the projects
+    the matrix names (matrix_names), for close names to a misspelt one."""
     attempts = len(retries) + 1
     only_binary = bool(cell and cell.index.refuses_source)
     garbled = _garbled(checks, roots, output)
@@ -253,6 +270,9 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     wrong = _wrong_index(roots, output, checks, cell)
     if wrong:
         return wrong
+    unknown = _no_such_project(output, checks, roots, names)
+    if unknown:
+        return unknown
     found = uv_failure(output, checks, cell, target) if cell is not None and cell.installer == "uv" else None
     if found:
         return found
@@ -305,6 +325,54 @@ def _garbled(checks: Sequence[Mapping[str, Any]], roots: Sequence[Mapping[str, A
             "corrupt data): the index's fault, not an incompatibility; check what the URL serves (curl it) and "
             "re-run when it answers as an index")
     return Judgement(verdict=Verdict.INDEX_UNREACHABLE, evidence=tuple(dict.fromkeys(evidence)), hint=hint)
+
+
+def _not_there(check: Mapping[str, Any]) -> bool:
+    """An index that answered that it has no such project (404), or a folder with no file of it."""
+    if check.get("error"):
+        return False
+    return check.get("status") == 404 or (check.get("status") == "folder" and not check.get("files"))
+
+
+def _no_such_project(output: str, checks: Sequence[Mapping[str, Any]], roots: Sequence[Mapping[str, Any]],
+                     names: Sequence[str]) -> Judgement | None:
+    """A requirement naming no project on any index the cell asked (a misspelt name): every index
+    answered 404 for its page (a folder has no file of it). Close names come from the matrix and from
+    the lists of the indexes whose root the driver could read whole."""
+    for project in missing_projects(output):
+        mine = [c for c in checks if c.get("project") == project]
+        if not mine or not all(_not_there(c) for c in mine):
+            continue
+        listed = [name for r in roots for name in (r.get("close") or {}).get(project) or ()]
+        matrix = close_names(project, names)
+        close = list(dict.fromkeys(listed + matrix))
+        where = list(dict.fromkeys(str(c.get("index")) for c in mine))
+        evidence = _error_lines(output) + _offers(mine)
+        searched = [r["index"] for r in roots if (r.get("close") or {}).get(project) is not None]
+        hint = f"{project} is not a project on {' or '.join(where)} (" + (
+            "its page answers 404" if any(c.get("status") == 404 for c in mine) else "no file of it there") + ")"
+        if close:
+            said = [f"{n} ({'on the index' if n in listed else 'in the matrix'})" for n in close]
+            hint += f": a misspelt name? Close names: {', '.join(said)}; correct the requirement"
+        else:
+            looked = (["in the matrix"] if names else []) + (["on the index"] if searched else [])
+            hint += ": check the name's spelling" + (f" (nothing like it {' or '.join(looked)})" if looked else "")
+        cause = Cause(kind="no-such-project", facts={"project": project, "indexes": where, "close": close})
+        return Judgement(verdict=Verdict.NO_DISTRIBUTION, evidence=tuple(dict.fromkeys(evidence)),
+                         hint=_clip(hint, 400), cause=cause)
+    return None
+
+
+def matrix_names(package_sets: Iterable[Any]) -> list[str]:
+    """The projects the matrix's package sets name (model.PackageSet), for close names to a misspelt one."""
+    names = []
+    for packages in package_sets:
+        for text in packages.requirements:
+            try:
+                names.append(canonicalize_name(Requirement(text).name))
+            except InvalidRequirement:
+                continue
+    return list(dict.fromkeys(names))
 
 
 def _no_distribution(output: str, checks: Sequence[Mapping[str, Any]], cell: Cell | None,
@@ -460,30 +528,69 @@ NEEDS_VERSION = (
 )
 
 
-def _requirements(info: Mapping[str, Any]) -> list[Requirement]:
+PYTHON_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
+
+
+def _environment(probe: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The cell's interpreter as environment markers see it, from the probe's start (cells run Linux)."""
+    start = (probe or {}).get("start") or {}
+    version = re.match(r"(\d+)\.(\d+)", str(start.get("python") or ""))
+    if not version:
+        return None
+    implementation = str(start.get("implementation") or "cpython")
+    return {"python_version": f"{version.group(1)}.{version.group(2)}", "python_full_version": str(start["python"]),
+            "platform_machine": str(start.get("machine") or ""), "sys_platform": "linux", "platform_system": "Linux",
+            "os_name": "posix", "implementation_name": implementation,
+            "platform_python_implementation": PYTHON_IMPLEMENTATIONS.get(implementation, implementation)}
+
+
+def _requirements(info: Mapping[str, Any], probe: Mapping[str, Any] | None = None) -> list[Requirement]:
+    """A distribution's requirements; with the probe's record, only those whose markers hold in the cell."""
+    environment = _environment(probe)
     out = []
     for text in info.get("requires") or ():
         try:
-            out.append(Requirement(str(text)))
+            req = Requirement(str(text))
         except InvalidRequirement:
             continue
+        if req.marker is not None and environment is not None:
+            try:
+                if not req.marker.evaluate({**environment, "extra": ""}):
+                    continue
+            except (UndefinedComparison, UndefinedEnvironmentName):  # what packaging cannot decide: kept
+                pass
+        out.append(req)
     return out
+
+
+def _parents(name: str, probe: Mapping[str, Any]) -> list[str]:
+    """The installed distributions that require `name`, with their versions."""
+    dists = probe.get("distributions") or {}
+    return sorted(f"{other} {info.get('version')}" for other, info in dists.items()
+                  if any(canonicalize_name(r.name) == canonicalize_name(name) for r in _requirements(info, probe)))
+
+
+def _unpinned(dist: str | None, probe: Mapping[str, Any], requested: Sequence[str]) -> str | None:
+    """"pyarrow 26.0.1, which no pin names (required by db-dtypes 1.4.3)" for a distribution the cell's
+    requirements do not name; None for one they name (or an unknown one)."""
+    if not dist:
+        return None
+    name = dist.partition(" ")[0]
+    if canonicalize_name(name) in {canonicalize_name(r) for r in requested}:
+        return None
+    parents = _parents(name, probe)
+    return f"{dist}, which no pin names" + (f" (required by {', '.join(parents)})" if parents else "")
 
 
 def transitive(dist: str | None, probe: Mapping[str, Any], message: str, requested: Sequence[str]) -> str | None:
     """For an import that failed inside a distribution no pin names: which one, who required it, and,
     where its message states a version it needs of another package, which installed distribution
     holds that package back. None when the distribution is one the cell asked for (or unknown)."""
-    if not dist:
+    said = _unpinned(dist, probe, requested)
+    if not said or not dist:
         return None
-    name, _, version = dist.partition(" ")
-    wanted = {canonicalize_name(r) for r in requested}
-    if canonicalize_name(name) in wanted:
-        return None
+    name = dist.partition(" ")[0]
     dists = probe.get("distributions") or {}
-    parents = sorted(f"{other} {info.get('version')}" for other, info in dists.items()
-                     if any(canonicalize_name(r.name) == canonicalize_name(name) for r in _requirements(info)))
-    said = f"{dist}, which no pin names" + (f" (required by {', '.join(parents)})" if parents else "")
     said += " fails on import"
     for pattern in NEEDS_VERSION:
         m = pattern.search(message)
@@ -495,7 +602,7 @@ def transitive(dist: str | None, probe: Mapping[str, Any], message: str, request
             return f"{said}: it needs {pkg} {need} or newer, and no {pkg} is installed: add {pkg}>={need} to the pins"
         holders = []
         for other, info in sorted(dists.items()):
-            for req in _requirements(info):
+            for req in _requirements(info, probe):
                 if canonicalize_name(req.name) == pkg and req.specifier and not req.specifier.contains(
                         need, prereleases=True):
                     holders.append(f"{other} {info.get('version')} ({req})")
@@ -506,9 +613,208 @@ def transitive(dist: str | None, probe: Mapping[str, Any], message: str, request
     return f"{said}: pin {name} to a release that works here (or the version of what requires it)"
 
 
-def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = ()) -> tuple[list[str], str]:
-    """Evidence and hint for the first failed import, from what the probe recorded; `requested` are
-    the distributions the cell's requirements name (a failure in any other is a dependency's)."""
+# --- an extension built for another NumPy -----------------------------------------------------------
+
+NUMPY_COMPILED = re.compile(r"compiled using NumPy (\d+)\.x cannot be run in", re.I)
+NUMPY_NEWER = re.compile(r"requires NumPy ([0-9][0-9.]*) or newer|compiled against NumPy C-API version "
+                         r"0x[0-9a-fA-F]+ \(NumPy ([0-9][0-9.]*)\)", re.I)
+
+
+def _version(text: Any) -> Version | None:
+    try:
+        return Version(str(text))
+    except InvalidVersion:
+        return None
+
+
+def _built_for(lines: Sequence[str], have: Version) -> SpecifierSet:
+    """The NumPy an extension was built for, as the versions it runs with: what NumPy's words say
+    ("compiled using NumPy 1.x": <2; "requires NumPy 2.0 or newer": >=2.0), else the major on the other
+    side of the 1.x/2.x ABI break from the installed one."""
+    for line in lines:
+        m = NUMPY_COMPILED.search(line)
+        if m:
+            return SpecifierSet(f"<{int(m.group(1)) + 1}")
+        m = NUMPY_NEWER.search(line)
+        if m:
+            return SpecifierSet(f">={m.group(1) or m.group(2)}")
+    return SpecifierSet("<2") if have.major >= 2 else SpecifierSet(">=2")
+
+
+def _admits_any(spec: SpecifierSet, wanted: SpecifierSet) -> bool:
+    """Whether a requirement's specifier allows some NumPy the fix wants (checked on a grid of releases)."""
+    grid = [f"{major}.{minor}" for major in range(1, 5) for minor in range(0, 40)]
+    return any(spec.contains(v, prereleases=True) and wanted.contains(v, prereleases=True) for v in grid)
+
+
+def _dates(found: Mapping[str, Any] | None, project: str) -> tuple[str | None, dict[str, str], dict[str, str], str]:
+    """From the driver's release-dates event: (index, the project's {version: date}, NumPy's, why none)."""
+    why = "the driver did not ask the index (a log from an older driver)"
+    for check in (found or {}).get("checks") or ():
+        if check.get("project") != project:
+            continue
+        numpy = next((c for c in found["checks"] if c.get("project") == "numpy" and c.get("index") == check["index"]
+                      and c.get("dates")), None)
+        if check.get("dates") and numpy:
+            return str(check["index"]), dict(check["dates"]), dict(numpy["dates"]), ""
+        why = f"{check['index']} did not say when releases came out: {check.get('error') or 'no dates'}"
+    return None, {}, {}, why
+
+
+def _release_for(project: str, version: Version | None, wants: SpecifierSet,
+                 found: Mapping[str, Any] | None) -> tuple[str | None, str | None, str]:
+    """A release of `project` for the installed NumPy, from when the index says its releases and
+    NumPy's came out: (requirement, evidence line, why there is none). `wants` is the NumPy the failing
+    release was built for: <2 (older than installed: the first release after NumPy 2.0.0 came out)
+    or >=2.0 (newer: the last release before it came out)."""
+    index, dates, numpy, why = _dates(found, project)
+    if not index:
+        return None, None, why
+    clause = next(iter(wants))
+    bound = Version(clause.version).release
+    firsts = sorted((when, v) for v, when in numpy.items() if (_version(v) or Version("0")).release >= bound)
+    if not firsts:
+        return None, None, f"{index} lists no NumPy {clause.version} or newer"
+    since, first = firsts[0]
+    came = f"{index}: NumPy {first} came out on {since[:10]}"
+    releases = sorted((v, when) for v, when in ((_version(v), w) for v, w in dates.items())
+                      if v is not None and not v.is_prerelease)
+    if clause.operator.startswith("<"):
+        later = [(v, when) for v, when in releases if when > since and (version is None or v > version)]
+        if not later:
+            return None, _clip(f"{came}; no {project} release newer than {version} came out after it"), ""
+        v, when = later[0]
+        return f"{project}>={v}", _clip(f"{came}; the first {project} release after it is {v} ({when[:10]})"), ""
+    earlier = [(v, when) for v, when in releases if when < since]
+    if not earlier:
+        return None, _clip(f"{came}; no {project} release came out before it"), ""
+    v, when = earlier[-1]
+    return f"{project}<={v}", _clip(f"{came}; the last {project} release before it is {v} ({when[:10]})"), ""
+
+
+def _simplest(spec: SpecifierSet) -> SpecifierSet:
+    """The same versions in fewer clauses: of several lower bounds only the highest, of upper bounds the
+    lowest (the markers of one distribution's several requirement lines, joined, repeat them)."""
+    lower = max((c for c in spec if c.operator == ">="), key=lambda c: Version(c.version), default=None)
+    upper = min((c for c in spec if c.operator == "<"), key=lambda c: Version(c.version), default=None)
+    rest = [str(c) for c in spec if c.operator not in (">=", "<")]
+    return SpecifierSet(",".join([*rest, *(str(c) for c in (lower, upper) if c is not None)]))
+
+
+def _numpy_words(wants: SpecifierSet) -> str:
+    """"NumPy 1.x" for <2, "NumPy 2.0 or newer" for >=2.0."""
+    clause = next(iter(wants))
+    if clause.operator == "<" and re.fullmatch(r"\d+", clause.version):
+        return f"NumPy {int(clause.version) - 1}.x"
+    return f"NumPy {clause.version} or newer" if clause.operator == ">=" else f"NumPy {wants}"
+
+
+def numpy_abi(step: Mapping[str, Any], probe: Mapping[str, Any], requested: Sequence[str], pins: Sequence[str],
+              found: Mapping[str, Any] | None) -> Judgement | None:
+    """An import that failed on an extension built for another NumPy (NumPy 1.x builds under NumPy 2,
+    or the reverse), in any of NumPy's wordings: which distribution, the NumPy it was built for, the
+    installed numpy and who required it, and the two fixes. None when it is not that."""
+    lines = numpy_abi_lines(step)
+    dists = probe.get("distributions") or {}
+    have = _version((dists.get("numpy") or {}).get("version"))
+    if not lines or have is None:
+        return None
+    err = step.get("error") or {}
+    failing = next((d for d in (_dist_of(err.get("importer"), probe), _dist_of(step.get("module"), probe))
+                    if d and not d.startswith("numpy ")), None)
+    if not failing:
+        return None
+    name, _, version = failing.partition(" ")
+    wants = _built_for(lines, have)
+    asked: dict[str, tuple[str, SpecifierSet]] = {}  # distribution → (version, what it asks of numpy)
+    for other, info in sorted(dists.items()):
+        for r in _requirements(info, probe):
+            if canonicalize_name(r.name) == "numpy":
+                was = asked.get(other, (str(info.get("version")), SpecifierSet()))
+                asked[other] = (was[0], was[1] & r.specifier)
+    own = asked.pop(canonicalize_name(name), None)
+    pinned = [p for p in pins if _requirement_name(p) == "numpy"]
+    users = [f"{other} {v} (numpy{_simplest(spec)})" for other, (v, spec) in asked.items()]
+    who = "; ".join(([f"the cell pins {', '.join(pinned)}"] if pinned else [])
+                    + ([f"required by {', '.join(users)}"] if users else []))
+    metadata = (f"{name} asks for numpy{_simplest(own[1])}" if own and str(own[1]) else
+                f"{name} asks for numpy without a version" if own else f"{name}'s metadata names no numpy")
+    holders = [f"{other} {v} (numpy{_simplest(spec)})" for other, (v, spec) in asked.items()
+               if not _admits_any(spec, wants)]
+    pin = f"numpy{wants}"
+    first = (f"pin {pin}" + (f" in place of the cell's {', '.join(pinned)}" if pinned else "")
+             + (f" (held back by {', '.join(holders)})" if holders else ""))
+    release, line, why = _release_for(name, _version(version), wants, found)
+    installed, edge = f"NumPy {have.major}.x", next(iter(wants)).version
+    if release and release.startswith(f"{name}<="):
+        second = (f"a release of {name} for {installed}: {release}, the last released before NumPy {edge} (a later "
+                  "one may work too: `wheel-harness bisect` finds the newest that does)")
+    elif release:
+        second = (f"a release of {name} built for {installed}: {release}, the first released after NumPy {edge} "
+                  "(`wheel-harness bisect` finds the oldest that works)")
+    else:
+        second = (f"a release of {name} built for {installed}"
+                  + (f" (none on the index: {line.split('; ', 1)[-1]})" if line else f" ({why})" if why else ""))
+    unpinned = _unpinned(failing, probe, requested)
+    hint = (f"{unpinned + ',' if unpinned else failing} was built for {_numpy_words(wants)} and numpy {have} is "
+            f"installed ({'; '.join(filter(None, [who, metadata]))}): {first}, or use {second}")
+    evidence = [_clip(f"NumPy said: {text}") for text in lines if text not in str(err.get("message"))][:3]
+    evidence += [line] if line else []
+    facts = {"distribution": name, "version": version or None, "built_for": f"numpy{wants}", "numpy": str(have),
+             "numpy_pins": pinned, "numpy_required_by": users, "asks": f"numpy{_simplest(own[1])}" if own else None,
+             "required_by": _parents(name, probe) if unpinned else [],
+             "fixes": [pin] + ([release] if release else [])}
+    return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=tuple(evidence), hint=_clip(hint, 600),
+                     cause=Cause(kind="numpy-abi", facts=facts))
+
+
+def _requirement_name(text: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return None
+
+
+# --- a shared library the image lacks ------------------------------------------------------------------
+
+
+def library_hint(library: str, needer: str | None, distribution: Mapping[str, Any] | None) -> tuple[str, Cause]:
+    """What to do about a shared library the image lacks, on the image's distribution: the package
+    that provides it, the CUDA image that ships it, or how to find it; and the variant of the wheel
+    that does without it, where one is known."""
+    found = syslibs.provider(library, distribution)
+    name = needer.split()[0] if needer else None
+    other = syslibs.variant(name, library)
+    release = syslibs.release_name(distribution)
+    who = f"{needer} needs {library}" if needer else f"{library} is needed"
+    if found.driver:
+        hint = (f"{who}, the NVIDIA driver's library, which no image ships: the container runtime mounts it when "
+                "the cell gets the GPU (`wheel-harness doctor` says whether cells get one)")
+    elif found.cuda:
+        hint = f"{who}, {found.cuda}, which the image lacks: use an image that ships it" + (
+            f" (an NVIDIA CUDA {found.image} image, or on Jetson the JetPack image)" if found.image else "")
+    elif found.package:
+        on = f" on {release}" if release else " on Debian/Ubuntu"
+        hint = (f"{who}" + (f" ({found.what})" if found.what else "") + f", which the image lacks: add the package "
+                f"{found.package} to the image (`apt-get install`{on})")
+    else:
+        hint = (f"{who}" + (f" ({found.what})" if found.what else "") + ", which the image lacks: find the package "
+                "that provides it" + (f" on {release}" if release else "") + f" with {found.find}, and add it to the "
+                "image")
+    if other:
+        hint += f"; or install {other} instead of {name}, a build that does without it"
+    facts = {"library": library, "needed_by": needer, "image_distribution": release, **found.to_json(),
+             "variant": other}
+    return hint, Cause(kind="missing-library", facts={k: v for k, v in facts.items() if v is not None})
+
+
+def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = (), *, pins: Sequence[str] = (),
+                   distribution: Mapping[str, Any] | None = None,
+                   release_dates: Mapping[str, Any] | None = None) -> Judgement:
+    """Evidence, hint and cause for the first failed import, from what the probe recorded; `requested`
+    are the distributions the cell's requirements name (a failure in any other is a dependency's),
+    `pins` the requirements as written, `distribution` the image's (the driver's `begin` event), and
+    `release_dates` what the driver asked the indexes after an import failed on NumPy's ABI."""
     failed = [s for s in probe.get("imports") or () if not s.get("ok")]
     step = failed[0]
     err = step.get("error") or {}
@@ -520,6 +826,9 @@ def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = ()) -> t
                        f"{(s.get('error') or {}).get('message')}") for s in failed[1:3]]
     importer = _dist_of(err.get("importer") or module, probe)
     by = f"{importer} " if importer else f"{module} "
+    cause = None
+    numpy = None if err.get("missing_name") or err.get("missing_module") else numpy_abi(
+        step, probe, requested, pins, release_dates)
     if err.get("missing_name") and err.get("from_module"):
         name, source = err["missing_name"], err["from_module"]
         owner = _dist_of(source, probe)
@@ -543,6 +852,9 @@ def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = ()) -> t
         else:
             hint = (f"{by}needs module {missing.split('.')[0]}, and no installed distribution provides it: add the "
                     "distribution that does to the cell's requirements")
+    elif numpy and NUMPY_ABI.search(message):  # the exception itself says so
+        return Judgement(verdict=numpy.verdict, evidence=tuple(dict.fromkeys(evidence + list(numpy.evidence))),
+                         hint=numpy.hint, cause=numpy.cause)
     elif GLIBC.search(message):
         hint = (f"a binary needs glibc {GLIBC.search(message).group(1)}, newer than the image's: use a newer base "
                 "image, or wheels built for this glibc (a lower manylinux level)")
@@ -550,12 +862,19 @@ def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = ()) -> t
         hint = (f"a compiled extension was built against another version of a library it links to (undefined "
                 f"symbol {UNDEFINED.search(message).group(1)}): install builds made for this torch and CUDA")
     elif NO_SHARED.search(message):
-        hint = (f"{NO_SHARED.search(message).group(1)} is not in the image: use an image that ships it (a CUDA "
-                "runtime?) or install the package that provides it")
+        library = NO_SHARED.search(message).group(1).rsplit("/", 1)[-1]
+        hint, cause = library_hint(library, _dist_of(err.get("library_of"), probe) or importer, distribution)
+    elif numpy:  # only what NumPy printed while the import failed says so
+        return Judgement(verdict=numpy.verdict, evidence=tuple(dict.fromkeys(evidence + list(numpy.evidence))),
+                         hint=numpy.hint, cause=numpy.cause)
     else:  # no cause the message names: a dependency no pin names is worth naming, with what holds it back
         hint = (transitive(importer, probe, message, requested) if requested else None) or (
             f"{module} raised {err.get('type')} on import: the evidence shows where; the log has the traceback")
-    return evidence, _clip(hint, 400)
+        if requested and importer and _unpinned(importer, probe, requested):
+            name, _, version = importer.partition(" ")
+            cause = Cause(kind="transitive", facts={"distribution": name, "version": version or None,
+                                                    "required_by": _parents(name, probe)})
+    return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=tuple(evidence), hint=_clip(hint, 500), cause=cause)
 
 
 def requested_names(cell: Cell) -> list[str]:
@@ -659,7 +978,7 @@ def stopped_from_outside(execution: Execution, parsed: CellEvents) -> str | None
             "`docker kill`, or the host")
 
 
-def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
+def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence[str] = ()) -> Judgement:
     """How the cell's run ended, before CUDA and the torch guard are considered."""
     if execution.timed_out:
         running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)
@@ -704,8 +1023,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                 hint=more_memory if oom else "pip was killed: look for memory pressure (OOM) in the log, and give "
                                              "the cell more memory")
         found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
-                                roots=parsed.index_roots, target=Target.of_begin(parsed.begin))
-        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
+                                roots=parsed.index_roots, target=Target.of_begin(parsed.begin), names=names)
+        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint, cause=found.cause)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):
         crash = parsed.crash or {}
@@ -719,8 +1038,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                          f"the interpreter died{f' importing {during}' if during else ''}: usually a binary "
                          "built for another torch, CUDA or CPU; run with --keep and import it by hand")
     if parsed.failed_imports:
-        evidence, hint = import_failure(probe, requested_names(cell))
-        return Judgement(verdict=Verdict.IMPORT_FAILED, evidence=oom + tuple(evidence), hint=hint)
+        found = import_failure(probe, requested_names(cell), pins=cell.packages.requirements,
+                               distribution=(parsed.begin or {}).get("distribution"),
+                               release_dates=parsed.release_dates)
+        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint, cause=found.cause)
     if execution.oom_killed:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint=more_memory)
     lost = degradations(probe.get("imports") or (), probe)
@@ -731,14 +1052,21 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
         torch = _dist_of("torch", probe)
         hint = f"{owner} {what}" + (f" with {torch}" if torch and not owner.startswith("torch ") else "")
         absent = re.search(r"No module named '([^']+)'", lost[0][2])
+        library = next((m.group(1).rsplit("/", 1)[-1] for text in [lost[0][2], *(probe.get("loader") or {}).values()]
+                        for m in [NO_SHARED.search(str(text or ""))] if m and never_had(str(text), probe) is None),
+                       None)
+        cause = None
         if absent:
             hint += f" because {absent.group(1)} is not installed: add it to the cell's requirements"
+        elif library:
+            said, cause = library_hint(library, owner, (parsed.begin or {}).get("distribution"))
+            hint += ": " + said
         elif "C++" in what:
             hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
         else:
             hint += ": it imports but lacks function; the evidence names what is missing"
         evidence = tuple(dict.fromkeys(_clip(f"{m}: {t}") for m, _, t in lost)) + tuple(loader_evidence(lost, probe))
-        return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=hint, notes=notes)
+        return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=_clip(hint, 500), notes=notes, cause=cause)
     return Judgement(verdict=Verdict.PASS, notes=notes)
 
 
@@ -749,17 +1077,19 @@ CUDA_HINTS = {
 }
 
 
-def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMode) -> Judgement:
-    """The cell's verdict: how it ended, then CUDA as expected, then the torch guard; with notes."""
+def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMode, *,
+          names: Sequence[str] = ()) -> Judgement:
+    """The cell's verdict: how it ended, then CUDA as expected, then the torch guard; with notes.
+    `names` are the projects the matrix names (matrix_names), for close names to a misspelt one."""
     gpu_mode = GpuMode(gpu_mode)
-    found = _ended(cell, execution, parsed)
-    verdict, evidence, hint = found.verdict, list(found.evidence), found.hint
+    found = _ended(cell, execution, parsed, names)
+    verdict, evidence, hint, cause = found.verdict, list(found.evidence), found.hint, found.cause
     notes = list(parsed.notes) + list(found.notes)
     if verdict in (Verdict.PASS, Verdict.DEGRADED):
         cuda_verdict, cuda_evidence = check_cuda(cell, parsed.probe.get("torch"), gpu_mode)
         if cuda_verdict:
             notes += [f"also {verdict.value}: {e}" for e in evidence]
-            verdict, evidence, hint = cuda_verdict, cuda_evidence, CUDA_HINTS[cuda_verdict]
+            verdict, evidence, hint, cause = cuda_verdict, cuda_evidence, CUDA_HINTS[cuda_verdict], None
         elif cell.cuda and gpu_mode is GpuMode.NONE:
             notes.append("CUDA not checked: this host gives cells no GPU")
     replaced = torch_replaced(parsed.torch_states)
@@ -767,7 +1097,7 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMod
                                 Verdict.CUDA_MISMATCH, Verdict.CRASHED):
         notes += [f"also {verdict.value}: {e}" for e in evidence]  # most likely a consequence
         before = (parsed.torch_states.get("before") or {}).get("version")
-        verdict, evidence = Verdict.TORCH_REPLACED, [replaced]
+        verdict, evidence, cause = Verdict.TORCH_REPLACED, [replaced], None
         hint = (f"pip replaced the image's torch: pin torch=={before} in the cell's requirements (or a constraints "
                 "file) so the install keeps it, or install the other packages with --no-deps")
     for retry in parsed.retries:
@@ -777,7 +1107,7 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMod
              if i.get("source") == "source"]
     if built:
         notes.append(f"built from source: {', '.join(built)}")
-    return Judgement(verdict=verdict, evidence=tuple(evidence), notes=tuple(notes), hint=hint)
+    return Judgement(verdict=verdict, evidence=tuple(evidence), notes=tuple(notes), hint=hint, cause=cause)
 
 
 # Hints for verdicts reached without a log to read.
