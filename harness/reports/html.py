@@ -38,6 +38,7 @@ COLOURS: Mapping[str, str] = {
     "conflict": "#c0392b",
     "source-build-failed": "#b03a2e",
     "install-failed": "#b03a2e",
+    "hash-mismatch": "#7b241c",
     "venv-failed": "#b03a2e",
     "index-unreachable": "#7f8c9a",
     "timeout": "#7f8c9a",
