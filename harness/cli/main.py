@@ -1,4 +1,4 @@
-"""The command line: `wheel-harness run|plan|bisect|solve|validate|table|report|diff|merge|images|doctor|clean`
+"""The command line: `wheel-harness run|plan|bisect|solve|validate|table|report|diff|merge|lock|images|doctor|clean`
 (also `python -m harness`).
 
 Library code raises HarnessError; only here do errors become an `ERROR …` line, a hint and an exit

@@ -465,6 +465,8 @@ def uv_tool(venv_python, pip_args, env, spec):
     installed with the venv's pip from the cell's index variant (into the shared cache, when there is
     one, so the next cell skips this). Timed as its own phase; None when uv could not be had."""
     cache = (spec.get("cache") or {}).get("dir")
+    # uv is the cell's tool, not one of its locked requirements: installed without their hash checks
+    pip_args = [a for a in pip_args if a not in ("--require-hashes", "--no-deps")]
     if not cache:
         ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check",
                                         "--no-input", "uv"] + pip_args, env)
