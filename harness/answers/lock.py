@@ -138,8 +138,8 @@ def locked(record: Mapping[str, Any], ledgers: Iterable[Mapping[str, Any]], base
             problems.append(f"{name} {version}: no sha256 for {file['name']} (the index gave none, and the "
                             "install reported none)")
             continue
-        size = (item.get("size") or {}).get("bytes") if isinstance(item.get("size"), Mapping) else None
-        locked_file = pylock.LockedFile(name=str(file["name"]), sha256=str(file["sha256"]).lower(), size=size,
+        # no size: pip prints a download's size rounded ("1.6 kB"); `placed` measures the file where it is
+        locked_file = pylock.LockedFile(name=str(file["name"]), sha256=str(file["sha256"]).lower(),
                                         upload_time=file.get("upload_time"))
         origin = Origin(url=str(file["url"]) if file.get("url") else None, folders=folders)
         origins[locked_file.name] = origin
@@ -165,9 +165,10 @@ def placed(lock: pylock.Lock, origins: Mapping[str, Origin], lock_dir: Path,
     out = []
     for package in lock.packages:
         f, origin = package.file, origins.get(package.file.name, Origin(url=None, folders=()))
-        url, path = origin.public_url, None
+        url, path, local = origin.public_url, None, None
         if wheelhouse is not None:
-            url, path = None, os.path.relpath(wheelhouse / f.name, lock_dir)
+            local = wheelhouse / f.name
+            url, path = None, os.path.relpath(local, lock_dir)
         elif url is None:
             local = next((d / f.name for d in origin.folders if (d / f.name).is_file()), None)
             if local is None:
@@ -175,9 +176,10 @@ def placed(lock: pylock.Lock, origins: Mapping[str, Origin], lock_dir: Path,
                                  "(this machine's loopback, or a folder that is gone)",
                                  hint="give --wheelhouse DIR: the file is copied there and the lock names it")
             path = os.path.relpath(local.resolve(), lock_dir.resolve())
+        size = local.stat().st_size if local is not None and local.is_file() else None
         out.append(pylock.LockedPackage(name=package.name, version=package.version, index=package.index,
                                         file=pylock.LockedFile(name=f.name, sha256=f.sha256, url=url, path=path,
-                                                               size=f.size, upload_time=f.upload_time)))
+                                                               size=size, upload_time=f.upload_time)))
     return pylock.Lock(packages=tuple(out), tool=lock.tool, requires_python=lock.requires_python)
 
 
