@@ -20,7 +20,6 @@ from wheels import AMD64_IMAGE, CHAIN_MODULES, FAKE_TORCH, TORCHTUNE, fake_torch
 from harness import pylock
 from harness.matrix import reader
 from harness.model import Verdict
-from harness.results import store
 from harness.run import runner
 from harness.run.options import RunOptions, new_run_id
 

@@ -188,11 +188,31 @@ def placed(lock: pylock.Lock, origins: Mapping[str, Origin], lock_dir: Path,
 Download = Callable[[str], bytes]
 
 
-def pip_cache_body(cache: Path, url: str) -> Path | None:
-    """The file pip's HTTP cache (http-v2, pip >= 23.3) keeps for `url`, if it keeps one."""
+def pip_cache_body(cache: Path, url: str) -> Callable[[], bytes] | None:
+    """A reader of the bytes pip's HTTP cache keeps for `url`, if it keeps them: pip >= 23.3 writes them
+    as they came (http-v2/…/<key>.body), older pips inside a cachecontrol entry (http/…/<key>, "cc=4,"
+    and msgpack, read with the msgpack pip itself carries)."""
     key = hashlib.sha224(url.split("#")[0].encode()).hexdigest()
-    body = Path(cache) / "http-v2" / key[0] / key[1] / key[2] / key[3] / key[4] / f"{key}.body"
-    return body if body.is_file() else None
+    parts = (key[0], key[1], key[2], key[3], key[4])
+    body = Path(cache, "http-v2", *parts, f"{key}.body")
+    if body.is_file():
+        return body.read_bytes
+    entry = Path(cache, "http", *parts, key)
+    if not entry.is_file():
+        return None
+
+    def unpacked() -> bytes:
+        raw = entry.read_bytes()
+        if not raw.startswith(b"cc=4,"):
+            raise ValueError(f"{entry} is a cache entry of a format this harness does not read")
+        try:
+            from pip._vendor import msgpack
+        except ImportError as exc:
+            raise ValueError("reading an older pip's cache needs pip beside the harness") from exc
+        data = msgpack.loads(raw[len(b"cc=4,"):], raw=False)
+        return bytes(data["response"]["body"])
+
+    return unpacked
 
 
 def downloader(environ: Mapping[str, str] | None = None) -> Download:
@@ -230,7 +250,7 @@ def fill_wheelhouse(lock: pylock.Lock, origins: Mapping[str, Origin], wheelhouse
         for where, read in _candidates(f.name, origin, pip_cache, download):
             try:
                 data = read()
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, KeyError, TypeError) as exc:
                 tried.append(f"{where}: {type(exc).__name__}: {exc}")
                 continue
             got = _sha256(data)
@@ -259,7 +279,7 @@ def _candidates(name: str, origin: Origin, pip_cache: Path | None,
     if pip_cache is not None and origin.url:
         body = pip_cache_body(pip_cache, origin.url)
         if body is not None:
-            out.append((f"pip's cache {pip_cache}", body.read_bytes))
+            out.append((f"pip's cache {pip_cache}", body))
     if download is not None and origin.url and urlsplit(origin.url).scheme in ("http", "https") \
             and "***" not in origin.url:
         url = origin.url

@@ -291,8 +291,8 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
 
 
 # pip's words for a file whose hash is not the one required, then uv's
-PIP_HASH = re.compile(r"^[ \t]+(\S+) from (\S+?)(?: \(from .*\))?:[ \t]*\n\s+Expected sha256 (\w+)[ \t]*\n\s+Got\s+(\w+)",
-                      re.M)
+PIP_HASH = re.compile(r"^[ \t]+(\S+) from (\S+?)(?: \(from .*\))?:[ \t]*\n"
+                      r"\s+Expected sha256 (\w+)[ \t]*\n\s+Got\s+(\w+)", re.M)
 UV_HASH = re.compile(r"Hash mismatch for `([^`]+)`\s*\n\s*Expected:\s*\n\s*sha256:(\w+)\s*\n\s*Computed:\s*\n"
                      r"\s*sha256:(\w+)")
 HASH_HINT = ("a file is not the one its hash names: someone or something replaced it (a tampered wheelhouse, an "
