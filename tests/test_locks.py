@@ -369,3 +369,16 @@ def test_a_lock_of_a_host_cell_takes_its_files_from_pips_shared_cache_when_the_i
     with pytest.raises(locking.LockFailed, match=f"has sha256 {bad.file.sha256}, not the locked {'0' * 64}"):
         locking.fill_wheelhouse(wrong, origins, tmp_path / "other", pip_cache=cache)
     assert not (tmp_path / "other" / bad.file.name).exists()
+
+
+def test_lock_takes_the_cell_from_solves_answer(tmp_path, capsys):
+    from harness.cli.main import main
+
+    data = Path(__file__).parent / "data" / "report"
+    answer = tmp_path / "answer.json"
+    answer.write_text(json.dumps({"cell_id": "bookworm-amd64__lan__chain", "run_id": None, "best": ["torch"]}))
+    assert main(["lock", "--solve", str(answer), "--results", str(data), "-o", str(tmp_path / "locks")]) != 0
+    assert "torch-2.13.0-py3-none-any.whl: came from http://127.0.0.1:" in capsys.readouterr().err
+    answer.write_text(json.dumps({"cell_id": None, "best": None}))
+    assert main(["lock", "--solve", str(answer), "--results", str(data)]) == 2
+    assert "solve found no working set, so there is nothing to lock" in capsys.readouterr().err
