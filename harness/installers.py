@@ -72,7 +72,8 @@ def pip_install_args(index: IndexVariant, *, served: Sequence[str] = (), links: 
 _WITH_VALUE = {"--index-url": "--index-url", "--extra-index-url": "--extra-index-url", "--find-links": "--find-links",
                "-f": "--find-links", "-i": "--index-url", "--only-binary": None, "--no-binary": "--no-binary"}
 _DROPPED_WITH_VALUE = ("--retries", "--timeout", "--trusted-host", "--cert", "--proxy", "--report")
-_FLAGS = {"--no-index": "--no-index", "--pre": "--prerelease=allow"}
+_FLAGS = {"--no-index": "--no-index", "--pre": "--prerelease=allow", "--require-hashes": "--require-hashes",
+          "--no-deps": "--no-deps"}
 _HARMLESS = ("--no-build-isolation", "--prefer-binary", "--no-cache-dir", "--disable-pip-version-check", "--no-input")
 
 
@@ -174,7 +175,8 @@ def resolution_args(index: IndexVariant, installer: str = "pip") -> tuple[list[s
         args.append("--no-index")
     args += get(installer).resolution_args()
     extra, notes = translate_pip_args(list(index.pip_args), only_binary=False)
-    return args + extra, notes
+    # a resolution has no files to check: hashes are the install's business (uv compile would ask for them)
+    return args + [a for a in extra if a != "--require-hashes"], notes
 
 
 def host_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -196,11 +196,32 @@ class IndexVariant:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LockRef:
+    """A lock a package set replays (`lock = "locks/pylock.x.toml"`): the files it names, from a wheelhouse,
+    with no network; the verdict the locked cell had is the one the replay must get."""
+
+    path: str  # the pylock.toml, as the matrix names it (relative to the matrix file)
+    wheelhouse: str  # the host folder holding the locked files
+    verdict: str = "pass"  # the locked cell's verdict
+    cell: str | None = None  # the locked cell's id
+
+
+@dataclass(frozen=True, kw_only=True)
 class PackageSet:
     name: str
     requirements: tuple[str, ...]
     modules: tuple[str, ...]
     made_by: str | None = None  # "bisect" or "solve" for a set a search made (a step), None for a declared one
+    constraints: tuple[str, ...] = ()  # PEP 508 constraints (a requirements file's -c)
+    # (normalised name, ("sha256:…", …)): the hashes a requirement must match (--hash, or a lock's)
+    hashes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    index: IndexVariant | None = None  # index options the set itself brings (a requirements file's, a lock's)
+    source: str | None = None  # the requirements file or lock the set was read from, as the matrix names it
+    lock: LockRef | None = None
+
+    def hashes_of(self, name: str) -> tuple[str, ...]:
+        wanted = re.sub(r"[-_.]+", "-", name).lower()
+        return next((h for n, h in self.hashes if n == wanted), ())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +257,7 @@ class Cell:
     installer: str = "pip"  # "pip", or "uv" (uv's own `uv pip install` with the same options)
     memory: int | None = None  # bytes the cell may use (no swap); None: the run's default
     approach: str | None = None  # a human name for the cell ("Jetson wheels"), unique in its matrix
+    build_jobs: int | None = None  # a source build's parallel jobs; None: the driver's rule from the memory limit
 
     @property
     def id(self) -> str:
@@ -255,13 +277,19 @@ class Cell:
             "installer": self.installer,
             "packages": {"name": self.packages.name, "requirements": list(self.packages.requirements),
                          "modules": list(self.packages.modules),
-                         **({"made_by": self.packages.made_by} if self.packages.made_by else {})},
+                         **({"made_by": self.packages.made_by} if self.packages.made_by else {}),
+                         **({"constraints": list(self.packages.constraints)} if self.packages.constraints else {}),
+                         **({"hashes": {n: list(h) for n, h in self.packages.hashes}} if self.packages.hashes else {}),
+                         **({"source": self.packages.source} if self.packages.source else {}),
+                         **({"lock": {"path": self.packages.lock.path, "cell": self.packages.lock.cell,
+                                      "verdict": self.packages.lock.verdict}} if self.packages.lock else {})},
             "timeout": self.timeout,
             "memory": self.memory,
             "expect": self.expect,
             "expect_why": self.expect_why,
             "expect_cuda": self.cuda.to_json() if self.cuda else None,
             "approach": self.approach,
+            **({"build_jobs": self.build_jobs} if self.build_jobs else {}),
         }
 
 
@@ -390,6 +418,8 @@ class Verdict(str, enum.Enum):
     CONFLICT = "conflict", ("conflict",)  # the resolver could not satisfy the pins
     SOURCE_BUILD_FAILED = "source-build-failed", ("source-build",)
     INSTALL_FAILED = "install-failed", (), _JUDGES_INSTALL  # the install failed; none of the above explains it
+    # a file did not match the hash its requirement (a lock) names: a finding, never installed anyway
+    HASH_MISMATCH = "hash-mismatch", (), _JUDGES_INSTALL
     VENV_FAILED = "venv-failed"
     # the index did not answer (after bounded retries)
     INDEX_UNREACHABLE = "index-unreachable", ("index-unreachable",), _INFRASTRUCTURE
@@ -440,6 +470,8 @@ class CellResult:
     reused: dict[str, Any] | None = None  # set when a later run reused this record: {"by_run", "at", "why"}
     caches: dict[str, Any] | None = None  # the download caches: shared or cold, warm or cold, what was reused
     cause: dict[str, Any] | None = None  # the cause the hint names, as data: {"kind": …, facts} (verdicts.Cause)
+    ledger: dict[str, Any] | None = None  # what each source offered: {"run_id", "projects", "sources": [refs]}
+    build: dict[str, Any] | None = None  # the parallel jobs the driver gave source builds, and why
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
@@ -456,7 +488,8 @@ class CellResult:
             phases=tuple(data.get("phases") or ()), log=data.get("log"), expected=bool(data.get("expected", True)),
             exit_code=data.get("exit_code"), install=data.get("install"), torch_guard=data.get("torch_guard") or {},
             prediction=data.get("prediction"), cache=data.get("cache"), reused=data.get("reused"),
-            caches=data.get("caches"), cause=data.get("cause"),
+            caches=data.get("caches"), cause=data.get("cause"), ledger=data.get("ledger"),
+            build=data.get("build"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -487,4 +520,6 @@ class CellResult:
             "cache": self.cache,
             "reused": self.reused,
             "caches": self.caches,
+            "ledger": self.ledger,
+            "build": self.build,
         }

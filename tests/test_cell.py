@@ -29,8 +29,10 @@ def test_report_summary_tells_wheel_from_source_build_and_hides_credentials():
     torch, spm, local = driver.summarize_report(REPORT)
     assert torch == {"name": "torch", "version": "2.5.0", "requested": True, "direct": False, "source": "wheel",
                      "file": "torch-2.5.0-cp310-cp310-linux_aarch64.whl", "tags": "cp310-cp310-linux_aarch64",
-                     "url": "https://***@wheels.example.org/torch-2.5.0-cp310-cp310-linux_aarch64.whl"}
-    assert (spm["source"], spm["file"], spm["tags"]) == ("source", "sentencepiece-0.2.0.tar.gz", None)
+                     "url": "https://***@wheels.example.org/torch-2.5.0-cp310-cp310-linux_aarch64.whl",
+                     "sha256": "ab"}  # the hash pip's report gives: what a lock of the cell pins
+    assert (spm["source"], spm["file"], spm["tags"], spm["sha256"]) == ("source", "sentencepiece-0.2.0.tar.gz", None,
+                                                                        None)
     assert (local["source"], local["direct"]) == ("directory", True)
     assert "s3cret" not in repr(driver.summarize_report(REPORT))
 

@@ -65,6 +65,7 @@ class Job:
     def __post_init__(self) -> None:
         object.__setattr__(self, "gpu", GpuMode(self.gpu))
     host_network: bool = False  # the cell must reach the host's loopback (an index served there)
+    no_network: bool = False  # the cell gets no network at all (a lock replayed from its wheelhouse)
     memory: int | None = None  # bytes the cell may use, with no swap; None: no limit
     cache: str | None = None  # the shared download cache to lend the cell (its name), see Backend.cache_dir
 

@@ -438,6 +438,7 @@ class DockerBackend(Backend):
                 security_opt=["no-new-privileges"],
                 # A bridge network cannot reach the host's 127.0.0.1; an index served there needs the host's.
                 **({"network_mode": "host"} if job.host_network else {}),
+                **({"network_mode": "none"} if job.no_network and not job.host_network else {}),
                 **limits,
                 # the engine keeps at most this much of a cell's output on its disk (the harness reads it
                 # as it is written, and keeps its head and tail: harness.backends.logkeep)

@@ -1,5 +1,5 @@
-"""The command line: `wheel-harness run|plan|bisect|solve|validate|table|report|diff|merge|images|doctor|clean|
-init|schema` (also `python -m harness`).
+"""The command line: `wheel-harness run|plan|bisect|solve|validate|table|report|diff|merge|lock|images|doctor|
+clean|init|schema` (also `python -m harness`).
 
 Library code raises HarnessError; only here do errors become an `ERROR …` line, a hint and an exit
 code: 0 all cells passed (or could not run on this host at all), 1 a cell failed, 2 bad input (matrix,

@@ -30,6 +30,7 @@ COMMANDS = {
     "report": ("harness.cli.results", "cmd_report"),
     "diff": ("harness.cli.results", "cmd_diff"),
     "merge": ("harness.cli.results", "cmd_merge"),
+    "lock": ("harness.cli.lock", "cmd_lock"),
     "images": ("harness.cli.host", "cmd_images"),
     "doctor": ("harness.cli.host", "cmd_doctor"),
     "clean": ("harness.cli.host", "cmd_clean"),
@@ -166,9 +167,28 @@ def parser() -> argparse.ArgumentParser:
                      help="a time change below this many seconds is noise (default 5)")
     dif.add_argument("--min-ratio", type=float, default=0.25,
                      help="a time change below this share of the old time is noise (default 0.25)")
+    dif.add_argument("--fail-on", action="append", choices=("drift", "replaced"), default=[],
+                     help="also exit 1 when the indexes drifted (drift: a version or file no longer offered, a "
+                          "file replaced, a new release not yet tested; replaced: a file replaced under the same "
+                          "name) (repeatable)")
     dif.add_argument("--output", type=Path, help="also write the Markdown to this file (e.g. a PR comment)")
     dif.add_argument("--markdown", action="store_true",
                      help="print Markdown (what diff always prints: for a PR comment or >> $GITHUB_STEP_SUMMARY)")
+
+    lck = sub.add_parser("lock", parents=[results],
+                         help="what a stored cell installed, with hashes: pylock.<name>.toml (PEP 751) and "
+                              "requirements.<name>.txt, and with --wheelhouse the files themselves")
+    lck.add_argument("cell", nargs="?", help="the cell's id (or a pattern matching exactly one stored cell)")
+    lck.add_argument("--solve", type=Path, metavar="ANSWER",
+                     help="lock the best set of this answer of `solve --json` instead of a named cell")
+    lck.add_argument("--output", "-o", type=Path, default=Path("locks"),
+                     help="the folder the lock and the requirements file go to (default: locks)")
+    lck.add_argument("--name", help="the lock's name: pylock.NAME.toml (default: the cell id)")
+    lck.add_argument("--wheelhouse", type=Path, metavar="DIR",
+                     help="also copy the exact files here (from the folder they came from, pip's shared cache, "
+                          "else their URL), each checked against its hash; the lock then names them here")
+    lck.add_argument("--pip-cache", type=Path, metavar="DIR",
+                     help="a pip cache folder to take files from (default: the host backend's shared cache)")
 
     img = sub.add_parser("images", help="build (or list) the local base images a matrix needs")
     img.add_argument("action", choices=("build", "list"))

@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.cli.args import default_matrix, load_all, results_dir
 from harness.errors import HarnessError, ReportError
 from harness.files import write_text_atomic
-from harness.reports import diff, html, publish, site, table
+from harness.reports import diff, drift, html, publish, site, table
 from harness.results import merge, store
 
 
@@ -49,7 +49,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ReportError(f"{directory}: no stored results for the cells of {name}", hint=hint)
         matrix_name = str(records[0].get("matrix") or name)
         out = Path(args.output) if args.output else directory / "report.html"
-        write_text_atomic(out, html.render(matrix_name, records, store.load_timeline(directory)))
+        write_text_atomic(out, html.render(matrix_name, records, store.load_timeline(directory),
+                                           drift=drift.over_runs(store.ledger_runs(directory),
+                                                                 store.load_history(directory) + records)))
         print(f"Wrote {out} ({len(records)} cells, {len(store.history_runs(directory))} earlier run(s) stored)")
     return 0
 
@@ -66,13 +68,15 @@ def write_site(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    """Exit 1 on a regression, and on the drift --fail-on names (drift: any; replaced: a replaced file)."""
     old, new = store.read_results(args.old), store.read_results(args.new)
-    found = diff.compare(old, new, min_seconds=args.min_seconds, min_ratio=args.min_ratio)
+    ledgers = (store.read_ledgers(args.old, old), store.read_ledgers(args.new, new))
+    found = diff.compare(old, new, min_seconds=args.min_seconds, min_ratio=args.min_ratio, ledgers=ledgers)
     text = diff.render_markdown(found, str(args.old), str(args.new))
     print(text, end="")
     if args.output:
         write_text_atomic(Path(args.output), text)
-    return 0 if found else 1
+    return 0 if found.gate(args.fail_on) else 1
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -149,8 +149,19 @@ def summarize_report(report):
             "file": filename,
             "tags": "-".join(filename[:-4].split("-")[-3:]) if source == "wheel" else None,
             "url": without_credentials(url),
+            "sha256": archive_sha256(info),
         })
     return items
+
+
+def archive_sha256(info):
+    """The sha256 of the file pip installed, as its report gives it (from the index's page, or what pip
+    computed from the file); None for a directory or VCS install."""
+    archive = info.get("archive_info") or {}
+    found = (archive.get("hashes") or {}).get("sha256")
+    if not found and str(archive.get("hash") or "").startswith("sha256="):
+        found = archive["hash"][len("sha256="):]
+    return found or None
 
 
 # --- after a failed install: did the indexes answer, and what do they offer? --------------------------
@@ -494,6 +505,8 @@ def uv_tool(venv_python, pip_args, env, spec):
     installed with the venv's pip from the cell's index variant (into the shared cache, when there is
     one, so the next cell skips this). Timed as its own phase; None when uv could not be had."""
     cache = (spec.get("cache") or {}).get("dir")
+    # uv is the cell's tool, not one of its locked requirements: installed without their hash checks
+    pip_args = [a for a in pip_args if a not in ("--require-hashes", "--no-deps")]
     if not cache:
         ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check",
                                         "--no-input", "uv"] + pip_args, env)
@@ -516,6 +529,31 @@ def uv_tool(venv_python, pip_args, env, spec):
     return uv
 
 
+# Run with the venv's python: the tags each installed distribution's WHEEL file names (uv writes no
+# report; with the index's files these name the file it installed).
+WHEEL_TAGS = r"""
+import json, sys
+from importlib import metadata
+out = {}
+for name in sys.argv[1:]:
+    try:
+        text = metadata.distribution(name).read_text("WHEEL") or ""
+    except Exception:
+        continue
+    out[name] = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
+print(json.dumps(out))
+"""
+
+
+def wheel_tags(venv_python, names, env):
+    """Installed distribution → the wheel tags its WHEEL file names ({} when they cannot be read)."""
+    try:
+        out = subprocess.check_output([venv_python, "-c", WHEEL_TAGS] + list(names), env=env)
+        return json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.CalledProcessError):
+        return {}
+
+
 UV_PREPARED = re.compile(r"^Prepared (\d+) packages? in", re.M)
 
 
@@ -535,6 +573,9 @@ def uv_install(venv_python, pip_args, requirements, workdir, env, spec):
     output = retry.get("output", "")
     items = [{"name": m.group(1), "version": m.group(2), "requested": None, "direct": None, "source": None,
               "file": None, "tags": None, "url": None} for m in UV_INSTALLED.finditer(output)]
+    tags = wheel_tags(venv_python, [i["name"] for i in items], env) if items else {}
+    for item in items:
+        item["wheel_tags"] = tags.get(item["name"])
     prepared = UV_PREPARED.search(output)
     say(event="install-report", pip=None, installer="uv", items=items,
         prepared=int(prepared.group(1)) if prepared else (0 if items else None))
@@ -698,6 +739,104 @@ def probe_phase(spec, venv_python, probe, workdir, env):
             say(event="note", text="the driver could not ask the indexes about the failed import: %s: %s"
                 % (type(exc).__name__, exc))
     return ok
+
+
+# --- source builds within the cell's memory ------------------------------------------------------------
+
+# The rule (the README's "Source builds within the cell's memory" says it for people): one compiler job
+# of a large C++/CUDA extension (torch's, torchao's) takes up to BUILD_JOB_MEMORY; BUILD_RESERVE is kept
+# for pip, the build's own Python and the linker. So jobs = (memory - reserve) // per job, at least 1
+# and at most the CPUs this cell may use. An 8 GiB Jetson gets 3 (its default, one per core, is 8 or
+# 12, and the kernel kills the build).
+GIB = 1 << 30
+BUILD_JOB_MEMORY = 2 * GIB
+BUILD_RESERVE = 1 * GIB
+BUILD_VARIABLES = ("MAX_JOBS", "CMAKE_BUILD_PARALLEL_LEVEL", "MAKEFLAGS")
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def cgroup_memory():
+    """The memory limit of this process's cgroup in bytes, or None when there is none (or it cannot
+    be read)."""
+    for path in CGROUP_LIMITS:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < (1 << 60):  # v1 writes a huge number for "no limit"
+            return int(text)
+    return None
+
+
+def machine_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def build_jobs(memory, cpus, fixed=None):
+    """The parallel jobs a source build gets: `fixed` when the matrix sets it, else the rule above."""
+    if fixed:
+        return int(fixed)
+    if not memory:
+        return max(1, cpus)
+    return max(1, min(cpus, (memory - BUILD_RESERVE) // BUILD_JOB_MEMORY))
+
+
+def build_parallelism(spec, env):
+    """Set the build's parallelism in `env` from the cell's memory limit (the spec's, else the
+    container's cgroup, else the machine's memory), and say what was set and why."""
+    cpus = usable_cpus()
+    memory, source = spec.get("memory"), "the cell's limit"
+    if not memory:
+        memory, source = cgroup_memory(), "the container's memory limit"
+    if not memory:
+        memory, source = machine_memory(), "the machine's memory"
+    fixed = spec.get("build_jobs")
+    jobs = build_jobs(memory, cpus, fixed)
+    if fixed:
+        rule = "build_jobs = %d, as the matrix sets it" % jobs
+    elif memory:
+        rule = "%d GiB from %s, less %d GiB, at %d GiB per job, at most %d CPU(s)" % (
+            memory // GIB, source, BUILD_RESERVE // GIB, BUILD_JOB_MEMORY // GIB, cpus)
+    else:
+        rule = "no memory limit known: one job per CPU (%d)" % cpus
+    variables = {"MAX_JOBS": str(jobs), "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs), "MAKEFLAGS": "-j%d" % jobs}
+    env.update(variables)
+    say(event="build-jobs", jobs=jobs, memory=memory, memory_from=source if memory else None, cpus=cpus,
+        rule=rule, variables=variables)
+    return jobs
+
+
+# --- what the installer is given --------------------------------------------------------------------
+
+
+def install_targets(spec, workdir):
+    """What follows the installer's options: the requirements themselves, or `-r FILE` where they carry
+    hashes (pip takes --hash only in a file), and `-c FILE` for constraints."""
+    targets = list(spec.get("requirements") or [])
+    lines = spec.get("requirements_file")
+    if lines is not None:
+        path = os.path.join(workdir, "requirements.txt")
+        with open(path, "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+        targets = ["-r", path]
+    constraints = spec.get("constraints") or []
+    if constraints:
+        path = os.path.join(workdir, "constraints.txt")
+        with open(path, "w") as f:
+            f.write("".join(line + "\n" for line in constraints))
+        targets += ["-c", path]
+    return targets
 
 
 # --- the host backend: the environment the person means ------------------------------------------
@@ -877,6 +1016,8 @@ def main(argv=None):
         machine=platform.machine(), distribution=os_release(), **interpreter())
     os.makedirs(workdir, exist_ok=True)
     cache = shared_cache(spec, env)
+    build_parallelism(spec, env)
+    targets = install_targets(spec, workdir) if requirements else []
     if cache and spec.get("installer") == "uv":
         # uv hardlinks from its cache into a venv on the same filesystem instead of copying every file
         venv = os.path.join(cache, "venvs", spec.get("venv_name") or "cell-%d" % os.getpid())
@@ -891,7 +1032,7 @@ def main(argv=None):
     phases = [
         ("venv", lambda: run_phase("venv", venv_argv + [venv], env)
                  and (not spec.get("inherit_environment") or inherit_environment(venv_python, env))),
-        ("install", lambda: guarded_install(spec, venv_python, requirements, workdir, env)),
+        ("install", lambda: guarded_install(spec, venv_python, targets, workdir, env)),
         ("probe", lambda: probe_phase(spec, venv_python, probe, workdir, env)),
     ]
     failed_phase = None

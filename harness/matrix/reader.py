@@ -7,6 +7,7 @@ one Problem each, so `wheel-harness validate` can print them all at once.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import itertools
@@ -18,8 +19,9 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from harness import resources
+from harness import pylock, resources
 from harness.errors import MatrixError, Problem
+from harness.matrix import requirements as requirements_file
 from harness.matrix import templates
 from harness.model import (
     CELL_ID_MAX,
@@ -33,6 +35,7 @@ from harness.model import (
     CudaExpectation,
     Image,
     IndexVariant,
+    LockRef,
     Matrix,
     PackageSet,
     Retry,
@@ -52,18 +55,19 @@ DEFAULT_ATTEMPTS = 3  # install attempts while an index does not answer
 DEFAULT_BACKOFF = 10.0  # seconds before the first retry, doubled for each one after
 
 TOP_KEYS = ("matrix", "images", "indexes", "packages", "tables")
-MATRIX_KEYS = ("name", "description", "timeout", "memory", "install_attempts", "retry_backoff", "images", "indexes",
-               "packages",
+MATRIX_KEYS = ("name", "description", "timeout", "memory", "build_jobs", "install_attempts", "retry_backoff", "images",
+               "indexes", "packages",
                "installers", "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
               "cuda", "python_version", "glibc")
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args",
               "only_binary")
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-PACKAGE_KEYS = ("requirements", "modules")
+PACKAGE_KEYS = ("requirements", "modules", "requirements_file", "lock", "wheelhouse")
+MAX_BUILD_JOBS = 256
 SELECT_KEYS = ("image", "index", "packages")
 OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
-EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "approach")
+EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "build_jobs", "approach")
 TABLE_KEYS = ("title", "cells", "columns")
 COLUMN_KEYS = ("value", "header")
 CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
@@ -123,6 +127,7 @@ class _Reader:
         self.base = path.parent
         self.folders = resources.folders_base(path)  # where wheelhouses resolve (./matrices for a shipped one)
         self.problems: list[Problem] = []
+        self.conflicts: set[tuple[str, str]] = set()  # (package set, index variant) pairs already reported
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(str(self.path), key, message))
@@ -174,6 +179,16 @@ class _Reader:
             return None
         return number
 
+    def jobs(self, data: dict[str, Any], key: str) -> int | None:
+        """`build_jobs`: a source build's parallel jobs, instead of the driver's rule from the memory limit."""
+        if "build_jobs" not in data:
+            return None
+        value = data["build_jobs"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BUILD_JOBS:
+            self.problem(key, f"{value!r} is not a number of parallel build jobs between 1 and {MAX_BUILD_JOBS}")
+            return None
+        return value
+
     def named(self, data: Any, section: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for name, body in self.table(data, section).items():
@@ -221,6 +236,7 @@ class _Reader:
             self.problem("matrix.retry_backoff", f"must be between 0 and 600 seconds, not {backoff}")
         self.retry = Retry(attempts=attempts, backoff=backoff)
         self.memory = self.size(spec, "matrix.memory") if "memory" in spec else None
+        self.build_jobs = self.jobs(spec, "matrix.build_jobs")
         cells = self.cells(spec, images, indexes, packages, timeout)
         tables = self.tables(raw.get("tables", {}), cells) if "tables" in raw else ()
         if self.problems:
@@ -346,10 +362,15 @@ class _Reader:
     def package_set(self, name: str, body: dict[str, Any]) -> PackageSet | None:
         key = f"packages.{name}"
         self.known_keys(body, key, PACKAGE_KEYS)
+        given = [k for k in ("requirements", "requirements_file", "lock") if k in body]
+        if len(given) > 1:
+            self.problem(key, f"takes one of requirements, requirements_file, lock (found {', '.join(given)})")
+        if "wheelhouse" in body and "lock" not in body:
+            self.problem(f"{key}.wheelhouse", "names where a lock's files are: it goes with lock")
         reqs = self.strings(body, key, "requirements")
         for i, req in enumerate(reqs):
             self.requirement(f"{key}.requirements[{i}]", req)
-        if "modules" not in body:
+        if "modules" not in body and "lock" not in body:
             self.problem(f"{key}.modules", "missing: list the modules the probe imports, e.g. [\"torch\"]")
         modules = self.strings(body, key, "modules")
         if "modules" in body and not modules and isinstance(body["modules"], list):
@@ -357,7 +378,103 @@ class _Reader:
         for i, mod in enumerate(modules):
             if not MODULE_RE.match(mod):
                 self.problem(f"{key}.modules[{i}]", f"{mod!r} is not a dotted module name")
-        return PackageSet(name=name, requirements=reqs, modules=modules)
+        packages = PackageSet(name=name, requirements=reqs, modules=modules)
+        if "requirements_file" in body:
+            return self.from_requirements_file(packages, body, key)
+        if "lock" in body:
+            return self.from_lock(packages, body, key)
+        return packages
+
+    def from_requirements_file(self, packages: PackageSet, body: dict[str, Any], key: str) -> PackageSet | None:
+        """A set read from the user's requirements file (pip's syntax, read with pip-api); its index
+        options become the set's own index variant."""
+        written = self.get(body, key, "requirements_file", str, None)
+        if not written:
+            return None
+        found = requirements_file.read(self.base / written)
+        for where, message in found.problems:
+            self.problem(f"{key}.requirements_file", f"{where}: {message}")
+        for i, url in enumerate([*([found.index_url] if found.index_url else []), *found.extra_index_urls]):
+            self.url(f"{key}.requirements_file (index URL {i + 1})", url)
+        if not found.requirements and not found.problems:
+            self.problem(f"{key}.requirements_file", f"{written!r} requires nothing: name at least one requirement")
+        own = None
+        if found.has_index_options or found.pip_args:
+            own = IndexVariant(name=f"{packages.name}-file", index_url=found.index_url,
+                               extra_index_urls=tuple(found.extra_index_urls), find_links=tuple(found.find_links),
+                               no_index=found.no_index, pip_args=tuple(found.pip_args))
+        return dataclasses.replace(
+            packages, requirements=tuple(found.requirements), constraints=tuple(found.constraints),
+            hashes=tuple((n, tuple(h)) for n, h in found.hashes.items()), index=own, source=written)
+
+    def from_lock(self, packages: PackageSet, body: dict[str, Any], key: str) -> PackageSet | None:
+        """A set that replays a lock: exactly its files, hash-checked, from a wheelhouse, with no network."""
+        written = self.get(body, key, "lock", str, None)
+        if not written:
+            return None
+        path = self.base / written
+        try:
+            lock = pylock.read(path)
+        except pylock.LockError as exc:
+            self.problem(f"{key}.lock", str(exc))
+            return None
+        wheelhouse = self.get(body, key, "wheelhouse", str, None)
+        if wheelhouse:
+            folder = (self.base / wheelhouse).resolve()
+        else:
+            folders = {(path.parent / p.file.path).resolve().parent for p in lock.packages if p.file.path}
+            if len(folders) != 1 or any(not p.file.path for p in lock.packages):
+                self.problem(f"{key}.wheelhouse", f"missing: {written!r} does not place all its files in one folder; "
+                             "name the folder holding them (`wheel-harness lock --wheelhouse DIR` fills one)")
+                return None
+            folder = folders.pop()
+        if not folder.is_dir():
+            self.problem(f"{key}.wheelhouse", f"{str(folder)!r} is not a directory: fill it with "
+                                              "`wheel-harness lock CELL --wheelhouse DIR`")
+            return None
+        verdict = str(lock.tool.get("verdict") or "pass")
+        if verdict not in VERDICTS:
+            self.problem(f"{key}.lock", f"{written!r} says the locked cell's verdict was {verdict!r}, no verdict")
+            return None
+        modules = packages.modules or tuple(str(m) for m in lock.tool.get("modules") or ())
+        if not modules:
+            self.problem(f"{key}.modules", f"missing, and {written!r} names none: list the modules the probe imports")
+        own = IndexVariant(name="lock", find_links=(str(folder),), no_index=True,
+                           pip_args=("--require-hashes", "--no-deps"))
+        return dataclasses.replace(
+            packages, requirements=tuple(lock.requirement_lines()), modules=modules,
+            hashes=tuple((p.key, (f"sha256:{p.file.sha256}",)) for p in lock.packages), index=own, source=written,
+            lock=LockRef(path=written, wheelhouse=str(folder), verdict=verdict,
+                         cell=str(lock.tool["cell"]) if lock.tool.get("cell") else None))
+
+    def cell_index(self, variant: IndexVariant, packages: PackageSet, where: str) -> IndexVariant | None:
+        """The cell's index variant: the matrix's, with the options the package set brings. A lock's
+        wheelhouse replaces it; a requirements file's indexes fill a variant that names none, and one
+        that names others is a conflict (a cell has one index variant)."""
+        own = packages.index
+        if own is None:
+            return variant
+        if packages.lock is not None:
+            return dataclasses.replace(own, name=variant.name)
+
+        def chosen(v: IndexVariant) -> tuple[Any, ...]:
+            return (v.index_url, v.extra_index_urls, v.find_links, v.no_index)
+
+        names_indexes = any(chosen(own))
+        if names_indexes and (any(chosen(variant)) or variant.serve) and chosen(own) != chosen(variant):
+            if (packages.name, variant.name) in self.conflicts:
+                return None
+            self.conflicts.add((packages.name, variant.name))
+            self.problem(where, f"{packages.source!r} chooses indexes ({_indexes_said(own)}), and index variant "
+                                f"{variant.name!r} chooses others ({_indexes_said(variant)}): a cell has one index "
+                                "variant. Drop the index options from the file, or pair the set with an index "
+                                "variant that names no index (an empty [indexes.NAME] table)")
+            return None
+        if not names_indexes:
+            return dataclasses.replace(variant, pip_args=variant.pip_args + own.pip_args)
+        return dataclasses.replace(variant, index_url=own.index_url, extra_index_urls=own.extra_index_urls,
+                                   find_links=own.find_links, no_index=own.no_index,
+                                   pip_args=variant.pip_args + own.pip_args)
 
     # -- expansion ---------------------------------------------------------------------------
     def axis(self, spec: dict[str, Any], axis: str, declared: dict[str, Any]) -> list[str]:
@@ -421,6 +538,8 @@ class _Reader:
                 elif not complete and not fnmatch.filter(declared[axis], value):
                     self.problem(f"{key}.{axis}", f"{value!r} matches no declared name"
                                  f"{_did_you_mean(value, tuple(declared[axis]))}")
+            if complete and "build_jobs" in entry:
+                good = self.jobs(entry, f"{key}.build_jobs") is not None and good
             if complete and "memory" in entry:
                 entry = {**entry, "memory_bytes": self.size(entry, f"{key}.memory", name="memory")}
                 good = good and entry["memory_bytes"] is not None
@@ -483,11 +602,20 @@ class _Reader:
             inc = expectations.get(c, {})
             cuda = CudaExpectation(torch_build=inc.get("torch_build"), version=inc.get("cuda"),
                                    capability=inc.get("capability"))
-            return Cell(image=images[c[0]], index=templates.fill(indexes[c[1]], images[c[0]]),
-                        packages=packages[c[2]], timeout=timeout, installer=c[3],
+            pkgs = packages[c[2]]
+            index = self.cell_index(templates.fill(indexes[c[1]], images[c[0]]), pkgs, f"packages.{c[2]}")
+            if index is None:
+                return None
+            lock = pkgs.lock
+            return Cell(image=images[c[0]], index=index,
+                        packages=pkgs, timeout=timeout, installer=c[3],
                         retry=self.retry,
                         memory=inc["memory_bytes"] if inc.get("memory_bytes") is not None else self.memory,
-                        expect=inc.get("expect", "pass"), expect_why=inc.get("why"), approach=inc.get("approach"),
+                        build_jobs=inc["build_jobs"] if inc.get("build_jobs") is not None else self.build_jobs,
+                        expect=inc.get("expect", lock.verdict if lock else "pass"),
+                        expect_why=inc.get("why") or (f"the verdict of the locked cell {lock.cell or lock.path}"
+                                                      if lock and lock.verdict != "pass" else None),
+                        approach=inc.get("approach"),
                         cuda=cuda if cuda != CudaExpectation() else None)
 
         return [cell for cell in map(make, combos) if cell]
@@ -544,3 +672,12 @@ class _Reader:
                 continue
             out.append(TableColumn(value=value, header=header))
         return tuple(out)
+
+
+def _indexes_said(variant: IndexVariant) -> str:
+    parts = [f"--index-url {variant.index_url}"] if variant.index_url else []
+    parts += [f"--extra-index-url {u}" for u in variant.extra_index_urls]
+    parts += [f"--find-links {Path(d).name}" for d in variant.find_links]
+    parts += [f"serve {Path(d).name}" for d in variant.serve]
+    parts += ["--no-index"] if variant.no_index else []
+    return ", ".join(parts) or "pip's default index"

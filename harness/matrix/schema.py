@@ -67,8 +67,15 @@ INDEX = {
     "pip_args": (strings(), "anything else for pip install"),
     "only_binary": ({"type": "boolean"}, "true: refuse source builds; the result names what would be compiled"),
 }
+JOBS = {"type": "integer", "minimum": 1, "maximum": reader.MAX_BUILD_JOBS}
 PACKAGES = {
     "requirements": (strings(), "PEP 508 requirements, installed in one go"),
+    "requirements_file": (TEXT, "a requirements file in pip's own syntax (relative to the matrix file): its "
+                                "requirements, constraints (-c), hashes and index options (which become the "
+                                "set's own index variant); instead of requirements"),
+    "lock": (TEXT, "a lock (pylock.*.toml, from `wheel-harness lock`) to replay: exactly its files, "
+                   "hash-checked, from a wheelhouse, with no network; instead of requirements"),
+    "wheelhouse": (TEXT, "with lock: the folder holding the lock's files (default: the lock's own folder)"),
     "modules": (strings({"type": "string", "pattern": reader.MODULE_RE.pattern}, minItems=1),
                 "the modules the probe imports, in order (submodules people use catch more breakage)"),
 }
@@ -87,6 +94,7 @@ EXPECT = {
     "capability": ({"type": "string", "pattern": reader.CAPABILITY_RE.pattern},
                    "the GPU's compute capability, e.g. 8.7"),
     "memory": (SIZE, "the memory this cell may use, e.g. \"8G\" (no swap)"),
+    "build_jobs": (JOBS, "a source build's parallel jobs in this cell (default: from its memory limit)"),
     "approach": (TEXT, "a human name for the cell, unique in the matrix (tables, reports)"),
 }
 MATRIX = {
@@ -94,6 +102,8 @@ MATRIX = {
     "description": ({"type": "string"}, "what the matrix is for"),
     "timeout": ({"type": "number", "exclusiveMinimum": 0}, f"seconds per cell (default {reader.DEFAULT_TIMEOUT:g})"),
     "memory": (SIZE, "the memory a cell may use, e.g. \"6G\" (default: the machine's memory divided by --jobs)"),
+    "build_jobs": (JOBS, "a source build's parallel jobs (MAX_JOBS, CMAKE_BUILD_PARALLEL_LEVEL, MAKEFLAGS; "
+                         "default: from the cell's memory limit, 2 GiB a job after 1 GiB)"),
     "install_attempts": ({"type": "integer", "minimum": 1, "maximum": 10},
                          f"tries while an index does not answer (default {reader.DEFAULT_ATTEMPTS})"),
     "retry_backoff": ({"type": "number", "minimum": 0, "maximum": 600},
@@ -187,7 +197,12 @@ def build() -> dict[str, Any]:
     matrix = _object(MATRIX, given={"exclude": {"type": "array", "items": exclude},
                                     "include": {"type": "array", "items": include}})
     top = _object(TOP, given={"matrix": matrix, "images": _named(image), "indexes": _named(index),
-                              "packages": _named(_object(PACKAGES, required=["modules"])),
+                              "packages": _named(_object(
+                                  PACKAGES, anyOf=[{"required": ["modules"]}, {"required": ["lock"]}],
+                                  dependencies={"wheelhouse": ["lock"]},
+                                  **{"not": {"anyOf": [{"required": list(pair)} for pair in (
+                                      ("requirements", "requirements_file"), ("requirements", "lock"),
+                                      ("requirements_file", "lock"))]}})),
                               "tables": _named(table)},
                   required=["images", "indexes", "packages"])
     return {"$schema": DIALECT, "title": "edge-wheel-harness matrix",

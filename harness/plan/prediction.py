@@ -62,6 +62,10 @@ def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any]
                 "--python-version", goal.python_version,  # for the target's version
                 "--python-platform", goal.uv_platform, "--only-binary", ":all:",
                 "--cache-dir", str(Path(tmp) / "cache"), *options]
+        if cell.packages.constraints:  # a requirements file's -c
+            constraints = Path(tmp) / "constraints.txt"
+            constraints.write_text("\n".join(cell.packages.constraints) + "\n", encoding="utf-8")
+            argv += ["--constraint", str(constraints)]
         began = time.monotonic()
         try:
             done = run(argv, capture_output=True, text=True, timeout=UV_TIMEOUT,

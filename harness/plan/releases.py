@@ -16,6 +16,7 @@ asked again with backoff, then raises IndexUnreachable (an outage, not bad input
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html.parser
 import json
 import os
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import HTTPError, URLError
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from urllib.request import HTTPSHandler, Request, build_opener
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -52,6 +53,9 @@ class Listed:
     name: str
     yanked: bool = False
     requires_python: str | None = None
+    sha256: str | None = None  # as the page gives it (a PEP 503 link's #sha256=, a PEP 691 file's hashes)
+    upload_time: str | None = None  # PEP 691's upload-time, where the index gives it
+    url: str | None = None  # the file's link as the page gives it (relative to the page, or absolute)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,9 +209,12 @@ class _Anchors(html.parser.HTMLParser):
         values = dict(attrs)
         href = values.get("href") or ""
         name = unquote(href.split("#")[0].split("?")[0].rstrip("/").rsplit("/", 1)[-1])
+        fragment = href.partition("#")[2]
+        sha256 = fragment[len("sha256="):].lower() if fragment.startswith("sha256=") else None
         if name:
             self.found.append(Listed(name=name, yanked="data-yanked" in values,
-                                     requires_python=values.get("data-requires-python")))
+                                     requires_python=values.get("data-requires-python"), sha256=sha256,
+                                     url=href.split("#")[0]))
 
 
 def parse_page(body: str, content_type: str) -> list[Listed]:
@@ -215,7 +222,9 @@ def parse_page(body: str, content_type: str) -> list[Listed]:
     if "json" in content_type:
         data = json.loads(body)
         return [Listed(name=str(f.get("filename")), yanked=bool(f.get("yanked")),
-                       requires_python=f.get("requires-python") or None)
+                       requires_python=f.get("requires-python") or None,
+                       sha256=str((f.get("hashes") or {}).get("sha256") or "").lower() or None,
+                       upload_time=f.get("upload-time") or None, url=f.get("url") or None)
                 for f in data.get("files") or () if f.get("filename")]
     parser = _Anchors()
     parser.feed(body)
@@ -254,7 +263,9 @@ def ask_index(url: str, project: str, *, fetch: Fetch, sleep: Callable[[float], 
     for attempt in range(1, ATTEMPTS + 1):
         try:
             status, content_type, body = fetch(Request(page, headers=headers), TIMEOUT)
-            return parse_page(body, content_type)
+            # each link made absolute against the page as results may show it (no credentials)
+            return [dataclasses.replace(item, url=urljoin(shown, item.url)) if item.url else item
+                    for item in parse_page(body, content_type)]
         except HTTPError as exc:
             if exc.code == 404:
                 return []

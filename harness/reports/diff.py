@@ -1,6 +1,8 @@
 """Two sets of stored results compared (harness.results.store): what broke, what was fixed, which cells came and
-went, which versions changed, and which times moved beyond the noise. A renderer: Markdown for a PR
-comment or a job summary; `wheel-harness diff` exits 1 when there is a regression, so CI can gate on it.
+went, which versions changed, which times moved beyond the noise, and how the indexes drifted (what
+their ledgers say they offer: harness.reports.drift). A renderer: Markdown for a PR comment or a job
+summary; `wheel-harness diff` exits 1 when there is a regression (or, with --fail-on, drift), so CI can
+gate on it.
 
 A regression is a cell that met its expectation before (its verdict was the one it expects, and the
 run judged it: not skipped, not an infrastructure verdict) and now gets a verdict it does not expect.
@@ -17,6 +19,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from harness.model import INFRASTRUCTURE, Verdict
+from harness.reports import drift as drift_mod
 from harness.reports import table
 
 INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
@@ -53,6 +56,15 @@ class Diff:
     versions: tuple[CellChange, ...] = ()
     times: tuple[CellChange, ...] = ()
     thresholds: tuple[float, float] = field(default=(MIN_SECONDS, MIN_RATIO))
+    drift: tuple[drift_mod.Drift, ...] = ()  # how the indexes changed between the two (worst first)
+    drift_compared: bool | None = None  # both sides had index ledgers (False: one side had; None: neither)
+
+    def gate(self, fail_on: Sequence[str] = ()) -> bool:
+        """True when the gate passes: no regression, and none of the drift `fail_on` names ("drift": any,
+        "replaced": a file replaced under the same name)."""
+        kinds = {d.kind for d in self.drift}
+        return bool(self) and not ("drift" in fail_on and kinds) and not ("replaced" in fail_on and
+                                                                            "replaced" in kinds)
 
     def __bool__(self) -> bool:
         """True when there is no regression (the gate passes)."""
@@ -142,8 +154,10 @@ def time_changes(old: Mapping[str, Any], new: Mapping[str, Any], min_seconds: fl
 
 
 def compare(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], *,
-            min_seconds: float = MIN_SECONDS, min_ratio: float = MIN_RATIO) -> Diff:
-    """What changed from the `old` records to the `new` ones, cell by cell (matched by matrix and id)."""
+            min_seconds: float = MIN_SECONDS, min_ratio: float = MIN_RATIO,
+            ledgers: tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None) -> Diff:
+    """What changed from the `old` records to the `new` ones, cell by cell (matched by matrix and id);
+    with `ledgers` (the old records' and the new ones'), how the indexes drifted."""
     before = {_key(r): r for r in old}
     after = {_key(r): r for r in new}
     found: dict[str, list[CellChange]] = {k: [] for k in
@@ -170,6 +184,8 @@ def compare(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], 
         new_cells=tuple(CellChange(key=k, old=None, new=after[k]) for k in sorted(set(after) - set(before))),
         vanished=tuple(CellChange(key=k, old=before[k], new=None) for k in sorted(set(before) - set(after))),
         thresholds=(min_seconds, min_ratio),
+        drift=tuple(drift_mod.compare(ledgers[0], ledgers[1], drift_mod.tested_by(new))) if ledgers else (),
+        drift_compared=None if not (ledgers and (ledgers[0] or ledgers[1])) else bool(ledgers[0] and ledgers[1]),
     )
 
 
@@ -189,6 +205,11 @@ def headline(diff: Diff) -> str:
              _plural(len(diff.times), "cell") + " with time changes"]
     if diff.regressions:
         parts[0] = f"**{parts[0]}**"
+    if diff.drift_compared:
+        n = drift_mod.counts(diff.drift)
+        replaced = _plural(n["replaced"], "replaced file")
+        parts += [f"**{replaced}**" if n["replaced"] else replaced, _plural(n["vanished"], "vanished offer"),
+                  _plural(n["new-release"], "new release") + " not yet tested"]
     return ", ".join(parts)
 
 
@@ -218,4 +239,32 @@ def render_markdown(diff: Diff, old_name: str, new_name: str) -> str:
     section("Version changes", diff.versions, ("Cell", "Changes"), lambda ch: (ch.name, ch.detail))
     section(f"Time changes (beyond {seconds:g} s and {ratio:.0%})", diff.times, ("Cell", "Changes"),
             lambda ch: (ch.name, ch.detail))
+    lines += drift_markdown(diff)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+DRIFT_TITLES = {
+    "replaced": "Replaced files: same name, another hash (a supply-chain red flag: find out who changed it)",
+    "vanished": "No longer offered",
+    "new-release": "New releases, not yet tested",
+}
+
+
+def drift_markdown(diff: Diff) -> list[str]:
+    """The index drift as Markdown: one list per kind, the replaced files first and loud."""
+    if diff.drift_compared is None:
+        return []
+    if not diff.drift_compared:
+        return ["### Index drift", "", "Not compared: only one side's results have an index ledger (results "
+                "written before the harness kept ledgers have none).", ""]
+    if not diff.drift:
+        return ["### Index drift", "", "The sources offer what they offered before.", ""]
+    out = ["### Index drift", ""]
+    for kind in drift_mod.KINDS:
+        mine = [d for d in diff.drift if d.kind == kind]
+        if mine:
+            out += [f"#### {DRIFT_TITLES[kind]}", ""]
+            out += [f"- {'**' if kind == 'replaced' else ''}{_cell(d.text())}{'**' if kind == 'replaced' else ''}"
+                    for d in mine]
+            out.append("")
+    return out

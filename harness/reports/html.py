@@ -38,6 +38,7 @@ COLOURS: Mapping[str, str] = {
     "conflict": "#c0392b",
     "source-build-failed": "#b03a2e",
     "install-failed": "#b03a2e",
+    "hash-mismatch": "#7b241c",
     "venv-failed": "#b03a2e",
     "index-unreachable": "#7f8c9a",
     "timeout": "#7f8c9a",
@@ -264,10 +265,20 @@ def history_rows(timeline: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[st
 TEMPLATE = "report.html.j2"  # beside this module (package data)
 
 
+def drift_rows(found: Sequence[tuple[str, str, Sequence[Any]]] | None) -> list[dict[str, Any]] | None:
+    """Index drift over the stored runs (harness.reports.drift.over_runs): one row per change, the run
+    it appeared in; None when fewer than two runs kept a ledger."""
+    if not found:
+        return None
+    return [{"run": later, "since": earlier, "kind": d.kind, "text": d.text(), "loud": d.kind == "replaced"}
+            for earlier, later, items in found for d in items]
+
+
 def render(matrix: str, records: Sequence[Mapping[str, Any]],
-           timeline: Mapping[str, Sequence[Mapping[str, Any]]] | None = None, *, generated: str | None = None) -> str:
+           timeline: Mapping[str, Sequence[Mapping[str, Any]]] | None = None, *, generated: str | None = None,
+           drift: Sequence[tuple[str, str, Sequence[Any]]] | None = None) -> str:
     """The whole page for one matrix: `records` are the latest results, `timeline` each cell's records
-    over the stored runs (oldest first), for the history."""
+    over the stored runs (oldest first), for the history; `drift` how the indexes changed from run to run."""
     timeline = {cid: runs for cid, runs in (timeline or {}).items()
                 if cid in {str(r.get("cell_id")) for r in records}}
     layout = grid(records)
@@ -293,4 +304,6 @@ def render(matrix: str, records: Sequence[Mapping[str, Any]],
         size_chart=size_chart(records),
         history=history,
         history_chart=history_chart(timeline) if history else None,
+        drift=drift_rows(drift),
+        drift_runs=len(drift or ()) + 1 if drift else 0,
     )

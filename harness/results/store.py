@@ -10,6 +10,9 @@ Layout of a matrix's folder:
     history/<run-id>/<cell-id>.json  the records later runs replaced, one folder per run, the newest
                                    HISTORY_RUNS runs kept (run ids begin with the UTC time they started,
                                    so their names sort oldest first)
+    ledger/<run-id>/<source>.json  what each source offered in that run (harness.plan.ledger), once per
+                                   run and source; records name theirs. Kept while a stored record
+                                   (latest or history) belongs to that run
 
 A folder holds one matrix; `read_results` also reads a single JSON file holding records (one record,
 or `{"results": [record, …]}`), so several folders' records can be read the same way.
@@ -18,8 +21,10 @@ or `{"results": [record, …]}`), so several folders' records can be read the sa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -31,6 +36,7 @@ from harness.files import write_json_atomic
 from harness.model import SCHEMA_VERSION, CellResult, is_safe_file_name
 
 HISTORY = "history"
+LEDGER = "ledger"
 HISTORY_RUNS = 20  # runs whose replaced records are kept; older ones are deleted when a run writes
 LOCK = ".run.lock"  # held by the run writing a folder (filelock: released by the OS if the run dies)
 OWNER = ".run.json"  # who holds it: run id, pid, since when (for the message a second run gets)
@@ -84,6 +90,7 @@ def write_result(results_dir: Path, result: CellResult, *, keep_runs: int = HIST
         raise
     if archived is not None:
         prune_history(results_dir, keep_runs)
+        prune_ledgers(results_dir)
     return path
 
 
@@ -112,6 +119,89 @@ def prune_history(results_dir: Path, keep_runs: int = HISTORY_RUNS) -> list[str]
     for run_id in gone:
         shutil.rmtree(Path(results_dir) / HISTORY / run_id)
     return gone
+
+
+def prune_ledgers(results_dir: Path) -> list[str]:
+    """Delete the ledgers of runs no stored record (latest or history) belongs to; the run ids deleted."""
+    folder = Path(results_dir) / LEDGER
+    if not folder.is_dir():
+        return []
+    kept = set(history_runs(results_dir))
+    for path in Path(results_dir).glob("*.json"):
+        try:
+            kept.add(str(json.loads(path.read_text(encoding="utf-8")).get("run_id")))
+        except (OSError, ValueError, AttributeError):
+            continue
+    gone = [p.name for p in folder.iterdir() if p.is_dir() and p.name not in kept]
+    for run_id in gone:
+        shutil.rmtree(folder / run_id, ignore_errors=True)
+    return gone
+
+
+def ledger_file(label: str) -> str:
+    """The file name of a source's ledger: its label made safe, and a hash of the label (two labels that
+    make the same safe text still get two files)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-._")[:60] or "source"
+    return f"{safe}-{hashlib.sha256(label.encode()).hexdigest()[:10]}.json"
+
+
+def write_ledger(results_dir: Path, ledger: dict[str, Any]) -> str:
+    """Write one run's ledger of one source; returns its path relative to `results_dir` (what records name)."""
+    relative = f"{LEDGER}/{ledger['run_id']}/{ledger_file(str(ledger['source']))}"
+    write_json_atomic(Path(results_dir) / relative, ledger)
+    return relative
+
+
+def _ledger_roots(path: Path, record: dict) -> list[Path]:
+    """Where a record's ledger references may lead from: its matrix folder, found from the path the records
+    were read from (a matrix folder, a results root, a history run, a JSON file beside a folder)."""
+    path = Path(path)
+    base = path if path.is_dir() else path.parent
+    roots = [base, base / str(record.get("matrix") or "")]
+    if base.parent.name == HISTORY:
+        roots.append(base.parent.parent)
+    return roots
+
+
+def read_ledgers(path: Path, records: Iterable[dict]) -> list[dict]:
+    """The ledgers the records name (each once), read from beside them; a missing or unreadable one is
+    left out (its drift is then not compared)."""
+    found: dict[str, dict] = {}
+    for record in records:
+        refs = (record.get("ledger") or {}).get("sources") if isinstance(record.get("ledger"), dict) else None
+        for ref in refs or ():
+            relative = str((ref or {}).get("file") or "")
+            parts = relative.split("/")
+            if len(parts) != 3 or parts[0] != LEDGER or not all(map(is_safe_file_name, parts[1:])):
+                continue  # a reference that is no ledger file of a results folder is not followed
+            for root in _ledger_roots(path, record):
+                target = root / relative
+                key = str(target.resolve())
+                if key in found:
+                    break
+                try:
+                    data = json.loads(target.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if isinstance(data, dict) and isinstance(data.get("projects"), dict):
+                    found[key] = data
+                break
+    return list(found.values())
+
+
+def ledger_runs(results_dir: Path) -> dict[str, list[dict]]:
+    """Every stored ledger of a matrix folder by run id, oldest run first."""
+    folder = Path(results_dir) / LEDGER
+    out: dict[str, list[dict]] = {}
+    for run in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else ():
+        for path in sorted(run.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("projects"), dict):
+                out.setdefault(run.name, []).append(data)
+    return out
 
 
 def history_runs(results_dir: Path) -> list[str]:

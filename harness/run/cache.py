@@ -67,10 +67,14 @@ def key_parts(cell: Cell, *, image_identity: str, prediction: Mapping[str, Any] 
         "image": digest({"ref": cell.image.tag, "platform": cell.image.arch.platform, "identity": image_identity,
                          "ships_torch": cell.image.ships_torch, "python": cell.image.python}),
         "index": digest(index),
-        "requirements": digest(resolved),
+        # constraints and hashes (a requirements file's, a lock's) and build_jobs count only where a cell has them
+        "requirements": digest(resolved if not (cell.packages.constraints or cell.packages.hashes) else
+                               {**resolved, "constraints": list(cell.packages.constraints),
+                                "hashes": described["packages"].get("hashes")}),
         "cell": digest({"modules": list(cell.packages.modules), "installer": cell.installer,
                         "expect": cell.expect, "expect_cuda": described["expect_cuda"], "timeout": cell.timeout,
-                        "memory": cell.memory, "retry": [cell.retry.attempts, cell.retry.backoff]}),
+                        "memory": cell.memory, "retry": [cell.retry.attempts, cell.retry.backoff],
+                        **({"build_jobs": cell.build_jobs} if cell.build_jobs else {})}),
         "host": digest({"gpu": gpu, **{k: host.get(k) for k in HOST_KEYS}}),
         "harness": harness_digest(),
     }

@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from harness import incell, installers, redact
 from harness.backends.base import LABEL_CELL, LABEL_RUN, Backend, Job, Mount
 from harness.errors import HarnessError
+from harness.incell.driver import requirement_names
 from harness.model import Cell
 from harness.plan.target import Target
 from harness.run.options import RunOptions, effective
@@ -91,9 +95,30 @@ def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
             "find_links": links}
 
 
+def requirement_files(cell: Cell) -> tuple[list[str] | None, list[str]]:
+    """(requirement lines for a file, or None when the requirements go on the command line; constraint
+    lines): a set with hashes is installed from a file (pip takes --hash only there), each line
+    with the hashes its name must match."""
+    packages = cell.packages
+
+    def line(text: str) -> str:
+        try:
+            name = Requirement(text.split(";")[0]).name
+        except InvalidRequirement:
+            return text
+        return " ".join([text, *(f"--hash={h}" for h in packages.hashes_of(name))])
+
+    names = {canonicalize_name(n) for n in requirement_names(packages.requirements)}
+    constraints = [c if canonicalize_name(requirement_names([c])[0]) in names else line(c)
+                   for c in packages.constraints]
+    return ([line(r) for r in packages.requirements] if packages.hashes else None), constraints
+
+
 def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
     cell = effective(cell, options)
-    cache = cache_name(cell, options.cache_namespace) if options.shared_caches else None
+    # a replayed lock is installed from its wheelhouse alone: no shared cache, no network
+    replay = cell.packages.lock is not None
+    cache = cache_name(cell, options.cache_namespace) if options.shared_caches and not replay else None
     environ = os.environ if options.environ is None else options.environ
     pip_args, link_mounts = pip_options(cell, backend, served)
     ca_mounts, env = forwarded_environment(environ, backend)
@@ -101,12 +126,15 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
     env["PIP_CONFIG_FILE"] = os.devnull
     installer = installers.get(cell.installer)
     env = installer.environment(env)
+    requirement_lines, constraint_lines = requirement_files(cell)
     spec = {
         "workdir": CELL_WORKDIR,
         # the host backend's "image" is the environment the person runs in: seen as an image's packages are
         "system_site_packages": cell.image.ships_torch or backend.inherits_environment,
         "inherit_environment": backend.inherits_environment,
         "requirements": list(cell.packages.requirements),
+        "requirements_file": requirement_lines,
+        "constraints": constraint_lines,
         "pip_args": pip_args,
         "modules": list(cell.packages.modules),
         "env": env,
@@ -119,6 +147,9 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         "cache": {"dir": backend.cache_dir(cache)} if cache else None,
         "venv_name": re.sub(r"[^A-Za-z0-9._-]", "_", f"{options.run_id}-{cell.id}"),
         "keep": options.keep,
+        # a source build's parallelism: the driver's rule from this limit, unless the matrix sets build_jobs
+        "memory": cell.memory,
+        "build_jobs": cell.build_jobs,
     }
     files = {
         **{name: Path(path).read_bytes() for name, path in incell.FILES.items()},
@@ -134,6 +165,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         keep=options.keep,
         gpu=options.gpu,
         host_network=job_uses_host_network(cell, backend),
+        no_network=replay,
         memory=cell.memory,
         cache=cache,
     )

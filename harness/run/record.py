@@ -76,6 +76,7 @@ def result(attempt: Attempt, verdict: Verdict, *, matrix: str, run_id: str, back
         prediction=redact.data(dict(attempt.prediction), known) if attempt.prediction else None,
         cache=attempt.keyed,
         caches=caches_record(cache, parsed, install),
+        build=dict(parsed.build) if parsed and parsed.build else None,
     )
 
 

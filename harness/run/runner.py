@@ -29,6 +29,7 @@ from harness.results import store
 from harness.run import cache as result_cache
 from harness.run import progress, record, schedule
 from harness.run.job import cache_name, job_uses_host_network, make_job
+from harness.run.ledger import RunLedger
 from harness.run.options import RunOptions, effective, forced, now
 from harness.run.record import Attempt
 from harness.run.serve import WheelhouseServer
@@ -125,6 +126,9 @@ def network_notes(cell: Cell, backend: Backend) -> list[str]:
     if job_uses_host_network(cell, backend):
         notes.append("ran on the host's network: an index on this machine's loopback must be reachable "
                      "(a bridge network cannot reach it)")
+    if cell.packages.lock is not None:
+        notes.append(f"replayed the lock {cell.packages.lock.path} from its wheelhouse alone, hash-checked, with no "
+                     "network" + ("" if backend.name == "docker" else " (this backend cannot take the network away)"))
     if cell.index.serve and not backend.reaches_host_loopback:
         notes.append("served wheelhouse copied into the cell as a find-links folder: the engine cannot "
                      "reach this machine's loopback")
@@ -198,6 +202,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
         for directory in dict.fromkeys(d for c in cells for d in c.index.serve):
             served[directory] = stack.enter_context(WheelhouseServer(directory)).url
             reporter.note(f"Serving wheelhouse {Path(directory).name} at {served[directory]}")
+        ledger = RunLedger(results_dir, options.run_id, served=served, environ=options.environ)
 
         def work(i: int, cancel: threading.Event) -> CellResult:
             cell = cells[i]
@@ -214,6 +219,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                 raise
             except OSError as exc:  # the cell's log could not be written
                 raise unwritable(cell.id, exc) from None
+            if not result.reused:  # what its index offered, kept once per run and source
+                result = ledger.attach(cell, result)
             save(result)
             reporter.done(cell.id, done_line(result, i + 1, len(cells), options.run_id))
             return result

@@ -38,16 +38,22 @@ def _page(title: str, links: list[tuple[str, str]]) -> bytes:
             f"<title>{html.escape(title)}</title></head><body>\n{body}\n</body></html>\n").encode()
 
 
+FILE_MAX_AGE = 3600  # seconds a cell's pip may keep a served file without asking again (the URL has the run's port)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     directory: Path  # set on the subclass made per server
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
         pass  # the cells' own logs say what they fetched
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8") -> None:
+    def _send(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8",
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -76,7 +82,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if len(parts) == 2 and parts[0] == "files" and project_of(parts[1]):
                 target = self.directory / parts[1]
                 if target.is_file():
-                    return self._send(200, target.read_bytes(), "application/octet-stream")
+                    # cacheable, as an index's files are: where pip caches plain HTTP (a --trusted-host), cells
+                    # of the run share one download, and `lock --wheelhouse` finds the file there
+                    return self._send(200, target.read_bytes(), "application/octet-stream",
+                                      {"Cache-Control": f"max-age={FILE_MAX_AGE}",
+                                       "ETag": f'"{file_sha256(target)}"'})
             return self._send(404, b"not found\n", "text/plain")
         except OSError as exc:
             return self._send(500, f"cannot read the wheelhouse: {exc}\n".encode(), "text/plain")

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -246,6 +247,9 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
     garbled = _garbled(checks, roots, output)
     if garbled:
         return garbled
+    mismatch = hash_mismatch(output)
+    if mismatch:
+        return mismatch
     down = [c for c in checks if c.get("error")]
     untrusted = UNTRUSTED.search(output)
     pip_down = _pip_lines(output, UNREACHABLE, 2)
@@ -304,6 +308,58 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
                                 missing, only_binary)
     return Judgement(verdict=Verdict.INSTALL_FAILED, evidence=tuple(_error_lines(output, 3)),
                      hint="pip failed for a reason the harness does not recognise: read the cell's log")
+
+
+# pip's words for a file whose hash is not the one required, then uv's
+PIP_HASH = re.compile(r"^[ \t]+(\S+) from (\S+?)(?: \(from .*\))?:[ \t]*\n"
+                      r"\s+Expected sha256 (\w+)[ \t]*\n\s+Got\s+(\w+)", re.M)
+UV_HASH = re.compile(r"Hash mismatch for `([^`]+)`\s*\n\s*Expected:\s*\n\s*sha256:(\w+)\s*\n\s*Computed:\s*\n"
+                     r"\s*sha256:(\w+)")
+HASH_HINT = ("a file is not the one its hash names: someone or something replaced it (a tampered wheelhouse, an "
+             "index that swapped an artifact). It was not installed, and nothing was installed instead: compare it "
+             "with the file the lock was made from, restore that file (`wheel-harness lock CELL --wheelhouse DIR` "
+             "fetches it checked), or lock again if the change is meant")
+
+
+def hash_mismatch(output: str) -> Judgement | None:
+    """A file that did not match the hash its requirement names (a lock, a requirements file with
+    --hash): its own finding, with the file, the hash expected and the hash found."""
+    found = [(m.group(1), unquote(m.group(2).rsplit("/", 1)[-1]), m.group(3), m.group(4))
+             for m in PIP_HASH.finditer(output)]
+    found += [(m.group(1), None, m.group(2), m.group(3)) for m in UV_HASH.finditer(output)]
+    if not found and "DO NOT MATCH THE HASHES" not in output and "Hash mismatch for" not in output:
+        return None
+    evidence = [_clip(f"{what}" + (f" ({name})" if name else "") + f": expected sha256 {want}, the file has {got}")
+                for what, name, want, got in found] or _error_lines(output, 2)
+    return Judgement(verdict=Verdict.HASH_MISMATCH, evidence=tuple(evidence), hint=HASH_HINT)
+
+
+# A compiler (or the build) killed for memory, in its own words: gcc's, and what a build's Python says.
+BUILD_KILLED = re.compile(r"Killed signal terminated program \S+|virtual memory exhausted|"
+                          r"cc1(?:plus)?: out of memory|died with <Signals\.SIGKILL: 9>|Killed\s*$", re.M)
+BUILDING = re.compile(r"Building wheels? for|Running setup\.py|Preparing metadata|Building `?\S+`? @|"
+                      r"Getting requirements to build")
+
+
+def out_of_memory_build(output: str, oom_killed: bool, build: Mapping[str, Any] | None,
+                        limit: str) -> Judgement | None:
+    """A source build the kernel killed for memory: at how many parallel jobs, and what to lower; None
+    when the output shows no build dying for memory."""
+    killed = BUILD_KILLED.search(output)
+    if not (killed or (oom_killed and BUILDING.search(output))):
+        return None
+    jobs = (build or {}).get("jobs")
+    said = f"{jobs} parallel job{'s' if jobs != 1 else ''}" if jobs else "the build's default parallelism"
+    rule = f" ({build['rule']})" if build and build.get("rule") else ""
+    evidence = [f"the source build ran out of memory{limit} at {said}{rule}"]
+    evidence += [_clip(f"the build said: {killed.group(0).strip()}")] if killed else []
+    if jobs and jobs > 1:
+        hint = (f"ran out of memory at {said}: lower build_jobs (e.g. build_jobs = {max(1, jobs // 2)} in [matrix] "
+                "or the cell's include), or give the cell more memory (`memory`)")
+    else:
+        hint = (f"ran out of memory at {said}: one job is the least, so give the cell more memory (`memory` in the "
+                "matrix or the include, or --memory), or find a prebuilt wheel for this target")
+    return Judgement(verdict=Verdict.SOURCE_BUILD_FAILED, evidence=tuple(_clip(e) for e in evidence), hint=hint)
 
 
 PIP_EXCEPTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception)): .*$", re.M)
@@ -1017,6 +1073,9 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
                          evidence=evidence or (f"python -m venv failed (exit {venv.get('returncode')})",),
                          hint="the image cannot make a venv: add python3-venv (Debian/Ubuntu) to the image")
     if install and install.get("status") not in ("ok", "skipped"):
+        starved = out_of_memory_build(parsed.output.get("install", ""), execution.oom_killed, parsed.build, limit)
+        if starved and (execution.oom_killed or install.get("status") != "incomplete"):
+            return starved
         if install.get("status") == "incomplete" or install.get("signal"):
             return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
                 f"pip died ({install.get('signal') or 'no end recorded'})",),
@@ -1107,6 +1166,10 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMod
              if i.get("source") == "source"]
     if built:
         notes.append(f"built from source: {', '.join(built)}")
+    if (built or verdict is Verdict.SOURCE_BUILD_FAILED) and parsed.build and parsed.build.get("jobs"):
+        jobs, rule = parsed.build["jobs"], parsed.build.get("rule")
+        set_ = ", ".join(f"{k}={v}" for k, v in (parsed.build.get("variables") or {}).items())
+        notes.append(f"source builds ran with {jobs} parallel job{'s' if jobs != 1 else ''} ({rule}): {set_}")
     return Judgement(verdict=verdict, evidence=tuple(evidence), notes=tuple(notes), hint=hint, cause=cause)
 
 

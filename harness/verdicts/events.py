@@ -50,6 +50,7 @@ class CellEvents:
     install_split: dict | None = None  # seconds resolving+downloading vs installing files (last attempt)
     cache: dict | None = None  # the download cache the cell had: {"shared": bool, "state": "warm" or "cold"}
     release_dates: dict | None = None  # after an import failed on NumPy's ABI: {"project", "checks"} (driver)
+    build: dict | None = None  # the parallel jobs the driver gave source builds: {"jobs", "rule", "variables" …}
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -81,6 +82,7 @@ def parse(text: str) -> CellEvents:
     split: dict | None = None
     cache: dict | None = None
     dates: dict | None = None
+    build: dict | None = None
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -108,6 +110,8 @@ def parse(text: str) -> CellEvents:
                        "items": obj.get("items") or []}
             if obj.get("installer") == "uv":
                 install["prepared"] = obj.get("prepared")  # what uv fetched or built (not from its cache)
+        elif obj.get("event") == "build-jobs":
+            build = {k: v for k, v in obj.items() if k != "event"}
         elif obj.get("event") == "cache":
             cache = {"shared": bool(obj.get("shared")), "state": obj.get("state")}
         elif obj.get("event") == "torch-state" and obj.get("when") in ("before", "after"):
@@ -151,6 +155,7 @@ def parse(text: str) -> CellEvents:
         install_split=split,
         cache=cache,
         release_dates=dates,
+        build=build,
     )
 
 

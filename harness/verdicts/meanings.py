@@ -72,6 +72,12 @@ MEANINGS: Mapping[Verdict, tuple[str, str]] = MappingProxyType({
         "give the image what the hint names it lacks, install the prebuilt distribution the project names, or "
         "find a wheel for this target"
     ),
+    Verdict.HASH_MISMATCH: (
+        "a file is not the one the hash its requirement names (a replayed lock's wheelhouse, a requirements file "
+        "with `--hash`): the evidence names the file, the hash expected and the hash found. Nothing is installed "
+        "in its place",
+        "find who replaced the file; restore it, or lock again if the change is meant"
+    ),
     Verdict.INSTALL_FAILED: (
         "pip failed in a way none of the above explains",
         "read the log"

@@ -1,0 +1,104 @@
+"""A run's index ledger: after each cell, what each of its index variant's sources offered for the
+projects it installed (harness.plan.ledger), asked once per run, source and project, stored once per
+run and source (harness.results.store), and named from the cell's result.
+
+Asking never fails a cell: a source that does not answer is an entry with its error, and anything else
+that goes wrong is a note on the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from harness import redact
+from harness.errors import HarnessError
+from harness.model import Cell, CellResult
+from harness.plan import ledger as ask
+from harness.plan import releases
+from harness.results import store
+
+
+def shown(path: str) -> str:
+    """A host folder as results name it (relative to the working directory, else by name)."""
+    p, cwd = Path(path), Path.cwd()
+    return str(p.relative_to(cwd)) if p.is_relative_to(cwd) else p.name
+
+
+def sources(cell: Cell, served: Mapping[str, str]) -> list[ask.Source]:
+    """The places the cell's installer looked: served wheelhouses (asked at this run's URL, named by
+    folder), find-links folders, and the index URLs (pip's default index unless the variant has its
+    own or none)."""
+    index = cell.index
+    out = [ask.Source(label=f"{shown(d)} (served)", kind="served", url=served[d])
+           for d in index.serve if d in served]
+    out += [ask.Source(label=f"{shown(d)} (folder)", kind="folder", folder=d) for d in index.find_links]
+    urls = [index.index_url] if index.index_url else ([] if index.no_index or index.serve else [None])
+    for url in [*urls, *index.extra_index_urls]:
+        if url is None:
+            try:
+                url = releases.default_index_url()
+            except HarnessError:
+                continue
+        out.append(ask.Source(label=redact.url(url), kind="index", url=url))
+    return out
+
+
+def installed(result: CellResult) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """(project → the versions the cell installed, file name → the sha256 its install reported)."""
+    projects: dict[str, set[str]] = {}
+    hashes: dict[str, str] = {}
+    for item in (result.install or {}).get("items") or ():
+        if item.get("name") and item.get("version"):
+            projects.setdefault(canonicalize_name(str(item["name"])), set()).add(str(item["version"]))
+        if item.get("file") and item.get("sha256"):
+            hashes[str(item["file"])] = str(item["sha256"])
+    return projects, hashes
+
+
+class RunLedger:
+    """The ledgers of one run, filled as cells end (cells may end at the same time)."""
+
+    def __init__(self, results_dir: Path, run_id: str, *, served: Mapping[str, str] | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.results_dir, self.run_id = Path(results_dir), run_id
+        self.served, self.environ = dict(served or {}), environ
+        self.lock = threading.Lock()
+        self.ledgers: dict[str, dict[str, Any]] = {}  # source label → its ledger
+        self.files: dict[str, str] = {}  # source label → its file, relative to the results folder
+
+    def attach(self, cell: Cell, result: CellResult) -> CellResult:
+        """The result with its ledger reference; the sources asked for what they had not been asked yet."""
+        projects, hashes = installed(result)
+        if not projects:
+            return result
+        try:
+            refs = [self._add(source, projects, hashes) for source in sources(cell, self.served)]
+        except (OSError, ValueError, HarnessError) as exc:
+            note = f"the index ledger could not be kept: {type(exc).__name__}: {exc}"
+            return dataclasses.replace(result, notes=(*result.notes, note))
+        return dataclasses.replace(result, ledger={"run_id": self.run_id, "projects": sorted(projects),
+                                                   "sources": refs})
+
+    def _add(self, source: ask.Source, projects: Mapping[str, set[str]], hashes: Mapping[str, str]) -> dict[str, str]:
+        with self.lock:
+            ledger = self.ledgers.setdefault(source.label, {
+                "ledger_version": ask.LEDGER_VERSION, "run_id": self.run_id, "source": source.label,
+                "kind": source.kind, "asked_at": ask.now(), "projects": {}})
+            known = ledger["projects"]
+            wanted = {p: v for p, v in projects.items()
+                      if p not in known or not set(v) <= set(known[p].get("asked_versions") or ())}
+            if wanted:
+                asked = ask.ask(source, {p: v | set(known.get(p, {}).get("asked_versions") or ())
+                                         for p, v in wanted.items()}, known=hashes, environ=self.environ)
+                for project, found in asked.items():
+                    found["asked_versions"] = sorted(wanted[project] | set(known.get(project, {})
+                                                                           .get("asked_versions") or ()))
+                    known[project] = found
+                self.files[source.label] = store.write_ledger(self.results_dir, ledger)
+            return {"source": source.label, "file": self.files[source.label]}
