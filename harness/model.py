@@ -100,6 +100,11 @@ class Image:
     cuda: str | None = None  # the CUDA version the image targets ("12.6"), for index URL templates
     python_version: str | None = None  # the image's Python ("3.10"), for `plan`
     glibc: str | None = None  # the image's glibc ("2.35"), for `plan`'s manylinux level
+    # A Dockerfile image's build: host folders put into its build context under these names (a wheelhouse)
+    build_folders: tuple[tuple[str, str], ...] = ()
+    # A file of the build context (relative to the recipe's folder) the recipe copies in after its
+    # dependency layers: the cached build is measured after a change to it
+    source_file: str | None = None
 
     @property
     def recipe(self) -> Recipe | None:
@@ -299,6 +304,8 @@ class TableSpec:
     columns: tuple[TableColumn, ...]
     cells: tuple[str, ...] = ()  # approach names or cell-id patterns, in row order; () means every cell
     title: str | None = None  # the heading when the table is added to a document that lacks its markers
+    # rows for approaches no cell of the matrix runs: (approach name, why it is not run here)
+    elsewhere: tuple[tuple[str, str], ...] = ()
 
 
 # The values a declared table can show: name → (default header, what it shows). harness.reports.columns renders
@@ -310,13 +317,15 @@ TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "index": ("Index", "the index variant"),
     "packages": ("Packages", "the package set"),
     "installer": ("Installer", "pip or uv"),
-    "build": ("Build Time", "the image's build over the stored runs: seconds when the image was not there (`cold`) "
-                            "and when an existing image was rebuilt from BuildKit's cache (`cached`), a range where "
-                            "measured more than once; `image present` when no run built it (`no image` on the "
-                            "host backend)"),
+    "build": ("Build Time", "the image's build over the stored runs: seconds with no layer cache (`cold`, when the "
+                            "image was not there) and from BuildKit's warm cache (`cached`: after a change to the "
+                            "recipe's `source_file`, or rebuilt unchanged when it names none), a range where measured "
+                            "more than once; `image present` when no run built it (`no image` on the host backend)"),
+    "size": ("Image size", "the final image's size, as the engine reports it (its layers' sizes are in the result)"),
     "install": ("Install", "seconds the install took, and how much it downloaded"),
-    "run": ("Run Time", "install plus imports: the install phase (with uv's bootstrap or a pip upgrade) plus the "
-                        "probe (every import and the CUDA checks); the venv and the container start are not counted"),
+    "run": ("Run Time", "start plus install plus imports: the container's start, the install phase (with uv's "
+                        "bootstrap or a pip upgrade; none on an image that holds every requirement) and the probe "
+                        "(every import and the CUDA checks); the cell's venv is not counted"),
     "imports": ("Imports", "imports alone: the probe's seconds (every import and the CUDA checks)"),
     "total": ("Total", "the cell's whole time, image included"),
     "downloaded": ("Downloaded", "bytes the install fetched over the network"),
@@ -430,6 +439,7 @@ class CellResult:
     cache: dict[str, Any] | None = None  # the result cache's key {"key", "parts"}, or {"why"} it has none
     reused: dict[str, Any] | None = None  # set when a later run reused this record: {"by_run", "at", "why"}
     caches: dict[str, Any] | None = None  # the download caches: shared or cold, warm or cold, what was reused
+    image: dict[str, Any] | None = None  # the image: its id, size and layers, and the builds this run made of it
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
@@ -446,7 +456,7 @@ class CellResult:
             phases=tuple(data.get("phases") or ()), log=data.get("log"), expected=bool(data.get("expected", True)),
             exit_code=data.get("exit_code"), install=data.get("install"), torch_guard=data.get("torch_guard") or {},
             prediction=data.get("prediction"), cache=data.get("cache"), reused=data.get("reused"),
-            caches=data.get("caches"),
+            caches=data.get("caches"), image=data.get("image"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -476,4 +486,5 @@ class CellResult:
             "cache": self.cache,
             "reused": self.reused,
             "caches": self.caches,
+            "image": self.image,
         }

@@ -45,7 +45,8 @@ def cmd_images(args: argparse.Namespace) -> int:
             print(f"{img.tag}: exists")
             continue
         try:
-            print(f"{img.tag}: built in {dockerfile.build_dockerfile(img):.1f} s")
+            builds = dockerfile.make(img, fresh=True)
+            print(f"{img.tag}: built " + ", ".join(f"{b.how} in {b.seconds:.1f} s" for b in builds))
         except dockerfile.BuildError as exc:
             print(f"ERROR {img.tag}: {exc}\n  hint: {exc.hint}", file=sys.stderr)
             failures += 1
