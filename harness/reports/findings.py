@@ -38,10 +38,10 @@ class Measured:
     def of(cls, records: Records) -> Measured:
         latest = records[-1]
         built = columns.builds(records)
-        install = (latest.get("timings") or {}).get("install")
+        installed = any(p.get("phase") == "install" and p.get("status") in ("ok", "failed")
+                        for p in latest.get("phases") or ())
         return cls(cold=(built.get("cold") or [None])[-1], cached=(built.get("cached") or [None])[-1],
-                   size=columns.image_size(latest), run=columns.run_seconds(latest),
-                   installs=isinstance(install, (int, float)) and not isinstance(install, bool))
+                   size=columns.image_size(latest), run=columns.run_seconds(latest), installs=installed)
 
 
 def faster(value: float | None, base: float | None) -> str | None:
@@ -137,7 +137,7 @@ def bullet(cell: Cell, records: Records, base: Measured | None, base_name: str) 
         why = table.hint_text(latest)
         evidence = _evidence(latest)
         if why:
-            text += f" {why[0].upper()}{why[1:]}" + ("" if why.endswith(".") else ".")
+            text += f" Why: {why}" + ("" if why.endswith(".") else ".")
         if evidence:
             text += f" Evidence: `{evidence}`"
     return section(latest), text
