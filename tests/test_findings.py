@@ -9,11 +9,11 @@ from harness.reports import findings
 
 
 @pytest.mark.parametrize(("value", "base", "text"), [
-    (10.0, 60.0, "6× faster"),
-    (40.0, 60.0, "1.5× faster"),
-    (57.0, 60.0, "about as fast"),
-    (70.0, 60.0, "1.2× slower"),
-    (180.0, 60.0, "3× slower"),
+    (10.0, 60.0, "6× faster than"),
+    (40.0, 60.0, "1.5× faster than"),
+    (57.0, 60.0, "about as fast as"),
+    (70.0, 60.0, "1.2× slower than"),
+    (180.0, 60.0, "3× slower than"),
     (None, 60.0, None),
     (10.0, None, None),
     (0.0, 60.0, None),
@@ -23,9 +23,9 @@ def test_a_time_is_put_against_the_baselines(value, base, text):
 
 
 @pytest.mark.parametrize(("value", "base", "text"), [
-    (620, 1000, "38 % smaller"),
-    (1120, 1000, "12 % larger"),
-    (1004, 1000, "the same size"),
+    (620, 1000, "38 % smaller than"),
+    (1120, 1000, "12 % larger than"),
+    (1004, 1000, "the same size as"),
     (None, 1000, None),
     (1000, 0, None),
 ])

@@ -98,12 +98,15 @@ def test_each_recipe_is_measured_cold_then_after_a_change_to_its_source(plan):
             assert reinstalled, (approach, cached)
 
 
-def test_the_image_size_is_the_engines_and_the_recipes_that_leave_pips_cache_behind_are_smaller(plan):
+def test_the_image_size_is_the_engines_and_multi_stage_ships_no_more_than_the_venv(plan):
     sizes = plan["sizes"]
     for approach, record in plan["records"].items():
         assert record["image"]["size"] == sizes[approach]
-        assert sum(layer["size"] for layer in record["image"]["layers"]) <= sizes[approach]
-    assert sizes["Multi-stage"] < sizes["Original"] and sizes["Pre-built cache"] < sizes["Original"]
+        assert sum(layer["size"] for layer in record["image"]["layers"]) == sizes[approach]
+    # what the install leaves behind (pip's cache, where pip writes one) stays in the builder
+    assert sizes["Multi-stage"] <= sizes["Original"]
+    layers = [layer["created_by"] for layer in plan["records"]["Multi-stage"]["image"]["layers"]]
+    assert layers[1:] == ["COPY /opt/venv /opt/venv # buildkit", "COPY chain-smoke/ /app/ # buildkit"]
 
 
 def test_the_plan_row_shows_build_times_size_and_run_time_as_measured(plan):
@@ -130,9 +133,8 @@ def test_the_findings_compare_each_recipe_with_original(plan):
     sizes = plan["sizes"]
     for approach in ("Pre-built cache", "Multi-stage"):
         item = next(line for line in block.splitlines() if line.startswith(f"- **{approach}** "))
-        change = (sizes["Original"] - sizes[approach]) / sizes["Original"] * 100
-        assert item.startswith(f"- **{approach}** (degraded, as expected): image "
-                               f"{table.format_bytes(sizes[approach])}, {change:.0f} % smaller than Original's"), item
+        assert re.match(rf"- \*\*{re.escape(approach)}\*\* \(degraded, as expected\): image "
+                        rf"{re.escape(table.format_bytes(sizes[approach]))}, [^;]+ Original's;", item), item
         cached = plan["records"][approach]["image"]["builds"][1]["seconds"]
         original = plan["records"]["Original"]["image"]["builds"][1]["seconds"]
         assert re.search(rf"cached build {re.escape(table.format_seconds(cached))}, [^;]+ than Original's "

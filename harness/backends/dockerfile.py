@@ -160,7 +160,8 @@ def steps(output: str) -> tuple[tuple[str, ...], int]:
     for line in output.splitlines():
         begun = STEP_LINE.match(line)
         if begun and not begun.group(3).startswith("FROM "):
-            text = f"[{begun.group(2)}] {' '.join(begun.group(3).split())}"
+            instruction = " ".join(t for t in begun.group(3).split() if not t.startswith("--mount="))
+            text = f"[{begun.group(2)}] {instruction}"
             names.setdefault(begun.group(1), text if len(text) <= STEP_MAX else text[:STEP_MAX - 1] + "…")
             continue
         ended = STATUS_LINE.match(line)

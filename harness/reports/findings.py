@@ -45,26 +45,26 @@ class Measured:
 
 
 def faster(value: float | None, base: float | None) -> str | None:
-    """`6× faster`, `1.4× slower`, `about as fast`; None when either is unknown."""
+    """`6× faster than`, `1.4× slower than`, `about as fast as`; None when either is unknown."""
     if value is None or base is None or value <= 0 or base <= 0:
         return None
     ratio = base / value
     if abs(ratio - 1) < SAME:
-        return "about as fast"
+        return "about as fast as"
     if ratio > 1:
-        return f"{ratio:.0f}× faster" if ratio >= 2 else f"{ratio:.1f}× faster"
+        return f"{ratio:.0f}× faster than" if ratio >= 2 else f"{ratio:.1f}× faster than"
     slower = 1 / ratio
-    return f"{slower:.0f}× slower" if slower >= 2 else f"{slower:.1f}× slower"
+    return f"{slower:.0f}× slower than" if slower >= 2 else f"{slower:.1f}× slower than"
 
 
 def smaller(value: int | None, base: int | None) -> str | None:
-    """`38 % smaller`, `12 % larger`, `the same size`; None when either is unknown."""
+    """`38 % smaller than`, `12 % larger than`, `the same size as`; None when either is unknown."""
     if value is None or base is None or base <= 0:
         return None
     change = (base - value) / base * 100
     if abs(change) < 1:
-        return "the same size"
-    return f"{abs(change):.0f} % {'smaller' if change > 0 else 'larger'}"
+        return "the same size as"
+    return f"{abs(change):.0f} % {'smaller' if change > 0 else 'larger'} than"
 
 
 def _seconds(value: float | None) -> str:
@@ -78,7 +78,7 @@ def measures(measured: Measured, base: Measured | None, base_name: str) -> list[
         text = f"image {table.format_bytes(measured.size)}"
         against = smaller(measured.size, base.size) if base else None
         if against:
-            text += f", {against} than {base_name}'s"
+            text += f", {against} {base_name}'s"
         if measured.installs:
             text += " (the packages are installed when the container starts, not in it)"
         parts.append(text)
@@ -87,13 +87,13 @@ def measures(measured: Measured, base: Measured | None, base_name: str) -> list[
         if value is None:
             continue
         against = faster(value, other)
-        parts.append(f"{kind} build {_seconds(value)}" + (f", {against} than {base_name}'s {_seconds(other)}"
+        parts.append(f"{kind} build {_seconds(value)}" + (f", {against} {base_name}'s {_seconds(other)}"
                                                           if against else ""))
     if measured.cold is None and measured.cached is None:
         parts.append("no build measured (the image was there)")
     if measured.run is not None:
         against = faster(measured.run, base.run if base else None)
-        parts.append(f"run {_seconds(measured.run)}" + (f", {against} than {base_name}'s {_seconds(base.run)}"
+        parts.append(f"run {_seconds(measured.run)}" + (f", {against} {base_name}'s {_seconds(base.run)}"
                                                         if against and base else "")
                      + (" (install included)" if measured.installs else ""))
     return parts
