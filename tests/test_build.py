@@ -105,12 +105,14 @@ def test_the_build_context_is_a_copy_with_the_build_folders_in_it_and_the_recipe
     (house / "nested").mkdir()  # find-links sees files only: so does the build
     original = (SOURCE_CHANGE.parent / "app" / "main.py").read_bytes()
     context = dockerfile.assemble_context(measured(house), tmp_path / "ctx", changed=True)
+    again = dockerfile.assemble_context(measured(house), tmp_path / "ctx-again", changed=True)
     assert sorted(p.name for p in (context / "wheelhouse").iterdir()) == [
         "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"]
     assert (context / "source-change.Dockerfile").read_bytes() == SOURCE_CHANGE.read_bytes()
     assert (context / ".dockerignore").is_file()
     changed = (context / "app" / "main.py").read_bytes()
-    assert changed == original + dockerfile.COLD_VARIANT.encode()
+    assert changed.startswith(original) and changed[len(original):].startswith(b"# wheel-harness: a change")
+    assert (again / "app" / "main.py").read_bytes() != changed  # a change no earlier build has seen
     assert (SOURCE_CHANGE.parent / "app" / "main.py").read_bytes() == original  # a hard link is never written through
     as_written = dockerfile.assemble_context(measured(house), tmp_path / "ctx2")
     assert (as_written / "app" / "main.py").read_bytes() == original
@@ -135,17 +137,19 @@ class ContextRun(FakeRun):
         return super().__call__(cmd, env, **kw)
 
 
-def test_a_missing_measured_recipe_is_built_cold_with_its_source_changed_then_cached_as_written(tmp_path):
+def test_a_missing_measured_recipe_is_built_cold_then_cached_after_a_source_change_then_as_written(tmp_path):
     house = tmp_path / "house"
     house.mkdir()
-    run = ContextRun([(0, (BUILDKIT / "cold.txt").read_text()), (0, (BUILDKIT / "cached.txt").read_text())])
-    cold, cached = dockerfile.make(measured(house), fresh=True, clients=["docker"], run=run, environ={},
-                                   log=lambda _: None)
-    assert (cold.how, cached.how) == ("cold", "cached")
-    first, second = (cmd for cmd, _ in run.calls)
-    assert "--no-cache" in first and "--no-cache" not in second
-    assert run.sources[0].endswith(dockerfile.COLD_VARIANT) and not run.sources[1].endswith(dockerfile.COLD_VARIANT)
+    as_written = (SOURCE_CHANGE.parent / "app" / "main.py").read_text()
+    run = ContextRun([(0, (BUILDKIT / "cold.txt").read_text()), (0, (BUILDKIT / "cached.txt").read_text()),
+                      (0, (BUILDKIT / "unchanged.txt").read_text())])
+    cold, cached, restored = dockerfile.make(measured(house), fresh=True, clients=["docker"], run=run, environ={},
+                                             log=lambda _: None)
+    assert (cold.how, cached.how, restored.how) == ("cold", "cached", "unchanged")
+    assert ["--no-cache" in cmd for cmd, _ in run.calls] == [True, False, False]
+    assert [source == as_written for source in run.sources] == [True, False, True]
     assert cached.what == "warm cache, after a change to app/main.py"
+    assert (cached.steps_run, cached.steps_cached) == (("[3/3] COPY app/ /app/",), 1)
 
 
 def test_a_present_measured_recipe_is_rebuilt_unchanged_and_an_unmeasured_one_cached(tmp_path):
@@ -155,7 +159,7 @@ def test_a_present_measured_recipe_is_rebuilt_unchanged_and_an_unmeasured_one_ca
     [again] = dockerfile.make(measured(house), fresh=False, clients=["docker"], run=run, environ={},
                               log=lambda _: None)
     assert again.how == "unchanged" and "--no-cache" not in run.calls[0][0]
-    assert not run.sources[0].endswith(dockerfile.COLD_VARIANT)
+    assert run.sources[0] == (SOURCE_CHANGE.parent / "app" / "main.py").read_text()
     plain = FakeRun([(0, ""), (0, "")])
     [cold] = dockerfile.make(image(), fresh=True, clients=["docker"], run=plain, environ={}, log=lambda _: None)
     [cached] = dockerfile.make(image(), fresh=False, clients=["docker"], run=plain, environ={}, log=lambda _: None)
@@ -165,11 +169,13 @@ def test_a_present_measured_recipe_is_rebuilt_unchanged_and_an_unmeasured_one_ca
 
 
 def test_the_steps_buildkit_ran_and_took_from_its_cache_are_read_from_its_output():
-    """Recorded from real builds: cold, every step runs; after the source change, only the COPY of it."""
+    """Recorded from real builds: cold, every step runs; after the source change, only the COPY of it;
+    as written again, none. A step is named without its mount options."""
     ran, cached = dockerfile.steps((BUILDKIT / "cold.txt").read_text())
-    assert [s.split("] ", 1)[1].split()[0] for s in ran] == ["RUN", "COPY"] and cached == 0
+    assert ran == ("[2/3] RUN ls /wheelhouse > /etc/ewh-wheelhouse", "[3/3] COPY app/ /app/") and cached == 0
     ran, cached = dockerfile.steps((BUILDKIT / "cached.txt").read_text())
-    assert [s.split("] ", 1)[1] for s in ran] == ["COPY app/ /app/"] and cached == 1
+    assert ran == ("[3/3] COPY app/ /app/",) and cached == 1
+    assert dockerfile.steps((BUILDKIT / "unchanged.txt").read_text()) == ((), 2)
 
 
 @pytest.mark.docker
@@ -185,10 +191,12 @@ def test_a_measured_recipe_is_built_cold_then_after_a_source_change_and_is_the_r
         docker_backend.client.images.remove(img.tag, force=True)
     try:
         first = docker_backend.prepare(img)
-        cold, cached = first.builds
-        assert (first.built, cold.how, cached.how) == ("cold", "cold", "cached")
+        cold, cached, restored = first.builds
+        assert (first.built, cold.how, cached.how, restored.how) == ("cold", "cold", "cached", "unchanged")
         assert cold.steps_cached == 0 and [s.split("] ", 1)[1].split()[0] for s in cold.steps_run] == ["RUN", "COPY"]
         assert [s.split("] ", 1)[1] for s in cached.steps_run] == ["COPY app/ /app/"] and cached.steps_cached == 1
+        assert restored.steps_run == () and restored.image_id == first.identity != cached.image_id
+        assert not docker_backend.has_image(cached.image_id)  # the changed variant is not left behind
         assert first.size == docker_backend.client.images.get(img.tag).attrs["Size"]
         assert first.layers and all(layer["size"] > 0 for layer in first.layers)
         out = docker_backend.client.containers.run(img.tag, ["cat", "/etc/ewh-wheelhouse", "/app/main.py"],

@@ -11,13 +11,14 @@ secret `ca-bundle` (a recipe mounts it over its own bundle for the steps that do
 variables as the predefined proxy build args, and the image's `build_folders` (a wheelhouse) inside a
 copy of the recipe's folder, under their names. `make` builds an image for a run and measures it: with
 no layer cache (`cold`), then, for a recipe that names a `source_file`, from the warm cache after a
-change to that file (`cached`), as a code change below the dependency layers would.
+change to that file (`cached`), as a code change below the dependency layers would, and as written again.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -31,12 +32,12 @@ from harness.errors import HarnessError
 from harness.model import Arch, Image
 
 CA_SECRET = "ca-bundle"  # the BuildKit secret id the recipes mount over their CA bundle
-# What the cold build's copy of a recipe's source file ends with: the cached build, of the file as written,
-# is then a build after a source change (the final image is the recipe as written).
 STEP_LINE = re.compile(r"^#(\d+) \[(?!internal\])([^\]]+)\] (.*)$")  # BuildKit's plain progress: a step begins
 STATUS_LINE = re.compile(r"^#(\d+) (DONE|CACHED|ERROR)\b")
 STEP_MAX = 120
-COLD_VARIANT = "# wheel-harness: the cold build's variant of this file; the cached build drops this line\n"
+# What the cached build's copy of a recipe's source file ends with: a change no earlier build has seen (a
+# token of its own), so the layers from that file up are rebuilt, and only those.
+SOURCE_CHANGE = "# wheel-harness: a change to this file, to measure a cached build after it ({token})\n"
 
 NO_BUILDKIT_MARKERS = ("buildx component is missing", "BuildKit is enabled but", "unknown flag: --mount")
 
@@ -91,7 +92,7 @@ def _link_or_copy(source: str, target: str) -> str:
 def assemble_context(image: Image, into: Path, *, changed: bool = False) -> Path:
     """A copy of the recipe's folder at `into`, each of the image's build folders in it under its name
     (its files, not its subfolders: what pip's find-links sees), and with `changed` the recipe's source
-    file ending in COLD_VARIANT. The folder's own .dockerignore travels with it. Raises BuildError."""
+    file ending in SOURCE_CHANGE. The folder's own .dockerignore travels with it. Raises BuildError."""
     assert image.dockerfile, image
     source = Path(image.dockerfile).parent
     names = {name for name, _ in image.build_folders}
@@ -113,7 +114,8 @@ def assemble_context(image: Image, into: Path, *, changed: bool = False) -> Path
                              hint="name a file the recipe copies in after its dependency layers")
         text = path.read_bytes()
         path.unlink()  # a hard link to the recipe's own file: never written through
-        path.write_bytes(text + (b"" if text.endswith(b"\n") or not text else b"\n") + COLD_VARIANT.encode())
+        change = SOURCE_CHANGE.format(token=secrets.token_hex(8)).encode()
+        path.write_bytes(text + (b"" if text.endswith(b"\n") or not text else b"\n") + change)
     return into
 
 
@@ -123,10 +125,11 @@ def make(image: Image, *, fresh: bool, clients: list[str] | None = None,
     """Build `image` for a run and say how each build went. Raises BuildError.
 
     `fresh` (the image is not there, or a rebuild is asked for): built with no layer cache (`cold`; cache
-    mounts such as pip's download cache stay as they are); a recipe with a `source_file` is built cold
-    with that file changed and then as written, from the warm cache: the `cached` build after a source
-    change. Not fresh: rebuilt from the cache (edits to the recipe are picked up): `cached` for a recipe
-    without a source file, `unchanged` for one with (not the measurement: nothing changed)."""
+    mounts such as pip's download cache stay as they are); a recipe with a `source_file` is then built
+    from the warm cache with a change to that file no build has seen (`cached`: the build after a source
+    change), and once more as written (`unchanged`: every layer from the cold build's cache), so the
+    image is the recipe as written. Not fresh: rebuilt from the cache (edits to the recipe are picked
+    up): `cached` for a recipe without a source file, `unchanged` for one with (nothing changed)."""
     environ = os.environ if environ is None else environ
     kw = {"clients": clients, "run": run, "environ": environ, "log": log}
     with tempfile.TemporaryDirectory(prefix="ewh-context-") as tmp:
@@ -134,7 +137,8 @@ def make(image: Image, *, fresh: bool, clients: list[str] | None = None,
         def context(changed: bool) -> Path | None:
             if not (image.build_folders or image.source_file):
                 return None  # the recipe's folder as it is
-            return assemble_context(image, Path(tmp) / ("changed" if changed else "as-written"), changed=changed)
+            where = Path(tmp) / ("changed" if changed else "as-written")
+            return where if where.is_dir() else assemble_context(image, where, changed=changed)
 
         def build(how: str, what: str, *, changed: bool = False, no_cache: bool = False) -> Build:
             iidfile = Path(tmp) / f"{how}.iid"
@@ -148,8 +152,9 @@ def make(image: Image, *, fresh: bool, clients: list[str] | None = None,
                           "changed")]
         if not image.source_file:
             return [build("cold", "no layer cache", no_cache=True)]
-        return [build("cold", "no layer cache", changed=True, no_cache=True),
-                build("cached", f"warm cache, after a change to {image.source_file}")]
+        return [build("cold", "no layer cache", no_cache=True),
+                build("cached", f"warm cache, after a change to {image.source_file}", changed=True),
+                build("unchanged", "the recipe as written again, from the cache")]
 
 
 def steps(output: str) -> tuple[tuple[str, ...], int]:
