@@ -65,7 +65,7 @@ def test_the_recording_has_every_row_of_the_plan(smoke):
     m, spec, timeline, latest = smoke
     assert set(SEVEN) - {"Jetson wheels"} <= set(latest)
     for approach in BUILT:
-        assert [b["how"] for b in latest[approach]["image"]["builds"]] == ["cold", "cached"], approach
+        assert [b["how"] for b in latest[approach]["image"]["builds"]] == ["cold", "cached", "unchanged"], approach
 
 
 def test_the_plan_table_shows_the_seven_approaches_first_with_what_each_measured(smoke):
@@ -74,7 +74,7 @@ def test_the_plan_table_shows_the_seven_approaches_first_with_what_each_measured
     assert list(shown)[1:8] == SEVEN
     for approach in BUILT:
         record = latest[approach]
-        cold, cached = (table.format_seconds(b["seconds"]) for b in record["image"]["builds"])
+        cold, cached = (table.format_seconds(b["seconds"]) for b in record["image"]["builds"][:2])
         build, size, run, notes = shown[approach]
         assert build == f"cold {cold}, cached {cached}"
         assert size == table.format_bytes(record["image"]["size"])
@@ -98,6 +98,9 @@ def test_the_findings_put_each_approach_against_original_and_quote_each_failure(
         assert f"image {table.format_bytes(size)}, {expected} Original's" in items[approach]
     pypi = items["PyPI wheels"]
     assert "(the packages are installed when the container starts, not in it)" in pypi and "(install included)" in pypi
+    hint = latest["Original"]["hint"]
+    assert f"Why: {hint}." in items["Original"]  # said once, in full; the rows with the same cause refer to it
+    assert all(items[a].endswith("Why: as for **Original**.") for a in BUILT[1:] + ["PyPI wheels"])
     failed = latest["Newest torchao + torchtune"]
     assert items["Newest torchao + torchtune"].endswith(f"Evidence: `{failed['evidence'][0]}`")
     sections = [line for line in text.splitlines() if line.startswith("**")]

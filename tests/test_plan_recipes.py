@@ -86,8 +86,9 @@ def test_every_recipe_builds_and_its_cell_is_the_chain_as_the_run_time_cells_get
 
 def test_each_recipe_is_measured_cold_then_after_a_change_to_its_source(plan):
     for approach, record in plan["records"].items():
-        cold, cached = record["image"]["builds"]
-        assert (cold["how"], cached["how"]) == ("cold", "cached"), approach
+        cold, cached, restored = record["image"]["builds"]
+        assert (cold["how"], cached["how"], restored["how"]) == ("cold", "cached", "unchanged"), approach
+        assert restored["steps_run"] == [], approach  # the recipe as written again: every layer from the cache
         assert cold["steps_cached"] == 0 and cold["steps_run"], approach  # no layer cache
         assert cached["what"] == "warm cache, after a change to chain-smoke/chain_smoke/__init__.py"
         assert any("COPY chain-smoke/ /app/" in step for step in cached["steps_run"]), (approach, cached)
@@ -115,7 +116,7 @@ def test_the_plan_row_shows_build_times_size_and_run_time_as_measured(plan):
                                "Multi-stage", "Minimal + runtime", "Package-based"]
     assert shown["Approach"] == ["Build Time", "Image size", "Run Time", "Notes"]
     for approach, record in plan["records"].items():
-        cold, cached = record["image"]["builds"]
+        cold, cached, _ = record["image"]["builds"]
         timings = record["timings"]
         build, size, run, notes = shown[approach]
         seconds = [table.format_seconds(b["seconds"]) for b in (cold, cached)]

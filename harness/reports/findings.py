@@ -127,15 +127,20 @@ def _evidence(record: Mapping[str, Any]) -> str | None:
     return text.replace("`", "'")
 
 
-def bullet(cell: Cell, records: Records, base: Measured | None, base_name: str) -> tuple[str, str]:
-    """(section, Markdown list item) for a row with a stored result."""
+def bullet(cell: Cell, records: Records, base: Measured | None, base_name: str,
+           said: dict[tuple[str, str | None], str] | None = None) -> tuple[str, str]:
+    """(section, Markdown list item) for a row with a stored result. `said` maps a (hint, evidence) pair
+    already written out to the row that said it: a row with the same ones refers to it."""
     latest = records[-1]
     name = cell.approach or cell.id
     text = f"- **{name}** ({_verdict(latest)}): " + "; ".join(
         measures(Measured.of(records), None if name == base_name else base, base_name)) + "."
     if latest.get("verdict") != Verdict.PASS.value:
-        why = table.hint_text(latest)
-        evidence = _evidence(latest)
+        why, evidence = table.hint_text(latest), _evidence(latest)
+        said = {} if said is None else said
+        if (why, evidence) in said:
+            return section(latest), text + f" Why: as for **{said[(why, evidence)]}**."
+        said[(why, evidence)] = name
         if why:
             text += f" Why: {why}" + ("" if why.endswith(".") else ".")
         if evidence:
@@ -152,6 +157,7 @@ def render(spec: TableSpec, cells: Sequence[Cell], timeline: Mapping[str, Record
     base_records = timeline.get(first.id) if first else None
     base = Measured.of(base_records) if base_records else None
     grouped: dict[str, list[str]] = {key: [] for key, _ in SECTIONS}
+    said: dict[tuple[str, str | None], str] = {}
     for row in rows:
         if isinstance(row, tuple):
             grouped["not-judged"].append(f"- **{row[0]}**: {columns.NOT_HERE}: {row[1]}")
@@ -160,7 +166,7 @@ def render(spec: TableSpec, cells: Sequence[Cell], timeline: Mapping[str, Record
         if not records:
             grouped["not-judged"].append(f"- **{row.approach or row.id}**: {columns.NOT_RUN}.")
             continue
-        key, text = bullet(row, records, base, base_name)
+        key, text = bullet(row, records, base, base_name, said)
         grouped[key].append(text)
     intro = (f"Each approach against **{base_name}** (the first row). Build times: `cold` with no layer cache, "
              "`cached` from BuildKit's warm cache after a change to the recipe's source below its dependency "
