@@ -320,7 +320,8 @@ TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "build": ("Build Time", "the image's build over the stored runs: seconds with no layer cache (`cold`, when the "
                             "image was not there) and from BuildKit's warm cache (`cached`: after a change to the "
                             "recipe's `source_file`, or rebuilt unchanged when it names none), a range where measured "
-                            "more than once; `image present` when no run built it (`no image` on the host backend)"),
+                            "more than once; `image present` when no run built it, `no image` when it could not be "
+                            "made (or on the host backend)"),
     "size": ("Image size", "the final image's size, as the engine reports it (its layers' sizes are in the result)"),
     "install": ("Install", "seconds the install took, and how much it downloaded"),
     "run": ("Run Time", "start plus install plus imports: the container's start, the install phase (with uv's "

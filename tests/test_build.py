@@ -206,3 +206,18 @@ def test_a_measured_recipe_is_built_cold_then_after_a_source_change_and_is_the_r
         assert [b.how for b in again.builds] == ["unchanged"] and again.identity == first.identity
     finally:
         docker_backend.client.images.remove(img.tag, force=True)
+
+
+def test_a_base_that_cannot_be_pulled_is_named_with_bringing_it_as_the_hint():
+    """Recorded from a real build on a base no registry here serves: the row says why, and what to do."""
+    output = (BUILDKIT / "unpullable.txt").read_text()
+    run = FakeRun([(1, output)])
+    with pytest.raises(dockerfile.BuildError) as err:
+        dockerfile.build_dockerfile(image(), clients=["docker"], run=run, environ={}, log=lambda _: None)
+    first = str(err.value).splitlines()[0]
+    assert first.startswith("building edge-wheel-harness/cache-mount:latest from cache-mount.Dockerfile failed: "
+                            "failed to solve with frontend dockerfile.v0: ") and first.endswith("no such host")
+    assert err.value.hint == ("the base image docker.io/edge-wheel-harness/not-pullable:never cannot be pulled here: "
+                              "`docker load` it (dockerfiles/README.md), or run where its registry is reachable")
+    cause, hint = dockerfile.failure((BUILDKIT / "cold.txt").read_text() + "#6 ERROR: process did not complete\n")
+    assert cause == "process did not complete" and hint.startswith("fix the Dockerfile")

@@ -6,13 +6,16 @@ Measures tests/data/dockerfiles/source-change/ with `dockerfile.make`, as a run 
 that names a source file: cold (no layer cache), cached after a change to the source file, and as written
 again, each from a copy of its folder with a wheelhouse folder in it, on the local Debian bookworm image
 (built first when missing). Writes each build's plain progress output as BuildKit printed it (cold.txt,
-cached.txt, unchanged.txt). tests/test_build.py reads them and never writes them: review
-`git diff tests/data/buildkit/` before committing a refresh.
+cached.txt, unchanged.txt). Then the same recipe on a base no registry here serves
+(edge-wheel-harness/not-pullable:never): what BuildKit prints when a base cannot be pulled
+(unpullable.txt; IPv4 addresses, such as this machine's resolver, masked). tests/test_build.py reads them
+and never writes them: review `git diff tests/data/buildkit/` before committing a refresh.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -59,6 +62,14 @@ def main(out: Path) -> None:
         for build, output in zip(builds, outputs):
             (out / f"{build.how}.txt").write_text(output)
             print(f"wrote {out / f'{build.how}.txt'}")
+        unpullable = Image(name="ewh-record-unpullable", arch=Arch.AMD64, dockerfile=str(RECIPE),
+                           build_args=(("BASE", "edge-wheel-harness/not-pullable:never"),))
+        try:
+            dockerfile.build_dockerfile(unpullable, environ=os.environ)
+        except dockerfile.BuildError as exc:
+            said = str(exc).split("\n", 1)[1]  # BuildKit's last lines, as the error keeps them
+            (out / "unpullable.txt").write_text(re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "192.0.2.1", said) + "\n")
+            print(f"wrote {out / 'unpullable.txt'}")
 
 
 if __name__ == "__main__":

@@ -157,6 +157,28 @@ def make(image: Image, *, fresh: bool, clients: list[str] | None = None,
                 build("unchanged", "the recipe as written again, from the cache")]
 
 
+VERTEX_LINE = re.compile(r"^#(\d+) (\[[^\]]+\] .*?)\s*$")
+ERROR_LINE = re.compile(r"^#(\d+) ERROR: (.*)$")
+BASE_METADATA = re.compile(r"^\[internal\] load metadata for (\S+?):?$")
+UNPULLABLE = ("failed to do request", "no such host", "pull access denied", "manifest unknown", "unauthorized",
+              "i/o timeout", "connection refused", "not found")
+
+
+def failure(output: str) -> tuple[str, str]:
+    """Why a build failed, in BuildKit's words (its last error), and what to do: a base image that cannot
+    be pulled from here (no registry, no such tag) says which, and how to bring it."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    names = {m.group(1): m.group(2) for m in map(VERTEX_LINE.match, lines) if m}
+    errors = [m for m in map(ERROR_LINE.match, lines) if m]
+    solve = [line for line in lines if line.startswith(("failed to solve", "error:", "ERROR:"))]
+    cause = (solve or [e.group(2) for e in errors] or lines[-1:] or ["no output"])[-1]
+    failed = BASE_METADATA.match(names.get(errors[-1].group(1), "")) if errors else None
+    if failed and any(word in errors[-1].group(2) for word in UNPULLABLE):
+        return cause, (f"the base image {failed.group(1)} cannot be pulled here: `docker load` it "
+                       "(dockerfiles/README.md), or run where its registry is reachable")
+    return cause, "fix the Dockerfile or its build args; base images must be pullable or present"
+
+
 def steps(output: str) -> tuple[tuple[str, ...], int]:
     """From BuildKit's plain progress: the recipe's steps that ran (`[stage-0 3/4] RUN …`, FROM lines left
     out), and how many came from the cache."""
@@ -207,8 +229,9 @@ def _build(image: Image, *, clients: list[str] | None, run: Callable[..., subpro
             tried.append(f"{client}: no BuildKit")
             continue
         tail = "\n".join(output.strip().splitlines()[-15:])
-        raise BuildError(f"building {image.tag} from {image.dockerfile} failed:\n{tail}",
-                         hint="fix the Dockerfile or its build args; base images must be pullable or present")
+        cause, hint = failure(output)
+        raise BuildError(f"building {image.tag} from {Path(image.dockerfile or '').name} failed: {cause}\n{tail}",
+                         hint=hint)
     raise BuildError(f"no docker client here can build {image.tag} with BuildKit ({'; '.join(tried) or 'none found'})",
                      hint="install Debian's docker.io (BuildKit built in) or the docker buildx plugin")
 

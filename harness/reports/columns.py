@@ -61,6 +61,8 @@ def build_text(records: Records) -> str:
     if not seen:
         if not records:
             return table.DASH
+        if records[-1].get("verdict") == Verdict.IMAGE_UNAVAILABLE.value:
+            return "no image"  # the notes say why
         return "no image (host backend)" if records[-1].get("backend") == "host" else "image present"
     parts = []
     for how in ("cold", "cached"):

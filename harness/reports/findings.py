@@ -90,7 +90,7 @@ def measures(measured: Measured, base: Measured | None, base_name: str) -> list[
         parts.append(f"{kind} build {_seconds(value)}" + (f", {against} {base_name}'s {_seconds(other)}"
                                                           if against else ""))
     if measured.cold is None and measured.cached is None:
-        parts.append("no build measured (the image was there)")
+        parts.append("no build measured (the image was there)" if measured.size is not None else "no image")
     if measured.run is not None:
         against = faster(measured.run, base.run if base else None)
         parts.append(f"run {_seconds(measured.run)}" + (f", {against} {base_name}'s {_seconds(base.run)}"
@@ -123,7 +123,9 @@ def _evidence(record: Mapping[str, Any]) -> str | None:
     lines = [" ".join(str(e).split()) for e in record.get("evidence") or () if str(e).strip()]
     if not lines:
         return None
-    text = lines[0] if len(lines[0]) <= EVIDENCE_MAX else lines[0][:EVIDENCE_MAX - 1].rstrip() + "…"
+    text = lines[0]
+    if len(text) > EVIDENCE_MAX:  # its head and its tail: a long error says what failed last
+        text = text[:EVIDENCE_MAX * 3 // 5].rstrip() + " … " + text[-(EVIDENCE_MAX * 2 // 5):].lstrip()
     return text.replace("`", "'")
 
 
@@ -136,7 +138,7 @@ def bullet(cell: Cell, records: Records, base: Measured | None, base_name: str,
     text = f"- **{name}** ({_verdict(latest)}): " + "; ".join(
         measures(Measured.of(records), None if name == base_name else base, base_name)) + "."
     if latest.get("verdict") != Verdict.PASS.value:
-        why, evidence = table.hint_text(latest), _evidence(latest)
+        why, evidence = " ".join(str(latest.get("hint") or "").split()), _evidence(latest)
         said = {} if said is None else said
         if (why, evidence) in said:
             return section(latest), text + f" Why: as for **{said[(why, evidence)]}**."
