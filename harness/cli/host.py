@@ -12,6 +12,7 @@ from harness.backends.choose import choose_backend
 from harness.cli.args import MATRICES, chosen_backend, default_matrix, load_all
 from harness.errors import HarnessError
 from harness.model import local_image_ref
+from harness.run.prefetch import prefetch
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -40,6 +41,8 @@ def cmd_images(args: argparse.Namespace) -> int:
             failures += 1
             continue
         print(f"{done.ref}: {f'built in {done.seconds:.1f} s' if done.built else done.reason}")
+    if any(img.build_folders for img in recipes):  # a wheelhouse a recipe builds from, filled as a run fills it
+        prefetch([c for m in matrices for c in m.cells])
     for img in recipes:
         if engine.has_image(img.tag) and not args.force:
             print(f"{img.tag}: exists")
