@@ -101,6 +101,11 @@ class Image:
     cuda: str | None = None  # the CUDA version the image targets ("12.6"), for index URL templates
     python_version: str | None = None  # the image's Python ("3.10"), for `plan`
     glibc: str | None = None  # the image's glibc ("2.35"), for `plan`'s manylinux level
+    # A Dockerfile image's build: host folders put into its build context under these names (a wheelhouse)
+    build_folders: tuple[tuple[str, str], ...] = ()
+    # A file of the build context (relative to the recipe's folder) the recipe copies in after its
+    # dependency layers: the cached build is measured after a change to it
+    source_file: str | None = None
 
     @property
     def recipe(self) -> Recipe | None:
@@ -336,6 +341,8 @@ class TableSpec:
     columns: tuple[TableColumn, ...]
     cells: tuple[str, ...] = ()  # approach names or cell-id patterns, in row order; () means every cell
     title: str | None = None  # the heading when the table is added to a document that lacks its markers
+    # rows for approaches no cell of the matrix runs: (approach name, why it is not run here)
+    elsewhere: tuple[tuple[str, str], ...] = ()
 
 
 # The values a declared table can show: name → (default header, what it shows). harness.reports.columns renders
@@ -347,13 +354,16 @@ TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "index": ("Index", "the index variant"),
     "packages": ("Packages", "the package set"),
     "installer": ("Installer", "pip or uv"),
-    "build": ("Build Time", "the image's build over the stored runs: seconds when the image was not there (`cold`) "
-                            "and when an existing image was rebuilt from BuildKit's cache (`cached`), a range where "
-                            "measured more than once; `image present` when no run built it (`no image` on the "
-                            "host backend)"),
+    "build": ("Build Time", "the image's build over the stored runs: seconds with no layer cache (`cold`, when the "
+                            "image was not there) and from BuildKit's warm cache (`cached`: after a change to the "
+                            "recipe's `source_file`, or rebuilt unchanged when it names none), a range where measured "
+                            "more than once; `image present` when no run built it, `no image` when it could not be "
+                            "made (or on the host backend)"),
+    "size": ("Image size", "the final image's size, as the engine reports it (its layers' sizes are in the result)"),
     "install": ("Install", "seconds the install took, and how much it downloaded"),
-    "run": ("Run Time", "install plus imports: the install phase (with uv's bootstrap or a pip upgrade) plus the "
-                        "probe (every import and the CUDA checks); the venv and the container start are not counted"),
+    "run": ("Run Time", "start plus install plus imports: the container's start, the install phase (with uv's "
+                        "bootstrap or a pip upgrade; none on an image that holds every requirement) and the probe "
+                        "(every import and the CUDA checks); the cell's venv is not counted"),
     "imports": ("Imports", "imports alone: the probe's seconds (every import and the CUDA checks)"),
     "total": ("Total", "the cell's whole time, image included"),
     "downloaded": ("Downloaded", "bytes the install fetched over the network"),
@@ -472,6 +482,7 @@ class CellResult:
     cause: dict[str, Any] | None = None  # the cause the hint names, as data: {"kind": …, facts} (verdicts.Cause)
     ledger: dict[str, Any] | None = None  # what each source offered: {"run_id", "projects", "sources": [refs]}
     build: dict[str, Any] | None = None  # the parallel jobs the driver gave source builds, and why
+    image: dict[str, Any] | None = None  # the image: its id, size and layers, and the builds this run made of it
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
@@ -489,7 +500,7 @@ class CellResult:
             exit_code=data.get("exit_code"), install=data.get("install"), torch_guard=data.get("torch_guard") or {},
             prediction=data.get("prediction"), cache=data.get("cache"), reused=data.get("reused"),
             caches=data.get("caches"), cause=data.get("cause"), ledger=data.get("ledger"),
-            build=data.get("build"),
+            build=data.get("build"), image=data.get("image"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -522,4 +533,5 @@ class CellResult:
             "caches": self.caches,
             "ledger": self.ledger,
             "build": self.build,
+            "image": self.image,
         }

@@ -232,3 +232,35 @@ def test_release_dates_are_asked_again_when_a_retry_may_cure_it(pages, monkeypat
     finally:
         server.shutdown()
     assert (got["status"], got["dates"], slept) == (200, {"2.0.0": "2024-06-16T13:06:46Z"}, [2.0])
+
+
+# --- an image that holds every requirement: nothing to install ----------------------------------------
+
+
+@pytest.fixture
+def image_packages(tmp_path):
+    """An environment holding torch 2.13.0+cpu and torchao 0.15.0 (their metadata, as pip writes it)."""
+    import os
+
+    site = tmp_path / "site"
+    for name, version in (("torch", "2.13.0+cpu"), ("torchao", "0.15.0")):
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+@pytest.mark.parametrize(("requirements", "held"), [
+    (["torch==2.13.0", "torchao==0.15.0"], ["torch 2.13.0+cpu", "torchao 0.15.0"]),  # +cpu aside, as pip does
+    (["torch", "torchao"], ["torch 2.13.0+cpu", "torchao 0.15.0"]),
+    (["torch==2.13.0+cpu"], ["torch 2.13.0+cpu"]),
+    (["torch==2.13.0", "torchtune==0.6.1"], None),  # one missing: pip installs what the image lacks
+    (["torch==2.14.0"], None),  # another version
+    (["torch==2.13.0+cu126"], None),  # another local build
+    (["torch>=2.0"], None),  # a range: pip decides
+    (["torch[opt]==2.13.0"], None),  # extras: pip decides
+])
+def test_what_the_image_holds_is_read_as_pip_would_compare_it(image_packages, requirements, held):
+    import sys
+
+    assert driver.held_by_image(sys.executable, requirements, image_packages) == held

@@ -377,6 +377,49 @@ def test_an_install_that_keeps_the_image_torch_passes(docker_backend, image_with
     assert [i["name"] for i in result.install["items"]] == ["torchao"]
 
 
+def test_an_image_that_holds_every_requirement_gets_nothing_installed(docker_backend, image_with_cuda_torch,
+                                                                       tmp_path):
+    """A recipe put the packages in the image (the plan's build strategies): the cell installs nothing,
+    says so, and imports what the image holds; its Run Time is then the start and the imports."""
+    wheelhouse = fixture_chain(tmp_path / "wheels")  # offers another torch: never asked
+    m = write_matrix(tmp_path / "held.toml", wheelhouse, images=image_with_cuda_torch,
+                     requirements='["torch==2.5.0"]', modules='["torch"]')
+    result, _ = run_one(m, docker_backend, tmp_path / "results")
+    assert result.verdict is Verdict.PASS, result.evidence
+    assert "nothing to install: the image holds every requirement (torch 2.5.0+nv24.08)" in result.notes
+    assert [(p["phase"], p["status"]) for p in result.phases] == [("venv", "ok"), ("install", "skipped"),
+                                                                  ("probe", "ok")]
+    assert result.install is None and result.probe["torch"]["cuda_version"] == "12.6"
+
+
+VENV_IMAGE_RECIPE = """ARG BASE
+FROM ${BASE}
+COPY *.whl /tmp/
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-index --no-deps /tmp/*.whl && rm /tmp/*.whl
+ENV PATH=/opt/venv/bin:$PATH
+"""
+
+
+def test_a_venv_the_image_puts_first_on_path_is_seen_by_the_cell(docker_backend, bookworm, tmp_path):
+    """The plan's recipes install into /opt/venv: a --system-site-packages venv made from that venv's python
+    sees only the base interpreter's packages, so the cell's venv is bridged to it."""
+    context = tmp_path / "image"
+    make_wheel(context, "torch", "2.5.0+nv24.08", CUDA_TORCH_IN_IMAGE)
+    (context / "venv-torch.Dockerfile").write_text(VENV_IMAGE_RECIPE)
+    image = (f'[images.venv-torch]\ndockerfile = "{context / "venv-torch.Dockerfile"}"\nplatform = "linux/amd64"\n'
+             f'ships_torch = true\nbuild_args = {{ BASE = "{bookworm}" }}\n')
+    m = write_matrix(tmp_path / "venv.toml", fixture_chain(tmp_path / "wheels"), images=image,
+                     requirements='["torch"]', modules='["torch"]')
+    try:
+        result, _ = run_one(m, docker_backend, tmp_path / "results")
+    finally:
+        docker_backend.client.images.remove("edge-wheel-harness/venv-torch:latest", force=True)
+    assert result.verdict is Verdict.PASS, result.evidence
+    assert "the cell's venv sees the environment at /opt/venv" in result.notes
+    assert "nothing to install: the image holds every requirement (torch 2.5.0+nv24.08)" in result.notes
+    assert result.probe["distributions"]["torch"]["location"].startswith("/opt/venv/")
+
+
 OLD_PIP_IMAGE = """\
 FROM edge-wheel-harness/debian-bookworm:amd64
 # Debian's ensurepip seeds every venv from the pip wheel in /usr/share/python-wheels: make it an old one

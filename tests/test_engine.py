@@ -137,21 +137,43 @@ def test_clean_removes_the_containers_of_the_run_it_names_and_no_other(docker_ba
                 pass
 
 
-def test_images_lists_and_builds_only_what_is_missing(docker_backend, bookworm):
+def test_images_lists_the_smoke_matrixs_images():
     smoke = Path(__file__).resolve().parents[1] / "matrices" / "smoke.toml"
     listed = cli("images", "list", smoke)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == ["edge-wheel-harness/debian-bookworm:amd64",
                                           "edge-wheel-harness/debian-bookworm:arm64",
-                                          "edge-wheel-harness/bookworm-amd64-runtime:latest"]
-    built = cli("images", "build", smoke)
-    assert built.returncode == 0, built.stdout + built.stderr
-    assert f"{bookworm}: exists" in built.stdout.splitlines()  # there already: not rebuilt
-    again = cli("images", "build", smoke)  # everything is there now: nothing is built twice
-    assert again.returncode == 0, again.stdout + again.stderr
-    lines = again.stdout.splitlines()
-    assert all(f"{name}: exists" in lines for name in listed.stdout.splitlines()), again.stdout
-    assert not [line for line in lines if ": built" in line], again.stdout
+                                          "edge-wheel-harness/bookworm-amd64-runtime:latest",
+                                          *(f"edge-wheel-harness/smoke-{kind}:latest"
+                                            for kind in ("original", "prebuilt-cache", "multistage", "package"))]
+
+
+def test_images_lists_and_builds_only_what_is_missing(docker_backend, bookworm, tmp_path):
+    """A local image and a recipe on it (the smoke matrix's shape, without its chain builds, which take
+    minutes and an index): what is there is not built again."""
+    recipe = Path(__file__).parent / "data" / "dockerfiles" / "cache-mount.Dockerfile"
+    matrix = tmp_path / "images.toml"
+    matrix.write_text(f'[images.bookworm-amd64]\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n'
+                      f'[images.ewh-test-images-recipe]\ndockerfile = "{recipe}"\nplatform = "linux/amd64"\n'
+                      f'build_args = {{ BASE = "{bookworm}" }}\n'
+                      '[indexes.default]\n[packages.p]\nrequirements = ["numpy"]\nmodules = ["numpy"]\n')
+    tag = "edge-wheel-harness/ewh-test-images-recipe:latest"
+    listed = cli("images", "list", matrix)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [bookworm, tag]
+    try:
+        built = cli("images", "build", matrix)
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert f"{bookworm}: exists" in built.stdout.splitlines()  # there already: not rebuilt
+        assert f"{tag}: built cold in " in built.stdout
+        again = cli("images", "build", matrix)  # everything is there now: nothing is built twice
+        assert again.returncode == 0, again.stdout + again.stderr
+        lines = again.stdout.splitlines()
+        assert all(f"{name}: exists" in lines for name in listed.stdout.splitlines()), again.stdout
+        assert not [line for line in lines if ": built" in line], again.stdout
+    finally:
+        if docker_backend.has_image(tag):
+            docker_backend.client.images.remove(tag, force=True)
 
 
 def test_validate_dockerfiles_has_buildkit_parse_each_recipe(docker_backend, tmp_path):

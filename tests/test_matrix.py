@@ -878,3 +878,69 @@ def test_an_approach_name_is_unique_and_not_empty(tmp_path):
     find(problems_of(tmp_path, doc(head=twice)), "matrix.include[1].approach", "'PyPI wheels' already names cell")
     empty = APPROACH.replace('"PyPI wheels"', '" "')
     find(problems_of(tmp_path, doc(head=empty)), "matrix.include[0].approach", "is empty")
+
+
+def test_an_approach_run_elsewhere_is_a_row_with_its_reason(tmp_path):
+    tables = ('\n[tables.plan]\ncells = ["PyPI wheels", "Jetson wheels"]\ncolumns = ["approach", "summary"]\n'
+              '[tables.plan.elsewhere]\n"Jetson wheels" = "needs a Jetson"\n')
+    [spec] = reader.load(write(tmp_path, doc(head=APPROACH) + tables)).tables
+    assert spec.elsewhere == (("Jetson wheels", "needs a Jetson"),)
+
+
+@pytest.mark.parametrize(("elsewhere", "key", "fragment"), [
+    ('"Jetson wheels" = ""', "tables.plan.elsewhere.Jetson wheels", "must say why"),
+    ('"PyPI wheels" = "no"', "tables.plan.elsewhere.PyPI wheels", "names a cell of this matrix"),
+    ('"Minimal" = "not here"', "tables.plan.elsewhere.Minimal", "is not in tables.plan.cells"),
+])
+def test_an_elsewhere_row_with_a_mistake_is_one_precise_problem(tmp_path, elsewhere, key, fragment):
+    tables = ('\n[tables.plan]\ncells = ["PyPI wheels", "Jetson wheels"]\ncolumns = ["approach"]\n'
+              f'[tables.plan.elsewhere]\n{elsewhere}\n')
+    find(problems_of(tmp_path, doc(head=APPROACH) + tables), key, fragment)
+
+
+RECIPE_IMAGE = """
+[images.built]
+dockerfile = "docker/chain.Dockerfile"
+platform = "linux/amd64"
+"""
+
+
+@pytest.fixture
+def recipe_dir(tmp_path: Path) -> Path:
+    """A recipe folder with an application file, and a wheelhouse beside the matrix."""
+    (tmp_path / "docker" / "app").mkdir(parents=True)
+    (tmp_path / "docker" / "chain.Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "docker" / "app" / "main.py").write_text("print(1)\n")
+    (tmp_path / "wheels").mkdir()
+    return tmp_path
+
+
+def test_a_recipe_names_its_build_folders_and_the_source_file_its_cached_build_changes(recipe_dir):
+    image = RECIPE_IMAGE + 'build_folders = { wheelhouse = "wheels" }\nsource_file = "app/main.py"\n'
+    m = reader.load(write(recipe_dir, doc(images=image)))
+    [built] = m.images
+    assert built.build_folders == (("wheelhouse", str((recipe_dir / "wheels").resolve())),)
+    assert built.source_file == "app/main.py"
+
+
+def test_a_build_folder_a_prefetch_fills_need_not_be_there_yet(recipe_dir):
+    image = RECIPE_IMAGE + 'build_folders = { wheelhouse = "later" }\n'
+    prefetching = '[indexes.house]\nfind_links = ["later"]\nprefetch = ["torch==2.13.0"]\n'
+    assert reader.validate(write(recipe_dir, doc(images=image, indexes=INDEXES + prefetching))) == []
+    find(problems_of(recipe_dir, doc(images=image)), "images.built.build_folders.wheelhouse",
+         "is not a directory, and no index variant prefetches into it")
+
+
+@pytest.mark.parametrize(("lines", "key", "fragment"), [
+    ('source_file = "app/gone.py"\n', "images.built.source_file", "'app/gone.py' not found"),
+    ('source_file = "../m.toml"\n', "images.built.source_file", "must be a file inside the recipe's folder"),
+    ('build_folders = { "a/b" = "wheels" }\n', "images.built.build_folders.a/b", "name must be"),
+    ('build_folders = { wheelhouse = 1 }\n', "images.built.build_folders.wheelhouse", "must be a folder"),
+])
+def test_a_recipe_input_with_a_mistake_is_one_precise_problem(recipe_dir, lines, key, fragment):
+    find(problems_of(recipe_dir, doc(images=RECIPE_IMAGE + lines)), key, fragment)
+
+
+def test_build_folders_and_source_file_belong_to_a_dockerfile_image(tmp_path):
+    find(problems_of(tmp_path, doc(images=IMAGES + 'source_file = "x.py"\n')), "images.bookworm-amd64",
+         "belong to a dockerfile image")

@@ -117,7 +117,8 @@ def test_build_time_shows_the_recipe_built_cold_then_from_cache(docker_runs):
     assert first.returncode == 1, first.stdout + first.stderr  # the missing image is unexpected (infrastructure)
     assert f"UNEXPECTED (infrastructure, not a finding) {GONE}: image-unavailable" in first.stdout
     timeline = store.load_timeline(docker_runs["folder"])
-    builds = [(r["timings"]["image_build"], r["timings"]["image"]) for r in timeline[RECIPE]]
+    assert [r["timings"]["image_build"] for r in timeline[RECIPE]] == ["cold", "cached"]
+    builds = [(b["how"], b["seconds"]) for r in timeline[RECIPE] for b in r["image"]["builds"]]  # the builds alone
     assert [how for how, _ in builds] == ["cold", "cached"]
     text = docker_runs["doc"].read_text()
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
@@ -128,6 +129,7 @@ def test_build_time_shows_the_recipe_built_cold_then_from_cache(docker_runs):
                                        f"cached {table.format_seconds(builds[1][1])}")
     assert rows["Fixture wheels"][0] == "image present"
     assert rows["Missing image"][2].startswith("**image-unavailable** (expected pass)")
+    assert rows["Missing image"][0] == "no image"
 
 
 def test_junit_makes_an_infrastructure_verdict_an_error(docker_runs):

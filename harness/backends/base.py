@@ -71,12 +71,33 @@ class Job:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Build:
+    """One build of an image: what kind (`cold`: no layer cache; `cached`: BuildKit's warm cache after a
+    change to the recipe's source file, or with nothing changed where it names none; `unchanged`: a
+    measured recipe rebuilt with nothing changed), and how long it took."""
+
+    how: str
+    seconds: float
+    what: str = ""  # one line: what was built
+    steps_run: tuple[str, ...] = ()  # the recipe's steps BuildKit ran (`[stage 2/4] RUN …`), in order
+    steps_cached: int = 0  # how many of its steps came from the cache
+    image_id: str | None = None  # the image it made (a measurement's first build is replaced by the second)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"how": self.how, "seconds": round(self.seconds, 3), "what": self.what,
+                "steps_run": list(self.steps_run), "steps_cached": self.steps_cached}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Prepared:
     """An image made ready: how long it took, how it was made, and what it is."""
 
     seconds: float = 0.0
-    built: str | None = None  # "cold" or "cached" when it was built for this run, else None
+    built: str | None = None  # how its first build this run went ("cold", "cached", "unchanged"), else None
     identity: str = ""  # what the image is (the engine's image id): part of the result cache's key
+    builds: tuple[Build, ...] = ()  # the builds this run made of it, in order
+    size: int | None = None  # bytes, as the engine reports the image's size
+    layers: tuple[Mapping[str, Any], ...] = ()  # its layers with content, base first: {"size", "created_by"}
 
 
 @dataclass(frozen=True, kw_only=True)

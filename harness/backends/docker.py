@@ -265,12 +265,13 @@ class DockerBackend(Backend):
                                 hint="`wheel-harness doctor` shows whether the engine answers; re-run") from None
 
     def prepare(self, image: Image) -> Prepared:
-        """Make sure the image is there, and say what it is (its image id).
+        """Make sure the image is there, and say what it is (its image id, size and layers).
 
-        A local image is built once when missing. A Dockerfile image is (re)built every run: BuildKit's
-        cache makes an unchanged recipe a "cached" build of seconds and picks up edits; when such a
-        rebuild fails (e.g. an offline device cannot reach the base image's registry) the image that
-        exists is used. The engine failing on the way is an EngineFailure, never a traceback.
+        A local image is built once when missing. A Dockerfile image is (re)built every run
+        (dockerfile.make): when missing, with no layer cache (and measured after a source change where
+        the recipe names one); when there, from BuildKit's cache, which picks up edits in seconds; when
+        such a rebuild fails (e.g. an offline device cannot reach the base image's registry) the image
+        that exists is used. The engine failing on the way is an EngineFailure, never a traceback.
         """
         try:
             return self._prepare(image)
@@ -295,16 +296,20 @@ class DockerBackend(Backend):
                 how = "cold"
             except images.ImageBuildError as exc:
                 raise ImageUnavailable(f"building {image.tag} failed: {exc}") from None
+        builds: list = []
         if image.dockerfile:
+            self._local_bases(image)
             existed = self.has_image(image.tag)
             try:
-                dockerfile.build_dockerfile(image)
-                how = "cached" if existed else "cold"
+                builds = dockerfile.make(image, fresh=not existed)
+                how = builds[0].how
             except dockerfile.BuildError as exc:
                 if not existed:
                     raise ImageUnavailable(str(exc), hint=exc.hint) from None
         try:
-            identity = self.client.images.get(image.tag).id
+            found = self.client.images.get(image.tag)
+            identity = found.id
+            self._drop_replaced(builds, identity)
         except docker.errors.ImageNotFound:
             hint = ("build it with `wheel-harness images build MATRIX` (or `nox -s images`)"
                     if image.local_build or image.dockerfile else
@@ -312,7 +317,31 @@ class DockerBackend(Backend):
             raise ImageUnavailable(f"image {image.tag!r} for {image.name!r} is not in the engine", hint=hint) from None
         if runs is None:
             self._try_foreign(image)
-        return Prepared(seconds=time.monotonic() - start, built=how, identity=identity)
+        return Prepared(seconds=time.monotonic() - start, built=how, identity=identity, builds=tuple(builds),
+                        size=found.attrs.get("Size"), layers=_layers(found))
+
+    def _drop_replaced(self, builds: list, identity: str) -> None:
+        """The image a measurement's cold build made, replaced by its cached build: removed, not left
+        untagged (its layers below the source change stay, shared)."""
+        for build in builds:
+            if build.image_id and build.image_id != identity:
+                try:
+                    self.client.images.remove(build.image_id, noprune=False)
+                except docker.errors.APIError:
+                    pass  # in use, or gone already: an untagged image, nothing more
+
+    def _local_bases(self, image: Image) -> None:
+        """A recipe built on an image the harness makes itself (a build arg naming its tag, such as
+        BASE=edge-wheel-harness/debian-bookworm:amd64): that image is made first when missing."""
+        for _, value in image.build_args:
+            base = images.local_recipe_of(value)
+            if base is None or self.has_image(value):
+                continue
+            try:
+                with tempfile.TemporaryDirectory(prefix="ewh-image-") as workdir:
+                    images.build_local(*base, self, workdir=Path(workdir))
+            except images.ImageBuildError as exc:
+                raise ImageUnavailable(f"building {value}, the base of {image.tag}, failed: {exc}") from None
 
     def _try_foreign(self, image: Image) -> None:
         """On a remote engine, whether it runs a foreign-architecture image is learnt by trying."""
@@ -409,7 +438,6 @@ class DockerBackend(Backend):
     def execute(self, job: Job, *, cancel: threading.Event | None = None,
                 output: Callable[[str], None] | None = None) -> Execution:
         timings: dict[str, float] = {}
-        start = time.monotonic()
         container = None
         argv = [job.image.python, *(f"{CELL_ROOT}/{a}" if a in job.files else a for a in job.argv)]
         try:
@@ -425,6 +453,7 @@ class DockerBackend(Backend):
             if job.cache:
                 volumes[self._cache_volume(job.cache)] = {"bind": CACHE_ROOT, "mode": "rw"}
             limits = {"mem_limit": job.memory, "memswap_limit": job.memory} if job.memory else {}
+            start = time.monotonic()  # the start: from here (lending the folders above is not the cell's start)
             container = self.client.containers.create(
                 job.image.tag,
                 command=argv,
@@ -644,6 +673,21 @@ class DockerBackend(Backend):
                     except docker.errors.APIError as exc:
                         removed.append(f"kept {tag}: {exc.explanation}")
         return removed
+
+
+def _layers(image: Any) -> tuple[dict[str, Any], ...]:
+    """The image's layers that hold content, base first: their size and the instruction that made them."""
+    try:
+        history = image.history()
+    except ENGINE_ERRORS:
+        return ()
+    layers = []
+    for step in reversed(history or []):
+        size = step.get("Size") or 0
+        if size > 0:
+            made = " ".join(str(step.get("CreatedBy") or "").split()).replace("/bin/sh -c #(nop) ", "")
+            layers.append({"size": size, "created_by": made[:160]})
+    return tuple(layers)
 
 
 def _created(text: str | None) -> float:

@@ -162,6 +162,15 @@ def _run_mmdebstrap(cmd: list[str], run: RunFn) -> None:
         )
 
 
+def local_recipe_of(ref: str) -> tuple[str, Arch] | None:
+    """(recipe, arch) when `ref` is the tag of an image the harness makes itself, else None."""
+    for recipe in LOCAL_RECIPES:
+        for arch in Arch:
+            if ref == local_image_ref(recipe, arch):
+                return recipe, arch
+    return None
+
+
 def needed_local_images(images: Iterable[Image]) -> list[tuple[str, Arch]]:
     """The (recipe, arch) pairs the given images need built locally, without repeats, in order."""
     seen: dict[tuple[str, Arch], None] = {}

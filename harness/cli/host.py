@@ -13,6 +13,7 @@ from harness.backends.choose import choose_backend
 from harness.cli.args import chosen_backend, default_matrix, load_all
 from harness.errors import HarnessError
 from harness.model import local_image_ref
+from harness.run.prefetch import prefetch
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -41,12 +42,15 @@ def cmd_images(args: argparse.Namespace) -> int:
             failures += 1
             continue
         print(f"{done.ref}: {f'built in {done.seconds:.1f} s' if done.built else done.reason}")
+    if any(img.build_folders for img in recipes):  # a wheelhouse a recipe builds from, filled as a run fills it
+        prefetch([c for m in matrices for c in m.cells])
     for img in recipes:
         if engine.has_image(img.tag) and not args.force:
             print(f"{img.tag}: exists")
             continue
         try:
-            print(f"{img.tag}: built in {dockerfile.build_dockerfile(img):.1f} s")
+            builds = dockerfile.make(img, fresh=True)
+            print(f"{img.tag}: built " + ", ".join(f"{b.how} in {b.seconds:.1f} s" for b in builds))
         except dockerfile.BuildError as exc:
             print(f"ERROR {img.tag}: {exc}\n  hint: {exc.hint}", file=sys.stderr)
             failures += 1

@@ -983,6 +983,43 @@ def torch_state(venv_python, env, when):
     say(event="torch-state", when=when, **state)
 
 
+# Run with the venv's python: the versions of the distributions named on its command line that it sees
+# (null for one it does not).
+VERSIONS = r"""
+import json, sys
+from importlib import metadata
+out = {}
+for name in sys.argv[1:]:
+    try:
+        out[name] = metadata.version(name)
+    except Exception:
+        out[name] = None
+print(json.dumps(out))
+"""
+PLAIN_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([A-Za-z0-9._+!-]+))?\s*$")
+
+
+def held_by_image(venv_python, requirements, env):
+    """What the image already holds of the requirements, as "name version" lines, when it holds every one
+    as it stands: a bare name at any version, `name==version` at that version (a local label such as
+    +cpu aside, as pip compares). None when one is missing or another kind of requirement: pip decides."""
+    wanted = [PLAIN_REQUIREMENT.match(r) for r in requirements]
+    if not all(wanted):
+        return None
+    try:
+        out = subprocess.check_output([venv_python, "-c", VERSIONS] + [m.group(1) for m in wanted], env=env)
+        seen = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.CalledProcessError):
+        return None
+    held = []
+    for m in wanted:
+        version, pin = seen.get(m.group(1)), m.group(2)
+        if not version or (pin and pin != version and ("+" in pin or version.split("+")[0] != pin)):
+            return None
+        held.append("%s %s" % (m.group(1), version))
+    return held
+
+
 def guarded_install(spec, venv_python, requirements, workdir, env):
     """Install; around it, when the image's own packages are visible, record torch before and after."""
     guard = bool(spec.get("system_site_packages"))
@@ -1038,10 +1075,16 @@ def main(argv=None):
     failed_phase = None
     try:
         for name, run in phases:
+            # an image that holds every requirement (a recipe installed them) gets nothing installed
+            held = (held_by_image(venv_python, requirements, env) if name == "install" and failed_phase is None
+                    and requirements and spec.get("skip_held") else None)
             if failed_phase is not None:
                 skip(name, "%s failed" % failed_phase)
             elif name == "install" and not requirements:
                 skip(name, "no requirements")
+            elif held:
+                say(event="note", text="nothing to install: the image holds every requirement (%s)" % ", ".join(held))
+                skip(name, "the image holds every requirement")
             elif not run():
                 failed_phase = name
     finally:

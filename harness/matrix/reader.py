@@ -59,7 +59,7 @@ MATRIX_KEYS = ("name", "description", "timeout", "memory", "build_jobs", "instal
                "indexes", "packages",
                "installers", "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
-              "cuda", "python_version", "glibc")
+              "cuda", "python_version", "glibc", "build_folders", "source_file")
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args",
               "only_binary")
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -68,7 +68,7 @@ MAX_BUILD_JOBS = 256
 SELECT_KEYS = ("image", "index", "packages")
 OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
 EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "build_jobs", "approach")
-TABLE_KEYS = ("title", "cells", "columns")
+TABLE_KEYS = ("title", "cells", "columns", "elsewhere")
 COLUMN_KEYS = ("value", "header")
 CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
 VERDICTS = tuple(o.value for o in Verdict)
@@ -218,6 +218,7 @@ class _Reader:
         images = {n: self.image(n, b) for n, b in self.named(raw.get("images", {}), "images").items()}
         indexes = {n: self.index(n, b) for n, b in self.named(raw.get("indexes", {}), "indexes").items()}
         packages = {n: self.package_set(n, b) for n, b in self.named(raw.get("packages", {}), "packages").items()}
+        self.unfilled_folders(images, indexes)
         spec = self.table(raw.get("matrix", {}), "matrix")
         self.known_keys(spec, "matrix", MATRIX_KEYS)
         name = self.get(spec, "matrix", "name", str, self.path.stem)
@@ -280,6 +281,7 @@ class _Reader:
         bad = [k for k, v in build_args.items() if not isinstance(v, str)]
         if bad:
             self.problem(f"{key}.build_args.{bad[0]}", "build arguments must be strings")
+        folders, source_file = self.build_inputs(body, key, dockerfile)
         ships_torch = self.get(body, key, "ships_torch", bool, False)
         python = self.get(body, key, "python", str, "python3")
         versions = {}
@@ -293,8 +295,46 @@ class _Reader:
             name=name, arch=arch, ref=ref,
             dockerfile=str((self.base / dockerfile).resolve()) if dockerfile else None,
             build_args=tuple(sorted(build_args.items())), ships_torch=ships_torch, python=python,
-            local_build=local, **versions,
+            local_build=local, build_folders=folders, source_file=source_file, **versions,
         )
+
+    def unfilled_folders(self, images: dict[str, Image | None], indexes: dict[str, IndexVariant | None]) -> None:
+        """A build folder must be there, unless it is the wheelhouse an index variant prefetches into (a run
+        fills it before it builds images)."""
+        filled = {i.wheelhouse for i in indexes.values() if i and i.prefetch}
+        for image in filter(None, images.values()):
+            for name, folder in image.build_folders:
+                if folder not in filled and not Path(folder).is_dir():
+                    self.problem(f"images.{image.name}.build_folders.{name}",
+                                 f"{folder!r} is not a directory, and no index variant prefetches into it")
+
+    def build_inputs(self, body: dict[str, Any], key: str, dockerfile: str | None
+                     ) -> tuple[tuple[tuple[str, str], ...], str | None]:
+        """A recipe's `build_folders` (name → host folder, relative to the matrix: put into its build context
+        under that name) and `source_file` (relative to the recipe's folder: changed for the cached build)."""
+        folders = self.get(body, key, "build_folders", dict, {})
+        source_file = self.get(body, key, "source_file", str, None)
+        if (folders or source_file) and not dockerfile:
+            self.problem(key, "build_folders and source_file belong to a dockerfile image")
+            return (), None
+        out = []
+        for name, folder in folders.items():
+            if not NAME_RE.match(name):
+                self.problem(f"{key}.build_folders.{name}", f"name must be {NAME_RULE}: a folder of the build context")
+            elif not isinstance(folder, str) or not folder.strip():
+                self.problem(f"{key}.build_folders.{name}", "must be a folder, relative to the matrix")
+            else:
+                out.append((name, str((self.base / folder).resolve())))
+        if source_file is not None and dockerfile:
+            where = (self.base / dockerfile).parent
+            path = (where / source_file).resolve()
+            if Path(source_file).is_absolute() or not path.is_relative_to(where.resolve()):
+                self.problem(f"{key}.source_file", f"{source_file!r} must be a file inside the recipe's folder "
+                                                   f"({where})")
+            elif not path.is_file():
+                self.problem(f"{key}.source_file", f"{source_file!r} not found (relative to the recipe's folder "
+                                                   f"{where})")
+        return tuple(out), source_file
 
     def url(self, key: str, value: str) -> None:
         try:
@@ -629,14 +669,34 @@ class _Reader:
             self.known_keys(body, key, TABLE_KEYS)
             title = self.get(body, key, "title", str, None)
             rows = self.strings(body, key, "cells")
-            names = [c.approach for c in cells if c.approach] + [c.id for c in cells]
+            elsewhere = self.elsewhere(body, key, cells)
+            names = [c.approach for c in cells if c.approach] + [c.id for c in cells] + [n for n, _ in elsewhere]
             for i, entry in enumerate(rows):
+                if any(entry == n for n, _ in elsewhere):
+                    continue
                 if not any(entry == c.approach or fnmatch.fnmatchcase(c.id, entry) for c in cells):
                     self.problem(f"{key}.cells[{i}]", f"{entry!r} is no approach name and matches no cell id"
                                  f"{_did_you_mean(entry, names)}")
             columns = self.columns(body.get("columns"), f"{key}.columns")
             if columns:
-                out.append(TableSpec(name=name, title=title, cells=rows, columns=columns))
+                out.append(TableSpec(name=name, title=title, cells=rows, columns=columns, elsewhere=elsewhere))
+        return tuple(out)
+
+    def elsewhere(self, body: dict[str, Any], key: str, cells: list[Cell]) -> tuple[tuple[str, str], ...]:
+        """`elsewhere`: approach name → why no cell of this matrix runs it (the row says so)."""
+        out = []
+        for name, why in self.get(body, key, "elsewhere", dict, {}).items():
+            if not isinstance(why, str) or not why.strip():
+                self.problem(f"{key}.elsewhere.{name}", "must say why the approach is not run here, as a string")
+            elif any(c.approach == name for c in cells):
+                self.problem(f"{key}.elsewhere.{name}", f"{name!r} names a cell of this matrix: drop one of the two")
+            else:
+                out.append((name, why.strip()))
+        rows = body.get("cells")
+        for name, _ in out:
+            if isinstance(rows, list) and rows and name not in rows:
+                self.problem(f"{key}.elsewhere.{name}", f"{name!r} is not in {key}.cells: name it there, where its "
+                                                        "row belongs")
         return tuple(out)
 
     def columns(self, data: Any, key: str) -> tuple[TableColumn, ...]:

@@ -55,6 +55,11 @@ IMAGE = {
     "cuda": (VERSION, "the CUDA version the image targets (12.6), for index URL templates"),
     "python_version": (VERSION, "the image's Python (3.10), for `plan`"),
     "glibc": (VERSION, "the image's glibc (2.35), for `plan`'s manylinux level"),
+    "build_folders": ({"type": "object", "additionalProperties": {"type": "string"}},
+                      "with dockerfile: folders (relative to the matrix) put into the recipe's build context under "
+                      "these names, e.g. { wheelhouse = \"../.wheelhouse/smoke\" }"),
+    "source_file": (TEXT, "with dockerfile: the application file (relative to the recipe's folder) changed once "
+                          "to measure the cached build after a source change"),
 }
 INDEX = {
     "index_url": (URL, "pip's --index-url (none: pip's default index)"),
@@ -123,6 +128,8 @@ TABLE = {
     "title": ({"type": "string"}, "the heading when the table is added to a document that lacks its markers"),
     "cells": (strings(), "the rows, in order: approach names or cell-id patterns (default: every cell)"),
     "columns": (None, "the columns: a value's name, or { value = …, header = … }"),
+    "elsewhere": ({"type": "object", "additionalProperties": TEXT},
+                  "rows for approaches no cell of this matrix runs: approach name → why not here"),
 }
 COLUMN = {
     "value": ({"enum": list(TABLE_COLUMNS)}, "what the column shows"),

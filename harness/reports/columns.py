@@ -19,38 +19,50 @@ from harness.reports import table
 
 Records = Sequence[Mapping[str, Any]]  # one cell's records over the stored runs, oldest first, latest last
 NOT_RUN = "not run yet"
-PHASES_RUN = ("uv-bootstrap", "pip-upgrade", "install", "probe")  # what the `run` column adds up
+NOT_HERE = "not run here"  # a row of the table's `elsewhere`: an approach no cell of the matrix runs
+PHASES_RUN = ("container_start", "uv-bootstrap", "pip-upgrade", "install", "probe")  # what the `run` column adds up
 
 
 def select(spec: TableSpec, cells: Sequence[Cell]) -> list[Cell]:
     """The table's rows: for each entry, the cell of that approach name, else the cells whose id matches
     it as a shell pattern, in matrix order; each cell once. No entries: every cell."""
-    if not spec.cells:
-        return list(cells)
-    rows: dict[str, Cell] = {}
-    for entry in spec.cells:
-        named = [c for c in cells if c.approach == entry]
-        for cell in named or [c for c in cells if fnmatch.fnmatchcase(c.id, entry)]:
-            rows.setdefault(cell.id, cell)
-    return list(rows.values())
+    return [row for row in rows(spec, cells) if isinstance(row, Cell)]
+
+
+def _matching(entry: str, cells: Sequence[Cell]) -> list[Cell]:
+    named = [c for c in cells if c.approach == entry]
+    return named or [c for c in cells if fnmatch.fnmatchcase(c.id, entry)]
 
 
 def _latest(records: Records) -> Mapping[str, Any] | None:
     return records[-1] if records else None
 
 
+def builds(records: Records) -> dict[str, list[float]]:
+    """The image's builds over the stored runs: kind (`cold`, `cached`) → seconds, oldest first. A record
+    lists its builds (`image.builds`); an older one says only its image phase's kind and seconds."""
+    seen: dict[str, list[float]] = {}
+    for record in records:
+        listed = (record.get("image") or {}).get("builds")
+        if listed is None:
+            timings = record.get("timings") or {}
+            listed = [{"how": timings.get("image_build"), "seconds": timings.get("image")}]
+        for build in listed:
+            how, seconds = build.get("how"), build.get("seconds")
+            if how in ("cold", "cached") and isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+                seen.setdefault(how, []).append(float(seconds))
+    return seen
+
+
 def build_text(records: Records) -> str:
     """`cold 95.2 s, cached 1.3 s`: the image's builds over the stored runs, by kind; a kind measured
     more than once shows its range (`cached 0.3 s–0.6 s (2 builds)`)."""
-    seen: dict[str, list[float]] = {}
-    for record in records:
-        timings = record.get("timings") or {}
-        how, seconds = timings.get("image_build"), timings.get("image")
-        if how in ("cold", "cached") and isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-            seen.setdefault(how, []).append(float(seconds))
+    seen = builds(records)
     if not seen:
         if not records:
             return table.DASH
+        if records[-1].get("verdict") == Verdict.IMAGE_UNAVAILABLE.value:
+            return "no image"  # the notes say why
         return "no image (host backend)" if records[-1].get("backend") == "host" else "image present"
     parts = []
     for how in ("cold", "cached"):
@@ -62,8 +74,15 @@ def build_text(records: Records) -> str:
     return ", ".join(parts)
 
 
+def image_size(record: Mapping[str, Any]) -> int | None:
+    """The bytes of the image the cell ran on, as the engine reported them."""
+    size = (record.get("image") or {}).get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
 def run_seconds(record: Mapping[str, Any]) -> float | None:
-    """Install plus imports: the install phase (uv's bootstrap, a pip upgrade) and the probe."""
+    """Start plus install plus imports: the container's start, the install phase (uv's bootstrap, a pip
+    upgrade) and the probe."""
     timings = record.get("timings") or {}
     seconds = [timings.get(p) for p in PHASES_RUN]
     numbers = [float(s) for s in seconds if isinstance(s, (int, float)) and not isinstance(s, bool)]
@@ -104,6 +123,7 @@ COLUMNS: Mapping[str, Callable[[Cell, Records], str]] = {
     "packages": lambda cell, _: cell.packages.name,
     "installer": lambda cell, _: cell.installer,
     "build": lambda _, records: build_text(records),
+    "size": _of_latest(lambda r: table.format_bytes(image_size(r))),
     "install": _of_latest(table.install_text),
     "run": _of_latest(lambda r: table.format_seconds(run_seconds(r))),
     "imports": _of_latest(lambda r: table.format_seconds(table.run_seconds(r))),
@@ -121,15 +141,44 @@ COLUMNS: Mapping[str, Callable[[Cell, Records], str]] = {
 }
 
 
+def rows(spec: TableSpec, cells: Sequence[Cell]) -> list[Cell | tuple[str, str]]:
+    """The table's rows in order: a cell, or (approach, why) for an approach of `elsewhere` (where the
+    table's `cells` names it; at the end when it names none)."""
+    if not spec.cells:
+        return [*cells, *spec.elsewhere]
+    away = dict(spec.elsewhere)
+    out: list[Cell | tuple[str, str]] = []
+    seen: set[str] = set()
+    for entry in spec.cells:
+        if entry in away:
+            out.append((entry, away[entry]))
+            continue
+        for cell in _matching(entry, cells):
+            if cell.id not in seen:
+                seen.add(cell.id)
+                out.append(cell)
+    return out
+
+
+def not_here_text(why: str) -> str:
+    return f"**{NOT_HERE}**: {why}".replace("|", "\\|")
+
+
 def render(spec: TableSpec, cells: Sequence[Cell], timeline: Mapping[str, Records]) -> str:
     """The declared table as GitHub Markdown; `timeline` maps a cell id to its records, oldest first.
-    A chosen cell without a stored result is a row that says so."""
-    rows = []
-    for cell in select(spec, cells):
-        records = timeline.get(cell.id) or ()
-        row = [COLUMNS[c.value](cell, records) for c in spec.columns]
+    A chosen cell without a stored result is a row that says so, and so is an approach run elsewhere."""
+    out = []
+    for row in rows(spec, cells):
+        if isinstance(row, tuple):
+            name, why = row
+            out.append([name.replace("|", "\\|") if c.value == "approach" else
+                        not_here_text(why) if c.value in ("summary", "verdict", "notes") else table.DASH
+                        for c in spec.columns])
+            continue
+        records = timeline.get(row.id) or ()
+        texts = [COLUMNS[c.value](row, records) for c in spec.columns]
         if not records:
-            row = [NOT_RUN if c.value in ("summary", "verdict", "notes") else text
-                   for c, text in zip(spec.columns, row)]
-        rows.append(row)
-    return tabulate(rows, headers=[c.header for c in spec.columns], tablefmt="github", disable_numparse=True)
+            texts = [NOT_RUN if c.value in ("summary", "verdict", "notes") else text
+                     for c, text in zip(spec.columns, texts)]
+        out.append(texts)
+    return tabulate(out, headers=[c.header for c in spec.columns], tablefmt="github", disable_numparse=True)

@@ -1,5 +1,5 @@
-"""Markdown documents with generated blocks: a table between two marker comments is replaced in place,
-and everything outside the markers is kept byte for byte."""
+"""Markdown documents with generated blocks: a table (or a declared table's findings) between two marker
+comments is replaced in place, and everything outside the markers is kept byte for byte."""
 
 from __future__ import annotations
 
@@ -13,42 +13,44 @@ def _which(matrix: str, name: str | None) -> str:
     return f"matrix={matrix}" + (f" name={name}" if name else "")
 
 
-def begin_marker(matrix: str, name: str | None = None) -> str:
-    """The begin marker of the matrix's standard table, or of the table it declares as `name`."""
-    return f"<!-- wheel-harness:begin table {_which(matrix, name)} -->"
+def begin_marker(matrix: str, name: str | None = None, kind: str = "table") -> str:
+    """The begin marker of the matrix's standard table, or of the table it declares as `name` (or, with
+    kind `findings`, of that table's findings)."""
+    return f"<!-- wheel-harness:begin {kind} {_which(matrix, name)} -->"
 
 
-def end_marker(matrix: str, name: str | None = None) -> str:
-    return f"<!-- wheel-harness:end table {_which(matrix, name)} -->"
+def end_marker(matrix: str, name: str | None = None, kind: str = "table") -> str:
+    return f"<!-- wheel-harness:end {kind} {_which(matrix, name)} -->"
 
 
-def _block(matrix: str, table: str, name: str | None = None) -> str:
-    return f"{begin_marker(matrix, name)}\n{table}\n{end_marker(matrix, name)}\n"
+def _block(matrix: str, table: str, name: str | None = None, kind: str = "table") -> str:
+    return f"{begin_marker(matrix, name, kind)}\n{table}\n{end_marker(matrix, name, kind)}\n"
 
 
-def has_block(doc: Path, matrix: str, name: str | None = None) -> bool:
-    """Whether `doc` exists and has the begin marker of this table."""
+def has_block(doc: Path, matrix: str, name: str | None = None, kind: str = "table") -> bool:
+    """Whether `doc` exists and has the begin marker of this block."""
     doc = Path(doc)
     if not doc.is_file():
         return False
-    marker = begin_marker(matrix, name)
+    marker = begin_marker(matrix, name, kind)
     return any(line.strip() == marker for line in doc.read_text(encoding="utf-8").splitlines())
 
 
-def _new_document(matrix: str, table: str, title: str | None, name: str | None = None) -> str:
+def _new_document(matrix: str, table: str, title: str | None, name: str | None = None, kind: str = "table") -> str:
     return (
         f"# {title or f'Results: {matrix}'}\n"
         "\n"
         "The table below is generated: `wheel-harness table` regenerates it from the JSON results in this "
         "folder, replacing only the lines between its two marker comments. Text outside the markers is "
         "kept as written, so notes and conclusions belong there.\n"
-        "\n" + _block(matrix, table, name)
+        "\n" + _block(matrix, table, name, kind)
     )
 
 
-def _find_markers(doc: Path, lines: list[str], matrix: str, name: str | None) -> tuple[int, int] | None:
+def _find_markers(doc: Path, lines: list[str], matrix: str, name: str | None,
+                  kind: str = "table") -> tuple[int, int] | None:
     """Indexes of the begin and end marker lines, None when there are none; ReportError when broken."""
-    begin, end = begin_marker(matrix, name), end_marker(matrix, name)
+    begin, end = begin_marker(matrix, name, kind), end_marker(matrix, name, kind)
     begins = [i for i, line in enumerate(lines) if line.strip() == begin]
     ends = [i for i, line in enumerate(lines) if line.strip() == end]
     for found, marker in ((begins, begin), (ends, end)):
@@ -70,9 +72,10 @@ def _find_markers(doc: Path, lines: list[str], matrix: str, name: str | None) ->
     return begins[0], ends[0]
 
 
-def regenerate(doc: Path, matrix: str, table: str, *, title: str | None = None, name: str | None = None) -> bool:
-    """Put `table` between this matrix's markers in `doc` (those of its declared table `name`, if given);
-    True when the file changed.
+def regenerate(doc: Path, matrix: str, table: str, *, title: str | None = None, name: str | None = None,
+               kind: str = "table") -> bool:
+    """Put `table` between this matrix's markers in `doc` (those of its declared table `name`, if given;
+    of that table's findings with kind `findings`); True when the file changed.
 
     Creates the document when missing and appends a marker block when it has none. Text outside the
     markers is kept byte for byte, and an unchanged document is not rewritten.
@@ -80,12 +83,12 @@ def regenerate(doc: Path, matrix: str, table: str, *, title: str | None = None, 
     doc = Path(doc)
     table = table.strip("\n")
     if not doc.exists():
-        write_text_atomic(doc, _new_document(matrix, table, title, name))
+        write_text_atomic(doc, _new_document(matrix, table, title, name, kind))
         return True
     with doc.open(encoding="utf-8", newline="") as fh:
         old = fh.read()
     lines = old.splitlines(keepends=True)
-    found = _find_markers(doc, lines, matrix, name)
+    found = _find_markers(doc, lines, matrix, name, kind)
     if found is None:
         prefix = old
         if prefix and not prefix.endswith("\n"):
@@ -94,7 +97,7 @@ def regenerate(doc: Path, matrix: str, table: str, *, title: str | None = None, 
             prefix += "\n"
         if title:
             prefix += f"## {title}\n\n"
-        new = prefix + _block(matrix, table, name)
+        new = prefix + _block(matrix, table, name, kind)
     else:
         start, stop = found
         newline = "\r\n" if lines[start].endswith("\r\n") else "\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.model import Matrix, TableSpec
-from harness.reports import columns, documents, jobsummary, junit, table
+from harness.reports import columns, documents, findings, jobsummary, junit, table
 from harness.results import store
 
 Log = Callable[[str], None]
@@ -37,10 +37,12 @@ def matrix_records(m: Matrix, directory: Path, log: Log = print) -> list[dict]:
 
 
 def tables(name: str, directory: Path, records: Sequence[Mapping[str, Any]], docs: Sequence[Path] = (), *,
-           declared: Sequence[tuple[TableSpec, str]] = (), log: Log = print) -> None:
-    """The results folder's README and each doc: the standard table, and the declared tables (spec, text).
-    A doc gets the declared tables whose markers it has; one with none of them gets the standard table
-    (and is created when missing). The README gets every table."""
+           declared: Sequence[tuple[TableSpec, str]] = (), found: Sequence[tuple[TableSpec, str]] = (),
+           log: Log = print) -> None:
+    """The results folder's README and each doc: the standard table, and the declared tables (spec, text)
+    and their findings (spec, text). A doc gets the declared tables and findings whose markers it has; one
+    with none of the tables' gets the standard table (and is created when missing). The README gets every
+    table and every findings block."""
     rendered = table.render_table(list(records))
     readme = directory / "README.md"
     for doc in [readme, *docs]:
@@ -51,6 +53,10 @@ def tables(name: str, directory: Path, records: Sequence[Mapping[str, Any]], doc
         for spec, text in declared:
             if doc == readme or spec in named:
                 changed |= documents.regenerate(doc, name, text, name=spec.name, title=spec.title or spec.name)
+        for spec, text in found:
+            if doc == readme or documents.has_block(doc, name, spec.name, kind="findings"):
+                changed |= documents.regenerate(doc, name, text, name=spec.name, kind="findings",
+                                                title=f"What worked / what didn't: {spec.title or spec.name}")
         log(f"{'Updated' if changed else 'Unchanged'}: {doc}")
 
 
@@ -63,7 +69,8 @@ def matrix_tables(m: Matrix, directory: Path, docs: Sequence[Path] = (), log: Lo
         return records
     timeline = store.load_timeline(directory)
     declared = [(spec, columns.render(spec, m.cells, timeline)) for spec in m.tables]
-    tables(m.name, directory, records, docs, declared=declared, log=log)
+    found = [(spec, findings.render(spec, m.cells, timeline)) for spec in m.tables]
+    tables(m.name, directory, records, docs, declared=declared, found=found, log=log)
     return records
 
 

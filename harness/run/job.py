@@ -131,7 +131,11 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         "workdir": CELL_WORKDIR,
         # the host backend's "image" is the environment the person runs in: seen as an image's packages are
         "system_site_packages": cell.image.ships_torch or backend.inherits_environment,
-        "inherit_environment": backend.inherits_environment,
+        # an image whose python is a venv (a recipe's /opt/venv first on PATH): the cell's venv sees that venv's
+        # packages too (a --system-site-packages venv made from a venv sees only the base interpreter's)
+        "inherit_environment": backend.inherits_environment or cell.image.ships_torch,
+        # an image that holds every requirement already (a recipe installed them): nothing is installed
+        "skip_held": cell.image.ships_torch and not backend.inherits_environment,
         "requirements": list(cell.packages.requirements),
         "requirements_file": requirement_lines,
         "constraints": constraint_lines,

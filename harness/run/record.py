@@ -77,7 +77,17 @@ def result(attempt: Attempt, verdict: Verdict, *, matrix: str, run_id: str, back
         cache=attempt.keyed,
         caches=caches_record(cache, parsed, install),
         build=dict(parsed.build) if parsed and parsed.build else None,
+        image=image_record(attempt.prepared),
     )
+
+
+def image_record(prepared: Prepared) -> dict[str, Any] | None:
+    """The image the cell ran on: its id, size and layers, and the builds this run made of it (each
+    measured once: only the first cell of an image records them); None where nothing is known of it."""
+    if prepared.size is None and not prepared.builds:  # the host backend: no image
+        return None
+    return {"id": prepared.identity or None, "size": prepared.size,
+            "layers": [dict(layer) for layer in prepared.layers], "builds": [b.to_json() for b in prepared.builds]}
 
 
 def describe(cell: Cell) -> dict[str, Any]:

@@ -168,7 +168,7 @@ class ImageGate:
                 ready = self.ready[image.tag]
                 if isinstance(ready, BaseException):
                     raise ready
-                return dataclasses.replace(ready, seconds=0.0, built=None)  # made ready by an earlier cell
+                return dataclasses.replace(ready, seconds=0.0, built=None, builds=())  # made ready by an earlier cell
             try:
                 self.ready[image.tag] = self.backend.prepare(image)
             except (ImageUnavailable, EngineFailure) as exc:
