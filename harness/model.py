@@ -226,6 +226,7 @@ class Cell:
     retry: Retry = Retry()
     installer: str = "pip"  # "pip", or "uv" (uv's own `uv pip install` with the same options)
     memory: int | None = None  # bytes the cell may use (no swap); None: the run's default
+    processes: int | None = None  # processes and threads the cell may have at once; None: the run's default
     approach: str | None = None  # a human name for the cell ("Jetson wheels"), unique in its matrix
 
     @property
@@ -249,6 +250,7 @@ class Cell:
                          **({"made_by": self.packages.made_by} if self.packages.made_by else {})},
             "timeout": self.timeout,
             "memory": self.memory,
+            "processes": self.processes,
             "expect": self.expect,
             "expect_why": self.expect_why,
             "expect_cuda": self.cuda.to_json() if self.cuda else None,

@@ -73,7 +73,7 @@ def test_no_engine_falls_back_to_the_host_backend_and_says_so(monkeypatch, tmp_p
 
 def test_gpu_access_modes_map_to_container_options():
     assert docker.DockerBackend.gpu_options("none") == {}
-    assert docker.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia"}
+    assert docker.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia", "group_add": ["44"]}
     [request] = docker.DockerBackend.gpu_options("device-request")["device_requests"]
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
 

@@ -112,12 +112,19 @@ def test_longest_first_by_earlier_results_and_emulated_cells_weigh_more():
     assert schedule.order([native, emulated, measured], estimates) == [2, 1, 0]
 
 
-def test_auto_jobs_is_three_quarters_of_the_cores_capped_by_memory():
+def test_auto_jobs_is_three_quarters_of_the_cores_capped_by_the_memory_cells_share():
     assert schedule.auto_jobs(cores=2, memory=24 << 30) == 1
     assert schedule.auto_jobs(cores=16, memory=128 << 30) == 12
-    assert schedule.auto_jobs(cores=8, memory=8 << 30) == 4  # an 8 GB Jetson: 2 GB per cell at least
-    assert schedule.auto_jobs(cores=12, memory=4 << 30) == 2
-    assert schedule.default_cell_memory(4, 16 << 30) == 4 << 30
+    # an 8 GB Jetson keeps 1 GiB for itself: 7 GiB for cells of at least 2 GiB each
+    assert schedule.auto_jobs(cores=8, memory=8 << 30) == 3
+    assert schedule.auto_jobs(cores=12, memory=4 << 30) == 1  # 3 GiB to share: one cell
+
+
+def test_the_default_memory_cap_keeps_a_gib_or_a_tenth_for_the_host_and_divides_the_rest():
+    assert schedule.default_cell_memory(1, 8 << 30) == 7 << 30  # 1 GiB kept (more than 10 %)
+    assert schedule.default_cell_memory(2, 8 << 30) == (7 << 30) // 2
+    assert schedule.default_cell_memory(4, 20 << 30) == (18 << 30) // 4  # 10 % kept: 2 GiB
+    assert schedule.default_cell_memory(1, 1 << 30) == 512 << 20  # a 1 GiB board keeps half, not all
 
 
 def test_results_come_back_in_the_cells_order_whatever_ran_first():

@@ -66,6 +66,7 @@ class Job:
         object.__setattr__(self, "gpu", GpuMode(self.gpu))
     host_network: bool = False  # the cell must reach the host's loopback (an index served there)
     memory: int | None = None  # bytes the cell may use, with no swap; None: no limit
+    processes: int | None = None  # processes and threads the cell may have at once; None: no limit
     cache: str | None = None  # the shared download cache to lend the cell (its name), see Backend.cache_dir
 
 
@@ -87,6 +88,7 @@ class Execution:
     timings: Mapping[str, float] = field(default_factory=dict)  # image prep, container start, run
     kept: str | None = None  # container id or directory kept for debugging
     error: str | None = None
+    notes: tuple[str, ...] = ()  # how the backend ran the cell, where that is not as usual (for the result)
 
 
 class Backend(Protocol):
@@ -94,6 +96,7 @@ class Backend(Protocol):
     root: str  # where the cell's files land, as the cell sees it
     inherits_environment: bool  # cells see the packages of the environment they run in (the host backend)
     reaches_host_loopback: bool  # cells (on the host network) reach this machine's 127.0.0.1
+    contains_cells: bool  # each cell is a container of its own: its memory and process limits hold
 
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         """Where a host directory or file shows up inside the cell."""

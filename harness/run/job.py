@@ -119,6 +119,8 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         "cache": {"dir": backend.cache_dir(cache)} if cache else None,
         "venv_name": re.sub(r"[^A-Za-z0-9._-]", "_", f"{options.run_id}-{cell.id}"),
         "keep": options.keep,
+        # the driver watches the limit where the backend enforces it, and stops the cell when it is hit
+        "processes": cell.processes if getattr(backend, "contains_cells", False) else None,
     }
     files = {
         **{name: Path(path).read_bytes() for name, path in incell.FILES.items()},
@@ -135,5 +137,6 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         gpu=options.gpu,
         host_network=job_uses_host_network(cell, backend),
         memory=cell.memory,
+        processes=cell.processes,
         cache=cache,
     )

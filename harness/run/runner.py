@@ -137,7 +137,7 @@ def judge(attempt: Attempt, gpu: GpuMode) -> Verdict:
     attempt.parsed = _events.parse(execution.log)
     judged = classify.judge(attempt.cell, execution, attempt.parsed, gpu)
     attempt.evidence, attempt.hint = list(judged.evidence), judged.hint
-    attempt.notes += list(judged.notes)
+    attempt.notes += list(judged.notes) + list(execution.notes)
     if execution.kept:
         attempt.notes.append(f"kept for debugging: {execution.kept}")
     return judged.verdict

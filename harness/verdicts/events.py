@@ -49,6 +49,7 @@ class CellEvents:
     retries: tuple[dict, ...] = ()  # install attempts repeated because an index did not answer
     install_split: dict | None = None  # seconds resolving+downloading vs installing files (last attempt)
     cache: dict | None = None  # the download cache the cell had: {"shared": bool, "state": "warm" or "cold"}
+    limit: dict | None = None  # a limit the cell hit, as the driver saw it: {"limit", "max", "phase", "refused"}
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -79,6 +80,7 @@ def parse(text: str) -> CellEvents:
     retries: list[dict] = []
     split: dict | None = None
     cache: dict | None = None
+    limit: dict | None = None
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -119,6 +121,8 @@ def parse(text: str) -> CellEvents:
             roots = tuple(r for r in obj.get("roots") or () if isinstance(r, dict))
         elif obj.get("event") == "install-split":
             split = {k: obj[k] for k in ("resolve_download", "install_files") if isinstance(obj.get(k), (int, float))}
+        elif obj.get("event") == "limit" and limit is None:
+            limit = {k: v for k, v in obj.items() if k != "event"}
         elif obj.get("event") == "retry":
             retries.append({k: v for k, v in obj.items() if k != "event"})
         elif obj.get("event") == "phase" and "phase" in obj:
@@ -145,6 +149,7 @@ def parse(text: str) -> CellEvents:
         retries=tuple(retries),
         install_split=split,
         cache=cache,
+        limit=limit,
     )
 
 
