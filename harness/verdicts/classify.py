@@ -669,9 +669,13 @@ def _phase_words(phase: object) -> str:
 
 def died_in(parsed: CellEvents) -> str | None:
     """The phase the cell was in when something killed it: the one still running, else the one that
-    died of a signal."""
-    running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)
-    return running or next((p["phase"] for p in parsed.phases if p.get("signal")), None)
+    died of a signal, else the one that failed (a child of it was killed: pip survives its build's)."""
+    for status in ("incomplete", "signal", "failed"):
+        found = next((p["phase"] for p in parsed.phases
+                      if (p.get("signal") if status == "signal" else p.get("status") == status)), None)
+        if found:
+            return found
+    return None
 
 
 def hit_limit(limit: dict) -> Judgement:
@@ -727,6 +731,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
     if venv and venv.get("status") != "ok":
         said = [line.strip() for line in parsed.output.get("venv", "").splitlines() if line.strip()]
         evidence = tuple(dict.fromkeys(_clip(f"python -m venv failed: {line}") for line in said[:1] + said[-1:]))
+        if oom:
+            return Judgement(verdict=Verdict.CRASHED, evidence=oom + evidence, hint=more_memory)
         return Judgement(verdict=Verdict.VENV_FAILED,
                          evidence=evidence or (f"python -m venv failed (exit {venv.get('returncode')})",),
                          hint="the image cannot make a venv: add python3-venv (Debian/Ubuntu) to the image")
@@ -738,7 +744,7 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents) -> Judgement:
                                              "the cell more memory")
         found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
                                 roots=parsed.index_roots, target=Target.of_begin(parsed.begin))
-        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint)
+        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=more_memory if oom else found.hint)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):
         crash = parsed.crash or {}
