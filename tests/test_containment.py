@@ -276,7 +276,8 @@ def test_a_package_cannot_see_the_hosts_files_its_engine_or_its_environment(dock
 def test_a_kept_cell_runs_as_a_user_read_only_within_its_process_limit_and_its_share_of_memory(
         docker_backend, bookworm, tmp_path, fault):
     wheels = tmp_path / "wheels"
-    make_wheel(wheels, "tiny", "1.0", {"tiny.py": "X = 1\n"})
+    wheel = make_wheel(wheels, "tiny", "1.0", {"tiny.py": f"X = {secrets.token_hex(4)!r}\n"})
+    wheel.chmod(0o600)  # this machine's owner only: lent to the cell user all the same
     path = tmp_path / "kept.toml"
     path.write_text(f'{AMD64_IMAGE}[indexes.local]\nfind_links = ["{wheels}"]\nno_index = true\n'
                     '[packages.a]\nrequirements = ["tiny"]\nmodules = ["tiny"]\n'
@@ -285,10 +286,10 @@ def test_a_kept_cell_runs_as_a_user_read_only_within_its_process_limit_and_its_s
     volumes = anonymous_volumes(docker_backend.client)
     done = cli("run", path, "--no-plan", "--cold", "--keep", "--jobs", "2", "--results", tmp_path / "results",
                timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
     run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("Run "))
     kept = {c.labels[LABEL_CELL]: c.attrs for c in harness_containers(docker_backend.client, run_id)}
     try:
+        assert done.returncode == 0, done.stdout + done.stderr
         assert set(kept) == {"bookworm-amd64__local__a", "bookworm-amd64__local__b"}
         total = docker_backend.client.info()["MemTotal"]
         share = (total - max(1 << 30, total // 10)) // 2  # the README's rule: the host keeps max(1 GiB, 10 %)
