@@ -640,6 +640,7 @@ def watch_processes(limit):
                 return
             if count > 0:
                 break
+        sys.stdout.write("\n")  # a child may have left half a line: the marker starts a line of its own
         say(event="limit", limit="processes", max=limit, phase=RUNNING["phase"], refused=count)
         stop_the_rest()
 
