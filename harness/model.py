@@ -261,6 +261,7 @@ class Cell:
     retry: Retry = Retry()
     installer: str = "pip"  # "pip", or "uv" (uv's own `uv pip install` with the same options)
     memory: int | None = None  # bytes the cell may use (no swap); None: the run's default
+    processes: int | None = None  # processes and threads the cell may have at once; None: the run's default
     approach: str | None = None  # a human name for the cell ("Jetson wheels"), unique in its matrix
     build_jobs: int | None = None  # a source build's parallel jobs; None: the driver's rule from the memory limit
 
@@ -290,6 +291,7 @@ class Cell:
                                       "verdict": self.packages.lock.verdict}} if self.packages.lock else {})},
             "timeout": self.timeout,
             "memory": self.memory,
+            "processes": self.processes,
             "expect": self.expect,
             "expect_why": self.expect_why,
             "expect_cuda": self.cuda.to_json() if self.cuda else None,

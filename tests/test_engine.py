@@ -66,7 +66,7 @@ def test_a_cell_over_its_memory_limit_is_crashed_killed_for_memory(docker_backen
     execution, got, job = run_job(docker_backend, cell, memory=200 * 1000 * 1000)
     assert execution.oom_killed is True
     assert got.verdict is Verdict.CRASHED, got.evidence
-    assert got.evidence[0] == "the kernel killed the cell for memory (OOMKilled)"
+    assert got.evidence[0] == "the kernel killed the cell for memory (OOMKilled) during the imports (probe)"
     assert got.evidence[1] == "the probe died (SIGKILL) while importing hog"
     assert leftovers(docker_backend, job.labels) == []
 

@@ -254,7 +254,8 @@ memory = "256M"
     m = reader.load(path)
     [r] = run(m, docker_backend, tmp_path / "results", options(namespace)).values()
     assert r.verdict is Verdict.CRASHED
-    assert r.evidence[0] == "the kernel killed the cell for memory (OOMKilled) at its 256 MiB limit"
+    assert r.evidence[0] == ("the kernel killed the cell for memory (OOMKilled) at its 256 MiB limit during the "
+                             "imports (probe)")
     assert "ran out of memory at its 256 MiB limit" in r.hint
     assert r.cell["memory"] == 256 << 20
 

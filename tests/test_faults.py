@@ -379,12 +379,14 @@ def test_a_cell_runs_unprivileged_with_read_only_loans_and_no_credentials_in_sig
         assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
         assert host["SecurityOpt"] == ["no-new-privileges"]
         assert host["NetworkMode"] != "host"  # no loopback index here: the bridge, not the host's network
-        writable = [mt["Destination"] for mt in attrs["Mounts"] if mt["RW"]]
-        assert writable == ["/ewh-cache"], attrs["Mounts"]  # only the shared download cache is writable
+        assert host["ReadonlyRootfs"] is True and attrs["Config"]["User"] not in ("", "0", "root")
+        # writable: the shared download cache, and the cell's own volumes (/ewh holds root's files)
+        writable = sorted(mt["Destination"] for mt in attrs["Mounts"] if mt["RW"])
+        assert writable == ["/ewh", "/ewh-cache", "/tmp"], attrs["Mounts"]
         assert not any(mt["Type"] == "bind" and mt["RW"] for mt in attrs["Mounts"])
         assert fault.secrets_in(json.dumps(attrs)) == 0  # not in its environment, its command or its labels
     finally:
-        kept.remove(force=True)
+        kept.remove(force=True, v=True)
     assert fault.secrets_in(tmp_path / "results") == 0
     assert result.verdict is Verdict.PASS, (result.evidence, result.hint)
     assert not any("host's network" in n for n in result.notes)

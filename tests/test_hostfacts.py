@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -516,3 +517,15 @@ def test_detect_on_this_machine():
     assert json.loads(json.dumps(facts.to_json())) == facts.to_json()  # JSON as it stands, no loss
     assert render(facts).splitlines()[:2] == [f"architecture : {facts.arch.value} (machine {facts.machine})",
                                               f"host kind    : {facts.kind}"]
+
+
+def test_the_memory_is_the_engines_word_else_this_machines_meminfo(tmp_path):
+    here = detect(run=FakeRun(), read_binfmt=False)
+    assert here.memory == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # the kernel's MemTotal
+    assert here.sources["memory"] == "/proc/meminfo"
+    # a remote engine (or Docker Desktop's VM) is another machine: its own word counts
+    engine = detect(root=tmp_path, run=FakeRun(), engine_info={"MemTotal": 8 << 30}, read_binfmt=False)
+    assert (engine.memory, engine.sources["memory"]) == (8 << 30, "engine info (MemTotal)")
+    unknown = detect(root=tmp_path, run=FakeRun(), read_binfmt=False)
+    assert unknown.memory is None and unknown.sources["memory"].startswith(f"cannot read {tmp_path}/proc/meminfo")
+    assert unknown.to_json()["memory"] is None and engine.to_json()["memory"] == 8 << 30

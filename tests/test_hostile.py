@@ -164,6 +164,7 @@ CLI_CASES = {
     "garbage": "\x00\x01 not toml [[[",
     "newline-key": '[images."a\\nb"]\nplatform = "linux/amd64"\n' + GOOD,
     "huge-memory": '[matrix]\nmemory = "' + "9" * 400 + 'G"\n' + GOOD,
+    "huge-processes": '[matrix]\nprocesses = ' + "9" * 400 + '\n' + GOOD,
     "traversal": GOOD + '[packages."../../escape"]\nrequirements = []\nmodules = ["x"]\n',
     "wrong-types": '[matrix]\ntimeout = "soon"\ninclude = 3\n[images]\nx = 1\n[indexes.d]\npip_args = [1]\n'
                    '[packages.p]\nrequirements = "numpy"\nmodules = [[]]\n',

@@ -66,6 +66,17 @@ def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):
     assert job.labels == {base.LABEL_RUN: "r1", base.LABEL_CELL: "img__default__p"}
 
 
+def test_the_driver_watches_the_process_limit_only_where_the_backend_enforces_it(tmp_path):
+    import dataclasses
+
+    limited = dataclasses.replace(cell(IndexVariant(name="default")), processes=300)
+    contained = type("Contained", (InCell,), {"contains_cells": True})()
+    job = make_job(limited, contained, RunOptions(run_id="r1"))
+    assert (job.processes, json.loads(job.files["spec.json"])["processes"]) == (300, 300)
+    host = make_job(limited, HostBackend(tmp=str(tmp_path), cache_root=tmp_path), RunOptions(run_id="r1"))
+    assert json.loads(host.files["spec.json"])["processes"] is None  # a host venv has no limit to watch
+
+
 def test_no_engine_falls_back_to_the_host_backend_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     said = []
@@ -76,7 +87,7 @@ def test_no_engine_falls_back_to_the_host_backend_and_says_so(monkeypatch, tmp_p
 
 def test_gpu_access_modes_map_to_container_options():
     assert docker.DockerBackend.gpu_options("none") == {}
-    assert docker.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia"}
+    assert docker.DockerBackend.gpu_options("nvidia-runtime") == {"runtime": "nvidia", "group_add": ["44"]}
     [request] = docker.DockerBackend.gpu_options("device-request")["device_requests"]
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
 

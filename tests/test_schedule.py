@@ -85,6 +85,7 @@ def test_each_input_moves_exactly_its_part(tmp_path):
 
     assert cache.changed(base, parts(dataclasses.replace(c, expect="degraded"))) == "cell changed"
     assert cache.changed(base, parts(dataclasses.replace(c, memory=1 << 30))) == "cell changed"
+    assert cache.changed(base, parts(dataclasses.replace(c, processes=512))) == "cell changed"
     (house / "torch-2.13.0-py3-none-any.whl").write_bytes(b"another build, same name")
     assert cache.changed(base, parts(c)) == "index changed"
     assert cache.changed(None, base) == "the stored result has no cache key"
@@ -152,12 +153,19 @@ def test_longest_first_by_earlier_results_and_emulated_cells_weigh_more():
     assert schedule.order([native, emulated, measured], estimates) == [2, 1, 0]
 
 
-def test_auto_jobs_is_three_quarters_of_the_cores_capped_by_memory():
+def test_auto_jobs_is_three_quarters_of_the_cores_capped_by_the_memory_cells_share():
     assert schedule.auto_jobs(cores=2, memory=24 << 30) == 1
     assert schedule.auto_jobs(cores=16, memory=128 << 30) == 12
-    assert schedule.auto_jobs(cores=8, memory=8 << 30) == 4  # an 8 GB Jetson: 2 GB per cell at least
-    assert schedule.auto_jobs(cores=12, memory=4 << 30) == 2
-    assert schedule.default_cell_memory(4, 16 << 30) == 4 << 30
+    # an 8 GB Jetson keeps 1 GiB for itself: 7 GiB for cells of at least 2 GiB each
+    assert schedule.auto_jobs(cores=8, memory=8 << 30) == 3
+    assert schedule.auto_jobs(cores=12, memory=4 << 30) == 1  # 3 GiB to share: one cell
+
+
+def test_the_default_memory_cap_keeps_a_gib_or_a_tenth_for_the_host_and_divides_the_rest():
+    assert schedule.default_cell_memory(1, 8 << 30) == 7 << 30  # 1 GiB kept (more than 10 %)
+    assert schedule.default_cell_memory(2, 8 << 30) == (7 << 30) // 2
+    assert schedule.default_cell_memory(4, 20 << 30) == (18 << 30) // 4  # 10 % kept: 2 GiB
+    assert schedule.default_cell_memory(1, 1 << 30) == 512 << 20  # a 1 GiB board keeps half, not all
 
 
 def test_results_come_back_in_the_cells_order_whatever_ran_first():
@@ -270,6 +278,63 @@ def test_memory_in_a_matrix_and_an_include(tmp_path):
     problems = [str(p) for p in reader.validate(path)]
     assert any("matrix.memory: 'four' is not a size" in p for p in problems)
     assert any("matrix.include[0].memory: '64M' is below 128 MiB" in p for p in problems)
+
+
+def test_processes_in_a_matrix_and_an_include_and_nonsense_refused_in_one_line(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('[matrix]\nprocesses = 2048\n[images.a]\nref = "x"\nplatform = "linux/amd64"\n'
+                    '[indexes.i]\n[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                    '[packages.q]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                    '[packages.r]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                    '[[matrix.include]]\nimage = "a"\nindex = "i"\npackages = "q"\nprocesses = 256\n')
+    assert {c.packages.name: c.processes for c in reader.load(path).cells} == {"p": 2048, "q": 256, "r": 2048}
+    path.write_text(path.read_text().replace("processes = 2048", "processes = 1.5").replace("= 256", "= 8")
+                    + '[[matrix.include]]\nimage = "a"\nindex = "i"\npackages = "r"\nprocesses = "many"\n')
+    problems = [str(p) for p in reader.validate(path)]
+    assert len(problems) == 3, problems
+    assert any("matrix.processes: 1.5 is not a number of processes: write a whole number" in p for p in problems)
+    assert any("matrix.include[0].processes: 8 is not between 32" in p for p in problems)
+    assert any("matrix.include[1].processes: 'many' is not a number of processes" in p for p in problems)
+    assert all("\n" not in p for p in problems)
+    path.write_text(path.read_text().replace("processes = 1.5", "processes = 9999999"))
+    assert any("matrix.processes: 9999999 is not between" in str(p) for p in reader.validate(path))
+
+
+def test_processes_on_the_command_line(capsys):
+    assert parser().parse_args(["run", "--processes", "512"]).processes == 512
+    assert parser().parse_args(["run"]).processes is None  # the run's default then (for_host)
+    for bad in ("lots", "8", "1.5"):
+        with pytest.raises(SystemExit) as exited:
+            parser().parse_args(["run", "--processes", bad])
+        assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "'lots' is not a whole number of processes" in err and "8 processes: give between 32 and" in err
+
+
+def test_a_cell_gets_the_runs_limits_unless_it_sets_its_own():
+    import dataclasses
+
+    from harness.backends.hostfacts import HostFacts
+    from harness.model import GpuAccess, GpuMode, HostKind
+    from harness.run.options import RunOptions, effective, for_host
+
+    plain, own = cell(), dataclasses.replace(cell(), memory=1 << 30, processes=100)
+    opts = RunOptions(run_id="r", memory=3 << 30, processes=700)
+    assert (effective(plain, opts).memory, effective(plain, opts).processes) == (3 << 30, 700)
+    assert (effective(own, opts).memory, effective(own, opts).processes) == (1 << 30, 100)
+    assert RunOptions(run_id="r").processes == schedule.DEFAULT_PROCESSES  # a run sets none: the default
+
+    class Machine:
+        def gpu_access(self, facts):
+            return GpuAccess(mode=GpuMode.NONE)
+
+    engine = HostFacts(arch=Arch.AMD64, machine="x86_64", kind=HostKind.PLAIN, memory=10 << 30)
+    made = for_host(Machine(), engine, jobs=3)
+    assert made.memory == (9 << 30) // 3  # the engine's memory less 1 GiB, in three
+    assert made.processes == schedule.DEFAULT_PROCESSES
+    made = for_host(Machine(), engine, jobs=3, memory=2 << 30, processes=64)
+    assert (made.memory, made.processes) == (2 << 30, 64)
+    assert for_host(Machine(), engine, jobs="auto").jobs <= 4  # 9 GiB to share: four cells of 2 GiB at most
 
 
 def test_an_image_is_made_ready_once_however_many_cells_ask_at_once():

@@ -77,6 +77,34 @@ def test_recorded_cell_stopped_by_its_engine_shutting_down_is_an_engine_error_no
     assert oom.verdict is not Verdict.ENGINE_ERROR
 
 
+def test_recorded_build_that_forked_without_end_is_crashed_at_the_process_limit_saying_so():
+    """Recorded by tools/record_limit_logs.py: a setup.py fork bomb, in a cell allowed 64 processes."""
+    log = (LOGS / "process-limit.install.log").read_text()
+    parsed = events.parse(log)
+    assert parsed.limit["limit"] == "processes" and parsed.limit["phase"] == "install"
+    found = classify.judge(cell(), Execution(log=log, exit_code=1), parsed, "none")
+    assert found.verdict is Verdict.CRASHED
+    [evidence] = found.evidence
+    assert evidence == (f"the install hit the cell's limit of 64 processes (the kernel refused "
+                        f"{parsed.limit['refused']} more processes or threads): the cell was stopped there")
+    assert found.hint.startswith("something in the install starts processes or threads without end")
+
+
+@pytest.mark.parametrize(("name", "memory", "during"), [
+    ("oom.install.log", 256 << 20, "the install"),  # the build was killed; pip itself lived to say so
+    ("stopped-from-outside.venv.log", None, "the venv"),  # the venv phase still running when killed
+])
+def test_an_oom_says_the_phase_it_hit_and_the_cap(name, memory, during):
+    import dataclasses
+
+    log = (LOGS / name).read_text()
+    the_cell = dataclasses.replace(cell(), memory=memory)
+    found = classify.judge(the_cell, Execution(log=log, exit_code=137, oom_killed=True), events.parse(log), "none")
+    cap = " at its 256 MiB limit" if memory else ""
+    assert found.evidence[0] == f"the kernel killed the cell for memory (OOMKilled){cap} during {during}"
+    assert found.hint.startswith(f"the cell ran out of memory{cap}: give it more")
+
+
 def test_recorded_pure_python_install_passes():
     got = judge("no-distribution.pure.log")
     assert (got.verdict, got.evidence, got.hint) == (Verdict.PASS, (), None)

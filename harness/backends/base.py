@@ -67,6 +67,7 @@ class Job:
     host_network: bool = False  # the cell must reach the host's loopback (an index served there)
     no_network: bool = False  # the cell gets no network at all (a lock replayed from its wheelhouse)
     memory: int | None = None  # bytes the cell may use, with no swap; None: no limit
+    processes: int | None = None  # processes and threads the cell may have at once; None: no limit
     cache: str | None = None  # the shared download cache to lend the cell (its name), see Backend.cache_dir
 
 
@@ -109,6 +110,7 @@ class Execution:
     timings: Mapping[str, float] = field(default_factory=dict)  # image prep, container start, run
     kept: str | None = None  # container id or directory kept for debugging
     error: str | None = None
+    notes: tuple[str, ...] = ()  # how the backend ran the cell, where that is not as usual (for the result)
 
 
 class Backend(Protocol):
@@ -116,6 +118,7 @@ class Backend(Protocol):
     root: str  # where the cell's files land, as the cell sees it
     inherits_environment: bool  # cells see the packages of the environment they run in (the host backend)
     reaches_host_loopback: bool  # cells (on the host network) reach this machine's 127.0.0.1
+    contains_cells: bool  # each cell is a container of its own: its memory and process limits hold
 
     def cell_path(self, mount_host_path: str, slot: str) -> str:
         """Where a host directory or file shows up inside the cell."""

@@ -42,10 +42,36 @@ from harness.backends.base import (
     Prepared,
 )
 from harness.errors import EngineUnavailable
+from harness.incell import driver
 from harness.model import IMAGE_PREFIX, Arch, GpuAccess, GpuMode, Image
 
 CELL_ROOT = "/ewh"
 CACHE_ROOT = "/ewh-cache"  # where a cell sees its shared download cache (a named volume)
+# Who runs a cell's venv, install and probe: a user of its own, the same on every image (one that
+# names no such user too: a uid needs no /etc/passwd entry), so the shared caches belong to it once.
+# A high id: no image's own user, and none of a host's people, is likely to have it.
+CELL_UID = CELL_GID = 10001
+CELL_USER = f"{CELL_UID}:{CELL_GID}"
+VIDEO_GID = "44"  # the video group of Ubuntu and L4T: it owns a Jetson's GPU device nodes
+SCRATCH = "/tmp"  # the cell's own writable folder: a fresh volume, removed with the container
+HOME = f"{SCRATCH}/ewh-home"
+TMPDIR = f"{SCRATCH}/ewh-tmp"
+OWNER_MARK = ".ewh-owner"  # in a cache volume: whose its files are, written once they all are
+# Run as root, once per cache volume, by the harness (never a package): the volume's files become the
+# cell user's (a volume older than unprivileged cells holds root's), then the mark says so.
+OWN_VOLUME = (
+    "import os, sys\n"
+    "root, uid, gid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
+    "for top, dirs, files in os.walk(root):\n"
+    "    for name in [top] + [os.path.join(top, n) for n in dirs + files]:\n"
+    "        os.lchown(name, uid, gid)\n"
+    "mark = os.path.join(root, sys.argv[4])\n"
+    "with open(mark + '.tmp', 'w') as f:\n"
+    "    f.write('%d:%d\\n' % (uid, gid))\n"
+    "os.replace(mark + '.tmp', mark)\n"
+)
+OWNER_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"]
+READ_ONLY_REFUSED = "Read-only file system"  # what a process says when it writes to the read-only root
 LABEL_CACHE = "edge-wheel-harness.cache"
 LABEL_KEPT = "edge-wheel-harness.kept"  # a container kept for debugging (--keep): only `clean` removes it
 POLL_SLICE = 1.0
@@ -106,12 +132,33 @@ def _tar(files: Mapping[str, bytes], root: str) -> bytes:
     return buf.getvalue()
 
 
+def _owned_folders(names: list[str], mode: int = 0o700) -> bytes:
+    """A tar of empty folders that belong to the cell user (extracted as they are, owner included)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, time.time()
+            info.uid, info.gid = CELL_UID, CELL_GID
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def _readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A lent file as every cell sees it: root's, readable by all (the cell user included), whatever
+    its owner and mode on this machine."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode = 0o644
+    return info
+
+
 def _folder_tar(directory: str, spool: Any) -> None:
     """The files directly in `directory` (what pip's find-links sees), as a tar written to `spool`."""
     with tarfile.open(fileobj=spool, mode="w") as tar:
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             if entry.is_file():
-                tar.add(entry.path, arcname=entry.name, recursive=False)
+                tar.add(entry.path, arcname=entry.name, recursive=False, filter=_readable)
     spool.seek(0)
 
 
@@ -132,6 +179,7 @@ class DockerBackend(Backend):
     name = "docker"
     root = CELL_ROOT
     inherits_environment = False  # a cell sees its image (ships_torch says whether the image's packages count)
+    contains_cells = True  # each cell a container of its own, with its memory and process limits
 
     def __init__(self, client: docker.DockerClient | None = None, address: str | None = None) -> None:
         self.client = client or connect()
@@ -141,6 +189,8 @@ class DockerBackend(Backend):
         # wheelhouse served on this machine's loopback is copied in instead.
         self.local = self.address.startswith("unix://")
         self._lent: dict[str, str] = {}
+        self._owned: set[str] = set()  # cache volumes known to be the cell user's
+        self._writable: dict[str, str] = {}  # image tag → why its cells run with a writable root
         self.unremoved: list[str] = []  # containers of this run the engine failed to remove
         self._lending = threading.Lock()
         self._engine: dict[str, Any] | None = None
@@ -359,7 +409,8 @@ class DockerBackend(Backend):
     def _lend_folder(self, directory: str, image: Image) -> str:
         """A volume holding a copy of the files in `directory`, named by their content: made (filled
         through a container that is never started) the first time this content is lent, then reused."""
-        digest = files.digest(files.folder_contents(directory))[:16]
+        # (with the mode its files get: a volume filled before they were all made readable is not reused)
+        digest = files.digest({"files": files.folder_contents(directory), "mode": "0644"})[:16]
         name = f"{IMAGE_PREFIX}-files-{digest}"
         with self._lending:
             if digest in self._lent:
@@ -399,9 +450,53 @@ class DockerBackend(Backend):
     def cache_dir(self, name: str) -> str:
         return CACHE_ROOT
 
-    def _cache_volume(self, name: str) -> str:
-        """The named volume of cache `name`, made (labelled) when missing."""
-        return self._volume(self.volume_name(name), name)
+    def _cache_volume(self, name: str, image: Image) -> str:
+        """The named volume of cache `name`, made (labelled) when missing, and the cell user's."""
+        volume = self._volume(self.volume_name(name), name)
+        with self._lending:
+            if volume not in self._owned:
+                if self._owner(volume, image) != CELL_USER:
+                    self._own(volume, image)
+                self._owned.add(volume)
+        return volume
+
+    def _owner(self, volume: str, image: Image) -> str | None:
+        """Whose the volume's files are, as its mark says (read through a container never started)."""
+        reader = self.client.containers.create(image.tag, ["/none"], labels={LABEL_RUN: "cache-owner"},
+                                               volumes={volume: {"bind": "/fill", "mode": "ro"}})
+        try:
+            stream, _ = reader.get_archive(f"/fill/{OWNER_MARK}")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.next()
+                mark = tar.extractfile(member) if member is not None and member.isfile() else None
+                return mark.read().decode("utf-8", "replace").strip() if mark else None
+        except docker.errors.NotFound:
+            return None
+        finally:
+            self._remove(reader)
+
+    def _own(self, volume: str, image: Image, timeout: float = 600.0) -> None:
+        """Give every file of the volume to the cell user, once (the harness's own code, as root with
+        only the capabilities that takes, no network); the mark it leaves says so to later runs."""
+        owner = self.client.containers.create(
+            image.tag, [image.python, "-c", OWN_VOLUME, "/fill", str(CELL_UID), str(CELL_GID), OWNER_MARK],
+            user="0:0", labels={LABEL_RUN: "cache-owner"}, volumes={volume: {"bind": "/fill", "mode": "rw"}},
+            cap_drop=["ALL"], cap_add=OWNER_CAPABILITIES, security_opt=["no-new-privileges"], network_mode="none",
+            init=True)
+        try:
+            owner.start()
+            if self._wait(owner, time.monotonic() + timeout):
+                raise EngineFailure(f"giving the cache volume {volume} to the cell user took over {timeout:g} s",
+                                    hint="`wheel-harness clean --caches` empties the caches; run again")
+            owner.reload()
+            code = owner.attrs.get("State", {}).get("ExitCode")
+            if code != 0:
+                said = owner.logs(stdout=True, stderr=True).decode("utf-8", "replace").strip().splitlines()
+                raise EngineFailure(f"giving the cache volume {volume} to the cell user failed (exit {code}): "
+                                    f"{said[-1] if said else 'no output'}",
+                                    hint="`wheel-harness clean --caches` empties the caches; run again")
+        finally:
+            self._remove(owner)
 
     def clear_caches(self, names: tuple[str, ...] | None = None) -> list[str]:
         removed = []
@@ -437,8 +532,30 @@ class DockerBackend(Backend):
 
     def execute(self, job: Job, *, cancel: threading.Event | None = None,
                 output: Callable[[str], None] | None = None) -> Execution:
+        """The job in a container of its own, as the cell user, with its limits, its root filesystem
+        read-only. An image that cannot run so (the engine refuses it, or the image's own start-up
+        writes to it) runs its cells again with a writable root, and their results say so."""
+        why = self._writable.get(job.image.tag)
+        if why is None:
+            try:
+                execution = self._execute(job, read_only=True, cancel=cancel, output=output)
+                why = _needs_writable_root(execution)
+                if why is None:
+                    return execution
+                if execution.kept:  # the attempt that could not run is not the one to look at
+                    self._remove(self.client.containers.get(execution.kept))
+            except _ReadOnlyRefused as exc:
+                why = f"the engine refused it ({exc})"
+            self._writable[job.image.tag] = why
+        execution = self._execute(job, read_only=False, cancel=cancel, output=output)
+        note = f"ran with a writable root filesystem: the image cannot run read-only ({why})"
+        return dataclasses.replace(execution, notes=(*execution.notes, note))
+
+    def _execute(self, job: Job, *, read_only: bool, cancel: threading.Event | None,
+                 output: Callable[[str], None] | None) -> Execution:
         timings: dict[str, float] = {}
         container = None
+        started = False  # a container that never started is removed, even when kept
         argv = [job.image.python, *(f"{CELL_ROOT}/{a}" if a in job.files else a for a in job.argv)]
         try:
             volumes = {m.host: {"bind": m.cell, "mode": "ro"} for m in job.mounts if m.engine_side}
@@ -451,18 +568,28 @@ class DockerBackend(Backend):
                 else:  # a CA bundle: copied in beside the cell's own files
                     lent_files[m.cell] = Path(m.host).read_bytes()
             if job.cache:
-                volumes[self._cache_volume(job.cache)] = {"bind": CACHE_ROOT, "mode": "rw"}
+                volumes[self._cache_volume(job.cache, job.image)] = {"bind": CACHE_ROOT, "mode": "rw"}
             limits = {"mem_limit": job.memory, "memswap_limit": job.memory} if job.memory else {}
             start = time.monotonic()  # the start: from here (lending the folders above is not the cell's start)
+            if job.processes:
+                limits["pids_limit"] = job.processes
             container = self.client.containers.create(
                 job.image.tag,
                 command=argv,
                 labels={**job.labels, **({LABEL_KEPT: "1"} if job.keep else {})},
                 init=True,
                 detach=True,
-                working_dir="/tmp",
+                working_dir=SCRATCH,
                 volumes=volumes,
+                # The cell's own files and its scratch folder are fresh volumes (removed with it): the
+                # files are put there before it starts, which a read-only root would refuse.
+                mounts=[docker.types.Mount(target=CELL_ROOT, source=None, type="volume"),
+                        docker.types.Mount(target=SCRATCH, source=None, type="volume")],
+                read_only=read_only,
                 # least privilege: pip, uv and the probe need no capability (measured: venv, install, import)
+                # and no root: the cell user owns only its scratch folder and the shared cache
+                user=CELL_USER,
+                environment={"HOME": HOME, "TMPDIR": TMPDIR, "USER": "ewh-cell", "LOGNAME": "ewh-cell"},
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 # A bridge network cannot reach the host's 127.0.0.1; an index served there needs the host's.
@@ -479,8 +606,15 @@ class DockerBackend(Backend):
                 if not path.startswith(CELL_ROOT + "/"):
                     raise EngineFailure(f"cannot lend {path}: files are lent under {CELL_ROOT}")
                 cell_files[path[len(CELL_ROOT) + 1:]] = data
-            container.put_archive("/", _tar(cell_files, CELL_ROOT))
-            container.start()
+            container.put_archive(CELL_ROOT, _tar(cell_files, ""))  # root's: the cell reads, never changes them
+            container.put_archive(SCRATCH, _owned_folders([Path(HOME).name, Path(TMPDIR).name]))
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                if read_only and "read-only" in str(exc).lower():
+                    raise _ReadOnlyRefused(exc.explanation or str(exc)) from None
+                raise
+            started = True
             timings["container_start"] = time.monotonic() - start
             keeper = logkeep.Keeper()
             pump = self._follow(container, keeper, output)
@@ -514,7 +648,7 @@ class DockerBackend(Backend):
         except ENGINE_ERRORS as exc:
             raise EngineFailure(f"the Docker engine failed for {job.image.tag}: {exc}") from None
         finally:
-            if container is not None and not job.keep:
+            if container is not None and not (job.keep and started):
                 try:
                     self._remove(container)
                 except ENGINE_ERRORS:
@@ -545,10 +679,11 @@ class DockerBackend(Backend):
     @staticmethod
     def gpu_options(mode: GpuMode) -> dict[str, Any]:
         """How a container gets the GPU: Jetson's NVIDIA hook refuses device requests and wants the
-        nvidia runtime; x86 and SBSA hosts take a GPU device request; anything else gets none."""
+        nvidia runtime; x86 and SBSA hosts take a GPU device request; anything else gets none. On a
+        Jetson the GPU's device nodes are the video group's (mode 0660): the cell user joins it."""
         mode = GpuMode(mode)  # ValueError for a mode that is none of these
         if mode is GpuMode.NVIDIA_RUNTIME:
-            return {"runtime": "nvidia"}
+            return {"runtime": "nvidia", "group_add": [VIDEO_GID]}
         if mode is GpuMode.DEVICE_REQUEST:
             return {"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}
         return {}
@@ -602,7 +737,7 @@ class DockerBackend(Backend):
         """Remove a container, forced; gone already, or being removed by someone else, is done too
         (e.g. `wheel-harness clean` from another shell): a failing cell stays a result."""
         try:
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # v: its anonymous volumes (the cell's files, its scratch) too
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
@@ -688,6 +823,19 @@ def _layers(image: Any) -> tuple[dict[str, Any], ...]:
             made = " ".join(str(step.get("CreatedBy") or "").split()).replace("/bin/sh -c #(nop) ", "")
             layers.append({"size": size, "created_by": made[:160]})
     return tuple(layers)
+
+
+class _ReadOnlyRefused(Exception):
+    """The engine would not start the container with a read-only root filesystem."""
+
+
+def _needs_writable_root(execution: Execution) -> str | None:
+    """Why a cell run read-only must run again with a writable root: its driver never began, and
+    something said it could not write to the read-only root (the image's own start-up); else None."""
+    if f'{driver.MARKER}{{"event": "begin"' in execution.log:
+        return None
+    said = next((line.strip() for line in execution.log.splitlines() if READ_ONLY_REFUSED in line), None)
+    return f"its start said: {said[:200]}" if said else None
 
 
 def _created(text: str | None) -> float:

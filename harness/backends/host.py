@@ -40,6 +40,7 @@ class HostBackend(Backend):
     root = "."  # replaced per job by its temporary directory
     inherits_environment = True  # the environment of `python` is this backend's image
     reaches_host_loopback = True
+    contains_cells = False  # a venv on this machine, as the invoking user: no memory or process limit
 
     def __init__(self, python: str | None = None, tmp: str | None = None, *,
                  why: str = "the host backend was chosen", chosen: bool = True,
@@ -105,7 +106,8 @@ class HostBackend(Backend):
 
     def execute(self, job: Job, *, cancel: threading.Event | None = None,
                 output: Callable[[str], None] | None = None) -> Execution:
-        """The job in a fresh folder on this host; `job.memory` is not enforced here (no container)."""
+        """The job in a fresh folder on this host, as the invoking user; `job.memory` and
+        `job.processes` are not enforced here (no container)."""
         workdir = Path(tempfile.mkdtemp(prefix="ewh-cell-", dir=self.tmp))
         for name, data in job.files.items():
             (workdir / name).write_bytes(data)

@@ -85,6 +85,7 @@ class HostFacts:
     engine_version: str | None = None
     has_engine: bool = False  # a container engine answered (engine_info was given)
     host_chosen: bool = False  # the host backend was asked for: no engine is used, and none is missing
+    memory: int | None = None  # bytes of memory of the machine that runs the cells (the engine's)
     sources: dict[str, str] = field(default_factory=dict)  # fact → where it came from, or why it is missing
 
     def to_json(self) -> dict[str, Any]:
@@ -108,6 +109,7 @@ class HostFacts:
             "engine_version": self.engine_version,
             "has_engine": self.has_engine,
             "host_chosen": self.host_chosen,
+            "memory": self.memory,
             "sources": dict(self.sources),
         }
 
@@ -425,6 +427,7 @@ def detect(
             sources["compute_capability"] = f"nvidia-smi ({gpus[0].name})"
         else:
             sources.setdefault("compute_capability", "no known Tegra SoC and no nvidia-smi compute_cap")
+    memory, sources["memory"] = read_memory(root / MEMINFO_FILE, engine_info)
     runtimes: tuple[str, ...] = ()
     if engine_info is None:
         sources["engine"] = no_engine  # why no engine: none answered, or the host backend was chosen
@@ -451,8 +454,26 @@ def detect(
         engine_version=engine_info.get("ServerVersion") if engine_info is not None else None,
         has_engine=engine_info is not None,
         host_chosen=host_chosen,
+        memory=memory,
         sources=sources,
     )
+
+
+MEMINFO_FILE = "proc/meminfo"
+
+
+def read_memory(path: Path, engine_info: dict[str, Any] | None) -> tuple[int | None, str]:
+    """(bytes, where) of the memory of the machine that runs the cells: the engine's own word for it
+    (a remote engine's machine, or Docker Desktop's VM, is not this one), else /proc/meminfo."""
+    total = (engine_info or {}).get("MemTotal")
+    if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+        return total, "engine info (MemTotal)"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        return None, f"cannot read {path}: {exc.strerror or exc}"
+    found = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)
+    return (int(found.group(1)) * 1024, str(path)) if found else (None, f"no MemTotal in {path}")
 
 
 # -- What the facts mean -------------------------------------------------------------------------------

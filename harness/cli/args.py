@@ -59,8 +59,9 @@ def chosen_backend(args: argparse.Namespace, log=print):
 
 
 def run_options(args: argparse.Namespace, backend, facts, **kw) -> options.RunOptions:
-    """The options of a run (or of a search's steps) from --jobs, --timeout and --memory."""
-    return options.for_host(backend, facts, jobs=args.jobs, timeout=args.timeout, memory=args.memory, **kw)
+    """The options of a run (or of a search's steps) from --jobs, --timeout, --memory and --processes."""
+    return options.for_host(backend, facts, jobs=args.jobs, timeout=args.timeout, memory=args.memory,
+                            processes=args.processes, **kw)
 
 
 def the_cell(m: Matrix, pattern: str):

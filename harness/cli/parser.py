@@ -52,7 +52,10 @@ def _shared() -> dict[str, argparse.ArgumentParser]:
     cells.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the matrix)")
     cells.add_argument("--memory", type=size_value, metavar="SIZE",
                        help="memory limit of a cell that sets none, e.g. 6G (default: this machine's memory "
-                            "divided by --jobs); no swap")
+                            "less what it keeps for itself, divided by --jobs); no swap")
+    cells.add_argument("--processes", type=processes_value, metavar="N",
+                       help="processes and threads a cell that sets none may have at once (default "
+                            f"{schedule.DEFAULT_PROCESSES}); a cell that reaches it is stopped and says so")
     cells.add_argument("--jobs", type=jobs_value, default=1, metavar="N|auto",
                        help="cells at once (auto: 75%% of the cores, capped by memory; default 1; a search runs "
                             "several only where it can: bisect's two ends)")
@@ -305,6 +308,17 @@ def seconds_value(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} seconds: give more than 0")
+    return value
+
+
+def processes_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of processes") from None
+    if not reader.MIN_PROCESSES <= value <= reader.MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"{value} processes: give between {reader.MIN_PROCESSES} and "
+                                         f"{reader.MAX_PROCESSES}")
     return value
 
 

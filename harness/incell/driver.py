@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -74,9 +75,13 @@ def call(argv, env, keep=False, marks=None, seen=None):
         return None, "%s: %s" % (type(exc).__name__, exc), ""
 
 
+RUNNING = {"phase": None}  # the phase running now (the process-limit watch names it)
+
+
 def timed_phase(name, body, argv=None):
     """Say when phase `name` starts and ends, with its time; `body()` returns (returncode, error)."""
     say(event="phase", phase=name, status="start", time=time.time(), argv=argv)
+    RUNNING["phase"] = name
     began = time.perf_counter()
     try:
         returncode, error = body()
@@ -90,6 +95,7 @@ def timed_phase(name, body, argv=None):
         end["error"] = error
     if returncode is not None and returncode < 0:
         end["signal"] = signal_name(returncode)
+    RUNNING["phase"] = None
     say(**end)
     return returncode == 0
 
@@ -868,6 +874,91 @@ def inherit_environment(venv_python, env):
     return True
 
 
+# --- the cell's process limit ----------------------------------------------------------------------
+
+LIMIT_WATCH = 0.5  # seconds between two looks at how many processes the kernel refused the cell
+
+
+def pids_files(limit):
+    """The pids.events file of this cell's own cgroup (cgroup v2, or v1's pids controller), known by its
+    pids.max being the cell's limit; None where there is none to read."""
+    folders = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "":
+                    folders += ["/sys/fs/cgroup" + path, "/sys/fs/cgroup"]
+                elif "pids" in controllers.split(","):
+                    folders += ["/sys/fs/cgroup/pids" + path, "/sys/fs/cgroup/pids"]
+    except (OSError, ValueError):
+        return None
+    for folder in folders:
+        try:
+            with open(os.path.join(folder, "pids.max")) as f:
+                if f.read().strip() != str(limit):
+                    continue
+            events = os.path.join(folder, "pids.events")
+            refused(events)
+            return events
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def refused(events):
+    """How often the kernel refused this cgroup a process or thread for its limit (pids.events' max)."""
+    with open(events) as f:
+        for line in f:
+            key, _, value = line.partition(" ")
+            if key == "max":
+                return int(value)
+    return 0
+
+
+def stop_the_rest():
+    """Kill every process of the cell but this driver (and the container's init). Only inside the
+    cell's own container, whose init is this driver's parent: there kill(-1) reaches nothing else."""
+    if os.getppid() != 1:
+        sys.stdout.flush()
+        os._exit(3)  # not the init's child: ending the driver ends the container, and its processes
+    for _ in range(50):
+        try:
+            os.kill(-1, signal.SIGKILL)  # new processes cannot start while the kernel walks them
+        except OSError:  # none left to signal
+            return
+        time.sleep(0.1)
+
+
+def watch_processes(limit):
+    """Watch the cell's process limit from a thread: when the kernel has refused the cell a process for
+    it (a build that forks without end never stops by itself), say so and stop every process of the
+    cell but this driver, so the running phase fails at once instead of at the deadline."""
+    events = pids_files(limit)
+    if events is None:
+        say(event="note", text="the cell's limit of %d processes holds, but is not watched: its cgroup's "
+                               "pids.events cannot be read here" % limit)
+        return None
+    before = refused(events)
+
+    def watch():
+        while True:
+            time.sleep(LIMIT_WATCH)
+            try:
+                count = refused(events) - before
+            except (OSError, ValueError):
+                return
+            if count > 0:
+                break
+        sys.stdout.write("\n")  # a child may have left half a line: the marker starts a line of its own
+        say(event="limit", limit="processes", max=limit, phase=RUNNING["phase"], refused=count)
+        stop_the_rest()
+
+    thread = threading.Thread(target=watch, name="process-limit", daemon=True)
+    thread.start()
+    return thread
+
+
 # --- the shared download cache ---------------------------------------------------------------------
 
 STALE_VENV_SECONDS = 24 * 3600  # venvs a killed cell left on the shared cache are removed after this
@@ -1052,6 +1143,8 @@ def main(argv=None):
     say(event="begin", python=platform.python_version(), executable=sys.executable,
         machine=platform.machine(), distribution=os_release(), **interpreter())
     os.makedirs(workdir, exist_ok=True)
+    if spec.get("processes"):
+        watch_processes(int(spec["processes"]))
     cache = shared_cache(spec, env)
     build_parallelism(spec, env)
     targets = install_targets(spec, workdir) if requirements else []

@@ -55,8 +55,8 @@ DEFAULT_ATTEMPTS = 3  # install attempts while an index does not answer
 DEFAULT_BACKOFF = 10.0  # seconds before the first retry, doubled for each one after
 
 TOP_KEYS = ("matrix", "images", "indexes", "packages", "tables")
-MATRIX_KEYS = ("name", "description", "timeout", "memory", "build_jobs", "install_attempts", "retry_backoff", "images",
-               "indexes", "packages",
+MATRIX_KEYS = ("name", "description", "timeout", "memory", "processes", "build_jobs", "install_attempts",
+               "retry_backoff", "images", "indexes", "packages",
                "installers", "exclude", "include")
 IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "python", "build_args", "jetpack",
               "cuda", "python_version", "glibc", "build_folders", "source_file")
@@ -67,7 +67,8 @@ PACKAGE_KEYS = ("requirements", "modules", "requirements_file", "lock", "wheelho
 MAX_BUILD_JOBS = 256
 SELECT_KEYS = ("image", "index", "packages")
 OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
-EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "build_jobs", "approach")
+EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "processes", "build_jobs",
+               "approach")
 TABLE_KEYS = ("title", "cells", "columns", "elsewhere")
 COLUMN_KEYS = ("value", "header")
 CAPABILITY_RE = re.compile(r"^[0-9]+\.[0-9]+$")
@@ -77,6 +78,8 @@ MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 MIN_MEMORY = 128 << 20
 MAX_MEMORY = 1 << 50  # 1 PiB: more than any machine has, and far inside the engine's 64-bit limit
+MIN_PROCESSES = 32  # the driver, pip, a build backend and the probe, with room for their threads
+MAX_PROCESSES = 4194304  # the kernel's own ceiling (PID_MAX_LIMIT)
 _SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*$")
 
 
@@ -189,6 +192,18 @@ class _Reader:
             return None
         return value
 
+    def processes(self, data: dict[str, Any], key: str) -> int | None:
+        """A process limit: a whole number of processes (threads count too), within reason."""
+        value = data.get("processes")
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, f"{value!r} is not a number of processes: write a whole number, like 4096")
+        elif not MIN_PROCESSES <= value <= MAX_PROCESSES:
+            self.problem(key, f"{value} is not between {MIN_PROCESSES} (pip, a build and the probe need that many) "
+                              f"and {MAX_PROCESSES} (the kernel's ceiling)")
+        else:
+            return value
+        return None
+
     def named(self, data: Any, section: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for name, body in self.table(data, section).items():
@@ -238,6 +253,7 @@ class _Reader:
         self.retry = Retry(attempts=attempts, backoff=backoff)
         self.memory = self.size(spec, "matrix.memory") if "memory" in spec else None
         self.build_jobs = self.jobs(spec, "matrix.build_jobs")
+        self.process_limit = self.processes(spec, "matrix.processes") if "processes" in spec else None
         cells = self.cells(spec, images, indexes, packages, timeout)
         tables = self.tables(raw.get("tables", {}), cells) if "tables" in raw else ()
         if self.problems:
@@ -583,6 +599,8 @@ class _Reader:
             if complete and "memory" in entry:
                 entry = {**entry, "memory_bytes": self.size(entry, f"{key}.memory", name="memory")}
                 good = good and entry["memory_bytes"] is not None
+            if complete and "processes" in entry:
+                good = self.processes(entry, f"{key}.processes") is not None and good
             if good and entry:
                 out.append({k: v for k, v in entry.items() if k in allowed or k == "memory_bytes"})
             elif not entry:
@@ -651,6 +669,7 @@ class _Reader:
                         packages=pkgs, timeout=timeout, installer=c[3],
                         retry=self.retry,
                         memory=inc["memory_bytes"] if inc.get("memory_bytes") is not None else self.memory,
+                        processes=inc.get("processes", self.process_limit),
                         build_jobs=inc["build_jobs"] if inc.get("build_jobs") is not None else self.build_jobs,
                         expect=inc.get("expect", lock.verdict if lock else "pass"),
                         expect_why=inc.get("why") or (f"the verdict of the locked cell {lock.cell or lock.path}"

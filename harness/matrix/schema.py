@@ -73,6 +73,7 @@ INDEX = {
     "only_binary": ({"type": "boolean"}, "true: refuse source builds; the result names what would be compiled"),
 }
 JOBS = {"type": "integer", "minimum": 1, "maximum": reader.MAX_BUILD_JOBS}
+PROCESSES = {"type": "integer", "minimum": reader.MIN_PROCESSES, "maximum": reader.MAX_PROCESSES}
 PACKAGES = {
     "requirements": (strings(), "PEP 508 requirements, installed in one go"),
     "requirements_file": (TEXT, "a requirements file in pip's own syntax (relative to the matrix file): its "
@@ -99,6 +100,7 @@ EXPECT = {
     "capability": ({"type": "string", "pattern": reader.CAPABILITY_RE.pattern},
                    "the GPU's compute capability, e.g. 8.7"),
     "memory": (SIZE, "the memory this cell may use, e.g. \"8G\" (no swap)"),
+    "processes": (PROCESSES, "the processes (threads count too) this cell may run at once"),
     "build_jobs": (JOBS, "a source build's parallel jobs in this cell (default: from its memory limit)"),
     "approach": (TEXT, "a human name for the cell, unique in the matrix (tables, reports)"),
 }
@@ -107,6 +109,8 @@ MATRIX = {
     "description": ({"type": "string"}, "what the matrix is for"),
     "timeout": ({"type": "number", "exclusiveMinimum": 0}, f"seconds per cell (default {reader.DEFAULT_TIMEOUT:g})"),
     "memory": (SIZE, "the memory a cell may use, e.g. \"6G\" (default: the machine's memory divided by --jobs)"),
+    "processes": (PROCESSES, "the processes (threads count too) a cell may run at once; a cell that hits it "
+                             "is stopped there (default 4096, or --processes)"),
     "build_jobs": (JOBS, "a source build's parallel jobs (MAX_JOBS, CMAKE_BUILD_PARALLEL_LEVEL, MAKEFLAGS; "
                          "default: from the cell's memory limit, 2 GiB a job after 1 GiB)"),
     "install_attempts": ({"type": "integer", "minimum": 1, "maximum": 10},

@@ -10,7 +10,7 @@ so a re-run can say which part changed:
 - `requirements`: the requirements as resolved — exact pins as written; for anything else, `plan`'s
   prediction for the cell's target (its outcome and every version it picked), so a new upstream
   release re-runs exactly the cells it reaches. Without a prediction such a cell is never reused;
-- `cell`: modules, installer, expectations, timeout, memory limit, retry settings;
+- `cell`: modules, installer, expectations, timeout, memory and process limits, retry settings;
 - `host`: GPU access and the host facts a verdict depends on (architecture, Jetson/JetPack, CUDA,
   GPUs and driver);
 - `harness`: the cell driver and the probe, byte for byte.
@@ -73,7 +73,8 @@ def key_parts(cell: Cell, *, image_identity: str, prediction: Mapping[str, Any] 
                                 "hashes": described["packages"].get("hashes")}),
         "cell": digest({"modules": list(cell.packages.modules), "installer": cell.installer,
                         "expect": cell.expect, "expect_cuda": described["expect_cuda"], "timeout": cell.timeout,
-                        "memory": cell.memory, "retry": [cell.retry.attempts, cell.retry.backoff],
+                        "memory": cell.memory, "processes": cell.processes,
+                        "retry": [cell.retry.attempts, cell.retry.backoff],
                         **({"build_jobs": cell.build_jobs} if cell.build_jobs else {})}),
         "host": digest({"gpu": gpu, **{k: host.get(k) for k in HOST_KEYS}}),
         "harness": harness_digest(),

@@ -154,6 +154,8 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         # a source build's parallelism: the driver's rule from this limit, unless the matrix sets build_jobs
         "memory": cell.memory,
         "build_jobs": cell.build_jobs,
+        # the driver watches the limit where the backend enforces it, and stops the cell when it is hit
+        "processes": cell.processes if getattr(backend, "contains_cells", False) else None,
     }
     files = {
         **{name: Path(path).read_bytes() for name, path in incell.FILES.items()},
@@ -171,5 +173,6 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         host_network=job_uses_host_network(cell, backend),
         no_network=replay,
         memory=cell.memory,
+        processes=cell.processes,
         cache=cache,
     )

@@ -1,4 +1,4 @@
-"""A run's options, and a cell as this run runs it (the run's timeout and memory limit)."""
+"""A run's options, and a cell as this run runs it (the run's timeout, memory and process limits)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class RunOptions:
     host_facts: Mapping[str, Any] | None = None  # recorded in every result (hostfacts.detect)
     jobs: int = 1  # cells at once
     memory: int | None = None  # a cell's memory limit when neither it nor its matrix sets one (None: none)
+    processes: int | None = schedule.DEFAULT_PROCESSES  # likewise its process limit (None: none)
     shared_caches: bool = True  # lend cells their platform's shared download cache (False: cold caches)
     reuse: bool = True  # reuse a stored result whose inputs did not change (the result cache)
     force: tuple[str, ...] = ()  # cell id patterns run again even when their inputs did not change
@@ -46,9 +47,11 @@ class RunOptions:
 
 
 def effective(cell: Cell, options: RunOptions) -> Cell:
-    """The cell as this run runs it: the run's timeout, and its memory limit unless the cell sets one."""
+    """The cell as this run runs it: the run's timeout, and its memory and process limits unless the cell
+    sets them."""
     return dataclasses.replace(cell, timeout=options.timeout or cell.timeout,
-                               memory=cell.memory if cell.memory is not None else options.memory)
+                               memory=cell.memory if cell.memory is not None else options.memory,
+                               processes=cell.processes if cell.processes is not None else options.processes)
 
 
 def forced(cell: Cell, patterns: tuple[str, ...]) -> bool:
@@ -56,14 +59,17 @@ def forced(cell: Cell, patterns: tuple[str, ...]) -> bool:
 
 
 def for_host(backend: Backend, facts: HostFacts, *, jobs: int | str = 1, timeout: float | None = None,
-             memory: int | None = None, **kw: Any) -> RunOptions:
+             memory: int | None = None, processes: int | None = None, **kw: Any) -> RunOptions:
     """The options a run's cells (or a search's steps) run with on this backend's machine: how they get
     the GPU and the files that needs, how many run at once (`auto`: schedule.auto_jobs), each cell's
-    timeout, and its memory limit (default: the machine's memory shared by the cells at once)."""
+    timeout, its memory limit (default: the memory of the machine that runs the cells, less what it
+    keeps for itself, shared by the cells at once) and its process limit (default:
+    schedule.DEFAULT_PROCESSES)."""
     gpu = backend.gpu_access(facts)
     # paths on the engine's machine (a Jetson's release file): its facts said they are there
     mounts = tuple(Mount(host=p, cell=p, engine_side=True) for p in gpu.mounts)
-    count = schedule.auto_jobs() if jobs == "auto" else int(jobs)
+    count = schedule.auto_jobs(memory=facts.memory) if jobs == "auto" else int(jobs)
     return RunOptions(run_id=new_run_id(), timeout=timeout, gpu=gpu.mode, extra_mounts=mounts,
                       host_facts=facts.to_json(), jobs=count,
-                      memory=memory if memory else schedule.default_cell_memory(count), **kw)
+                      memory=memory if memory else schedule.default_cell_memory(count, facts.memory),
+                      processes=processes or schedule.DEFAULT_PROCESSES, **kw)

@@ -144,7 +144,7 @@ def judge(attempt: Attempt, gpu: GpuMode, names: Sequence[str] = ()) -> Verdict:
     judged = classify.judge(attempt.cell, execution, attempt.parsed, gpu, names=names)
     attempt.evidence, attempt.hint = list(judged.evidence), judged.hint
     attempt.cause = judged.cause.to_json() if judged.cause else None
-    attempt.notes += list(judged.notes)
+    attempt.notes += list(judged.notes) + list(execution.notes)
     if execution.kept:
         attempt.notes.append(f"kept for debugging: {execution.kept}")
     return judged.verdict

@@ -24,6 +24,12 @@ NATIVE_GUESS = 60.0  # seconds a cell is assumed to take when no earlier result 
 EMULATION_WEIGHT = 4.0  # an emulated cell takes about this many times longer (QEMU)
 CELL_MEMORY_FLOOR = 2 << 30  # `--jobs auto` leaves each cell at least this much memory
 AUTO_SHARE = 0.75  # `--jobs auto`: this share of the cores
+HOST_RESERVE = 1 << 30  # memory kept for the machine itself: at least this much …
+HOST_RESERVE_SHARE = 0.10  # … or this share of it, whichever is more (but never more than half)
+# Processes and threads a cell may have at once (Docker's pids limit): far above what pip, uv, a
+# compiler's parallel jobs and torch's thread pools use on a 128-core machine (under 1000), far below
+# the kernel's process table, so a build that forks without end stops there.
+DEFAULT_PROCESSES = 4096
 
 
 def estimate(cell: Cell, record: Mapping[str, Any] | None, native: Arch | None = None) -> float:
@@ -76,19 +82,27 @@ def memory_bytes() -> int | None:
         return None
 
 
+def for_cells(memory: int) -> int:
+    """The memory of a machine that its cells may share: all but what the machine keeps for itself,
+    max(HOST_RESERVE, 10 %) of it (at most half: a machine of 1 GiB still runs a cell)."""
+    return memory - min(max(HOST_RESERVE, int(memory * HOST_RESERVE_SHARE)), memory // 2)
+
+
 def auto_jobs(cores: int | None = None, memory: int | None = None) -> int:
-    """75 % of the cores (at least one), and no more than leaves every cell CELL_MEMORY_FLOOR."""
+    """75 % of the cores (at least one), and no more than leaves every cell CELL_MEMORY_FLOOR of the
+    memory the cells share (for_cells)."""
     cores = cores or os.cpu_count() or 1
     jobs = max(1, int(cores * AUTO_SHARE))
     if memory:
-        jobs = min(jobs, max(1, memory // CELL_MEMORY_FLOOR))
+        jobs = min(jobs, max(1, for_cells(memory) // CELL_MEMORY_FLOOR))
     return jobs
 
 
 def default_cell_memory(jobs: int, memory: int | None = None) -> int | None:
-    """The memory limit of a cell when neither it nor its matrix sets one: the machine's, shared by the jobs."""
+    """The memory limit of a cell when neither it nor its matrix sets one: the memory the cells share
+    (for_cells of the machine's), divided by the cells at once."""
     memory = memory if memory is not None else memory_bytes()
-    return memory // max(1, jobs) if memory else None
+    return for_cells(memory) // max(1, jobs) if memory else None
 
 
 def run(count: int, work: Callable[[int, threading.Event], T], *, jobs: int = 1,

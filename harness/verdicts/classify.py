@@ -1034,8 +1034,43 @@ def stopped_from_outside(execution: Execution, parsed: CellEvents) -> str | None
             "`docker kill`, or the host")
 
 
+PHASE_WORDS = {"venv": "the venv", "install": "the install", "uv-bootstrap": "uv's bootstrap",
+               "pip-upgrade": "pip's upgrade", "probe": "the imports (probe)"}
+
+
+def _phase_words(phase: object) -> str:
+    return PHASE_WORDS.get(str(phase), f"the {phase} phase") if phase else "the cell"
+
+
+def died_in(parsed: CellEvents) -> str | None:
+    """The phase the cell was in when something killed it: the one still running, else the one that
+    died of a signal, else the one that failed (a child of it was killed: pip survives its build's)."""
+    for status in ("incomplete", "signal", "failed"):
+        found = next((p["phase"] for p in parsed.phases
+                      if (p.get("signal") if status == "signal" else p.get("status") == status)), None)
+        if found:
+            return found
+    return None
+
+
+def hit_limit(limit: dict) -> Judgement:
+    """A cell the driver stopped at its process limit: `crashed` (its processes were killed, as the
+    OOM killer's would be), saying which phase and the limit."""
+    phase = _phase_words(limit.get("phase"))
+    refused = limit.get("refused")
+    return Judgement(verdict=Verdict.CRASHED, evidence=(
+        f"{phase} hit the cell's limit of {limit.get('max')} processes"
+        + (f" (the kernel refused {refused} more processes or threads)" if isinstance(refused, int) else "")
+        + ": the cell was stopped there",),
+        hint=f"something in {phase} starts processes or threads without end (a build that forks without end, or "
+             "runs too many jobs at once): if it truly needs more, raise `processes` in the matrix or the "
+             "include, or --processes; otherwise the package is broken or hostile")
+
+
 def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence[str] = ()) -> Judgement:
     """How the cell's run ended, before CUDA and the torch guard are considered."""
+    if parsed.limit and parsed.limit.get("limit") == "processes":
+        return hit_limit(parsed.limit)
     if execution.timed_out:
         running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)
         return Judgement(verdict=Verdict.TIMEOUT,
@@ -1044,7 +1079,9 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
                               + (f" during {running}" if running else "")
                               + ": raise [matrix] timeout, or find why it is slow (a source build?) in the log")
     limit = f" at its {format_memory(cell.memory)} limit" if cell.memory else ""
-    oom = (f"the kernel killed the cell for memory (OOMKilled){limit}",) if execution.oom_killed else ()
+    during = died_in(parsed)
+    oom = (f"the kernel killed the cell for memory (OOMKilled){limit}"
+           + (f" during {_phase_words(during)}" if during else ""),) if execution.oom_killed else ()
     more_memory = (f"the cell ran out of memory{limit}: give it more (`memory` in the matrix or the include, "
                    "or --memory), or run fewer cells at once (--jobs)")
     stopped = stopped_from_outside(execution, parsed)
@@ -1069,6 +1106,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
     if venv and venv.get("status") != "ok":
         said = [line.strip() for line in parsed.output.get("venv", "").splitlines() if line.strip()]
         evidence = tuple(dict.fromkeys(_clip(f"python -m venv failed: {line}") for line in said[:1] + said[-1:]))
+        if oom:
+            return Judgement(verdict=Verdict.CRASHED, evidence=oom + evidence, hint=more_memory)
         return Judgement(verdict=Verdict.VENV_FAILED,
                          evidence=evidence or (f"python -m venv failed (exit {venv.get('returncode')})",),
                          hint="the image cannot make a venv: add python3-venv (Debian/Ubuntu) to the image")
@@ -1083,7 +1122,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
                                              "the cell more memory")
         found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
                                 roots=parsed.index_roots, target=Target.of_begin(parsed.begin), names=names)
-        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint, cause=found.cause)
+        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=more_memory if oom else found.hint,
+                         cause=found.cause)
     probe = parsed.probe
     if parsed.crash or not probe.get("complete"):
         crash = parsed.crash or {}

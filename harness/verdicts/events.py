@@ -51,6 +51,7 @@ class CellEvents:
     cache: dict | None = None  # the download cache the cell had: {"shared": bool, "state": "warm" or "cold"}
     release_dates: dict | None = None  # after an import failed on NumPy's ABI: {"project", "checks"} (driver)
     build: dict | None = None  # the parallel jobs the driver gave source builds: {"jobs", "rule", "variables" …}
+    limit: dict | None = None  # a limit the cell hit, as the driver saw it: {"limit", "max", "phase", "refused"}
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -83,6 +84,7 @@ def parse(text: str) -> CellEvents:
     cache: dict | None = None
     dates: dict | None = None
     build: dict | None = None
+    limit: dict | None = None
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -128,6 +130,8 @@ def parse(text: str) -> CellEvents:
         elif obj.get("event") == "release-dates":
             dates = {"project": obj.get("project"),
                      "checks": [c for c in obj.get("checks") or () if isinstance(c, dict)]}
+        elif obj.get("event") == "limit" and limit is None:
+            limit = {k: v for k, v in obj.items() if k != "event"}
         elif obj.get("event") == "retry":
             retries.append({k: v for k, v in obj.items() if k != "event"})
         elif obj.get("event") == "phase" and "phase" in obj:
@@ -156,6 +160,7 @@ def parse(text: str) -> CellEvents:
         cache=cache,
         release_dates=dates,
         build=build,
+        limit=limit,
     )
 
 
