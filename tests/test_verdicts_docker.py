@@ -329,7 +329,7 @@ def test_real_wheels_from_the_default_index_get_hints_that_name_the_fix(docker_b
 
     m = reader.load(real_cells.write_matrix(tmp_path / "real.toml"))
     cells = [c for c in m.cells if c.packages.name in ("typo", "opencv-gui", "arrow-numpy1")]
-    out = runner.run_cells(m, cells, docker_backend, runner.RunOptions(run_id=runner.new_run_id(), jobs=2),
+    out = runner.run_cells(m, cells, docker_backend, RunOptions(run_id=new_run_id(), jobs=2),
                            results_dir=tmp_path / "results", log=lambda _: None)
     got = {r.cell["packages"]["name"]: r for r in out}
     assert got["typo"].cause == {"kind": "no-such-project", "project": "torchtnue", "indexes": ["pip's default index"],
