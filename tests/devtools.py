@@ -48,13 +48,15 @@ class Page:
     def evaluate(self, expression: str):
         return self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
 
-    def dom_when(self, condition: str, deadline: float = 120.0) -> str:
+    def dom_when(self, condition: str, deadline: float = 120.0, state: str = "") -> str:
         """The page's DOM once the JavaScript `condition` is true; an error naming it past `deadline` s (a
-        bound for a page that never gets there, not a wait: it returns as soon as the condition holds)."""
+        bound for a page that never gets there, not a wait: it returns as soon as the condition holds),
+        with what the JavaScript `state` says of the page then."""
         until = time.monotonic() + deadline
         while not self.evaluate(f"Boolean({condition})"):
             if time.monotonic() > until:
-                raise AssertionError(f"after {deadline:g} s the page still lacks: {condition}")
+                seen = f"; the page: {self.evaluate(state)}" if state else ""
+                raise AssertionError(f"after {deadline:g} s the page still lacks: {condition}{seen}")
             time.sleep(0.1)
         return self.evaluate("document.documentElement.outerHTML")
 

@@ -25,8 +25,8 @@ class Container:
         self.error = error
         self.calls: list[dict] = []
 
-    def remove(self, force: bool = False) -> None:
-        self.calls.append({"force": force})
+    def remove(self, force: bool = False, v: bool = False) -> None:
+        self.calls.append({"force": force, "v": v})
         if self.error:
             raise self.error
 
@@ -44,7 +44,7 @@ def test_a_container_gone_or_being_removed_is_removed(error):
     """Removed once, forced (a running cell's container too); gone or being removed is no error."""
     container = Container(error)
     assert DockerBackend._remove(container) is None
-    assert container.calls == [{"force": True}]
+    assert container.calls == [{"force": True, "v": True}]  # its own volumes (files, scratch) go with it
 
 
 def test_another_engine_error_still_says_so():

@@ -38,8 +38,10 @@ def test_a_shipped_matrix_keeps_its_wheelhouse_out_of_the_package(tmp_path, monk
     m = reader.load(resources.MATRICES / "smoke.toml")
     house = next(i for i in m.indexes if i.name == "wheelhouse")
     assert house.find_links == (str(tmp_path / ".wheelhouse" / "smoke"),)
-    [runtime] = [i for i in m.images if i.dockerfile]
+    runtime = next(i for i in m.images if i.name == "bookworm-amd64-runtime")
     assert Path(runtime.dockerfile).read_bytes() == (resources.DOCKERFILES / "bookworm-runtime.Dockerfile").read_bytes()
+    built = [i for i in m.images if i.build_folders]  # the validation plan's recipes: the same wheelhouse
+    assert built and all(dict(i.build_folders)["wheelhouse"] == house.find_links[0] for i in built)
 
 
 def test_this_repositorys_matrices_read_as_they_always_did():

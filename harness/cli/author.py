@@ -115,8 +115,11 @@ def _solved(path: Path | None) -> dict | None:
 
 
 def _images(args: argparse.Namespace, base: dict, facts, ask) -> tuple[str, ...]:
-    """The images of the base matrix to keep: those named, else those of this host's architecture."""
-    declared = base.get("images") or {}
+    """The images of the base matrix to keep: those named, else those of this host's architecture. The
+    validation plan's build-strategy recipes (their own `build_folders` or `source_file`) bake the
+    harness's example chain into an image: no start for another stack, so never offered."""
+    declared = {n: b for n, b in (base.get("images") or {}).items()
+                if not (b.get("build_folders") or b.get("source_file"))}
     native = [n for n, b in declared.items() if facts.arch and b.get("platform") == facts.arch.platform]
     chosen = args.image or ask("Images (comma-separated)", ",".join(native or declared)).split(",")
     chosen = [c.strip() for c in chosen if c.strip()]

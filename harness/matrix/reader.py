@@ -326,8 +326,9 @@ class _Reader:
 
     def build_inputs(self, body: dict[str, Any], key: str, dockerfile: str | None
                      ) -> tuple[tuple[tuple[str, str], ...], str | None]:
-        """A recipe's `build_folders` (name → host folder, relative to the matrix: put into its build context
-        under that name) and `source_file` (relative to the recipe's folder: changed for the cached build)."""
+        """A recipe's `build_folders` (name → host folder, relative to the matrix as its wheelhouses are: put
+        into its build context under that name) and `source_file` (relative to the recipe's folder: changed
+        for the cached build)."""
         folders = self.get(body, key, "build_folders", dict, {})
         source_file = self.get(body, key, "source_file", str, None)
         if (folders or source_file) and not dockerfile:
@@ -340,7 +341,7 @@ class _Reader:
             elif not isinstance(folder, str) or not folder.strip():
                 self.problem(f"{key}.build_folders.{name}", "must be a folder, relative to the matrix")
             else:
-                out.append((name, str((self.base / folder).resolve())))
+                out.append((name, str((self.folders / folder).resolve())))  # as wheelhouses resolve
         if source_file is not None and dockerfile:
             where = (self.base / dockerfile).parent
             path = (where / source_file).resolve()

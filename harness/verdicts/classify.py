@@ -1114,7 +1114,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
     if install and install.get("status") not in ("ok", "skipped"):
         starved = out_of_memory_build(parsed.output.get("install", ""), execution.oom_killed, parsed.build, limit)
         if starved and (execution.oom_killed or install.get("status") != "incomplete"):
-            return starved
+            return Judgement(verdict=starved.verdict, evidence=tuple(dict.fromkeys(oom + starved.evidence)),
+                             hint=starved.hint)
         if install.get("status") == "incomplete" or install.get("signal"):
             return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
                 f"pip died ({install.get('signal') or 'no end recorded'})",),
