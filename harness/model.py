@@ -186,12 +186,21 @@ class IndexVariant:
         return (self.serve or self.find_links or (None,))[0]
 
 
+DEFAULT_CHECK_TIMEOUT = 300.0  # seconds one check may take (within what is left of the cell's timeout)
+
+
 @dataclass(frozen=True, kw_only=True)
 class PackageSet:
     name: str
     requirements: tuple[str, ...]
     modules: tuple[str, ...]
     made_by: str | None = None  # "bisect" or "solve" for a set a search made (a step), None for a declared one
+    # What runs after the imports: built-in checks by name ("torch", "torchao", …) and the user's own files
+    # (absolute paths, a pytest node id after "::"); () is import-only. The matrix reader fills the default
+    # (harness.checks.default_checks): the built-in checks of the packages the set installs.
+    checks: tuple[str, ...] = ()
+    check_requires: tuple[str, ...] = ()  # what the user's checks need beside their PEP 723 metadata
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,7 +255,9 @@ class Cell:
             "installer": self.installer,
             "packages": {"name": self.packages.name, "requirements": list(self.packages.requirements),
                          "modules": list(self.packages.modules),
-                         **({"made_by": self.packages.made_by} if self.packages.made_by else {})},
+                         **({"made_by": self.packages.made_by} if self.packages.made_by else {}),
+                         **({"checks": list(self.packages.checks), "check_requires": list(self.packages.check_requires),
+                             "check_timeout": self.packages.check_timeout} if self.packages.checks else {})},
             "timeout": self.timeout,
             "memory": self.memory,
             "expect": self.expect,
@@ -315,14 +326,17 @@ TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
                             "measured more than once; `image present` when no run built it (`no image` on the "
                             "host backend)"),
     "install": ("Install", "seconds the install took, and how much it downloaded"),
-    "run": ("Run Time", "install plus imports: the install phase (with uv's bootstrap or a pip upgrade) plus the "
-                        "probe (every import and the CUDA checks); the venv and the container start are not counted"),
-    "imports": ("Imports", "imports alone: the probe's seconds (every import and the CUDA checks)"),
+    "run": ("Run Time", "install plus imports and checks: the install phase (with uv's bootstrap or a pip upgrade), "
+                        "the probe (every import, the CUDA checks and the built-in checks) and the user's checks "
+                        "(their install too); the venv and the container start are not counted"),
+    "imports": ("Imports", "imports alone: the probe's seconds (every import, the CUDA checks and the built-in "
+                           "checks)"),
     "total": ("Total", "the cell's whole time, image included"),
     "downloaded": ("Downloaded", "bytes the install fetched over the network"),
     "versions": ("Versions", "torch / torchao / torchtune (and what the cell names) as installed"),
     "cuda": ("CUDA", "what torch says of CUDA and the GPU"),
     "verdict": ("Verdict", "the cell's verdict"),
+    "checks": ("Checks", "the checks that passed of those that applied (`3/3`), and which failed"),
     "expected": ("Expected", "`yes`, or `no (expected X)` when the verdict is not the one the cell expects"),
     "evidence": ("Evidence", "the first line of evidence"),
     "hint": ("Hint", "what to do about it"),
@@ -371,6 +385,7 @@ class Verdict(str, enum.Enum):
 
     PASS = "pass", _INSTALLED
     DEGRADED = "degraded", _INSTALLED  # everything imported, but a message says function was lost
+    CHECK_FAILED = "check-failed", _INSTALLED  # everything imported, but a check (built-in or the user's) failed
     NO_CUDA = "no-cuda", _INSTALLED  # imports fine, but CUDA is unavailable where the cell expects it
     # CUDA there, but not the expected version/capability, or no kernels for the GPU
     CUDA_MISMATCH = "cuda-mismatch", ("installs",)
@@ -430,6 +445,7 @@ class CellResult:
     cache: dict[str, Any] | None = None  # the result cache's key {"key", "parts"}, or {"why"} it has none
     reused: dict[str, Any] | None = None  # set when a later run reused this record: {"by_run", "at", "why"}
     caches: dict[str, Any] | None = None  # the download caches: shared or cold, warm or cold, what was reused
+    checks: tuple[dict[str, Any], ...] = ()  # one record per check (and device, or pytest test), in the order run
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
@@ -446,7 +462,7 @@ class CellResult:
             phases=tuple(data.get("phases") or ()), log=data.get("log"), expected=bool(data.get("expected", True)),
             exit_code=data.get("exit_code"), install=data.get("install"), torch_guard=data.get("torch_guard") or {},
             prediction=data.get("prediction"), cache=data.get("cache"), reused=data.get("reused"),
-            caches=data.get("caches"),
+            caches=data.get("caches"), checks=tuple(data.get("checks") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -476,4 +492,5 @@ class CellResult:
             "cache": self.cache,
             "reused": self.reused,
             "caches": self.caches,
+            "checks": list(self.checks),
         }

@@ -1,4 +1,4 @@
-"""Code that runs inside cells: the driver (venv, install, probe) and the import probe.
+"""Code that runs inside cells: the driver (venv, install, probe, checks), the import probe and the checks.
 
 Rule: the standard library only, Python 3.8+; these files are copied into containers and run there.
 `FILES` maps the name each file has inside a cell to where it is here.
@@ -7,4 +7,5 @@ Rule: the standard library only, Python 3.8+; these files are copied into contai
 import os
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-FILES = {"cell.py": os.path.join(_HERE, "driver.py"), "probe.py": os.path.join(_HERE, "probe.py")}
+FILES = {"cell.py": os.path.join(_HERE, "driver.py"), "probe.py": os.path.join(_HERE, "probe.py"),
+         "checks.py": os.path.join(_HERE, "checks.py")}

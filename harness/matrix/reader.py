@@ -18,10 +18,12 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from harness import checks as checks_mod
 from harness.errors import MatrixError, Problem
 from harness.matrix import templates
 from harness.model import (
     CELL_ID_MAX,
+    DEFAULT_CHECK_TIMEOUT,
     INSTALLERS,
     LOCAL_RECIPES,
     NAME_RE,
@@ -59,7 +61,7 @@ IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "py
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args",
               "only_binary")
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-PACKAGE_KEYS = ("requirements", "modules")
+PACKAGE_KEYS = ("requirements", "modules", "checks", "check_requires", "check_timeout")
 SELECT_KEYS = ("image", "index", "packages")
 OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
 EXPECT_KEYS = ("expect", "why", "torch_build", "cuda", "capability", "memory", "approach")
@@ -355,7 +357,52 @@ class _Reader:
         for i, mod in enumerate(modules):
             if not MODULE_RE.match(mod):
                 self.problem(f"{key}.modules[{i}]", f"{mod!r} is not a dotted module name")
-        return PackageSet(name=name, requirements=reqs, modules=modules)
+        checks = (self.checks(key, self.strings(body, key, "checks")) if "checks" in body
+                  else checks_mod.default_checks(reqs, modules))
+        check_requires = self.strings(body, key, "check_requires")
+        for i, req in enumerate(check_requires):
+            self.requirement(f"{key}.check_requires[{i}]", req)
+        check_timeout = self.get(body, key, "check_timeout", float, DEFAULT_CHECK_TIMEOUT)
+        if not math.isfinite(check_timeout) or check_timeout <= 0:
+            self.problem(f"{key}.check_timeout", f"must be a positive number of seconds, not {check_timeout}")
+        return PackageSet(name=name, requirements=reqs, modules=modules, checks=checks, check_requires=check_requires,
+                          check_timeout=check_timeout)
+
+    def checks(self, key: str, entries: tuple[str, ...]) -> tuple[str, ...]:
+        """`checks = [...]`: built-in checks by name, and the user's files (relative to the matrix file), a
+        script or a pytest file or node id (file.py::test), each a file that exists, with a readable
+        PEP 723 block where it has one. Files become absolute paths."""
+        out = []
+        for i, entry in enumerate(entries):
+            where = f"{key}.checks[{i}]"
+            if checks_mod.is_builtin(entry):
+                if entry in out:
+                    self.problem(where, f"{entry!r} is listed twice")
+                    continue
+                out.append(entry)
+                continue
+            path, _, node = entry.partition("::")
+            if not path.endswith(".py"):
+                self.problem(where, f"{entry!r} is neither a built-in check ({', '.join(checks_mod.BUILTIN)}) nor a "
+                             "Python file (a script, or a pytest file or node id like tests/test_model.py::test_x)"
+                             + _did_you_mean(entry, checks_mod.BUILTIN))
+                continue
+            full = (self.base / path).resolve()
+            if not full.is_file():
+                self.problem(where, f"{path!r} is not a file (relative to {self.base})")
+                continue
+            if checks_mod.UserCheck.of(entry).kind == "script":
+                try:
+                    checks_mod.script_dependencies(full.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, ValueError) as exc:
+                    self.problem(where, f"{path!r}: {exc}")
+                    continue
+            resolved = str(full) + (f"::{node}" if node else "")
+            if resolved in out:
+                self.problem(where, f"{entry!r} is listed twice")
+                continue
+            out.append(resolved)
+        return tuple(out)
 
     # -- expansion ---------------------------------------------------------------------------
     def axis(self, spec: dict[str, Any], axis: str, declared: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness import incell, installers, redact
+from harness import checks, incell, installers, redact
 from harness.backends.base import LABEL_CELL, LABEL_RUN, Backend, Job, Mount
 from harness.errors import HarnessError
 from harness.model import Cell
@@ -91,6 +91,36 @@ def sources(cell: Cell, pip_args: list[str]) -> dict[str, Any]:
             "find_links": links}
 
 
+USER_CHECKS = "user-checks"  # where the user's check files land in the cell, one folder each
+
+
+def check_spec(cell: Cell) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
+    """What the driver runs after the imports, and the user's check files the job carries (copied into
+    the cell with its other files: no bind mount, so a remote engine runs them too). A pytest file
+    brings the conftest.py beside it. A file that cannot be read is named, for the cell to record."""
+    entries = cell.packages.checks
+    if not entries:
+        return None, {}
+    files: dict[str, bytes] = {}
+    user = []
+    for i, check in enumerate(checks.user_checks(entries)):
+        folder = f"{USER_CHECKS}/{i}"
+        entry: dict[str, Any] = {"name": check.shown(), "kind": check.kind, "file": f"{folder}/{check.path.name}",
+                                 "node": check.node}
+        try:
+            files[entry["file"]] = check.path.read_bytes()
+            conftest = check.path.parent / "conftest.py"
+            if check.kind == "pytest" and conftest.is_file():
+                files[f"{folder}/conftest.py"] = conftest.read_bytes()
+        except OSError as exc:
+            entry["unreadable"] = f"{check.shown()} could not be read on the host: {exc.strerror or exc}"
+        user.append(entry)
+    spec = {"builtin": [c for c in entries if checks.is_builtin(c)], "user": user,
+            "requires": checks.requirements_of(entries, cell.packages.check_requires),
+            "timeout": cell.packages.check_timeout, "cell_timeout": cell.timeout}
+    return spec, files
+
+
 def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
     cell = effective(cell, options)
     cache = cache_name(cell, options.cache_namespace) if options.shared_caches else None
@@ -120,8 +150,10 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         "venv_name": re.sub(r"[^A-Za-z0-9._-]", "_", f"{options.run_id}-{cell.id}"),
         "keep": options.keep,
     }
+    spec["checks"], check_files = check_spec(cell)
     files = {
         **{name: Path(path).read_bytes() for name, path in incell.FILES.items()},
+        **check_files,
         "spec.json": json.dumps(spec, indent=2).encode(),
     }
     return Job(
