@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.incell import checks as incell_checks
 from harness.incell import driver, probe
 
 HARNESS = driver.MARKER  # the markers are the in-cell code's own: defined there, once
@@ -49,6 +50,7 @@ class CellEvents:
     retries: tuple[dict, ...] = ()  # install attempts repeated because an index did not answer
     install_split: dict | None = None  # seconds resolving+downloading vs installing files (last attempt)
     cache: dict | None = None  # the download cache the cell had: {"shared": bool, "state": "warm" or "cold"}
+    checks: tuple[dict, ...] = ()  # one record per check run (built-in: per device; pytest: per test), in order
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -79,6 +81,8 @@ def parse(text: str) -> CellEvents:
     retries: list[dict] = []
     split: dict | None = None
     cache: dict | None = None
+    ran: list[dict] = []  # the check records
+    running: dict | None = None  # the check announced last, until its record comes
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -95,7 +99,13 @@ def parse(text: str) -> CellEvents:
         if not isinstance(obj, dict):
             garbage += 1
             continue
-        if kind == PROBE:
+        if obj.get("step") == "check-start" or obj.get("event") == "check-start":
+            running = {"check": obj.get("check"), "kind": obj.get("kind") or "builtin", "device": obj.get("device"),
+                       "phase": current, "from": len(output.get(current or "", []))}
+        elif obj.get("step") == "check" or obj.get("event") == "check":
+            ran.append({k: v for k, v in obj.items() if k not in ("step", "event")})
+            running = None
+        elif kind == PROBE:
             _probe_step(probe, obj)
         elif obj.get("event") == "begin":
             begin = obj
@@ -145,6 +155,7 @@ def parse(text: str) -> CellEvents:
         retries=tuple(retries),
         install_split=split,
         cache=cache,
+        checks=tuple(ran) + ((_unfinished(running, phases, output),) if running else ()),
     )
 
 
@@ -177,6 +188,26 @@ def _probe_step(probe: dict, step: dict) -> None:
     elif kind in ("start", "torch", "summary"):
         probe[kind] = step
         probe["complete"] = probe["complete"] or kind == "summary"
+
+
+def _unfinished(running: dict, phases: dict[str, dict], output: dict[str, list[str]]) -> dict:
+    """The record of a check that never wrote its own: `crashed` when the process running it ended (the
+    probe killed by a signal inside a built-in check), `unfinished` when the log stops (the cell was
+    killed at its deadline). Its output is what was printed after it was announced; a crash's frames are
+    those faulthandler printed."""
+    phase = phases.get(str(running.get("phase"))) or {}
+    lines = output.get(str(running.get("phase")), [])[int(running.get("from") or 0):]
+    record = {"check": running.get("check"), "kind": running.get("kind"), "device": running.get("device"),
+              "outcome": "unfinished", "seconds": None, "output": lines[-incell_checks.KEEP_LINES:]}
+    if phase.get("status") not in (None, "incomplete"):
+        returncode = phase.get("returncode")
+        how = phase.get("signal") or (_signal_name(returncode) if isinstance(returncode, int) and returncode < 0
+                                      else f"exit {returncode}")
+        fatal = next((line for line in lines if line.startswith("Fatal Python error")), None)
+        record.update(outcome="crashed", signal=phase.get("signal"), returncode=returncode, error={
+            "type": how, "message": fatal or "", "frames": incell_checks.fault_frames(lines),
+            "last_line": f"the {running.get('phase')} process died ({how})" + (f": {fatal}" if fatal else "")})
+    return record
 
 
 def _crash(phase: dict | None, probe: dict) -> dict | None:
