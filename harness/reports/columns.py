@@ -19,7 +19,7 @@ from harness.reports import table
 
 Records = Sequence[Mapping[str, Any]]  # one cell's records over the stored runs, oldest first, latest last
 NOT_RUN = "not run yet"
-PHASES_RUN = ("uv-bootstrap", "pip-upgrade", "install", "probe")  # what the `run` column adds up
+PHASES_RUN = ("uv-bootstrap", "pip-upgrade", "install", "probe", "check-install", "checks")  # the `run` column
 
 
 def select(spec: TableSpec, cells: Sequence[Cell]) -> list[Cell]:
@@ -63,7 +63,8 @@ def build_text(records: Records) -> str:
 
 
 def run_seconds(record: Mapping[str, Any]) -> float | None:
-    """Install plus imports: the install phase (uv's bootstrap, a pip upgrade) and the probe."""
+    """Install plus imports and checks: the install phase (uv's bootstrap, a pip upgrade), the probe, and
+    the user's checks with their install."""
     timings = record.get("timings") or {}
     seconds = [timings.get(p) for p in PHASES_RUN]
     numbers = [float(s) for s in seconds if isinstance(s, (int, float)) and not isinstance(s, bool)]
@@ -112,6 +113,7 @@ COLUMNS: Mapping[str, Callable[[Cell, Records], str]] = {
     "versions": _of_latest(table.versions_text),
     "cuda": _of_latest(table.cuda_text),
     "verdict": _of_latest(table.verdict_text),
+    "checks": _of_latest(table.checks_text),
     "expected": _of_latest(expected_text),
     "evidence": _of_latest(table.evidence_text),
     "hint": _of_latest(table.hint_text),
