@@ -188,7 +188,7 @@ def test_sigint_to_the_cli_exits_130_keeps_the_table_and_leaves_no_container(doc
     make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
     m = tmp_path / "stop.toml"
     m.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
-                 '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                 '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\nchecks = []\n'
                  '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n')
     results = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(m), "--no-plan", "--results", str(results)],
@@ -401,7 +401,7 @@ def test_a_venv_with_a_pip_too_old_for_reports_is_upgraded_first_and_says_so(doc
     m.write_text(f'[images.old-pip]\ndockerfile = "{recipe / "old-pip.Dockerfile"}"\nplatform = "linux/amd64"\n'
                  f'[indexes.lan]\nserve = ["{house}"]\nno_index = true\n'
                  '[packages.chain]\nrequirements = ["torch", "torchao", "torchtune"]\n'
-                 'modules = ["torch", "torchtune"]\n')
+                 'modules = ["torch", "torchtune"]\nchecks = []\n')
     result, _ = run_one(m, docker_backend, tmp_path / "results")
     assert result.verdict is Verdict.PASS, result.evidence
     assert "pip 21.3 in the venv has no --report: upgrading it first" in result.notes
@@ -417,7 +417,7 @@ def test_an_image_that_cannot_make_a_venv_is_venv_failed(docker_backend, bookwor
     m = tmp_path / "novenv.toml"
     m.write_text(f'[images.no-venv]\ndockerfile = "{recipe}"\nplatform = "linux/amd64"\n'
                  f'[indexes.fixtures]\nfind_links = ["{fixture_chain(tmp_path / "w")}"]\nno_index = true\n'
-                 '[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+                 '[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\nchecks = []\n')
     result, run_id = run_one(m, docker_backend, tmp_path / "results")
     assert result.verdict is Verdict.VENV_FAILED, (result.verdict, result.evidence)
     assert "ensurepip" in result.evidence[0]
