@@ -433,48 +433,114 @@ def test_a_built_in_check_that_kills_the_probe_is_crashed_naming_the_check_and_w
     assert got.hint.startswith("the interpreter died running the check torch [cpu]")
 
 
-# --- verdicts from recorded checks --------------------------------------------------------------------
+# --- verdicts from a recorded real cell (tests/test_checks_docker.py with EWH_RECORD_LOGS) -------------
 
-
-def probe_with(lost_text: str | None) -> dict:
-    messages = [{"kind": "log", "level": "WARNING", "text": lost_text}] if lost_text else []
-    return {"imports": [{"module": "torchao", "ok": True, "messages": messages}],
-            "torch": {"version": "2.13.0+cpu", "cuda_version": None}, "distributions": {}}
-
-
+CHAIN = ("torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training")
 SKIPPED = ("Skipping import of cpp extensions due to incompatible torch version 2.13.0+cpu for torchao "
            "version 0.15.0")
-NEEDS_OP = {"check": "checks/sdpa.py", "kind": "script", "outcome": "failed", "error": {
-    "type": "NotImplementedError", "frames": [],
-    "last_line": "NotImplementedError: Could not run 'torchao::qscaled_dot_product' with arguments from the 'CPU' "
-                 "backend."}}
+
+
+def recorded(name: str) -> tuple[str, events.CellEvents]:
+    log = (LOGS / name).read_text()
+    return log, events.parse(log)
+
+
+def chain_cell() -> Cell:
+    return Cell(image=Image(name="bookworm-amd64", arch=Arch.AMD64, local_build="debian-bookworm"),
+                index=IndexVariant(name="wheelhouse"),
+                packages=PackageSet(name="chain", requirements=("torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"),
+                                    modules=CHAIN, checks=("torch", "torchao", "torchtune")))
+
+
+def test_the_real_chains_checks_are_read_back_from_its_log():
+    _, parsed = recorded("checks.real-chain.log")
+    assert [(table.check_name(c), c["outcome"]) for c in parsed.checks] == [
+        ("torch [cpu]", "passed"), ("torchao [cpu]", "passed"), ("torchtune [cpu]", "passed"),
+        ("checks/sdpa.py", "failed"), ("checks/wrong.py", "failed"), ("checks/pep.py", "passed"),
+        ("tests/test_two.py::test_adds", "passed"), ("tests/test_two.py::test_adds_wrong", "failed")]
+    torchao = parsed.checks[1]
+    assert [(p["part"], p["outcome"]) for p in torchao["parts"]] == [("int8 weight-only", "passed"),
+                                                                     ("int4 weight-only", "not-applicable")]
+    assert torchao["parts"][0]["detail"]["relative_error"] <= torchao["parts"][0]["detail"]["tolerance"] == 0.05
 
 
 def test_a_check_needing_an_extension_torchao_skipped_says_so_and_outranks_degraded():
-    probe = probe_with(SKIPPED)
-    lost = classify.degradations(probe["imports"], probe)
-    found = checked.judge([NEEDS_OP], lost, probe)
-    assert found.verdict is Verdict.CHECK_FAILED
-    assert found.evidence[1] == f"torchao skipped its C++ extensions at import, and the check needs them: {SKIPPED}"
-    assert found.evidence[-1] == f"also lost at import: torchao: {SKIPPED}"  # the loss stays in the evidence
-    assert found.hint == ("torchao's C++ extensions were skipped: install the torchao built for this torch (or the "
-                          "torch it was built for)")
-    # the same failure where torchao loaded its extensions: no such cause is claimed
-    found = checked.judge([NEEDS_OP], [], probe_with(None))
-    assert len(found.evidence) == 1 and found.hint.startswith("the check checks/sdpa.py fails")
+    log, parsed = recorded("checks.real-chain.log")
+    got = classify.judge(chain_cell(), Execution(log=log, exit_code=0), parsed, "none")
+    assert got.verdict is Verdict.CHECK_FAILED
+    assert got.evidence[0].startswith("check checks/sdpa.py failed: NotImplementedError: Could not run "
+                                      "'torchao::qscaled_dot_product'")
+    assert got.evidence[1].startswith(f"torchao skipped its C++ extensions at import, and the check needs them: "
+                                      f"{SKIPPED}")
+    assert got.evidence[-1].startswith(f"also lost at import: torchao: {SKIPPED}")  # the loss stays in the evidence
+    assert got.hint == ("torchao's C++ extensions were skipped: install the torchao built for this torch (or the "
+                        "torch it was built for)")
+    # the same failure where torchao had not skipped them: no such cause is claimed
+    loaded = dataclasses.replace(parsed, probe={**parsed.probe, "imports": [
+        {**s, "messages": [m for m in s.get("messages") or () if "Skipping import" not in str(m.get("text"))]}
+        for s in parsed.probe["imports"]]})
+    got = classify.judge(chain_cell(), Execution(log=log, exit_code=0), loaded, "none")
+    assert got.verdict is Verdict.CHECK_FAILED and not any("skipped its C++" in e for e in got.evidence)
+    assert got.hint.startswith("the check checks/sdpa.py fails with the cell's packages")
 
 
-def test_passing_checks_never_clear_a_loss_and_an_int4_kernel_failure_on_an_old_gpu_says_why():
-    passing = [{"check": "torchao", "kind": "builtin", "device": "cpu", "outcome": "passed"}]
-    probe = probe_with(SKIPPED)
-    assert checked.judge(passing, classify.degradations(probe["imports"], probe), probe) is None
-    xavier = {"torch": {"devices": [{"name": "Xavier", "capability": "7.2"}]}}
+def test_passing_checks_never_clear_a_loss():
+    log, parsed = recorded("checks.real-chain.log")
+    built_in = dataclasses.replace(parsed, checks=tuple(c for c in parsed.checks if c["kind"] == "builtin"))
+    got = classify.judge(chain_cell(), Execution(log=log, exit_code=0), built_in, "none")
+    assert got.verdict is Verdict.DEGRADED
+    assert got.evidence[0].startswith(f"torchao: {SKIPPED}")
+    assert ("check torchao [cpu]: int4 weight-only not run: int4 weight-only is checked on CUDA only: its kernels "
+            "(tinygemm) are CUDA's, not the CPU's") in got.notes
+
+
+def test_a_recorded_segfaulting_check_in_a_container_is_crashed_naming_it():
+    log, parsed = recorded("checks.segv.log")
+    got = classify.judge(chain_cell(), Execution(log=log, exit_code=0), parsed, "none")
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence[0] == "check checks/segv.py crashed: killed by SIGSEGV (Fatal Python error: Segmentation fault)"
+
+
+def test_an_int4_kernel_failure_on_a_gpu_older_than_ampere_says_why():
+    """No GPU here to record it on: the record as the torchao check writes it, with Xavier's capability."""
     int4 = {"check": "torchao", "kind": "builtin", "device": "cuda:0", "outcome": "failed",
             "error": {"part": "int4 weight-only", "last_line": "RuntimeError: _weight_int4pack_mm is not supported"}}
+    xavier = {"torch": {"devices": [{"name": "Xavier", "capability": "7.2"}]}}
     assert checked.judge([int4], [], xavier).hint.startswith("int4 weight-only needs CUDA capability ≥ 8.0 (this GPU "
                                                              "has 7.2)")
-    assert checked.judge([int4], [], {"torch": {"devices": [{"capability": "8.7"}]}}).hint.startswith(
+    orin = {"torch": {"devices": [{"name": "Orin", "capability": "8.7"}]}}
+    assert checked.judge([int4], [], orin).hint.startswith(
         "torchao's int4 weight-only does not work on cuda:0 with this torch")
+
+
+def real_record() -> dict:
+    log, parsed = recorded("checks.real-chain.log")
+    got = classify.judge(chain_cell(), Execution(log=log, exit_code=0), parsed, "none")
+    return {"matrix": "real", "cell_id": "bookworm-amd64__wheelhouse__chain", "run_id": "r",
+            "verdict": got.verdict.value, "expected": False, "evidence": list(got.evidence), "hint": got.hint,
+            "notes": list(got.notes), "cell": chain_cell().to_json(), "checks": [dict(c) for c in parsed.checks],
+            "timings": {"total": 60.0}, "probe": parsed.probe}
+
+
+def test_the_reports_show_each_check():
+    from harness.reports import diff, html, jobsummary
+
+    record = real_record()
+    assert table.checks_text(record) == "5/8: checks/sdpa.py failed, checks/wrong.py failed (+1)"
+    rendered = table.render_table([record, {"cell_id": "other", "verdict": "pass"}])
+    assert rendered.splitlines()[0].split("|")[8].strip() == "Checks"
+    assert rendered.splitlines()[3].split("|")[8].strip() == "—"  # a cell without checks
+    assert "Checks" not in table.render_table([{"cell_id": "other", "verdict": "pass"}])
+    page = html.render("real", [record])
+    assert page.count('data-check="') == 8 and 'data-check="checks/wrong.py"\n data-outcome="failed"' in page
+    summary = jobsummary.render("real", [record], "TABLE")
+    assert "**check-failed**, expected pass; checks 5/8: checks/sdpa.py failed, checks/wrong.py failed (+1)" in summary
+    fixed = {**record, "checks": [{**c, "outcome": "passed"} if c["check"] == "checks/wrong.py" else c
+                                  for c in record["checks"]]}
+    assert diff.check_changes(record, fixed) == ["checks/wrong.py failed → passed"]
+    changed = diff.compare([record], [fixed])
+    assert [c.detail for c in changed.checks] == ["checks/wrong.py failed → passed"]
+    assert "### Check changes" in diff.render_markdown(changed, "a", "b")
 
 
 # --- the matrix's keys ------------------------------------------------------------------------------

@@ -255,7 +255,8 @@ def test_cli_run_writes_results_and_table(docker_backend, bookworm, tmp_path):
 def test_real_torch_chain_in_a_container(docker_backend, bookworm, tmp_path):
     """The real torch 2.13.0 CPU wheel (from the host's pip configuration) + torchao 0.15.0 and torchtune
     0.6.1 from pip's default index, as the smoke matrix pins them: measured degraded (torchao 0.15.0
-    skips its C++ extensions with torch 2.13.0), and so it must stay until the packages change."""
+    skips its C++ extensions with torch 2.13.0), and so it must stay until the packages change. Its
+    built-in checks (the default: torch, torchao, torchtune) run on the CPU and pass: the loss stays."""
     wheelhouse = tmp_path / "wheels"
     got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheelhouse),
                           "torch==2.13.0"], capture_output=True, text=True)
@@ -281,6 +282,9 @@ modules = {CHAIN_MODULES}
     assert (versions["torch"], versions["torchao"], versions["torchtune"]) == ("2.13.0+cpu", "0.15.0", "0.6.1")
     assert result.probe["torch"]["cuda_version"] is None and result.probe["torch"]["cuda_available"] is False
     assert result.timings["install"] > 0
+    assert [(c["check"], c["device"], c["outcome"]) for c in result.checks] == [
+        ("torch", "cpu", "passed"), ("torchao", "cpu", "passed"), ("torchtune", "cpu", "passed")]
+    assert table.checks_text(result.to_json()) == "3/3"
 
 
 def test_exit_code_follows_expectations(docker_backend, bookworm, tmp_path):

@@ -154,12 +154,13 @@ def judge(records: Sequence[Mapping[str, Any]], lost: Sequence[tuple[str, str, s
     failed = [r for r in records if r.get("outcome") == "failed"]
     if not failed:
         return None
-    evidence: list[str] = []
-    for record in failed[:SHOWN_FAILURES]:
+    cause, hint = _known_cause(failed[0], lost, probe)
+    first = failure_lines(failed[0])
+    evidence = first[:1] + cause + first[1:]  # the known cause right after the failure it explains
+    for record in failed[1:SHOWN_FAILURES]:
         evidence += failure_lines(record)
     if len(failed) > SHOWN_FAILURES:
         evidence.append(f"… and {len(failed) - SHOWN_FAILURES} more failed check(s) (see the record)")
-    cause, hint = _known_cause(failed[0], lost, probe)
-    evidence = evidence[:2] + cause + evidence[2:] + also
+    evidence += also
     return Found(verdict=Verdict.CHECK_FAILED, evidence=tuple(dict.fromkeys(evidence)),
                  hint=_clip(hint or _hint(failed[0]), 400))
