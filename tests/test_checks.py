@@ -433,6 +433,33 @@ def test_a_built_in_check_that_kills_the_probe_is_crashed_naming_the_check_and_w
     assert got.hint.startswith("the interpreter died running the check torch [cpu]")
 
 
+SLOW_TORCH = {**CRASHING_TORCH, "torch/__init__.py": CRASHING_TORCH["torch/__init__.py"].replace(
+    "import ctypes\n    return ctypes.string_at(0)", "import time\n    time.sleep(120)")}
+
+
+def probe_steps(tmp_path: Path, *args: str) -> list[dict]:
+    site = tmp_path / "site"
+    for name, text in SLOW_TORCH.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    done = subprocess.run([sys.executable, incell.FILES["probe.py"], "--module", "torch", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(site)})
+    return [json.loads(line[len(events.PROBE):]) for line in done.stdout.splitlines() if line.startswith(events.PROBE)]
+
+
+def test_a_built_in_check_past_its_timeout_is_stopped_and_the_probe_goes_on(tmp_path):
+    steps = probe_steps(tmp_path, "--check", "torch", "--check-timeout", "1")
+    [check] = [s for s in steps if s["step"] == "check"]
+    assert (check["outcome"], check["error"]["last_line"]) == ("timeout", "ran past its 1 s timeout")
+    assert check["seconds"] < 10 and steps[-1]["step"] == "summary"
+
+
+def test_a_built_in_check_the_cells_timeout_leaves_no_time_for_is_not_started(tmp_path):
+    steps = probe_steps(tmp_path, "--check", "torch", "--check-timeout", "100", "--check-deadline", "0")
+    [check] = [s for s in steps if s["step"] == "check"]
+    assert (check["outcome"], check["error"]["last_line"]) == ("timeout", "the cell's timeout left it no time")
+
+
 # --- verdicts from a recorded real cell (tests/test_checks_docker.py with EWH_RECORD_LOGS) -------------
 
 CHAIN = ("torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training")

@@ -1,6 +1,7 @@
 """Code that runs inside cells: the driver (venv, install, probe, checks), the import probe and the checks.
 
-Rule: the standard library only, Python 3.8+; these files are copied into containers and run there.
+Rule: the standard library only, Python 3.8+; these files are copied into containers and run there. (The
+built-in checks also import the packages they exercise, which the cell installed, when they run.)
 `FILES` maps the name each file has inside a cell to where it is here.
 """
 

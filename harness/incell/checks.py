@@ -444,7 +444,18 @@ def check_torch(torch, device, context):
         run_part(parts, "cuDNN version", lambda: cudnn_version(torch))
     elif torch.version.cuda:  # metadata alone: it needs no GPU, so it is checked once, with the CPU
         run_part(parts, "CUDA wheels", lambda: cuda_wheels(torch))
+    if not device.startswith("cuda") and "cuda:0" not in devices(torch):
+        run_part(parts, "GPU parts", lambda: no_gpu(torch))
     return {"parts": parts}
+
+
+def no_gpu(torch):
+    """Why the GPU parts of the torch check (matmuls and conv2d on the GPU, cuDNN) did not run here."""
+    if not torch.version.cuda:
+        raise NotApplicable("torch %s is a CPU build: the matmuls and conv2d on a GPU and cuDNN's version "
+                            "have no GPU to run on" % torch.__version__)
+    raise NotApplicable("torch %s is a CUDA %s build that sees no GPU here: the matmuls and conv2d on a GPU and "
+                        "cuDNN's version did not run" % (torch.__version__, torch.version.cuda))
 
 
 COMPILER_MISSING = re.compile(r"InvalidCxxCompiler|No working C compiler|CppCompileError|[cg]\+\+.*not found", re.I)
