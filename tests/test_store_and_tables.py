@@ -150,7 +150,7 @@ def test_summary_line():
     results = store.load_results(DATA)
     assert table.summary_line(results) == (
         "6 cells: 2 pass, 1 degraded, 1 import-failed, 1 no-distribution, 1 image-unavailable "
-        "(1 not a finding about the packages: infrastructure); slowest: bookworm-amd64__broken__chain (26.3 s)"
+        "(1 not a finding about the packages: infrastructure); slowest: bookworm-amd64__broken__chain (13.0 s)"
     )
     assert table.summary_line([]) == "0 cells"
     assert table.summary_line([{"cell_id": "a", "verdict": "pass", "timings": {}}]) == "1 cell: 1 pass"
