@@ -558,6 +558,9 @@ def test_the_reports_show_each_check():
     assert rendered.splitlines()[0].split("|")[8].strip() == "Checks"
     assert rendered.splitlines()[3].split("|")[8].strip() == "—"  # a cell without checks
     assert "Checks" not in table.render_table([{"cell_id": "other", "verdict": "pass"}])
+    timed = {"timings": {"probe": 20.0, "check-install": 2.5, "checks": 4.0}}
+    assert html.phase_seconds(timed) == {"probe.rest": 20.0, "check-install": 2.5, "checks": 4.0}
+    assert junit.timings(timed) == {"probe": 20.0, "check-install": 2.5, "checks": 4.0}
     page = html.render("real", [record])
     assert page.count('data-check="') == 8 and 'data-check="checks/wrong.py"\n data-outcome="failed"' in page
     summary = jobsummary.render("real", [record], "TABLE")

@@ -60,10 +60,12 @@ PHASES = (
     ("install.install_files", "install: install files"),
     ("install", "install (not split)"),
     ("imports", "imports"),
-    ("probe.rest", "probe: CUDA checks and start-up"),
+    ("probe.rest", "probe: CUDA checks, built-in checks and start-up"),
+    ("check-install", "your checks: install"),
+    ("checks", "your checks"),
 )
 PHASE_COLOURS = ("#6c7a89", "#95a5a6", "#a3c4dc", "#d7bde2", "#c39bd3", "#2e86c1", "#85c1e9", "#5dade2",
-                 "#f5b041", "#f8c471")
+                 "#f5b041", "#f8c471", "#a9dfbf", "#52be80")
 SIZE_KINDS = (("downloaded", "downloaded", "#2e86c1"), ("cached", "pip's cache", "#85c1e9"),
               ("local", "local wheelhouse", "#a9cce3"))
 
@@ -119,6 +121,9 @@ def phase_seconds(record: Mapping[str, Any]) -> dict[str, float]:
         out["imports"] = imports
     if probe is not None and probe > imports:
         out["probe.rest"] = probe - imports
+    for key in ("check-install", "checks"):
+        if (s := _number(timings.get(key))) is not None:
+            out[key] = s
     return out
 
 

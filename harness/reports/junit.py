@@ -30,7 +30,8 @@ from harness.model import INFRASTRUCTURE, Verdict
 from harness.reports import table
 
 INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
-PHASES = ("image", "container_start", "venv", "uv-bootstrap", "pip-upgrade", "install", "probe", "total")
+PHASES = ("image", "container_start", "venv", "uv-bootstrap", "pip-upgrade", "install", "probe", "check-install",
+          "checks", "total")
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
