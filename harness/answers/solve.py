@@ -43,7 +43,7 @@ from harness.answers import steps
 from harness.answers.bisection import finding
 from harness.checks import default_checks
 from harness.errors import HarnessError
-from harness.model import Cell, CellResult, Matrix, PackageSet, Verdict
+from harness.model import DEFAULT_CHECK_TIMEOUT, Cell, CellResult, Matrix, PackageSet, Verdict
 from harness.pins import exact_version
 from harness.plan import releases
 from harness.verdicts.classify import degradations
@@ -178,7 +178,8 @@ class Solution:
 
     def block(self) -> str:
         """The answer as TOML for a matrix: the package set (named as its cell was, so a run of the
-        matrix finds the stored result), and an include expecting its verdict when it is not pass."""
+        matrix finds the stored result; with the checks it ran where they are not the default, a file of
+        the user's by its absolute path), and an include expecting its verdict when it is not pass."""
         cell = self.best.step.cell if self.best and self.best.step else None
         result = self.best_result
         if cell is None or result is None:
@@ -187,6 +188,13 @@ class Solution:
         lines = [f"[packages.{json.dumps(name)}]",
                  f"requirements = [{', '.join(json.dumps(r) for r in cell.packages.requirements)}]",
                  f"modules = [{', '.join(json.dumps(m) for m in cell.packages.modules)}]"]
+        packages = cell.packages
+        if packages.checks != default_checks(packages.requirements, packages.modules):  # the checks it ran
+            lines.append(f"checks = [{', '.join(json.dumps(c) for c in packages.checks)}]")
+        if packages.check_requires:
+            lines.append(f"check_requires = [{', '.join(json.dumps(r) for r in packages.check_requires)}]")
+        if packages.check_timeout != DEFAULT_CHECK_TIMEOUT:
+            lines.append(f"check_timeout = {packages.check_timeout:g}")
         if result.verdict is not Verdict.PASS:
             lines += ["", "[[matrix.include]]", f"image = {json.dumps(cell.image.name)}",
                       f"index = {json.dumps(cell.index.name)}", f"packages = {json.dumps(name)}"]
