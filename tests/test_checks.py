@@ -23,6 +23,7 @@ from wheels import make_wheel
 
 from harness import checks as host_checks
 from harness import incell
+from harness.answers import steps
 from harness.backends.base import Execution
 from harness.incell import checks as incell_checks
 from harness.matrix import reader
@@ -647,3 +648,49 @@ def test_pep723_metadata_is_read_as_the_pep_writes_it():
     assert host_checks.script_dependencies("print('no block')\n") == []
     with pytest.raises(ValueError, match="more than one"):
         host_checks.script_dependencies(text + "\n" + text)
+
+
+# --- answers: solve and bisect read failed checks like any finding ------------------------------------
+
+
+def test_solve_takes_the_checks_of_the_set_naming_its_packages_else_the_built_ins(tmp_path):
+    from harness.answers import solve
+
+    user_files(tmp_path / "checks")
+    m = reader.load(matrix(tmp_path, '[packages.chain]\nrequirements = ["torch", "torchao"]\nmodules = ["torch"]\n'
+                                     'checks = ["torch", "checks/wrong.py"]\ncheck_timeout = 60\n'))
+    declared = solve.package_set(m, ["torchao>=0.15", "torch==2.13.0"], ("torch",))
+    assert (declared.checks, declared.check_timeout) == (("torch", str(tmp_path / "checks" / "wrong.py")), 60.0)
+    assert solve.package_set(m, ["torchtune"], ("torchtune",)).checks == ("torchtune",)
+    step = steps.step_cell(m.cells[0], ["torch==2.13.0", "torchao==0.15.0"], made_by="solve")
+    assert step.packages.checks == declared.checks  # a step runs the checks its base runs
+
+
+def test_a_set_whose_check_failed_is_not_a_working_set_and_its_answer_block_keeps_its_checks(tmp_path):
+    from harness.answers import solve
+    from harness.model import CellResult
+
+    record = {**real_record(), "backend": "docker", "started_at": "t0", "finished_at": "t1", "host": {}}
+    result = CellResult.from_json(record)
+    assert result.verdict is Verdict.CHECK_FAILED and solve.rank(result) is None
+    passing = dataclasses.replace(result, verdict=Verdict.PASS)
+    cell = dataclasses.replace(chain_cell(), packages=dataclasses.replace(chain_cell().packages, checks=()))
+    answer = solve.Solution(names=("torch",), base=cell,
+                            best=solve.Decision(pins=("torch==2.13.0",), versions={"torch": "2.13.0"},
+                                                step=steps.Step(cell=cell, result=passing)))
+    assert "checks = []" in answer.block().splitlines()
+    default = dataclasses.replace(cell, packages=chain_cell().packages)  # the built-ins: the default, not written
+    with_default = dataclasses.replace(answer, best=dataclasses.replace(answer.best,
+                                                                        step=steps.Step(cell=default, result=passing)))
+    assert not any(line.startswith("checks") for line in with_default.block().splitlines())
+
+
+def test_bisect_says_which_checks_turned():
+    from harness.answers import bisection
+    from harness.model import CellResult
+
+    record = {**real_record(), "backend": "docker", "started_at": "t0", "finished_at": "t1", "host": {}}
+    after = CellResult.from_json(record)
+    before = dataclasses.replace(after, verdict=Verdict.DEGRADED, checks=tuple(
+        {**c, "outcome": "passed"} if c["check"] == "checks/wrong.py" else c for c in after.checks))
+    assert "checks: checks/wrong.py passed → failed" in bisection.changes(before, after)
