@@ -82,8 +82,7 @@ def _cut(text, limit=LINE_CHARS):
     return text if len(text) <= limit else text[:limit] + " [... %d characters left out]" % (len(text) - limit)
 
 
-EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure|Warning)|AssertionError|"
-                            r"[A-Za-z_][\w.]*Error)(?::\s?(.*))?$")
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure|Warning))(?::\s?(.*))?$")
 FRAME_LINE = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
 
 
@@ -434,7 +433,7 @@ def cuda_wheels(torch):
     return {"wheels": ["%s (%s)" % pair for pair in matched]}
 
 
-def check_torch(torch, device, context):
+def check_torch(torch, device):
     parts = []
     for dtype in ("float32", "float16", "bfloat16"):
         run_part(parts, "matmul " + {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}[dtype],
@@ -463,7 +462,7 @@ TRITON_MISSING = re.compile(r"Cannot find a working triton|No module named '?tri
                             re.I)
 
 
-def check_torch_compile(torch, device, context):
+def check_torch_compile(torch, device):
     def compiled():
         torch._dynamo.reset()
         fn = torch.compile(lambda x: torch.sin(x) * 2 + x)
@@ -568,7 +567,7 @@ def quantized_forward(torch, device, apply, size, dtype, tolerance, what):
     return detail
 
 
-def check_torchao(torch, device, context):
+def check_torchao(torch, device):
     import torchao
     import torchao.quantization as quantization
 
@@ -628,7 +627,7 @@ def lora_builder():
     return None, None
 
 
-def check_torchtune(torch, device, context):
+def check_torchtune(torch, device):
     from torchtune.modules import peft
 
     written, builder = lora_builder()
@@ -690,11 +689,11 @@ def devices(torch):
     return found
 
 
-def run_builtin(name, device, context):
+def run_builtin(name, device):
     """One built-in check on one device: {"parts", "outcome", …}; raises what escapes the check itself."""
     import torch
 
-    result = CHECKS[name](torch, device, context)
+    result = CHECKS[name](torch, device)
     result["outcome"] = outcome_of(result["parts"])
     failed = [p for p in result["parts"] if p["outcome"] == FAILED]
     if failed:

@@ -228,7 +228,7 @@ def run_check(probe, checks, name, device, seconds):
     with _Captured(probe) as captured:
         try:
             with checks.alarm(seconds):
-                result = checks.run_builtin(name, device, {})
+                result = checks.run_builtin(name, device)
         except checks.CheckTimeout:
             error = {"type": "Timeout", "message": "", "frames": [], "last_line": "ran past its %g s timeout" % seconds}
         except KeyboardInterrupt:
