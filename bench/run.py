@@ -8,7 +8,11 @@ one go; prints wall times and ratios and writes them to bench/RESULTS.md with th
 (b) harness, caches cold: the shared download caches emptied first (`clean --caches`), all cells run;
 (c) harness again with --force: the same cells really run, with warm caches;
 (d) harness with nothing changed: every result reused (containers started are counted);
-(e) (b) and (c) again with --jobs 2.
+(e) (b) and (c) again with --jobs 2;
+(f) the checks' cost: (c) against the same cells import-only (`checks = []`), both warm: the built-in
+    checks (torch, torchao, torchtune on the CPU) run in the probe's interpreter after the imports; each way
+    three times, interleaved, the median kept.
+    `--rows checks` runs only this comparison (written to bench/RESULTS-checks.md).
 Harness rows use the uv cells of bench/chain.toml (uv with its cache and the venv on one volume,
 hardlinked: the harness's fast path); `--pip` adds the same rows for its pip cells. Every harness
 run's verdicts are compared with those of (b), the first sequential run.
@@ -21,7 +25,9 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +43,67 @@ TARGETS = (  # (row, against, at most, what it says)
     ("harness warm", "naive loop", 0.35, "harness warm ÷ naive"),
     ("harness warm, --jobs 2", "harness warm", 0.70, "--jobs 2 ÷ --jobs 1 on warm cells"),
 )
+CHECKS_TARGET = ("harness warm, with checks", "harness warm, imports only", 1.25,
+                 "built-in checks ÷ imports only on warm cells")
+
+
+def imports_only_matrix(folder: Path) -> Path:
+    """bench/chain.toml with `checks = []` in every package set (import-only), named bench-imports; its
+    wheelhouse named by absolute path, since the copy lives elsewhere."""
+    text = MATRIX.read_text().replace('name = "bench"', 'name = "bench-imports"')
+    text = text.replace('"../.wheelhouse/smoke"', json.dumps(str(WHEELHOUSE)))
+    text = re.sub(r"(?m)^(modules = .*)$", r"\1\nchecks = []", text)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "chain-imports.toml"
+    path.write_text(text)
+    return path
+
+
+CHECKS_ROUNDS = 3  # each way, interleaved: the median is kept (a shared machine's load moves single runs)
+
+
+def probe_seconds(results: Path, folder: str) -> float:
+    """The probe phases of the stored uv cells, summed: every import, and the built-in checks when they ran."""
+    total = 0.0
+    for path in (results / folder).glob("*__uv.json"):
+        total += float((json.loads(path.read_text()).get("timings") or {}).get("probe") or 0.0)
+    return total
+
+
+def checks_rows(results: Path, log) -> tuple[list[tuple[str, float, int, str]], list[str]]:
+    """(f): the uv cells warm with their built-in checks, and the same cells import-only: each way run once
+    to warm the caches, then CHECKS_ROUNDS times, interleaved; the median wall time is the row's, and the
+    probe phases' seconds are shown beside it. Each cell's verdict must be the same both ways."""
+    only = ["--only", "*__uv", "--results", str(results), "--progress", "lines", "--force"]
+    imports = imports_only_matrix(results / "matrices")
+    ways = (("harness warm, imports only", imports, "bench-imports", "checks = []: imports only"),
+            ("harness warm, with checks", MATRIX, "bench",
+             "the built-in checks of torch, torchao and torchtune on the CPU, after the imports"))
+    problems: list[str] = []
+    walls: dict[str, list[float]] = {name: [] for name, *_ in ways}
+    probes: dict[str, list[float]] = {name: [] for name, *_ in ways}
+    seen: dict[str, dict[str, str]] = {}
+    for _, matrix, _, _ in ways:
+        subprocess.run(harness("run", str(matrix), *only), capture_output=True, cwd=ROOT)  # warms the caches
+    for round_ in range(1, CHECKS_ROUNDS + 1):
+        for name, matrix, folder, _ in ways:
+            log(f"  {name} ({round_}/{CHECKS_ROUNDS}) …")
+            seconds, done = timed(harness("run", str(matrix), *only))
+            if done.returncode not in (0, 1):
+                problems.append(f"{name}: exit {done.returncode}: {done.stderr.strip()[-300:]}")
+            seen[name] = {k.split("__")[2]: v for k, v in verdicts(results, "uv", folder).items()}
+            walls[name].append(seconds)
+            probes[name].append(probe_seconds(results, folder))
+            log(f"    {seconds:.1f} s (probes {probes[name][-1]:.1f} s), {seen[name]}")
+    out = []
+    for name, _, _, note in ways:
+        probe = statistics.median(probes[name])
+        runs = ", ".join(f"{w:.1f}" for w in walls[name])
+        out.append((name, statistics.median(walls[name]), len(seen[name]),
+                    f"{note}; median of {CHECKS_ROUNDS} interleaved runs ({runs} s); probes {probe:.1f} s"))
+    if len(set(map(str, seen.values()))) > 1:
+        problems.append(f"verdicts differ with and without checks: {seen}")
+    return out, problems
 
 
 def harness(*args: str) -> list[str]:
@@ -49,10 +116,10 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     return time.monotonic() - start, done
 
 
-def verdicts(results: Path, installer: str) -> dict[str, str]:
+def verdicts(results: Path, installer: str, matrix: str = "bench") -> dict[str, str]:
     """The stored verdict of each of the installer's cells."""
     out = {}
-    for path in sorted((results / "bench").glob("*.json")):
+    for path in sorted((results / matrix).glob("*.json")):
         data = json.loads(path.read_text())
         if "cell_id" in data and data["cell_id"].endswith("__uv") == (installer == "uv"):
             out[data["cell_id"]] = data["verdict"]
@@ -126,9 +193,13 @@ def run_rows(installer: str, results: Path, log) -> tuple[list[tuple[str, float,
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pip", action="store_true", help="also run the harness rows with the pip cells")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--out", type=Path,
+                        help="default: bench/RESULTS.md (bench/RESULTS-checks.md with --rows checks)")
     parser.add_argument("--results", type=Path, default=ROOT / ".cache" / "bench-results")
+    parser.add_argument("--rows", choices=("all", "checks"), default="all",
+                        help="every row, or only (f): the built-in checks against imports only, warm")
     args = parser.parse_args(argv)
+    args.out = args.out or ROOT / "bench" / ("RESULTS-checks.md" if args.rows == "checks" else "RESULTS.md")
     log = lambda text: print(text, flush=True)  # noqa: E731
 
     if not any(WHEELHOUSE.glob("torch-2.13.0*.whl")):
@@ -137,7 +208,12 @@ def main(argv: list[str]) -> int:
                        check=True, capture_output=True)
     subprocess.run(harness("images", "build", str(MATRIX)), check=True, capture_output=True, cwd=ROOT)
     shutil.rmtree(args.results / "bench", ignore_errors=True)  # every row starts from no stored results
+    shutil.rmtree(args.results / "bench-imports", ignore_errors=True)
     args.results.mkdir(parents=True, exist_ok=True)
+    if args.rows == "checks":
+        log("(f) built-in checks against imports only, warm …")
+        rows, problems = checks_rows(args.results, log)
+        return report(args, rows, [], problems, {}, only_checks=True)
 
     log("(a) naive loop …")
     naive_seconds, done = timed(["bash", str(ROOT / "bench" / "naive.sh"), str(WHEELHOUSE)])
@@ -156,19 +232,31 @@ def main(argv: list[str]) -> int:
         rows += more
         problems += found
 
+    log("(f) built-in checks against imports only, warm …")
+    more, found = checks_rows(args.results, log)
+    rows += more
+    problems += found
+    return report(args, rows, TARGETS, problems, reference)
+
+
+def report(args: argparse.Namespace, rows: list[tuple[str, float, int, str]], targets: tuple, problems: list[str],
+           reference: dict[str, str], only_checks: bool = False) -> int:
+    """The rows and the ratios against their targets, printed and written to --out."""
     by_name = {name: seconds for name, seconds, _, _ in rows}
     ratios = []
-    for row, against, limit, what in TARGETS:
+    for row, against, limit, what in (*targets, CHECKS_TARGET):
         ratio = by_name[row] / by_name[against]
         ratios.append((what, ratio, limit, ratio <= limit))
-    unchanged = by_name["harness unchanged"]
-    ratios.append(("unchanged re-run wall (s)", unchanged, 2.0, unchanged <= 2.0))
+    if not only_checks:
+        unchanged = by_name["harness unchanged"]
+        ratios.append(("unchanged re-run wall (s)", unchanged, 2.0, unchanged <= 2.0))
 
     lines = [
         "# Benchmark: the harness against the loop people run by hand",
         "",
-        f"Run {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} with `nox -s bench`"
-        f"{' -- --pip' if args.pip else ''} on: {machine()}.",
+        f"Run {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} with `nox -s bench"
+        f"{' -- --pip' if args.pip else ''}{' -- --rows checks' if only_checks else ''}`"
+        f" on: {machine()}.",
         "",
         "The same three real cells each time (bench/chain.toml: torch 2.13.0 CPU + torchao + torchtune on "
         "Debian bookworm amd64). Wall times of whole commands, the harness's planning, image checks and "
@@ -182,9 +270,12 @@ def main(argv: list[str]) -> int:
     lines += ["", "| ratio | measured | target | met |", "|---|---|---|---|"]
     for what, value, limit, ok in ratios:
         lines.append(f"| {what} | {value:.2f} | ≤ {limit:.2f} | {'yes' if ok else '**no**'} |")
-    shown = ", ".join(f"{cell_id.split('__')[2]}: {verdict}" for cell_id, verdict in reference.items())
-    same = "identical to the first sequential run" if not problems else "; ".join(problems)
-    lines += ["", f"Verdicts of every harness run: {same} ({shown})."]
+    if reference:
+        shown = ", ".join(f"{cell_id.split('__')[2]}: {verdict}" for cell_id, verdict in reference.items())
+        same = "identical to the first sequential run" if not problems else "; ".join(problems)
+        lines += ["", f"Verdicts of every harness run: {same} ({shown})."]
+    elif problems:
+        lines += ["", "Problems: " + "; ".join(problems)]
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print("\n" + text)

@@ -200,6 +200,9 @@ class IndexVariant:
         return (self.serve or self.find_links or (None,))[0]
 
 
+DEFAULT_CHECK_TIMEOUT = 300.0  # seconds one check may take (within what is left of the cell's timeout)
+
+
 @dataclass(frozen=True, kw_only=True)
 class LockRef:
     """A lock a package set replays (`lock = "locks/pylock.x.toml"`): the files it names, from a wheelhouse,
@@ -227,6 +230,12 @@ class PackageSet:
     def hashes_of(self, name: str) -> tuple[str, ...]:
         wanted = re.sub(r"[-_.]+", "-", name).lower()
         return next((h for n, h in self.hashes if n == wanted), ())
+    # What runs after the imports: built-in checks by name ("torch", "torchao", …) and the user's own files
+    # (absolute paths, a pytest node id after "::"); () is import-only. The matrix reader fills the default
+    # (harness.checks.default_checks): the built-in checks of the packages the set installs.
+    checks: tuple[str, ...] = ()
+    check_requires: tuple[str, ...] = ()  # what the user's checks need beside their PEP 723 metadata
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,7 +297,9 @@ class Cell:
                          **({"hashes": {n: list(h) for n, h in self.packages.hashes}} if self.packages.hashes else {}),
                          **({"source": self.packages.source} if self.packages.source else {}),
                          **({"lock": {"path": self.packages.lock.path, "cell": self.packages.lock.cell,
-                                      "verdict": self.packages.lock.verdict}} if self.packages.lock else {})},
+                                      "verdict": self.packages.lock.verdict}} if self.packages.lock else {}),
+                         **({"checks": list(self.packages.checks), "check_requires": list(self.packages.check_requires),
+                             "check_timeout": self.packages.check_timeout} if self.packages.checks else {})},
             "timeout": self.timeout,
             "memory": self.memory,
             "processes": self.processes,
@@ -363,15 +374,18 @@ TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
                             "made (or on the host backend)"),
     "size": ("Image size", "the final image's size, as the engine reports it (its layers' sizes are in the result)"),
     "install": ("Install", "seconds the install took, and how much it downloaded"),
-    "run": ("Run Time", "start plus install plus imports: the container's start, the install phase (with uv's "
-                        "bootstrap or a pip upgrade; none on an image that holds every requirement) and the probe "
-                        "(every import and the CUDA checks); the cell's venv is not counted"),
-    "imports": ("Imports", "imports alone: the probe's seconds (every import and the CUDA checks)"),
+    "run": ("Run Time", "start plus install plus imports and checks: the container's start, the install phase (with "
+                        "uv's bootstrap or a pip upgrade; none on an image that holds every requirement), the probe "
+                        "(every import, the CUDA checks and the built-in checks) and the user's checks (their "
+                        "install too); the cell's venv is not counted"),
+    "imports": ("Imports", "imports alone: the probe's seconds (every import, the CUDA checks and the built-in "
+                           "checks)"),
     "total": ("Total", "the cell's whole time, image included"),
     "downloaded": ("Downloaded", "bytes the install fetched over the network"),
     "versions": ("Versions", "torch / torchao / torchtune (and what the cell names) as installed"),
     "cuda": ("CUDA", "what torch says of CUDA and the GPU"),
     "verdict": ("Verdict", "the cell's verdict"),
+    "checks": ("Checks", "the checks that passed of those that applied (`3/3`), and which failed"),
     "expected": ("Expected", "`yes`, or `no (expected X)` when the verdict is not the one the cell expects"),
     "evidence": ("Evidence", "the first line of evidence"),
     "hint": ("Hint", "what to do about it"),
@@ -420,6 +434,7 @@ class Verdict(str, enum.Enum):
 
     PASS = "pass", _INSTALLED
     DEGRADED = "degraded", _INSTALLED  # everything imported, but a message says function was lost
+    CHECK_FAILED = "check-failed", _INSTALLED  # everything imported, but a check (built-in or the user's) failed
     NO_CUDA = "no-cuda", _INSTALLED  # imports fine, but CUDA is unavailable where the cell expects it
     # CUDA there, but not the expected version/capability, or no kernels for the GPU
     CUDA_MISMATCH = "cuda-mismatch", ("installs",)
@@ -485,6 +500,7 @@ class CellResult:
     ledger: dict[str, Any] | None = None  # what each source offered: {"run_id", "projects", "sources": [refs]}
     build: dict[str, Any] | None = None  # the parallel jobs the driver gave source builds, and why
     image: dict[str, Any] | None = None  # the image: its id, size and layers, and the builds this run made of it
+    checks: tuple[dict[str, Any], ...] = ()  # one record per check (and device, or pytest test), in the order run
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.PASS
@@ -502,7 +518,7 @@ class CellResult:
             exit_code=data.get("exit_code"), install=data.get("install"), torch_guard=data.get("torch_guard") or {},
             prediction=data.get("prediction"), cache=data.get("cache"), reused=data.get("reused"),
             caches=data.get("caches"), cause=data.get("cause"), ledger=data.get("ledger"),
-            build=data.get("build"), image=data.get("image"),
+            build=data.get("build"), image=data.get("image"), checks=tuple(data.get("checks") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -536,4 +552,5 @@ class CellResult:
             "ledger": self.ledger,
             "build": self.build,
             "image": self.image,
+            "checks": list(self.checks),
         }

@@ -38,7 +38,7 @@ def sleepy_matrix(tmp_path: Path, *, quick_first: bool = False) -> Path:
     """One cell that sleeps in its probe; with `quick_first`, a passing cell runs before it."""
     wheels = fixture_chain(tmp_path / "wheels")
     make_wheel(wheels, "sleepy", "1.0", SLEEPY)
-    quick = '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n' if quick_first else ""
+    quick = '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\nchecks = []\n' if quick_first else ""
     m = tmp_path / "slow.toml"
     m.write_text(f'{NATIVE_IMAGE}[indexes.fixtures]\nfind_links = ["{wheels}"]\nno_index = true\n{quick}'
                  '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n')

@@ -188,7 +188,7 @@ def test_sigint_to_the_cli_exits_130_keeps_the_table_and_leaves_no_container(doc
     make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": "import time\ntime.sleep(600)\n"})
     m = tmp_path / "stop.toml"
     m.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
-                 '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                 '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\nchecks = []\n'
                  '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n')
     results = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(m), "--no-plan", "--results", str(results)],
@@ -255,7 +255,8 @@ def test_cli_run_writes_results_and_table(docker_backend, bookworm, tmp_path):
 def test_real_torch_chain_in_a_container(docker_backend, bookworm, tmp_path):
     """The real torch 2.13.0 CPU wheel (from the host's pip configuration) + torchao 0.15.0 and torchtune
     0.6.1 from pip's default index, as the smoke matrix pins them: measured degraded (torchao 0.15.0
-    skips its C++ extensions with torch 2.13.0), and so it must stay until the packages change."""
+    skips its C++ extensions with torch 2.13.0), and so it must stay until the packages change. Its
+    built-in checks (the default: torch, torchao, torchtune) run on the CPU and pass: the loss stays."""
     wheelhouse = tmp_path / "wheels"
     got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheelhouse),
                           "torch==2.13.0"], capture_output=True, text=True)
@@ -281,6 +282,9 @@ modules = {CHAIN_MODULES}
     assert (versions["torch"], versions["torchao"], versions["torchtune"]) == ("2.13.0+cpu", "0.15.0", "0.6.1")
     assert result.probe["torch"]["cuda_version"] is None and result.probe["torch"]["cuda_available"] is False
     assert result.timings["install"] > 0
+    assert [(c["check"], c["device"], c["outcome"]) for c in result.checks] == [
+        ("torch", "cpu", "passed"), ("torchao", "cpu", "passed"), ("torchtune", "cpu", "passed")]
+    assert table.checks_text(result.to_json()) == "3/3"
 
 
 def test_exit_code_follows_expectations(docker_backend, bookworm, tmp_path):
@@ -444,7 +448,7 @@ def test_a_venv_with_a_pip_too_old_for_reports_is_upgraded_first_and_says_so(doc
     m.write_text(f'[images.old-pip]\ndockerfile = "{recipe / "old-pip.Dockerfile"}"\nplatform = "linux/amd64"\n'
                  f'[indexes.lan]\nserve = ["{house}"]\nno_index = true\n'
                  '[packages.chain]\nrequirements = ["torch", "torchao", "torchtune"]\n'
-                 'modules = ["torch", "torchtune"]\n')
+                 'modules = ["torch", "torchtune"]\nchecks = []\n')
     result, _ = run_one(m, docker_backend, tmp_path / "results")
     assert result.verdict is Verdict.PASS, result.evidence
     assert "pip 21.3 in the venv has no --report: upgrading it first" in result.notes
@@ -460,7 +464,7 @@ def test_an_image_that_cannot_make_a_venv_is_venv_failed(docker_backend, bookwor
     m = tmp_path / "novenv.toml"
     m.write_text(f'[images.no-venv]\ndockerfile = "{recipe}"\nplatform = "linux/amd64"\n'
                  f'[indexes.fixtures]\nfind_links = ["{fixture_chain(tmp_path / "w")}"]\nno_index = true\n'
-                 '[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+                 '[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\nchecks = []\n')
     result, run_id = run_one(m, docker_backend, tmp_path / "results")
     assert result.verdict is Verdict.VENV_FAILED, (result.verdict, result.evidence)
     assert "ensurepip" in result.evidence[0]

@@ -91,12 +91,15 @@ index_url = "{index.url}"
 [packages.pinned]
 requirements = {PINS}
 modules = {CHAIN_MODULES}
+checks = []
 [packages.other]
 requirements = {other_pins}
 modules = ["torch"]
+checks = []
 [packages.loose]
 requirements = ["torch", "torchao", "torchtune"]
 modules = {CHAIN_MODULES}
+checks = []
 """ + "".join(f'[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "{i}"\npackages = "{p}"\n'
               for i, p in includes))
             return reader.load(path)
@@ -207,9 +210,11 @@ index_url = "{index.url}"
 [packages.good]
 requirements = {PINS}
 modules = {CHAIN_MODULES}
+checks = []
 [packages.old]
 requirements = ["torch==2.13.0", "torchao==0.1.0", "torchtune==0.6.1"]
 modules = {CHAIN_MODULES}
+checks = []
 """)
         m = reader.load(path)
         results = tmp_path / "results"
@@ -277,6 +282,7 @@ no_index = true
 [packages.quick]
 requirements = {PINS}
 modules = {CHAIN_MODULES}
+checks = []
 [packages.slow-a]
 requirements = ["sleepy==1.0"]
 modules = ["sleepy"]

@@ -72,7 +72,7 @@ def sleepy_matrix(tmp_path: Path, name: str, *, image: str = AMD64_IMAGE, second
     make_wheel(wheelhouse, "sleepy", "1.0", {"sleepy.py": f"import time\ntime.sleep({seconds})\n"})
     path = tmp_path / f"{name}.toml"
     path.write_text(f'{image}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
-                    '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                    '[packages.a-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\nchecks = []\n'
                     '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n')
     return path
 
@@ -240,7 +240,8 @@ def test_a_cell_printing_tens_of_megabytes_keeps_its_verdict_and_a_bounded_log(d
         "sys.stdout.flush()\n")})
     path = tmp_path / "chatty.toml"
     path.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
-                    '[packages.chatty]\nrequirements = ["torch", "chatty"]\nmodules = ["torch", "chatty"]\n')
+                    '[packages.chatty]\nrequirements = ["torch", "chatty"]\nmodules = ["torch", "chatty"]\n'
+                    'checks = []\n')
     m = reader.load(path)
     opts = RunOptions(run_id=new_run_id())
     [result] = runner.run_cells(m, list(m.cells), docker_backend, opts, results_dir=tmp_path / "results",
@@ -267,7 +268,8 @@ def test_an_image_that_vanishes_mid_run_is_image_unavailable_and_the_run_goes_on
     path = tmp_path / "vanish.toml"
     path.write_text(f'{image}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\nno_index = true\n'
                     '[packages.sleep]\nrequirements = ["sleepy"]\nmodules = ["sleepy"]\n'  # runs first: the
-                    '[packages.z-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n')  # image goes meanwhile
+                    '[packages.z-quick]\nrequirements = ["torch"]\nmodules = ["torch"]\n'  # image goes meanwhile
+                    'checks = []\n')
     m = reader.load(path)
     opts = RunOptions(run_id=new_run_id())
 
@@ -362,7 +364,7 @@ def test_a_cell_runs_unprivileged_with_read_only_loans_and_no_credentials_in_sig
     path.write_text(f'{AMD64_IMAGE}[indexes.fixtures]\nfind_links = ["{wheelhouse}"]\n'
                     f'index_url = "https://builder:{CANARY}@index.invalid/simple/"\n'
                     'pip_args = ["--retries", "0", "--timeout", "3"]\n'
-                    '[packages.chain]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+                    '[packages.chain]\nrequirements = ["torch"]\nmodules = ["torch"]\nchecks = []\n')
     m = reader.load(path)
     ca = tmp_path / "ca.pem"  # a CA bundle the host lends (read-only): one of our own is enough here
     trustme.CA().cert_pem.write_to_path(str(ca))

@@ -345,7 +345,7 @@ def test_a_lock_of_a_host_cell_takes_its_files_from_pips_shared_cache_when_the_i
                                      # pip caches plain HTTP only from a trusted host (an https index: always)
                                      'pip_args = ["--trusted-host", "127.0.0.1"]\n'
                                      '[packages.chain]\nrequirements = ["torch==2.13.0", "torchao"]\n'
-                                     'modules = ["torch", "torchao"]\n')
+                                     'modules = ["torch", "torchao"]\nchecks = []\n')  # a fixture torch: no tensors
     m = reader.load(tmp_path / "m.toml")
     backend = HostBackend(cache_root=tmp_path / "caches")
     [result] = runner.run_cells(m, list(m.cells), backend, RunOptions(run_id="20270101T000000Z-abcdef", plan=False),

@@ -50,9 +50,11 @@ no_index = true
 [packages.chain]
 requirements = ["torch", "torchao", "torchtune"]
 modules = {CHAIN_MODULES}
+checks = []
 [packages.torch]
 requirements = ["torch"]
 modules = ["torch"]
+checks = []
 """)
     common = ["--cold", "--no-plan", "--progress", "lines"]
     whole = cli("run", str(matrix), "--results", str(tmp_path / "whole"), *common)

@@ -1,8 +1,8 @@
 """Whole runs against another Docker engine, for real: a second engine on this machine reached through
 its own socket, and the same engine reached over ssh (an sshd this test starts). Nothing is shared on
-disk with the cells: no bind mount in any of them, the wheelhouse, the CA bundle and the served index
-reach them through the engine's API; the results say which engine ran each cell, and the verdicts are
-the same as on the local engine.
+disk with the cells: no bind mount in any of them, the wheelhouse, the CA bundle, the served index and
+the user's own check script reach them through the engine's API; the results say which engine ran
+each cell, and the verdicts are the same as on the local engine.
 
 Needs root (a second dockerd, an sshd, a network bridge of its own), as CI has."""
 
@@ -87,7 +87,15 @@ def over_ssh(second_engine, tmp_path_factory):
         sshd.wait(timeout=30)
 
 
+CHAIN_CHECK = """import torchao.quantization as q
+model = object()
+assert q.quantize_(model, None) is model, "quantize_ must hand the model back"
+print("quantize_ hands the model back")
+"""
+
+
 def matrix_file(tmp_path: Path) -> Path:
+    (tmp_path / "chain_check.py").write_text(CHAIN_CHECK)
     house = fixture_chain(tmp_path / "house")
     lan = fixture_chain(tmp_path / "lan", torchao_files=TORCHAO_WITHOUT_QUANTIZATION, torchao_version="0.1.0")
     path = tmp_path / "remote.toml"
@@ -106,6 +114,7 @@ no_index = true
 [packages.chain]
 requirements = ["torch", "torchao", "torchtune"]
 modules = {CHAIN_MODULES}
+checks = ["chain_check.py"]  # the user's own (the fixture torch has no tensors for the built-in checks)
 """)
     return path
 
@@ -159,6 +168,11 @@ def test_whole_runs_on_another_engine_by_socket_and_over_ssh_need_nothing_shared
     verdicts = {name: {cell: r["verdict"] for cell, r in records.items()} for name, records in runs.items()}
     assert verdicts["local"] == {"bookworm-amd64__house__chain": "pass", "bookworm-amd64__lan__chain": "import-failed"}
     assert verdicts["socket"] == verdicts["ssh"] == verdicts["local"]
+    # The user's check ran on every engine, copied in with the cell's files.
+    for records in runs.values():
+        [check] = records["bookworm-amd64__house__chain"]["checks"]
+        assert (check["check"], check["outcome"]) == ("chain_check.py", "passed")
+        assert check["output"] == ["quantize_ hands the model back"]
 
     # Each result says which engine ran it.
     hosts = {name: next(iter(records.values()))["host"] for name, records in runs.items()}

@@ -72,10 +72,12 @@ no_index = true
 [packages.chain]
 requirements = ["torch", "torchao", "torchtune"]
 modules = {CHAIN_MODULES}
+checks = []
 
 [packages.torch-only]
 requirements = ["torch"]
 modules = ["torch"]
+checks = []
 
 [tables.plan]
 cells = ["Fixture wheels", "Recipe image", "Missing image"]

@@ -78,14 +78,17 @@ no_index = true
 [packages.chain]
 requirements = ["torch", "torchao", "torchtune"]
 modules = ["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"]
+checks = []
 
 [packages.torch-only]
 requirements = ["torch"]
 modules = ["torch"]
+checks = []
 
 [packages.missing]
 requirements = ["torch", "no-such-dist-xyz"]
 modules = ["torch"]
+checks = []
 
 [tables.plan]
 title = "Approaches"

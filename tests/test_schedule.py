@@ -412,13 +412,14 @@ def test_shard_arguments_that_make_no_sense(text):
 
 
 def test_the_harness_part_of_the_key_names_the_files_as_cells_see_them():
-    """The driver and probe are keyed by the names they have inside a cell (cell.py, probe.py) and their
-    bytes, not by where they live in the package: moving them (harness/ into incell/) re-ran no cell."""
+    """The driver, probe and built-in checks are keyed by the names they have inside a cell (cell.py,
+    probe.py, checks.py) and their bytes, not by where they live in the package: moving them (harness/
+    into incell/) re-ran no cell."""
     import hashlib
 
     from harness import incell
     from harness.files import digest
 
-    assert set(incell.FILES) == {"cell.py", "probe.py"}
+    assert set(incell.FILES) == {"cell.py", "probe.py", "checks.py"}
     by_content = {name: hashlib.sha256(Path(path).read_bytes()).hexdigest() for name, path in incell.FILES.items()}
     assert cache.harness_digest() == digest(by_content)

@@ -94,6 +94,7 @@ index_url = "{url}"
 [packages.chain]
 requirements = ["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"]
 modules = {CHAIN_MODULES}
+checks = []
 """)
         base = ["bisect", str(m), "bookworm-amd64__flaky__chain", "torchao", "0.15.0", "0.18.0",
                 "--results", str(results)]
@@ -151,6 +152,7 @@ no_index = true
 [packages.chain]
 requirements = ["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"]
 modules = {CHAIN_MODULES}
+checks = []
 """)
     base = ["bisect", str(m), "bookworm-amd64__house__chain", "torchao"]
     results = ["--results", str(tmp_path / "results")]
@@ -189,6 +191,7 @@ no_index = true
 [packages.chain]
 requirements = ["torch", "torchao", "torchtune"]
 modules = {CHAIN_MODULES}
+checks = []
 """)
     results = tmp_path / "results"
     base = ["solve", str(m), "--results", str(results)]

@@ -50,7 +50,8 @@ def run_matrix(text: str, tmp_path: Path, backend, record: str | None = None, wi
 
 
 def packages(requirements: list[str], modules: list[str]) -> str:
-    return f'[packages.p]\nrequirements = {requirements!r}\nmodules = {modules!r}\n'.replace("'", '"')
+    # import-only: the fixture torch has no tensors for the built-in checks
+    return f'[packages.p]\nrequirements = {requirements!r}\nmodules = {modules!r}\nchecks = []\n'.replace("'", '"')
 
 
 def test_aarch64_only_index_is_no_distribution_on_amd64_and_a_pure_python_index_passes(docker_backend, bookworm,
@@ -423,7 +424,7 @@ def test_a_skipped_extension_is_degraded_and_a_missing_name_is_import_failed(doc
                      f'[indexes.lacking]\nfind_links = ["{lacking}"]\nno_index = true\n'
                      '[matrix]\nexclude = [{index = "skipping", packages = "tune"}, '
                      '{index = "lacking", packages = "ao"}]\n'
-                     '[packages.ao]\nrequirements = ["torchao"]\nmodules = ["torch", "torchao"]\n'
+                     '[packages.ao]\nrequirements = ["torchao"]\nmodules = ["torch", "torchao"]\nchecks = []\n'
                      '[packages.tune]\nrequirements = ["torchtune"]\n'
                      'modules = ["torch", "torchao", "torchtune", "torchtune.training"]\n',
                      tmp_path, docker_backend, record="imports")
@@ -481,6 +482,7 @@ def test_uv_installs_the_same_cells_and_its_failures_get_the_same_verdicts(docke
         f'[indexes.conflicting]\nserve = ["{conflicting}"]\nno_index = true\n'
         f'[indexes.arm]\nserve = ["{arm}"]\nno_index = true\n'
         '[packages.chain]\nrequirements = ["torch", "torchao", "torchtune"]\nmodules = ["torch", "torchtune"]\n'
+        'checks = []\n'
         '[packages.pins]\nrequirements = ["alpha==1.0", "beta==2.0"]\nmodules = ["alpha"]\n'
         '[packages.edge]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n',
         tmp_path, docker_backend, record="uv", with_plan=True, key=lambda cell_id: cell_id.split("__", 1)[1])

@@ -101,8 +101,10 @@ AMD64_IMAGE = '[images.bookworm-amd64]\nlocal_build = "debian-bookworm"\nplatfor
 
 
 def fixture_matrix(path: Path, wheelhouse: Path, *, images: str = AMD64_IMAGE, modules: str = CHAIN_MODULES,
-                   requirements: str = '["torch", "torchao", "torchtune"]', timeout: int = 300) -> Path:
-    """A matrix file whose one index variant is the fixture wheelhouse alone (no network)."""
+                   requirements: str = '["torch", "torchao", "torchtune"]', timeout: int = 300,
+                   checks: str = "[]") -> Path:
+    """A matrix file whose one index variant is the fixture wheelhouse alone (no network); import-only
+    unless `checks` names some (the fixture torch has no tensors for the built-in checks)."""
     path.write_text(f"""
 [matrix]
 timeout = {timeout}
@@ -115,6 +117,7 @@ no_index = true
 [packages.chain]
 requirements = {requirements}
 modules = {modules}
+checks = {checks}
 """)
     return path
 

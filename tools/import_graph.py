@@ -7,7 +7,8 @@ one). A module is named by its dotted path inside the package (`run.runner`, `mo
 name (`run`). The rules, each one a folder's `__init__` states:
 
 - no cycle among the modules, and none among the folders (a folder counts as one room);
-- `incell/` imports the standard library only: it runs inside cells, on Python 3.8;
+- `incell/` imports the standard library only: it runs inside cells, on Python 3.8 (the built-in checks,
+  `incell/checks.py`, also import the packages they exercise, which the cell installed, when they run);
 - only `backends/docker.py` imports the docker SDK, and only `backends/choose.py` imports it;
 - `reports/` and `results/` never import `run/` or `backends/`: they read the store;
 - `verdicts/` never imports `run/` or `reports/`;
@@ -37,6 +38,7 @@ NEVER = {  # a folder → folders it must never import
 }
 STDLIB_ONLY = ("incell",)  # folders (or modules) whose code runs inside cells
 LEAVES = ("resources",)  # folders that import nothing of the package
+CELL_PACKAGES = {"incell.checks": {"torch", "torchao", "torchtune"}}  # what a cell installed, which its checks exercise
 
 
 def module_name(path: Path, directory: Path) -> str:
@@ -187,7 +189,7 @@ def problems(directory: Path) -> list[str]:
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     for module in sorted(m for m in edges if folder_of(m) in STDLIB_ONLY):
         extra = sorted({t for t in edges[module] if folder_of(t) not in STDLIB_ONLY}
-                       | {n for n in external[module] if n not in stdlib})
+                       | {n for n in external[module] if n not in stdlib | CELL_PACKAGES.get(module, set())})
         if extra:
             out.append(f"{module} runs inside cells and must import the standard library only, not {', '.join(extra)}")
     return out

@@ -46,8 +46,16 @@ TORCHAO_SKIPPING = {
 }
 
 
+CHAIN_CHECK = """import torchao.quantization as q
+model = object()
+assert q.quantize_(model, None) is model, "quantize_ must hand the model back"
+print("quantize_ hands the model back")
+"""
+
+
 def matrix_text(houses: dict[str, Path], served: dict[str, str]) -> str:
-    """One cell per row worth having in the table: pass (downloaded from a served index), degraded,
+    """One cell per row worth having in the table: pass (downloaded from a served index, its user check
+    passing), degraded,
     a known-bad import-failed, no-distribution with what the index offers, a source build, and an image
     the engine does not have."""
     return f"""
@@ -83,10 +91,12 @@ pip_args = ["--no-build-isolation"]
 [packages.chain]
 requirements = ["torch", "torchao", "torchtune"]
 modules = ["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"]
+checks = ["chain_check.py"]  # the user's own script (the fixture torch has no tensors for the built-in checks)
 
 [packages.ao]
 requirements = ["torchao"]
 modules = ["torch", "torchao"]
+checks = []
 
 [packages.edgeops]
 requirements = ["edgeops"]
@@ -148,6 +158,7 @@ def main(argv: list[str]) -> int:
                    tag="py3-none-manylinux2014_aarch64")
         make_sdist(houses["sdist"], "srcpkg", "1.0", "VALUE = 42\n")
         with WheelhouseServer(houses["lan"]) as lan, WheelhouseServer(houses["arm-only"]) as arm:
+            (work / "chain_check.py").write_text(CHAIN_CHECK)
             path = work / "report.toml"
             path.write_text(matrix_text(houses, {"lan": lan.url, "arm-only": arm.url}))
             m = reader.load(path)

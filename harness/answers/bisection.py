@@ -29,6 +29,7 @@ from harness.answers import steps
 from harness.errors import HarnessError
 from harness.model import Cell, CellResult, Matrix, Verdict
 from harness.plan import releases
+from harness.verdicts.checks import name_of
 
 BETTER = (Verdict.PASS, Verdict.DEGRADED)  # best first: a verdict before the good end's counts as good
 SHOWN = 4  # evidence lines quoted per side of the difference
@@ -183,6 +184,12 @@ def changes(before: CellResult, after: CellResult) -> list[str]:
              for n in sorted((set(was) | set(now)) - TOOLING) if was.get(n) != now.get(n)]
     if moved:
         out.append("installed: " + ", ".join(moved))
+    checks_were = {name_of(c): c.get("outcome") for c in before.checks}
+    checks_now = {name_of(c): c.get("outcome") for c in after.checks}
+    turned = [f"{n} {checks_were.get(n, 'not run')} → {checks_now.get(n, 'not run')}"
+              for n in dict.fromkeys([*checks_were, *checks_now]) if checks_were.get(n) != checks_now.get(n)]
+    if turned:
+        out.append("checks: " + ", ".join(turned))
     appeared = [e for e in after.evidence if e not in before.evidence]
     went = [e for e in before.evidence if e not in after.evidence]
     out += [f"now: {e}" for e in appeared[:SHOWN]] + ([f"now: … and {len(appeared) - SHOWN} more line(s)"]

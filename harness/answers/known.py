@@ -9,7 +9,8 @@ A fact is read from a result's own records, never guessed:
   int4_weight_only from torchao.quantization, which torchao 0.17.0 does not provide";
 - a degraded import lost function of a distribution whose compiled parts are built against torch
   ("torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu"): that pair loses function, so
-  a set holding it cannot pass, and loses at least as much.
+  a set holding it cannot pass, and loses at least as much (a cell whose check failed keeps the losses
+  its imports showed: they are learned from it too).
 
 Facts hold where they were measured: `solve` learns only from results of the same image and index
 variant. Pure functions over result records (as harness.results.store returns them).
@@ -94,7 +95,7 @@ def from_record(record: Mapping[str, Any]) -> list[Fact]:
             else:
                 why = f"{importer[0]} {importer[1]} needs module {missing}, which {owner[0]} {owner[1]} does not have"
             found.append(Fact(pins=tuple(sorted((importer, owner))), verdict=verdict, why=why, cell_id=cell_id))
-    elif verdict is Verdict.DEGRADED:
+    elif verdict in (Verdict.DEGRADED, Verdict.CHECK_FAILED):  # a failed check keeps the losses it outranks
         torch = _owner("torch", probe)
         lost = degradations(probe.get("imports") or (), probe)
         owners = Counter(o for o in (_owner(module, probe) for module, _, _ in lost) if o)

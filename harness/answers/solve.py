@@ -1,6 +1,7 @@
 """`solve`: the newest set of pins of a chain (torch, torchao, torchtune by default; any packages named)
 that gets the best verdict on an image and index variant — `pass`, else `degraded` with the fewest
-losses.
+losses. A set whose checks fail (`check-failed`) is not a working set, whatever its imports did: the
+search prefers a set whose checks pass.
 
 The search, newest first:
 
@@ -40,8 +41,9 @@ from packaging.version import Version
 from harness.answers import known as facts_mod
 from harness.answers import steps
 from harness.answers.bisection import finding
+from harness.checks import default_checks
 from harness.errors import HarnessError
-from harness.model import Cell, CellResult, Matrix, Verdict
+from harness.model import DEFAULT_CHECK_TIMEOUT, Cell, CellResult, Matrix, PackageSet, Verdict
 from harness.pins import exact_version
 from harness.plan import releases
 from harness.verdicts.classify import degradations
@@ -50,14 +52,34 @@ SHOWN_REJECTED = 20
 PLAN_WORKERS = 4
 
 
-def modules_for(m: Matrix, names: Sequence[str]) -> tuple[str, ...]:
-    """The modules a solve's cells import: those of a package set of the matrix that names exactly these
-    packages, else the packages' own names as modules."""
+def declared_for(m: Matrix, names: Sequence[str]) -> PackageSet | None:
+    """The package set of the matrix that names exactly these packages, if there is one."""
     wanted = sorted(canonicalize_name(n) for n in names)
     for packages in m.package_sets:
         if sorted(canonicalize_name(Requirement(r).name) for r in packages.requirements) == wanted:
-            return packages.modules
-    return tuple(canonicalize_name(n).replace("-", "_") for n in names)
+            return packages
+    return None
+
+
+def modules_for(m: Matrix, names: Sequence[str]) -> tuple[str, ...]:
+    """The modules a solve's cells import: those of a package set of the matrix that names exactly these
+    packages, else the packages' own names as modules."""
+    declared = declared_for(m, names)
+    return declared.modules if declared else tuple(canonicalize_name(n).replace("-", "_") for n in names)
+
+
+def package_set(m: Matrix, requirements: Sequence[str], modules: Sequence[str]) -> PackageSet:
+    """The set a solve's cells are made from: with the checks of the matrix's package set that names
+    exactly these packages, else the built-in checks of the packages (so a set whose checks fail is
+    not taken for a working one)."""
+    names = [Requirement(r).name for r in requirements]
+    declared = declared_for(m, names)
+    if declared is not None:
+        return PackageSet(name="solve", requirements=tuple(requirements), modules=tuple(modules),
+                          checks=declared.checks, check_requires=declared.check_requires,
+                          check_timeout=declared.check_timeout)
+    return PackageSet(name="solve", requirements=tuple(requirements), modules=tuple(modules),
+                      checks=default_checks(requirements, modules))
 
 
 def pin_text(req: Requirement, version: Version | str) -> str:
@@ -156,7 +178,8 @@ class Solution:
 
     def block(self) -> str:
         """The answer as TOML for a matrix: the package set (named as its cell was, so a run of the
-        matrix finds the stored result), and an include expecting its verdict when it is not pass."""
+        matrix finds the stored result; with the checks it ran where they are not the default, a file of
+        the user's by its absolute path), and an include expecting its verdict when it is not pass."""
         cell = self.best.step.cell if self.best and self.best.step else None
         result = self.best_result
         if cell is None or result is None:
@@ -165,6 +188,13 @@ class Solution:
         lines = [f"[packages.{json.dumps(name)}]",
                  f"requirements = [{', '.join(json.dumps(r) for r in cell.packages.requirements)}]",
                  f"modules = [{', '.join(json.dumps(m) for m in cell.packages.modules)}]"]
+        packages = cell.packages
+        if packages.checks != default_checks(packages.requirements, packages.modules):  # the checks it ran
+            lines.append(f"checks = [{', '.join(json.dumps(c) for c in packages.checks)}]")
+        if packages.check_requires:
+            lines.append(f"check_requires = [{', '.join(json.dumps(r) for r in packages.check_requires)}]")
+        if packages.check_timeout != DEFAULT_CHECK_TIMEOUT:
+            lines.append(f"check_timeout = {packages.check_timeout:g}")
         if result.verdict is not Verdict.PASS:
             lines += ["", "[[matrix.include]]", f"image = {json.dumps(cell.image.name)}",
                       f"index = {json.dumps(cell.index.name)}", f"packages = {json.dumps(name)}"]

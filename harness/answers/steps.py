@@ -80,9 +80,10 @@ def step_cell(base: Cell, requirements: Sequence[str], *, made_by: str, matrix: 
     for declared in (matrix.cells if matrix else ()):
         if (declared.image == base.image and declared.index == base.index and declared.installer == base.installer
                 and sorted(declared.packages.requirements) == sorted(pins)
-                and declared.packages.modules == base.packages.modules):
+                and declared.packages.modules == base.packages.modules
+                and declared.packages.checks == base.packages.checks):
             return declared
-    packages = PackageSet(name=set_name(pins), requirements=pins, modules=base.packages.modules, made_by=made_by)
+    packages = dataclasses.replace(base.packages, name=set_name(pins), requirements=pins, made_by=made_by)
     return dataclasses.replace(base, packages=packages, expect="pass", expect_why=None)
 
 

@@ -110,6 +110,7 @@ class HostBackend(Backend):
         `job.processes` are not enforced here (no container)."""
         workdir = Path(tempfile.mkdtemp(prefix="ewh-cell-", dir=self.tmp))
         for name, data in job.files.items():
+            (workdir / name).parent.mkdir(parents=True, exist_ok=True)  # the user's checks come in folders
             (workdir / name).write_bytes(data)
         argv = [self.python, *(str(workdir / a) if a in job.files else a for a in job.argv)]
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}

@@ -13,7 +13,7 @@ from harness.backends.choose import choose_backend
 from harness.cli.args import load_all, results_dir, run_options, the_cell
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
-from harness.model import Matrix, PackageSet, Verdict
+from harness.model import Matrix, Verdict
 from harness.pins import exact_version
 from harness.plan import releases
 from harness.plan.target import Target
@@ -81,7 +81,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     installer = args.installer or next((c.installer for c in m.cells if c.image.name == image
                                         and c.index.name == index), "pip")
     base = steps.base_for(m, image=image, index=index, installer=installer,
-                          packages=PackageSet(name="solve", requirements=tuple(requirements), modules=modules))
+                          packages=solve.package_set(m, requirements, modules))
     target = Target.of(base)
     offers = {canonicalize_name(r.name): releases.offered(base.index, r.name, target)
               for r in parsed if exact_version(r) is None}

@@ -1,10 +1,12 @@
-"""Code that runs inside cells: the driver (venv, install, probe) and the import probe.
+"""Code that runs inside cells: the driver (venv, install, probe, checks), the import probe and the checks.
 
-Rule: the standard library only, Python 3.8+; these files are copied into containers and run there.
+Rule: the standard library only, Python 3.8+; these files are copied into containers and run there. (The
+built-in checks also import the packages they exercise, which the cell installed, when they run.)
 `FILES` maps the name each file has inside a cell to where it is here.
 """
 
 import os
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-FILES = {"cell.py": os.path.join(_HERE, "driver.py"), "probe.py": os.path.join(_HERE, "probe.py")}
+FILES = {"cell.py": os.path.join(_HERE, "driver.py"), "probe.py": os.path.join(_HERE, "probe.py"),
+         "checks.py": os.path.join(_HERE, "checks.py")}

@@ -1,4 +1,5 @@
-"""In-cell driver: make a venv, install the requirements, run the import probe.
+"""In-cell driver: make a venv, install the requirements, run the import probe (with the built-in checks),
+then the user's own checks (their dependencies installed first).
 
     python3 cell.py SPEC.json
 
@@ -736,8 +737,7 @@ def after_failed_imports(spec, venv_python, record, env):
 def probe_phase(spec, venv_python, probe, workdir, env):
     """The probe phase; after a failed import, what the indexes say that the hint can use."""
     record = os.path.join(workdir, "probe-steps.jsonl")
-    argv = [venv_python, probe, "--record", record] + [a for m in spec.get("modules", []) for a in ("--module", m)]
-    ok = run_phase("probe", argv, env)
+    ok = run_phase("probe", probe_argv(spec, venv_python, probe) + ["--record", record], env)
     if not ok:
         try:
             after_failed_imports(spec, venv_python, record, env)
@@ -1122,6 +1122,121 @@ def guarded_install(spec, venv_python, requirements, workdir, env):
     return ok
 
 
+# --- the checks: the built-in ones run inside the probe, the user's own after it -----------------------
+
+CHECK_MARGIN = 15.0  # seconds of the cell's timeout kept for the driver to end and say so
+STARTED = time.monotonic()
+
+
+def checks_module():
+    """checks.py beside this file, loaded by path (the driver runs from the cell's root, and in tests as
+    part of the harness package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_ewh_checks", os.path.join(os.path.dirname(os.path.abspath(__file__)), "checks.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seconds_left(spec):
+    """What is left of the cell's timeout for checks, or None when the spec sets none."""
+    total = (spec.get("checks") or {}).get("cell_timeout")
+    return None if not total else total - (time.monotonic() - STARTED) - CHECK_MARGIN
+
+
+def probe_argv(spec, venv_python, probe):
+    argv = [venv_python, probe] + [a for m in spec.get("modules", []) for a in ("--module", m)]
+    checks = spec.get("checks") or {}
+    if checks.get("builtin"):
+        argv += [a for name in checks["builtin"] for a in ("--check", name)]
+        argv += ["--check-timeout", str(checks.get("timeout") or 300.0)]
+        left = seconds_left(spec)
+        if left is not None:
+            argv += ["--check-deadline", str(max(0.0, round(left, 3)))]
+    return argv
+
+
+INSTALLED = "from importlib import metadata\nfor d in metadata.distributions():\n    n = d.metadata['Name']\n    " \
+            "print('%s==%s' % (n, d.version) if n else '')"
+
+
+def check_install(spec, venv_python, workdir, env):
+    """The user's checks' dependencies (check_requires, PEP 723 blocks, pytest) into the cell's venv,
+    held to what is installed there (a constraints file), so they cannot change what the cell tests.
+    When they cannot be installed, each user check is recorded failed with pip's words."""
+    checks = spec.get("checks") or {}
+    constraints = os.path.join(workdir, "check-constraints.txt")
+    try:
+        listed = subprocess.check_output([venv_python, "-c", INSTALLED], env=env).decode("utf-8", "replace")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        listed = ""
+        say(event="note", text="the venv's packages could not be listed for the checks' install: %s" % exc)
+    with open(constraints, "w") as fh:
+        fh.write("\n".join(sorted(set(line for line in listed.splitlines() if line.strip()))) + "\n")
+    venv_bin = os.path.dirname(venv_python)
+    uv = [p for p in (os.path.join((spec.get("cache") or {}).get("dir") or "", "tools", "uv", "bin", "uv"),
+                      os.path.join(venv_bin, "uv")) if os.path.isabs(p) and os.path.exists(p)]
+    if spec.get("installer") == "uv" and uv:
+        argv = [uv[0], "pip", "install", "--no-config", "--python", venv_python, "-c", constraints]
+        argv += list(spec.get("uv_args") or [])
+        env = dict(env, UV_CACHE_DIR=env.get("UV_CACHE_DIR") or os.path.join(workdir, "uv-cache"))
+    else:
+        argv = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-c", constraints]
+        argv += list(spec.get("pip_args") or [])
+    argv += list(checks.get("requires") or [])
+
+    def body():
+        returncode, error, output = call(argv, env, keep=True)
+        if returncode != 0:
+            said = [line.strip() for line in output.splitlines() if line.strip().startswith(("ERROR:", "error:"))]
+            why = said[-1] if said else (error or "exit %s" % returncode)
+            for entry in checks.get("user") or ():
+                say(event="check", check=entry["name"], kind=entry["kind"], device=None, outcome="failed", seconds=0.0,
+                    error={"type": "CheckInstall", "message": why, "frames": [],
+                           "last_line": "its dependencies could not be installed beside the cell's packages: " + why})
+        return returncode, error
+
+    return timed_phase("check-install", body, argv)
+
+
+def user_checks(spec, venv_python, workdir, env):
+    """Each of the user's checks in its own process, with the cell's interpreter and environment (the
+    venv first on PATH); one `check` event per script, or per test of a pytest file."""
+    checks = spec.get("checks") or {}
+    module = checks_module()
+    root = os.path.dirname(os.path.abspath(__file__))
+    venv = os.path.dirname(os.path.dirname(venv_python))
+    env = dict(env, VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", os.defpath))
+
+    def body():
+        for i, entry in enumerate(checks.get("user") or ()):
+            say(event="check-start", check=entry["name"], kind=entry["kind"])
+            left = seconds_left(spec)
+            timeout = float(checks.get("timeout") or 300.0)
+            timeout = timeout if left is None else min(timeout, left)
+            path = os.path.join(root, entry["file"])
+            if entry.get("unreadable"):
+                records = [{"check": entry["name"], "kind": entry["kind"], "device": None, "outcome": "failed",
+                            "seconds": 0.0, "error": {"type": "OSError", "message": entry["unreadable"], "frames": [],
+                                                      "last_line": entry["unreadable"]}}]
+            elif timeout <= 0:
+                records = [{"check": entry["name"], "kind": entry["kind"], "device": None, "outcome": "timeout",
+                            "seconds": 0.0, "error": {"type": "Timeout", "message": "", "frames": [],
+                                                      "last_line": "the cell's timeout left it no time"}}]
+            elif entry["kind"] == "pytest":
+                records = module.run_pytest(venv_python, entry["name"], path, entry.get("node"), env, timeout,
+                                            os.path.join(os.path.abspath(workdir), "junit-%d.xml" % i))
+            else:
+                records = module.run_script(venv_python, entry["name"], path, env, timeout)
+            for record in records:
+                say(event="check", **record)
+        return 0, None
+
+    return timed_phase("checks", body)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -1129,6 +1244,8 @@ def main(argv=None):
         return 2
     with open(argv[0]) as f:
         spec = json.load(f)
+    global STARTED
+    STARTED = time.monotonic()  # the cell's timeout runs from about here
 
     workdir = os.path.abspath(spec.get("workdir", "/tmp/ewh-cell"))
     requirements = list(spec.get("requirements", []))
@@ -1164,20 +1281,27 @@ def main(argv=None):
                  and (not spec.get("inherit_environment") or inherit_environment(venv_python, env))),
         ("install", lambda: guarded_install(spec, venv_python, targets, workdir, env)),
         ("probe", lambda: probe_phase(spec, venv_python, probe, workdir, env)),
+        ("check-install", lambda: check_install(spec, venv_python, workdir, env)),
+        ("checks", lambda: user_checks(spec, venv_python, workdir, env)),
     ]
+    user = (spec.get("checks") or {}).get("user")
     failed_phase = None
     try:
         for name, run in phases:
             # an image that holds every requirement (a recipe installed them) gets nothing installed
             held = (held_by_image(venv_python, requirements, env) if name == "install" and failed_phase is None
                     and requirements and spec.get("skip_held") else None)
-            if failed_phase is not None:
+            if name in ("check-install", "checks") and not user:
+                continue  # no user checks: nothing to say
+            elif failed_phase is not None:
                 skip(name, "%s failed" % failed_phase)
             elif name == "install" and not requirements:
                 skip(name, "no requirements")
             elif held:
                 say(event="note", text="nothing to install: the image holds every requirement (%s)" % ", ".join(held))
                 skip(name, "the image holds every requirement")
+            elif name == "check-install" and not spec["checks"].get("requires"):
+                skip(name, "the checks need nothing installed")
             elif not run():
                 failed_phase = name
     finally:

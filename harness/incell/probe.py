@@ -1,6 +1,9 @@
 """Import probe, copied into a cell and run with the cell's own interpreter.
 
-    python probe.py --module torch --module torchao ...
+    python probe.py --module torch --module torchao ... [--check torch --check torchao ...]
+
+After the imports (when every one succeeded) it runs the built-in checks named with --check
+(checks.py beside it), in this interpreter: each on the CPU and on the first GPU torch sees.
 
 Standard library only, Python 3.8+. Every step is written at once as one line
 `@@probe {json}` on stdout, so a crash in a later import cannot lose earlier steps.
@@ -9,6 +12,7 @@ Exit status: 0 when every import succeeded, 1 otherwise.
 
 import argparse
 import collections
+import faulthandler
 import importlib
 import importlib.util
 import json
@@ -170,6 +174,108 @@ class Probe:
         self.last_step = step
         self.emit(step)
         return error is None
+
+
+class _Captured:
+    """What a piece of code printed, warned and logged while it ran (as an import's messages are kept)."""
+
+    def __init__(self, probe):
+        self.probe = probe
+
+    def __enter__(self):
+        self.err = _Tee(sys.stderr)
+        root = logging.getLogger()
+        self.handler = _Records(echo=not root.handlers)
+        self.old_level = root.level
+        if root.level > logging.WARNING:
+            root.setLevel(logging.WARNING)
+        root.addHandler(self.handler)
+        self.old = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.probe.out, self.err
+        self.warnings = warnings.catch_warnings(record=True)
+        self.caught = self.warnings.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        self.warnings.__exit__(*exc)
+        sys.stdout, sys.stderr = self.old
+        root = logging.getLogger()
+        root.removeHandler(self.handler)
+        root.setLevel(self.old_level)
+        return False
+
+    def messages(self):
+        warned = _Kept()
+        for w in self.caught:
+            warned.add({"kind": "warning", "category": w.category.__name__, "text": _cut(str(w.message)),
+                        "source": "%s:%s" % (w.filename, w.lineno)})
+        out = warned.take(lambda n: {"kind": "warning", "category": "probe", "text": "%d warnings left out here" % n,
+                                     "source": ""})
+        out.extend(self.handler.kept.take(lambda n: {"kind": "log", "logger": "probe", "level": "WARNING",
+                                                     "text": "%d log records left out here" % n}))
+        out.extend({"kind": "stderr", "text": line} for line in self.err.take())
+        out.extend({"kind": "stdout", "text": line} for line in self.probe.out.take())
+        return out
+
+
+def run_check(probe, checks, name, device, seconds):
+    """One built-in check on one device, announced first (a crash inside it then names it), its output
+    kept as an import's is, stopped after `seconds`."""
+    probe.emit({"step": "check-start", "check": name, "device": device})
+    step = {"step": "check", "check": name, "kind": "builtin", "device": device}
+    began = time.perf_counter()
+    result, error = None, None
+    if seconds is not None and seconds <= 0:
+        step.update(outcome=checks.TIMEOUT, seconds=0.0, messages=[], error={
+            "type": "Timeout", "message": "", "frames": [], "last_line": "the cell's timeout left it no time"})
+        probe.emit(step)
+        return step
+    with _Captured(probe) as captured:
+        try:
+            with checks.alarm(seconds):
+                result = checks.run_builtin(name, device)
+        except checks.CheckTimeout:
+            error = {"type": "Timeout", "message": "", "frames": [], "last_line": "ran past its %g s timeout" % seconds}
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # what escaped the check itself (an import inside it, a SystemExit)
+            error = checks.error_of(exc)
+    step["seconds"] = round(time.perf_counter() - began, 6)
+    if result is not None:
+        step.update(result)
+    else:
+        step.update(outcome=checks.TIMEOUT if error["type"] == "Timeout" else checks.FAILED, error=error)
+    step["messages"] = captured.messages()
+    probe.emit(step)
+    return step
+
+
+def load_checks():
+    """The built-in checks (checks.py beside this file), loaded by path: a module named `checks` that
+    the cell installed cannot take its place."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checks.py")
+    spec = importlib.util.spec_from_file_location("_ewh_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_checks(probe, names, timeout, deadline):
+    """Every check named, on every device; each within `timeout` and what is left until `deadline`
+    (a time.perf_counter() value, or None). A crash prints where it happened (faulthandler)."""
+    checks = load_checks()
+    faulthandler.enable()
+    try:
+        for name in names:
+            for device in checks.devices(sys.modules.get("torch")):
+                left = None if deadline is None else deadline - time.perf_counter()
+                seconds = timeout if left is None else min(timeout or left, left)
+                run_check(probe, checks, name, device, seconds)
+    finally:
+        faulthandler.disable()
 
 
 def describe(exc):
@@ -403,6 +509,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", default=[], help="module to import (repeatable)")
     parser.add_argument("--record", help="also write each step to this file, one JSON object a line")
+    parser.add_argument("--check", action="append", default=[], help="built-in check to run (repeatable)")
+    parser.add_argument("--check-timeout", type=float, default=None, help="seconds each check may take")
+    parser.add_argument("--check-deadline", type=float, default=None,
+                        help="seconds from the probe's start after which no check may run")
     args = parser.parse_args(argv)
     modules = list(dict.fromkeys(args.module))
 
@@ -461,6 +571,10 @@ def main(argv=None):
     if paths:
         # torch loads its own libraries (libc10, libtorch) for the extensions built against it
         probe.emit(loader_step(paths, ["torch"] if "torch" in sys.modules else []))
+
+    if args.check and not failed:
+        deadline = began + args.check_deadline if args.check_deadline is not None else None
+        run_checks(probe, list(dict.fromkeys(args.check)), args.check_timeout, deadline)
 
     seconds = round(time.perf_counter() - began, 6)
     probe.emit({"step": "summary", "ok": not failed, "failed": failed, "seconds": seconds})

@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from harness import checks as checks_mod
 from harness import pylock, resources
 from harness.errors import MatrixError, Problem
 from harness.matrix import requirements as requirements_file
 from harness.matrix import templates
 from harness.model import (
     CELL_ID_MAX,
+    DEFAULT_CHECK_TIMEOUT,
     INSTALLERS,
     LOCAL_RECIPES,
     NAME_RE,
@@ -63,7 +65,8 @@ IMAGE_KEYS = ("ref", "dockerfile", "local_build", "platform", "ships_torch", "py
 INDEX_KEYS = ("index_url", "extra_index_urls", "find_links", "serve", "no_index", "prefetch", "pip_args",
               "only_binary")
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-PACKAGE_KEYS = ("requirements", "modules", "requirements_file", "lock", "wheelhouse")
+PACKAGE_KEYS = ("requirements", "modules", "requirements_file", "lock", "wheelhouse", "checks", "check_requires",
+                "check_timeout")
 MAX_BUILD_JOBS = 256
 SELECT_KEYS = ("image", "index", "packages")
 OPTIONAL_SELECT_KEYS = ("installer",)  # an include without it means pip
@@ -435,11 +438,22 @@ class _Reader:
         for i, mod in enumerate(modules):
             if not MODULE_RE.match(mod):
                 self.problem(f"{key}.modules[{i}]", f"{mod!r} is not a dotted module name")
-        packages = PackageSet(name=name, requirements=reqs, modules=modules)
+        checks = self.checks(key, self.strings(body, key, "checks")) if "checks" in body else ()
+        check_requires = self.strings(body, key, "check_requires")
+        for i, req in enumerate(check_requires):
+            self.requirement(f"{key}.check_requires[{i}]", req)
+        check_timeout = self.get(body, key, "check_timeout", float, DEFAULT_CHECK_TIMEOUT)
+        if not math.isfinite(check_timeout) or check_timeout <= 0:
+            self.problem(f"{key}.check_timeout", f"must be a positive number of seconds, not {check_timeout}")
+        packages: PackageSet | None = PackageSet(name=name, requirements=reqs, modules=modules, checks=checks,
+                                                 check_requires=check_requires, check_timeout=check_timeout)
         if "requirements_file" in body:
-            return self.from_requirements_file(packages, body, key)
-        if "lock" in body:
-            return self.from_lock(packages, body, key)
+            packages = self.from_requirements_file(packages, body, key)
+        elif "lock" in body:
+            packages = self.from_lock(packages, body, key)
+        if packages is not None and "checks" not in body:  # the default: the built-ins of what the set installs
+            packages = dataclasses.replace(packages, checks=checks_mod.default_checks(packages.requirements,
+                                                                                      packages.modules))
         return packages
 
     def from_requirements_file(self, packages: PackageSet, body: dict[str, Any], key: str) -> PackageSet | None:
@@ -532,6 +546,42 @@ class _Reader:
         return dataclasses.replace(variant, index_url=own.index_url, extra_index_urls=own.extra_index_urls,
                                    find_links=own.find_links, no_index=own.no_index,
                                    pip_args=variant.pip_args + own.pip_args)
+
+    def checks(self, key: str, entries: tuple[str, ...]) -> tuple[str, ...]:
+        """`checks = [...]`: built-in checks by name, and the user's files (relative to the matrix file), a
+        script or a pytest file or node id (file.py::test), each a file that exists, with a readable
+        PEP 723 block where it has one. Files become absolute paths."""
+        out = []
+        for i, entry in enumerate(entries):
+            where = f"{key}.checks[{i}]"
+            if checks_mod.is_builtin(entry):
+                if entry in out:
+                    self.problem(where, f"{entry!r} is listed twice")
+                    continue
+                out.append(entry)
+                continue
+            path, _, node = entry.partition("::")
+            if not path.endswith(".py"):
+                self.problem(where, f"{entry!r} is neither a built-in check ({', '.join(checks_mod.BUILTIN)}) nor a "
+                             "Python file (a script, or a pytest file or node id like tests/test_model.py::test_x)"
+                             + _did_you_mean(entry, checks_mod.BUILTIN))
+                continue
+            full = (self.base / path).resolve()
+            if not full.is_file():
+                self.problem(where, f"{path!r} is not a file (relative to {self.base})")
+                continue
+            if checks_mod.UserCheck.of(entry).kind == "script":
+                try:
+                    checks_mod.script_dependencies(full.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, ValueError) as exc:
+                    self.problem(where, f"{path!r}: {exc}")
+                    continue
+            resolved = str(full) + (f"::{node}" if node else "")
+            if resolved in out:
+                self.problem(where, f"{entry!r} is listed twice")
+                continue
+            out.append(resolved)
+        return tuple(out)
 
     # -- expansion ---------------------------------------------------------------------------
     def axis(self, spec: dict[str, Any], axis: str, declared: dict[str, Any]) -> list[str]:

@@ -82,6 +82,13 @@ PACKAGES = {
     "lock": (TEXT, "a lock (pylock.*.toml, from `wheel-harness lock`) to replay: exactly its files, "
                    "hash-checked, from a wheelhouse, with no network; instead of requirements"),
     "wheelhouse": (TEXT, "with lock: the folder holding the lock's files (default: the lock's own folder)"),
+    "checks": (strings(), "what runs after the imports: built-in checks by name (torch, torch.compile, torchao, "
+                          "torchtune) and your own files (a script, or a pytest file or node id), relative to the "
+                          "matrix file; [] for imports only (default: the built-ins of the packages installed)"),
+    "check_requires": (strings(), "PEP 508 requirements your checks need beside their PEP 723 metadata, installed "
+                                  "into the cell's venv after the imports"),
+    "check_timeout": ({"type": "number", "exclusiveMinimum": 0},
+                      "seconds each check may take, within what is left of the cell's timeout (default 300)"),
     "modules": (strings({"type": "string", "pattern": reader.MODULE_RE.pattern}, minItems=1),
                 "the modules the probe imports, in order (submodules people use catch more breakage)"),
 }

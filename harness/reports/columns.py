@@ -20,7 +20,8 @@ from harness.reports import table
 Records = Sequence[Mapping[str, Any]]  # one cell's records over the stored runs, oldest first, latest last
 NOT_RUN = "not run yet"
 NOT_HERE = "not run here"  # a row of the table's `elsewhere`: an approach no cell of the matrix runs
-PHASES_RUN = ("container_start", "uv-bootstrap", "pip-upgrade", "install", "probe")  # what the `run` column adds up
+PHASES_RUN = ("container_start", "uv-bootstrap", "pip-upgrade", "install", "probe", "check-install",
+              "checks")  # what the `run` column adds up
 
 
 def select(spec: TableSpec, cells: Sequence[Cell]) -> list[Cell]:
@@ -81,8 +82,8 @@ def image_size(record: Mapping[str, Any]) -> int | None:
 
 
 def run_seconds(record: Mapping[str, Any]) -> float | None:
-    """Start plus install plus imports: the container's start, the install phase (uv's bootstrap, a pip
-    upgrade) and the probe."""
+    """Start plus install plus imports and checks: the container's start, the install phase (uv's
+    bootstrap, a pip upgrade), the probe, and the user's checks with their install."""
     timings = record.get("timings") or {}
     seconds = [timings.get(p) for p in PHASES_RUN]
     numbers = [float(s) for s in seconds if isinstance(s, (int, float)) and not isinstance(s, bool)]
@@ -132,6 +133,7 @@ COLUMNS: Mapping[str, Callable[[Cell, Records], str]] = {
     "versions": _of_latest(table.versions_text),
     "cuda": _of_latest(table.cuda_text),
     "verdict": _of_latest(table.verdict_text),
+    "checks": _of_latest(table.checks_text),
     "expected": _of_latest(expected_text),
     "evidence": _of_latest(table.evidence_text),
     "hint": _of_latest(table.hint_text),

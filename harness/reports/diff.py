@@ -7,7 +7,8 @@ gate on it.
 A regression is a cell that met its expectation before (its verdict was the one it expects, and the
 run judged it: not skipped, not an infrastructure verdict) and now gets a verdict it does not expect.
 A cell that now has an infrastructure verdict (an outage, a timeout) was not judged this time: it is
-listed, never a regression. A fix is the other way round.
+listed, never a regression. A fix is the other way round. A failed check is a finding like any other:
+its cell's verdict (`check-failed`) makes the regression; each check whose outcome changed is listed too.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Diff:
     new_cells: tuple[CellChange, ...] = ()
     vanished: tuple[CellChange, ...] = ()
     versions: tuple[CellChange, ...] = ()
+    checks: tuple[CellChange, ...] = ()  # checks whose outcome changed, came or went
     times: tuple[CellChange, ...] = ()
     thresholds: tuple[float, float] = field(default=(MIN_SECONDS, MIN_RATIO))
     drift: tuple[drift_mod.Drift, ...] = ()  # how the indexes changed between the two (worst first)
@@ -130,6 +132,21 @@ def version_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]
     return out
 
 
+def check_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """`torchao [cpu] passed → failed`, `+checks/quantize.py passed`, `-torch [cuda:0] passed`."""
+    before = {table.check_name(c): str(c.get("outcome")) for c in table.check_records(old)}
+    after = {table.check_name(c): str(c.get("outcome")) for c in table.check_records(new)}
+    out = []
+    for name in list(dict.fromkeys([*before, *after])):
+        if name not in before:
+            out.append(f"+{name} {after[name]}")
+        elif name not in after:
+            out.append(f"-{name} {before[name]}")
+        elif before[name] != after[name]:
+            out.append(f"{name} {before[name]} → {after[name]}")
+    return out
+
+
 def _seconds(record: Mapping[str, Any], phase: str) -> float | None:
     timings = record.get("timings") if isinstance(record.get("timings"), Mapping) else {}
     if phase == "probe":
@@ -160,8 +177,8 @@ def compare(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], 
     with `ledgers` (the old records' and the new ones'), how the indexes drifted."""
     before = {_key(r): r for r in old}
     after = {_key(r): r for r in new}
-    found: dict[str, list[CellChange]] = {k: [] for k in
-                                          ("regressions", "fixes", "unjudged", "verdicts", "versions", "times")}
+    found: dict[str, list[CellChange]] = {k: [] for k in ("regressions", "fixes", "unjudged", "verdicts", "versions",
+                                                          "checks", "times")}
     for key in sorted(set(before) & set(after)):
         a, b = before[key], after[key]
         change = CellChange(key=key, old=a, new=b, detail=_first_evidence(b))
@@ -176,6 +193,9 @@ def compare(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], 
         versions = version_changes(a, b)
         if versions:
             found["versions"].append(CellChange(key=key, old=a, new=b, detail=", ".join(versions)))
+        checks = check_changes(a, b)
+        if checks:
+            found["checks"].append(CellChange(key=key, old=a, new=b, detail=", ".join(checks)))
         times = time_changes(a, b, min_seconds, min_ratio)
         if times:
             found["times"].append(CellChange(key=key, old=a, new=b, detail="; ".join(times)))
@@ -202,6 +222,7 @@ def headline(diff: Diff) -> str:
              _plural(len(diff.unjudged), "cell") + " not judged this time",
              _plural(len(diff.new_cells), "new cell"), _plural(len(diff.vanished), "vanished cell"),
              _plural(len(diff.versions), "cell") + " with version changes",
+             *([_plural(len(diff.checks), "cell") + " with check changes"] if diff.checks else []),
              _plural(len(diff.times), "cell") + " with time changes"]
     if diff.regressions:
         parts[0] = f"**{parts[0]}**"
@@ -237,6 +258,7 @@ def render_markdown(diff: Diff, old_name: str, new_name: str) -> str:
     section("New cells", diff.new_cells, ("Cell", "Verdict"), lambda ch: (ch.name, _verdict(ch.new or {})))
     section("Vanished cells", diff.vanished, ("Cell", "Last verdict"), lambda ch: (ch.name, _verdict(ch.old or {})))
     section("Version changes", diff.versions, ("Cell", "Changes"), lambda ch: (ch.name, ch.detail))
+    section("Check changes", diff.checks, ("Cell", "Changes"), lambda ch: (ch.name, ch.detail))
     section(f"Time changes (beyond {seconds:g} s and {ratio:.0%})", diff.times, ("Cell", "Changes"),
             lambda ch: (ch.name, ch.detail))
     lines += drift_markdown(diff)

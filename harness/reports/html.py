@@ -29,6 +29,7 @@ INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
 COLOURS: Mapping[str, str] = {
     "pass": "#2e9e44",
     "degraded": "#e0a526",
+    "check-failed": "#e2611f",
     "no-cuda": "#ef8a2c",
     "cuda-mismatch": "#e8702a",
     "torch-replaced": "#9b59b6",
@@ -60,10 +61,12 @@ PHASES = (
     ("install.install_files", "install: install files"),
     ("install", "install (not split)"),
     ("imports", "imports"),
-    ("probe.rest", "probe: CUDA checks and start-up"),
+    ("probe.rest", "probe: CUDA checks, built-in checks and start-up"),
+    ("check-install", "your checks: install"),
+    ("checks", "your checks"),
 )
 PHASE_COLOURS = ("#6c7a89", "#95a5a6", "#a3c4dc", "#d7bde2", "#c39bd3", "#2e86c1", "#85c1e9", "#5dade2",
-                 "#f5b041", "#f8c471")
+                 "#f5b041", "#f8c471", "#a9dfbf", "#52be80")
 SIZE_KINDS = (("downloaded", "downloaded", "#2e86c1"), ("cached", "pip's cache", "#85c1e9"),
               ("local", "local wheelhouse", "#a9cce3"))
 
@@ -119,6 +122,9 @@ def phase_seconds(record: Mapping[str, Any]) -> dict[str, float]:
         out["imports"] = imports
     if probe is not None and probe > imports:
         out["probe.rest"] = probe - imports
+    for key in ("check-install", "checks"):
+        if (s := _number(timings.get(key))) is not None:
+            out[key] = s
     return out
 
 
@@ -215,7 +221,9 @@ def cell_view(record: Mapping[str, Any]) -> dict[str, Any]:
     expect = str(cell.get("expect", "pass"))
     expected = bool(record.get("expected", verdict == expect))
     evidence = [str(e) for e in record.get("evidence") or []]
+    checks = table.check_records(record)
     hover = "\n".join([f"{record.get('cell_id')}: {verdict}" + ("" if expected else f" (expected {expect})"),
+                       *([f"checks: {table.checks_text(record)}"] if checks else []),
                        *evidence[:6], *([f"hint: {record['hint']}"] if record.get("hint") else [])])
     return {
         "id": str(record.get("cell_id")),
@@ -232,11 +240,25 @@ def cell_view(record: Mapping[str, Any]) -> dict[str, Any]:
         "notes": [str(n) for n in record.get("notes") or []],
         "versions": table.versions_text(record),
         "cuda": table.cuda_text(record),
+        "checks": table.checks_text(record) if checks else None,
+        "check_rows": [check_view(c) for c in checks],
         "total": table.format_seconds(_mapping(record.get("timings")).get("total")),
         "install": table.install_text(record),
         "measured_in": str(record.get("run_id")),
         "reused_by": str(_mapping(record.get("reused")).get("by_run") or "") or None,
     }
+
+
+def check_view(check: Mapping[str, Any]) -> dict[str, Any]:
+    """One check in a cell's detail: its name, outcome and time, and what broke or could not apply."""
+    error = _mapping(check.get("error"))
+    said = [f"{error.get('part') + ': ' if error.get('part') else ''}{error.get('last_line') or ''}"] if error else []
+    said += [f"{p.get('part')} not run: {p.get('reason')}" for p in check.get("parts") or ()
+             if isinstance(p, Mapping) and p.get("outcome") == "not-applicable"]
+    if check.get("reason"):
+        said.append(str(check["reason"]))
+    return {"name": table.check_name(check), "outcome": str(check.get("outcome")),
+            "seconds": table.format_seconds(check.get("seconds")), "said": said}
 
 
 def history_rows(timeline: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any] | None:

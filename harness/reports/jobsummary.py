@@ -23,7 +23,8 @@ def _unexpected(record: Mapping[str, Any]) -> list[str]:
     verdict = str(record.get("verdict"))
     kind = " (infrastructure: this run could not judge it)" if verdict in INFRASTRUCTURE_VALUES else ""
     name = f"{cell['approach']}: " if cell.get("approach") else ""
-    lines = [f"- {name}`{record.get('cell_id')}`: **{verdict}**, expected {cell.get('expect', 'pass')}{kind}"]
+    lines = [f"- {name}`{record.get('cell_id')}`: **{verdict}**, expected {cell.get('expect', 'pass')}{kind}"
+             + (f"; checks {table.checks_text(record)}" if table.check_records(record) else "")]
     evidence = [str(e).replace(FENCE, "'''") for e in record.get("evidence") or []]
     if evidence:
         lines += ["", f"  {FENCE}text", *(f"  {line}" for line in evidence), f"  {FENCE}", ""]

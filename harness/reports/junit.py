@@ -3,7 +3,12 @@
 One `<testsuite>` per matrix, one `<testcase>` per cell: named by cell id, classname the matrix, time
 the cell's total. A verdict the cell does not expect is a `<failure>` (an infrastructure verdict: an
 `<error>`, since the run could not judge the combination) whose message is the verdict and the first
-line of evidence and whose text is every evidence line and the hint; `skipped` is `<skipped>`. The
+line of evidence and whose text is every evidence line and the hint; `skipped` is `<skipped>`.
+
+After a cell's testcase, one per check it ran (`<cell-id> :: torchao [cpu]`, a user's script, each test
+of a pytest file), with the check's own time: a check that failed is a `<failure>` (one that crashed or
+timed out, an `<error>`), one that could not apply `<skipped>`; in a cell whose verdict is the one it
+expects, a broken check is `<skipped>` as known-bad, so the checks agree with the cell's testcase. The
 schema CI tools validate against (Jenkins' junit-10.xsd) allows properties on suites only, so each
 cell's versions and timings are suite properties named `<cell-id>.version.<dist>` and
 `<cell-id>.time.<phase>`, and the same facts are the testcase's `<system-out>`. A renderer: written
@@ -25,7 +30,8 @@ from harness.model import INFRASTRUCTURE, Verdict
 from harness.reports import table
 
 INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
-PHASES = ("image", "container_start", "venv", "uv-bootstrap", "pip-upgrade", "install", "probe", "total")
+PHASES = ("image", "container_start", "venv", "uv-bootstrap", "pip-upgrade", "install", "probe", "check-install",
+          "checks", "total")
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -107,11 +113,40 @@ def testcase(record: Mapping[str, Any]) -> TestCase:
         case.result = [outcome]
     out = [f"verdict: {record.get('verdict')} (expected {_mapping(record.get('cell')).get('expect', 'pass')})",
            f"versions: {table.versions_text(record)}",
+           *([f"checks: {table.checks_text(record)}"] if table.check_records(record) else []),
            "times: " + ", ".join(f"{p} {s:.1f} s" for p, s in timings(record).items() if "." not in p)]
     out += [f"note: {n}" for n in record.get("notes") or []]
     if record.get("log"):
         out.append(f"log: {record['log']}")
     case.system_out = "\n".join(out)
+    return case
+
+
+def check_testcase(record: Mapping[str, Any], check: Mapping[str, Any]) -> TestCase:
+    """One check of a cell as a testcase (see the module's docstring)."""
+    case = TestCase(f"{record['cell_id']} :: {table.check_name(check)}", classname=str(record.get("matrix") or ""),
+                    time=_seconds(check.get("seconds")) or 0.0)
+    outcome = str(check.get("outcome"))
+    error = _mapping(check.get("error"))
+    said = str(error.get("last_line") or outcome)
+    if error.get("part"):
+        said = f"{error['part']}: {said}"
+    verdict = str(record.get("verdict"))
+    expected = record.get("expected", True) and verdict != Verdict.PASS.value
+    if outcome == "not-applicable":
+        case.result = [Skipped(str(check.get("reason") or "not applicable here"))]
+    elif outcome != "passed" and expected:
+        case.result = [Skipped(f"{outcome}, as the cell expects ({verdict}): {said}")]
+    elif outcome != "passed":
+        kind = Failure if outcome == "failed" else Error
+        result = kind(f"{outcome}: {said}", type_=outcome)
+        result.text = "\n".join([*(error.get("explained") or ()), *(error.get("frames") or ())])
+        case.result = [result]
+    out = [f"{p.get('part')}: {p.get('outcome')}" + (f" ({p['reason']})" if p.get("reason") else "")
+           for p in check.get("parts") or () if isinstance(p, Mapping)]
+    out += [str(line) for line in check.get("output") or ()]
+    if out:
+        case.system_out = "\n".join(out)
     return case
 
 
@@ -129,6 +164,8 @@ def render(records: Sequence[Mapping[str, Any]]) -> JUnitXml:
         for name, value in properties(record):
             suite.add_property(name, value)
         suite.add_testcase(testcase(record))
+        for check in table.check_records(record):
+            suite.add_testcase(check_testcase(record, check))
     for suite in suites.values():
         suite.update_statistics()
         suite.time = round(suite.time, 3)

@@ -13,6 +13,8 @@ from tabulate import tabulate
 
 from harness import units
 from harness.model import INFRASTRUCTURE, Verdict
+from harness.verdicts import checks as checked
+from harness.verdicts.checks import name_of as check_name
 from harness.verdicts.classify import compared_with_plan, disagreement
 
 DASH = "—"
@@ -21,6 +23,8 @@ EVIDENCE_MAX = 140
 HINT_MAX = 200
 HEADERS = ("Cell / approach", "Build", "Install", "Run", "Versions", "CUDA", "Verdict", "Evidence", "Hint", "Plan",
            "Notes")
+CHECKS_HEADER = "Checks"  # after Verdict, where any result has checks
+CHECKS_SHOWN = 2  # checks named in the column when they broke
 VERSION_PACKAGES = ("torch", "torchao", "torchtune")
 
 
@@ -134,6 +138,28 @@ def verdict_text(result: Mapping[str, Any]) -> str:
     return verdict if verdict == Verdict.PASS.value else f"**{verdict}**"
 
 
+def check_records(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    checks = result.get("checks")
+    return [c for c in checks if isinstance(c, Mapping)] if isinstance(checks, (list, tuple)) else []
+
+
+def checks_text(result: Mapping[str, Any]) -> str:
+    """`3/3`: the checks that passed of those that applied; which broke, and how many could not apply."""
+    records = check_records(result)
+    if not records:
+        return DASH
+    passed, count = checked.counted(records)
+    applied = [r for r in records if r.get("outcome") != "not-applicable"]
+    text = f"{passed}/{count}"
+    broke = [f"{check_name(r)} {r.get('outcome')}" for r in applied if r.get("outcome") != "passed"]
+    if broke:
+        more = len(broke) - CHECKS_SHOWN
+        text += ": " + ", ".join(broke[:CHECKS_SHOWN]) + (f" (+{more})" if more > 0 else "")
+    if len(applied) < len(records):
+        text += f" ({len(records) - len(applied)} n/a)"
+    return _escape(text)
+
+
 def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -229,9 +255,10 @@ def cell_text(result: Mapping[str, Any]) -> str:
     return f"{_escape(approach)} ({text})" if approach else text
 
 
-def table_row(result: Mapping[str, Any]) -> list[str]:
+def table_row(result: Mapping[str, Any], checks: bool = False) -> list[str]:
+    """One row; with `checks`, the Checks column after the verdict."""
     timings = _timings(result)
-    return [
+    row = [
         cell_text(result),
         format_seconds(timings.get("image")) + (f" ({timings['image_build']})" if timings.get("image_build") else ""),
         install_text(result),
@@ -244,12 +271,20 @@ def table_row(result: Mapping[str, Any]) -> list[str]:
         plan_text(result),
         notes_text(result),
     ]
+    if checks:
+        row.insert(HEADERS.index("Verdict") + 1, checks_text(result))
+    return row
 
 
 def render_table(results: list[dict]) -> str:
-    """A GitHub Markdown table, one row per result, in the order given; no trailing newline."""
-    rows = [table_row(r) for r in results]
-    return tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True)
+    """A GitHub Markdown table, one row per result, in the order given; no trailing newline. The Checks
+    column is there when a result has checks."""
+    checks = any(check_records(r) for r in results)
+    rows = [table_row(r, checks) for r in results]
+    headers = list(HEADERS)
+    if checks:
+        headers.insert(HEADERS.index("Verdict") + 1, CHECKS_HEADER)
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _verdict_order(verdict: str) -> tuple[int, str]:

@@ -13,7 +13,9 @@ so a re-run can say which part changed:
 - `cell`: modules, installer, expectations, timeout, memory and process limits, retry settings;
 - `host`: GPU access and the host facts a verdict depends on (architecture, Jetson/JetPack, CUDA,
   GPUs and driver);
-- `harness`: the cell driver and the probe, byte for byte.
+- `checks`: the checks the package set runs, their dependencies and timeout, and the user's check files
+  (and a pytest file's conftest.py), byte for byte;
+- `harness`: the cell driver, the probe and the built-in checks, byte for byte.
 
 A stored result is reused only when its key is the same and its verdict is a finding: an
 infrastructure verdict (index-unreachable, timeout, engine-error, image-unavailable, interrupted)
@@ -23,9 +25,10 @@ or a skipped cell never is. Pure functions over their inputs, plus reading the f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from harness import incell
+from harness import checks, incell
 from harness.files import digest, file_sha256, folder_contents
 from harness.model import Cell, Verdict
 from harness.pins import exact_version
@@ -50,6 +53,25 @@ def resolved_requirements(cell: Cell, prediction: Mapping[str, Any] | None) -> d
         return None
     return {"requirements": requirements, "outcome": prediction.get("outcome"),
             "versions": dict(prediction.get("versions") or {})}
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return file_sha256(str(path))
+    except OSError:
+        return "unreadable"
+
+
+def checks_part(cell: Cell) -> dict[str, Any]:
+    """What the cell's checks are: the entries, their dependencies and timeout, the user's files' content."""
+    packages = cell.packages
+    files = {}
+    for check in checks.user_checks(packages.checks):
+        files[str(check.path)] = _file_digest(check.path)
+        if check.kind == "pytest" and (check.path.parent / "conftest.py").is_file():
+            files[str(check.path.parent / "conftest.py")] = _file_digest(check.path.parent / "conftest.py")
+    return {"checks": list(packages.checks), "requires": list(packages.check_requires),
+            "timeout": packages.check_timeout, "files": files}
 
 
 def key_parts(cell: Cell, *, image_identity: str, prediction: Mapping[str, Any] | None, gpu: str,
@@ -77,6 +99,7 @@ def key_parts(cell: Cell, *, image_identity: str, prediction: Mapping[str, Any] 
                         "retry": [cell.retry.attempts, cell.retry.backoff],
                         **({"build_jobs": cell.build_jobs} if cell.build_jobs else {})}),
         "host": digest({"gpu": gpu, **{k: host.get(k) for k in HOST_KEYS}}),
+        "checks": digest(checks_part(cell)),
         "harness": harness_digest(),
     }
 

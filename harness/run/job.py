@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness import incell, installers, redact
+from harness import checks, incell, installers, redact
 from harness.backends.base import LABEL_CELL, LABEL_RUN, Backend, Job, Mount
 from harness.errors import HarnessError
 from harness.incell.driver import requirement_names
@@ -114,6 +114,36 @@ def requirement_files(cell: Cell) -> tuple[list[str] | None, list[str]]:
     return ([line(r) for r in packages.requirements] if packages.hashes else None), constraints
 
 
+USER_CHECKS = "user-checks"  # where the user's check files land in the cell, one folder each
+
+
+def check_spec(cell: Cell) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
+    """What the driver runs after the imports, and the user's check files the job carries (copied into
+    the cell with its other files: no bind mount, so a remote engine runs them too). A pytest file
+    brings the conftest.py beside it. A file that cannot be read is named, for the cell to record."""
+    entries = cell.packages.checks
+    if not entries:
+        return None, {}
+    files: dict[str, bytes] = {}
+    user = []
+    for i, check in enumerate(checks.user_checks(entries)):
+        folder = f"{USER_CHECKS}/{i}"
+        entry: dict[str, Any] = {"name": check.shown(), "kind": check.kind, "file": f"{folder}/{check.path.name}",
+                                 "node": check.node}
+        try:
+            files[entry["file"]] = check.path.read_bytes()
+            conftest = check.path.parent / "conftest.py"
+            if check.kind == "pytest" and conftest.is_file():
+                files[f"{folder}/conftest.py"] = conftest.read_bytes()
+        except OSError as exc:
+            entry["unreadable"] = f"{check.shown()} could not be read on the host: {exc.strerror or exc}"
+        user.append(entry)
+    spec = {"builtin": [c for c in entries if checks.is_builtin(c)], "user": user,
+            "requires": checks.requirements_of(entries, cell.packages.check_requires),
+            "timeout": cell.packages.check_timeout, "cell_timeout": cell.timeout}
+    return spec, files
+
+
 def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
     cell = effective(cell, options)
     # a replayed lock is installed from its wheelhouse alone: no shared cache, no network
@@ -157,8 +187,10 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         # the driver watches the limit where the backend enforces it, and stops the cell when it is hit
         "processes": cell.processes if getattr(backend, "contains_cells", False) else None,
     }
+    spec["checks"], check_files = check_spec(cell)
     files = {
         **{name: Path(path).read_bytes() for name, path in incell.FILES.items()},
+        **check_files,
         "spec.json": json.dumps(spec, indent=2).encode(),
     }
     return Job(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from harness import redact
+from harness import checks, redact
 from harness.backends.base import Execution, Prepared
 from harness.files import write_text_atomic
 from harness.model import Cell, CellResult, Verdict
@@ -78,6 +78,7 @@ def result(attempt: Attempt, verdict: Verdict, *, matrix: str, run_id: str, back
         caches=caches_record(cache, parsed, install),
         build=dict(parsed.build) if parsed and parsed.build else None,
         image=image_record(attempt.prepared),
+        checks=redact.data(tuple(parsed.checks), known) if parsed else (),
     )
 
 
@@ -104,6 +105,10 @@ def describe(cell: Cell) -> dict[str, Any]:
     index.update(index_url=redact.url(index["index_url"]) if index["index_url"] else None,
                  extra_index_urls=[redact.url(u) for u in index["extra_index_urls"]],
                  find_links=[shown(d) for d in index["find_links"]], serve=[shown(d) for d in index["serve"]])
+    packages = described["packages"]
+    if packages.get("checks"):
+        packages["checks"] = [c if checks.is_builtin(c) else checks.UserCheck.of(c).shown(cwd)
+                              for c in packages["checks"]]
     return described
 
 

@@ -29,6 +29,7 @@ from harness.plan import offers
 from harness.plan.target import Target
 from harness.units import format_memory
 from harness.verdicts import buildcause, syslibs
+from harness.verdicts import checks as checked
 from harness.verdicts.events import HARNESS, PROBE, CellEvents
 
 EVIDENCE_MAX = 300  # characters per evidence line (the JSON keeps this many; the table shows less)
@@ -1073,6 +1074,8 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
         return hit_limit(parsed.limit)
     if execution.timed_out:
         running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)
+        check = next((c for c in parsed.checks if c.get("outcome") == "unfinished"), None)
+        running = f"{running} (check {checked.name_of(check)})" if running and check else running
         return Judgement(verdict=Verdict.TIMEOUT,
                          evidence=(f"killed at its deadline{f' during {running}' if running else ''}",),
                          hint=f"the cell ran past its {cell.timeout:g} s timeout"
@@ -1126,6 +1129,11 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=more_memory if oom else found.hint,
                          cause=found.cause)
     probe = parsed.probe
+    died = next((c for c in parsed.checks if c.get("outcome") in ("crashed", "unfinished")), None)
+    if died is not None and not parsed.failed_imports:  # inside a check: it is named
+        found = checked.judge([died], degradations(probe.get("imports") or (), probe), probe)
+        return Judgement(verdict=Verdict.CRASHED, evidence=oom + found.evidence,
+                         hint=more_memory if oom else found.hint)
     if parsed.crash or not probe.get("complete"):
         crash = parsed.crash or {}
         done = [s["module"] for s in probe.get("imports", [])]
@@ -1145,7 +1153,10 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
     if execution.oom_killed:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint=more_memory)
     lost = degradations(probe.get("imports") or (), probe)
-    notes = tuple(platform_notes(probe.get("imports") or (), probe))
+    notes = tuple(platform_notes(probe.get("imports") or (), probe)) + tuple(checked.notes(parsed.checks))
+    found = checked.judge(parsed.checks, lost, probe)
+    if found:  # a check that broke outranks a loss; a passing one never clears it
+        return Judgement(verdict=found.verdict, evidence=found.evidence, hint=found.hint, notes=notes)
     if lost:
         module, what, _ = lost[0]
         owner = _dist_of(module, probe) or module
@@ -1185,7 +1196,7 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMod
     found = _ended(cell, execution, parsed, names)
     verdict, evidence, hint, cause = found.verdict, list(found.evidence), found.hint, found.cause
     notes = list(parsed.notes) + list(found.notes)
-    if verdict in (Verdict.PASS, Verdict.DEGRADED):
+    if verdict in (Verdict.PASS, Verdict.DEGRADED, Verdict.CHECK_FAILED):
         cuda_verdict, cuda_evidence = check_cuda(cell, parsed.probe.get("torch"), gpu_mode)
         if cuda_verdict:
             notes += [f"also {verdict.value}: {e}" for e in evidence]
@@ -1193,8 +1204,8 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMod
         elif cell.cuda and gpu_mode is GpuMode.NONE:
             notes.append("CUDA not checked: this host gives cells no GPU")
     replaced = torch_replaced(parsed.torch_states)
-    if replaced and verdict in (Verdict.PASS, Verdict.DEGRADED, Verdict.IMPORT_FAILED, Verdict.NO_CUDA,
-                                Verdict.CUDA_MISMATCH, Verdict.CRASHED):
+    if replaced and verdict in (Verdict.PASS, Verdict.DEGRADED, Verdict.CHECK_FAILED, Verdict.IMPORT_FAILED,
+                                Verdict.NO_CUDA, Verdict.CUDA_MISMATCH, Verdict.CRASHED):
         notes += [f"also {verdict.value}: {e}" for e in evidence]  # most likely a consequence
         before = (parsed.torch_states.get("before") or {}).get("version")
         verdict, evidence, cause = Verdict.TORCH_REPLACED, [replaced], None

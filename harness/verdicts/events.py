@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.incell import checks as incell_checks
 from harness.incell import driver, probe
 
 HARNESS = driver.MARKER  # the markers are the in-cell code's own: defined there, once
@@ -52,6 +53,7 @@ class CellEvents:
     release_dates: dict | None = None  # after an import failed on NumPy's ABI: {"project", "checks"} (driver)
     build: dict | None = None  # the parallel jobs the driver gave source builds: {"jobs", "rule", "variables" …}
     limit: dict | None = None  # a limit the cell hit, as the driver saw it: {"limit", "max", "phase", "refused"}
+    checks: tuple[dict, ...] = ()  # one record per check run (built-in: per device; pytest: per test), in order
 
     def phase(self, name: str) -> dict | None:
         return next((p for p in self.phases if p.get("phase") == name), None)
@@ -85,6 +87,8 @@ def parse(text: str) -> CellEvents:
     dates: dict | None = None
     build: dict | None = None
     limit: dict | None = None
+    ran: list[dict] = []  # the check records
+    running: dict | None = None  # the check announced last, until its record comes
     for line in text.splitlines():
         if line.startswith(HARNESS):
             kind, payload = HARNESS, line[len(HARNESS) :]
@@ -101,7 +105,13 @@ def parse(text: str) -> CellEvents:
         if not isinstance(obj, dict):
             garbage += 1
             continue
-        if kind == PROBE:
+        if obj.get("step") == "check-start" or obj.get("event") == "check-start":
+            running = {"check": obj.get("check"), "kind": obj.get("kind") or "builtin", "device": obj.get("device"),
+                       "phase": current, "from": len(output.get(current or "", []))}
+        elif obj.get("step") == "check" or obj.get("event") == "check":
+            ran.append({k: v for k, v in obj.items() if k not in ("step", "event")})
+            running = None
+        elif kind == PROBE:
             _probe_step(probe, obj)
         elif obj.get("event") == "begin":
             begin = obj
@@ -161,6 +171,7 @@ def parse(text: str) -> CellEvents:
         release_dates=dates,
         build=build,
         limit=limit,
+        checks=tuple(ran) + ((_unfinished(running, phases, output),) if running else ()),
     )
 
 
@@ -193,6 +204,26 @@ def _probe_step(probe: dict, step: dict) -> None:
     elif kind in ("start", "torch", "summary"):
         probe[kind] = step
         probe["complete"] = probe["complete"] or kind == "summary"
+
+
+def _unfinished(running: dict, phases: dict[str, dict], output: dict[str, list[str]]) -> dict:
+    """The record of a check that never wrote its own: `crashed` when the process running it ended (the
+    probe killed by a signal inside a built-in check), `unfinished` when the log stops (the cell was
+    killed at its deadline). Its output is what was printed after it was announced; a crash's frames are
+    those faulthandler printed."""
+    phase = phases.get(str(running.get("phase"))) or {}
+    lines = output.get(str(running.get("phase")), [])[int(running.get("from") or 0):]
+    record = {"check": running.get("check"), "kind": running.get("kind"), "device": running.get("device"),
+              "outcome": "unfinished", "seconds": None, "output": lines[-incell_checks.KEEP_LINES:]}
+    if phase.get("status") not in (None, "incomplete"):
+        returncode = phase.get("returncode")
+        how = phase.get("signal") or (_signal_name(returncode) if isinstance(returncode, int) and returncode < 0
+                                      else f"exit {returncode}")
+        fatal = next((line for line in lines if line.startswith("Fatal Python error")), None)
+        record.update(outcome="crashed", signal=phase.get("signal"), returncode=returncode, error={
+            "type": how, "message": fatal or "", "frames": incell_checks.fault_frames(lines),
+            "last_line": f"the {running.get('phase')} process died ({how})" + (f": {fatal}" if fatal else "")})
+    return record
 
 
 def _crash(phase: dict | None, probe: dict) -> dict | None:

@@ -39,6 +39,12 @@ MEANINGS: Mapping[Verdict, tuple[str, str]] = MappingProxyType({
         " both are shown. Takes precedence over what followed from it",
         "pin `torch==<the image's version>`, or install the rest with `--no-deps`"
     ),
+    Verdict.CHECK_FAILED: (
+        "everything imported, but a check failed (a built-in one or yours): the failure is the evidence, and any "
+        "loss the imports showed stays in it. Outranks degraded",
+        "the hint names the cause where it is known (torchao's skipped C++ extensions, int4 on a GPU below "
+        "capability 8.0); else read the check's failure"
+    ),
     Verdict.IMPORT_FAILED: (
         "an import raised. Evidence: the first module that failed, the exception, where; the hint names the "
         "distribution whose code failed and the one that lacks the module or name (\"torchtune 0.6.1 imports "
