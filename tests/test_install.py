@@ -43,8 +43,11 @@ def installed(tmp_path_factory, docker_backend):
 
 def test_the_wheel_carries_the_matrices_the_schema_and_the_recipes(installed):
     names = set(zipfile.ZipFile(installed[2]).namelist())
-    for path in [*(ROOT / "matrices").glob("*"), *(ROOT / "dockerfiles").glob("*")]:
-        assert f"harness/resources/{path.parent.name}/{path.name}" in names, path.name
+    shipped = [p for folder in ("matrices", "dockerfiles") for p in (ROOT / folder).rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts]
+    assert any(p.match("chain-smoke/*/__init__.py") for p in shipped)  # build contexts are in the walk
+    for path in shipped:  # every file a shipped matrix may name: recipes, build contexts, the wheelhouse folder
+        assert f"harness/resources/{path.relative_to(ROOT).as_posix()}" in names, path
 
 
 def test_run_with_no_matrix_in_an_empty_folder_uses_the_shipped_default(installed, tmp_path):

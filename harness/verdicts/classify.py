@@ -1117,7 +1117,7 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
     if install and install.get("status") not in ("ok", "skipped"):
         starved = out_of_memory_build(parsed.output.get("install", ""), execution.oom_killed, parsed.build, limit)
         if starved and (execution.oom_killed or install.get("status") != "incomplete"):
-            return Judgement(verdict=starved.verdict, evidence=tuple(dict.fromkeys(oom + starved.evidence)),
+            return Judgement(verdict=starved.verdict, evidence=tuple(dict.fromkeys(starved.evidence + oom)),
                              hint=starved.hint)
         if install.get("status") == "incomplete" or install.get("signal"):
             return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
