@@ -465,6 +465,7 @@ class Verdict(str, enum.Enum):
 
 
 INFRASTRUCTURE = frozenset(v for v in Verdict if v.is_infrastructure)
+INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)  # as records write them
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness import files
 from harness.model import IMAGE_PREFIX, Arch
 
 
@@ -50,11 +51,7 @@ def write_image_archive(rootfs: Path, dest: Path, ref: str, *, arch: Arch, chang
     architecture, so an arm64 rootfs becomes an "amd64" image that `--platform linux/arm64` will not find):
     loading this archive instead gives the image the right architecture.
     """
-    digest = hashlib.sha256()
-    with rootfs.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    layer_id = digest.hexdigest()
+    layer_id = files.file_sha256(rootfs)
     config = {
         "architecture": arch.value,
         "os": "linux",

@@ -69,8 +69,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     shared = _shared()
-    results, docs, cells = shared["results"], shared["docs"], shared["cells"]
+    for add in (_running, _searching, _results, _host, _authoring):
+        add(sub, shared)
+    return p
 
+
+def _running(sub: argparse._SubParsersAction, shared: dict[str, argparse.ArgumentParser]) -> None:
+    """run, plan, validate: the cells, predicted, or only checked."""
+    results, docs, cells = shared["results"], shared["docs"], shared["cells"]
     run = sub.add_parser("run", parents=[results, docs, cells], help="run matrix cells and record results")
     run.add_argument("matrices", nargs="*", type=Path,
                      help="matrix files (default: the matrix for this host, see `doctor`)")
@@ -103,19 +109,30 @@ def parser() -> argparse.ArgumentParser:
     pln.add_argument("matrices", nargs="*", type=Path)
     pln.add_argument("--only", action="append", default=[], metavar="PATTERN")
 
-    def search_options(cmd: argparse.ArgumentParser, max_cells: int | None) -> None:
-        cmd.add_argument("--installer", choices=INSTALLERS, help="install each step with this installer "
-                         "(default: the cell's, or the matrix's for the image and index)")
-        cmd.add_argument("--max-cells", type=count_value, default=max_cells, metavar="N",
-                         help="run at most N cells (reused results cost nothing)"
-                              + (f"; default {max_cells}" if max_cells else "; default: no limit"))
-        cmd.add_argument("--max-time", type=seconds_value, metavar="SECONDS",
-                         help="start no cell after this many seconds of searching (a running cell is not cut short)")
-        cmd.add_argument("--retries", type=int, default=2, metavar="N",
-                         help="run a step again up to N times when it ends with an infrastructure verdict "
-                              "(default 2)")
-        cmd.add_argument("--json", type=Path, metavar="FILE", help="also write the answer as JSON to FILE")
+    val = sub.add_parser("validate", help="check matrix files without running anything")
+    val.add_argument("files", nargs="+", type=Path)
+    val.add_argument("--dockerfiles", action="store_true",
+                     help="also have BuildKit parse every Dockerfile the matrices name (needs a docker client)")
 
+
+def search_options(cmd: argparse.ArgumentParser, max_cells: int | None) -> None:
+    """The options bisect and solve share: installer, how many cells and how long, retries, the answer as JSON."""
+    cmd.add_argument("--installer", choices=INSTALLERS, help="install each step with this installer "
+                     "(default: the cell's, or the matrix's for the image and index)")
+    cmd.add_argument("--max-cells", type=count_value, default=max_cells, metavar="N",
+                     help="run at most N cells (reused results cost nothing)"
+                          + (f"; default {max_cells}" if max_cells else "; default: no limit"))
+    cmd.add_argument("--max-time", type=seconds_value, metavar="SECONDS",
+                     help="start no cell after this many seconds of searching (a running cell is not cut short)")
+    cmd.add_argument("--retries", type=int, default=2, metavar="N",
+                     help="run a step again up to N times when it ends with an infrastructure verdict "
+                          "(default 2)")
+    cmd.add_argument("--json", type=Path, metavar="FILE", help="also write the answer as JSON to FILE")
+
+
+def _searching(sub: argparse._SubParsersAction, shared: dict[str, argparse.ArgumentParser]) -> None:
+    """bisect and solve: answers found by running cells."""
+    results, docs, cells = shared["results"], shared["docs"], shared["cells"]
     bis = sub.add_parser("bisect", parents=[results, docs, cells],
                          help="find the release of a package that first broke a cell (or fixed it)")
     bis.add_argument("matrix", type=Path, help="the matrix file that declares the cell")
@@ -144,11 +161,10 @@ def parser() -> argparse.ArgumentParser:
                           "same packages, else the packages' names)")
     search_options(sol, 12)
 
-    val = sub.add_parser("validate", help="check matrix files without running anything")
-    val.add_argument("files", nargs="+", type=Path)
-    val.add_argument("--dockerfiles", action="store_true",
-                     help="also have BuildKit parse every Dockerfile the matrices name (needs a docker client)")
 
+def _results(sub: argparse._SubParsersAction, shared: dict[str, argparse.ArgumentParser]) -> None:
+    """table, report, diff, lock, merge: what stored results become."""
+    results, docs = shared["results"], shared["docs"]
     tab = sub.add_parser("table", parents=[results, docs], help="regenerate results tables from stored results")
     tab.add_argument("matrices", nargs="*", type=Path)
     tab.add_argument("--junit", type=Path, metavar="FILE", help="also write the stored results as JUnit XML")
@@ -193,6 +209,19 @@ def parser() -> argparse.ArgumentParser:
     lck.add_argument("--pip-cache", type=Path, metavar="DIR",
                      help="a pip cache folder to take files from (default: the host backend's shared cache)")
 
+    mrg = sub.add_parser("merge", parents=[docs],
+                         help="results from several machines or shards as one result set and table")
+    mrg.add_argument("sources", nargs="+", type=Path,
+                     help="results roots, results/<matrix> folders or JSON files of results (one per machine or shard)")
+    mrg.add_argument("--results", required=True, help="the merged results root to write (e.g. merged/results)")
+    mrg.add_argument("--matrix", action="append", type=Path, default=[], metavar="FILE",
+                     help="a matrix file of the merged results: its declared tables are regenerated too "
+                          "(repeatable; without it, each matrix gets the standard table)")
+    mrg.add_argument("--junit", type=Path, help="also write the merged cells as JUnit XML")
+
+
+def _host(sub: argparse._SubParsersAction, shared: dict[str, argparse.ArgumentParser]) -> None:
+    """images, doctor, clean: this host and its engine."""
     img = sub.add_parser("images", help="build (or list) the local base images a matrix needs")
     img.add_argument("action", choices=("build", "list"))
     img.add_argument("matrices", nargs="*", type=Path)
@@ -204,16 +233,6 @@ def parser() -> argparse.ArgumentParser:
     doc.add_argument("--backend", choices=BACKENDS, default="auto",
                      help="describe this host as a run with this backend sees it (default: auto, as run)")
     doc.add_argument("--python", metavar="PATH", help="as run's --python (the host backend over that environment)")
-
-    mrg = sub.add_parser("merge", parents=[docs],
-                         help="results from several machines or shards as one result set and table")
-    mrg.add_argument("sources", nargs="+", type=Path,
-                     help="results roots, results/<matrix> folders or JSON files of results (one per machine or shard)")
-    mrg.add_argument("--results", required=True, help="the merged results root to write (e.g. merged/results)")
-    mrg.add_argument("--matrix", action="append", type=Path, default=[], metavar="FILE",
-                     help="a matrix file of the merged results: its declared tables are regenerated too "
-                          "(repeatable; without it, each matrix gets the standard table)")
-    mrg.add_argument("--junit", type=Path, help="also write the merged cells as JUnit XML")
 
     cln = sub.add_parser("clean", help="remove containers left behind by runs (e.g. after --keep)")
     cln.add_argument("--run-id", help="only this run's containers")
@@ -231,6 +250,9 @@ def parser() -> argparse.ArgumentParser:
                           "else every file in ./matrices and the shipped ones)")
     cln.add_argument("matrices", nargs="*", type=Path, help="with --images: the matrices whose images stay")
 
+
+def _authoring(sub: argparse._SubParsersAction, shared: dict[str, argparse.ArgumentParser]) -> None:
+    """init and schema: for people writing their own matrix."""
     ini = sub.add_parser("init", help="write a starting matrix for your stack, matrices/NAME.toml, from this host, "
                                       "a requirements file and/or solve's answer (never overwrites)")
     ini.add_argument("name", nargs="?",
@@ -249,7 +271,6 @@ def parser() -> argparse.ArgumentParser:
 
     sch = sub.add_parser("schema", help="the JSON Schema of the matrix format, for editors (taplo, Even Better TOML)")
     sch.add_argument("--output", "-o", type=Path, metavar="FILE", help="write it to FILE (default: print it)")
-    return p
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -19,11 +19,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from harness.model import INFRASTRUCTURE, Verdict
+from harness.model import INFRASTRUCTURE_VALUES, Verdict
 from harness.reports import drift as drift_mod
 from harness.reports import table
 
-INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
 TIMED = ("total", "image", "install", "probe")  # the phases whose time changes are reported
 MIN_SECONDS = 5.0  # a time change is noise unless it is at least this many seconds …
 MIN_RATIO = 0.25  # … and at least this share of the old time

@@ -14,7 +14,7 @@ from harness.model import INFRASTRUCTURE, Cell, TableSpec, Verdict
 from harness.reports import columns, table
 
 Records = columns.Records
-EVIDENCE_MAX = 220
+EVIDENCE_IN_FINDINGS = 220
 SAME = 0.1  # within 10 % a time is "about the same", within 1 % a size is "the same"
 SECTIONS = (
     ("worked", "What worked"),
@@ -124,8 +124,8 @@ def _evidence(record: Mapping[str, Any]) -> str | None:
     if not lines:
         return None
     text = lines[0]
-    if len(text) > EVIDENCE_MAX:  # its head and its tail: a long error says what failed last
-        text = text[:EVIDENCE_MAX * 3 // 5].rstrip() + " … " + text[-(EVIDENCE_MAX * 2 // 5):].lstrip()
+    if len(text) > EVIDENCE_IN_FINDINGS:  # its head and its tail: a long error says what failed last
+        text = text[:EVIDENCE_IN_FINDINGS * 3 // 5].rstrip() + " … " + text[-(EVIDENCE_IN_FINDINGS * 2 // 5):].lstrip()
     return text.replace("`", "'")
 
 

@@ -20,10 +20,8 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from harness import __version__
-from harness.model import INFRASTRUCTURE, Verdict
+from harness.model import INFRASTRUCTURE_VALUES, Verdict
 from harness.reports import table
-
-INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
 
 # One colour per verdict: green works, amber works with less, reds broke, greys could not judge.
 COLOURS: Mapping[str, str] = {

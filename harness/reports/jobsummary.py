@@ -9,12 +9,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.model import INFRASTRUCTURE, Verdict
+from harness.model import INFRASTRUCTURE_VALUES, Verdict
 from harness.reports import table
 
 VARIABLE = "GITHUB_STEP_SUMMARY"
 OUTPUTS = "GITHUB_OUTPUT"  # the file a step's outputs are appended to, as name=value lines
-INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
 FENCE = "```"
 
 

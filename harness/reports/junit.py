@@ -26,10 +26,9 @@ from typing import Any
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 from packaging.utils import canonicalize_name
 
-from harness.model import INFRASTRUCTURE, Verdict
+from harness.model import INFRASTRUCTURE_VALUES, Verdict
 from harness.reports import table
 
-INFRASTRUCTURE_VALUES = frozenset(v.value for v in INFRASTRUCTURE)
 PHASES = ("image", "container_start", "venv", "uv-bootstrap", "pip-upgrade", "install", "probe", "check-install",
           "checks", "total")
 

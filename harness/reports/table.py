@@ -19,7 +19,7 @@ from harness.verdicts.classify import compared_with_plan, disagreement
 
 DASH = "—"
 NOTES_MAX = 160
-EVIDENCE_MAX = 140
+EVIDENCE_SHOWN = 140
 HINT_MAX = 200
 HEADERS = ("Cell / approach", "Build", "Install", "Run", "Versions", "CUDA", "Verdict", "Evidence", "Hint", "Plan",
            "Notes")
@@ -202,7 +202,7 @@ def notes_text(result: Mapping[str, Any]) -> str:
 
 def evidence_text(result: Mapping[str, Any]) -> str:
     """The first line of evidence, short (the JSON keeps every line in full)."""
-    return _lines_text(result.get("evidence"), EVIDENCE_MAX, first_only=True)
+    return _lines_text(result.get("evidence"), EVIDENCE_SHOWN, first_only=True)
 
 
 def hint_text(result: Mapping[str, Any]) -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.model import Verdict
+from harness.verdicts.evidence import clip as _clip
 
-EVIDENCE_MAX = 300
 SHOWN_FAILURES = 3  # checks quoted in the evidence; the record keeps every one
 BROKEN = ("failed", "crashed", "timeout", "unfinished")
 
@@ -31,10 +31,6 @@ class Found:
     hint: str
     notes: tuple[str, ...] = ()
 
-
-def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def name_of(record: Mapping[str, Any]) -> str:

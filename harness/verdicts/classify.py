@@ -31,8 +31,7 @@ from harness.units import format_memory
 from harness.verdicts import buildcause, syslibs
 from harness.verdicts import checks as checked
 from harness.verdicts.events import HARNESS, PROBE, CellEvents
-
-EVIDENCE_MAX = 300  # characters per evidence line (the JSON keeps this many; the table shows less)
+from harness.verdicts.evidence import clip as _clip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +54,6 @@ class Judgement:
     hint: str | None = None  # one line: what to do
     cause: Cause | None = None  # the cause the hint names, where the classifier recognised one
 
-
-def _clip(text: str, limit: int = EVIDENCE_MAX) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- pip's output ----------------------------------------------------------------------------------
@@ -1068,8 +1063,36 @@ def hit_limit(limit: dict) -> Judgement:
              "include, or --processes; otherwise the package is broken or hostile")
 
 
-def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence[str] = ()) -> Judgement:
-    """How the cell's run ended, before CUDA and the torch guard are considered."""
+@dataclass(frozen=True)
+class _Memory:
+    """What the cell's memory says: the cap in words, the kernel's OOM line (empty when it was not killed)
+    and the hint for a cell that ran out."""
+    limit: str
+    oom: tuple[str, ...]
+    more: str
+
+    @classmethod
+    def of(cls, cell: Cell, execution: Execution, parsed: CellEvents) -> _Memory:
+        limit = f" at its {format_memory(cell.memory)} limit" if cell.memory else ""
+        during = died_in(parsed)
+        oom = (f"the kernel killed the cell for memory (OOMKilled){limit}"
+               + (f" during {_phase_words(during)}" if during else ""),) if execution.oom_killed else ()
+        return cls(limit, oom, f"the cell ran out of memory{limit}: give it more (`memory` in the matrix or the "
+                               "include, or --memory), or run fewer cells at once (--jobs)")
+
+
+def how_it_ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence[str] = ()) -> Judgement:
+    """How the cell's run ended, before CUDA and the torch guard are considered: the first stage that
+    finds the end (stopped early, set-up failed, the probe failed) decides; else what ran says."""
+    memory = _Memory.of(cell, execution, parsed)
+    return (stopped_early(cell, execution, parsed, memory)
+            or set_up_failed(cell, execution, parsed, memory, names)
+            or probe_failed(cell, execution, parsed, memory)
+            or what_ran(parsed))
+
+
+def stopped_early(cell: Cell, execution: Execution, parsed: CellEvents, memory: _Memory) -> Judgement | None:
+    """A limit, the deadline, a stop from outside, or a driver that never started or failed itself."""
     if parsed.limit and parsed.limit.get("limit") == "processes":
         return hit_limit(parsed.limit)
     if execution.timed_out:
@@ -1081,17 +1104,11 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
                          hint=f"the cell ran past its {cell.timeout:g} s timeout"
                               + (f" during {running}" if running else "")
                               + ": raise [matrix] timeout, or find why it is slow (a source build?) in the log")
-    limit = f" at its {format_memory(cell.memory)} limit" if cell.memory else ""
-    during = died_in(parsed)
-    oom = (f"the kernel killed the cell for memory (OOMKilled){limit}"
-           + (f" during {_phase_words(during)}" if during else ""),) if execution.oom_killed else ()
-    more_memory = (f"the cell ran out of memory{limit}: give it more (`memory` in the matrix or the include, "
-                   "or --memory), or run fewer cells at once (--jobs)")
     stopped = stopped_from_outside(execution, parsed)
     if stopped:
         return Judgement(verdict=Verdict.ENGINE_ERROR, evidence=(stopped,), hint=STOPPED_HINT)
     if parsed.begin is None:
-        return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
+        return Judgement(verdict=Verdict.CRASHED, evidence=memory.oom + (
             f"the cell driver never started (exit {execution.exit_code}): "
             f"{_clip(execution.error or _tail(execution.log, 2) or 'no output')}",),
             hint="the image could not run the driver: check that it has a Python 3.8+ at the configured path")
@@ -1099,6 +1116,13 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
         if phase.get("returncode") is None and str(phase.get("error", "")).startswith(DRIVER_FAILED):
             return Judgement(verdict=Verdict.CRASHED, evidence=(_clip(phase["error"]),),
                              hint="a bug in the harness's cell driver, not in the packages: report it with the log")
+    return None
+
+
+def set_up_failed(cell: Cell, execution: Execution, parsed: CellEvents, memory: _Memory,
+                  names: Sequence[str]) -> Judgement | None:
+    """uv's bootstrap, the venv or the install did not end well."""
+    oom, more_memory = memory.oom, memory.more
     venv, install = parsed.phase("venv"), parsed.phase("install")
     boot = parsed.phase("uv-bootstrap")
     if boot and boot.get("status") != "ok":
@@ -1114,20 +1138,26 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
         return Judgement(verdict=Verdict.VENV_FAILED,
                          evidence=evidence or (f"python -m venv failed (exit {venv.get('returncode')})",),
                          hint="the image cannot make a venv: add python3-venv (Debian/Ubuntu) to the image")
-    if install and install.get("status") not in ("ok", "skipped"):
-        starved = out_of_memory_build(parsed.output.get("install", ""), execution.oom_killed, parsed.build, limit)
-        if starved and (execution.oom_killed or install.get("status") != "incomplete"):
-            return Judgement(verdict=starved.verdict, evidence=tuple(dict.fromkeys(starved.evidence + oom)),
-                             hint=starved.hint)
-        if install.get("status") == "incomplete" or install.get("signal"):
-            return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
-                f"pip died ({install.get('signal') or 'no end recorded'})",),
-                hint=more_memory if oom else "pip was killed: look for memory pressure (OOM) in the log, and give "
-                                             "the cell more memory")
-        found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
-                                roots=parsed.index_roots, target=Target.of_begin(parsed.begin), names=names)
-        return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=more_memory if oom else found.hint,
-                         cause=found.cause)
+    if not install or install.get("status") in ("ok", "skipped"):
+        return None
+    starved = out_of_memory_build(parsed.output.get("install", ""), execution.oom_killed, parsed.build, memory.limit)
+    if starved and (execution.oom_killed or install.get("status") != "incomplete"):
+        return Judgement(verdict=starved.verdict, evidence=tuple(dict.fromkeys(starved.evidence + oom)),
+                         hint=starved.hint)
+    if install.get("status") == "incomplete" or install.get("signal"):
+        return Judgement(verdict=Verdict.CRASHED, evidence=oom + (
+            f"pip died ({install.get('signal') or 'no end recorded'})",),
+            hint=more_memory if oom else "pip was killed: look for memory pressure (OOM) in the log, and give "
+                                         "the cell more memory")
+    found = install_failure(parsed.output.get("install", ""), parsed.index_checks, parsed.retries, cell,
+                            roots=parsed.index_roots, target=Target.of_begin(parsed.begin), names=names)
+    return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=more_memory if oom else found.hint,
+                     cause=found.cause)
+
+
+def probe_failed(cell: Cell, execution: Execution, parsed: CellEvents, memory: _Memory) -> Judgement | None:
+    """A check or the probe died, an import failed, or the kernel killed the cell after its imports."""
+    oom, more_memory = memory.oom, memory.more
     probe = parsed.probe
     died = next((c for c in parsed.checks if c.get("outcome") in ("crashed", "unfinished")), None)
     if died is not None and not parsed.failed_imports:  # inside a check: it is named
@@ -1152,33 +1182,46 @@ def _ended(cell: Cell, execution: Execution, parsed: CellEvents, names: Sequence
         return Judgement(verdict=found.verdict, evidence=oom + found.evidence, hint=found.hint, cause=found.cause)
     if execution.oom_killed:
         return Judgement(verdict=Verdict.CRASHED, evidence=oom, hint=more_memory)
+    return None
+
+
+def what_ran(parsed: CellEvents) -> Judgement:
+    """Everything ran: a check that broke, else a loss the imports showed (degraded), else pass."""
+    probe = parsed.probe
     lost = degradations(probe.get("imports") or (), probe)
     notes = tuple(platform_notes(probe.get("imports") or (), probe)) + tuple(checked.notes(parsed.checks))
     found = checked.judge(parsed.checks, lost, probe)
     if found:  # a check that broke outranks a loss; a passing one never clears it
         return Judgement(verdict=found.verdict, evidence=found.evidence, hint=found.hint, notes=notes)
     if lost:
-        module, what, _ = lost[0]
-        owner = _dist_of(module, probe) or module
-        torch = _dist_of("torch", probe)
-        hint = f"{owner} {what}" + (f" with {torch}" if torch and not owner.startswith("torch ") else "")
-        absent = re.search(r"No module named '([^']+)'", lost[0][2])
-        library = next((m.group(1).rsplit("/", 1)[-1] for text in [lost[0][2], *(probe.get("loader") or {}).values()]
-                        for m in [NO_SHARED.search(str(text or ""))] if m and never_had(str(text), probe) is None),
-                       None)
-        cause = None
-        if absent:
-            hint += f" because {absent.group(1)} is not installed: add it to the cell's requirements"
-        elif library:
-            said, cause = library_hint(library, owner, (parsed.begin or {}).get("distribution"))
-            hint += ": " + said
-        elif "C++" in what:
-            hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
-        else:
-            hint += ": it imports but lacks function; the evidence names what is missing"
+        hint, cause = degraded_hint(lost, probe, (parsed.begin or {}).get("distribution"))
         evidence = tuple(dict.fromkeys(_clip(f"{m}: {t}") for m, _, t in lost)) + tuple(loader_evidence(lost, probe))
         return Judgement(verdict=Verdict.DEGRADED, evidence=evidence, hint=_clip(hint, 500), notes=notes, cause=cause)
     return Judgement(verdict=Verdict.PASS, notes=notes)
+
+
+def degraded_hint(lost: Sequence[tuple[str, str, str]], probe: Mapping[str, Any],
+                  distribution: Any) -> tuple[str, Any]:
+    """What to do about the first loss, and its structured cause when a system library is missing."""
+    module, what, _ = lost[0]
+    owner = _dist_of(module, probe) or module
+    torch = _dist_of("torch", probe)
+    hint = f"{owner} {what}" + (f" with {torch}" if torch and not owner.startswith("torch ") else "")
+    absent = re.search(r"No module named '([^']+)'", lost[0][2])
+    library = next((m.group(1).rsplit("/", 1)[-1] for text in [lost[0][2], *(probe.get("loader") or {}).values()]
+                    for m in [NO_SHARED.search(str(text or ""))] if m and never_had(str(text), probe) is None),
+                   None)
+    cause = None
+    if absent:
+        hint += f" because {absent.group(1)} is not installed: add it to the cell's requirements"
+    elif library:
+        said, cause = library_hint(library, owner, distribution)
+        hint += ": " + said
+    elif "C++" in what:
+        hint += f": install the {owner.split()[0]} release built for this torch, or the torch it was built for"
+    else:
+        hint += ": it imports but lacks function; the evidence names what is missing"
+    return hint, cause
 
 
 CUDA_HINTS = {
@@ -1193,7 +1236,7 @@ def judge(cell: Cell, execution: Execution, parsed: CellEvents, gpu_mode: GpuMod
     """The cell's verdict: how it ended, then CUDA as expected, then the torch guard; with notes.
     `names` are the projects the matrix names (matrix_names), for close names to a misspelt one."""
     gpu_mode = GpuMode(gpu_mode)
-    found = _ended(cell, execution, parsed, names)
+    found = how_it_ended(cell, execution, parsed, names)
     verdict, evidence, hint, cause = found.verdict, list(found.evidence), found.hint, found.cause
     notes = list(parsed.notes) + list(found.notes)
     if verdict in (Verdict.PASS, Verdict.DEGRADED, Verdict.CHECK_FAILED):
