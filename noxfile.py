@@ -87,7 +87,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(default=False, reuse_venv=True)
 def lint(session: nox.Session) -> None:
-    """ruff; the import graph (no cycle, and the seams the README's module list describes); the GitHub
+    """ruff; the import graph (no cycle, and the seams docs/development.md's module list describes); the GitHub
     workflows and the action (action.yml) against GitHub's schemas (check-jsonschema) and a workflow
     linter (zizmor, offline)."""
     session.install(*LINT_DEPS)

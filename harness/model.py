@@ -359,7 +359,7 @@ class TableSpec:
 
 
 # The values a declared table can show: name → (default header, what it shows). harness.reports.columns renders
-# each; the README's column list is this one.
+# each; the docs' matrix reference lists them from here.
 TABLE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "approach": ("Approach", "the cell's approach name, else its id"),
     "cell": ("Cell", "the cell id"),

@@ -292,7 +292,7 @@ def test_a_kept_cell_runs_as_a_user_read_only_within_its_process_limit_and_its_s
         assert done.returncode == 0, done.stdout + done.stderr
         assert set(kept) == {"bookworm-amd64__local__a", "bookworm-amd64__local__b"}
         total = docker_backend.client.info()["MemTotal"]
-        share = (total - max(1 << 30, total // 10)) // 2  # the README's rule: the host keeps max(1 GiB, 10 %)
+        share = (total - max(1 << 30, total // 10)) // 2  # docs/explanation/cache.md: the host keeps max(1 GiB, 10 %)
         for cell, attrs in kept.items():
             host = attrs["HostConfig"]
             user = attrs["Config"]["User"]

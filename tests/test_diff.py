@@ -34,7 +34,7 @@ def passed() -> dict:
 
 @pytest.mark.parametrize("outage", ["image-unavailable", "index-unreachable", "timeout", "engine-error"])
 def test_an_outage_is_never_a_regression(passed, outage):
-    """The README: a cell that now has an infrastructure verdict was not judged this time."""
+    """docs/how-to/reports.md: a cell that now has an infrastructure verdict was not judged this time."""
     down = befell(passed, record("missing__lan__chain"))
     down["verdict"] = outage
     found = diff.compare([passed], [down])

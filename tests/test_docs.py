@@ -5,6 +5,7 @@ the parser, the reader or the verdicts reaches them without anyone editing a pag
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -76,7 +77,7 @@ def _copy(tmp_path: Path) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("matrices", "dockerfiles"):  # what harness/resources links to
         shutil.copytree(ROOT / name, copy / name)
-    for name in ("mkdocs.yml", "action.yml"):
+    for name in ("mkdocs.yml", "action.yml", "README.md"):  # the home page takes its opening from the README
         shutil.copy(ROOT / name, copy / name)
     return copy
 
@@ -119,3 +120,52 @@ def test_every_verdict_has_its_row_and_one_without_a_meaning_stops_the_build(mon
     monkeypatch.setattr(meanings, "MEANINGS", {v: m for v, m in meanings.MEANINGS.items() if v is not Verdict.CRASHED})
     with pytest.raises(SystemExit, match="crashed"):
         docs_reference.verdicts_page()
+
+
+# --- the README: what and why, the two commands, one picture, the links; the rest lives in docs/ ---------
+
+README = ROOT / "README.md"
+README_LIMIT = 12 * 1024  # bytes: a newcomer reads it whole
+
+
+def test_the_readme_stays_short():
+    assert len(README.read_bytes()) <= README_LIMIT, "README.md over 12 KB: move the detail into a docs/ page"
+
+
+def test_every_relative_link_and_picture_of_the_readme_is_a_file():
+    targets = re.findall(r"\]\(([^)\s]+)\)", README.read_text())
+    local = [t.split("#")[0] for t in targets if not re.match(r"[a-z]+:", t)]
+    assert "docs/smoke-report.png" in local and "docs/getting-started.md" in local
+    missing = [t for t in local if not (ROOT / t).is_file()]
+    assert not missing, missing
+
+
+def test_the_readmes_test_command_is_the_one_ci_runs():
+    commands = re.search(r"## The two commands\n\n```sh\n(.*?)```", README.read_text(), re.S).group(1)
+    assert "nox -s matrix" in commands
+    test = re.search(r"^(nox -s tests)\b", commands, re.M).group(1)
+    assert re.search(rf"^{test}$", (ROOT / ".ci" / "run").read_text(), re.M)
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Paragraphs and list items, whitespace folded; the short ones (headings, one-line links) left out."""
+    parts = (item for para in re.split(r"\n\s*\n", text) for item in re.split(r"\n(?=- |\d+\. )", para))
+    return [" ".join(p.split()) for p in parts if len(" ".join(p.split())) >= 80]
+
+
+def test_no_paragraph_stands_in_two_places():
+    """One home per fact: no paragraph of the README or a docs page is repeated in another (or twice in one)."""
+    where: dict[str, list[str]] = {}
+    for page in [README, *sorted((ROOT / "docs").rglob("*.md"))]:
+        for para in _paragraphs(page.read_text()):
+            where.setdefault(para, []).append(str(page.relative_to(ROOT)))
+    repeated = {para[:80]: pages for para, pages in where.items() if len(pages) > 1}
+    assert not repeated, repeated
+
+
+def test_every_declarable_column_has_its_row_on_the_matrix_reference_page():
+    from harness.model import TABLE_COLUMNS
+
+    page = docs_reference.matrix_page()
+    for value, (header, meaning) in TABLE_COLUMNS.items():
+        assert f"| `{value}` | {header} | {meaning} |" in page, value

@@ -95,7 +95,7 @@ def test_gpu_access_modes_map_to_container_options():
 
 def test_doctor_describes_this_host_as_json(capsys, monkeypatch, tmp_path):
     """`doctor --json` on this machine, its engine made unreachable: the matrix it chooses and the problems it
-    names follow from the facts it reports, as the README states them (not recomputed by the same code)."""
+    names follow from the facts it reports, as docs/getting-started.md states them (not recomputed by the same code)."""
     from harness.cli.main import main
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")

@@ -104,8 +104,8 @@ def test_each_input_moves_exactly_its_part(tmp_path):
     ("index", {"index": IndexVariant(name="i", index_url="https://example.org/simple")}),
 ])
 def test_every_setting_of_a_cell_is_in_its_key_and_a_changed_key_is_never_reused(part, change):
-    """The README's list: a changed timeout, installer, retry, module, image setting or index option is a
-    new key, the part that moved is named, and the stored result of the old key is not reused."""
+    """docs/explanation/cache.md's list: a changed timeout, installer, retry, module, image setting or index
+    option is a new key, the part that moved is named, and the stored result of the old key is not reused."""
     import dataclasses
 
     before = parts(cell())

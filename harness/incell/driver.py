@@ -749,8 +749,8 @@ def probe_phase(spec, venv_python, probe, workdir, env):
 
 # --- source builds within the cell's memory ------------------------------------------------------------
 
-# The rule (the README's "Source builds within the cell's memory" says it for people): one compiler job
-# of a large C++/CUDA extension (torch's, torchao's) takes up to BUILD_JOB_MEMORY; BUILD_RESERVE is kept
+# The rule (docs/explanation/cache.md, "Source builds within the cell's memory", says it for people): one
+# compiler job of a large C++/CUDA extension (torch's, torchao's) takes up to BUILD_JOB_MEMORY; BUILD_RESERVE is kept
 # for pip, the build's own Python and the linker. So jobs = (memory - reserve) // per job, at least 1
 # and at most the CPUs this cell may use. An 8 GiB Jetson gets 3 (its default, one per core, is 8 or
 # 12, and the kernel kills the build).

@@ -2,8 +2,8 @@
 patterns, in their order) and the columns they chose, under their own headers. A renderer of the
 store's records, like harness.reports.table, whose cell formatters it shares; nothing about containers.
 
-Each value a column can show is declared in model.TABLE_COLUMNS (header and definition, the README's
-list); this module says how each is computed from a cell's records.
+Each value a column can show is declared in model.TABLE_COLUMNS (header and definition; the docs'
+matrix reference lists them); this module says how each is computed from a cell's records.
 """
 
 from __future__ import annotations

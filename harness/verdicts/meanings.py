@@ -49,15 +49,17 @@ MEANINGS: Mapping[Verdict, tuple[str, str]] = MappingProxyType({
         "an import raised. Evidence: the first module that failed, the exception, where; the hint names the "
         "distribution whose code failed and the one that lacks the module or name (\"torchtune 0.6.1 imports "
         "int4_weight_only from torchao.quantization, which torchao 0.17.0 does not provide\"), or reads `undefined"
-        " symbol`, `GLIBC_x not found`, a missing `.so`. When the code that failed belongs to a distribution no "
+        " symbol`, `GLIBC_x not found`, a missing `.so` (with the package that provides it), an extension built for "
+        "another NumPy (see how verdicts are decided). When the code that failed belongs to a distribution no "
         "pin names, the hint names it with its version and who required it, and where its message states a "
         "version it needs of another package (\"requires base 2.0 or newer\"), which installed distribution holds "
         "that package back (\"held back by holder 0.9 (base<2)\")",
         "align the versions the hint names"
     ),
     Verdict.CRASHED: (
-        "the interpreter died (a signal, an abort) during an import, or pip or the cell was killed (OOM)",
-        "import it by hand in a `--keep` container"
+        "the interpreter died (a signal, an abort) during an import or inside a check (the check is named, with "
+        "the frames faulthandler printed), or pip or the cell was killed (OOM)",
+        "import it (or run the check) by hand in a `--keep` container"
     ),
     Verdict.NO_DISTRIBUTION: (
         "no version or wheel fits this platform and Python on this index variant (also: Requires-Python, a direct"
@@ -74,7 +76,8 @@ MEANINGS: Mapping[Verdict, tuple[str, str]] = MappingProxyType({
     ),
     Verdict.SOURCE_BUILD_FAILED: (
         "pip had to build from source and the build failed; the lines where the build states its cause are "
-        "evidence (not its last line, often a documentation URL)",
+        "evidence (not its last line, often a documentation URL). A build the kernel killed for memory says so, "
+        "with its parallel jobs: \"the source build ran out of memory at its 8 GiB limit at 3 parallel jobs\"",
         "give the image what the hint names it lacks, install the prebuilt distribution the project names, or "
         "find a wheel for this target"
     ),
@@ -103,8 +106,9 @@ MEANINGS: Mapping[Verdict, tuple[str, str]] = MappingProxyType({
         "serves"
     ),
     Verdict.TIMEOUT: (
-        "the cell ran past its deadline (the phase is named)",
-        "raise `timeout`, or look for a source build"
+        "the cell ran past its deadline (the phase is named, and the check when one was running), or a check "
+        "ran past its `check_timeout`",
+        "raise `timeout` (or `check_timeout`), or look for a source build"
     ),
     Verdict.ENGINE_ERROR: (
         "the Docker engine failed us, not the cell — or the cell was stopped from outside (SIGTERM/SIGKILL while "
