@@ -971,6 +971,66 @@ def _has_entries(path):
         return False
 
 
+def share_bytecode(venv, cache):
+    """Hardlink the bytecode Python wrote in the cell's venv into uv's cache, beside the source it
+    compiled, so the next venv uv links from that cache entry gets it too and imports without compiling.
+
+    uv links every file of a cache entry, __pycache__ included, and the venv's sources are hardlinks of
+    the entry's (one inode): a .pyc whose source has the entry's inode belongs to that entry alone, and
+    Python's check (the source's mtime and size) holds in every venv that links it. Bytecode already
+    shared (more than one link) is left; so is any whose source is not the entry's. Returns how many
+    files were linked; never fails the cell."""
+    archive = os.path.join(cache, "uv", "archive-v0")
+    roots = [os.path.join(venv, "lib", name, "site-packages") for name in _listdir(os.path.join(venv, "lib"))]
+    entries = {}  # a top-level name → the cache entries holding it
+    for entry in _listdir(archive):
+        for name in _listdir(os.path.join(archive, entry)):
+            entries.setdefault(name, []).append(os.path.join(archive, entry))
+    linked = 0
+    for site in roots:
+        for folder, _dirs, files in os.walk(site):
+            if os.path.basename(folder) != "__pycache__":
+                continue
+            rel = os.path.relpath(os.path.dirname(folder), site)
+            top = rel.split(os.sep)[0] if rel != os.curdir else None
+            for name in files:
+                pyc = os.path.join(folder, name)
+                try:
+                    if not name.endswith(".pyc") or os.stat(pyc).st_nlink > 1:
+                        continue
+                    source = name.split(".", 1)[0] + ".py"
+                    src = os.path.join(os.path.dirname(folder), source)
+                    inode = os.stat(src).st_ino
+                except OSError:
+                    continue
+                base = next((b for b in (os.path.join(entry, rel) if top else entry
+                                         for entry in entries.get(top if top else source, ()))
+                             if _inode(os.path.join(b, source)) == inode), None)
+                if base is None:
+                    continue  # not linked from uv's cache (pip installed it, or a build wrote it)
+                try:
+                    os.makedirs(os.path.join(base, "__pycache__"), exist_ok=True)
+                    os.link(pyc, os.path.join(base, "__pycache__", name))
+                    linked += 1
+                except OSError:  # another cell linked it first, or the entry is not ours to write
+                    pass
+    return linked
+
+
+def _inode(path):
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def shared_cache(spec, env):
     """Point pip and uv at the download cache the harness lends this cell (shared by every cell of the
     platform), and say whether it is warm for this cell's installer; None when there is none (cold)."""
@@ -1305,6 +1365,13 @@ def main(argv=None):
             elif not run():
                 failed_phase = name
     finally:
+        if cache and os.path.dirname(os.path.dirname(venv)) == cache:
+            try:
+                began = time.monotonic()
+                linked = share_bytecode(venv, cache)
+                say(event="bytecode", shared=linked, seconds=round(time.monotonic() - began, 3))
+            except Exception as exc:  # a cache left as it was must never cost the cell its verdict
+                say(event="bytecode", shared=0, error="%s: %s" % (type(exc).__name__, exc))
         if cache and not spec.get("keep") and os.path.dirname(os.path.dirname(venv)) == cache:
             shutil.rmtree(venv, ignore_errors=True)  # the venv lived on the shared cache: leave only the cache
 
