@@ -88,3 +88,22 @@ def test_a_later_venv_linking_the_entry_imports_the_shared_bytecode_as_valid(tmp
     stat = (mine / "pkg" / "__init__.py").stat()
     assert int.from_bytes(header[:4], "little") == int(stat.st_mtime) & 0xFFFFFFFF
     assert int.from_bytes(header[4:], "little") == stat.st_size
+
+
+def test_the_lent_uv_is_used_when_it_runs_and_installing_uv_is_the_fallback(tmp_path, monkeypatch):
+    works = tmp_path / "uv"
+    works.write_text("#!/bin/sh\necho uv 0.0.0\n")
+    works.chmod(0o755)
+    broken = tmp_path / "uv-of-another-libc"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(0o755)
+    phases = []
+    monkeypatch.setattr(driver, "run_phase", lambda name, argv, env: phases.append((name, argv)) or True)
+    env = {"PATH": os.defpath}
+    assert driver.uv_tool(sys.executable, [], env, {"uv_binary": str(works)}) == str(works)
+    assert phases == [("uv-bootstrap", [str(works), "--version"])]
+    phases.clear()
+    # the lent one does not run: uv is installed with the venv's pip, as before
+    got = driver.uv_tool(sys.executable, [], env, {"uv_binary": str(broken)})
+    assert phases[0][0] == "uv-bootstrap" and phases[0][1][1:5] == ["-m", "pip", "install", "--disable-pip-version-check"]
+    assert got == os.path.join(os.path.dirname(sys.executable), "uv")

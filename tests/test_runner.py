@@ -234,3 +234,19 @@ def test_findings_are_told_before_infrastructure_verdicts_whatever_the_order_of_
         assert told == [f"UNEXPECTED {broken.cell_id}", f"UNEXPECTED (infrastructure, not a finding) {outage.cell_id}"]
         assert lines[lines.index(next(x for x in lines if x.startswith(f"UNEXPECTED {broken.cell_id}"))) + 1] == \
             f"    hint: {broken.hint}"
+
+
+def test_a_uv_cell_of_this_machines_architecture_is_lent_the_harnesss_uv():
+    from harness import installers
+
+    uv = dataclasses.replace(cell(IndexVariant(name="default")), installer="uv")
+    job = make_job(uv, InCell(), RunOptions(run_id="r1"))
+    assert json.loads(job.files["spec.json"])["uv_binary"] == "/ewh/mnt/uv"
+    assert (installers.uv_binary(), "/ewh/mnt/uv") in [(m.host, m.cell) for m in job.mounts]
+    foreign = Arch.ARM64 if Arch.native() is Arch.AMD64 else Arch.AMD64
+    emulated = dataclasses.replace(uv, image=Image(name="img", arch=foreign, ref="img:1"))
+    pip = dataclasses.replace(uv, installer="pip")
+    for other in (emulated, pip):  # a binary of this machine cannot run there; pip needs no uv
+        job = make_job(other, InCell(), RunOptions(run_id="r1"))
+        assert json.loads(job.files["spec.json"])["uv_binary"] is None
+        assert all(m.cell != "/ewh/mnt/uv" for m in job.mounts)

@@ -507,10 +507,23 @@ def pip_install(venv_python, argv, env, retry):
 UV_INSTALLED = re.compile(r"^ \+ ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
 
 
+def lent_uv_runs(path, env):
+    """Whether the uv the harness lent runs here (a binary of another C library or without its mode may not)."""
+    try:
+        return subprocess.call([path, "--version"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) == 0
+    except OSError:
+        return False
+
+
 def uv_tool(venv_python, pip_args, env, spec):
-    """The uv binary: from the shared cache when a cell of this platform already put it there, else
-    installed with the venv's pip from the cell's index variant (into the shared cache, when there is
-    one, so the next cell skips this). Timed as its own phase; None when uv could not be had."""
+    """The uv binary: the one the harness lent when it runs here, else from the shared cache when a cell
+    of this platform already put it there, else installed with the venv's pip from the cell's index
+    variant (into the shared cache, when there is one, so the next cell skips this). Timed as its own
+    phase; None when uv could not be had."""
+    lent = spec.get("uv_binary")
+    if lent and lent_uv_runs(lent, env):
+        return lent if run_phase("uv-bootstrap", [lent, "--version"], env) else None
     cache = (spec.get("cache") or {}).get("dir")
     # uv is the cell's tool, not one of its locked requirements: installed without their hash checks
     pip_args = [a for a in pip_args if a not in ("--require-hashes", "--no-deps")]
@@ -1334,8 +1347,10 @@ def main(argv=None):
     venv_argv = [sys.executable, "-m", "venv"]
     if spec.get("system_site_packages"):
         venv_argv.append("--system-site-packages")
-    if cache and spec.get("installer") == "uv" and os.path.exists(os.path.join(cache, "tools", "uv", "bin", "uv")):
-        venv_argv.append("--without-pip")  # uv comes from the shared cache: nothing needs pip in this venv
+    if spec.get("installer") == "uv" and (
+            (spec.get("uv_binary") and lent_uv_runs(spec["uv_binary"], env))
+            or (cache and os.path.exists(os.path.join(cache, "tools", "uv", "bin", "uv")))):
+        venv_argv.append("--without-pip")  # uv is lent or in the shared cache: nothing needs pip in this venv
     phases = [
         ("venv", lambda: run_phase("venv", venv_argv + [venv], env)
                  and (not spec.get("inherit_environment") or inherit_environment(venv_python, env))),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from harness import checks, incell, installers, redact
 from harness.backends.base import LABEL_CELL, LABEL_RUN, Backend, Job, Mount
 from harness.errors import HarnessError
 from harness.incell.driver import requirement_names
-from harness.model import Cell
+from harness.model import Arch, Cell
 from harness.plan.target import Target
 from harness.run.options import RunOptions, effective
 
@@ -144,6 +145,22 @@ def check_spec(cell: Cell) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
     return spec, files
 
 
+def lent_uv(cell: Cell, backend: Backend) -> list[Mount]:
+    """The harness's own uv, bound read-only into a uv cell whose image is of this machine's architecture
+    (a Linux binary of it runs there) on an engine of this machine, so the cell need not install uv from
+    its index first. Nothing for an emulated image or a remote engine (it cannot bind this machine's
+    files); the driver tries the binary and installs uv as before when it does not run (a musl image)."""
+    if cell.installer != "uv" or platform.system() != "Linux" or not backend.reaches_host_loopback:
+        return []
+    try:
+        if Arch.native() is not cell.image.arch:
+            return []
+        binary = installers.uv_binary()
+    except (ValueError, HarnessError):
+        return []
+    return [Mount(host=binary, cell=backend.cell_path(binary, "uv"), engine_side=True)]
+
+
 def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[str, str] | None = None) -> Job:
     cell = effective(cell, options)
     # a replayed lock is installed from its wheelhouse alone: no shared cache, no network
@@ -152,6 +169,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
     environ = os.environ if options.environ is None else options.environ
     pip_args, link_mounts = pip_options(cell, backend, served)
     ca_mounts, env = forwarded_environment(environ, backend)
+    uv_mounts = lent_uv(cell, backend)
     # The cell's pip sees only the cell's index variant, not the host's pip configuration.
     env["PIP_CONFIG_FILE"] = os.devnull
     installer = installers.get(cell.installer)
@@ -175,6 +193,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         "unset": list(installers.INDEX_VARIABLES),
         "installer": cell.installer,
         "uv_args": installer.install_args(pip_args),
+        "uv_binary": uv_mounts[0].cell if uv_mounts else None,
         # What the driver asks, after a failed install, to tell an outage from a missing wheel.
         "sources": sources(cell, pip_args),
         "retry": {"attempts": cell.retry.attempts, "backoff": cell.retry.backoff},
@@ -196,7 +215,7 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
     return Job(
         image=cell.image,
         files=files,
-        mounts=tuple(link_mounts + ca_mounts) + options.extra_mounts,
+        mounts=tuple(link_mounts + ca_mounts + uv_mounts) + options.extra_mounts,
         argv=("cell.py", "spec.json"),
         timeout=cell.timeout,
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
