@@ -105,5 +105,6 @@ def test_the_lent_uv_is_used_when_it_runs_and_installing_uv_is_the_fallback(tmp_
     phases.clear()
     # the lent one does not run: uv is installed with the venv's pip, as before
     got = driver.uv_tool(sys.executable, [], env, {"uv_binary": str(broken)})
-    assert phases[0][0] == "uv-bootstrap" and phases[0][1][1:5] == ["-m", "pip", "install", "--disable-pip-version-check"]
+    assert phases[0][0] == "uv-bootstrap"
+    assert phases[0][1][1:5] == ["-m", "pip", "install", "--disable-pip-version-check"]
     assert got == os.path.join(os.path.dirname(sys.executable), "uv")

@@ -264,3 +264,15 @@ def test_what_the_image_holds_is_read_as_pip_would_compare_it(image_packages, re
     import sys
 
     assert driver.held_by_image(sys.executable, requirements, image_packages) == held
+
+
+def test_the_wheel_tags_of_what_uv_installed_are_read_from_the_venv_without_starting_it(tmp_path):
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    for name, tags in (("Foo_Bar", ["cp311-cp311-manylinux_2_28_x86_64"]), ("other", ["py3-none-any"])):
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "WHEEL").write_text("Wheel-Version: 1.0\n" + "".join(f"Tag: {t}\n" for t in tags))
+    python = tmp_path / "venv" / "bin" / "python"  # never run: a venv's interpreter under emulation costs seconds
+    assert driver.wheel_tags(str(python), ["foo-bar", "absent"], {}) == {
+        "foo-bar": ["cp311-cp311-manylinux_2_28_x86_64"]}

@@ -549,29 +549,26 @@ def uv_tool(venv_python, pip_args, env, spec):
     return uv
 
 
-# Run with the venv's python: the tags each installed distribution's WHEEL file names (uv writes no
-# report; with the index's files these name the file it installed).
-WHEEL_TAGS = r"""
-import json, sys
-from importlib import metadata
-out = {}
-for name in sys.argv[1:]:
-    try:
-        text = metadata.distribution(name).read_text("WHEEL") or ""
-    except Exception:
-        continue
-    out[name] = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
-print(json.dumps(out))
-"""
-
-
 def wheel_tags(venv_python, names, env):
-    """Installed distribution → the wheel tags its WHEEL file names ({} when they cannot be read)."""
+    """Installed distribution → the wheel tags its WHEEL file names ({} when they cannot be read): read
+    from the venv's own site-packages in this process (uv writes no report; with the index's files these
+    name the file it installed). No interpreter is started for it: under emulation one costs a second."""
+    from importlib import metadata
+
+    venv = os.path.dirname(os.path.dirname(venv_python))
+    sites = [os.path.join(venv, "lib", name, "site-packages") for name in _listdir(os.path.join(venv, "lib"))]
+    wanted = {normalise(n): n for n in names}
+    out = {}
     try:
-        out = subprocess.check_output([venv_python, "-c", WHEEL_TAGS] + list(names), env=env)
-        return json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
-    except (OSError, ValueError, IndexError, subprocess.CalledProcessError):
-        return {}
+        for dist in metadata.distributions(path=sites):
+            name = wanted.get(normalise(dist.metadata["Name"] or ""))
+            if name is None or name in out:
+                continue
+            text = dist.read_text("WHEEL") or ""
+            out[name] = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
+    except Exception:  # a damaged distribution: what was read stands
+        pass
+    return out
 
 
 UV_PREPARED = re.compile(r"^Prepared (\d+) packages? in", re.M)
