@@ -706,3 +706,13 @@ def test_torch_replaced_comes_first_and_keeps_the_verdict_it_replaced_as_a_note(
     assert [n for n in got.notes if n.startswith("also ")] == [f"also {verdict.value}: {e}" for e in alone.evidence]
     kept = dataclasses.replace(parsed, torch_states={"before": torches["cuda"], "after": dict(torches["cuda"])})
     assert classify.judge(the_cell, execution, kept, "none").verdict is verdict
+
+
+def test_a_frame_in_the_evidence_names_the_package_file_not_the_runs_venv():
+    # the venv's folder is named by run and cell: left in, the same failure would read differently in
+    # every run (and `diff` would see a change where there is none)
+    log = (LOGS / "missing-library.cudaops.log").read_text()
+    assert '"where": "File \\"/tmp/ewh-work/venv/lib/python3.11/site-packages/cudaops/__init__.py\\"' in log
+    found = judge("missing-library.cudaops.log", modules=("cudaops",))
+    assert found.evidence[1] == 'File ".../site-packages/cudaops/__init__.py", line 1, in <module>'
+    assert classify.stable_path('File "/opt/app/main.py", line 3') == 'File "/opt/app/main.py", line 3'

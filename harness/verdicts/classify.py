@@ -860,6 +860,17 @@ def library_hint(library: str, needer: str | None, distribution: Mapping[str, An
     return hint, Cause(kind="missing-library", facts={k: v for k, v in facts.items() if v is not None})
 
 
+# A file under a venv or an image's packages, as a frame names it: the folder before site-packages is the
+# cell's venv (named by run and cell) or the image's, and says nothing the rest does not.
+PACKAGES_DIR = re.compile(r'(?<=")[^"]*/((?:site|dist)-packages)/')
+
+
+def stable_path(line: str) -> str:
+    """A frame's file with its folder up to site-packages left out, so the same failure reads the same
+    in every run (`File ".../site-packages/torchtune/modules/common_utils.py", line 19`)."""
+    return PACKAGES_DIR.sub(r".../\1/", line)
+
+
 def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = (), *, pins: Sequence[str] = (),
                    distribution: Mapping[str, Any] | None = None,
                    release_dates: Mapping[str, Any] | None = None) -> Judgement:
@@ -873,7 +884,7 @@ def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = (), *, p
     module, message = step.get("module"), str(err.get("message") or "")
     evidence = [_clip(f"import {module}: {err.get('type')}: {message}")]
     if err.get("where"):
-        evidence.append(_clip(err["where"]))
+        evidence.append(_clip(stable_path(err["where"])))
     evidence += [_clip(f"import {s.get('module')}: {(s.get('error') or {}).get('type')}: "
                        f"{(s.get('error') or {}).get('message')}") for s in failed[1:3]]
     importer = _dist_of(err.get("importer") or module, probe)
