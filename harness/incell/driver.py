@@ -1027,6 +1027,21 @@ def share_bytecode(venv, cache):
     return linked
 
 
+def leave_cache(spec, cache, venv):
+    """A venv that lived on the shared cache: its bytecode goes back into uv's cache (share_bytecode),
+    then the venv goes (unless kept), leaving only the cache."""
+    if not cache or os.path.dirname(os.path.dirname(venv)) != cache:
+        return
+    try:
+        began = time.monotonic()
+        linked = share_bytecode(venv, cache)
+        say(event="bytecode", shared=linked, seconds=round(time.monotonic() - began, 3))
+    except Exception as exc:  # a cache left as it was must never cost the cell its verdict
+        say(event="bytecode", shared=0, error="%s: %s" % (type(exc).__name__, exc))
+    if not spec.get("keep"):
+        shutil.rmtree(venv, ignore_errors=True)
+
+
 def _inode(path):
     try:
         return os.stat(path).st_ino
@@ -1377,15 +1392,7 @@ def main(argv=None):
             elif not run():
                 failed_phase = name
     finally:
-        if cache and os.path.dirname(os.path.dirname(venv)) == cache:
-            try:
-                began = time.monotonic()
-                linked = share_bytecode(venv, cache)
-                say(event="bytecode", shared=linked, seconds=round(time.monotonic() - began, 3))
-            except Exception as exc:  # a cache left as it was must never cost the cell its verdict
-                say(event="bytecode", shared=0, error="%s: %s" % (type(exc).__name__, exc))
-        if cache and not spec.get("keep") and os.path.dirname(os.path.dirname(venv)) == cache:
-            shutil.rmtree(venv, ignore_errors=True)  # the venv lived on the shared cache: leave only the cache
+        leave_cache(spec, cache, venv)
 
     say(event="end", ok=failed_phase is None, failed_phase=failed_phase)
     return 0 if failed_phase is None else 1
