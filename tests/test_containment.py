@@ -25,6 +25,7 @@ from harness.backends import docker as docker_backend_module
 from harness.backends.base import LABEL_CELL, LABEL_RUN
 from harness.matrix import reader
 from harness.model import Verdict
+from harness.run import job as job_mod
 from harness.run import runner, schedule
 from harness.run.options import RunOptions, new_run_id
 
@@ -314,7 +315,10 @@ def test_a_kept_cell_runs_as_a_user_read_only_within_its_process_limit_and_its_s
 # -- the shared caches: the cell user's, once -------------------------------------------------------
 
 def test_a_cache_volume_from_before_is_given_to_the_cell_user_once(docker_backend, bookworm, uv_wheel, tmp_path,
-                                                                  namespace, fault):
+                                                                  namespace, fault, monkeypatch):
+    # uv installed from the index variant into the shared cache, as where the harness's own uv cannot be
+    # lent (an emulated image, a remote engine): the cell user must own what it writes there too
+    monkeypatch.setattr(job_mod, "lent_uv", lambda cell, backend: [])
     client = docker_backend.client
     volume = docker_backend.volume_name(f"{namespace}linux-amd64-py3.11")
     client.volumes.create(name=volume, labels={"edge-wheel-harness.cache": f"{namespace}linux-amd64-py3.11"})

@@ -38,6 +38,7 @@ no_index = true
 [packages.chain]
 requirements = ["torch", "torchao", "torchtune"]
 modules = {CHAIN_MODULES}
+checks = []  # a fixture torch: no tensors for the built-in checks
 """)
     m = reader.load(matrix)
     options = RunOptions(run_id=new_run_id(), plan=False)
