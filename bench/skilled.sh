@@ -32,18 +32,18 @@ if [ "$PLATFORM" = "linux/$("$DOCKER" version --format '{{.Server.Arch}}')" ]; t
     get_uv=""
 else
     lend_uv=()
-    get_uv="{ [ -x /work/uv/bin/uv ] || { python3 -m venv /work/uv && /work/uv/bin/pip install -q uv; }; } \
-        && export PATH=/work/uv/bin:\$PATH &&"
+    get_uv="{ [ -x /loop/uv/bin/uv ] || { python3 -m venv /loop/uv && /loop/uv/bin/pip install -q uv; }; } \
+        && export PATH=/loop/uv/bin:\$PATH &&"
 fi
 
 cell() {  # cell NAME "REQUIREMENTS" "MODULES"
     local start end
     start=$(date +%s%N)
     "$DOCKER" run --rm --platform "$PLATFORM" "${ca[@]}" -v "$WHEELHOUSE:/wheelhouse:ro" "${lend_uv[@]}" \
-        -v "$VOLUME:/work" -e UV_CACHE_DIR=/work/cache -e UV_LINK_MODE=hardlink "$IMAGE" sh -c \
-        "$get_uv rm -rf /work/venv-$1 && uv venv -q --python /usr/bin/python3 /work/venv-$1 \
-         && uv pip install -q --python /work/venv-$1/bin/python --find-links /wheelhouse $2 \
-         && /work/venv-$1/bin/python -c 'import $3'" >/dev/null 2>&1
+        -v "$VOLUME:/loop" -e UV_CACHE_DIR=/loop/cache -e UV_LINK_MODE=hardlink "$IMAGE" sh -c \
+        "$get_uv rm -rf /loop/venv-$1 && uv venv -q --python /usr/bin/python3 /loop/venv-$1 \
+         && uv pip install -q --python /loop/venv-$1/bin/python --find-links /wheelhouse $2 \
+         && /loop/venv-$1/bin/python -c 'import $3'" >/dev/null 2>&1
     local rc=$?
     end=$(date +%s%N)
     echo "$1 exit=$rc ms=$(( (end - start) / 1000000 ))"
