@@ -507,13 +507,18 @@ def pip_install(venv_python, argv, env, retry):
 UV_INSTALLED = re.compile(r"^ \+ ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
 
 
+_LENT_RUNS = {}  # path → whether it ran: asked by the venv step and by the install, tried once
+
+
 def lent_uv_runs(path, env):
     """Whether the uv the harness lent runs here (a binary of another C library or without its mode may not)."""
-    try:
-        return subprocess.call([path, "--version"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL) == 0
-    except OSError:
-        return False
+    if path not in _LENT_RUNS:
+        try:
+            _LENT_RUNS[path] = subprocess.call([path, "--version"], env=env, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL) == 0
+        except OSError:
+            _LENT_RUNS[path] = False
+    return _LENT_RUNS[path]
 
 
 def uv_tool(venv_python, pip_args, env, spec):
