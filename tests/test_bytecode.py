@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness.incell import driver
+from harness.verdicts import events
 
 TAG = sys.implementation.cache_tag
 
@@ -90,21 +91,42 @@ def test_a_later_venv_linking_the_entry_imports_the_shared_bytecode_as_valid(tmp
     assert int.from_bytes(header[4:], "little") == stat.st_size
 
 
-def test_the_lent_uv_is_used_when_it_runs_and_installing_uv_is_the_fallback(tmp_path, monkeypatch):
+def test_the_lent_uv_is_used_when_it_runs_and_installing_uv_is_the_fallback(tmp_path, monkeypatch, capsys):
+    ran = tmp_path / "ran"
     works = tmp_path / "uv"
-    works.write_text("#!/bin/sh\necho uv 0.0.0\n")
+    works.write_text(f"#!/bin/sh\necho run >> {ran}\necho uv 0.0.0\n")
     works.chmod(0o755)
     broken = tmp_path / "uv-of-another-libc"
     broken.write_text("#!/nonexistent/interpreter\n")
     broken.chmod(0o755)
+    env = {"PATH": os.defpath}
+    monkeypatch.setattr(driver, "_LENT_RUNS", {})
+    assert driver.uv_tool(sys.executable, [], env, {"uv_binary": str(works)}) == str(works)
+    # it ran once, to see that it runs here (the venv step asks the same): not again for the bootstrap
+    assert driver.lent_uv_runs(str(works), env) and ran.read_text() == "run\n"
+    boot = [e for e in events.parse(capsys.readouterr().out).phases if e["phase"] == "uv-bootstrap"]
+    assert [(e["status"], e["returncode"]) for e in boot] == [("ok", 0)]
     phases = []
     monkeypatch.setattr(driver, "run_phase", lambda name, argv, env: phases.append((name, argv)) or True)
-    env = {"PATH": os.defpath}
-    assert driver.uv_tool(sys.executable, [], env, {"uv_binary": str(works)}) == str(works)
-    assert phases == [("uv-bootstrap", [str(works), "--version"])]
-    phases.clear()
     # the lent one does not run: uv is installed with the venv's pip, as before
     got = driver.uv_tool(sys.executable, [], env, {"uv_binary": str(broken)})
     assert phases[0][0] == "uv-bootstrap"
     assert phases[0][1][1:5] == ["-m", "pip", "install", "--disable-pip-version-check"]
     assert got == os.path.join(os.path.dirname(sys.executable), "uv")
+
+
+def test_uv_from_the_shared_cache_is_not_started_to_see_that_it_is_there(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    uv = cache / "tools" / "uv" / "bin" / "uv"
+    uv.parent.mkdir(parents=True)
+    uv.write_text(f"#!/bin/sh\necho run >> {tmp_path / 'ran'}\n")
+    uv.chmod(0o755)
+    spec = {"cache": {"dir": str(cache)}}
+    assert driver.uv_tool(sys.executable, [], {}, spec) == str(uv)
+    assert not (tmp_path / "ran").exists()
+    assert [e["status"] for e in events.parse(capsys.readouterr().out).phases] == ["ok"]
+    uv.chmod(0o644)  # not executable (a copy that lost its mode): the bootstrap fails and says why
+    assert driver.uv_tool(sys.executable, [], {}, spec) is None
+    boot = events.parse(capsys.readouterr().out).phases
+    assert [(e["phase"], e["status"]) for e in boot] == [("uv-bootstrap", "failed")]
+    assert "is not an executable file" in boot[0]["error"]

@@ -273,6 +273,43 @@ def test_the_wheel_tags_of_what_uv_installed_are_read_from_the_venv_without_star
         info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
         (info / "WHEEL").write_text("Wheel-Version: 1.0\n" + "".join(f"Tag: {t}\n" for t in tags))
+    (site / "damaged-2.0.dist-info").mkdir()  # no WHEEL file: the others stand
+    (site / "foo_bar.pth").write_text("")
     python = tmp_path / "venv" / "bin" / "python"  # never run: a venv's interpreter under emulation costs seconds
-    assert driver.wheel_tags(str(python), ["foo-bar", "absent"], {}) == {
+    assert driver.wheel_tags(str(python), ["foo-bar", "absent", "Damaged"], {}) == {
         "foo-bar": ["cp311-cp311-manylinux_2_28_x86_64"]}
+
+
+def test_a_venv_without_pip_is_made_in_the_drivers_own_process_as_python_m_venv_makes_it(tmp_path, capfd):
+    import subprocess
+    import sys
+
+    for system_site in (False, True):
+        mine, theirs = tmp_path / f"mine-{system_site}", tmp_path / f"theirs-{system_site}"
+        assert driver.make_venv(str(mine), system_site) == (0, None)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip"] + ["--system-site-packages"] * system_site
+                       + [str(theirs)], check=True)
+        assert sorted(p.name for p in (mine / "bin").iterdir()) == sorted(p.name for p in (theirs / "bin").iterdir())
+        assert (mine / "bin" / "python").is_symlink()
+        assert (mine / "pyvenv.cfg").read_text().replace(str(mine), "V") == \
+            (theirs / "pyvenv.cfg").read_text().replace(str(theirs), "V")
+        seen = subprocess.run([str(mine / "bin" / "python"), "-c", "import sys; print(sys.prefix)"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        assert seen == str(mine)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the venv should go")
+    capfd.readouterr()
+    assert driver.make_venv(str(blocker), False) == (1, None)
+    assert capfd.readouterr().err.startswith("Error: ")  # as `python -m venv` says it: the evidence quotes it
+
+
+def test_the_venv_phase_runs_python_m_venv_only_when_the_venv_needs_pip(tmp_path, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(driver, "run_phase", lambda name, argv, env: ran.append(argv) or True)
+    assert driver.venv_phase(str(tmp_path / "a"), True, True, {})
+    assert ran == [] and (tmp_path / "a" / "pyvenv.cfg").is_file()
+    said = [json.loads(line[len(driver.MARKER):]) for line in capsys.readouterr().out.splitlines()]
+    assert said[0]["argv"][1:] == ["-m", "venv", "--system-site-packages", "--without-pip", str(tmp_path / "a")]
+    assert [(e["phase"], e["status"]) for e in said] == [("venv", "start"), ("venv", "ok")]
+    assert driver.venv_phase(str(tmp_path / "b"), False, False, {})
+    assert ran == [[driver.sys.executable, "-m", "venv", str(tmp_path / "b")]]

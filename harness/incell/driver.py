@@ -8,23 +8,21 @@ stdout/stderr; between them the driver prints one line `@@harness {json}` per ev
 Exit status: 0 when every phase succeeded (or was skipped), 1 otherwise.
 """
 
-import base64
-import difflib
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import sysconfig
 import threading
 import time
-from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener, proxy_bypass_environment
+
+# ssl and urllib.request (with http.client and email) are imported where an index is asked, after a failed
+# install: a cell that passes never needs them, and under emulation they cost a tenth of a second to import.
 
 MARKER = "@@harness "
 DRIVER_FAILED = "the cell driver failed"  # how a phase's error begins when this driver itself raised
@@ -204,6 +202,8 @@ CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 
 
 def _ssl_context(env):
+    import ssl
+
     for var in CA_VARIABLES:
         if env.get(var) and os.path.isfile(env[var]):
             return ssl.create_default_context(cafile=env[var])
@@ -226,6 +226,8 @@ def _proxies(env):
 def _opener(url, env):
     """An opener that goes through the cell's proxy for `url` (unless NO_PROXY names its host),
     trusting the cell's CA bundle."""
+    from urllib.request import HTTPSHandler, ProxyHandler, build_opener, proxy_bypass_environment
+
     proxies = _proxies(env)
     if proxy_bypass_environment(urlsplit(url).hostname or "", proxies):
         proxies = {}
@@ -235,6 +237,9 @@ def _opener(url, env):
 
 def _request(url, accept):
     """A GET of `url` whose user:token@ part, if any, is sent as Basic auth instead of in the URL."""
+    import base64
+    from urllib.request import Request
+
     parts = urlsplit(url)
     headers = {"Accept": accept, "User-Agent": "edge-wheel-harness-cell"}
     if "@" in parts.netloc:
@@ -255,6 +260,8 @@ CLOSE = 0.75  # how alike two project names must be (difflib's ratio) to suggest
 
 def close_names(name, names):
     """The names in `names` most like `name` (a misspelt project): up to three, the closest first."""
+    import difflib
+
     wanted = normalise(name)
     others = list(dict.fromkeys(n for n in (normalise(n) for n in names) if n and n != wanted))
     return difflib.get_close_matches(wanted, others, n=3, cutoff=CLOSE)
@@ -280,6 +287,9 @@ def check_index(label, url, project, env, projects=False):
     `transient` marks what a retry may cure (refused, DNS, timeouts, 5xx, 429); a TLS failure or a
     4xx is an answer, not an outage.
     """
+    import ssl
+    from urllib.error import HTTPError, URLError
+
     request = _request(url.rstrip("/") + "/" + project + "/", "text/html")
     page = request.full_url
     out = {"index": label, "project": project, "url": without_credentials(page), "status": None,
@@ -521,14 +531,22 @@ def lent_uv_runs(path, env):
     return _LENT_RUNS[path]
 
 
+def ready(path):
+    """The uv-bootstrap phase of a uv that is already there: (0, None) when it is an executable file."""
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return 0, None
+    return 1, "uv at %s is not an executable file" % path
+
+
 def uv_tool(venv_python, pip_args, env, spec):
     """The uv binary: the one the harness lent when it runs here, else from the shared cache when a cell
     of this platform already put it there, else installed with the venv's pip from the cell's index
     variant (into the shared cache, when there is one, so the next cell skips this). Timed as its own
     phase; None when uv could not be had."""
     lent = spec.get("uv_binary")
-    if lent and lent_uv_runs(lent, env):
-        return lent if run_phase("uv-bootstrap", [lent, "--version"], env) else None
+    if lent and lent_uv_runs(lent, env):  # it ran once already (`uv --version`): not again
+        say(event="note", text="uv lent by the harness")
+        return lent if timed_phase("uv-bootstrap", lambda: ready(lent), [lent]) else None
     cache = (spec.get("cache") or {}).get("dir")
     # uv is the cell's tool, not one of its locked requirements: installed without their hash checks
     pip_args = [a for a in pip_args if a not in ("--require-hashes", "--no-deps")]
@@ -538,9 +556,9 @@ def uv_tool(venv_python, pip_args, env, spec):
         return os.path.join(os.path.dirname(venv_python), "uv") if ok else None
     tools = os.path.join(cache, "tools", "uv")
     uv = os.path.join(tools, "bin", "uv")
-    if os.path.exists(uv):
-        say(event="note", text="uv from the shared cache")
-        return uv if run_phase("uv-bootstrap", [uv, "--version"], env) else None
+    if os.path.exists(uv):  # a cell of this platform installed it (atomically): not run to see, as under
+        say(event="note", text="uv from the shared cache")  # emulation each start of uv costs a quarter second
+        return uv if timed_phase("uv-bootstrap", lambda: ready(uv), [uv]) else None
     staging = "%s.%d.%d" % (tools, os.getpid(), int(time.time() * 1000))
     ok = run_phase("uv-bootstrap", [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                                     "--target", staging, "uv"] + pip_args, env)
@@ -557,22 +575,25 @@ def uv_tool(venv_python, pip_args, env, spec):
 def wheel_tags(venv_python, names, env):
     """Installed distribution → the wheel tags its WHEEL file names ({} when they cannot be read): read
     from the venv's own site-packages in this process (uv writes no report; with the index's files these
-    name the file it installed). No interpreter is started for it: under emulation one costs a second."""
-    from importlib import metadata
-
+    name the file it installed). No interpreter is started for it, nor importlib.metadata imported (a
+    tenth of a second under emulation): the dist-info folders are found by their names."""
     venv = os.path.dirname(os.path.dirname(venv_python))
     sites = [os.path.join(venv, "lib", name, "site-packages") for name in _listdir(os.path.join(venv, "lib"))]
     wanted = {normalise(n): n for n in names}
     out = {}
-    try:
-        for dist in metadata.distributions(path=sites):
-            name = wanted.get(normalise(dist.metadata["Name"] or ""))
+    for site in sites:
+        for entry in sorted(_listdir(site)):
+            # {name}-{version}.dist-info, the name's "-" written "_" (PEP 427)
+            name = wanted.get(normalise(entry[:-len(".dist-info")].rsplit("-", 1)[0])) \
+                if entry.endswith(".dist-info") else None
             if name is None or name in out:
                 continue
-            text = dist.read_text("WHEEL") or ""
+            try:
+                with open(os.path.join(site, entry, "WHEEL"), encoding="utf-8", errors="replace") as f:
+                    text = f.read()
+            except OSError:  # a damaged distribution: the others stand
+                continue
             out[name] = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
-    except Exception:  # a damaged distribution: what was read stands
-        pass
     return out
 
 
@@ -687,6 +708,9 @@ def release_dates(label, url, project, env, attempts=4, backoff=2.0):
 
 
 def _release_dates(label, url, project, env):
+    import ssl
+    from urllib.error import HTTPError, URLError
+
     request = _request(url.rstrip("/") + "/" + project + "/", JSON_PAGE)
     out = {"index": label, "project": project, "url": without_credentials(request.full_url), "status": None,
            "error": None, "transient": False, "dates": {}}
@@ -1327,6 +1351,32 @@ def user_checks(spec, venv_python, workdir, env):
     return timed_phase("checks", body)
 
 
+def venv_phase(venv, system_site_packages, without_pip, env):
+    """The venv phase: `python -m venv`. Without pip it runs in this process (the same code, the venv
+    module's builder as its command line sets it up) and saves an interpreter's start: half a second
+    under emulation. With pip, ensurepip and the image's own messages about it need the real command."""
+    argv = [sys.executable, "-m", "venv"] + ["--system-site-packages"] * system_site_packages
+    argv += ["--without-pip"] * without_pip + [venv]
+    if not without_pip:
+        return run_phase("venv", argv, env)
+    return timed_phase("venv", lambda: make_venv(venv, system_site_packages), argv)
+
+
+def make_venv(path, system_site_packages):
+    """`python -m venv --without-pip PATH` here: (0, None), or (1, None) having said why as its command
+    line says it ("Error: ..." on stderr)."""
+    import venv
+
+    try:
+        venv.EnvBuilder(system_site_packages=system_site_packages, symlinks=os.name != "nt",
+                        with_pip=False).create(path)
+    except Exception as exc:
+        sys.stderr.write("Error: %s\n" % exc)
+        sys.stderr.flush()
+        return 1, None
+    return 0, None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -1361,15 +1411,12 @@ def main(argv=None):
         env["UV_LINK_MODE"] = "hardlink"
     venv_python = os.path.join(venv, "bin", "python")  # cells run on Linux only
 
-    venv_argv = [sys.executable, "-m", "venv"]
-    if spec.get("system_site_packages"):
-        venv_argv.append("--system-site-packages")
-    if spec.get("installer") == "uv" and (
-            (spec.get("uv_binary") and lent_uv_runs(spec["uv_binary"], env))
-            or (cache and os.path.exists(os.path.join(cache, "tools", "uv", "bin", "uv")))):
-        venv_argv.append("--without-pip")  # uv is lent or in the shared cache: nothing needs pip in this venv
+    # uv is lent or in the shared cache: nothing needs pip in this venv
+    without_pip = spec.get("installer") == "uv" and bool(
+        (spec.get("uv_binary") and lent_uv_runs(spec["uv_binary"], env))
+        or (cache and os.path.exists(os.path.join(cache, "tools", "uv", "bin", "uv"))))
     phases = [
-        ("venv", lambda: run_phase("venv", venv_argv + [venv], env)
+        ("venv", lambda: venv_phase(venv, bool(spec.get("system_site_packages")), without_pip, env)
                  and (not spec.get("inherit_environment") or inherit_environment(venv_python, env))),
         ("install", lambda: guarded_install(spec, venv_python, targets, workdir, env)),
         ("probe", lambda: probe_phase(spec, venv_python, probe, workdir, env)),
