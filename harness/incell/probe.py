@@ -345,11 +345,13 @@ def distributions(tops):
     dists = []
     for dist in metadata.distributions():
         try:
-            name = dist.metadata["Name"]
+            read = dist.metadata  # parsed once: dist.version and dist.requires would parse it again each
+            name = read["Name"]
             if not name or canonical(name) in items:
                 continue
-            items[canonical(name)] = {"version": dist.version, "location": str(dist.locate_file("")),
-                                      "requires": [r for r in dist.requires or () if not _for_extra(r)]}
+            requires = read.get_all("Requires-Dist") or dist.requires  # the latter: an egg's requires.txt
+            items[canonical(name)] = {"version": read["Version"], "location": str(dist.locate_file("")),
+                                      "requires": [r for r in requires or () if not _for_extra(r)]}
             dists.append(dist)
         except Exception:  # a broken dist-info folder must not hide the others
             continue
