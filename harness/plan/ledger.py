@@ -31,7 +31,7 @@ from packaging.version import Version
 from harness.errors import IndexUnreachable
 from harness.files import file_sha256
 from harness.plan import releases
-from harness.plan.offers import project_of, read_file
+from harness.plan.offers import name_and_version
 
 LEDGER_VERSION = 1
 MAX_VERSIONS = 500  # per source and project: the newest; nightly indexes list thousands
@@ -52,11 +52,6 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _version(name: str) -> Version | None:
-    parsed = read_file(name)
-    return parsed.version if parsed else None
-
-
 def entry(project: str, listed: Iterable[releases.Listed], installed: Iterable[str], *,
           hash_of: Callable[[str], str | None] | None = None, known: Mapping[str, str] | None = None,
           hash_from: str = "page") -> dict[str, Any]:
@@ -64,13 +59,14 @@ def entry(project: str, listed: Iterable[releases.Listed], installed: Iterable[s
     the files of the `installed` versions with their hashes (the page's; else `hash_of(name)`, a
     folder's file hashed; else `known`, what the install reported for the file it took)."""
     project = canonicalize_name(project)
-    mine = [item for item in listed if project_of(item.name) == project]
-    versions = sorted({v for v in (_version(i.name) for i in mine) if v is not None})
+    # each file name read once (a project such as numpy lists thousands of files)
+    mine = [(item, read[1]) for item, read in ((i, name_and_version(i.name)) for i in listed)
+            if read is not None and read[0] == project]
+    versions = sorted({version for _, version in mine})
     wanted = {Version(v) for v in installed if _valid(v)}
     files: dict[str, list[dict[str, Any]]] = {}
-    for item in mine:
-        version = _version(item.name)
-        if version is None or version not in wanted:
+    for item, version in mine:
+        if version not in wanted:
             continue
         sha, how = item.sha256, hash_from
         if not sha and hash_of is not None:
@@ -95,9 +91,11 @@ def _valid(text: str) -> bool:
 
 def ask(source: Source, projects: Mapping[str, Iterable[str]], *, known: Mapping[str, str] | None = None,
         fetch: releases.Fetch | None = None, environ: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] | None = None) -> dict[str, dict[str, Any]]:
+        sleep: Callable[[float], None] | None = None,
+        listing: Callable[[str, str], list[releases.Listed]] | None = None) -> dict[str, dict[str, Any]]:
     """What `source` offers of each project (name → the installed versions): name → entry. `known`
-    maps a file name to the sha256 the install reported for it."""
+    maps a file name to the sha256 the install reported for it. `listing(url, project)` gives an index's
+    files for a project (default: releases.ask_index with `fetch`)."""
     out: dict[str, dict[str, Any]] = {}
     if source.kind == "folder":
         folder = Path(source.folder or "")
@@ -106,10 +104,15 @@ def ask(source: Source, projects: Mapping[str, Iterable[str]], *, known: Mapping
             out[canonicalize_name(project)] = entry(
                 project, listed, versions, hash_of=lambda name: _hash_in(folder, name), known=known)
         return out
-    fetch = fetch or releases._fetch(os.environ if environ is None else environ)
+    if listing is None:
+        fetch = fetch or releases._fetch(os.environ if environ is None else environ)
+
+        def listing(url: str, project: str) -> list[releases.Listed]:
+            return releases.ask_index(url, project, fetch=fetch, sleep=sleep or time.sleep)
+
     for project, versions in projects.items():
         try:
-            listed = releases.ask_index(source.url or "", project, fetch=fetch, sleep=sleep or time.sleep)
+            listed = listing(source.url or "", project)
         except IndexUnreachable as exc:
             out[canonicalize_name(project)] = {"versions": [], "listed": 0, "files": {}, "error": str(exc)}
             continue

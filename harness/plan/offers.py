@@ -61,6 +61,20 @@ def read_file(name: str) -> DistFile | None:
         return None
 
 
+def name_and_version(filename: str) -> tuple[str, Version] | None:
+    """A wheel's or sdist's normalised project name and version, read once; None for anything else."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+            return str(name), version
+        if filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(filename)
+            return str(name), version
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return None
+
+
 def project_of(filename: str) -> str | None:
     """The normalised project name of a wheel or sdist file name, None for anything else."""
     try:

@@ -3,17 +3,21 @@ projects it installed (harness.plan.ledger), asked once per run, source and proj
 run and source (harness.results.store), and named from the cell's result.
 
 Asking never fails a cell: a source that does not answer is an entry with its error, and anything else
-that goes wrong is a note on the result.
+that goes wrong is a note on the result. While a cell runs, its sources are asked for the projects its
+requirements name (`prefetch`), so that asking after it ends waits on no page it could have had already.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness import redact
@@ -71,6 +75,26 @@ class RunLedger:
         self.lock = threading.Lock()
         self.ledgers: dict[str, dict[str, Any]] = {}  # source label → its ledger
         self.files: dict[str, str] = {}  # source label → its file, relative to the results folder
+        self.listings = Listings(releases._fetch(os.environ if environ is None else environ))
+
+    def prefetch(self, cell: Cell) -> None:
+        """Ask the cell's index sources, in the background, for the projects its requirements name: the
+        pages are kept for `attach`, which asks after the cell (what it installed beside them included)."""
+        names = requirement_names(cell.packages.requirements)
+        try:
+            urls = [s.url for s in sources(cell, self.served) if s.kind != "folder" and s.url]
+        except (OSError, ValueError, HarnessError):
+            return
+        if names and urls:
+            threading.Thread(target=self._prefetch, args=(urls, names), name="ledger-prefetch", daemon=True).start()
+
+    def _prefetch(self, urls: list[str], names: list[str]) -> None:
+        for url in urls:
+            for name in names:
+                try:
+                    self.listings.listing(url, name)
+                except Exception:  # noqa: BLE001 — only a head start: attach asks again and says what failed
+                    pass
 
     def attach(self, cell: Cell, result: CellResult) -> CellResult:
         """The result with its ledger reference; the sources asked for what they had not been asked yet."""
@@ -95,10 +119,49 @@ class RunLedger:
                       if p not in known or not set(v) <= set(known[p].get("asked_versions") or ())}
             if wanted:
                 asked = ask.ask(source, {p: v | set(known.get(p, {}).get("asked_versions") or ())
-                                         for p, v in wanted.items()}, known=hashes, environ=self.environ)
+                                         for p, v in wanted.items()}, known=hashes, listing=self.listings.listing)
                 for project, found in asked.items():
                     found["asked_versions"] = sorted(wanted[project] | set(known.get(project, {})
                                                                            .get("asked_versions") or ()))
                     known[project] = found
                 self.files[source.label] = store.write_ledger(self.results_dir, ledger)
             return {"source": source.label, "file": self.files[source.label]}
+
+
+def requirement_names(requirements: tuple[str, ...] | list[str]) -> list[str]:
+    """The projects that requirement lines name (lines that are not requirements, such as URLs, aside)."""
+    names = []
+    for line in requirements:
+        try:
+            names.append(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue
+    return list(dict.fromkeys(names))
+
+
+class Listings:
+    """What an index lists for a project, asked once a run while it answers: asked again while the first
+    ask is on its way, it waits for that answer. A failure is not kept (the next ask tries again)."""
+
+    def __init__(self, fetch: releases.Fetch) -> None:
+        self._fetch = fetch
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, str], concurrent.futures.Future[list[releases.Listed]]] = {}
+
+    def listing(self, url: str, project: str) -> list[releases.Listed]:
+        key = (url, canonicalize_name(project))
+        with self._lock:
+            answer, mine = self._answers.get(key), False
+            if answer is None:
+                answer, mine = concurrent.futures.Future(), True
+                self._answers[key] = answer
+        if not mine:
+            return answer.result()
+        try:
+            answer.set_result(releases.ask_index(url, project, fetch=self._fetch))
+        except BaseException as exc:
+            with self._lock:
+                del self._answers[key]
+            answer.set_exception(exc)
+            raise
+        return answer.result()

@@ -44,13 +44,14 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
              prediction: Mapping[str, Any] | None = None, predict: Predict | None = None,
              stored: Mapping[str, Any] | None = None, prepare: Callable[[Any], Prepared] | None = None,
              cancel: threading.Event | None = None, output: Callable[[str], None] | None = None,
-             names: Sequence[str] = ()) -> CellResult:
+             names: Sequence[str] = (), meanwhile: Callable[[Cell], None] | None = None) -> CellResult:
     """One cell → its result. Every way a cell ends is a result; Ctrl-C raises CellInterrupted.
     `names` are the projects the matrix names (close names for a requirement that names no project).
 
     With `stored` (the cell's last record) and `options.reuse`, a cell whose inputs did not change
     (harness.run.cache) is not run: its stored result stands for this run, marked as reused.
     `predict` makes the prediction when none is given (unpinned cells need it for their key).
+    `meanwhile` is told the cell (with the effective options) as it is about to really run.
     """
     cell = effective(cell, options)
     attempt = Attempt(cell=cell, started=now(), began=time.monotonic(), prediction=prediction)
@@ -69,6 +70,8 @@ def run_cell(cell: Cell, backend: Backend, options: RunOptions, *, matrix: str, 
         attempt.notes += network_notes(cell, backend)
         if cancel is not None and cancel.is_set():
             raise KeyboardInterrupt
+        if meanwhile is not None:
+            meanwhile(cell)
         attempt.execution = backend.execute(make_job(cell, backend, options, served), cancel=cancel, output=output)
         if later is not None:
             attempt.prediction = later.result()
@@ -211,7 +214,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                 result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
                                   served=served, prediction=(predictions or {}).get(cell.id), predict=predict,
                                   stored=None if forced(cell, options.force) else stored[cell.id],
-                                  prepare=gate.prepare, cancel=cancel, names=names,
+                                  prepare=gate.prepare, cancel=cancel, names=names, meanwhile=ledger.prefetch,
                                   output=lambda text: reporter.output(cell.id, text))
             except CellInterrupted as stopped:
                 save(stopped.result)  # the table shows where the run stopped
