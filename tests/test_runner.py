@@ -62,7 +62,7 @@ def test_job_isolates_the_cell_from_the_host_pip_configuration(tmp_path):
     assert spec["env"] == {"PIP_CONFIG_FILE": "/dev/null"}
     assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"} <= set(spec["unset"])
     assert spec["requirements"] == ["torch==2.13.0"] and spec["modules"] == ["torch"]
-    assert set(job.files) == {"cell.py", "probe.py", "checks.py", "spec.json"}
+    assert set(job.files) == {"cell.py", "probe.py", "checks.py", "boot.py", "spec.json"}
     assert spec["checks"] is None  # a set that names no checks is import-only
     assert job.labels == {base.LABEL_RUN: "r1", base.LABEL_CELL: "img__default__p"}
 

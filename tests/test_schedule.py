@@ -420,6 +420,6 @@ def test_the_harness_part_of_the_key_names_the_files_as_cells_see_them():
     from harness import incell
     from harness.files import digest
 
-    assert set(incell.FILES) == {"cell.py", "probe.py", "checks.py"}
+    assert set(incell.FILES) == {"cell.py", "probe.py", "checks.py", "boot.py"}
     by_content = {name: hashlib.sha256(Path(path).read_bytes()).hexdigest() for name, path in incell.FILES.items()}
     assert cache.harness_digest() == digest(by_content)

@@ -56,7 +56,9 @@ class Job:
     image: Image
     files: Mapping[str, bytes]
     mounts: tuple[Mount, ...]
-    argv: tuple[str, ...]  # relative to the cell root: ("cell.py", "spec.json") → run with the image's python
+    # run with the image's python; names of `files` become their paths in the cell:
+    # ("boot.py", "cell.py", CACHE, "spec.json")
+    argv: tuple[str, ...]
     timeout: float
     labels: Mapping[str, str]
     keep: bool = False

@@ -3,6 +3,8 @@ then the user's own checks (their dependencies installed first).
 
     python3 cell.py SPEC.json
 
+(the harness runs it through boot.py, which keeps its compiled code: `python3 boot.py cell.py CACHE SPEC.json`).
+
 Standard library only, Python 3.8+. The children's output goes straight to this process's
 stdout/stderr; between them the driver prints one line `@@harness {json}` per event.
 Exit status: 0 when every phase succeeded (or was skipped), 1 otherwise.
@@ -1261,7 +1263,12 @@ def seconds_left(spec):
 
 
 def probe_argv(spec, venv_python, probe):
-    argv = [venv_python, probe] + [a for m in spec.get("modules", []) for a in ("--module", m)]
+    """The probe's command line: through boot.py beside this file when it is there (the probe's code
+    compiled once, kept in the shared cache), else the probe itself."""
+    boot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot.py")
+    cache = (spec.get("cache") or {}).get("dir") or ""
+    argv = [venv_python] + ([boot, probe, cache] if os.path.isfile(boot) else [probe])
+    argv += [a for m in spec.get("modules", []) for a in ("--module", m)]
     checks = spec.get("checks") or {}
     if checks.get("builtin"):
         argv += [a for name in checks["builtin"] for a in ("--check", name)]

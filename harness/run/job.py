@@ -216,7 +216,8 @@ def make_job(cell: Cell, backend: Backend, options: RunOptions, served: Mapping[
         image=cell.image,
         files=files,
         mounts=tuple(link_mounts + ca_mounts + uv_mounts) + options.extra_mounts,
-        argv=("cell.py", "spec.json"),
+        # the driver through the boot (its code compiled once, kept in the shared cache: "" for none)
+        argv=("boot.py", "cell.py", spec["cache"]["dir"] if spec["cache"] else "", "spec.json"),
         timeout=cell.timeout,
         labels={LABEL_RUN: options.run_id, LABEL_CELL: cell.id},
         keep=options.keep,
