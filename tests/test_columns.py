@@ -195,6 +195,15 @@ def test_a_record_from_before_expected_was_stored_is_met_when_its_verdict_is_the
     assert columns.summary_text({}) == "**unknown** (expected pass)"
 
 
+def test_the_stored_answer_decides_whether_a_verdict_was_expected():
+    """A skipped cell counts as expected (run.record), though its declared expectation is `pass`."""
+    uv = record(UV, "smoke-uv.torchao-0.16.0")
+    skipped = dict(uv, verdict="skipped", expected=True, hint="the matrix skips it on this host")
+    assert skipped["cell"]["expect"] == "pass"
+    assert columns.summary_text(skipped) == "**skipped** (as expected): the matrix skips it on this host"
+    assert columns.expected_text(skipped) == "yes"
+
+
 def test_expected_is_yes_or_names_the_expected_verdict(timeline):
     [pypi] = timeline["bookworm-amd64__wheelhouse__chain-2.13"]
     assert columns.expected_text(pypi) == "yes"
@@ -250,6 +259,15 @@ def test_the_downloaded_column_shows_the_bytes_fetched():
     assert columns.COLUMNS["downloaded"](cell, [chain]) == "4.1 kB"  # 4,100 bytes
     assert columns.COLUMNS["checks"](cell, [chain]) == "1/1"
     assert columns.COLUMNS["notes"](cell, [chain]).startswith("cold cache (0 from cache, 3 downloaded)")
+
+
+def test_a_column_of_a_result_renders_the_latest_record(timeline):
+    earlier, latest = timeline[RUNTIME]
+    earlier = dict(earlier, verdict="pass")  # the earlier run's verdict differs from the latest's
+    verdict = columns._of_latest(lambda r: r["verdict"])
+    assert verdict(make_cell("c"), [earlier, latest]) == "degraded"
+    assert verdict(make_cell("c"), [latest, earlier]) == "pass"
+    assert verdict(make_cell("c"), []) == "—"
 
 
 def test_a_cell_without_a_record_shows_a_dash_in_every_column_of_a_result():
@@ -318,6 +336,13 @@ def test_a_row_without_a_result_and_a_row_run_elsewhere_say_so_where_a_verdict_w
     here = "**not run here**: needs a \\| Jetson"
     assert shown[2] == ["Jet\\|son", here, here, here, "—", "—"]
     assert columns.not_here_text("x") == "**not run here**: x"
+
+
+def test_names_that_look_like_numbers_are_shown_as_written():
+    """Package sets named by torch release (`2.10`, `2.13`) are not numbers to reformat (`2.1`)."""
+    cells = [make_cell("b", packages="2.10"), make_cell("b", packages="2.13")]
+    shown = lines(columns.render(spec("packages"), cells, {}))
+    assert shown == [["Packages"], ["2.10"], ["2.13"]]
 
 
 def test_a_cell_with_a_record_shows_it(timeline):
