@@ -232,3 +232,13 @@ def test_a_cause_is_the_sentence_that_names_it_not_the_advice_around_it():
     assert found.lines == ("cmake is required to build edgeops from source.",)
     last = "Build failed. cmake executable not found"
     assert buildcause.cause(pip_failure(last)).lines == ("cmake executable not found",)
+
+
+def test_a_program_named_by_a_path_is_named_by_its_last_part_even_with_a_trailing_slash():
+    found = buildcause.cause(pip_failure("error: command '/usr/lib/ccache/gcc/' failed: No such file or directory"))
+    assert (found.lacks, found.remedy) == ("a C compiler (gcc)", BUILD_ESSENTIAL)
+
+
+def test_a_sentence_after_a_full_stop_that_opens_the_output_leaves_the_stop_out():
+    found = buildcause.cause(pip_failure(".", "Please install edgeops-cpu instead"))
+    assert found.lines == ("Please install edgeops-cpu instead",)
