@@ -348,13 +348,15 @@ def test_the_versions_are_torchs_chain_then_what_the_cell_names():
 
 
 def test_the_names_shown_are_canonical_and_each_once():
-    assert table.shown_names(["Opencv_Python>=4.10", "torchao==0.15.0", "not a requirement!"]) == [
-        "torch", "torchao", "torchtune", "opencv-python"]
+    assert table.shown_names(["Opencv_Python>=4.10", "./wheels/edgeops-1.0.whl", "torchao==0.15.0", "numpy<2"]) == [
+        "torch", "torchao", "torchtune", "opencv-python", "numpy"]  # a path is no name: skipped, the rest kept
     versions = {"cell": {"packages": {"requirements": ["opencv_python_headless>=4.10", "numpy<2"]}},
                 "probe": {"distributions": {"opencv-python-headless": {"version": "4.10.0.84"}, "numpy": "1.26.4"}}}
     assert table.versions_text(versions) == "opencv-python-headless 4.10.0.84, numpy 1.26.4"
     assert table.versions_text({**versions, "cell": {"packages": "numpy"}}) == "—"  # not a declaration: the chain
     assert table.versions_text({**versions, "cell": None}) == "—"
+    chain = {"probe": {"distributions": {"torch": "2.13.0", "numpy": "1.26.4"}}}
+    assert table.versions_text({**chain, "cell": {"packages": {"name": "p"}}}) == "torch 2.13.0"  # none listed
 
 
 def test_cuda_names_the_device_or_its_compute_capability():
@@ -493,7 +495,8 @@ def test_the_summary_says_how_many_cells_the_run_ran_and_reused():
     latest = [records[-1] for records in timeline.values()]
     later_run = "20261206T035048Z-ea83ac"  # it reused the five cells whose inputs had not changed
     line = table.summary_line(latest, run_id=later_run)
-    assert "; 5 ran, 5 reused; slowest: bookworm-arm64__default__numpy (6 min 43 s)" in line  # 402.581 s
+    assert line == ("10 cells: 3 pass, 6 degraded, 1 import-failed; 5 ran, 5 reused; "
+                    "slowest: bookworm-arm64__default__numpy (6 min 43 s)")  # 402.581 s
     assert "; 10 ran, 0 reused" in table.summary_line(latest, run_id="another")
 
 
@@ -503,3 +506,11 @@ def test_the_slowest_of_two_as_slow_is_the_first_by_id():
                {"cell_id": "c", "verdict": "pass", "timings": {"total": 4.9}}]
     assert table.summary_line(results).endswith("; slowest: a (5.0 s)")
     assert table.summary_line(results[2:]) == "1 cell: 1 pass; slowest: c (4.9 s)"
+
+
+def test_the_table_shows_a_text_that_looks_like_a_number_as_written():
+    """Evidence quotes the cell's own output, which may be a bare number (a check printing a version)."""
+    chain, other = recorded(DATA, "bookworm-amd64__lan__chain"), recorded(DATA, "bookworm-amd64__sdist__srcpkg")
+    assert other["evidence"] == []
+    rendered = table.render_table([other, dict(chain, evidence=["1.10"])])
+    assert [line.split("|")[9].strip() for line in rendered.splitlines()[2:]] == ["", "1.10"]
