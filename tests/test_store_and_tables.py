@@ -303,3 +303,214 @@ def test_duplicate_marker_names_file_and_line(tmp_path):
     doc.write_text(f"# T\n{block}\n{block}")
     with pytest.raises(ReportError, match=r"results\.md:5: duplicate marker"):
         documents.regenerate(doc, "demo", TABLE_1)
+
+
+# --- the table's values, one by one, on real records -----------------------------------------------------
+
+PLAN = DATA.parent / "plan"  # the smoke matrix's plan run (tools/record_plan_results.py)
+LOGS = DATA.parent / "logs"
+
+
+def recorded(folder: Path, name: str) -> dict:
+    return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(120, "2 min 00 s"), (125.6, "2 min 06 s"), (119.96, "120.0 s"),
+                                                (True, "—")])
+def test_two_minutes_and_more_are_minutes_and_rounded_seconds(seconds, text):
+    assert table.format_seconds(seconds) == text
+
+
+def test_the_run_column_is_the_probes_seconds_else_its_imports():
+    chain = recorded(DATA, "bookworm-amd64__lan__chain")
+    assert table.run_seconds(chain) == 0.079  # timings.probe
+    assert table.run_seconds({"timings": {"probe": {"imports": 2.5, "checks": 1}}}) == 3.5  # phases of the probe
+    imports = {k: v for k, v in chain["timings"].items() if k != "probe"}
+    assert table.run_seconds({"timings": imports}) == pytest.approx(0.001)  # the recorded imports, added up
+    assert table.run_seconds({"timings": {"imports": {"torch": 7.247, "torchao": 12.331}}}) == pytest.approx(19.578)
+    assert table.run_seconds({"timings": {"probe": None, "imports": None}}) is None
+    assert table.run_seconds({"timings": {"probe": True}}) is None  # not a number of seconds
+    assert table.run_seconds({"timings": "3 s"}) is None
+    assert table.run_seconds({"timings": {"imports": {"torch": "slow"}}}) is None
+
+
+def test_the_versions_are_torchs_chain_then_what_the_cell_names():
+    uv = recorded(DATA.parent / "results", "smoke-uv.torchao-0.15.0")  # 56 distributions installed
+    assert table.versions_text(uv) == "torch 2.13.0+cpu, torchao 0.15.0, torchtune 0.6.1"
+    numpy = recorded(PLAN, "bookworm-amd64__default__numpy")
+    assert table.versions_text(numpy) == "numpy 2.4.6"  # asked for by name; pip and setuptools are not
+    srcpkg = recorded(DATA, "bookworm-amd64__sdist__srcpkg")
+    assert table.versions_text(srcpkg) == "srcpkg 1.0"
+    assert table.versions_text({"probe": {"distributions": {"Torch": "2.13.0", "numpy": "2.4.6"}}}) == "torch 2.13.0"
+    assert table.versions_text({"probe": {"distributions": {"pip": "23.0.1"}}}) == "—"
+    assert table.versions_text({"probe": {"distributions": None}}) == "—"
+    assert table.versions_text({"probe": "lost"}) == "—"
+
+
+def test_the_names_shown_are_canonical_and_each_once():
+    assert table.shown_names(["Opencv_Python>=4.10", "./wheels/edgeops-1.0.whl", "torchao==0.15.0", "numpy<2"]) == [
+        "torch", "torchao", "torchtune", "opencv-python", "numpy"]  # a path is no name: skipped, the rest kept
+    versions = {"cell": {"packages": {"requirements": ["opencv_python_headless>=4.10", "numpy<2"]}},
+                "probe": {"distributions": {"opencv-python-headless": {"version": "4.10.0.84"}, "numpy": "1.26.4"}}}
+    assert table.versions_text(versions) == "opencv-python-headless 4.10.0.84, numpy 1.26.4"
+    assert table.versions_text({**versions, "cell": {"packages": "numpy"}}) == "—"  # not a declaration: the chain
+    assert table.versions_text({**versions, "cell": None}) == "—"
+    chain = {"probe": {"distributions": {"torch": "2.13.0", "numpy": "1.26.4"}}}
+    assert table.versions_text({**chain, "cell": {"packages": {"name": "p"}}}) == "torch 2.13.0"  # none listed
+
+
+def test_cuda_names_the_device_or_its_compute_capability():
+    def cuda(device):
+        return table.cuda_text({"probe": {"torch": {"cuda_version": "12.6", "cuda_available": True,
+                                                    "devices": [device]}}})
+
+    assert cuda({"name": "Orin", "capability": [8, 7]}) == "yes 12.6, Orin (8.7)"
+    assert cuda({"name": "Orin", "capability": None}) == "yes 12.6, Orin"
+    assert cuda({"capability": [8, 7]}) == "yes 12.6, sm 8.7"
+    assert cuda({"capability": []}) == "yes 12.6"
+    assert cuda("Orin") == "yes 12.6"  # not a device record
+    recorded_cpu = recorded(DATA, "bookworm-amd64__lan__chain")
+    assert table.cuda_text(recorded_cpu) == "no (CPU build)"
+
+
+def test_a_verdict_other_than_pass_is_bold():
+    assert table.verdict_text({"verdict": "pass"}) == "pass"
+    assert table.verdict_text({"verdict": "degraded"}) == "**degraded**"
+    assert table.verdict_text({}) == "**unknown**"
+
+
+def real_checks(log: str) -> list[dict]:
+    from harness.verdicts import events
+
+    return [dict(c) for c in events.parse((LOGS / log).read_text()).checks]
+
+
+def test_the_checks_column_counts_the_passed_and_names_the_first_two_that_broke():
+    checks = real_checks("checks.real-chain.log")  # 8 checks, 5 passed: sdpa, wrong and a test failed
+    assert table.checks_text({"checks": checks}) == "5/8: checks/sdpa.py failed, checks/wrong.py failed (+1)"
+    two = [c for c in checks if c["check"] != "tests/test_two.py::test_adds_wrong"]
+    assert table.checks_text({"checks": two}) == "5/7: checks/sdpa.py failed, checks/wrong.py failed"
+    one = [c for c in two if c["check"] != "checks/wrong.py"]
+    assert table.checks_text({"checks": one}) == "5/6: checks/sdpa.py failed"
+    builtin = [c for c in checks if c.get("device")]  # torch, torchao, torchtune on the CPU
+    assert table.checks_text({"checks": builtin}) == "3/3"
+    assert table.checks_text({"checks": real_checks("checks.segv.log")}) == "0/1: checks/segv.py crashed"
+
+
+def test_checks_that_could_not_apply_are_counted_apart():
+    checks = real_checks("checks.real-chain.log")
+    gpu = {"check": "torchao", "device": "cuda:0", "outcome": "not-applicable"}
+    assert table.checks_text({"checks": [checks[0], gpu, gpu]}) == "1/1 (2 n/a)"
+    failed_on_gpu = {"check": "torchao", "device": "cuda:0", "outcome": "failed"}
+    assert table.checks_text({"checks": [failed_on_gpu, gpu]}) == "0/1: torchao [cuda:0] failed (1 n/a)"
+    assert table.checks_text({"checks": [{"check": "a|b.py", "outcome": "failed"}]}) == "0/1: a\\|b.py failed"
+
+
+def test_no_checks_is_a_dash():
+    assert table.checks_text({"checks": []}) == "—"
+    assert table.checks_text({"checks": None}) == "—"
+    assert table.checks_text({"checks": ["torch"]}) == "—"  # not check records
+    assert table.check_records({"checks": ({"check": "a"}, "b")}) == [{"check": "a"}]
+
+
+def test_notes_say_the_reuse_and_the_caches_then_the_results_notes():
+    numpy = recorded(PLAN, "bookworm-amd64__default__numpy")  # reused by the later run, measured in the first
+    assert numpy["finished_at"] == "2026-12-06T03:46:03+00:00" and numpy["notes"] == []
+    assert table.reuse_text(numpy) == "reused: measured 2026-12-06 03:46 UTC (run 20261206T031720Z-ec71e4)"
+    assert table.notes_text(numpy) == ("reused: measured 2026-12-06 03:46 UTC (run 20261206T031720Z-ec71e4); "
+                                       "cold cache (0 from cache, 1 downloaded)")
+    multistage = recorded(PLAN, "smoke-multistage__wheelhouse__chain-2.13")  # no counts: nothing to install
+    assert multistage["reused"] is None
+    assert table.reuse_text(multistage) is None
+    assert table.caches_text(multistage) == "cold cache"
+    assert table.notes_text(multistage).startswith("cold cache; known-bad, as expected (degraded)")
+    assert table.reuse_text({"reused": {"by_run": "r"}, "run_id": "q"}) == "reused: measured ? UTC (run q)"
+    assert table.notes_text({"notes": "one note"}) == "one note"
+    assert table.caches_text({"caches": {"state": None}}) is None
+    assert table.caches_text({"caches": "warm"}) is None
+    assert table.caches_text({"caches": {"state": "warm", "from_cache": 3}}) == "warm cache"
+
+
+def test_long_evidence_and_hints_are_cut_with_an_ellipsis_and_blank_lines_skipped():
+    evidence = ["   ", "x" * 200, "second"]
+    text = table.evidence_text({"evidence": evidence})
+    assert text == "x" * (table.EVIDENCE_SHOWN - 1) + "…"
+    cut_at_a_space = "abc" + " word" * 40  # its first 139 characters end with a space
+    assert table.evidence_text({"evidence": [cut_at_a_space]}) == "abc" + " word" * 27 + "…"  # no space before …
+    assert table.evidence_text({"evidence": "one  line\n"}) == "one line"
+    exact = "y" * table.HINT_MAX
+    assert table.hint_text({"hint": exact}) == exact  # at the limit: whole
+    assert table.hint_text({"hint": None}) == ""
+    assert table.hint_text({"hint": ["a", "b"]}) == "a; b"
+
+
+def test_the_install_column_adds_the_download_only_when_there_was_one():
+    chain = recorded(DATA, "bookworm-amd64__lan__chain")
+    assert table.install_text(chain) == "0.4 s (4.1 kB down)"  # 0.413 s, 4,100 bytes
+    assert table.install_text({"timings": {"install": 3.0}, "install": {"downloaded_bytes": None}}) == "3.0 s"
+    assert table.install_text({"timings": {"install": 3.0}, "install": "pip"}) == "3.0 s"
+    assert table.install_text({}) == "—"
+    assert table.format_bytes(True) == "—"
+
+
+def test_a_cell_is_named_by_its_approach_and_by_its_machine_when_merged_from_several():
+    assert table.cell_text({"cell_id": "a__b__c"}) == "`a__b__c`"
+    named = {"cell_id": "a__b__c", "cell": {"approach": "PyPI | wheels"}}
+    assert table.cell_text(named) == "PyPI \\| wheels (`a__b__c`)"
+    assert table.approach_name({"cell": {"approach": ""}}) is None
+    assert table.approach_name({"cell": "a__b__c"}) is None
+    merged = {"cell_id": "a__b__c", "merged": {"hosts": 2, "host": "orin-1"}}
+    assert table.cell_text(merged) == "`a__b__c` on orin-1"
+    assert table.cell_text({**merged, "merged": {"hosts": 1, "host": "orin-1"}}) == "`a__b__c`"
+    assert table.cell_text({**merged, "merged": {"host": "orin-1"}}) == "`a__b__c`"
+    assert table.cell_text({}) == "`?`"
+
+
+def test_the_build_column_says_how_the_image_was_made():
+    original = recorded(PLAN, "smoke-original__wheelhouse__chain-2.13")  # built cold in 155.754 s
+    assert table.table_row(original)[1] == "2 min 36 s (cold)"
+    assert table.table_row(recorded(DATA, "bookworm-amd64__lan__chain"))[1] == "0.0 s"  # image_build None
+
+
+def test_the_checks_column_comes_after_the_verdict_when_a_result_has_checks():
+    chain, other = recorded(DATA, "bookworm-amd64__lan__chain"), recorded(DATA, "bookworm-amd64__sdist__srcpkg")
+    lines = table.render_table([other, chain]).splitlines()
+    headers = [h.strip() for h in lines[0].strip("|").split("|")]
+    assert headers[6:9] == ["Verdict", "Checks", "Evidence"]
+    assert [line.split("|")[8].strip() for line in lines[2:]] == ["—", "1/1"]
+    row = table.table_row(chain, checks=True)
+    assert row[6:8] == ["pass", "1/1"] and len(row) == len(table.HEADERS) + 1
+    assert "Checks" not in table.render_table([other])
+
+
+def test_the_summary_orders_verdicts_as_the_model_does_unknown_ones_last():
+    results = [{"cell_id": c, "verdict": v} for c, v in
+               (("a", "zz-new"), ("b", "import-failed"), ("c", "pass"), ("d", "aa-new"), ("e", None))]
+    # "unknown" (no verdict) is no verdict of the model's either: after them, by name
+    assert table.summary_line(results) == "5 cells: 1 pass, 1 import-failed, 1 aa-new, 1 unknown, 1 zz-new"
+
+
+def test_the_summary_says_how_many_cells_the_run_ran_and_reused():
+    timeline = store.load_timeline(PLAN)
+    latest = [records[-1] for records in timeline.values()]
+    later_run = "20261206T035048Z-ea83ac"  # it reused the five cells whose inputs had not changed
+    line = table.summary_line(latest, run_id=later_run)
+    assert line == ("10 cells: 3 pass, 6 degraded, 1 import-failed; 5 ran, 5 reused; "
+                    "slowest: bookworm-arm64__default__numpy (6 min 43 s)")  # 402.581 s
+    assert "; 10 ran, 0 reused" in table.summary_line(latest, run_id="another")
+
+
+def test_the_slowest_of_two_as_slow_is_the_first_by_id():
+    results = [{"cell_id": "b", "verdict": "pass", "timings": {"total": 5}},
+               {"cell_id": "a", "verdict": "pass", "timings": {"total": 5}},
+               {"cell_id": "c", "verdict": "pass", "timings": {"total": 4.9}}]
+    assert table.summary_line(results).endswith("; slowest: a (5.0 s)")
+    assert table.summary_line(results[2:]) == "1 cell: 1 pass; slowest: c (4.9 s)"
+
+
+def test_the_table_shows_a_text_that_looks_like_a_number_as_written():
+    """Evidence quotes the cell's own output, which may be a bare number (a check printing a version)."""
+    chain, other = recorded(DATA, "bookworm-amd64__lan__chain"), recorded(DATA, "bookworm-amd64__sdist__srcpkg")
+    assert other["evidence"] == []
+    rendered = table.render_table([other, dict(chain, evidence=["1.10"])])
+    assert [line.split("|")[9].strip() for line in rendered.splitlines()[2:]] == ["", "1.10"]
