@@ -95,7 +95,7 @@ def test_each_input_moves_exactly_its_part(tmp_path):
     ("cell", {"timeout": 60.0}), ("cell", {"installer": "uv"}), ("cell", {"retry": Retry(attempts=5)}),
     ("cell", {"retry": Retry(backoff=1.0)}), ("cell", {"expect": "degraded"}), ("cell", {"memory": 1 << 30}),
     ("cell", {"packages": PackageSet(name="p", requirements=("torch==2.13.0",), modules=("torch", "numpy"))}),
-    ("cell", {"cuda": CudaExpectation(torch_build="cpu")}),
+    ("cell", {"cuda": CudaExpectation(torch_build="cpu")}), ("cell", {"build_jobs": 2}),
     ("image", {"image": Image(name="img", arch=Arch.AMD64, local_build="debian-bookworm", ships_torch=True)}),
     ("image", {"image": Image(name="img", arch=Arch.AMD64, local_build="debian-bookworm", python="python3.12")}),
     ("image", {"image": Image(name="img", arch=Arch.ARM64, local_build="debian-bookworm")}),
@@ -140,6 +140,90 @@ def test_reusable_only_for_a_finding_with_the_same_key():
         assert not ok and why.startswith(f"the stored result is {verdict}")
     assert cache.reusable(None, p) == (False, "no stored result")
     assert cache.reusable({**record, "verdict": "nonsense"}, p)[0] is False
+
+
+
+def test_a_changed_key_names_every_part_that_moved():
+    """The reason a cell runs again names the parts, as "image, host changed" (the parts' order)."""
+    base = parts(cell())
+    assert cache.changed(base, parts(cell(), identity="sha256:2", gpu="device-request")) == "image, host changed"
+
+
+def test_a_record_keyed_over_parts_this_harness_no_longer_has_runs_again():
+    """A key made by another harness (a part since dropped): the parts that exist agree, yet it is not reused."""
+    p = parts(cell())
+    old = {**p, "kernel": "6.1"}
+    stored = {"verdict": "pass", "cache": {"key": cache.key(old), "parts": old}}
+    assert cache.reusable(stored, p) == (False, "inputs changed")
+
+
+def test_a_record_without_a_key_or_with_an_unknown_verdict_is_not_reused_and_says_why():
+    p = parts(cell())
+    assert cache.reusable({"verdict": "pass"}, p) == (False, "the stored result has no cache key")
+    assert cache.reusable({"verdict": "pass", "cache": "not a mapping"}, p) == (
+        False, "the stored result has no cache key")
+    stored = {"verdict": "nonsense", "cache": {"key": cache.key(p), "parts": p}}
+    assert cache.reusable(stored, p) == (False, "the stored result has an unknown verdict")
+
+
+def test_an_unpinned_cells_predicted_outcome_is_part_of_its_key():
+    """The same versions predicted, but now a source build instead of wheels: the cell runs again."""
+    loose = cell(("torch",))
+    wheels = parts(loose, {"outcome": "installs", "versions": {"torch": "2.13.0"}})
+    built = parts(loose, {"outcome": "source-build", "versions": {"torch": "2.13.0"}})
+    assert cache.changed(wheels, built) == "requirements changed"
+
+
+def test_a_sets_constraints_and_hashes_are_part_of_its_requirements():
+    """A requirements file's -c constraints and --hash lines change what installs: each moves the key."""
+    import dataclasses
+
+    def with_(**fields):
+        return dataclasses.replace(cell(), packages=dataclasses.replace(cell().packages, **fields))
+
+    numpy1 = parts(with_(constraints=("numpy<2",)))
+    assert cache.changed(numpy1, parts(with_(constraints=("numpy<3",)))) == "requirements changed"
+    assert cache.changed(parts(cell()), numpy1) == "requirements changed"
+    one = parts(with_(hashes=(("torch", ("sha256:" + "1" * 64,)),)))
+    other = parts(with_(hashes=(("torch", ("sha256:" + "2" * 64,)),)))
+    assert cache.changed(one, other) == "requirements changed"
+    both = parts(with_(constraints=("numpy<2",), hashes=(("torch", ("sha256:" + "1" * 64,)),)))
+    assert cache.changed(numpy1, both) == "requirements changed"
+
+
+def test_the_users_check_files_and_each_pytest_files_conftest_are_in_the_key_by_content(tmp_path):
+    """docs/explanation/cache.md: "the checks (and your check files, by content)"; a pytest file's conftest.py
+    counts (pytest loads it), a conftest.py beside a script does not (nothing reads it)."""
+    import dataclasses
+
+    files = {}
+    for folder, name in (("a", "test_gpu.py"), ("b", "test_ops.py"), ("c", "smoke.py")):
+        (tmp_path / folder).mkdir()
+        files[name] = tmp_path / folder / name
+        files[name].write_text("def test_it():\n    assert True\n")
+        (tmp_path / folder / "conftest.py").write_text("import pytest\n")
+    c = dataclasses.replace(cell(), packages=dataclasses.replace(
+        cell().packages, checks=("torch", *(str(f) for f in files.values())), check_requires=("numpy",)))
+
+    def edit(path):
+        path.write_text(path.read_text() + "# edited\n")  # one line more: a new size, so a new digest
+        return parts(c)
+
+    base = parts(c)
+    assert cache.changed(base, parts(c)) == "inputs changed" and base == parts(c)  # the same files: the same key
+    for path in (files["test_gpu.py"], tmp_path / "a" / "conftest.py", files["smoke.py"]):
+        after = edit(path)
+        assert cache.changed(base, after) == "checks changed", path
+        base = after
+    assert edit(tmp_path / "c" / "conftest.py") == base  # beside a script: not the check's
+    after = edit(tmp_path / "b" / "conftest.py")
+    assert cache.changed(base, after) == "checks changed"
+    # a check file that cannot be read yet is keyed all the same, and moves the key once it can be
+    files["smoke.py"].unlink()
+    gone = parts(c)
+    assert cache.changed(after, gone) == "checks changed"
+    files["smoke.py"].write_text("print('ok')\n")
+    assert cache.changed(gone, parts(c)) == "checks changed"
 
 
 # --- scheduling --------------------------------------------------------------------------------------
