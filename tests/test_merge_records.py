@@ -157,15 +157,17 @@ def test_host_names_in_file_names_keep_their_letters_and_stay_short(tmp_path):
 def test_two_engines_whose_addresses_differ_past_the_cut_keep_a_file_each(tmp_path):
     """Two remote engines of one name whose addresses differ only after the 40 characters a host keeps in a
     file name: each machine's record and log are kept (a short hash of the host tells them apart), neither
-    overwrites the other."""
+    overwrites the other; a third machine, whose name is its own, keeps its plain name."""
     hosts = [{"engine_name": "jetson-agx-orin", "engine_host": f"ssh://nvidia@jetson-agx-orin-{n}.robotics.example.org"}
              for n in ("01", "02")]
     sources = [machine(tmp_path / str(n), host, names=NAMES[:1]) for n, host in enumerate(hosts)]
+    sources.append(machine(tmp_path / "xavier", {"engine_name": "xavier"}, names=NAMES[:1]))
     folder = merge.write(merge.merge(sources), tmp_path / "merged")["report"]
-    written = {json.loads(p.read_text())["host"]["engine_host"]: p for p in folder.glob("*.json")}
-    assert sorted(written) == sorted(h["engine_host"] for h in hosts)
+    written = {json.loads(p.read_text())["merged"]["host"]: p for p in folder.glob("*.json")}
+    assert written.pop("xavier").name == f"{NAMES[0]}@xavier.json"
+    assert sorted(written) == sorted(f"jetson-agx-orin ({h['engine_host']})" for h in hosts)
     for host in hosts:
-        path = written[host["engine_host"]]
+        path = written[f"jetson-agx-orin ({host['engine_host']})"]
         assert path.name.startswith(f"{NAMES[0]}@jetson-agx-orin_ssh_nvidia_jets-")  # the slug's first 31
         assert len(path.stem.split("@", 1)[1]) == 40
         record = json.loads(path.read_text())
