@@ -46,3 +46,12 @@ def test_secrets_of_three_characters_or_more_are_masked_standing_alone():
     assert redact.text("said t0k here", ["t0k"]) == "said *** here"
     assert redact.text("said ab here", ["ab"]) == "said ab here"  # two letters would mask half of every word
     assert redact.secrets(IndexVariant(name="x")) == []
+
+
+def test_the_longest_secret_is_masked_first_whatever_its_letters():
+    """Longest first, not in reverse alphabetical order: "tok" sorts after "atok9" and lies inside it."""
+    idx = IndexVariant(name="x", index_url="https://tok@one.example/simple",
+                       extra_index_urls=("https://bot:atok9@two.example/simple",))
+    known = redact.secrets(idx)
+    assert known == ["atok9", "tok"]
+    assert redact.text("401 with atok9, then tok", known) == "401 with ***, then ***"

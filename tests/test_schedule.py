@@ -95,7 +95,7 @@ def test_each_input_moves_exactly_its_part(tmp_path):
     ("cell", {"timeout": 60.0}), ("cell", {"installer": "uv"}), ("cell", {"retry": Retry(attempts=5)}),
     ("cell", {"retry": Retry(backoff=1.0)}), ("cell", {"expect": "degraded"}), ("cell", {"memory": 1 << 30}),
     ("cell", {"packages": PackageSet(name="p", requirements=("torch==2.13.0",), modules=("torch", "numpy"))}),
-    ("cell", {"cuda": CudaExpectation(torch_build="cpu")}),
+    ("cell", {"cuda": CudaExpectation(torch_build="cpu")}), ("cell", {"build_jobs": 2}),
     ("image", {"image": Image(name="img", arch=Arch.AMD64, local_build="debian-bookworm", ships_torch=True)}),
     ("image", {"image": Image(name="img", arch=Arch.AMD64, local_build="debian-bookworm", python="python3.12")}),
     ("image", {"image": Image(name="img", arch=Arch.ARM64, local_build="debian-bookworm")}),
@@ -140,6 +140,90 @@ def test_reusable_only_for_a_finding_with_the_same_key():
         assert not ok and why.startswith(f"the stored result is {verdict}")
     assert cache.reusable(None, p) == (False, "no stored result")
     assert cache.reusable({**record, "verdict": "nonsense"}, p)[0] is False
+
+
+
+def test_a_changed_key_names_every_part_that_moved():
+    """The reason a cell runs again names the parts, as "image, host changed" (the parts' order)."""
+    base = parts(cell())
+    assert cache.changed(base, parts(cell(), identity="sha256:2", gpu="device-request")) == "image, host changed"
+
+
+def test_a_record_keyed_over_parts_this_harness_no_longer_has_runs_again():
+    """A key made by another harness (a part since dropped): the parts that exist agree, yet it is not reused."""
+    p = parts(cell())
+    old = {**p, "kernel": "6.1"}
+    stored = {"verdict": "pass", "cache": {"key": cache.key(old), "parts": old}}
+    assert cache.reusable(stored, p) == (False, "inputs changed")
+
+
+def test_a_record_without_a_key_or_with_an_unknown_verdict_is_not_reused_and_says_why():
+    p = parts(cell())
+    assert cache.reusable({"verdict": "pass"}, p) == (False, "the stored result has no cache key")
+    assert cache.reusable({"verdict": "pass", "cache": "not a mapping"}, p) == (
+        False, "the stored result has no cache key")
+    stored = {"verdict": "nonsense", "cache": {"key": cache.key(p), "parts": p}}
+    assert cache.reusable(stored, p) == (False, "the stored result has an unknown verdict")
+
+
+def test_an_unpinned_cells_predicted_outcome_is_part_of_its_key():
+    """The same versions predicted, but now a source build instead of wheels: the cell runs again."""
+    loose = cell(("torch",))
+    wheels = parts(loose, {"outcome": "installs", "versions": {"torch": "2.13.0"}})
+    built = parts(loose, {"outcome": "source-build", "versions": {"torch": "2.13.0"}})
+    assert cache.changed(wheels, built) == "requirements changed"
+
+
+def test_a_sets_constraints_and_hashes_are_part_of_its_requirements():
+    """A requirements file's -c constraints and --hash lines change what installs: each moves the key."""
+    import dataclasses
+
+    def with_(**fields):
+        return dataclasses.replace(cell(), packages=dataclasses.replace(cell().packages, **fields))
+
+    numpy1 = parts(with_(constraints=("numpy<2",)))
+    assert cache.changed(numpy1, parts(with_(constraints=("numpy<3",)))) == "requirements changed"
+    assert cache.changed(parts(cell()), numpy1) == "requirements changed"
+    one = parts(with_(hashes=(("torch", ("sha256:" + "1" * 64,)),)))
+    other = parts(with_(hashes=(("torch", ("sha256:" + "2" * 64,)),)))
+    assert cache.changed(one, other) == "requirements changed"
+    both = parts(with_(constraints=("numpy<2",), hashes=(("torch", ("sha256:" + "1" * 64,)),)))
+    assert cache.changed(numpy1, both) == "requirements changed"
+
+
+def test_the_users_check_files_and_each_pytest_files_conftest_are_in_the_key_by_content(tmp_path):
+    """docs/explanation/cache.md: "the checks (and your check files, by content)"; a pytest file's conftest.py
+    counts (pytest loads it), a conftest.py beside a script does not (nothing reads it)."""
+    import dataclasses
+
+    files = {}
+    for folder, name in (("a", "test_gpu.py"), ("b", "test_ops.py"), ("c", "smoke.py")):
+        (tmp_path / folder).mkdir()
+        files[name] = tmp_path / folder / name
+        files[name].write_text("def test_it():\n    assert True\n")
+        (tmp_path / folder / "conftest.py").write_text("import pytest\n")
+    c = dataclasses.replace(cell(), packages=dataclasses.replace(
+        cell().packages, checks=("torch", *(str(f) for f in files.values())), check_requires=("numpy",)))
+
+    def edit(path):
+        path.write_text(path.read_text() + "# edited\n")  # one line more: a new size, so a new digest
+        return parts(c)
+
+    base = parts(c)
+    assert cache.changed(base, parts(c)) == "inputs changed" and base == parts(c)  # the same files: the same key
+    for path in (files["test_gpu.py"], tmp_path / "a" / "conftest.py", files["smoke.py"]):
+        after = edit(path)
+        assert cache.changed(base, after) == "checks changed", path
+        base = after
+    assert edit(tmp_path / "c" / "conftest.py") == base  # beside a script: not the check's
+    after = edit(tmp_path / "b" / "conftest.py")
+    assert cache.changed(base, after) == "checks changed"
+    # a check file that cannot be read yet is keyed all the same, and moves the key once it can be
+    files["smoke.py"].unlink()
+    gone = parts(c)
+    assert cache.changed(after, gone) == "checks changed"
+    files["smoke.py"].write_text("print('ok')\n")
+    assert cache.changed(gone, parts(c)) == "checks changed"
 
 
 # --- scheduling --------------------------------------------------------------------------------------
@@ -202,6 +286,122 @@ def test_ctrl_c_stops_every_worker_and_keeps_what_finished():
         schedule.run(4, work, jobs=2)
     # cell 0 finished at once, cells 1 and 2 were stopped while they ran, cell 3 never started
     assert stopped.value.done == {0: "finished", 1: "stopped 1", 2: "stopped 2"}
+
+
+
+def test_an_earlier_total_is_the_estimate_only_when_it_is_a_positive_number():
+    c = cell()
+    assert schedule.estimate(c, {"timings": {"total": 0.5}}, native=Arch.AMD64) == 0.5
+    for record in ({"timings": {"total": 0}}, {"timings": {"total": -3.0}}, {"timings": {"total": True}},
+                   {"timings": {"total": "90"}}, {"timings": [90]}, {}, None, ["not", "a", "record"]):
+        assert schedule.estimate(c, record, native=Arch.AMD64) == schedule.NATIVE_GUESS, record
+
+
+def test_on_an_arm64_machine_the_arm64_cells_are_the_native_ones():
+    """A Jetson runs arm64 natively: there the amd64 cells are the emulated, slow ones."""
+    arm, intel = cell(arch=Arch.ARM64, name="a"), cell(arch=Arch.AMD64, name="b")
+    assert schedule.estimate(arm, None, native=Arch.ARM64) == schedule.NATIVE_GUESS
+    assert schedule.estimate(intel, None, native=Arch.ARM64) == schedule.NATIVE_GUESS * schedule.EMULATION_WEIGHT
+
+
+def test_auto_jobs_counts_this_machines_cores_when_not_told(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert schedule.auto_jobs() == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # cannot be known: one at a time
+    assert schedule.auto_jobs() == 1
+
+
+def test_the_default_memory_cap_reads_this_machines_memory_when_not_told(monkeypatch):
+    monkeypatch.setattr(schedule, "memory_bytes", lambda: 8 << 30)
+    assert schedule.default_cell_memory(2) == (7 << 30) // 2
+    monkeypatch.setattr(schedule, "memory_bytes", lambda: None)
+    assert schedule.default_cell_memory(2) is None  # unknown memory: no cap
+
+
+def test_a_memory_cap_is_a_whole_number_of_bytes():
+    """Docker takes a memory limit in whole bytes: shares that do not divide evenly are rounded down."""
+    for jobs, memory in ((3, 8 << 30), (1, 1 << 30), (3, 1 << 30), (7, (5 << 30) + 3)):
+        cap = schedule.default_cell_memory(jobs, memory)
+        assert isinstance(cap, int) and cap <= memory // jobs, (jobs, memory)
+    assert schedule.default_cell_memory(3, 8 << 30) == 2505397589  # 7 GiB = 7516192768 bytes, a third
+    assert schedule.default_cell_memory(3, (1 << 30) + 1) == 178956971  # half of 1 GiB + 1 is kept, rounded down
+
+
+def test_the_machines_memory_is_its_page_size_times_its_pages(monkeypatch):
+    pages = {"SC_PAGE_SIZE": 16384, "SC_PHYS_PAGES": 500_000}  # a 16 KiB-page arm64 kernel, 7.6 GiB
+
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    assert schedule.memory_bytes() == 8_192_000_000
+
+    def unknown(name):
+        raise ValueError("unrecognized configuration name")
+
+    monkeypatch.setattr(os, "sysconf", unknown)
+    assert schedule.memory_bytes() is None
+
+
+def test_one_job_runs_one_cell_at_a_time():
+    running, most = [], []
+    lock = threading.Lock()
+
+    def work(i, cancel):
+        with lock:
+            running.append(i)
+            most.append(len(running))
+        time.sleep(0.03)
+        with lock:
+            running.remove(i)
+        return i
+
+    assert schedule.run(4, work) == [0, 1, 2, 3]  # the default: one at a time
+    assert schedule.run(4, work, jobs=1) == [0, 1, 2, 3]
+    assert max(most) == 1
+    most.clear()
+    assert schedule.run(4, work, jobs=0) == [0, 1, 2, 3]  # nonsense below one is one
+    assert max(most) == 1
+
+
+def test_a_cell_handed_out_after_ctrl_c_never_starts(monkeypatch):
+    """The pool may hand a queued cell to a worker before the stop reaches it (a Future that can no longer
+    be cancelled): that cell still does not begin its work."""
+    import concurrent.futures
+
+    monkeypatch.setattr(concurrent.futures.Future, "cancel", lambda self: False)  # every cancel comes too late
+    began, running = [], threading.Event()
+
+    def work(i, cancel):
+        began.append(i)
+        running.set()
+        cancel.wait(10)  # a running cell watches for the stop
+        return f"stopped {i}"
+
+    def interrupt():
+        running.wait(10)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(RunInterrupted) as stopped:
+        schedule.run(4, work, jobs=1)
+    assert began == [0] and stopped.value.done == {0: "stopped 0"}
+
+
+def test_an_error_in_one_cell_stops_the_others_and_is_raised_as_it_was():
+    """A results disk that is full: no other cell starts, the running ones are told to stop, the error goes on."""
+    began = []
+
+    def work(i, cancel):
+        began.append(i)
+        if i == 0:
+            time.sleep(0.05)
+            raise OSError(28, "No space left on device")
+        while not cancel.is_set():  # a running cell watches for the stop
+            time.sleep(0.01)
+        return f"stopped {i}"
+
+    with pytest.raises(OSError, match="No space left on device"):
+        schedule.run(6, work, jobs=2)
+    assert sorted(began)[:2] == [0, 1] and len(began) < 6
 
 
 # --- progress ----------------------------------------------------------------------------------------
@@ -409,6 +609,47 @@ def test_shard_arguments_that_make_no_sense(text):
         schedule.parse_shard(text)
     with pytest.raises(SystemExit):
         parser().parse_args(["run", "--shard", text])
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_without_timings_the_cells_are_spread_over_every_shard(count):
+    cells = many(100)
+    assert all(schedule.shard(cells, i, count) for i in range(1, count + 1))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_balanced_shards_cover_every_cell_exactly_once_even_cells_without_timings(count):
+    """The timings are the last merged results: cells added since have none and count as a guess."""
+    cells = many(17)
+    estimates = {c.id: float(10 + 7 * n) for n, c in enumerate(cells[:12])}
+    parts = [schedule.shard(cells, i, count, estimates) for i in range(1, count + 1)]
+    assert sorted(c.id for part in parts for c in part) == sorted(c.id for c in cells)
+
+
+def test_a_cell_without_timings_weighs_the_guess_when_balancing():
+    cells = many(3)
+    # 100 s, then the guess (60 s) for a new cell, then 50 s: the new one is the second longest
+    estimates = {cells[0].id: 100.0, cells[2].id: 50.0}
+    assert schedule.shard(cells, 1, 2, estimates) == [cells[0]]
+    assert schedule.shard(cells, 2, 2, estimates) == [cells[1], cells[2]]
+
+
+@pytest.mark.parametrize("text, shard", [("1/1", (1, 1)), ("1/4", (1, 4)), ("4/4", (4, 4)), (" 2 / 3 ", (2, 3))])
+def test_shard_arguments(text, shard):
+    assert schedule.parse_shard(text) == shard
+    assert parser().parse_args(["run", "--shard", text]).shard == shard
+
+
+@pytest.mark.parametrize("text, why", [
+    ("2", "'2' is not I/N, e.g. 2/4"), ("a/b", "'a/b' is not I/N, e.g. 2/4"), ("a/2", "'a/2' is not I/N, e.g. 2/4"),
+    ("1/x", "'1/x' is not I/N, e.g. 2/4"), ("-1/2", "'-1/2' is not I/N, e.g. 2/4"),
+    ("0/2", "shard 0 of 2: I must be between 1 and N"), ("3/2", "shard 3 of 2: I must be between 1 and N"),
+    ("1/0", "shard 1 of 0: I must be between 1 and N"),
+])
+def test_a_shard_argument_that_makes_no_sense_says_why(text, why, capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", f"--shard={text}"])
+    assert f"argument --shard: {why}" in capsys.readouterr().err
 
 
 def test_the_harness_part_of_the_key_names_the_files_as_cells_see_them():

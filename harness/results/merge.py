@@ -8,6 +8,7 @@ and writer only: nothing here knows about containers.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")[:40] or "host"
 
 
+def _host_names(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each host's part of a file name: its slug, cut to make room for a short hash of the host where two
+    hosts share a slug (two engines whose addresses differ past the 40th character), so neither overwrites
+    the other's record."""
+    by_slug: dict[str, set[str]] = {}
+    for record in records:
+        by_slug.setdefault(_slug(record["merged"]["host"]), set()).add(record["merged"]["host"])
+    return {host: slug if len(hosts) == 1 else f"{slug[:31]}-{hashlib.sha256(host.encode()).hexdigest()[:8]}"
+            for slug, hosts in by_slug.items() for host in hosts}
+
+
 def _file_name(record: Mapping[str, Any], field: str) -> str:
     """A record's matrix or cell id, which become a folder and file names under the merged root: a
     record (from another machine, a downloaded artifact) that would write elsewhere is refused."""
@@ -78,11 +90,12 @@ def write(records: Sequence[Mapping[str, Any]], root: Path) -> dict[str, Path]:
     folders: dict[str, Path] = {}
     for record in records:  # every name checked before anything is written
         _file_name(record, "matrix"), _file_name(record, "cell_id")
+    hosts = _host_names(records)
     for record in records:
         matrix = _file_name(record, "matrix")
         folder = folders.setdefault(matrix, Path(root) / matrix)
         merged = record["merged"]
-        name = _file_name(record, "cell_id") + (f"@{_slug(merged['host'])}" if merged["hosts"] > 1 else "")
+        name = _file_name(record, "cell_id") + (f"@{hosts[merged['host']]}" if merged["hosts"] > 1 else "")
         out = dict(record)
         log = record.get("log")
         log = log if is_safe_file_name(log) else None  # a log is a file beside its record, never a path
