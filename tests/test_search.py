@@ -174,6 +174,79 @@ def test_facts_are_read_from_real_results():
     assert known.learned(records, image="bookworm-arm64", index="wheelhouse") == []
 
 
+REPORTS = Path(__file__).parent / "data" / "report"
+
+
+def test_a_distribution_lacking_its_own_module_is_no_pair_and_the_next_failure_still_teaches():
+    """The recorded broken chain: torchao 0.1.0 has no torchao.quantization. Its own import of it (the
+    probe's, no importer) says nothing about a pair; torchtune's two failed imports say one fact."""
+    from harness.answers import known
+
+    record = json.loads((REPORTS / "bookworm-amd64__broken__chain.json").read_text())
+    assert [step["error"]["importer"] for step in record["probe"]["imports"] if step["error"]] == [
+        None, "torchtune", "torchtune"]
+    fact = known.Fact(pins=(("torchao", "0.1.0"), ("torchtune", "0.6.1")), verdict=Verdict.IMPORT_FAILED,
+                      why="torchtune 0.6.1 needs module torchao.quantization, which torchao 0.1.0 does not have",
+                      cell_id="bookworm-amd64__broken__chain")
+    assert known.from_record(record) == [fact]
+    # had torchao's own __init__ made that import, it would still be torchao alone: no pair
+    own = json.loads(json.dumps(record))
+    own["probe"]["imports"][2]["error"]["importer"] = "torchao"
+    assert known.from_record(own) == [fact]
+    # a module that no installed distribution provides pairs with nothing
+    unowned = json.loads(json.dumps(record))
+    for step in unowned["probe"]["imports"]:
+        if step["error"]:
+            step["error"]["missing_module"] = "nf4.quantization"
+    assert known.from_record(unowned) == []
+
+
+def renamed(record: dict, module: str, distribution: str) -> dict:
+    """The record as if `module` came from a distribution of another name (as `yaml` from PyYAML)."""
+    out = json.loads(json.dumps(record))
+    probe = out["probe"]
+    probe["owners"][module] = [distribution]
+    probe["distributions"][distribution] = probe["distributions"].pop(module)
+    return out
+
+
+def test_a_module_belongs_to_the_distribution_the_probe_says_owns_it():
+    from harness.answers import known
+
+    [fact] = known.from_record(renamed(recorded("0.18.0"), "torchao", "ao-nightly"))
+    assert fact.pins == (("ao-nightly", "0.18.0"), ("torchtune", "0.6.1"))
+    assert fact.why == "torchtune 0.6.1 needs module torchao.dtypes.nf4tensor, which ao-nightly 0.18.0 does not have"
+    [loss] = known.from_record(renamed(recorded("0.15.0"), "torch", "torch-nightly"))
+    assert loss.pins == (("torch-nightly", "2.13.0+cpu"), ("torchao", "0.15.0"))
+    assert loss.cell_id == recorded("0.15.0")["cell_id"] and loss.losses == 1
+
+
+def test_a_loss_pairs_with_torch_only_where_torch_is_installed_and_is_another_distribution():
+    from harness.answers import known
+
+    no_torch = recorded("0.15.0")
+    del no_torch["probe"]["distributions"]["torch"]
+    assert known.from_record(no_torch) == []
+    # torch itself losing function (torchao's message said of torch's import) pairs torch with nothing
+    itself = recorded("0.15.0")
+    imports = itself["probe"]["imports"]
+    ao = next(step for step in imports if step["module"] == "torchao")
+    next(step for step in imports if step["module"] == "torch")["messages"] = ao["messages"]
+    ao["messages"] = []
+    assert known.from_record(itself) == []
+
+
+def test_a_fact_holds_for_a_nightly_pin_and_not_for_a_version_packaging_cannot_read():
+    from harness.answers import known
+
+    nightly = known.Fact(pins=(("torch", "2.13.0.dev20261101+cpu"), ("torchao", "0.15.0")),
+                         verdict=Verdict.DEGRADED, why="w", cell_id="c")
+    assert nightly.holds_for({"torch": "2.13.0.dev20261101", "torchao": "0.15.0"})  # a pre-release, pinned
+    assert not nightly.holds_for({"torch": "2.13.0.dev20261102", "torchao": "0.15.0"})
+    # `torch===2.13.0-custom` pins a version PEP 440 cannot read: no claim that the fact holds
+    assert not nightly.holds_for({"torch": "2.13.0-custom", "torchao": "0.15.0"})
+
+
 def test_what_changed_between_two_real_results():
     from harness.model import CellResult
 
