@@ -347,7 +347,8 @@ CHAIN, OTHER = "bookworm-amd64__fixtures__chain", "bookworm-amd64__fixtures__oth
 
 
 def stepper_for(tmp_path, jobs=1, **kwargs):
-    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    (tmp_path / "house").mkdir(parents=True)  # the runner is answered from records: no wheel is needed
+    m = reader.load(write(tmp_path / "m.toml", tmp_path / "house"))
     now = [100.0]
     lines: list[str] = []
     stepper = steps.Stepper(m, None, RunOptions(run_id="r", jobs=jobs), results_dir=tmp_path / "r",
@@ -474,9 +475,16 @@ jetpack = "6.2"
 cuda = "12.6"
 [indexes.jetson]
 index_url = "http://127.0.0.1:8080/jp{jetpack_major}/cu{cuda_nodot}"
+[indexes.mirror]
+index_url = "http://127.0.0.1:8080/simple"
 [matrix]
 images = []
 timeout = 600
+[[matrix.include]]
+image = "bookworm-amd64"
+index = "mirror"
+packages = "other"
+memory = "2g"
 [[matrix.include]]
 image = "bookworm-amd64"
 index = "fixtures"
@@ -484,6 +492,11 @@ packages = "chain"
 expect = "import-failed"
 why = "a known-bad pair"
 memory = "1g"
+[[matrix.include]]
+image = "bookworm-arm64"
+index = "fixtures"
+packages = "other"
+memory = "3g"
 """
 
 
@@ -496,16 +509,17 @@ def test_a_search_builds_its_steps_on_a_cell_of_the_matrix_for_its_image(tmp_pat
 
     (tmp_path / "house").mkdir()
     m = reader.load(write(tmp_path / "m.toml", tmp_path / "house", extra=SEARCHED))
-    [declared] = m.cells
-    assert (declared.expect, declared.memory, declared.timeout) == ("import-failed", 1 << 30, 600)
+    declared = m.cells[1]
+    assert (declared.id, declared.expect, declared.memory) == ("bookworm-amd64__fixtures__chain", "import-failed",
+                                                               1 << 30)
     asked = PackageSet(name="q", requirements=("torch==2.13.0",), modules=("torch",))
     same = steps.base_for(m, image="bookworm-amd64", index="fixtures", installer="uv", packages=asked)
     assert same == dataclasses.replace(declared, packages=asked, installer="uv", expect="pass", expect_why=None)
-    other_index = steps.base_for(m, image="bookworm-amd64", index="jetson", installer="uv", packages=asked)
-    assert other_index.id == "bookworm-amd64__jetson__q__uv" and other_index.memory == 1 << 30
+    other_index = steps.base_for(m, image="bookworm-arm64", index="jetson", installer="uv", packages=asked)
+    assert other_index.id == "bookworm-arm64__jetson__q__uv" and other_index.memory == 3 << 30
     assert other_index.index.index_url == "http://127.0.0.1:8080/jp{jetpack_major}/cu{cuda_nodot}"  # no JetPack
-    fresh = steps.base_for(m, image="jp6", index="jetson", installer="pip", packages=asked)
-    assert fresh.id == "jp6__jetson__q" and (fresh.timeout, fresh.memory, fresh.expect) == (600, None, "pass")
+    fresh = steps.base_for(m, image="jp6", index="jetson", installer="uv", packages=asked)
+    assert fresh.id == "jp6__jetson__q__uv" and (fresh.timeout, fresh.memory, fresh.expect) == (600, None, "pass")
     assert fresh.image == next(i for i in m.images if i.name == "jp6") and fresh.packages == asked
     assert fresh.index.index_url == "http://127.0.0.1:8080/jp6/cu126"
     with pytest.raises(HarnessError) as image:
@@ -515,13 +529,13 @@ def test_a_search_builds_its_steps_on_a_cell_of_the_matrix_for_its_image(tmp_pat
     with pytest.raises(HarnessError) as index:
         steps.base_for(m, image="jp6", index="nightly", installer="pip", packages=asked)
     assert (str(index.value), index.value.hint) == (f"{m.source}: no index variant 'nightly'",
-                                                    "the matrix declares: fixtures, jetson")
+                                                    "the matrix declares: fixtures, jetson, mirror")
 
 
 def test_a_step_cell_expects_nothing_of_its_pins(tmp_path):
     (tmp_path / "house").mkdir()
     m = reader.load(write(tmp_path / "m.toml", tmp_path / "house", extra=SEARCHED))
-    [declared] = m.cells
+    declared = m.cells[1]
     step = steps.step_cell(declared, ["torch==2.13.0", "torchao==0.16.0"], made_by="solve", matrix=m)
     assert step.id == "bookworm-amd64__fixtures__torch-2.13.0_torchao-0.16.0"
     assert (step.expect, step.expect_why, step.memory) == ("pass", None, 1 << 30)  # the limits are the base's
@@ -555,8 +569,10 @@ def test_a_set_with_ranges_extras_or_markers_is_named_with_a_hash_of_the_whole_s
     assert extras.startswith("torch-2.13.0_uvicorn-ge0.30-")
     assert extras != steps.set_name(["torch==2.13.0", "uvicorn>=0.30"])  # the extra changes the set
     assert steps.set_name(['edgeops; python_version > "3.8"']).startswith("edgeops-")
-    # arbitrary equality is an exact pin too; its version is written safely
-    assert steps.set_name(["torch===2.13.0-Custom"]) == "torch-2.13.0-custom"
+    # arbitrary equality is an exact pin too; its version is written safely, never ending in a separator
+    assert steps.set_name(["torch===2.13.0-Custom-"]) == "torch-2.13.0-custom"
+    # one order by distribution name, whatever the case the requirement is written in
+    assert steps.ordered(["torch==2.13.0", "TorchAO==0.15.0"]) == ("torch==2.13.0", "TorchAO==0.15.0")
 
 
 def test_a_long_set_name_is_cut_to_the_limit_and_still_tells_sets_apart():
@@ -570,6 +586,10 @@ def test_a_long_set_name_is_cut_to_the_limit_and_still_tells_sets_apart():
     assert reader.NAME_RE.match(name)
     exact = "a" * (steps.NAME_MAX - len("-1.0")) + "==1.0"  # a name of exactly the limit is kept whole
     assert steps.set_name([exact]) == exact.replace("==", "-")
+    # a cut that ends on a separator drops it before the hash
+    first = "a" * (steps.NAME_MAX - 9 - len("-1.0") - 1) + "==1.0"  # its part and the "_" fill the cut
+    cut = steps.set_name([first, "b" * 10 + "==1.0"])
+    assert cut.rsplit("-", 1)[0] == first.replace("==", "-") and len(cut) == steps.NAME_MAX - 1
 
 
 # --- the search loops without containers: a stepper that answers from recorded results ------------------
