@@ -303,3 +303,16 @@ def test_the_wheels_for_other_targets_are_named_nearest_first_and_the_rest_count
     named = why.split("(")[2].split(", and")[0].split(", ")
     assert len(named) == releases.SHOWN and named[0] == "cp311-cp311-manylinux_2_28_x86_64"  # this ABI and machine
     assert all("cp311" in tag or "x86_64" in tag for tag in named)  # near misses before far ones
+
+
+def test_a_pep503_link_is_named_by_its_path_whatever_its_query_and_fragment():
+    """Links as indexes write them: bare names beside the page, a download query, an md5 fragment
+    (older pages), no fragment at all; an anchor without href is no file."""
+    page = ('<a name="top"></a>'
+            '<a href="a-1.0-py3-none-any.whl">a-1.0-py3-none-any.whl</a>'
+            '<a href="../files/a-1.1.tar.gz?download=1#sha256=ABCD">a-1.1.tar.gz</a>'
+            '<a href="https://127.0.0.1:8443/files/a-0.9.tar.gz#md5=0123">a-0.9.tar.gz</a>')
+    assert releases.parse_page(page, "text/html") == [
+        releases.Listed(name="a-1.0-py3-none-any.whl", url="a-1.0-py3-none-any.whl"),
+        releases.Listed(name="a-1.1.tar.gz", sha256="abcd", url="../files/a-1.1.tar.gz?download=1"),
+        releases.Listed(name="a-0.9.tar.gz", url="https://127.0.0.1:8443/files/a-0.9.tar.gz")]
