@@ -174,6 +174,7 @@ class Answers:
         self.requests: list = []
 
     def __call__(self, request, timeout):
+        assert timeout == releases.TIMEOUT
         self.requests.append(request)
         answer = self.answers.pop(0)
         if isinstance(answer, BaseException):
@@ -196,12 +197,20 @@ def test_an_index_page_is_asked_with_the_credentials_as_a_header_and_its_links_m
     assert request.full_url == "http://127.0.0.1:8080/simple/requests/"  # the project's normalised page
     assert request.get_header("Authorization") == "Basic " + base64.b64encode(b"me:s3cret@tok").decode()
     assert request.get_header("Accept") == releases.ACCEPT
+    assert request.get_header("User-agent") == releases.USER_AGENT  # not urllib's own
     wheel = next(item for item in listed if item.name == "requests-2.32.2-py3-none-any.whl")
     assert wheel == releases.Listed(
         name="requests-2.32.2-py3-none-any.whl", requires_python=">=3.8",
         sha256="fc06670dd0ed212426dfeb94fc1b983d917c4f9847c863f313c9dfaaffb7c23c",
         url="http://***@127.0.0.1:8080/packages/requests-2.32.2-py3-none-any.whl")  # the page's link, no secret
     assert all(item.url and "s3cret" not in item.url for item in listed)
+    # a raw "@" in the password: the host is what follows the last one
+    fetch = Answers((200, JSON, (DATA / "torchao.simple.json").read_text()))
+    listed = releases.ask_index("http://me:s3cret@tok@127.0.0.1:8080/INDEX", "torchao", fetch=fetch,
+                                sleep=pytest.fail)
+    assert fetch.requests[0].full_url == "http://127.0.0.1:8080/INDEX/torchao/"
+    assert fetch.requests[0].get_header("Authorization") == "Basic " + base64.b64encode(b"me:s3cret@tok").decode()
+    assert listed and all(item.url is None for item in listed)  # the recorded JSON page gives no links
 
 
 def test_an_index_without_the_project_lists_nothing_and_is_asked_once():
@@ -221,6 +230,9 @@ def test_a_definite_refusal_is_not_asked_again(answer, said):
         releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=pytest.fail)
     assert str(raised.value) == f"GET http://127.0.0.1:8080/simple/requests/ failed: {said}"
     assert len(fetch.requests) == 1
+    assert raised.value.hint == ("the harness lists the releases an index offers before it searches: fix the "
+                                 "network, proxy (HTTPS_PROXY, NO_PROXY) or CA bundle (SSL_CERT_FILE), or re-run "
+                                 "when the index answers")
 
 
 def test_a_refused_tls_handshake_is_not_asked_again_but_a_refused_connection_is():
@@ -236,9 +248,14 @@ def test_a_refused_tls_handshake_is_not_asked_again_but_a_refused_connection_is(
     fetch = Answers(refused, http_error(429, "Too Many Requests"), (200, JSON, '{"files": []}'))
     assert releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=waits.append) == []
     assert waits == [1.0, 2.0] and len(fetch.requests) == 3
-    fetch = Answers(http_error(502, "Bad Gateway"), refused, refused)
+    fetch = Answers(http_error(500, "Internal Server Error"), refused, refused)
     with pytest.raises(IndexUnreachable, match=r"failed: ConnectionRefusedError: \[Errno 111\] Connection refused$"):
         releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=lambda s: None)
+    timeout = TimeoutError("The read operation timed out")  # a read that stalls is not wrapped in URLError
+    fetch = Answers(timeout, timeout, timeout)
+    with pytest.raises(IndexUnreachable, match=r"failed: TimeoutError: The read operation timed out$"):
+        releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=lambda s: None)
+    assert len(fetch.requests) == 3
 
 
 def test_a_pep691_file_gives_its_hash_upload_time_and_link():
