@@ -333,3 +333,25 @@ def test_a_pep503_link_is_named_by_its_path_whatever_its_query_and_fragment():
         releases.Listed(name="a-1.0-py3-none-any.whl", url="a-1.0-py3-none-any.whl"),
         releases.Listed(name="a-1.1.tar.gz", sha256="abcd", url="../files/a-1.1.tar.gz?download=1"),
         releases.Listed(name="a-0.9.tar.gz", url="https://127.0.0.1:8443/files/a-0.9.tar.gz")]
+
+
+def test_every_reason_a_release_cannot_install_is_named_and_an_unreadable_requires_python_is_ignored():
+    python38 = Target(python=(3, 8), machine="aarch64", glibc=(2, 31))  # JetPack 5
+    listed = [releases.Listed(name="edgeops-2.0-py3-none-any.whl", requires_python=">=3.9"),
+              releases.Listed(name="edgeops-2.0-cp38-cp38-manylinux_2_17_aarch64.whl", requires_python=">=3.9"),
+              releases.Listed(name="edgeops-2.0.tar.gz", requires_python=">=3.9"),
+              # PyPI still serves specifiers packaging no longer reads; pip ignores them, so does the search
+              releases.Listed(name="edgeops-1.0-py3-none-any.whl", requires_python=">=3.6.*")]
+    offer = releases.judge("edgeops", listed, python38, ["recorded"])
+    assert offer.get("2.0").why_not(python38) == (
+        "no wheel for this target (cp38, manylinux_2_31_aarch64): wheels whose Requires-Python excludes Python 3.8 "
+        "(edgeops-2.0-py3-none-any.whl, edgeops-2.0-cp38-cp38-manylinux_2_17_aarch64.whl) and an sdist "
+        "(edgeops-2.0.tar.gz)")
+    assert offer.get("1.0").fitting == ("edgeops-1.0-py3-none-any.whl",)
+    assert [str(v) for v in offer.usable()] == ["1.0"]
+
+
+def test_a_release_candidate_is_a_pre_release_too():
+    rc = releases.Release(version=Version("2.13.0rc1"), files=("torch-2.13.0rc1-py3-none-any.whl",),
+                          fitting=("torch-2.13.0rc1-py3-none-any.whl",))
+    assert rc.why_not(X86_BOOKWORM) == "a pre-release" and rc.why_not(X86_BOOKWORM, prereleases=True) is None
