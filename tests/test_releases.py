@@ -349,6 +349,7 @@ def test_every_reason_a_release_cannot_install_is_named_and_an_unreadable_requir
         "(edgeops-2.0.tar.gz)")
     assert offer.get("1.0").fitting == ("edgeops-1.0-py3-none-any.whl",)
     assert [str(v) for v in offer.usable()] == ["1.0"]
+    assert releases.judge("EdgeOps", listed, python38, []).project == "edgeops"  # the normalised name
 
 
 def test_a_release_candidate_is_a_pre_release_too():
