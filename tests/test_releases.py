@@ -328,11 +328,13 @@ def test_a_pep503_link_is_named_by_its_path_whatever_its_query_and_fragment():
     page = ('<a name="top"></a>'
             '<a href="a-1.0-py3-none-any.whl">a-1.0-py3-none-any.whl</a>'
             '<a href="../files/a-1.1.tar.gz?download=1#sha256=ABCD">a-1.1.tar.gz</a>'
-            '<a href="https://127.0.0.1:8443/files/a-0.9.tar.gz#md5=0123">a-0.9.tar.gz</a>')
+            '<a href="https://127.0.0.1:8443/files/a-0.9.tar.gz#md5=0123">a-0.9.tar.gz</a>'
+            '<a href="../wheels/">wheels</a>')  # a folder's link: named after the folder
     assert releases.parse_page(page, "text/html") == [
         releases.Listed(name="a-1.0-py3-none-any.whl", url="a-1.0-py3-none-any.whl"),
         releases.Listed(name="a-1.1.tar.gz", sha256="abcd", url="../files/a-1.1.tar.gz?download=1"),
-        releases.Listed(name="a-0.9.tar.gz", url="https://127.0.0.1:8443/files/a-0.9.tar.gz")]
+        releases.Listed(name="a-0.9.tar.gz", url="https://127.0.0.1:8443/files/a-0.9.tar.gz"),
+        releases.Listed(name="wheels", url="../wheels/")]
 
 
 def test_every_reason_a_release_cannot_install_is_named_and_an_unreadable_requires_python_is_ignored():
