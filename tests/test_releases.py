@@ -253,8 +253,10 @@ def test_a_refused_tls_handshake_is_not_asked_again_but_a_refused_connection_is(
         releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=lambda s: None)
     timeout = TimeoutError("The read operation timed out")  # a read that stalls is not wrapped in URLError
     fetch = Answers(timeout, timeout, timeout)
-    with pytest.raises(IndexUnreachable, match=r"failed: TimeoutError: The read operation timed out$"):
-        releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=lambda s: None)
+    with pytest.raises(IndexUnreachable) as raised:
+        releases.ask_index("http://127.0.0.1:8080/INDEX/", "requests", fetch=fetch, sleep=lambda s: None)
+    assert str(raised.value) == ("GET http://127.0.0.1:8080/INDEX/requests/ failed: TimeoutError: The read "
+                                 "operation timed out")
     assert len(fetch.requests) == 3
 
 
@@ -358,3 +360,14 @@ def test_a_release_candidate_is_a_pre_release_too():
     rc = releases.Release(version=Version("2.13.0rc1"), files=("torch-2.13.0rc1-py3-none-any.whl",),
                           fitting=("torch-2.13.0rc1-py3-none-any.whl",))
     assert rc.why_not(X86_BOOKWORM) == "a pre-release" and rc.why_not(X86_BOOKWORM, prereleases=True) is None
+
+
+def test_an_index_variant_offers_what_all_its_indexes_and_folders_list(tmp_path):
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "torchao-0.99.0-py3-none-any.whl").write_text("")  # a wheel only the folder has
+    both = IndexVariant(name="both", index_url="http://127.0.0.1:8080/simple",
+                        extra_index_urls=("http://127.0.0.1:8081/extra",), find_links=(str(tmp_path / "links"),))
+    fetch = Answers((200, JSON, (DATA / "torchao.simple.json").read_text()), http_error(404, "Not Found"))
+    offer = releases.offered(both, "torchao", X86_BOOKWORM, fetch=fetch, sleep=pytest.fail)
+    assert {"0.18.0", "0.99.0"} <= {str(v) for v in offer.usable()}  # the first index's and the folder's
+    assert offer.sources == ("http://127.0.0.1:8080/simple", "http://127.0.0.1:8081/extra", "links/ (folder)")
