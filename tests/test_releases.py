@@ -371,3 +371,14 @@ def test_an_index_variant_offers_what_all_its_indexes_and_folders_list(tmp_path)
     offer = releases.offered(both, "torchao", X86_BOOKWORM, fetch=fetch, sleep=pytest.fail)
     assert {"0.18.0", "0.99.0"} <= {str(v) for v in offer.usable()}  # the first index's and the folder's
     assert offer.sources == ("http://127.0.0.1:8080/simple", "http://127.0.0.1:8081/extra", "links/ (folder)")
+
+
+def test_four_wheels_for_other_targets_are_all_named_with_none_left_to_count():
+    python38 = Target(python=(3, 8), machine="aarch64", glibc=(2, 31))
+    listed = [releases.Listed(name=f"edgeops-1.0-{tag}.whl") for tag in (
+        "cp38-cp38-win_amd64", "cp38-cp38-macosx_11_0_arm64", "cp39-cp39-manylinux_2_17_x86_64",
+        "cp38-cp38-musllinux_1_1_aarch64")]
+    why = releases.judge("edgeops", listed, python38, []).get("1.0").why_not(python38)
+    # nearest first: this ABI on this machine, then this ABI elsewhere, then another Python
+    assert why.split("other targets (")[1] == ("cp38-cp38-musllinux_1_1_aarch64, cp38-cp38-win_amd64, "
+                                               "cp38-cp38-macosx_11_0_arm64, cp39-cp39-manylinux_2_17_x86_64)")
