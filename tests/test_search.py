@@ -344,6 +344,7 @@ class Containers:
 
 
 CHAIN, OTHER = "bookworm-amd64__fixtures__chain", "bookworm-amd64__fixtures__other"  # the cells of write()
+UNUSED_BACKEND = object()  # the stepper only hands it to the runner, which Containers stands for
 
 
 def stepper_for(tmp_path, jobs=1, **kwargs):
@@ -351,7 +352,7 @@ def stepper_for(tmp_path, jobs=1, **kwargs):
     m = reader.load(write(tmp_path / "m.toml", tmp_path / "house"))
     now = [100.0]
     lines: list[str] = []
-    stepper = steps.Stepper(m, None, RunOptions(run_id="r", jobs=jobs), results_dir=tmp_path / "r",
+    stepper = steps.Stepper(m, UNUSED_BACKEND, RunOptions(run_id="r", jobs=jobs), results_dir=tmp_path / "r",
                             log=lines.append, clock=lambda: now[0], **kwargs)
     return m, stepper, lines, now
 
@@ -398,7 +399,7 @@ def test_an_outage_is_run_again_up_to_the_retries_and_says_nothing_about_the_pac
                      f"(retry {n} of 2)" for n in (1, 2) for cell in (chain, other)]
     # the runner ran each batch with the stepper's matrix, options, folder and log, and plan's predictions
     given = containers.given
-    assert (given["matrix"], given["backend"], given["options"]) == (m, None, stepper.options)
+    assert (given["matrix"], given["backend"], given["options"]) == (m, UNUSED_BACKEND, stepper.options)
     assert given["results_dir"] == tmp_path / "r" and given["log"] == lines.append
     assert given["predictions"] == {c.id: containers.predict(c) for c in (chain, other)}
     assert isinstance(given["reporter"], progress.Lines) and given["reporter"].total == 2
