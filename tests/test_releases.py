@@ -382,3 +382,37 @@ def test_four_wheels_for_other_targets_are_all_named_with_none_left_to_count():
     # nearest first: this ABI on this machine, then this ABI elsewhere, then another Python
     assert why.split("other targets (")[1] == ("cp38-cp38-musllinux_1_1_aarch64, cp38-cp38-win_amd64, "
                                                "cp38-cp38-macosx_11_0_arm64, cp39-cp39-manylinux_2_17_x86_64)")
+
+
+class Pages(http.server.BaseHTTPRequestHandler):
+    """An index whose project pages answer as some indexes do: PEP 691 JSON (its content type), or a
+    PEP 503 page with no Content-Type at all and a byte that is not UTF-8 in a link's text."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/json/"):
+            body, kind = (DATA / "torchao.simple.json").read_bytes(), JSON
+        else:
+            body, kind = b'<a href="torchao-0.99.0-py3-none-any.whl">torchao \xff</a>', None
+        self.send_response(200)
+        if kind:
+            self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_json_page_is_read_by_its_content_type_and_a_page_without_one_as_html():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        as_json = releases.offered(IndexVariant(name="j", index_url=f"{base}/json"), "torchao", X86_BOOKWORM)
+        bare = releases.offered(IndexVariant(name="b", index_url=f"{base}/bare"), "torchao", X86_BOOKWORM)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Version("0.18.0") in as_json.usable()
+    assert bare.usable() == [Version("0.99.0")]  # the byte that is not UTF-8 is replaced, not fatal
