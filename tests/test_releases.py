@@ -3,6 +3,7 @@ harness's own served index and folders, and an index that fails once or never an
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import gzip
 import http.server
@@ -162,3 +163,256 @@ def test_an_index_that_never_answers_is_an_outage_said_without_its_credentials(t
     assert "HTTP 503" in message and "/simple/torchao/" in message
     assert "s3cret-token" not in message and "***@127.0.0.1" in message
     assert raised.value.exit_code == 3
+
+
+class Answers:
+    """A `fetch` for ask_index: each call takes the next answer (a page, or an exception to raise) and
+    keeps the request it was given."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.requests: list = []
+
+    def __call__(self, request, timeout):
+        assert timeout == releases.TIMEOUT
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def http_error(code: int, reason: str):
+    from urllib.error import HTTPError
+
+    return HTTPError("http://127.0.0.1:8080/simple/requests/", code, reason, None, None)
+
+
+def test_an_index_page_is_asked_with_the_credentials_as_a_header_and_its_links_made_absolute():
+    page = (DATA / "requests.simple.html").read_text()
+    fetch = Answers((200, "text/html", page))
+    listed = releases.ask_index("http://me:s3cret%40tok@127.0.0.1:8080/simple/", "Requests", fetch=fetch,
+                                sleep=pytest.fail)
+    [request] = fetch.requests
+    assert request.full_url == "http://127.0.0.1:8080/simple/requests/"  # the project's normalised page
+    assert request.get_header("Authorization") == "Basic " + base64.b64encode(b"me:s3cret@tok").decode()
+    assert request.get_header("Accept") == releases.ACCEPT
+    assert request.get_header("User-agent") == releases.USER_AGENT  # not urllib's own
+    wheel = next(item for item in listed if item.name == "requests-2.32.2-py3-none-any.whl")
+    assert wheel == releases.Listed(
+        name="requests-2.32.2-py3-none-any.whl", requires_python=">=3.8",
+        sha256="fc06670dd0ed212426dfeb94fc1b983d917c4f9847c863f313c9dfaaffb7c23c",
+        url="http://***@127.0.0.1:8080/packages/requests-2.32.2-py3-none-any.whl")  # the page's link, no secret
+    assert all(item.url and "s3cret" not in item.url for item in listed)
+    # a raw "@" in the password: the host is what follows the last one
+    fetch = Answers((200, JSON, (DATA / "torchao.simple.json").read_text()))
+    listed = releases.ask_index("http://me:s3cret@tok@127.0.0.1:8080/INDEX", "torchao", fetch=fetch,
+                                sleep=pytest.fail)
+    assert fetch.requests[0].full_url == "http://127.0.0.1:8080/INDEX/torchao/"
+    assert fetch.requests[0].get_header("Authorization") == "Basic " + base64.b64encode(b"me:s3cret@tok").decode()
+    assert listed and all(item.url is None for item in listed)  # the recorded JSON page gives no links
+
+
+def test_an_index_without_the_project_lists_nothing_and_is_asked_once():
+    fetch = Answers(http_error(404, "Not Found"))
+    assert releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=pytest.fail) == []
+    assert len(fetch.requests) == 1
+
+
+@pytest.mark.parametrize(("answer", "said"), [
+    (http_error(401, "Unauthorized"), "HTTP 401 Unauthorized"),
+    (http_error(403, "Forbidden"), "HTTP 403 Forbidden"),
+    ((200, JSON, "<html>not JSON</html>"), "an unreadable page (Expecting value: line 1 column 1 (char 0))"),
+])
+def test_a_definite_refusal_is_not_asked_again(answer, said):
+    fetch = Answers(answer)
+    with pytest.raises(IndexUnreachable) as raised:
+        releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=pytest.fail)
+    assert str(raised.value) == f"GET http://127.0.0.1:8080/simple/requests/ failed: {said}"
+    assert len(fetch.requests) == 1
+    assert raised.value.hint == ("the harness lists the releases an index offers before it searches: fix the "
+                                 "network, proxy (HTTPS_PROXY, NO_PROXY) or CA bundle (SSL_CERT_FILE), or re-run "
+                                 "when the index answers")
+
+
+def test_a_refused_tls_handshake_is_not_asked_again_but_a_refused_connection_is():
+    import ssl
+    from urllib.error import URLError
+
+    fetch = Answers(URLError(ssl.SSLCertVerificationError(1, "certificate verify failed")))
+    with pytest.raises(IndexUnreachable, match="failed: SSLCertVerificationError: "):
+        releases.ask_index("https://127.0.0.1:8443/simple", "requests", fetch=fetch, sleep=pytest.fail)
+    assert len(fetch.requests) == 1
+    waits: list[float] = []
+    refused = URLError(ConnectionRefusedError(111, "Connection refused"))
+    fetch = Answers(refused, http_error(429, "Too Many Requests"), (200, JSON, '{"files": []}'))
+    assert releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=waits.append) == []
+    assert waits == [1.0, 2.0] and len(fetch.requests) == 3
+    fetch = Answers(http_error(500, "Internal Server Error"), refused, refused)
+    with pytest.raises(IndexUnreachable, match=r"failed: ConnectionRefusedError: \[Errno 111\] Connection refused$"):
+        releases.ask_index("http://127.0.0.1:8080/simple", "requests", fetch=fetch, sleep=lambda s: None)
+    timeout = TimeoutError("The read operation timed out")  # a read that stalls is not wrapped in URLError
+    fetch = Answers(timeout, timeout, timeout)
+    with pytest.raises(IndexUnreachable) as raised:
+        releases.ask_index("http://127.0.0.1:8080/INDEX/", "requests", fetch=fetch, sleep=lambda s: None)
+    assert str(raised.value) == ("GET http://127.0.0.1:8080/INDEX/requests/ failed: TimeoutError: The read "
+                                 "operation timed out")
+    assert len(fetch.requests) == 3
+
+
+def test_a_pep691_file_gives_its_hash_upload_time_and_link():
+    page = ('{"files": [{"filename": "a-1.0-py3-none-any.whl", "hashes": {"sha256": "ABC123"}, '
+            '"upload-time": "2026-11-26T10:00:00.000000Z", "url": "../../files/a-1.0-py3-none-any.whl"}]}')
+    assert releases.parse_page(page, JSON) == [releases.Listed(
+        name="a-1.0-py3-none-any.whl", sha256="abc123", upload_time="2026-11-26T10:00:00.000000Z",
+        url="../../files/a-1.0-py3-none-any.whl")]
+
+
+def test_a_pre_release_is_skipped_unless_the_search_asks_for_them():
+    page = releases.judge("requests", recorded("requests.simple.html"), X86_BOOKWORM, ["recorded"])
+    dev = Version("2.34.0.dev1")  # a wheel that fits, on the recorded page
+    assert page.get(dev).fitting == ("requests-2.34.0.dev1-py3-none-any.whl",)
+    assert page.get(dev).why_not(X86_BOOKWORM) == "a pre-release"
+    assert page.skipped(specifier=">=2.33") == [(dev, "a pre-release")]
+    assert dev not in page.usable(specifier=">=2.33")
+    assert dev in page.usable(specifier=">=2.33", prereleases=True)
+    assert page.skipped(specifier=">=2.33", prereleases=True) == []
+
+
+def test_the_sources_an_index_variant_consults_are_those_its_installer_does(tmp_path):
+    from pip._internal.models.index import PyPI
+
+    assert releases.sources(IndexVariant(name="default")) == ([PyPI.simple_url], [])  # pip's own default index
+    mine = IndexVariant(name="mine", index_url="http://127.0.0.1:8080/simple",
+                        extra_index_urls=("http://127.0.0.1:8081/extra",), serve=("house",), find_links=("links",))
+    assert releases.sources(mine) == (["http://127.0.0.1:8080/simple", "http://127.0.0.1:8081/extra"],
+                                      ["house", "links"])
+    assert releases.sources(IndexVariant(name="offline", no_index=True, find_links=("links",))) == ([], ["links"])
+
+
+def test_without_pip_beside_the_harness_its_default_index_cannot_be_named(monkeypatch):
+    import sys
+
+    from harness.errors import HarnessError
+
+    monkeypatch.setitem(sys.modules, "pip._internal.models.index", None)  # import fails
+    with pytest.raises(HarnessError) as raised:
+        releases.default_index_url()
+    assert str(raised.value) == ("cannot ask pip for its default index URL: pip is not installed beside the "
+                                 "harness")
+    assert raised.value.hint == "install pip in the harness's environment, or give the index variant an index_url"
+
+
+def test_a_folder_lists_its_files_and_a_missing_folder_nothing(tmp_path):
+    (tmp_path / "b-1.0-py3-none-any.whl").write_text("")
+    (tmp_path / "a-1.0.tar.gz").write_text("")
+    (tmp_path / "sub").mkdir()
+    assert releases.list_folder(tmp_path) == [releases.Listed(name="a-1.0.tar.gz"),
+                                              releases.Listed(name="b-1.0-py3-none-any.whl")]
+    assert releases.list_folder(tmp_path / "missing") == []
+    assert releases.list_folder(tmp_path / "a-1.0.tar.gz") == []  # a file is not a folder
+
+
+def test_the_wheels_for_other_targets_are_named_nearest_first_and_the_rest_counted():
+    jetpack4 = Target(python=(3, 11), machine="x86_64", glibc=(2, 27))  # Ubuntu 18.04's glibc: too old for 2.28
+    release = releases.judge("torch", recorded("torch.simple.json.gz"), jetpack4, ["recorded"]).get("2.13.0")
+    assert all(name.endswith(".whl") for name in release.files)  # one wheel per target, no sdist
+    why = release.why_not(jetpack4)
+    assert why.endswith(f", and {len(release.files) - releases.SHOWN} more)")
+    named = why.split("(")[2].split(", and")[0].split(", ")
+    assert len(named) == releases.SHOWN and named[0] == "cp311-cp311-manylinux_2_28_x86_64"  # this ABI and machine
+    assert all("cp311" in tag or "x86_64" in tag for tag in named)  # near misses before far ones
+
+
+def test_a_pep503_link_is_named_by_its_path_whatever_its_query_and_fragment():
+    """Links as indexes write them: bare names beside the page, a download query, an md5 fragment
+    (older pages), no fragment at all; an anchor without href is no file."""
+    page = ('<a name="top"></a>'
+            '<a href="a-1.0-py3-none-any.whl">a-1.0-py3-none-any.whl</a>'
+            '<a href="../files/a-1.1.tar.gz?download=1#sha256=ABCD">a-1.1.tar.gz</a>'
+            '<a href="https://127.0.0.1:8443/files/a-0.9.tar.gz#md5=0123">a-0.9.tar.gz</a>'
+            '<a href="../wheels/">wheels</a>')  # a folder's link: named after the folder
+    assert releases.parse_page(page, "text/html") == [
+        releases.Listed(name="a-1.0-py3-none-any.whl", url="a-1.0-py3-none-any.whl"),
+        releases.Listed(name="a-1.1.tar.gz", sha256="abcd", url="../files/a-1.1.tar.gz?download=1"),
+        releases.Listed(name="a-0.9.tar.gz", url="https://127.0.0.1:8443/files/a-0.9.tar.gz"),
+        releases.Listed(name="wheels", url="../wheels/")]
+
+
+def test_every_reason_a_release_cannot_install_is_named_and_an_unreadable_requires_python_is_ignored():
+    python38 = Target(python=(3, 8), machine="aarch64", glibc=(2, 31))  # JetPack 5
+    listed = [releases.Listed(name="edgeops-2.0-py3-none-any.whl", requires_python=">=3.9"),
+              releases.Listed(name="edgeops-2.0-cp38-cp38-manylinux_2_17_aarch64.whl", requires_python=">=3.9"),
+              releases.Listed(name="edgeops-2.0.tar.gz", requires_python=">=3.9"),
+              # PyPI still serves specifiers packaging no longer reads; pip ignores them, so does the search
+              releases.Listed(name="edgeops-1.0-py3-none-any.whl", requires_python=">=3.6.*")]
+    offer = releases.judge("edgeops", listed, python38, ["recorded"])
+    assert offer.get("2.0").why_not(python38) == (
+        "no wheel for this target (cp38, manylinux_2_31_aarch64): wheels whose Requires-Python excludes Python 3.8 "
+        "(edgeops-2.0-py3-none-any.whl, edgeops-2.0-cp38-cp38-manylinux_2_17_aarch64.whl) and an sdist "
+        "(edgeops-2.0.tar.gz)")
+    assert offer.get("1.0").fitting == ("edgeops-1.0-py3-none-any.whl",)
+    assert [str(v) for v in offer.usable()] == ["1.0"]
+    assert releases.judge("EdgeOps", listed, python38, []).project == "edgeops"  # the normalised name
+
+
+def test_a_release_candidate_is_a_pre_release_too():
+    rc = releases.Release(version=Version("2.13.0rc1"), files=("torch-2.13.0rc1-py3-none-any.whl",),
+                          fitting=("torch-2.13.0rc1-py3-none-any.whl",))
+    assert rc.why_not(X86_BOOKWORM) == "a pre-release" and rc.why_not(X86_BOOKWORM, prereleases=True) is None
+
+
+def test_an_index_variant_offers_what_all_its_indexes_and_folders_list(tmp_path):
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "torchao-0.99.0-py3-none-any.whl").write_text("")  # a wheel only the folder has
+    both = IndexVariant(name="both", index_url="http://127.0.0.1:8080/simple",
+                        extra_index_urls=("http://127.0.0.1:8081/extra",), find_links=(str(tmp_path / "links"),))
+    fetch = Answers((200, JSON, (DATA / "torchao.simple.json").read_text()), http_error(404, "Not Found"))
+    offer = releases.offered(both, "torchao", X86_BOOKWORM, fetch=fetch, sleep=pytest.fail)
+    assert {"0.18.0", "0.99.0"} <= {str(v) for v in offer.usable()}  # the first index's and the folder's
+    assert offer.sources == ("http://127.0.0.1:8080/simple", "http://127.0.0.1:8081/extra", "links/ (folder)")
+
+
+def test_four_wheels_for_other_targets_are_all_named_with_none_left_to_count():
+    python38 = Target(python=(3, 8), machine="aarch64", glibc=(2, 31))
+    listed = [releases.Listed(name=f"edgeops-1.0-{tag}.whl") for tag in (
+        "cp38-cp38-win_amd64", "cp38-cp38-macosx_11_0_arm64", "cp39-cp39-manylinux_2_17_x86_64",
+        "cp38-cp38-musllinux_1_1_aarch64")]
+    why = releases.judge("edgeops", listed, python38, []).get("1.0").why_not(python38)
+    # nearest first: this ABI on this machine, then this ABI elsewhere, then another Python
+    assert why.split("other targets (")[1] == ("cp38-cp38-musllinux_1_1_aarch64, cp38-cp38-win_amd64, "
+                                               "cp38-cp38-macosx_11_0_arm64, cp39-cp39-manylinux_2_17_x86_64)")
+
+
+class Pages(http.server.BaseHTTPRequestHandler):
+    """An index whose project pages answer as some indexes do: PEP 691 JSON (its content type), or a
+    PEP 503 page with no Content-Type at all and a byte that is not UTF-8 in a link's text."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/json/"):
+            body, kind = (DATA / "torchao.simple.json").read_bytes(), JSON
+        else:
+            body, kind = b'<a href="torchao-0.99.0-py3-none-any.whl">torchao \xff</a>', None
+        self.send_response(200)
+        if kind:
+            self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_json_page_is_read_by_its_content_type_and_a_page_without_one_as_html():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        as_json = releases.offered(IndexVariant(name="j", index_url=f"{base}/json"), "torchao", X86_BOOKWORM)
+        bare = releases.offered(IndexVariant(name="b", index_url=f"{base}/bare"), "torchao", X86_BOOKWORM)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Version("0.18.0") in as_json.usable()
+    assert bare.usable() == [Version("0.99.0")]  # the byte that is not UTF-8 is replaced, not fatal

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from harness.answers import bisection, steps
 from harness.cli.main import main
 from harness.matrix import reader
 from harness.model import CellResult, Verdict
+from harness.run import progress
 from harness.run.options import RunOptions
 
 
@@ -174,6 +176,79 @@ def test_facts_are_read_from_real_results():
     assert known.learned(records, image="bookworm-arm64", index="wheelhouse") == []
 
 
+REPORTS = Path(__file__).parent / "data" / "report"
+
+
+def test_a_distribution_lacking_its_own_module_is_no_pair_and_the_next_failure_still_teaches():
+    """The recorded broken chain: torchao 0.1.0 has no torchao.quantization. Its own import of it (the
+    probe's, no importer) says nothing about a pair; torchtune's two failed imports say one fact."""
+    from harness.answers import known
+
+    record = json.loads((REPORTS / "bookworm-amd64__broken__chain.json").read_text())
+    assert [step["error"]["importer"] for step in record["probe"]["imports"] if step["error"]] == [
+        None, "torchtune", "torchtune"]
+    fact = known.Fact(pins=(("torchao", "0.1.0"), ("torchtune", "0.6.1")), verdict=Verdict.IMPORT_FAILED,
+                      why="torchtune 0.6.1 needs module torchao.quantization, which torchao 0.1.0 does not have",
+                      cell_id="bookworm-amd64__broken__chain")
+    assert known.from_record(record) == [fact]
+    # had torchao's own __init__ made that import, it would still be torchao alone: no pair
+    own = json.loads(json.dumps(record))
+    own["probe"]["imports"][2]["error"]["importer"] = "torchao"
+    assert known.from_record(own) == [fact]
+    # a module that no installed distribution provides pairs with nothing
+    unowned = json.loads(json.dumps(record))
+    for step in unowned["probe"]["imports"]:
+        if step["error"]:
+            step["error"]["missing_module"] = "nf4.quantization"
+    assert known.from_record(unowned) == []
+
+
+def renamed(record: dict, module: str, distribution: str) -> dict:
+    """The record as if `module` came from a distribution of another name (as `yaml` from PyYAML)."""
+    out = json.loads(json.dumps(record))
+    probe = out["probe"]
+    probe["owners"][module] = [distribution]
+    probe["distributions"][distribution] = probe["distributions"].pop(module)
+    return out
+
+
+def test_a_module_belongs_to_the_distribution_the_probe_says_owns_it():
+    from harness.answers import known
+
+    [fact] = known.from_record(renamed(recorded("0.18.0"), "torchao", "ao-nightly"))
+    assert fact.pins == (("ao-nightly", "0.18.0"), ("torchtune", "0.6.1"))
+    assert fact.why == "torchtune 0.6.1 needs module torchao.dtypes.nf4tensor, which ao-nightly 0.18.0 does not have"
+    [loss] = known.from_record(renamed(recorded("0.15.0"), "torch", "torch-nightly"))
+    assert loss.pins == (("torch-nightly", "2.13.0+cpu"), ("torchao", "0.15.0"))
+    assert loss.cell_id == recorded("0.15.0")["cell_id"] and loss.losses == 1
+
+
+def test_a_loss_pairs_with_torch_only_where_torch_is_installed_and_is_another_distribution():
+    from harness.answers import known
+
+    no_torch = recorded("0.15.0")
+    del no_torch["probe"]["distributions"]["torch"]
+    assert known.from_record(no_torch) == []
+    # torch itself losing function (torchao's message said of torch's import) pairs torch with nothing
+    itself = recorded("0.15.0")
+    imports = itself["probe"]["imports"]
+    ao = next(step for step in imports if step["module"] == "torchao")
+    next(step for step in imports if step["module"] == "torch")["messages"] = ao["messages"]
+    ao["messages"] = []
+    assert known.from_record(itself) == []
+
+
+def test_a_fact_holds_for_a_nightly_pin_and_not_for_a_version_packaging_cannot_read():
+    from harness.answers import known
+
+    nightly = known.Fact(pins=(("torch", "2.13.0.dev20261101+cpu"), ("torchao", "0.15.0")),
+                         verdict=Verdict.DEGRADED, why="w", cell_id="c")
+    assert nightly.holds_for({"torch": "2.13.0.dev20261101", "torchao": "0.15.0"})  # a pre-release, pinned
+    assert not nightly.holds_for({"torch": "2.13.0.dev20261102", "torchao": "0.15.0"})
+    # `torch===2.13.0-custom` pins a version PEP 440 cannot read: no claim that the fact holds
+    assert not nightly.holds_for({"torch": "2.13.0-custom", "torchao": "0.15.0"})
+
+
 def test_what_changed_between_two_real_results():
     from harness.model import CellResult
 
@@ -242,6 +317,280 @@ def test_the_budget_counts_cells_run_and_seconds(tmp_path):
     [step] = stepper.run([m.cells[0]])
     assert step.result is None and step.unrun == "the budget of 60 s is spent" and step.ran == 0
     assert step.outcome() == "not run: the budget of 60 s is spent"
+
+
+class Containers:
+    """runner.run_cells for a stepper's batches, answered with recorded results (tests/data/report/) in
+    turn per cell, each as if this run had run it; and `plan`'s predictions, from recorded ones."""
+
+    def __init__(self, monkeypatch, answers: dict, predictions: dict | None = None):
+        from harness.run import runner
+
+        self.answers = {cell_id: list(names) for cell_id, names in answers.items()}
+        self.batches: list[list[str]] = []
+        self.predictions = predictions or {}
+        monkeypatch.setattr(runner, "run_cells", self.run_cells)
+        monkeypatch.setattr(runner, "predictor", lambda options, log: self.predict)
+
+    def predict(self, cell):
+        name = self.predictions.get(cell.id, "bookworm-amd64__lan__chain")
+        return json.loads((RECORDS / f"{name}.json").read_text())["prediction"]
+
+    def run_cells(self, matrix, cells, backend, options, *, results_dir, log, predictions, reporter):
+        self.batches.append([c.id for c in cells])
+        self.given = dict(matrix=matrix, backend=backend, options=options, results_dir=results_dir, log=log,
+                          predictions=predictions, reporter=reporter)
+        return [recorded_as(self.answers[c.id].pop(0), c) for c in cells]
+
+
+CHAIN, OTHER = "bookworm-amd64__fixtures__chain", "bookworm-amd64__fixtures__other"  # the cells of write()
+UNUSED_BACKEND = object()  # the stepper only hands it to the runner, which Containers stands for
+
+
+def stepper_for(tmp_path, jobs=1, **kwargs):
+    (tmp_path / "house").mkdir(parents=True)  # the runner is answered from records: no wheel is needed
+    m = reader.load(write(tmp_path / "m.toml", tmp_path / "house"))
+    now = [100.0]
+    lines: list[str] = []
+    stepper = steps.Stepper(m, UNUSED_BACKEND, RunOptions(run_id="r", jobs=jobs), results_dir=tmp_path / "r",
+                            log=lines.append, clock=lambda: now[0], **kwargs)
+    return m, stepper, lines, now
+
+
+def test_a_step_plan_says_cannot_install_is_ruled_out_before_its_container(tmp_path, monkeypatch):
+    containers = Containers(monkeypatch, {}, predictions={"bookworm-amd64__fixtures__chain":
+                                                          "bookworm-amd64__arm-only__edgeops"})
+    m, stepper, lines, _ = stepper_for(tmp_path)
+    cell = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    [step] = stepper.run([cell])
+    said = containers.predict(cell)["evidence"][0]  # uv's words for the recorded no-distribution
+    assert step.pruned == f"plan: uv cannot install it here (no-distribution): {said}"
+    assert step.outcome() == f"not run: {step.pruned}" and step.result is None and step.verdict is None
+    assert step.cell is cell and step.prediction == containers.predict(cell)
+    assert containers.batches == [] and stepper.counts() == {"ran": 0, "reused": 0, "retried": 0, "pruned": 1}
+    assert lines == ["  bookworm-amd64__fixtures__chain: ruled out by plan (no-distribution)"]
+    # a prediction without uv's words says only the outcome; each step ruled out counts
+    other = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__other")
+    monkeypatch.setattr(stepper, "_predict", lambda c: {"outcome": "conflict", "evidence": []})
+    [step] = stepper.run([other])
+    assert step.pruned == "plan: uv cannot install it here (conflict)" and stepper.pruned == 2
+
+
+def test_an_outage_is_run_again_up_to_the_retries_and_says_nothing_about_the_packages(tmp_path, monkeypatch):
+    outage, passed = "missing__lan__chain", "bookworm-amd64__lan__chain"  # image-unavailable, then a pass
+    containers = Containers(monkeypatch, {CHAIN: [outage, outage, passed], OTHER: [outage, outage, outage]})
+    m, stepper, lines, _ = stepper_for(tmp_path, retries=2, jobs=2)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # a terminal: plain lines all the same, as asked
+    chain, other = (next(c for c in m.cells if c.id == f"bookworm-amd64__fixtures__{p}") for p in ("chain", "other"))
+    got = stepper.run([chain, other, chain])  # the same cell twice is one step
+    assert [s.cell.id for s in got] == [chain.id, other.id]
+    assert containers.batches == [[chain.id, other.id]] * 3
+    fixed, down = got
+    assert (fixed.verdict, fixed.ran, fixed.judged) == (Verdict.PASS, 3, True)
+    assert fixed.unjudged == ("image-unavailable", "image-unavailable")
+    assert fixed.prediction == containers.predict(chain)
+    # the recorded pass took 3.959 s
+    assert fixed.outcome() == "pass (ran 4.0 s, after image-unavailable, image-unavailable)"
+    assert (down.verdict, down.ran, down.judged) == (None, 3, False)
+    assert down.result.verdict is Verdict.IMAGE_UNAVAILABLE and down.unjudged == ("image-unavailable",) * 3
+    assert down.outcome() == "image-unavailable (ran 0.0 s)"
+    assert stepper.counts() == {"ran": 6, "reused": 0, "retried": 4, "pruned": 0}
+    assert lines == [f"  {cell.id}: image-unavailable says nothing about the packages: running it again "
+                     f"(retry {n} of 2)" for n in (1, 2) for cell in (chain, other)]
+    # the runner ran each batch with the stepper's matrix, options, folder and log, and plan's predictions
+    given = containers.given
+    assert (given["matrix"], given["backend"], given["options"]) == (m, UNUSED_BACKEND, stepper.options)
+    assert given["results_dir"] == tmp_path / "r" and given["log"] == lines.append
+    assert given["predictions"] == {c.id: containers.predict(c) for c in (chain, other)}
+    assert isinstance(given["reporter"], progress.Lines) and given["reporter"].total == 2
+    assert given["reporter"].log == lines.append and given["reporter"].jobs == 2
+
+
+def test_a_step_that_has_not_run_says_so(tmp_path):
+    (tmp_path / "house").mkdir()
+    m = reader.load(write(tmp_path / "m.toml", tmp_path / "house"))
+    assert steps.Step(cell=m.cells[0]).outcome() == "not run"
+
+
+def test_retries_near_the_end_of_a_cell_budget_run_one_by_one_and_stop_at_the_budget(tmp_path, monkeypatch):
+    outage = "missing__lan__chain"
+    containers = Containers(monkeypatch, {CHAIN: [outage, "bookworm-amd64__lan__chain"], OTHER: [outage]})
+    m, stepper, _, _ = stepper_for(tmp_path, budget=steps.Budget(cells=3))
+    chain, other = (next(c for c in m.cells if c.id == f"bookworm-amd64__fixtures__{p}") for p in ("chain", "other"))
+    first, second = stepper.run([chain, other])
+    assert containers.batches == [[chain.id, other.id], [chain.id]]  # 2 ran; 1 left: one at a time
+    assert first.verdict is Verdict.PASS and second.unrun == "the budget of 3 cell(s) is spent"
+    assert stepper.ran == 3
+
+
+def test_a_result_this_run_reused_costs_nothing(tmp_path, monkeypatch):
+    Containers(monkeypatch, {CHAIN: ["bookworm-amd64__skipping__ao"]})
+    m, stepper, _, now = stepper_for(tmp_path)
+    cell = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    from harness.run import runner
+
+    fresh = runner.run_cells
+
+    def reusing(*args, **kwargs):  # the result cache answered: the runner marks the record reused by this run
+        return [dataclasses.replace(r, reused={"by_run": "r", "why": "inputs unchanged"})
+                for r in fresh(*args, **kwargs)]
+
+    monkeypatch.setattr(runner, "run_cells", reusing)
+    now[0] += 7
+    [step] = stepper.run([cell])
+    assert (step.reused, step.ran, step.verdict) == (True, 0, Verdict.DEGRADED)
+    assert step.outcome() == "degraded (reused)"
+    assert stepper.counts() == {"ran": 0, "reused": 1, "retried": 0, "pruned": 0}
+    assert stepper.counts_text() == ("0 cell(s) run, 1 reused from earlier results, 0 retried after an "
+                                     "infrastructure verdict, 0 ruled out by plan before a container started; 7 s")
+
+
+def test_near_the_end_of_a_cell_budget_steps_run_one_by_one_and_the_rest_say_why_not(tmp_path, monkeypatch):
+    containers = Containers(monkeypatch, {CHAIN: ["bookworm-amd64__lan__chain"]})
+    m, stepper, _, _ = stepper_for(tmp_path, budget=steps.Budget(cells=1))
+    chain, other = (next(c for c in m.cells if c.id == f"bookworm-amd64__fixtures__{p}") for p in ("chain", "other"))
+    first, second = stepper.run([chain, other])
+    assert containers.batches == [[chain.id]]
+    assert first.verdict is Verdict.PASS and second.unrun == "the budget of 1 cell(s) is spent"
+    # a budget that covers every step runs them together
+    _, roomy, _, _ = stepper_for(tmp_path / "roomy", budget=steps.Budget(cells=2))
+    containers = Containers(monkeypatch, {CHAIN: ["bookworm-amd64__lan__chain"],
+                                          OTHER: ["bookworm-amd64__lan__chain"]})
+    assert [s.verdict for s in roomy.run([chain, other])] == [Verdict.PASS, Verdict.PASS]
+    assert containers.batches == [[chain.id, other.id]]
+
+
+def test_a_search_without_plan_is_refused(tmp_path):
+    from harness.errors import HarnessError
+
+    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    with pytest.raises(HarnessError, match="a search needs `plan`"):
+        steps.Stepper(m, None, RunOptions(run_id="r", plan=False), results_dir=tmp_path / "r", log=lambda _: None)
+
+
+SEARCHED = """
+[images.jp6]
+local_build = "debian-bookworm"
+platform = "linux/arm64"
+jetpack = "6.2"
+cuda = "12.6"
+[indexes.jetson]
+index_url = "http://127.0.0.1:8080/jp{jetpack_major}/cu{cuda_nodot}"
+[indexes.mirror]
+index_url = "http://127.0.0.1:8080/simple"
+[matrix]
+images = []
+timeout = 600
+[[matrix.include]]
+image = "bookworm-amd64"
+index = "mirror"
+packages = "other"
+memory = "2g"
+[[matrix.include]]
+image = "bookworm-amd64"
+index = "fixtures"
+packages = "chain"
+expect = "import-failed"
+why = "a known-bad pair"
+memory = "1g"
+[[matrix.include]]
+image = "bookworm-arm64"
+index = "fixtures"
+packages = "other"
+memory = "3g"
+"""
+
+
+def test_a_search_builds_its_steps_on_a_cell_of_the_matrix_for_its_image(tmp_path):
+    """The base keeps a declared cell's limits (the same image and index variant, else the same image),
+    takes the search's packages and installer, expects nothing; an image no cell uses gets a fresh cell
+    with the matrix's timeout. The index variant is filled for the image either way."""
+    from harness.errors import HarnessError
+    from harness.model import PackageSet
+
+    (tmp_path / "house").mkdir()
+    m = reader.load(write(tmp_path / "m.toml", tmp_path / "house", extra=SEARCHED))
+    declared = m.cells[1]
+    assert (declared.id, declared.expect, declared.memory) == ("bookworm-amd64__fixtures__chain", "import-failed",
+                                                               1 << 30)
+    asked = PackageSet(name="q", requirements=("torch==2.13.0",), modules=("torch",))
+    same = steps.base_for(m, image="bookworm-amd64", index="fixtures", installer="uv", packages=asked)
+    assert same == dataclasses.replace(declared, packages=asked, installer="uv", expect="pass", expect_why=None)
+    other_index = steps.base_for(m, image="bookworm-arm64", index="jetson", installer="uv", packages=asked)
+    assert other_index.id == "bookworm-arm64__jetson__q__uv" and other_index.memory == 3 << 30
+    assert other_index.index.index_url == "http://127.0.0.1:8080/jp{jetpack_major}/cu{cuda_nodot}"  # no JetPack
+    fresh = steps.base_for(m, image="jp6", index="jetson", installer="uv", packages=asked)
+    assert fresh.id == "jp6__jetson__q__uv" and (fresh.timeout, fresh.memory, fresh.expect) == (600, None, "pass")
+    assert fresh.image == next(i for i in m.images if i.name == "jp6") and fresh.packages == asked
+    assert fresh.index.index_url == "http://127.0.0.1:8080/jp6/cu126"
+    with pytest.raises(HarnessError) as image:
+        steps.base_for(m, image="jammy", index="fixtures", installer="pip", packages=asked)
+    assert (str(image.value), image.value.hint) == (f"{m.source}: no image 'jammy'",
+                                                    "the matrix declares: bookworm-amd64, bookworm-arm64, jp6")
+    with pytest.raises(HarnessError) as index:
+        steps.base_for(m, image="jp6", index="nightly", installer="pip", packages=asked)
+    assert (str(index.value), index.value.hint) == (f"{m.source}: no index variant 'nightly'",
+                                                    "the matrix declares: fixtures, jetson, mirror")
+
+
+def test_a_step_cell_expects_nothing_of_its_pins(tmp_path):
+    (tmp_path / "house").mkdir()
+    m = reader.load(write(tmp_path / "m.toml", tmp_path / "house", extra=SEARCHED))
+    declared = m.cells[1]
+    step = steps.step_cell(declared, ["torch==2.13.0", "torchao==0.16.0"], made_by="solve", matrix=m)
+    assert step.id == "bookworm-amd64__fixtures__torch-2.13.0_torchao-0.16.0"
+    assert (step.expect, step.expect_why, step.memory) == ("pass", None, 1 << 30)  # the limits are the base's
+
+
+def test_without_uv_a_search_is_refused_saying_what_to_install(tmp_path, monkeypatch):
+    from harness import installers
+    from harness.errors import HarnessError
+
+    def missing():
+        raise HarnessError("uv is not installed in this environment")
+
+    monkeypatch.setattr(installers, "uv_binary", missing)
+    (tmp_path / "house").mkdir()
+    m = reader.load(write(tmp_path / "m.toml", tmp_path / "house"))
+    said: list[str] = []
+    with pytest.raises(HarnessError) as refused:
+        steps.Stepper(m, None, RunOptions(run_id="r"), results_dir=tmp_path / "r", log=said.append)
+    assert said == ["note: no plan stored with the results: uv is not installed in this environment"]
+    assert refused.value.lines() == [
+        "ERROR a search needs `plan` (uv) to predict each step before its container starts",
+        "  hint: install uv (a dependency of the harness) and do not pass --no-plan"]
+
+
+def test_a_set_with_ranges_extras_or_markers_is_named_with_a_hash_of_the_whole_set():
+    ranged = steps.set_name(["torchao~=0.15.0", "torch!=2.12.0", "numpy<2", "scipy>1.10", "pandas<=2.2"])
+    name, digest = ranged.rsplit("-", 1)
+    assert name == "numpy-lt2_pandas-le2.2_scipy-gt1.10_torch-ne2.12.0_torchao-compat0.15.0"
+    assert len(digest) == 8 and int(digest, 16) >= 0
+    extras = steps.set_name(["torch==2.13.0", "uvicorn[standard]>=0.30"])
+    assert extras.startswith("torch-2.13.0_uvicorn-ge0.30-")
+    assert extras != steps.set_name(["torch==2.13.0", "uvicorn>=0.30"])  # the extra changes the set
+    assert steps.set_name(['edgeops; python_version > "3.8"']).startswith("edgeops-")
+    # arbitrary equality is an exact pin too; its version is written safely, never ending in a separator
+    assert steps.set_name(["torch===2.13.0-Custom-"]) == "torch-2.13.0-custom"
+    # one order by distribution name, whatever the case the requirement is written in
+    assert steps.ordered(["torch==2.13.0", "TorchAO==0.15.0"]) == ("torch==2.13.0", "TorchAO==0.15.0")
+
+
+def test_a_long_set_name_is_cut_to_the_limit_and_still_tells_sets_apart():
+    pins = ["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1", "torchvision==0.28.0", "torchaudio==2.13.0",
+            "numpy==2.3.4"]
+    whole = "numpy-2.3.4_torch-2.13.0_torchao-0.15.0_torchaudio-2.13.0_torchtune-0.6.1_torchvision-0.28.0"
+    name = steps.set_name(pins)
+    assert len(whole) > steps.NAME_MAX and len(name) == steps.NAME_MAX
+    assert name.startswith(whole[:steps.NAME_MAX - 9].rstrip("_-.") + "-")
+    assert name != steps.set_name([*pins[:-1], "numpy==2.3.5"])  # past the cut, the hash tells them apart
+    assert reader.NAME_RE.match(name)
+    exact = "a" * (steps.NAME_MAX - len("-1.0")) + "==1.0"  # a name of exactly the limit is kept whole
+    assert steps.set_name([exact]) == exact.replace("==", "-")
+    # a cut that ends on a separator drops it before the hash
+    first = "a" * (steps.NAME_MAX - 9 - len("-1.0") - 1) + "==1.0"  # its part and the "_" fill the cut
+    cut = steps.set_name([first, "b" * 10 + "==1.0"])
+    assert cut.rsplit("-", 1)[0] == first.replace("==", "-") and len(cut) == steps.NAME_MAX - 1
 
 
 # --- the search loops without containers: a stepper that answers from recorded results ------------------
