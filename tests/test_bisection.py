@@ -1,0 +1,259 @@
+"""`bisect` without containers (harness.answers.bisection): the search over the releases that install here,
+the answer a person reads and its JSON, and the ways a search ends without an answer (a budget spent, a
+step plan rules out, a step that cannot be judged, an end that decides nothing). The steps get recorded
+results (tests/data/report/) through test_search's `Recorded` stepper."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from packaging.version import Version
+from test_search import BROKEN, PASSED, Recorded, recorded, recorded_as, write
+from wheels import bisect_releases
+
+from harness.answers import bisection, steps
+from harness.errors import HarnessError
+from harness.matrix import reader
+from harness.model import CellResult, Verdict
+
+V = Version
+OUTAGE = "missing__lan__chain"  # a recorded image-unavailable: an infrastructure verdict
+
+
+@pytest.fixture
+def chain_and_offer(tmp_path):
+    """The chain cell (torch==2.13.0, torchao==0.15.0, torchtune==0.6.1) and what its index offers of torchao:
+    0.15.0, 0.16.0, 0.17.0, 0.18.0, 0.19.0, and 0.16.1 with a wheel for Windows only."""
+    from harness.plan import releases
+    from harness.plan.target import Target
+
+    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    return chain, releases.offered(chain.index, "torchao", Target(python=(3, 11), machine="x86_64", glibc=(2, 36)))
+
+
+def broken_from(first: str):
+    return lambda pins: BROKEN if V(pins["torchao"]) >= V(first) else PASSED
+
+
+def step_id(torchao: str) -> str:
+    return f"bookworm-amd64__fixtures__torch-2.13.0_torchao-{torchao}_torchtune-0.6.1"
+
+
+class Budgeted(Recorded):
+    """A stepper whose budget of cells runs out, whose plan refuses some pins, and whose cells for some pins end
+    with an outage after every retry."""
+
+    def __init__(self, outcome, *, cells=None, refuse=(), outage=()):
+        super().__init__(outcome)
+        self.cells, self.refused, self.outage = cells, set(refuse), set(outage)
+
+    def spent(self):
+        return f"the budget of {self.cells} cell(s) is spent" if self.cells is not None and self.ran >= self.cells \
+            else None
+
+    def run(self, cells):
+        out = []
+        for cell in cells:
+            at = self.pins(cell)["torchao"]
+            if at in self.refused:
+                out.append(steps.Step(cell=cell, pruned="plan: uv cannot install it here (conflict)"))
+            elif at in self.outage:
+                self.ran += 3
+                out.append(steps.Step(cell=cell, result=recorded_as(OUTAGE, cell), ran=3,
+                                      unjudged=("image-unavailable",) * 3))
+            else:
+                out += super().run([cell])
+        return out
+
+
+def ask(chain, good: str, bad: str, **kw) -> bisection.Question:
+    return bisection.Question(base=chain, package="torchao", good=V(good), bad=V(bad), **kw)
+
+
+def test_the_answer_names_the_first_bad_release_what_changed_and_every_step(chain_and_offer):
+    chain, offer = chain_and_offer
+    stepper = Recorded(broken_from("0.17.0"))
+    said = []
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, stepper, log=said.append)
+    # both ends, then the middle of 0.16.0, 0.17.0, 0.18.0 (0.16.1 has no wheel here), then 0.16.0
+    assert [v for v, _ in got.tried] == [V("0.15.0"), V("0.19.0"), V("0.17.0"), V("0.16.0")]
+    assert "  skipped torchao 0.16.1: no wheel for this target (cp311, manylinux_2_36_x86_64): wheels for other " \
+           "targets (py3-none-win_amd64)" in said
+    broken = recorded_as(BROKEN, chain)
+    assert got.lines() == [
+        "First bad release: torchao 0.17.0 (import-failed); last good: torchao 0.16.0 (pass)",
+        f"  because: {bisection.finding(broken.hint)}",
+        "  (bad: anything but pass; other pins as in chain: torch==2.13.0, torchtune==0.6.1)",
+        "What changed from torchao 0.16.0 to 0.17.0:",
+        *[f"  {line}" for line in got.changed],
+        "Releases in the range not tried:",
+        "  torchao 0.16.1: no wheel for this target (cp311, manylinux_2_36_x86_64): wheels for other targets "
+        "(py3-none-win_amd64)",
+        "Steps:",  # in version order, each with its outcome and its cell
+        f"  torchao 0.15.0: pass (ran 4.0 s) — {step_id('0.15.0')}",
+        f"  torchao 0.16.0: pass (ran 4.0 s) — {step_id('0.16.0')}",
+        f"  torchao 0.17.0: import-failed (ran 4.0 s) — {step_id('0.17.0')}",
+        f"  torchao 0.19.0: import-failed (ran 4.0 s) — {step_id('0.19.0')}",
+        "Cells: 4 cell(s) run",
+    ]
+    # what changed: the recorded pass had torchao 0.18.0 installed and its check passed; the failure had 0.1.0
+    # and ran no check
+    assert got.changed[:3] == ("verdict: pass → import-failed", "installed: torchao 0.18.0 → 0.1.0",
+                               "checks: chain_check.py passed → not run")
+    assert got.changed[3:] == (*[f"now: {e}" for e in broken.evidence], f"hint: {broken.hint}")
+
+
+def test_the_answer_as_json_says_the_same(chain_and_offer):
+    chain, offer = chain_and_offer
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Recorded(broken_from("0.17.0")), log=lambda _: None)
+    data = got.to_json()
+    assert {k: data[k] for k in ("package", "good", "bad", "fixing", "first", "last", "none", "narrowed", "run_id")} \
+        == {"package": "torchao", "good": "0.15.0", "bad": "0.19.0", "fixing": False, "first": "0.17.0",
+            "last": "0.16.0", "none": None, "narrowed": [], "run_id": "r1"}
+    assert data["because"] == got.because and data["changed"] == list(got.changed)
+    assert list(data["skipped"]) == ["0.16.1"] and data["skipped"]["0.16.1"].startswith("no wheel for this target")
+    assert data["counts"] == {"ran": 4, "reused": 0, "retried": 0, "pruned": 0}
+    assert data["steps"] == {
+        "0.15.0": {"cell_id": step_id("0.15.0"), "outcome": "pass (ran 4.0 s)", "verdict": "pass"},
+        "0.19.0": {"cell_id": step_id("0.19.0"), "outcome": "import-failed (ran 4.0 s)", "verdict": "import-failed"},
+        "0.17.0": {"cell_id": step_id("0.17.0"), "outcome": "import-failed (ran 4.0 s)", "verdict": "import-failed"},
+        "0.16.0": {"cell_id": step_id("0.16.0"), "outcome": "pass (ran 4.0 s)", "verdict": "pass"},
+    }
+
+
+def test_a_spent_budget_says_which_releases_the_first_bad_one_is_among(chain_and_offer):
+    chain, offer = chain_and_offer
+    stepper = Budgeted(broken_from("0.17.0"), cells=3)
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, stepper, log=lambda _: None)
+    # the ends and 0.17.0 (bad) ran; 0.16.0 is left between the last good and the first known bad
+    assert (got.first, got.last, got.exit_code) == (None, V("0.15.0"), 1)
+    assert got.none == "the budget of 3 cell(s) is spent with 1 release(s) left between torchao 0.15.0 and 0.17.0"
+    assert got.narrowed == (V("0.16.0"), V("0.17.0"))
+    assert got.lines()[:2] == [f"No answer: {got.none}",
+                               "  the first bad release is one of: torchao 0.16.0, torchao 0.17.0"]
+    assert got.to_json()["narrowed"] == ["0.16.0", "0.17.0"] and got.to_json()["first"] is None
+
+
+def test_looking_for_a_fix_a_spent_budget_names_the_releases_the_fix_is_among(chain_and_offer):
+    chain, offer = chain_and_offer
+    fixed_from = lambda pins: PASSED if V(pins["torchao"]) >= V("0.18.0") else BROKEN  # noqa: E731
+    got = bisection.bisect(ask(chain, "0.19.0", "0.15.0"), offer, Budgeted(fixed_from, cells=3), log=lambda _: None)
+    # 0.17.0 is still bad: the fix is 0.18.0 or 0.19.0
+    assert got.none.startswith("the budget of 3 cell(s) is spent with 1 release(s) left between torchao 0.17.0 and "
+                               "0.19.0")
+    assert got.lines()[1] == "  the first fixed release is one of: torchao 0.18.0, torchao 0.19.0"
+    assert got.lines()[2].startswith("  (bad: anything but pass; ")
+
+
+def test_a_step_the_budget_stops_before_it_runs_ends_the_search_with_what_is_left(chain_and_offer):
+    chain, offer = chain_and_offer
+
+    class Stops(Recorded):
+        def run(self, cells):
+            if self.ran >= 2:  # the seconds ran out while the ends ran
+                return [steps.Step(cell=c, unrun="the budget of 60 s is spent") for c in cells]
+            return super().run(cells)
+
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Stops(broken_from("0.17.0")), log=lambda _: None)
+    assert got.none == "the budget of 60 s is spent with 3 release(s) left between torchao 0.15.0 and 0.19.0"
+    assert got.narrowed == (V("0.16.0"), V("0.17.0"), V("0.18.0"), V("0.19.0")) and got.last == V("0.15.0")
+    assert got.exit_code == 1
+
+
+def test_a_release_plan_rules_out_is_skipped_and_said_and_the_search_goes_on(chain_and_offer):
+    chain, offer = chain_and_offer
+    stepper = Budgeted(broken_from("0.17.0"), refuse={"0.17.0"})
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, stepper, log=lambda _: None)
+    # 0.17.0 cannot install here: among those that can, 0.18.0 is the first bad one
+    assert (got.first, got.last, got.none) == (V("0.18.0"), V("0.16.0"), None)
+    assert dict(got.skipped)[V("0.17.0")] == "plan: uv cannot install it here (conflict)"
+    assert "  torchao 0.17.0: plan: uv cannot install it here (conflict)" in got.lines()
+    assert f"  torchao 0.17.0: not run: plan: uv cannot install it here (conflict) — {step_id('0.17.0')}" \
+        in got.lines()
+
+
+def test_a_release_that_cannot_be_judged_where_the_answer_may_lie_narrows_the_answer(chain_and_offer):
+    chain, offer = chain_and_offer
+    stepper = Budgeted(broken_from("0.17.0"), outage={"0.17.0"})
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, stepper, log=lambda _: None)
+    # 0.16.0 passes and 0.18.0 fails: the first bad is 0.17.0 or 0.18.0, and 0.17.0 could not be judged
+    assert got.first is None and got.exit_code == 1
+    assert got.none == "1 release(s) between torchao 0.16.0 and 0.18.0 could not be judged"
+    assert (got.narrowed, got.last) == ((V("0.17.0"), V("0.18.0")), V("0.16.0"))
+    assert dict(got.skipped)[V("0.17.0")] == "could not be judged (image-unavailable, image-unavailable, " \
+                                             "image-unavailable)"
+
+
+def test_an_end_that_cannot_be_judged_or_does_not_differ_leaves_nothing_to_bisect(chain_and_offer):
+    chain, offer = chain_and_offer
+    down = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Budgeted(broken_from("0.17.0"), outage={"0.15.0"}),
+                            log=lambda _: None)
+    assert down.none == ("torchao 0.15.0 could not be judged (image-unavailable, image-unavailable, "
+                         "image-unavailable): its verdict decides what bad means")
+    assert [v for v, _ in down.tried] == [V("0.15.0"), V("0.19.0")] and down.exit_code == 1
+    ruled = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Budgeted(broken_from("0.17.0"), refuse={"0.19.0"}),
+                             log=lambda _: None)
+    assert ruled.none.startswith("torchao 0.19.0 could not be judged (plan: uv cannot install it here (conflict))")
+    named = ask(chain, "0.15.0", "0.19.0", bad_verdicts=frozenset({Verdict.PASS}))
+    upside_down = bisection.bisect(named, offer, Recorded(broken_from("0.17.0")), log=lambda _: None)
+    assert upside_down.none == "the good end torchao 0.15.0 is pass, which counts as bad"
+    assert upside_down.lines()[:2] == [f"No answer: {upside_down.none}",
+                                       "  (bad: pass; other pins as in chain: torch==2.13.0, torchtune==0.6.1)"]
+
+
+def test_the_bad_verdicts_named_are_what_bad_means():
+    q = bisection.Question(base=None, package="torchao", good=V("0.15.0"), bad=V("0.18.0"),
+                           bad_verdicts=frozenset({Verdict.IMPORT_FAILED, Verdict.CRASHED}))
+    assert q.bad_text(Verdict.PASS) == "crashed or import-failed"
+    plain = dataclasses.replace(q, bad_verdicts=frozenset())
+    assert plain.bad_text(Verdict.PASS) == "anything but pass"
+    assert plain.bad_text(Verdict.DEGRADED) == "anything but degraded (or better)"
+    assert plain.bad_text(None) == "a verdict other than the good end's"
+
+
+def test_a_step_pins_the_package_and_keeps_its_extras_and_marker(chain_and_offer):
+    chain, _ = chain_and_offer
+    packages = dataclasses.replace(chain.packages, requirements=(
+        "torch==2.13.0", "TorchAO[dev,cpu]>=0.15; python_version >= '3.9'", "torchtune==0.6.1"))
+    base = dataclasses.replace(chain, packages=packages)
+    assert bisection.pinned(base, "torchao", V("0.17.0")) == (
+        "torch==2.13.0", 'TorchAO[cpu,dev]==0.17.0; python_version >= "3.9"', "torchtune==0.6.1")
+    with pytest.raises(HarnessError) as refused:
+        bisection.pinned(base, "numpy", V("2.0"))
+    assert str(refused.value) == "package set 'chain' does not require numpy"
+    assert refused.value.hint == ("its requirements: torch==2.13.0, TorchAO[dev,cpu]>=0.15; python_version >= '3.9', "
+                                  "torchtune==0.6.1; bisect one of them, or add it to the set")
+
+
+def test_what_changed_when_the_install_failed_before_the_probe_comes_from_the_installer(chain_and_offer):
+    chain, _ = chain_and_offer
+    passed, broken = recorded_as(PASSED, chain), recorded_as(BROKEN, chain)
+    no_probe = dataclasses.replace(broken, probe=None)  # the installer's items are all that says what was installed
+    assert bisection.changes(passed, no_probe)[1] == "installed: torchao 0.18.0 → 0.1.0"
+    assert bisection.changes(passed, broken)[1] == "installed: torchao 0.18.0 → 0.1.0"  # the probe says the same
+    nothing = dataclasses.replace(broken, probe=None, install=None)
+    assert bisection.changes(passed, nothing)[1] == ("installed: torch 2.13.0 → not installed, torchao 0.18.0 → not "
+                                                     "installed, torchtune 0.6.1 → not installed")
+    assert bisection.changes(nothing, passed)[1].startswith("installed: torch not installed → 2.13.0, ")
+
+
+def test_what_changed_quotes_a_few_evidence_lines_each_way_and_counts_the_rest(chain_and_offer):
+    chain, _ = chain_and_offer
+    passed = recorded_as(PASSED, chain)
+    other = CellResult.from_json(recorded("0.18.0"))
+    # a failure with the evidence of two real failures: six lines
+    worse = dataclasses.replace(recorded_as(BROKEN, chain), evidence=(*recorded_as(BROKEN, chain).evidence,
+                                                                       *other.evidence))
+    assert len(worse.evidence) == 6
+    there = bisection.changes(passed, worse)
+    assert [line for line in there if line.startswith("now: ")] == [
+        *[f"now: {e}" for e in worse.evidence[:4]], "now: … and 2 more line(s)"]
+    back = bisection.changes(worse, passed)
+    assert [line for line in back if line.startswith("no longer: ")] == [
+        *[f"no longer: {e}" for e in worse.evidence[:4]], "no longer: … and 2 more line(s)"]
+    assert not any(line.startswith("hint:") for line in back)  # the pass has no hint to quote
+    same_hint = bisection.changes(recorded_as(BROKEN, chain), worse)
+    assert [line for line in same_hint if line.startswith("hint:")] == []  # the hint did not change
+    assert [line for line in same_hint if line.startswith("now: ")] == [f"now: {e}" for e in other.evidence]
