@@ -1,0 +1,285 @@
+"""`solve` without containers (harness.answers.solve): which releases it tries, what rules a set out before a
+cell (plan, known facts), how a set is ranked against the best found, where the search stops, and the answer
+a person reads: its lines, its JSON and the block for the matrix. The steps get recorded results
+(tests/data/report/) through test_search's `Recorded` stepper."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from test_search import BROKEN, DEGRADED, PASSED, Recorded, recorded, recorded_as, write
+from wheels import bisect_releases, solve_releases
+
+from harness.answers import known, solve
+from harness.errors import HarnessError
+from harness.matrix import reader
+from harness.matrix.reader import tomllib  # tomli on Python 3.10
+from harness.model import CellResult
+from harness.plan import releases
+from harness.plan.target import Target
+
+TARGET = Target(python=(3, 11), machine="x86_64", glibc=(2, 36))
+CHAIN = ("torch", "torchao", "torchtune")
+
+
+@pytest.fixture
+def house(tmp_path):
+    """torch 2.12.0 and 2.13.0; torchao 0.15.0 to 0.19.0; torchtune 0.6.0, 0.6.1 and 0.7.0 (wheels.solve_releases);
+    the matrix's chain cell, and what its index offers of each."""
+    m = reader.load(write(tmp_path / "m.toml", solve_releases(tmp_path / "house"),
+                          requirements='["torch", "torchao", "torchtune"]'))
+    base = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    return m, base, {n: releases.offered(base.index, n, TARGET) for n in CHAIN}
+
+
+class Budgeted(Recorded):
+    """A stepper with a budget of cells, and cells for some pins that end with an outage after every retry."""
+
+    def __init__(self, outcome, *, cells=None, refuse=lambda pins: False, outage=lambda pins: False):
+        super().__init__(outcome, refuse)
+        self.cells, self.outage = cells, outage
+
+    def spent(self):
+        return f"the budget of {self.cells} cell(s) is spent" if self.cells is not None and self.ran >= self.cells \
+            else None
+
+    def run(self, cells):
+        out = []
+        for cell in cells:
+            if self.outage(self.pins(cell)):
+                self.ran += 1
+                out.append(solve.steps.Step(cell=cell, result=recorded_as("missing__lan__chain", cell), ran=1,
+                                            unjudged=("image-unavailable", "image-unavailable")))
+            else:
+                out += super().run([cell])
+        return out
+
+
+def step_id(torch: str, torchao: str, torchtune: str, suffix: str = "") -> str:
+    return f"bookworm-amd64__fixtures__torch-{torch}_torchao-{torchao}_torchtune-{torchtune}{suffix}"
+
+
+def test_the_answer_names_the_set_why_each_newer_one_lost_and_a_block_the_matrix_reads_back(house, tmp_path):
+    m, base, offers = house
+    uv = dataclasses.replace(base, installer="uv")
+    stepper = Recorded(lambda pins: DEGRADED, refuse=lambda pins: pins["torchtune"] == "0.7.0")
+    got = solve.solve(uv, ["torch==2.13.0", "torchao<0.16", "torchtune"], offers, stepper, log=lambda _: None)
+    why = "torchao 0.15.0 skipped its C++ extensions with torch 2.13.0"  # the finding of bookworm-amd64__skipping__ao
+    best = step_id("2.13.0", "0.15.0", "0.6.1", "__uv")
+    assert got.lines() == [
+        f"Newest working set: torch 2.13.0, torchao 0.15.0, torchtune 0.6.1 — degraded with 1 loss(es): {why}",
+        "  no set passes on this target: every set was decided",
+        "Older sets tried while looking for a pass:",
+        "  torch 2.13.0, torchao 0.15.0, torchtune 0.6.0: cannot beat torch 2.13.0, torchao 0.15.0, torchtune 0.6.1 "
+        f"(degraded, 1 loss(es)): known: {why} (learned from {best})",
+        "Skipped torchtune 0.7.0: plan: cannot install here with torch==2.13.0, torchao<0.16 (conflict)",
+        "For the matrix:",
+        *["  " + line if line else "" for line in got.block().splitlines()],
+        "Cells: 1 cell(s) run",
+    ]
+    block = tomllib.loads(got.block())
+    name = "torch-2.13.0_torchao-0.15.0_torchtune-0.6.1"
+    assert block["packages"] == {name: {"requirements": ["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"],
+                                        "modules": list(base.packages.modules)}}
+    assert block["matrix"]["include"] == [{"image": "bookworm-amd64", "index": "fixtures", "packages": name,
+                                           "installer": "uv", "expect": "degraded", "why": why}]
+    # pasted into the matrix, it declares the very cell solve ran, expecting its verdict: a run reuses its result
+    pasted = tmp_path / "pasted.toml"
+    pasted.write_text(Path(m.source).read_text() + "\n" + got.block() + "\n")
+    [cell] = [c for c in reader.load(pasted).cells if c.id == best]
+    assert (cell.expect, cell.expect_why, cell.packages.requirements) == ("degraded", why, got.best.pins)
+
+
+def test_the_answer_as_json(house):
+    _, base, offers = house
+    stepper = Recorded(lambda pins: DEGRADED if pins["torch"] == "2.13.0" else PASSED)
+    got = solve.solve(base, ["torch", "torchao<0.16", "torchtune==0.6.1"], offers, stepper, log=lambda _: None)
+    newer, best = step_id("2.13.0", "0.15.0", "0.6.1"), step_id("2.12.0", "0.15.0", "0.6.1")
+    assert got.to_json() == {
+        "names": ["torch", "torchao", "torchtune"], "best": ["torch==2.12.0", "torchao==0.15.0", "torchtune==0.6.1"],
+        "verdict": "pass", "cell_id": best,
+        "decided": [{"pins": ["torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1"], "cell_id": newer,
+                     "rejected": got.decided[0].rejected},
+                    {"pins": ["torch==2.12.0", "torchao==0.15.0", "torchtune==0.6.1"], "cell_id": best,
+                     "rejected": None}],
+        "skipped": {}, "untried": 0, "stopped": None, "counts": {"ran": 2, "reused": 0, "retried": 0, "pruned": 0},
+        "run_id": "r1", "block": got.block()}
+    assert got.decided[0].rejected.endswith(f"; torch 2.12.0, torchao 0.15.0, torchtune 0.6.1 passes ({newer})")
+    # a pass needs no include in the block
+    assert got.block().splitlines() == [f'[packages."{best.split("__")[2]}"]',
+                                        'requirements = ["torch==2.12.0", "torchao==0.15.0", "torchtune==0.6.1"]',
+                                        f"modules = {list(base.packages.modules)}".replace("'", '"')]
+
+
+def test_sets_are_tried_newest_first_the_last_package_counting_most(house):
+    _, base, offers = house
+    stepper = Recorded(lambda pins: BROKEN)
+    got = solve.solve(base, ["torch", "torchao>=0.17,<0.19", "torchtune<0.7"], offers, stepper, log=lambda _: None)
+    assert stepper.asked == [tuple(sorted((f"torch=={t}", f"torchao=={a}", f"torchtune=={n}")))
+                             for n in ("0.6.1", "0.6.0") for a in ("0.18.0", "0.17.0") for t in ("2.13.0", "2.12.0")]
+    assert got.best is None and got.exit_code == 1 and got.untried == 0
+    assert got.lines()[0] == "No working set: no pin set passes or is degraded on this target"
+    finding = "torchao 0.1.0 has no module torchao.quantization"  # bookworm-amd64__broken__chain's finding
+    assert got.lines()[1:3] == ["Newer sets, and why each was rejected:",
+                                f"  torch 2.13.0, torchao 0.18.0, torchtune 0.6.1: import-failed: {finding} "
+                                f"({step_id('2.13.0', '0.18.0', '0.6.1')})"]
+    assert "For the matrix:" not in got.lines() and got.block() == "" and got.to_json()["best"] is None
+
+
+def test_the_search_stops_at_the_first_set_that_passes_and_counts_those_not_tried(house):
+    _, base, offers = house
+    stepper = Recorded(lambda pins: PASSED if pins["torchao"] == "0.16.0" else BROKEN)
+    got = solve.solve(base, ["torch==2.13.0", "torchao", "torchtune==0.6.1"], offers, stepper, log=lambda _: None)
+    # newest first: 0.19.0, 0.18.0, 0.17.0 fail, 0.16.0 passes; 0.15.0 is never tried
+    assert [dict(Recorded.pins(c))["torchao"] for c in [d.step.cell for d in got.decided]] == \
+        ["0.19.0", "0.18.0", "0.17.0", "0.16.0"]
+    assert got.best.versions["torchao"] == "0.16.0" and got.untried == 1 and got.stopped is None
+
+
+def test_a_spent_budget_stops_the_search_and_says_how_many_sets_may_still_pass(house):
+    _, base, offers = house
+    stepper = Budgeted(lambda pins: DEGRADED, cells=1)
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.16", "torchtune==0.6.1"], offers, stepper,
+                      log=lambda _: None)
+    assert got.stopped == "the budget of 1 cell(s) is spent" and got.untried == 3 and got.exit_code == 0
+    assert got.lines()[:2] == [
+        "Newest working set: torch 2.13.0, torchao 0.19.0, torchtune 0.6.1 — degraded with 1 loss(es): torchao "
+        "0.15.0 skipped its C++ extensions with torch 2.13.0",
+        "  no set passes among those decided (the budget of 1 cell(s) is spent; 3 set(s) not tried, one of them may "
+        "pass)"]
+    nothing = solve.solve(base, ["torch==2.13.0", "torchao>=0.16", "torchtune==0.6.1"], offers,
+                          Budgeted(lambda pins: BROKEN, cells=1), log=lambda _: None)
+    assert nothing.lines()[0] == "No working set: the budget of 1 cell(s) is spent" and nothing.exit_code == 1
+    assert nothing.untried == 3
+
+
+def test_a_step_stopped_by_the_budget_before_it_runs_leaves_it_untried(house):
+    _, base, offers = house
+
+    class Stops(Recorded):
+        def run(self, cells):
+            if self.ran:
+                return [solve.steps.Step(cell=c, unrun="the budget of 60 s is spent") for c in cells]
+            return super().run(cells)
+
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.16", "torchtune==0.6.1"], offers, Stops(lambda p: BROKEN),
+                      log=lambda _: None)
+    assert (got.stopped, got.untried, len(got.decided)) == ("the budget of 60 s is spent", 3, 1)
+
+
+def test_a_set_that_cannot_be_judged_is_rejected_and_the_search_goes_on(house):
+    _, base, offers = house
+    stepper = Budgeted(lambda pins: PASSED, outage=lambda pins: pins["torchao"] == "0.19.0")
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.18", "torchtune==0.6.1"], offers, stepper,
+                      log=lambda _: None)
+    assert got.decided[0].rejected == "could not be judged (image-unavailable, image-unavailable)"
+    assert got.best.versions["torchao"] == "0.18.0"
+
+
+def test_plan_rules_out_releases_before_any_cell_and_a_package_left_with_none_stops_the_search(house):
+    _, base, offers = house
+    # plan is asked about each release with the other requirements as given (torchtune unpinned: "")
+    stepper = Recorded(lambda pins: PASSED, refuse=lambda pins: pins["torchtune"] in ("0.7.0", "0.6.0"))
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.18", "torchtune"], offers, stepper, log=lambda _: None)
+    assert got.candidates == {"torch": ("2.13.0",), "torchao": ("0.19.0", "0.18.0"), "torchtune": ("0.6.1",)}
+    assert [v for v, _ in got.skipped["torchtune"]] == ["0.7.0", "0.6.0"] and stepper.pruned == 2
+    none = Recorded(lambda pins: PASSED, refuse=lambda pins: pins["torchtune"] != "")  # no torchtune release
+    stuck = solve.solve(base, ["torch==2.13.0", "torchao>=0.18", "torchtune"], offers, none, log=lambda _: None)
+    assert stuck.stopped == "no release of torchtune can install here with the others" and stuck.decided == ()
+    assert stuck.lines()[0] == "No working set: no release of torchtune can install here with the others"
+    assert none.asked == []  # no cell ran
+    assert stuck.candidates["torchtune"] == () and len(stuck.skipped["torchtune"]) == 3
+
+
+def test_a_known_failing_pair_rules_a_set_out_without_a_cell(house):
+    _, base, offers = house
+    facts = known.from_record(recorded("0.16.0"))  # torchtune 0.6.1 with torchao 0.16.0: import-failed
+    stepper = Recorded(lambda pins: PASSED)
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.15,<0.17", "torchtune==0.6.1"], offers, stepper,
+                      known=facts, log=lambda _: None)
+    assert stepper.asked == [("torch==2.13.0", "torchao==0.15.0", "torchtune==0.6.1")]
+    assert got.decided[0].step is None and got.decided[0].rejected == f"known: {facts[0].text()}"
+
+
+def test_a_degraded_set_that_loses_less_replaces_the_best_and_one_that_loses_as_much_does_not(house):
+    _, base, offers = house
+    twice = CellResult.from_json(recorded("0.15.0"))
+    probe = dict(twice.probe)
+    lost = next(i for i in probe["imports"] if i["messages"])
+    probe["imports"] = [*probe["imports"], {**lost, "module": "torchao.quantization"}]  # the loss said twice
+    twice = dataclasses.replace(twice, probe=probe)
+    assert solve.losses(twice) == 2 and solve.rank(twice) == (1, 2)
+    assert solve.losses(dataclasses.replace(twice, probe=None)) == 1  # degraded loses at least one thing
+
+    class Losses(Recorded):
+        def run(self, cells):
+            [step] = super().run(cells)
+            if self.pins(cells[0])["torchao"] == "0.18.0":
+                step = dataclasses.replace(step, result=dataclasses.replace(twice, cell_id=cells[0].id))
+            return [step]
+
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.16,<0.19", "torchtune==0.6.1"], offers,
+                      Losses(lambda pins: DEGRADED), log=lambda _: None)
+    first, second, third = got.decided
+    assert got.best is second and second.versions["torchao"] == "0.17.0"
+    assert first.rejected.startswith("degraded with 2 loss(es): torchao 0.15.0 skipped its C++ extensions with torch "
+                                     "2.13.0+cpu; torch 2.13.0, torchao 0.17.0, torchtune 0.6.1 loses less (1) (")
+    assert third.rejected == ("degraded with 1 loss(es), no fewer than torch 2.13.0, torchao 0.17.0, torchtune "
+                              "0.6.1: torchao 0.15.0 skipped its C++ extensions with torch 2.13.0 "
+                              f"({step_id('2.13.0', '0.16.0', '0.6.1')})")
+    assert got.lines()[1:3] == ["  no set passes on this target: every set was decided",
+                                "Newer sets, and why each was rejected:"]
+
+
+def test_the_releases_tried_are_those_that_install_here_and_an_exact_pin_as_written(tmp_path):
+    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    offers = {n: releases.offered(chain.index, n, TARGET) for n in CHAIN}
+    found = solve.candidates(chain, ["torch==2.13.0", "torchao>=0.16", "torchtune"], offers)
+    assert found.kept == {"torch": ["2.13.0"], "torchao": ["0.19.0", "0.18.0", "0.17.0", "0.16.0"],
+                          "torchtune": ["0.6.1"]}
+    assert [v for v, _ in found.skipped["torchao"]] == ["0.16.1"]
+    assert found.skipped["torchao"][0][1].startswith("no wheel for this target")
+    assert found.pins({"torch": "2.13.0", "torchao": "0.17.0", "torchtune": "0.6.1"}) == (
+        "torch==2.13.0", "torchao==0.17.0", "torchtune==0.6.1")
+    with pytest.raises(HarnessError) as none:
+        solve.candidates(chain, ["torch==2.13.0", "torchao>0.19"], offers)
+    assert str(none.value) == ("no release of torchao matching >0.19 installs on bookworm-amd64 with index variant "
+                               "fixtures (cp311, manylinux_2_36_x86_64)")
+    assert none.value.hint.endswith("; loosen the requirement or choose another index variant or image")
+    with pytest.raises(HarnessError, match="a package is named twice: torch, Torch==2.13.0"):
+        solve.candidates(chain, ["torch", "Torch==2.13.0"], offers)
+
+
+def test_a_pin_keeps_the_requirements_extras_and_marker():
+    req = Requirement("TorchAO[dev,cpu]>=0.15; python_version >= '3.9'")
+    assert solve.pin_text(req, "0.17.0") == 'TorchAO[cpu,dev]==0.17.0; python_version >= "3.9"'
+    assert solve.pin_text(Requirement("torch"), "2.13.0") == "torch==2.13.0"
+
+
+def test_a_solves_set_has_the_checks_of_the_matrixs_set_of_the_same_packages_else_the_built_in_ones(house):
+    m, _, _ = house
+    chain = next(p for p in m.package_sets if p.name == "chain")
+    declared = dataclasses.replace(chain, checks=("torch",), check_requires=("numpy",), check_timeout=60.0)
+    mine = dataclasses.replace(m, package_sets=(declared, *[p for p in m.package_sets if p.name != "chain"]))
+    made = solve.package_set(mine, ["torchtune", "torch==2.13.0", "torchao"], ["torch"])
+    assert (made.name, made.requirements, made.modules) == ("solve", ("torchtune", "torch==2.13.0", "torchao"),
+                                                            ("torch",))
+    assert (made.checks, made.check_requires, made.check_timeout) == (("torch",), ("numpy",), 60.0)
+    alone = solve.package_set(mine, ["torch", "numpy"], ["torch", "numpy"])
+    assert alone.checks == solve.default_checks(["torch", "numpy"], ["torch", "numpy"]) and alone.check_requires == ()
+
+
+def test_the_block_carries_checks_that_are_not_the_default(house):
+    _, base, offers = house
+    packages = dataclasses.replace(base.packages, checks=("torch",), check_requires=("numpy",), check_timeout=60.0)
+    got = solve.solve(dataclasses.replace(base, packages=packages), ["torch==2.13.0", "torchao==0.16.0",
+                                                                     "torchtune==0.6.1"],
+                      offers, Recorded(lambda pins: PASSED), log=lambda _: None)
+    block = tomllib.loads(got.block())
+    [body] = block["packages"].values()
+    assert (body["checks"], body["check_requires"], body["check_timeout"]) == (["torch"], ["numpy"], 60)
+    assert "matrix" not in block
