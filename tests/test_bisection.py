@@ -21,10 +21,12 @@ V = Version
 OUTAGE = "missing__lan__chain"  # a recorded image-unavailable: an infrastructure verdict
 
 
-@pytest.fixture
-def chain_and_offer(tmp_path):
+@pytest.fixture(scope="module")
+def chain_and_offer(tmp_path_factory):
     """The chain cell (torch==2.13.0, torchao==0.15.0, torchtune==0.6.1) and what its index offers of torchao:
-    0.15.0, 0.16.0, 0.17.0, 0.18.0, 0.19.0, and 0.16.1 with a wheel for Windows only."""
+    0.15.0, 0.16.0, 0.17.0, 0.18.0, 0.19.0, and 0.16.1 with a wheel for Windows only (frozen: the tests share
+    them)."""
+    tmp_path = tmp_path_factory.mktemp("bisect")
     from harness.plan import releases
     from harness.plan.target import Target
 

@@ -25,10 +25,11 @@ TARGET = Target(python=(3, 11), machine="x86_64", glibc=(2, 36))
 CHAIN = ("torch", "torchao", "torchtune")
 
 
-@pytest.fixture
-def house(tmp_path):
+@pytest.fixture(scope="module")
+def house(tmp_path_factory):
     """torch 2.12.0 and 2.13.0; torchao 0.15.0 to 0.19.0; torchtune 0.6.0, 0.6.1 and 0.7.0 (wheels.solve_releases);
-    the matrix's chain cell, and what its index offers of each."""
+    the matrix's chain cell, and what its index offers of each (frozen: the tests share them)."""
+    tmp_path = tmp_path_factory.mktemp("solve")
     m = reader.load(write(tmp_path / "m.toml", solve_releases(tmp_path / "house"),
                           requirements='["torch", "torchao", "torchtune"]'))
     base = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
