@@ -4,6 +4,7 @@ same diff between two real runs are in tests/test_reports_from_runs.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -138,3 +139,137 @@ def test_a_phase_that_took_much_longer_is_a_time_change_beyond_both_thresholds(p
     assert diff.compare([passed], [slower], min_ratio=share + 1).times == ()  # under the share
     assert diff.compare([passed], [slower], min_ratio=share - 0.01).times  # just over it
     assert diff.time_changes(passed, {**slower, "timings": {**slower["timings"], "install": True}}) == []
+
+
+def test_a_regression_outage_and_other_verdict_change_each_get_their_table(passed):
+    broken = befell(passed, record("bookworm-amd64__broken__chain"))
+    down = befell(passed, record("missing__lan__chain"))
+    other = {**passed, "cell_id": "other"}
+    found = diff.compare([passed, other, {**passed, "cell_id": "third"}],
+                         [broken, {**other, "verdict": "skipped", "expected": True}, {**down, "cell_id": "third"}])
+    assert diff.headline(found).startswith("**1 regression**, 0 fixes, 1 cell not judged this time, ")
+    text = diff.render_markdown(found, "a", "b")
+    titles = [line for line in text.splitlines() if line.startswith("### ")]
+    assert titles == ["### Regressions", "### Not judged this time (infrastructure)", "### Other verdict changes"]
+    unjudged = text.split("### Not judged this time (infrastructure)")[1].split("###")[0].splitlines()
+    assert unjudged[2:5] == ["| Cell | Before | Now | Evidence now |", "|---|---|---|---|",
+                             f"| `third` | pass | image-unavailable (expected pass) | {down['evidence'][0]} |"]
+    others = text.split("### Other verdict changes")[1].splitlines()
+    assert "| `other` | pass | skipped |  |" in others  # a skipped cell met its expectation: not judged, not broken
+
+
+def test_the_headline_counts_in_words_one_and_many():
+    one = diff.Diff(regressions=(None,), fixes=(None,), new_cells=(None,), vanished=(None,))
+    assert diff.headline(one) == ("**1 regression**, 1 fix, 0 cells not judged this time, 1 new cell, 1 vanished cell, "
+                                  "0 cells with version changes, 0 cells with time changes")
+    two = diff.Diff(regressions=(None, None), fixes=(None, None), unjudged=(None, None), checks=(None, None))
+    assert diff.headline(two) == ("**2 regressions**, 2 fixes, 2 cells not judged this time, 0 new cells, "
+                                  "0 vanished cells, 0 cells with version changes, 2 cells with check changes, "
+                                  "0 cells with time changes")
+
+
+def test_a_cell_of_an_approach_is_named_with_it():
+    prebuilt = json.loads((RECORDS.parent / "plan" / "smoke-prebuilt-cache__wheelhouse__chain-2.13.json").read_text())
+    assert prebuilt["cell"]["approach"] == "Pre-built cache"
+    found = diff.compare([], [prebuilt])
+    assert found.new_cells[0].name == f"Pre-built cache: `{prebuilt['cell_id']}`"
+    assert f"| Pre-built cache: `{prebuilt['cell_id']}` | " in diff.render_markdown(found, "a", "b")
+    gone = diff.compare([prebuilt], [])
+    assert gone.vanished[0].name == f"Pre-built cache: `{prebuilt['cell_id']}`"
+
+
+def test_checks_whose_outcome_changed_came_or_went_are_listed(passed):
+    [check] = passed["checks"]
+    failed = {**passed, "verdict": "check-failed", "expected": False,
+              "checks": [{**check, "outcome": "failed"}, {"check": "torch", "device": "cpu", "outcome": "passed"}]}
+    assert diff.check_changes(passed, failed) == ["chain_check.py passed → failed", "+torch [cpu] passed"]
+    assert diff.check_changes(failed, passed) == ["chain_check.py failed → passed", "-torch [cpu] passed"]
+    found = diff.compare([passed], [failed])
+    assert [c.detail for c in found.checks] == ["chain_check.py passed → failed, +torch [cpu] passed"]
+    assert "1 cell with check changes" in diff.headline(found)
+    text = diff.render_markdown(found, "a", "b")
+    rows = text.split("### Check changes")[1].splitlines()
+    assert rows[2:5] == ["| Cell | Changes |", "|---|---|",
+                         f"| `{passed['cell_id']}` | chain_check.py passed → failed, +torch [cpu] passed |"]
+    assert diff.compare([passed], [passed]).checks == ()
+
+
+def test_a_phase_that_took_no_time_before_changes_by_seconds_alone_and_the_probe_time_counts(passed):
+    slower = json.loads(json.dumps(passed))
+    assert passed["timings"]["image"] < 0.05
+    slower["timings"]["image"] = 12.0
+    slower["timings"]["probe"] = 30.0
+    [line_image, line_probe] = diff.time_changes(passed, slower)
+    assert line_image.startswith(f"image {diff.table.format_seconds(passed['timings']['image'])} → 12.0 s (+")
+    assert line_probe.startswith(f"probe {diff.table.format_seconds(passed['timings']['probe'])} → 30.0 s (+")
+    zero = {**passed, "timings": {**passed["timings"], "image": 0}}
+    assert diff.time_changes(zero, slower)[0] == "image 0.0 s → 12.0 s"  # no share of nothing
+    assert diff.time_changes(slower, passed)[0].endswith("(-100%)")  # faster is a change too
+
+
+LEDGERS = RECORDS / "ledger" / "20261206T055609Z-bfc065"
+
+
+def ledgers() -> list[dict]:
+    """The four sources a real run asked (tests/data/report/ledger/)."""
+    return [json.loads(p.read_text()) for p in sorted(LEDGERS.glob("*.json"))]
+
+
+def drifted() -> list[dict]:
+    """The same sources later: the `skipping` folder's torchao wheel replaced under its name, torchao 0.1.0 gone from
+    the `broken` folder, torchtune 0.7.0 new on the index (no cell installed it)."""
+    out = ledgers()
+    by = {led["source"]: led for led in out}
+    [wheel] = by["skipping (folder)"]["projects"]["torchao"]["files"]["0.15.0"]
+    wheel["sha256"] = "0" * 64
+    gone = by["broken (folder)"]["projects"]["torchao"]
+    gone.update(versions=[], files={}, listed=0)
+    index = next(led for led in out if led["source"].startswith("http://"))["projects"]["torchtune"]
+    index["versions"].append("0.7.0")
+    index["files"]["0.7.0"] = [{**index["files"]["0.6.1"][0], "name": "torchtune-0.7.0-py3-none-any.whl"}]
+    return out
+
+
+def test_index_drift_is_listed_worst_first_and_a_replaced_file_loudly(passed):
+    old = ledgers()
+    found = diff.compare([passed], [passed], ledgers=(old, drifted()))
+    assert [d.kind for d in found.drift] == ["replaced", "vanished", "new-release"]
+    assert diff.headline(found).endswith(", **1 replaced file**, 1 vanished offer, 1 new release not yet tested")
+    [sha] = [f["sha256"] for f in next(led for led in old if led["source"] == "skipping (folder)")["projects"][
+        "torchao"]["files"]["0.15.0"]]
+    text = diff.render_markdown(found, "a", "b")
+    assert text.split("### Index drift\n\n")[1] == (
+        "#### Replaced files: same name, another hash (a supply-chain red flag: find out who changed it)\n\n"
+        f"- **torchao-0.15.0-py3-none-any.whl (torchao 0.15.0) was replaced on skipping (folder): sha256 {sha} before, "
+        f"{'0' * 64} now**\n\n"
+        "#### No longer offered\n\n"
+        "- torchao 0.1.0 is no longer offered by broken (folder)\n\n"
+        "#### New releases, not yet tested\n\n"
+        "- torchtune 0.7.0 is newly offered by http://127.0.0.1:40315/simple (not yet tested)\n")
+
+
+def test_the_gate_fails_on_a_regression_and_on_the_drift_named(passed):
+    assert diff.Diff().gate() and not diff.Diff(regressions=(None,)).gate()
+    drift = diff.compare([passed], [passed], ledgers=(ledgers(), drifted()))
+    assert drift.gate() and drift.gate(["replaced"]) is False and drift.gate(["drift"]) is False
+    new_only = [d for d in drift.drift if d.kind == "new-release"]
+    quiet = dataclasses.replace(drift, drift=tuple(new_only))
+    assert quiet.gate(["replaced"]) and quiet.gate(["drift"]) is False
+    assert "0 replaced files, 0 vanished offers, 1 new release not yet tested" in diff.headline(quiet)
+    same = diff.compare([passed], [passed], ledgers=(ledgers(), ledgers()))
+    assert same.gate(["replaced", "drift"]) and same.drift == ()
+
+
+def test_drift_is_said_to_be_unknown_where_a_side_has_no_ledger(passed):
+    same = diff.compare([passed], [passed], ledgers=(ledgers(), ledgers()))
+    assert same.drift_compared is True
+    assert diff.render_markdown(same, "a", "b").endswith("### Index drift\n\nThe sources offer what they offered "
+                                                         "before.\n")
+    assert diff.headline(same).endswith(", 0 replaced files, 0 vanished offers, 0 new releases not yet tested")
+    one_side = diff.compare([passed], [passed], ledgers=([], ledgers()))
+    assert one_side.drift_compared is False and "replaced" not in diff.headline(one_side)
+    assert diff.render_markdown(one_side, "a", "b").endswith(
+        "### Index drift\n\nNot compared: only one side's results have an index ledger (results written before the "
+        "harness kept ledgers have none).\n")
+    for neither in (diff.compare([passed], [passed], ledgers=([], [])), diff.compare([passed], [passed])):
+        assert neither.drift_compared is None and "Index drift" not in diff.render_markdown(neither, "a", "b")
