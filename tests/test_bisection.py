@@ -174,6 +174,8 @@ def test_a_release_plan_rules_out_is_skipped_and_said_and_the_search_goes_on(cha
     assert "  torchao 0.17.0: plan: uv cannot install it here (conflict)" in got.lines()
     assert f"  torchao 0.17.0: not run: plan: uv cannot install it here (conflict) — {step_id('0.17.0')}" \
         in got.lines()
+    assert got.to_json()["steps"]["0.17.0"] == {"cell_id": step_id("0.17.0"), "verdict": None,
+                                                "outcome": "not run: plan: uv cannot install it here (conflict)"}
 
 
 def test_a_release_that_cannot_be_judged_where_the_answer_may_lie_narrows_the_answer(chain_and_offer):
@@ -195,6 +197,7 @@ def test_an_end_that_cannot_be_judged_or_does_not_differ_leaves_nothing_to_bisec
     assert down.none == ("torchao 0.15.0 could not be judged (image-unavailable, image-unavailable, "
                          "image-unavailable): its verdict decides what bad means")
     assert [v for v, _ in down.tried] == [V("0.15.0"), V("0.19.0")] and down.exit_code == 1
+    assert (down.to_json()["first"], down.to_json()["last"]) == (None, None)
     ruled = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Budgeted(broken_from("0.17.0"), refuse={"0.19.0"}),
                              log=lambda _: None)
     assert ruled.none.startswith("torchao 0.19.0 could not be judged (plan: uv cannot install it here (conflict))")
@@ -259,3 +262,17 @@ def test_what_changed_quotes_a_few_evidence_lines_each_way_and_counts_the_rest(c
     same_hint = bisection.changes(recorded_as(BROKEN, chain), worse)
     assert [line for line in same_hint if line.startswith("hint:")] == []  # the hint did not change
     assert [line for line in same_hint if line.startswith("now: ")] == [f"now: {e}" for e in other.evidence]
+
+
+def test_what_changed_names_only_the_checks_that_turned(chain_and_offer):
+    chain, _ = chain_and_offer
+    passed = recorded_as(PASSED, chain)
+    [check] = passed.checks  # chain_check.py passed
+    cpu = {"check": "torch", "device": "cpu", "kind": "builtin", "outcome": "passed"}
+    both = dataclasses.replace(passed, checks=(check, cpu))
+    failed = dataclasses.replace(passed, verdict=Verdict.CHECK_FAILED, checks=({**check, "outcome": "failed"}, cpu))
+    assert [line for line in bisection.changes(both, failed) if line.startswith("checks:")] == [
+        "checks: chain_check.py passed → failed"]  # torch [cpu] passed on both sides: not a change
+    broken = recorded_as(BROKEN, chain)  # it ran no check
+    assert [line for line in bisection.changes(broken, both) if line.startswith("checks:")] == [
+        "checks: chain_check.py not run → passed, torch [cpu] not run → passed"]
