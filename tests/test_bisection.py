@@ -259,6 +259,11 @@ def test_what_changed_quotes_a_few_evidence_lines_each_way_and_counts_the_rest(c
     assert [line for line in back if line.startswith("no longer: ")] == [
         *[f"no longer: {e}" for e in worse.evidence[:4]], "no longer: … and 2 more line(s)"]
     assert not any(line.startswith("hint:") for line in back)  # the pass has no hint to quote
+    four = dataclasses.replace(worse, evidence=worse.evidence[:4])  # as many as are quoted: nothing more to count
+    assert [line for line in bisection.changes(passed, four) if line.startswith("now: ")] == [
+        f"now: {e}" for e in four.evidence]
+    assert [line for line in bisection.changes(four, passed) if line.startswith("no longer: ")] == [
+        f"no longer: {e}" for e in four.evidence]
     same_hint = bisection.changes(recorded_as(BROKEN, chain), worse)
     assert [line for line in same_hint if line.startswith("hint:")] == []  # the hint did not change
     assert [line for line in same_hint if line.startswith("now: ")] == [f"now: {e}" for e in other.evidence]
