@@ -266,8 +266,8 @@ def test_a_solves_set_has_the_checks_of_the_matrixs_set_of_the_same_packages_els
     chain = next(p for p in m.package_sets if p.name == "chain")
     declared = dataclasses.replace(chain, checks=("torch",), check_requires=("numpy",), check_timeout=60.0)
     mine = dataclasses.replace(m, package_sets=(declared, *[p for p in m.package_sets if p.name != "chain"]))
-    made = solve.package_set(mine, ["torchtune", "torch==2.13.0", "torchao"], ["torch"])
-    assert (made.name, made.requirements, made.modules) == ("solve", ("torchtune", "torch==2.13.0", "torchao"),
+    made = solve.package_set(mine, ["TorchTune", "torch==2.13.0", "torchao"], ["torch"])  # names as pip reads them
+    assert (made.name, made.requirements, made.modules) == ("solve", ("TorchTune", "torch==2.13.0", "torchao"),
                                                             ("torch",))
     assert (made.checks, made.check_requires, made.check_timeout) == (("torch",), ("numpy",), 60.0)
     alone = solve.package_set(mine, ["torch", "numpy"], ["torch", "numpy"])
@@ -284,3 +284,66 @@ def test_the_block_carries_checks_that_are_not_the_default(house):
     [body] = block["packages"].values()
     assert (body["checks"], body["check_requires"], body["check_timeout"]) == (["torch"], ["numpy"], 60)
     assert "matrix" not in block
+
+
+def test_a_pre_release_is_skipped_unless_the_requirement_names_one(tmp_path):
+    from wheels import fake_torchao, make_wheel
+
+    house = bisect_releases(tmp_path / "house")
+    make_wheel(house, "torchao", "0.20.0rc1", fake_torchao("0.20.0rc1"), requires=("torch",))
+    m = reader.load(write(tmp_path / "m.toml", house))
+    chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    offers = {n: releases.offered(chain.index, n, TARGET) for n in CHAIN}
+    plain = solve.candidates(chain, ["torchao>=0.19"], offers)
+    assert plain.kept["torchao"] == ["0.19.0"] and plain.skipped["torchao"] == (("0.20.0rc1", "a pre-release"),)
+    asked = solve.candidates(chain, ["torchao>=0.20.0rc1"], offers)
+    assert asked.kept["torchao"] == ["0.20.0rc1"] and asked.skipped["torchao"] == ()
+
+
+def test_the_search_says_each_step_as_it_decides_it(house):
+    _, base, offers = house
+
+    class Said(Recorded):
+        def predict(self, cell):
+            if self.refuse(self.pins(cell)):
+                return {"outcome": "conflict", "evidence": ["torchtune==0.7.0 depends on torchao>=0.19"]}
+            return super().predict(cell)
+
+    said = []
+    stepper = Said(lambda pins: DEGRADED if pins["torchao"] == "0.15.0" else BROKEN,
+                   refuse=lambda pins: pins["torchtune"] == "0.7.0")
+    got = solve.solve(base, ["torch==2.13.0", "torchao<0.17", "torchtune>=0.6.1"], offers, stepper,
+                      known=known.from_record(recorded("0.16.0")), log=said.append)
+    refused = "plan: cannot install here with torch==2.13.0, torchao<0.17 (conflict): torchtune==0.7.0 depends on " \
+              "torchao>=0.19"
+    assert said == [
+        "Solving torch==2.13.0, torchao<0.17, torchtune>=0.6.1 on bookworm-amd64 / fixtures (pip): torch: 1 "
+        "release(s), torchao: 2 release(s), torchtune: 2 release(s)",
+        "Asking plan about 4 release(s) before any cell runs …",  # torch is pinned: nothing to ask
+        f"  ruled out torchtune 0.7.0: {refused}",
+        "solve [1/2] torch 2.13.0, torchao 0.16.0, torchtune 0.6.1: ruled out, known: torchtune 0.6.1 imports "
+        "int4_weight_only from torchao.quantization, which torchao 0.16.0 does not provide",
+        "solve [2/2] torch 2.13.0, torchao 0.15.0, torchtune 0.6.1 …",
+        "solve [2/2] torch 2.13.0, torchao 0.15.0, torchtune 0.6.1: degraded (ran 4.0 s)",
+    ]
+    assert got.to_json()["skipped"] == {"torchtune": {"0.7.0": refused}} and got.skipped == {
+        "torchtune": (("0.7.0", refused),)}
+    include = tomllib.loads(got.block())["matrix"]["include"][0]
+    assert "installer" not in include and include["expect"] == "degraded"  # pip, the default, is not written
+
+
+def test_an_answer_shows_twenty_sets_each_way_and_counts_the_rest(house):
+    _, base, _ = house
+    step = solve.steps.Step(cell=base, result=recorded_as(PASSED, base), ran=1)
+    best = solve.Decision(pins=("torch==2.13.0",), versions={"torch": "2.13.0"}, step=step)
+
+    def sets(n, why):
+        return [solve.Decision(pins=(f"torch==1.{i}",), versions={"torch": f"1.{i}"}, rejected=why) for i in range(n)]
+
+    answer = solve.Solution(names=("torch",), base=base, best=best,
+                            decided=(*sets(22, "known: it fails"), best, *sets(21, None)))
+    lines = answer.lines()
+    newer = lines[lines.index("Newer sets, and why each was rejected:") + 1:]
+    assert newer[:20] == [f"  torch 1.{i}: known: it fails" for i in range(20)] and newer[20] == "  … and 2 more"
+    older = lines[lines.index("Older sets tried while looking for a pass:") + 1:]
+    assert older[:20] == [f"  torch 1.{i}: —" for i in range(20)] and older[20] == "  … and 1 more"
