@@ -281,3 +281,23 @@ def test_what_changed_names_only_the_checks_that_turned(chain_and_offer):
     broken = recorded_as(BROKEN, chain)  # it ran no check
     assert [line for line in bisection.changes(broken, both) if line.startswith("checks:")] == [
         "checks: chain_check.py not run → passed, torch [cpu] not run → passed"]
+
+
+def test_a_post_release_of_the_good_end_is_in_the_range_and_a_pre_release_of_the_bad_end_is_said(tmp_path):
+    """`>0.15.0,<0.19.0` as a PEP 440 specifier admits neither 0.15.0.post1 nor 0.19.0rc1, yet both lie between the
+    two ends: the first may be the release that broke it, the second is skipped as a pre-release and said."""
+    from wheels import fake_torchao, make_wheel
+
+    from harness.plan import releases
+    from harness.plan.target import Target
+
+    house = bisect_releases(tmp_path / "house")
+    for version in ("0.15.0.post1", "0.19.0rc1"):
+        make_wheel(house, "torchao", version, fake_torchao(version), requires=("torch",))
+    m = reader.load(write(tmp_path / "m.toml", house))
+    chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    offer = releases.offered(chain.index, "torchao", Target(python=(3, 11), machine="x86_64", glibc=(2, 36)))
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Recorded(broken_from("0.15.0.post1")),
+                           log=lambda _: None)
+    assert (got.first, got.last) == (V("0.15.0.post1"), V("0.15.0"))
+    assert dict(got.skipped) == {V("0.16.1"): dict(got.skipped)[V("0.16.1")], V("0.19.0rc1"): "a pre-release"}
