@@ -81,8 +81,19 @@ def test_the_answer_names_the_first_bad_release_what_changed_and_every_step(chai
     got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, stepper, log=said.append)
     # both ends, then the middle of 0.16.0, 0.17.0, 0.18.0 (0.16.1 has no wheel here), then 0.16.0
     assert [v for v, _ in got.tried] == [V("0.15.0"), V("0.19.0"), V("0.17.0"), V("0.16.0")]
-    assert "  skipped torchao 0.16.1: no wheel for this target (cp311, manylinux_2_36_x86_64): wheels for other " \
-           "targets (py3-none-win_amd64)" in said
+    assert said == [
+        f"Bisecting torchao between 0.15.0 and 0.19.0 on bookworm-amd64 / fixtures (pip): 3 release(s) in between "
+        f"install on {offer.target}, 1 skipped",
+        "  skipped torchao 0.16.1: no wheel for this target (cp311, manylinux_2_36_x86_64): wheels for other "
+        "targets (py3-none-win_amd64)",
+        "Measuring both ends: torchao 0.15.0 (good) and 0.19.0 (bad)",
+        "  torchao 0.15.0: pass (ran 4.0 s)",
+        "  torchao 0.19.0: import-failed (ran 4.0 s)",
+        "Step: torchao 0.17.0 (3 release(s) left between 0.15.0 and 0.19.0)",
+        "  torchao 0.17.0: import-failed (ran 4.0 s)",
+        "Step: torchao 0.16.0 (1 release(s) left between 0.15.0 and 0.17.0)",
+        "  torchao 0.16.0: pass (ran 4.0 s)",
+    ]
     broken = recorded_as(BROKEN, chain)
     assert got.lines() == [
         "First bad release: torchao 0.17.0 (import-failed); last good: torchao 0.16.0 (pass)",
@@ -283,21 +294,52 @@ def test_what_changed_names_only_the_checks_that_turned(chain_and_offer):
         "checks: chain_check.py not run → passed, torch [cpu] not run → passed"]
 
 
-def test_a_post_release_of_the_good_end_is_in_the_range_and_a_pre_release_of_the_bad_end_is_said(tmp_path):
-    """`>0.15.0,<0.19.0` as a PEP 440 specifier admits neither 0.15.0.post1 nor 0.19.0rc1, yet both lie between the
-    two ends: the first may be the release that broke it, the second is skipped as a pre-release and said."""
+def offer_with(tmp_path, *versions: str):
+    """The chain cell and its torchao offer, with more torchao releases in the index."""
     from wheels import fake_torchao, make_wheel
 
     from harness.plan import releases
     from harness.plan.target import Target
 
     house = bisect_releases(tmp_path / "house")
-    for version in ("0.15.0.post1", "0.19.0rc1"):
+    for version in versions:
         make_wheel(house, "torchao", version, fake_torchao(version), requires=("torch",))
     m = reader.load(write(tmp_path / "m.toml", house))
     chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
-    offer = releases.offered(chain.index, "torchao", Target(python=(3, 11), machine="x86_64", glibc=(2, 36)))
+    return chain, releases.offered(chain.index, "torchao", Target(python=(3, 11), machine="x86_64", glibc=(2, 36)))
+
+
+def test_a_post_release_of_the_good_end_is_in_the_range_and_a_pre_release_of_the_bad_end_is_said(tmp_path):
+    """`>0.15.0,<0.19.0` as a PEP 440 specifier admits neither 0.15.0.post1 nor 0.19.0rc1, yet both lie between the
+    two ends: the first may be the release that broke it, the second is skipped as a pre-release and said."""
+    chain, offer = offer_with(tmp_path, "0.15.0.post1", "0.19.0rc1")
     got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Recorded(broken_from("0.15.0.post1")),
                            log=lambda _: None)
     assert (got.first, got.last) == (V("0.15.0.post1"), V("0.15.0"))
     assert dict(got.skipped) == {V("0.16.1"): dict(got.skipped)[V("0.16.1")], V("0.19.0rc1"): "a pre-release"}
+
+
+def test_with_a_pre_release_at_either_end_the_pre_releases_between_are_tried(tmp_path):
+    chain, offer = offer_with(tmp_path, "0.17.0rc1", "0.19.0rc1")
+    for good, bad in (("0.15.0", "0.19.0rc1"), ("0.19.0rc1", "0.15.0")):
+        q = ask(chain, good, bad)
+        new_side = broken_from("0.17.0rc1") if not q.fixing else \
+            (lambda pins: BROKEN if V(pins["torchao"]) < V("0.17.0rc1") else PASSED)
+        got = bisection.bisect(q, offer, Recorded(new_side), log=lambda _: None)
+        assert (got.first, got.last) == (V("0.17.0rc1"), V("0.16.0"))  # first bad, or first fixed
+        assert V("0.17.0rc1") not in dict(got.skipped)
+    plain = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Recorded(broken_from("0.17.0rc1")),
+                             log=lambda _: None)
+    assert plain.first == V("0.17.0") and dict(plain.skipped)[V("0.17.0rc1")] == "a pre-release"
+
+
+def test_an_end_whose_cell_was_skipped_has_no_verdict_to_bisect_from(chain_and_offer):
+    chain, offer = chain_and_offer
+
+    class Skips(Recorded):
+        def run(self, cells):
+            return [dataclasses.replace(s, result=dataclasses.replace(s.result, verdict=Verdict.SKIPPED))
+                    if self.pins(s.cell)["torchao"] == "0.15.0" else s for s in super().run(cells)]
+
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Skips(broken_from("0.17.0")), log=lambda _: None)
+    assert got.none == "torchao 0.15.0 could not be judged (no verdict): its verdict decides what bad means"
