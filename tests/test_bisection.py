@@ -236,6 +236,7 @@ def test_a_step_pins_the_package_and_keeps_its_extras_and_marker(chain_and_offer
     base = dataclasses.replace(chain, packages=packages)
     assert bisection.pinned(base, "torchao", V("0.17.0")) == (
         "torch==2.13.0", 'TorchAO[cpu,dev]==0.17.0; python_version >= "3.9"', "torchtune==0.6.1")
+    assert bisection.pinned(chain, "torchao", V("0.17.0")) == ("torch==2.13.0", "torchao==0.17.0", "torchtune==0.6.1")
     with pytest.raises(HarnessError) as refused:
         bisection.pinned(base, "numpy", V("2.0"))
     assert str(refused.value) == "package set 'chain' does not require numpy"
@@ -343,3 +344,33 @@ def test_an_end_whose_cell_was_skipped_has_no_verdict_to_bisect_from(chain_and_o
 
     got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Skips(broken_from("0.17.0")), log=lambda _: None)
     assert got.none == "torchao 0.15.0 could not be judged (no verdict): its verdict decides what bad means"
+
+
+def test_bad_input_is_refused_with_what_would_do(tmp_path):
+    chain, offer = offer_with(tmp_path, "0.17.0rc1", *[f"0.{i}.0" for i in range(20, 27)])
+    check = bisection.check
+    check(ask(chain, "0.15.0", "0.17.0rc1"), offer)  # a pre-release named as an end is a release like any other
+    with pytest.raises(HarnessError) as windows:
+        check(ask(chain, "0.15.0", "0.16.1"), offer)
+    assert str(windows.value).startswith("torchao 0.16.1 cannot be bisected on bookworm-amd64 with index variant "
+                                         "fixtures: no wheel for this target")
+    # the twelve newest releases that install here, pre-releases among them, and where they were asked for
+    assert windows.value.hint == ("releases of torchao that install on this target: 0.16.0, 0.17.0rc1, 0.17.0, "
+                                  "0.18.0, 0.19.0, 0.20.0, 0.21.0, 0.22.0, 0.23.0, 0.24.0, 0.25.0, 0.26.0 "
+                                  f"(asked: {', '.join(offer.sources)})")
+    nothing = dataclasses.replace(offer, releases=tuple(r for r in offer.releases if str(r.version) == "0.16.1"),
+                                  sources=("house/ (folder)", "more/ (folder)"))
+    with pytest.raises(HarnessError) as none:
+        check(ask(chain, "0.16.1", "0.15.0"), nothing)
+    assert none.value.hint == ("releases of torchao that install on this target: none (asked: house/ (folder), "
+                               "more/ (folder))")
+    with pytest.raises(HarnessError) as same:
+        check(ask(chain, "0.15.0", "0.15.0"), offer)
+    assert (str(same.value), same.value.hint) == ("the good and the bad version are both 0.15.0",
+                                                  "name two different releases")
+
+
+def test_a_finding_is_the_hint_before_its_first_colon():
+    assert bisection.finding("torchao 0.1.0 has no module torchao.quantization: use a torchao release that has it: "
+                             "0.2.0 or later") == "torchao 0.1.0 has no module torchao.quantization"
+    assert bisection.finding(None) is None and bisection.finding("") is None
