@@ -273,3 +273,84 @@ def test_drift_is_said_to_be_unknown_where_a_side_has_no_ledger(passed):
         "harness kept ledgers have none).\n")
     for neither in (diff.compare([passed], [passed], ledgers=([], [])), diff.compare([passed], [passed])):
         assert neither.drift_compared is None and "Index drift" not in diff.render_markdown(neither, "a", "b")
+
+
+def test_the_markdown_of_a_diff_with_every_kind_of_change(passed):
+    """What a PR comment shows (docs/how-to/reports.md): a headline, then one table per kind of change."""
+    broken, missing = record("bookworm-amd64__broken__chain"), record("missing__lan__chain")
+
+    def cell(name: str, base: dict) -> dict:
+        return {**json.loads(json.dumps(base)), "cell_id": name}
+
+    newer = cell("ver", passed)
+    newer["probe"]["distributions"]["torchao"]["version"] = "9.9.9"
+    slower = cell("slow", passed)
+    slower["timings"]["install"] = passed["timings"]["install"] + 20
+    old = [cell(n, passed) for n in ("reg", "down", "skip", "ver", "chk", "slow")] + [
+        cell("fix", befell(passed, broken)), record("bookworm-amd64__sdist__srcpkg")]
+    new = [cell("reg", befell(passed, broken)), cell("fix", passed), cell("down", befell(passed, missing)),
+           {**cell("skip", passed), "verdict": "skipped"}, newer,
+           {**cell("chk", passed), "checks": [{**passed["checks"][0], "outcome": "failed"}]}, slower,
+           record("bookworm-amd64__skipping__ao")]
+    install = diff.table.format_seconds(passed["timings"]["install"])
+    share = f"{20 / passed['timings']['install']:+.0%}"
+    assert diff.render_markdown(diff.compare(old, new), "main", "pr") == f"""\
+## wheel-harness diff: main → pr
+
+**1 regression**, 1 fix, 1 cell not judged this time, 1 new cell, 1 vanished cell, 1 cell with version changes, \
+1 cell with check changes, 1 cell with time changes
+
+### Regressions
+
+| Cell | Before | Now | Evidence now |
+|---|---|---|---|
+| `reg` | pass | import-failed (expected pass) | {broken["evidence"][0]} |
+
+### Fixes
+
+| Cell | Before | Now | Evidence before |
+|---|---|---|---|
+| `fix` | import-failed (expected pass) | pass | {broken["evidence"][0]} |
+
+### Not judged this time (infrastructure)
+
+| Cell | Before | Now | Evidence now |
+|---|---|---|---|
+| `down` | pass | image-unavailable (expected pass) | {missing["evidence"][0]} |
+
+### Other verdict changes
+
+| Cell | Before | Now | Evidence now |
+|---|---|---|---|
+| `skip` | pass | skipped |  |
+
+### New cells
+
+| Cell | Verdict |
+|---|---|
+| `bookworm-amd64__skipping__ao` | degraded |
+
+### Vanished cells
+
+| Cell | Last verdict |
+|---|---|
+| `bookworm-amd64__sdist__srcpkg` | pass |
+
+### Version changes
+
+| Cell | Changes |
+|---|---|
+| `ver` | torchao 0.18.0 → 9.9.9 |
+
+### Check changes
+
+| Cell | Changes |
+|---|---|
+| `chk` | chain_check.py passed → failed |
+
+### Time changes (beyond 5 s and 25%)
+
+| Cell | Changes |
+|---|---|
+| `slow` | install {install} → {diff.table.format_seconds(passed["timings"]["install"] + 20)} ({share}) |
+"""
