@@ -176,6 +176,10 @@ def test_a_cell_of_an_approach_is_named_with_it():
     assert f"| Pre-built cache: `{prebuilt['cell_id']}` | " in diff.render_markdown(found, "a", "b")
     gone = diff.compare([prebuilt], [])
     assert gone.vanished[0].name == f"Pre-built cache: `{prebuilt['cell_id']}`"
+    # a matrix may name an approach with a multi-line string: the row stays one line of the table
+    two_lines = {**prebuilt, "cell": {**prebuilt["cell"], "approach": "Pre-built\ncache"}}
+    text = diff.render_markdown(diff.compare([], [two_lines]), "a", "b")
+    assert f"| Pre-built cache: `{prebuilt['cell_id']}` | {prebuilt['verdict']} |" in text.splitlines()
 
 
 def test_checks_whose_outcome_changed_came_or_went_are_listed(passed):
