@@ -347,3 +347,13 @@ def test_an_answer_shows_twenty_sets_each_way_and_counts_the_rest(house):
     assert newer[:20] == [f"  torch 1.{i}: known: it fails" for i in range(20)] and newer[20] == "  … and 2 more"
     older = lines[lines.index("Older sets tried while looking for a pass:") + 1:]
     assert older[:20] == [f"  torch 1.{i}: —" for i in range(20)] and older[20] == "  … and 1 more"
+
+
+def test_a_failed_set_without_a_hint_is_rejected_with_its_first_evidence_line(house):
+    _, base, _ = house
+    broken = recorded_as(BROKEN, base)
+    state = solve.Search(known=[])
+    step = solve.steps.Step(cell=base, result=dataclasses.replace(broken, hint=None), ran=1)
+    state.judge(("torch==2.13.0",), {"torch": "2.13.0"}, step, "torch 2.13.0")
+    assert state.decided[0].rejected == f"import-failed: {broken.evidence[0]} ({base.id})"
+    assert state.best is None and state.best_rank is None
