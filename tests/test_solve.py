@@ -246,6 +246,9 @@ def test_the_releases_tried_are_those_that_install_here_and_an_exact_pin_as_writ
     assert found.skipped["torchao"][0][1].startswith("no wheel for this target")
     assert found.pins({"torch": "2.13.0", "torchao": "0.17.0", "torchtune": "0.6.1"}) == (
         "torch==2.13.0", "torchao==0.17.0", "torchtune==0.6.1")
+    strict = solve.candidates(chain, ["torch===2.13.0", "torchao==0.17.0"], offers)  # exact pins, as written
+    assert strict.kept == {"torch": ["2.13.0"], "torchao": ["0.17.0"]}
+    assert strict.pins({"torch": "2.13.0", "torchao": "0.17.0"}) == ("torch===2.13.0", "torchao==0.17.0")
     with pytest.raises(HarnessError) as none:
         solve.candidates(chain, ["torch==2.13.0", "torchao>0.19"], offers)
     assert str(none.value) == ("no release of torchao matching >0.19 installs on bookworm-amd64 with index variant "
