@@ -358,3 +358,70 @@ def test_the_markdown_of_a_diff_with_every_kind_of_change(passed):
 |---|---|
 | `slow` | install {install} → {diff.table.format_seconds(passed["timings"]["install"] + 20)} ({share}) |
 """
+
+
+def test_what_a_record_expects_comes_from_its_cell_and_is_pass_when_it_does_not_say(passed):
+    known_bad = record("bookworm-amd64__broken__chain")
+    assert known_bad["cell"]["expect"] == "import-failed"
+    unsaid = {k: v for k, v in known_bad.items() if k != "expected"}
+    assert diff.met(unsaid)  # recomputed from the cell's expectation
+    fixed_upstream = diff.compare([known_bad], [{**befell(known_bad, passed), "expected": False}])
+    [change] = fixed_upstream.regressions  # it no longer gets the verdict it expects
+    assert f"| `{known_bad['cell_id']}` | import-failed | pass (expected import-failed) |" in \
+        diff.render_markdown(fixed_upstream, "a", "b")
+    bare = {"cell_id": "x", "verdict": "import-failed"}  # a record of no cell: a matrix cell expects pass
+    assert not diff.met(bare) and diff.met({"cell_id": "x", "verdict": "pass"})
+    no_expect = {**passed, "cell": {k: v for k, v in passed["cell"].items() if k != "expect"}}
+    del no_expect["expected"]
+    assert diff.met(no_expect) and not diff.met({**no_expect, "verdict": "degraded"})
+    assert "import-failed (expected pass)" in diff.render_markdown(diff.compare([{**bare, "verdict": "pass"}],
+                                                                                [bare]), "a", "b")
+
+
+def test_the_same_outage_in_both_runs_is_not_listed_again(passed):
+    down = befell(passed, record("missing__lan__chain"))
+    again = diff.compare([down], [down])
+    assert (again.unjudged, again.verdicts, again.regressions) == ((), (), ())
+
+
+def test_a_renamed_approach_is_shown_by_its_new_name(passed):
+    old = {**passed, "cell": {**passed["cell"], "approach": "Old name"}}
+    new = json.loads(json.dumps({**passed, "cell": {**passed["cell"], "approach": "New name"}}))
+    new["probe"]["distributions"]["torchao"]["version"] = "9.9.9"
+    new["checks"] = [{**passed["checks"][0], "outcome": "failed"}]
+    new["timings"]["install"] += 20
+    found = diff.compare([old], [new])
+    assert [len(found.versions), len(found.checks), len(found.times)] == [1, 1, 1]
+    for change in (*found.versions, *found.checks, *found.times):
+        assert change.name == f"New name: `{passed['cell_id']}`"
+
+
+def test_time_changes_at_the_thresholds_and_in_several_phases(passed):
+    slower = json.loads(json.dumps(passed))
+    install, image = passed["timings"]["install"], passed["timings"]["image"]
+    slower["timings"]["install"] = install * 2 + 10
+    slower["timings"]["image"] = image + 30
+    delta = slower["timings"]["install"] - install
+    both = diff.compare([passed], [slower], min_seconds=delta, min_ratio=delta / install)  # exactly at both
+    [change] = both.times
+    assert change.detail.startswith("image ") and "; install " in change.detail
+    title = f"### Time changes (beyond {delta:g} s and {delta / install:.0%})"  # the thresholds given
+    assert title in diff.render_markdown(both, "a", "b")
+    # a phase one side did not time is left out, and the phases after it still count
+    no_image = {**slower, "timings": {k: v for k, v in slower["timings"].items() if k != "image"}}
+    assert [line.split()[0] for line in diff.time_changes(passed, no_image)] == ["install"]
+    outage = record("missing__lan__chain")  # timed only the image and the total
+    assert diff.time_changes(passed, outage) == []
+
+
+def test_a_new_release_a_new_cell_installed_is_tested_not_drift(passed):
+    tried = json.loads(json.dumps(passed))
+    for item in tried["install"]["items"]:
+        if item["name"] == "torchtune":
+            item["version"] = "0.7.0"
+    found = diff.compare([passed], [tried], ledgers=(ledgers(), drifted()))
+    assert [d.kind for d in found.drift] == ["replaced", "vanished"]
+    untried = diff.compare([passed], [passed], ledgers=(ledgers(), drifted()))
+    assert [d.kind for d in untried.drift] == ["replaced", "vanished", "new-release"]
+    old_side_only = diff.compare([passed], [passed], ledgers=(ledgers(), []))
+    assert old_side_only.drift_compared is False and "Not compared" in diff.render_markdown(old_side_only, "a", "b")
