@@ -425,3 +425,15 @@ def test_a_new_release_a_new_cell_installed_is_tested_not_drift(passed):
     assert [d.kind for d in untried.drift] == ["replaced", "vanished", "new-release"]
     old_side_only = diff.compare([passed], [passed], ledgers=(ledgers(), []))
     assert old_side_only.drift_compared is False and "Not compared" in diff.render_markdown(old_side_only, "a", "b")
+
+
+def test_without_a_probe_total_the_imports_timed_are_the_probe_time_as_the_table_counts_it(passed):
+    """A cell stopped during its probe has the imports it timed but no probe total (table.run_seconds)."""
+    cut = json.loads(json.dumps(passed))
+    del cut["timings"]["probe"]
+    slow = json.loads(json.dumps(cut))
+    slow["timings"]["imports"]["torch"] = 30.0
+    before = sum(cut["timings"]["imports"].values())
+    assert diff.time_changes(cut, slow) == [
+        f"probe {diff.table.format_seconds(before)} → {diff.table.format_seconds(before + 30)} "
+        f"({30 / before:+.0%})"]
