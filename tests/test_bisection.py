@@ -374,3 +374,22 @@ def test_a_finding_is_the_hint_before_its_first_colon():
     assert bisection.finding("torchao 0.1.0 has no module torchao.quantization: use a torchao release that has it: "
                              "0.2.0 or later") == "torchao 0.1.0 has no module torchao.quantization"
     assert bisection.finding(None) is None and bisection.finding("") is None
+
+
+def test_a_step_is_the_matrixs_own_cell_when_it_declares_those_pins_else_a_cell_made_by_bisect(tmp_path):
+    m = reader.load(write(tmp_path / "m.toml", bisect_releases(tmp_path / "house")))
+    from harness.plan import releases
+    from harness.plan.target import Target
+
+    chain = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")  # torchao==0.15.0
+    offer = releases.offered(chain.index, "torchao", Target(python=(3, 11), machine="x86_64", glibc=(2, 36)))
+    said = []
+    got = bisection.bisect(ask(chain, "0.17.0", "0.19.0"), offer, Recorded(broken_from("0.18.0")), matrix=m,
+                           log=said.append)
+    assert said[0] == (f"Bisecting torchao between 0.17.0 and 0.19.0 on bookworm-amd64 / fixtures (pip): 1 release(s) "
+                       f"in between install on {offer.target}")  # nothing skipped: nothing said of it
+    assert {str(v): s.cell.packages.made_by for v, s in got.tried} == {"0.17.0": "bisect", "0.19.0": "bisect",
+                                                                        "0.18.0": "bisect"}
+    back = bisection.bisect(ask(chain, "0.15.0", "0.17.0"), offer, Recorded(broken_from("0.17.0")), matrix=m,
+                            log=lambda _: None)
+    assert back.step_of(V("0.15.0")).cell is chain  # the matrix declares these very pins
