@@ -360,3 +360,22 @@ def test_a_failed_set_without_a_hint_is_rejected_with_its_first_evidence_line(ho
     state.judge(("torch==2.13.0",), {"torch": "2.13.0"}, step, "torch 2.13.0")
     assert state.decided[0].rejected == f"import-failed: {broken.evidence[0]} ({base.id})"
     assert state.best is None and state.best_rank is None
+
+
+def test_a_set_is_the_matrixs_own_cell_when_it_declares_those_pins_else_a_cell_made_by_solve(tmp_path):
+    extra = """
+[packages.pinned]
+requirements = ["torch==2.13.0", "torchao==0.16.0", "torchtune==0.6.1"]
+modules = ["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training"]
+"""
+    m = reader.load(write(tmp_path / "m.toml", solve_releases(tmp_path / "house"),
+                          requirements='["torch", "torchao", "torchtune"]', extra=extra))
+    base = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__chain")
+    declared = next(c for c in m.cells if c.id == "bookworm-amd64__fixtures__pinned")
+    offers = {n: releases.offered(base.index, n, TARGET) for n in CHAIN}
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.16,<0.18", "torchtune==0.6.1"], offers,
+                      Recorded(lambda pins: BROKEN if pins["torchao"] == "0.17.0" else PASSED), matrix=m,
+                      log=lambda _: None)
+    newer, best = got.decided
+    assert newer.step.cell.packages.made_by == "solve" and newer.step.cell.id == step_id("2.13.0", "0.17.0", "0.6.1")
+    assert best.step.cell is declared  # the matrix declares these very pins and modules
