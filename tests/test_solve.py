@@ -109,6 +109,7 @@ def test_the_answer_as_json(house):
         "skipped": {}, "untried": 0, "stopped": None, "counts": {"ran": 2, "reused": 0, "retried": 0, "pruned": 0},
         "run_id": "r1", "block": got.block()}
     assert got.decided[0].rejected.endswith(f"; torch 2.12.0, torchao 0.15.0, torchtune 0.6.1 passes ({newer})")
+    assert got.lines()[0] == "Newest working set: torch 2.12.0, torchao 0.15.0, torchtune 0.6.1 — pass"
     # a pass needs no include in the block
     assert got.block().splitlines() == [f'[packages."{best.split("__")[2]}"]',
                                         'requirements = ["torch==2.12.0", "torchao==0.15.0", "torchtune==0.6.1"]',
@@ -279,13 +280,15 @@ def test_a_solves_set_has_the_checks_of_the_matrixs_set_of_the_same_packages_els
 
 def test_the_block_carries_checks_that_are_not_the_default(house):
     _, base, offers = house
-    packages = dataclasses.replace(base.packages, checks=("torch",), check_requires=("numpy",), check_timeout=60.0)
+    packages = dataclasses.replace(base.packages, checks=("torch", "torchao"), check_requires=("numpy", "pytest"),
+                                   check_timeout=60.0)
     got = solve.solve(dataclasses.replace(base, packages=packages), ["torch==2.13.0", "torchao==0.16.0",
                                                                      "torchtune==0.6.1"],
                       offers, Recorded(lambda pins: PASSED), log=lambda _: None)
     block = tomllib.loads(got.block())
     [body] = block["packages"].values()
-    assert (body["checks"], body["check_requires"], body["check_timeout"]) == (["torch"], ["numpy"], 60)
+    assert (body["checks"], body["check_requires"], body["check_timeout"]) == (["torch", "torchao"],
+                                                                               ["numpy", "pytest"], 60)
     assert "matrix" not in block
 
 
@@ -350,6 +353,9 @@ def test_an_answer_shows_twenty_sets_each_way_and_counts_the_rest(house):
     assert newer[:20] == [f"  torch 1.{i}: known: it fails" for i in range(20)] and newer[20] == "  … and 2 more"
     older = lines[lines.index("Older sets tried while looking for a pass:") + 1:]
     assert older[:20] == [f"  torch 1.{i}: —" for i in range(20)] and older[20] == "  … and 1 more"
+    twenty = solve.Solution(names=("torch",), base=base, best=best,
+                            decided=(*sets(20, "known: it fails"), best, *sets(20, None))).lines()
+    assert not any(line.startswith("  … and") for line in twenty)  # all twenty shown, none left to count
 
 
 def test_a_failed_set_without_a_hint_is_rejected_with_its_first_evidence_line(house):
