@@ -276,6 +276,7 @@ def test_a_solves_set_has_the_checks_of_the_matrixs_set_of_the_same_packages_els
     assert (made.checks, made.check_requires, made.check_timeout) == (("torch",), ("numpy",), 60.0)
     alone = solve.package_set(mine, ["torch", "numpy"], ["torch", "numpy"])
     assert alone.checks == solve.default_checks(["torch", "numpy"], ["torch", "numpy"]) and alone.check_requires == ()
+    assert (alone.name, alone.requirements, alone.modules) == ("solve", ("torch", "numpy"), ("torch", "numpy"))
 
 
 def test_the_block_carries_checks_that_are_not_the_default(house):
