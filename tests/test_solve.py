@@ -386,3 +386,74 @@ modules = ["torch", "torchao", "torchao.quantization", "torchtune", "torchtune.t
     newer, best = got.decided
     assert newer.step.cell.packages.made_by == "solve" and newer.step.cell.id == step_id("2.13.0", "0.17.0", "0.6.1")
     assert best.step.cell is declared  # the matrix declares these very pins and modules
+
+
+def test_a_set_plan_refuses_when_its_cell_would_run_is_rejected_with_why_and_the_search_goes_on(house):
+    _, base, offers = house
+
+    class Refuses(Recorded):
+        def run(self, cells):
+            if self.pins(cells[0])["torchao"] == "0.18.0":
+                return [solve.steps.Step(cell=cells[0], pruned="plan: uv cannot install it here (conflict)")]
+            return super().run(cells)
+
+    said = []
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.17,<0.19", "torchtune==0.6.1"], offers,
+                      Refuses(lambda pins: PASSED), log=said.append)
+    refused, best = got.decided
+    assert (refused.pins, dict(refused.versions), refused.rejected) == (
+        ("torch==2.13.0", "torchao==0.18.0", "torchtune==0.6.1"), {"torch": "2.13.0", "torchao": "0.18.0",
+                                                                   "torchtune": "0.6.1"},
+        "plan: uv cannot install it here (conflict)")
+    assert refused.step.cell.id == step_id("2.13.0", "0.18.0", "0.6.1") and best.versions["torchao"] == "0.17.0"
+    assert "solve [1/2] torch 2.13.0, torchao 0.18.0, torchtune 0.6.1: plan: uv cannot install it here (conflict)" \
+        in said
+
+
+def test_a_set_that_cannot_be_judged_keeps_its_step_and_a_skipped_one_says_no_verdict(house):
+    _, base, offers = house
+    stepper = Budgeted(lambda pins: PASSED, outage=lambda pins: pins["torchao"] == "0.19.0")
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.18", "torchtune==0.6.1"], offers, stepper,
+                      log=lambda _: None)
+    down = got.decided[0]
+    assert down.pins == ("torch==2.13.0", "torchao==0.19.0", "torchtune==0.6.1")
+    assert down.versions["torchao"] == "0.19.0"
+    assert down.step.cell.id == step_id("2.13.0", "0.19.0", "0.6.1")
+
+    class Skips(Recorded):
+        def run(self, cells):
+            return [dataclasses.replace(s, result=dataclasses.replace(s.result, verdict=solve.Verdict.SKIPPED))
+                    for s in super().run(cells)]
+
+    skipped = solve.solve(base, ["torch==2.13.0", "torchao==0.19.0", "torchtune==0.6.1"], offers,
+                          Skips(lambda pins: PASSED), log=lambda _: None)
+    assert skipped.decided[0].rejected == "could not be judged (no verdict)" and skipped.best is None
+
+
+def test_known_facts_given_still_count_after_a_set_teaches_new_ones(house):
+    _, base, offers = house
+    facts = known.from_record(recorded("0.16.0"))  # torchtune 0.6.1 with torchao 0.16.0: import-failed
+    stepper = Recorded(lambda pins: BROKEN)
+    solve.solve(base, ["torch==2.13.0", "torchao>=0.16,<0.18", "torchtune==0.6.1"], offers, stepper, known=facts,
+                log=lambda _: None)
+    assert stepper.asked == [("torch==2.13.0", "torchao==0.17.0", "torchtune==0.6.1")]  # 0.16.0: known to fail
+
+
+def test_a_set_holding_several_known_losses_is_measured_by_the_worst(house):
+    _, base, offers = house
+    twice = CellResult.from_json(recorded("0.15.0"))
+    probe = dict(twice.probe)
+    lost = next(i for i in probe["imports"] if i["messages"])
+    probe["imports"] = [*probe["imports"], {**lost, "module": "torchao.quantization"}]  # the loss said twice
+    one = known.from_record(recorded_as(DEGRADED, base).to_json())  # torch 2.13.0 + torchao 0.15.0: 1 loss
+    two = known.from_record(dataclasses.replace(twice, probe=probe).to_json())  # torch 2.13.0+cpu + torchao 0.15.0: 2
+    assert [f.losses for f in one + two] == [1, 2]
+    got = solve.solve(base, ["torch==2.13.0", "torchao>=0.15,<0.17", "torchtune==0.6.1"], offers,
+                      Recorded(lambda pins: DEGRADED), known=one + two, log=lambda _: None)
+    best, ruled = got.decided
+    assert ruled.versions["torchao"] == "0.15.0" and ruled.step is None
+    assert ruled.rejected.endswith(f"known: {two[0].text()}")  # the larger loss is the one that decides
+    state = solve.Search(known=[])
+    step = solve.steps.Step(cell=base, result=dataclasses.replace(recorded_as(BROKEN, base), hint=None, evidence=()))
+    state.judge(("torch==2.13.0",), {"torch": "2.13.0"}, step, "torch 2.13.0")
+    assert state.decided[0].rejected == f"import-failed:  ({base.id})"  # nothing to quote
