@@ -194,6 +194,10 @@ def test_plan_rules_out_releases_before_any_cell_and_a_package_left_with_none_st
     assert stuck.lines()[0] == "No working set: no release of torchtune can install here with the others"
     assert none.asked == []  # no cell ran
     assert stuck.candidates["torchtune"] == () and len(stuck.skipped["torchtune"]) == 3
+    assert stuck.base is base and stuck.lines()[-1] == "Cells: 0 cell(s) run"
+    data = stuck.to_json()
+    assert (data["names"], data["counts"], data["run_id"], data["best"]) == (
+        ["torch", "torchao", "torchtune"], {"ran": 0, "reused": 0, "retried": 0, "pruned": 3}, "r1", None)
 
 
 def test_a_known_failing_pair_rules_a_set_out_without_a_cell(house):
@@ -229,6 +233,8 @@ def test_a_degraded_set_that_loses_less_replaces_the_best_and_one_that_loses_as_
     assert got.best is second and second.versions["torchao"] == "0.17.0"
     assert first.rejected.startswith("degraded with 2 loss(es): torchao 0.15.0 skipped its C++ extensions with torch "
                                      "2.13.0+cpu; torch 2.13.0, torchao 0.17.0, torchtune 0.6.1 loses less (1) (")
+    assert third.pins == ("torch==2.13.0", "torchao==0.16.0", "torchtune==0.6.1")
+    assert third.step.cell.id == step_id("2.13.0", "0.16.0", "0.6.1")
     assert third.rejected == ("degraded with 1 loss(es), no fewer than torch 2.13.0, torchao 0.17.0, torchtune "
                               "0.6.1: torchao 0.15.0 skipped its C++ extensions with torch 2.13.0 "
                               f"({step_id('2.13.0', '0.16.0', '0.6.1')})")
