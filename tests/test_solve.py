@@ -99,6 +99,7 @@ def test_the_answer_as_json(house):
     stepper = Recorded(lambda pins: DEGRADED if pins["torch"] == "2.13.0" else PASSED)
     got = solve.solve(base, ["torch", "torchao<0.16", "torchtune==0.6.1"], offers, stepper, log=lambda _: None)
     newer, best = step_id("2.13.0", "0.15.0", "0.6.1"), step_id("2.12.0", "0.15.0", "0.6.1")
+    assert got.base is base
     assert got.to_json() == {
         "names": ["torch", "torchao", "torchtune"], "best": ["torch==2.12.0", "torchao==0.15.0", "torchtune==0.6.1"],
         "verdict": "pass", "cell_id": best,
@@ -261,8 +262,15 @@ def test_the_releases_tried_are_those_that_install_here_and_an_exact_pin_as_writ
     assert str(none.value) == ("no release of torchao matching >0.19 installs on bookworm-amd64 with index variant "
                                "fixtures (cp311, manylinux_2_36_x86_64)")
     assert none.value.hint.endswith("; loosen the requirement or choose another index variant or image")
-    with pytest.raises(HarnessError, match="a package is named twice: torch, Torch==2.13.0"):
+    with pytest.raises(HarnessError, match="a package is named twice: torch, Torch==2.13.0") as twice:
         solve.candidates(chain, ["torch", "Torch==2.13.0"], offers)
+    assert twice.value.hint == "name each package once"
+    two_sources = ("house/ (folder)", "more/ (folder)")
+    nothing = {**offers, "torchao": dataclasses.replace(offers["torchao"], sources=two_sources, releases=())}
+    with pytest.raises(HarnessError) as unlisted:
+        solve.candidates(chain, ["torchao"], nothing)
+    assert str(unlisted.value).startswith("no release of torchao matching any version installs on bookworm-amd64 ")
+    assert unlisted.value.hint.startswith("asked: house/ (folder), more/ (folder); ")
 
 
 def test_a_pin_keeps_the_requirements_extras_and_marker():
