@@ -110,7 +110,6 @@ def test_the_answer_as_json(house):
         "skipped": {}, "untried": 0, "stopped": None, "counts": {"ran": 2, "reused": 0, "retried": 0, "pruned": 0},
         "run_id": "r1", "block": got.block()}
     assert got.decided[0].rejected.endswith(f"; torch 2.12.0, torchao 0.15.0, torchtune 0.6.1 passes ({newer})")
-    assert got.lines()[0] == "Newest working set: torch 2.12.0, torchao 0.15.0, torchtune 0.6.1 — pass"
     # a pass needs no include in the block
     assert got.block().splitlines() == [f'[packages."{best.split("__")[2]}"]',
                                         'requirements = ["torch==2.12.0", "torchao==0.15.0", "torchtune==0.6.1"]',
@@ -471,3 +470,10 @@ def test_a_set_holding_several_known_losses_is_measured_by_the_worst(house):
     step = solve.steps.Step(cell=base, result=dataclasses.replace(recorded_as(BROKEN, base), hint=None, evidence=()))
     state.judge(("torch==2.13.0",), {"torch": "2.13.0"}, step, "torch 2.13.0")
     assert state.decided[0].rejected == f"import-failed:  ({base.id})"  # nothing to quote
+
+
+def test_a_passing_answer_names_its_set_and_verdict_alone(house):
+    _, base, offers = house
+    stepper = Recorded(lambda pins: DEGRADED if pins["torch"] == "2.13.0" else PASSED)
+    got = solve.solve(base, ["torch", "torchao<0.16", "torchtune==0.6.1"], offers, stepper, log=lambda _: None)
+    assert got.lines()[0] == "Newest working set: torch 2.12.0, torchao 0.15.0, torchtune 0.6.1 — pass"  # no losses
