@@ -393,3 +393,13 @@ def test_a_step_is_the_matrixs_own_cell_when_it_declares_those_pins_else_a_cell_
     back = bisection.bisect(ask(chain, "0.15.0", "0.17.0"), offer, Recorded(broken_from("0.17.0")), matrix=m,
                             log=lambda _: None)
     assert back.step_of(V("0.15.0")).cell is chain  # the matrix declares these very pins
+
+
+def test_the_json_of_an_answer_without_one_has_no_first_nor_last_and_a_step_not_run_no_verdict(chain_and_offer):
+    chain, offer = chain_and_offer
+    down = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Budgeted(broken_from("0.17.0"), outage={"0.15.0"}),
+                            log=lambda _: None).to_json()
+    assert (down["first"], down["last"], down["none"] is not None) == (None, None, True)
+    ruled = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Budgeted(broken_from("0.17.0"), refuse={"0.17.0"}),
+                             log=lambda _: None).to_json()
+    assert ruled["steps"]["0.17.0"]["verdict"] is None and ruled["steps"]["0.18.0"]["verdict"] == "import-failed"
