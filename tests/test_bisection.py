@@ -403,3 +403,30 @@ def test_the_json_of_an_answer_without_one_has_no_first_nor_last_and_a_step_not_
     ruled = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, Budgeted(broken_from("0.17.0"), refuse={"0.17.0"}),
                              log=lambda _: None).to_json()
     assert ruled["steps"]["0.17.0"]["verdict"] is None and ruled["steps"]["0.18.0"]["verdict"] == "import-failed"
+
+
+def test_a_step_stopped_after_the_range_narrowed_names_only_the_releases_still_open(chain_and_offer):
+    chain, offer = chain_and_offer
+
+    class StopsLater(Recorded):
+        def run(self, cells):
+            if self.ran >= 3:  # the ends and one step ran: 0.17.0 is bad
+                return [steps.Step(cell=c, unrun="the budget of 60 s is spent") for c in cells]
+            return super().run(cells)
+
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, StopsLater(broken_from("0.17.0")),
+                           log=lambda _: None)
+    assert got.narrowed == (V("0.16.0"), V("0.17.0")) and got.last == V("0.15.0")
+    assert got.none == "the budget of 60 s is spent with 1 release(s) left between torchao 0.15.0 and 0.17.0"
+
+
+def test_a_fix_of_a_result_that_gave_no_hint_has_no_because(chain_and_offer):
+    chain, offer = chain_and_offer
+
+    class Unhinted(Recorded):
+        def run(self, cells):
+            return [dataclasses.replace(s, result=dataclasses.replace(s.result, hint=None)) for s in super().run(cells)]
+
+    fixed_from = lambda pins: PASSED if V(pins["torchao"]) >= V("0.18.0") else BROKEN  # noqa: E731
+    got = bisection.bisect(ask(chain, "0.19.0", "0.15.0"), offer, Unhinted(fixed_from), log=lambda _: None)
+    assert (got.first, got.because) == (V("0.18.0"), None)
