@@ -430,3 +430,17 @@ def test_a_fix_of_a_result_that_gave_no_hint_has_no_because(chain_and_offer):
     fixed_from = lambda pins: PASSED if V(pins["torchao"]) >= V("0.18.0") else BROKEN  # noqa: E731
     got = bisection.bisect(ask(chain, "0.19.0", "0.15.0"), offer, Unhinted(fixed_from), log=lambda _: None)
     assert (got.first, got.because) == (V("0.18.0"), None)
+
+
+def test_a_step_stopped_after_a_good_step_leaves_that_step_out_of_what_is_open(chain_and_offer):
+    chain, offer = chain_and_offer
+
+    class StopsLater(Recorded):
+        def run(self, cells):
+            if self.ran >= 3:  # the ends and one step ran: 0.17.0 is good
+                return [steps.Step(cell=c, unrun="the budget of 60 s is spent") for c in cells]
+            return super().run(cells)
+
+    got = bisection.bisect(ask(chain, "0.15.0", "0.19.0"), offer, StopsLater(broken_from("0.18.0")),
+                           log=lambda _: None)
+    assert (got.narrowed, got.last) == ((V("0.18.0"), V("0.19.0")), V("0.17.0"))
