@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -257,9 +256,10 @@ def bisect(question: Question, offer: releases.Offered, stepper: steps.Stepper, 
     name = q.package
     old, new = sorted((q.good, q.bad))
     pre = old.is_prerelease or new.is_prerelease
-    inside = SpecifierSet(f">{old},<{new}")
-    candidates = [v for v in offer.usable(specifier=inside, prereleases=pre) if old < v < new]
-    skipped = {v: why for v, why in offer.skipped(specifier=inside, prereleases=pre) if old < v < new}
+    # between the ends by version order: a specifier `>OLD,<NEW` would leave out OLD's post-releases and NEW's
+    # pre-releases (PEP 440), neither tried nor said
+    candidates = [v for v in offer.usable(prereleases=pre) if old < v < new]
+    skipped = {v: why for v, why in offer.skipped(prereleases=pre) if old < v < new}
     log(f"Bisecting {name} between {old} and {new} on {q.base.image.name} / {q.base.index.name} "
         f"({q.base.installer}): {len(candidates)} release(s) in between install on {offer.target}"
         + (f", {len(skipped)} skipped" if skipped else ""))
