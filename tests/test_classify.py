@@ -1,0 +1,204 @@
+"""The classifier's promises that the recorded logs of test_verdicts.py do not reach: CUDA as a cell
+expects it (on the probe's own record of a torch), the ways a cell ends early (its deadline, the
+kernel's OOM killer, a set-up phase that failed) and pip's words for what the logs lack."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from pathlib import Path
+
+import pytest
+
+from harness.backends.base import Execution
+from harness.incell import probe as incell_probe
+from harness.model import Arch, Cell, CudaExpectation, GpuMode, Image, IndexVariant, PackageSet, Verdict
+from harness.verdicts import classify, events
+
+LOGS = Path(__file__).parent / "data" / "logs"
+
+
+def cell(cuda: CudaExpectation | None = None, **kwargs) -> Cell:
+    return Cell(image=Image(name="bookworm", arch=Arch.AMD64, local_build="debian-bookworm"),
+                index=IndexVariant(name="i"), cuda=cuda,
+                packages=PackageSet(name="p", requirements=("edgeops",), modules=("edgeops",)), **kwargs)
+
+
+# --- CUDA as the cell expects it --------------------------------------------------------------------
+
+
+def torch_record(*, version: str = "2.5.0+cu126", cuda: str | None = "12.6", available: bool = True,
+                 capability: tuple[int, int] | None = (8, 7), arch_list: tuple[str, ...] = ("sm_87",),
+                 op_error: str | None = None, op_value: float = 256.0 ** 3) -> dict:
+    """What the cell's probe (incell.probe.torch_step, its real code) records of a torch like this one:
+    one device named Orin when CUDA is available, none otherwise."""
+
+    class Tensor:
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def __matmul__(self, other: Tensor) -> Tensor:
+            return Tensor(op_value)
+
+        def sum(self) -> Tensor:
+            return self
+
+        def item(self) -> float:
+            return self.value
+
+    def ones(shape, device=None):
+        if op_error:
+            raise RuntimeError(op_error)
+        return Tensor(1.0)
+
+    def get_device_capability(index):
+        if capability is None:
+            raise RuntimeError("no driver")
+        return capability
+
+    torch = types.SimpleNamespace(
+        __version__=version, __file__="/venv/site-packages/torch/__init__.py", ones=ones,
+        version=types.SimpleNamespace(cuda=cuda),
+        cuda=types.SimpleNamespace(is_available=lambda: available, device_count=lambda: 1,
+                                   get_device_name=lambda index: "Orin", get_device_capability=get_device_capability,
+                                   get_arch_list=lambda: list(arch_list), synchronize=lambda: None))
+    return incell_probe.torch_step(torch)
+
+
+GPU = GpuMode.DEVICE_REQUEST
+
+
+def test_a_torch_that_fits_what_the_cell_expects_is_not_flagged():
+    expects = CudaExpectation(torch_build="cuda", version="12.6", capability="8.7")
+    assert classify.check_cuda(cell(expects), torch_record(), GPU) == (None, [])
+    # a version is a prefix: "12" holds for torch built for CUDA 12.6
+    assert classify.check_cuda(cell(CudaExpectation(version="12")), torch_record(), GPU) == (None, [])
+    # a cell that expects a CPU build gets one
+    cpu = torch_record(version="2.5.0+cpu", cuda=None, available=False)
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cpu")), cpu, GPU) == (None, [])
+
+
+def test_a_cpu_build_where_a_cuda_build_is_expected_is_no_cuda():
+    cpu = torch_record(version="2.5.0+cpu", cuda=None, available=False)
+    assert cpu["devices"] == []
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cuda")), cpu, GPU) == (
+        Verdict.NO_CUDA, ["torch 2.5.0+cpu is a CPU build (torch.version.cuda is None) where a CUDA build was "
+                          "expected"])
+
+
+def test_a_cuda_build_where_a_cpu_build_is_expected_is_a_mismatch():
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cpu")), torch_record(cuda="12.4"), GPU) == (
+        Verdict.CUDA_MISMATCH, ["torch is a CUDA 12.4 build where a CPU build was expected"])
+
+
+def test_a_torch_built_for_another_cuda_version_is_a_mismatch():
+    expects = CudaExpectation(torch_build="cuda", version="12.6")
+    assert classify.check_cuda(cell(expects), torch_record(cuda="12.4"), GPU) == (
+        Verdict.CUDA_MISMATCH, ["torch is built for CUDA 12.4, expected 12.6"])
+    # a CPU build expected to be of some CUDA version is judged as a CPU build, not as a version
+    cpu = torch_record(version="2.5.0+cpu", cuda=None, available=False)
+    assert classify.check_cuda(cell(CudaExpectation(version="12.6")), cpu, GPU)[1] == [
+        "CUDA unavailable: torch.version.cuda=None, torch.cuda.is_available() is False"]
+
+
+@pytest.mark.parametrize("expects", [CudaExpectation(torch_build="cuda"), CudaExpectation(version="12.6"),
+                                     CudaExpectation(capability="8.7")])
+def test_a_cuda_build_that_sees_no_gpu_is_no_cuda_whatever_the_cell_expects_of_cuda(expects):
+    unavailable = torch_record(available=False)
+    assert classify.check_cuda(cell(expects), unavailable, GPU) == (
+        Verdict.NO_CUDA, ["CUDA unavailable: torch.version.cuda='12.6', torch.cuda.is_available() is False"])
+
+
+def test_a_cell_that_expects_a_cpu_build_does_not_need_cuda_available():
+    cpu = torch_record(version="2.5.0+cpu", cuda=None, available=False)
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cpu")), cpu, GPU) == (None, [])
+
+
+def test_a_gpu_of_another_capability_than_expected_is_a_mismatch():
+    other = torch_record(capability=(7, 2), arch_list=("sm_72", "sm_87"))
+    assert classify.check_cuda(cell(CudaExpectation(capability="8.7")), other, GPU) == (
+        Verdict.CUDA_MISMATCH, ["GPU Orin has capability 7.2, expected 8.7"])
+    # without an expected capability, any device the torch has kernels for will do
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cuda")), other, GPU) == (None, [])
+
+
+def test_a_torch_without_kernels_for_the_gpu_is_a_mismatch_whatever_the_cell_expects():
+    """Flagged even for a cell that states no CUDA expectation, and on a host said to give no GPU."""
+    record = torch_record(arch_list=("sm_90", "sm_100"))
+    assert record["devices"][0]["built_for"] == {"exact": False, "compatible": False}
+    said = ["torch 2.5.0+cu126 has no kernels for Orin (capability 8.7; built for sm_90, sm_100)"]
+    for expects in (None, CudaExpectation(torch_build="cuda", version="12.6", capability="8.7")):
+        for mode in (GPU, GpuMode.NONE):
+            assert classify.check_cuda(cell(expects), record, mode) == (Verdict.CUDA_MISMATCH, said)
+    # a device whose fit the probe could not tell (its capability unknown) is not flagged for it
+    unknown = torch_record(capability=None)
+    assert unknown["devices"][0]["built_for"] is None
+    assert classify.check_cuda(cell(None), unknown, GPU) == (None, [])
+
+
+def test_a_torch_without_an_arch_list_names_the_build_unknown():
+    record = torch_record(arch_list=("sm_90",))
+    record["arch_list"] = None  # the probe could not ask it
+    assert classify.check_cuda(cell(None), record, GPU)[1] == [
+        "torch 2.5.0+cu126 has no kernels for Orin (capability 8.7; built for unknown)"]
+
+
+def test_without_gpu_access_cuda_is_not_expected():
+    cpu = torch_record(version="2.5.0+cpu", cuda=None, available=False)
+    for expects in (CudaExpectation(torch_build="cuda"), CudaExpectation(version="12.6"),
+                    CudaExpectation(capability="8.7")):
+        assert classify.check_cuda(cell(expects), cpu, GpuMode.NONE) == (None, [])
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cuda")), None, GPU) == (None, [])
+    assert classify.check_cuda(cell(None), cpu, GPU) == (None, [])
+
+
+def test_a_failed_gpu_operation_is_no_cuda():
+    error = "CUDA error: no kernel image is available for execution on the device"
+    record = torch_record(op_error=error)
+    assert record["gpu_op"] is None
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cuda")), record, GPU) == (
+        Verdict.NO_CUDA, [f"a tiny GPU operation failed: RuntimeError: {error}"])
+    # an operation that ran and computed the wrong value
+    wrong = torch_record(op_value=0.0)
+    assert wrong["gpu_op"]["ok"] is False
+    verdict, [said] = classify.check_cuda(cell(CudaExpectation(torch_build="cuda")), wrong, GPU)
+    assert verdict is Verdict.NO_CUDA and said.startswith("a tiny GPU operation failed: {'ok': False, ")
+
+
+def judged_with_torch(record: dict, expects: CudaExpectation | None, mode: GpuMode,
+                      name: str = "real-chain-2.13-torchao-0.15.probe.log") -> classify.Judgement:
+    """A recorded log judged as if its probe had recorded this torch."""
+    log = (LOGS / name).read_text()
+    parsed = events.parse(log)
+    parsed = dataclasses.replace(parsed, probe={**parsed.probe, "torch": record})
+    the_cell = dataclasses.replace(cell(expects), packages=PackageSet(name="p", requirements=("torchao",),
+                                                                      modules=("torch", "torchao")))
+    return classify.judge(the_cell, Execution(log=log, exit_code=0), parsed, mode)
+
+
+def test_judge_puts_the_cuda_verdict_first_and_keeps_the_loss_as_a_note():
+    cpu = torch_record(version="2.13.0+cpu", cuda=None, available=False)
+    alone = judged_with_torch(cpu, None, GPU)
+    assert alone.verdict is Verdict.DEGRADED
+    got = judged_with_torch(cpu, CudaExpectation(torch_build="cuda"), GPU)
+    assert got.verdict is Verdict.NO_CUDA
+    assert got.evidence == ("torch 2.13.0+cpu is a CPU build (torch.version.cuda is None) where a CUDA build was "
+                            "expected",)
+    assert got.hint == classify.CUDA_HINTS[Verdict.NO_CUDA] and got.hint.startswith("install a CUDA build of torch")
+    assert got.cause is None
+    assert [n for n in got.notes if n.startswith("also ")] == [f"also degraded: {e}" for e in alone.evidence]
+    mismatch = judged_with_torch(torch_record(cuda="12.4"), CudaExpectation(version="12.6"), GPU)
+    assert (mismatch.verdict, mismatch.hint) == (Verdict.CUDA_MISMATCH, "use a torch built for this CUDA version "
+                                                                        "and this GPU's architecture")
+
+
+def test_judge_notes_that_cuda_was_not_checked_on_a_host_without_gpu():
+    cpu = torch_record(version="2.13.0+cpu", cuda=None, available=False)
+    got = judged_with_torch(cpu, CudaExpectation(torch_build="cuda"), GpuMode.NONE)
+    assert got.verdict is Verdict.DEGRADED
+    assert "CUDA not checked: this host gives cells no GPU" in got.notes
+    assert "CUDA not checked: this host gives cells no GPU" not in judged_with_torch(cpu, None, GpuMode.NONE).notes
+    # with the GPU given, the expectation is checked, and the note is not made
+    fits = judged_with_torch(torch_record(), CudaExpectation(torch_build="cuda"), GPU)
+    assert fits.verdict is Verdict.DEGRADED
+    assert not any(n.startswith("CUDA not checked") for n in fits.notes)
