@@ -202,3 +202,90 @@ def test_judge_notes_that_cuda_was_not_checked_on_a_host_without_gpu():
     fits = judged_with_torch(torch_record(), CudaExpectation(torch_build="cuda"), GPU)
     assert fits.verdict is Verdict.DEGRADED
     assert not any(n.startswith("CUDA not checked") for n in fits.notes)
+
+
+# --- an import that failed inside a dependency no pin names -----------------------------------------
+
+
+def probed(tmp_path: Path, files: dict[str, str], *modules: str) -> dict:
+    """What the real probe (harness/incell/probe.py) records importing these fixture files, read back as
+    the runner reads it."""
+    import subprocess
+    import sys
+
+    from harness import incell
+
+    site = tmp_path / "site-packages"  # where pip puts them: the probe names a frame's package by this folder
+    for name, text in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    args = [a for m in modules for a in ("--module", m)]
+    # -S: the distributions are these files alone, not also this interpreter's own
+    done = subprocess.run([sys.executable, "-S", str(incell.FILES["probe.py"]), *args], capture_output=True,
+                          text=True, env={"PYTHONPATH": str(site), "PATH": ""}, timeout=60)
+    return events.parse(done.stdout).probe
+
+
+def dist(name: str, version: str, *requires: str) -> dict[str, str]:
+    """An installed distribution's metadata, as pip leaves it in site-packages."""
+    lines = [f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {r}" for r in requires)]
+    return {f"{name}-{version}.dist-info/METADATA": "\n".join(lines) + "\n",
+            f"{name}-{version}.dist-info/top_level.txt": name + "\n"}
+
+
+def chain(message: str, *installed: dict[str, str]) -> dict[str, str]:
+    """The cell's app 1.0, which imports its dependency helper 2.1, which raises `message` on import."""
+    files = {"app/__init__.py": "import helper\n", **dist("app", "1.0", "helper"),
+             "helper/__init__.py": f"raise ImportError({message!r})\n", **dist("helper", "2.1", "numpy")}
+    for more in installed:
+        files.update(more)
+    return files
+
+
+NUMPY_1 = dist("numpy", "1.26.4")
+HOLDER = dist("holder", "3.0", "numpy<2", "other>=1")
+
+
+@pytest.mark.parametrize("message", ["helper requires numpy>=2.0", "numpy >= 2.0 is required by helper",
+                                     "helper requires numpy version 2.0 or newer"])
+def test_a_dependency_no_pin_names_that_needs_a_newer_package_names_what_holds_it_back(tmp_path, message):
+    probe = probed(tmp_path, chain(message, NUMPY_1, HOLDER), "app")
+    got = classify.import_failure(probe, ["app"], pins=["app"])
+    assert got.verdict is Verdict.IMPORT_FAILED
+    assert got.hint == ("helper 2.1, which no pin names (required by app 1.0) fails on import: it needs numpy 2.0 or "
+                        "newer, but numpy 1.26.4 is installed, held back by holder 3.0 (numpy<2): pin numpy>=2.0 and "
+                        "a release of holder that allows it")
+    assert got.cause.to_json() == {"kind": "transitive", "distribution": "helper", "version": "2.1",
+                                   "required_by": ["app 1.0"]}
+
+
+def test_a_dependency_that_needs_a_package_nothing_holds_back_is_told_to_pin_it(tmp_path):
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0.", NUMPY_1, dist("relaxed", "1.0", "numpy>=1.20")),
+                   "app")
+    got = classify.import_failure(probe, ["app"])
+    assert got.hint == ("helper 2.1, which no pin names (required by app 1.0) fails on import: it needs numpy 2.0 or "
+                        "newer, but numpy 1.26.4 is installed: pin numpy>=2.0")
+
+
+def test_a_dependency_that_needs_a_package_not_installed_is_told_to_add_it(tmp_path):
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0"), "app")
+    got = classify.import_failure(probe, ["app"])
+    assert got.hint == ("helper 2.1, which no pin names (required by app 1.0) fails on import: it needs numpy 2.0 or "
+                        "newer, and no numpy is installed: add numpy>=2.0 to the pins")
+
+
+def test_a_dependency_that_fails_without_naming_a_version_is_told_to_be_pinned(tmp_path):
+    probe = probed(tmp_path, chain("helper is broken", NUMPY_1), "app")
+    got = classify.import_failure(probe, ["app"])
+    assert got.hint == ("helper 2.1, which no pin names (required by app 1.0) fails on import: pin helper to a release "
+                        "that works here (or the version of what requires it)")
+    assert got.cause.kind == "transitive"
+
+
+def test_a_failure_in_a_distribution_the_cell_names_is_not_a_dependencys(tmp_path):
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0", NUMPY_1, HOLDER), "app")
+    got = classify.import_failure(probe, ["helper", "app"])
+    assert got.hint == "app raised ImportError on import: the evidence shows where; the log has the traceback"
+    assert got.cause is None
+    assert classify.transitive("helper 2.1", probe, "helper requires numpy>=2.0", ["Helper"]) is None
+    assert classify.transitive(None, probe, "helper requires numpy>=2.0", ["app"]) is None
