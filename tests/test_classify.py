@@ -289,3 +289,97 @@ def test_a_failure_in_a_distribution_the_cell_names_is_not_a_dependencys(tmp_pat
     assert got.cause is None
     assert classify.transitive("helper 2.1", probe, "helper requires numpy>=2.0", ["Helper"]) is None
     assert classify.transitive(None, probe, "helper requires numpy>=2.0", ["app"]) is None
+
+
+# --- a failed source build -----------------------------------------------------------------------------
+
+
+def recorded(name: str, the_cell: Cell | None = None, **execution) -> classify.Judgement:
+    log = (LOGS / name).read_text()
+    parsed = events.parse(log)
+    execution = {"exit_code": 0 if parsed.end and parsed.end.get("ok") else 1, **execution}
+    return classify.judge(the_cell or cell(), Execution(log=log, **execution), parsed, "none")
+
+
+def test_a_failed_build_that_states_no_known_cause_says_to_read_the_log_and_offers_both_ways_out():
+    assert recorded("build-cause.odd.log").hint == (
+        "pip had to compile oddbuild from source and the build failed without stating a cause the harness recognises "
+        "(its last error line is quoted; the log has its whole output): find a prebuilt wheel for this platform and "
+        "Python (another index variant), or give the image what the build needs")
+
+
+def test_a_failed_build_that_names_what_the_image_lacks_offers_a_prebuilt_wheel_instead():
+    assert recorded("build-cause.nvcc.log").hint == (
+        "pip had to compile callsnvcc from source and the build needs CUDA's compiler nvcc, which the image lacks: use "
+        "an image with the CUDA toolkit (a CUDA -devel image; on Jetson, JetPack's CUDA) or set CUDA_HOME to it, or "
+        "find a prebuilt wheel for this platform and Python (another index variant)")
+
+
+# pip's own words when a wheel build fails, with no line naming where the requirement came from
+PIP_WHEEL_FAILED = """\
+  Building wheel for fastops (pyproject.toml): started
+  Building wheel for fastops (pyproject.toml): finished with status 'error'
+  error: subprocess-exited-with-error
+  ERROR: Failed building wheel for fastops
+Failed to build fastops
+ERROR: Could not build wheels for fastops, which is required to install pyproject.toml-based projects
+"""
+
+
+def test_a_failed_build_names_the_package_pip_says_it_failed_to_build():
+    got = classify.install_failure(PIP_WHEEL_FAILED, [], [])
+    assert got.verdict is Verdict.SOURCE_BUILD_FAILED
+    assert got.hint.startswith("pip had to compile fastops from source and the build failed without stating a cause")
+    # where pip says only that building failed, no package is named: none is made up
+    unnamed = classify.install_failure("  error: subprocess-exited-with-error\nerror: metadata-generation-failed\n",
+                                       [], [])
+    assert unnamed.hint.startswith("pip had to compile a package from source and the build failed")
+
+
+@pytest.mark.parametrize(("line", "package"), [
+    ("Collecting https://files.example/fastops-1.0.zip", "fastops"),  # a URL: the project, not the file
+    ("Processing ./fastops-1.0.tar.gz", "fastops"),
+    ("Collecting fastops", "fastops"),
+])
+def test_a_failed_build_names_the_requirement_pip_was_collecting(line, package):
+    got = classify.install_failure(f"{line}\n  Preparing metadata (pyproject.toml): finished with status 'error'\n"
+                                   "error: metadata-generation-failed\n", [], [])
+    assert got.hint.startswith(f"pip had to compile {package} from source and ")
+
+
+# --- an index URL that is not an index ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("root", "why"), [
+    ({"status": 400, "links": 0}, "HTTP 400"),
+    ({"status": 200, "links": 0, "answer": "<title>Welcome</title>"},
+     "HTTP 200 with a page that lists no projects: <title>Welcome</title>"),
+])
+def test_an_index_root_that_is_not_an_index_is_a_wrong_url_with_what_it_answered(root, why):
+    url = "https://wheels.example/landing"
+    check = {"index": url, "project": "edgeops", "url": f"{url}/edgeops/", "status": 404, "error": None, "files": []}
+    output = "ERROR: No matching distribution found for edgeops\n"
+    got = classify.install_failure(output, [check], [], roots=[{"index": url, "url": f"{url}/", **root}])
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[0] == f"{url} does not answer as a package index: GET {url}/ → {why}"
+    assert got.hint == f"the index URL {url} is wrong or not an index (its root answers {why}): check the URL"
+    # an index whose root lists projects, or answers with a redirect, is an index
+    for fine in ({"status": 200, "links": 3}, {"status": 399, "links": 0}, {"status": None, "error": "timeout"}):
+        assert classify._not_an_index(fine) is None
+
+
+# --- the ways a cell ends early --------------------------------------------------------------------------
+
+
+def test_a_cell_at_its_process_limit_names_the_phase_and_says_what_to_do():
+    log = (LOGS / "process-limit.install.log").read_text()
+    parsed = events.parse(log)
+    got = classify.judge(cell(), Execution(log=log, exit_code=1), parsed, "none")
+    assert got.hint == ("something in the install starts processes or threads without end (a build that forks "
+                        "without end, or runs too many jobs at once): if it truly needs more, raise `processes` in "
+                        "the matrix or the include, or --processes; otherwise the package is broken or hostile")
+    # the kernel's count of refusals is said only where the driver had one; a phase it did not know is "the cell"
+    quiet = classify.hit_limit({"limit": "processes", "max": 64, "phase": None, "refused": None})
+    assert quiet.evidence == ("the cell hit the cell's limit of 64 processes: the cell was stopped there",)
+    assert classify.hit_limit({"max": 8, "phase": "build"}).evidence[0].startswith(
+        "the build phase hit the cell's limit of 8 processes: ")
