@@ -383,3 +383,112 @@ def test_a_cell_at_its_process_limit_names_the_phase_and_says_what_to_do():
     assert quiet.evidence == ("the cell hit the cell's limit of 64 processes: the cell was stopped there",)
     assert classify.hit_limit({"max": 8, "phase": "build"}).evidence[0].startswith(
         "the build phase hit the cell's limit of 8 processes: ")
+
+
+def cut(name: str, lines: int) -> str:
+    """A recorded log as far as its first `lines` lines: what a cell stopped at that point leaves."""
+    return "".join((LOGS / name).read_text().splitlines(keepends=True)[:lines])
+
+
+def judged_log(log: str, the_cell: Cell | None = None, **execution) -> classify.Judgement:
+    return classify.judge(the_cell or cell(), Execution(log=log, **execution), events.parse(log), "none")
+
+
+# oom.install.log stopped while pip collected the sdist (before its build began), and after the build began
+COLLECTING = cut("oom.install.log", 7)
+BUILDING = cut("oom.install.log", 8)
+
+
+def test_a_timeout_names_the_phase_and_the_cells_deadline():
+    assert events.parse(COLLECTING).phase("install")["status"] == "incomplete"
+    got = judged_log(COLLECTING, dataclasses.replace(cell(), timeout=90.5), exit_code=137, timed_out=True)
+    assert (got.verdict, got.evidence) == (Verdict.TIMEOUT, ("killed at its deadline during install",))
+    assert got.hint == ("the cell ran past its 90.5 s timeout during install: raise [matrix] timeout, or find why it "
+                        "is slow (a source build?) in the log")
+    # a deadline that struck after every phase had ended names none
+    done = (LOGS / "no-distribution.pure.log").read_text()
+    after = judged_log(done, exit_code=137, timed_out=True)
+    assert after.evidence == ("killed at its deadline",)
+    assert after.hint.startswith("the cell ran past its 1800 s timeout: raise [matrix] timeout")
+
+
+@pytest.mark.parametrize(("exit_code", "how"), [(143, "SIGTERM"), (-15, "SIGTERM"), (137, "SIGKILL"), (-9, "SIGKILL")])
+def test_a_cell_killed_from_outside_is_an_engine_error_naming_the_signal_and_phase(exit_code, how):
+    got = judged_log(COLLECTING, exit_code=exit_code)
+    assert got.verdict is Verdict.ENGINE_ERROR
+    assert got.evidence == (f"the cell was stopped from outside ({how}, exit {exit_code}) while its install phase ran: "
+                            "the engine stopping, `docker stop` or `docker kill`, or the host",)
+    assert got.hint == classify.STOPPED_HINT
+    # not from outside: the kernel's OOM killer, the deadline, another exit, or a driver that said it ended
+    assert judged_log(COLLECTING, exit_code=exit_code, oom_killed=True).verdict is not Verdict.ENGINE_ERROR
+    assert judged_log(COLLECTING, exit_code=exit_code, timed_out=True).verdict is Verdict.TIMEOUT
+    assert judged_log(COLLECTING, exit_code=1).verdict is not Verdict.ENGINE_ERROR
+    done = (LOGS / "no-distribution.pure.log").read_text()
+    assert judged_log(done, exit_code=exit_code).verdict is Verdict.PASS
+
+
+def test_a_cell_stopped_from_outside_before_any_phase_names_none():
+    begun = cut("oom.install.log", 2)
+    assert classify.stopped_from_outside(Execution(log=begun, exit_code=143), events.parse(begun)) == (
+        "the cell was stopped from outside (SIGTERM, exit 143): the engine stopping, `docker stop` or `docker kill`, "
+        "or the host")
+
+
+def test_pip_killed_while_it_ran_is_crashed_and_points_at_memory():
+    got = judged_log(COLLECTING, exit_code=1)
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence == ("pip died (no end recorded)",)
+    assert got.hint == ("pip was killed: look for memory pressure (OOM) in the log, and give the cell more memory")
+    oom = judged_log(COLLECTING, dataclasses.replace(cell(), memory=512 << 20), exit_code=137, oom_killed=True)
+    assert oom.verdict is Verdict.CRASHED
+    assert oom.evidence == ("the kernel killed the cell for memory (OOMKilled) at its 512 MiB limit during the install",
+                            "pip died (no end recorded)")
+    assert oom.hint == ("the cell ran out of memory at its 512 MiB limit: give it more (`memory` in the matrix or the "
+                        "include, or --memory), or run fewer cells at once (--jobs)")
+
+
+def test_a_source_build_the_kernel_killed_for_memory_is_a_failed_build_saying_what_to_lower():
+    got = judged_log(BUILDING, exit_code=137, oom_killed=True)
+    assert got.verdict is Verdict.SOURCE_BUILD_FAILED
+    assert got.evidence == ("the source build ran out of memory at the build's default parallelism",
+                            "the kernel killed the cell for memory (OOMKilled) during the install")
+    assert got.hint == ("ran out of memory at the build's default parallelism: one job is the least, so give the cell "
+                        "more memory (`memory` in the matrix or the include, or --memory), or find a prebuilt wheel "
+                        "for this target")
+    # the same build still running, with no word of memory from the kernel: pip died, nothing more is known
+    assert judged_log(BUILDING, exit_code=1).evidence == ("pip died (no end recorded)",)
+
+
+@pytest.mark.parametrize(("build", "said", "hint"), [
+    ({"jobs": 8, "rule": "memory / 2 GiB"}, "8 parallel jobs (memory / 2 GiB)",
+     "ran out of memory at 8 parallel jobs: lower build_jobs (e.g. build_jobs = 4 in [matrix] or the cell's include), "
+     "or give the cell more memory (`memory`)"),
+    ({"jobs": 3}, "3 parallel jobs", "ran out of memory at 3 parallel jobs: lower build_jobs (e.g. build_jobs = 1 in"),
+    ({"jobs": 1, "rule": "build_jobs"}, "1 parallel job (build_jobs)",
+     "ran out of memory at 1 parallel job: one job is the least, so give the cell more memory"),
+])
+def test_a_build_killed_for_memory_says_at_how_many_jobs_and_what_to_lower(build, said, hint):
+    output = "  Building wheel for hog (setup.py): started\ncc1plus: out of memory allocating 65536 bytes\n"
+    got = classify.out_of_memory_build(output, False, build, " at its 2 GiB limit")
+    assert got.verdict is Verdict.SOURCE_BUILD_FAILED
+    assert got.evidence == (f"the source build ran out of memory at its 2 GiB limit at {said}",
+                            "the build said: cc1plus: out of memory")
+    assert got.hint.startswith(hint)
+    # the build's words alone are enough; without them, only the kernel's flag during a build is
+    assert classify.out_of_memory_build("  Building wheel for hog (setup.py): started\n", True, None, "") is not None
+    assert classify.out_of_memory_build("  Building wheel for hog (setup.py): started\n", False, None, "") is None
+    assert classify.out_of_memory_build("Collecting hog\n", True, None, "") is None
+
+
+def test_a_driver_that_never_started_is_crashed_with_what_the_image_said():
+    got = judged_log("", exit_code=127, error="exec: python3: not found")
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence == ("the cell driver never started (exit 127): exec: python3: not found",)
+    assert got.hint == "the image could not run the driver: check that it has a Python 3.8+ at the configured path"
+    said = judged_log("@@probe {}\n/bin/sh: 1: /usr/bin/python3: not found\nfirst\nsecond\n", exit_code=127)
+    assert said.evidence == ("the cell driver never started (exit 127): first / second",)
+    assert judged_log("", exit_code=127).evidence == ("the cell driver never started (exit 127): no output",)
+    oom = judged_log("", exit_code=137, oom_killed=True)
+    # killed for memory before any phase began: no phase is named
+    assert oom.evidence == ("the kernel killed the cell for memory (OOMKilled)",
+                            "the cell driver never started (exit 137): no output")
