@@ -492,3 +492,71 @@ def test_a_driver_that_never_started_is_crashed_with_what_the_image_said():
     # killed for memory before any phase began: no phase is named
     assert oom.evidence == ("the kernel killed the cell for memory (OOMKilled)",
                             "the cell driver never started (exit 137): no output")
+
+
+CHAIN_MODULES = ("torch", "torchao", "torchao.quantization", "torchtune", "torchtune.training")
+
+
+def chain_cell(**kwargs) -> Cell:
+    return dataclasses.replace(cell(**kwargs), packages=PackageSet(name="chain", requirements=("torchtune",),
+                                                                   modules=CHAIN_MODULES))
+
+
+def test_a_timeout_during_a_check_names_the_check():
+    running = cut("checks.segv.log", 28)  # the check announced, and nothing after
+    got = judged_log(running, chain_cell(timeout=60), exit_code=137, timed_out=True)
+    assert got.evidence == ("killed at its deadline during checks (check checks/segv.py)",)
+    assert got.hint.startswith("the cell ran past its 60 s timeout during checks (check checks/segv.py): ")
+
+
+def test_a_check_that_died_is_crashed_naming_the_check_and_memory_when_the_kernel_killed_it():
+    running = cut("checks.segv.log", 28)
+    got = judged_log(running, chain_cell(), exit_code=1)
+    assert got.verdict is Verdict.CRASHED
+    assert got.hint.startswith("the interpreter died running the check checks/segv.py: ")
+    oom = judged_log(running, chain_cell(), exit_code=137, oom_killed=True)
+    assert oom.verdict is Verdict.CRASHED
+    assert oom.evidence[0] == "the kernel killed the cell for memory (OOMKilled) during the checks phase"
+    assert oom.evidence[1:] == got.evidence
+    assert oom.hint.startswith("the cell ran out of memory: give it more")
+
+
+def test_a_probe_that_died_names_the_module_it_was_importing():
+    importing = cut("checks.segv.log", 18)  # torch and torchao imported, then nothing
+    got = judged_log(importing, chain_cell(), exit_code=1)
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence == ("the probe died (exit code 1) while importing torchao.quantization",)
+    assert got.hint == ("the interpreter died importing torchao.quantization: usually a binary built for another "
+                        "torch, CUDA or CPU; run with --keep and import it by hand")
+    # the driver saw the probe end by a signal, with the interpreter's last words
+    killed = importing + ("Fatal Python error: Segmentation fault\n"
+                          '@@harness {"event": "phase", "phase": "probe", "status": "failed", "seconds": 0.1, '
+                          '"returncode": -11}\n')
+    got = judged_log(killed, chain_cell(), exit_code=1)
+    assert got.evidence == ("the probe died (SIGSEGV) while importing torchao.quantization",
+                            "Fatal Python error: Segmentation fault")
+    oom = judged_log(importing, chain_cell(memory=1 << 30), exit_code=137, oom_killed=True)
+    assert oom.evidence == ("the kernel killed the cell for memory (OOMKilled) at its 1 GiB limit during the imports "
+                            "(probe)", "the probe died (exit code 137) while importing torchao.quantization")
+    assert oom.hint.startswith("the cell ran out of memory at its 1 GiB limit: ")
+
+
+def test_a_cell_the_kernel_killed_after_its_imports_passed_is_crashed_for_memory():
+    done = (LOGS / "no-distribution.pure.log").read_text()
+    got = judged_log(done, exit_code=137, oom_killed=True)
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence == ("the kernel killed the cell for memory (OOMKilled)",)
+    assert got.hint == ("the cell ran out of memory: give it more (`memory` in the matrix or the include, or "
+                        "--memory), or run fewer cells at once (--jobs)")
+
+
+def test_died_in_prefers_the_phase_still_running_then_one_killed_by_a_signal_then_one_that_failed():
+    def parsed(*phases):
+        return events.CellEvents(phases=tuple({"phase": n, **p} for n, p in phases))
+
+    failed, signal = ("venv", {"status": "failed"}), ("install", {"status": "failed", "signal": "SIGKILL"})
+    running = ("probe", {"status": "incomplete"})
+    assert classify.died_in(parsed(failed, signal, running)) == "probe"
+    assert classify.died_in(parsed(failed, signal)) == "install"
+    assert classify.died_in(parsed(failed, ("probe", {"status": "ok"}))) == "venv"
+    assert classify.died_in(parsed(("venv", {"status": "ok"}))) is None
