@@ -560,3 +560,73 @@ def test_died_in_prefers_the_phase_still_running_then_one_killed_by_a_signal_the
     assert classify.died_in(parsed(failed, signal)) == "install"
     assert classify.died_in(parsed(failed, ("probe", {"status": "ok"}))) == "venv"
     assert classify.died_in(parsed(("venv", {"status": "ok"}))) is None
+
+
+# --- a file that is not the one its hash names; an index that answers garbage ----------------------------
+
+
+@pytest.fixture(scope="module")
+def mismatched(tmp_path_factory) -> tuple[str, str, str]:
+    """(pip's output, uv's output, the file's real sha256) fetching a wheel whose required hash is not its own,
+    with this machine's pip and uv, offline."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from wheels import make_wheel
+
+    from harness.installers import uv_binary
+
+    here = tmp_path_factory.mktemp("mismatched")
+    wheel = make_wheel(here / "wheels", "swapped", "1.0", {"swapped/__init__.py": ""})
+    (here / "req.txt").write_text(f"swapped==1.0 --hash=sha256:{'a' * 64}\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}, "PIP_CONFIG_FILE": os.devnull}
+    args = ["--no-index", "--find-links", str(here / "wheels"), "--require-hashes", "--no-deps", "-r",
+            str(here / "req.txt")]
+    pip = subprocess.run([sys.executable, "-m", "pip", "download", "-d", str(here / "got"), *args],
+                         capture_output=True, text=True, env=env)
+    uv = subprocess.run([uv_binary(), "pip", "install", "--target", str(here / "target"), *args],
+                        capture_output=True, text=True, env=env)
+    assert pip.returncode != 0 and uv.returncode != 0
+    return pip.stdout + pip.stderr, uv.stdout + uv.stderr, hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def test_a_file_whose_hash_is_not_the_required_one_is_a_hash_mismatch_naming_file_and_both_hashes(mismatched):
+    pip, uv, real = mismatched
+    got = classify.install_failure(pip, [], [])
+    assert got.verdict is Verdict.HASH_MISMATCH
+    assert got.evidence == (f"swapped==1.0 (swapped-1.0-py3-none-any.whl): expected sha256 {'a' * 64}, the file has "
+                            f"{real}",)
+    assert got.hint == classify.HASH_HINT
+    by_uv = classify.install_failure(uv, [], [])
+    assert by_uv.verdict is Verdict.HASH_MISMATCH
+    # uv names the requirement, not the file
+    assert by_uv.evidence == (f"swapped==1.0: expected sha256 {'a' * 64}, the file has {real}",)
+    # pip's headline without the lines it could not print: the error lines are the evidence
+    headline = next(line for line in pip.splitlines() if "DO NOT MATCH THE HASHES" in line)
+    assert classify.hash_mismatch(headline).evidence == (headline,)
+    assert classify.hash_mismatch("ERROR: No matching distribution found for swapped") is None
+
+
+def test_an_index_that_answers_garbage_is_unreachable_with_what_it_answered():
+    from harness.incell import driver
+
+    answer, garbage = driver.answer_of(bytes(range(256)) * 4, "application/octet-stream")
+    assert garbage and answer == "1024 bytes that are not text (Content-Type: application/octet-stream)"
+    url = "https://mirror.example/simple"
+    check = {"index": url, "project": "edgeops", "url": f"{url}/edgeops/", "status": 200, "error": None, "files": [],
+             "links": 0, "answer": answer, "garbage": True}
+    output = ("ERROR: Exception:\nTraceback (most recent call last):\n"
+              "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x80 in position 128: invalid start byte\n")
+    got = classify.install_failure(output, [check], [])
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert got.evidence == (f"{url} answered GET {url}/edgeops/ with HTTP 200 and {answer}: not a package index page",
+                            "ERROR: Exception:", "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x80 in "
+                            "position 128: invalid start byte")
+    assert got.hint == (f"{url} answered with garbage, not a package index (a broken mirror, or a proxy or cache "
+                        "serving corrupt data): the index's fault, not an incompatibility; check what the URL serves "
+                        "(curl it) and re-run when it answers as an index")
+    # the index's root answering garbage is the same finding
+    root = {k: v for k, v in check.items() if k not in ("project", "files")} | {"url": f"{url}/"}
+    assert classify.install_failure(output, [], [], roots=[root]).evidence[0].startswith(f"{url} answered GET {url}/ ")
