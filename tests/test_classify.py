@@ -630,3 +630,78 @@ def test_an_index_that_answers_garbage_is_unreachable_with_what_it_answered():
     # the index's root answering garbage is the same finding
     root = {k: v for k, v in check.items() if k not in ("project", "files")} | {"url": f"{url}/"}
     assert classify.install_failure(output, [], [], roots=[root]).evidence[0].startswith(f"{url} answered GET {url}/ ")
+
+
+# --- an index that did not answer; pip's other words ---------------------------------------------------
+
+
+def test_an_index_that_refused_every_attempt_is_an_outage_quoting_the_drivers_check_and_pips_words():
+    got = recorded("index-unreachable.closed.log")
+    [check] = events.parse((LOGS / "index-unreachable.closed.log").read_text()).index_checks
+    index = check["index"]
+    assert got.evidence == (f"{index}: ConnectionRefusedError: [Errno 111] Connection refused (GET {index}/edgeops/)",
+                            f"harness: index {index} did not answer (ConnectionRefusedError: [Errno 111] Connection "
+                            "refused); retrying the install in 1 s (attempt 2 of 2)",
+                            "ERROR: No matching distribution found for edgeops")
+    assert got.hint == (f"{index} did not answer after 2 attempts: an outage or a network/proxy problem (HTTPS_PROXY, "
+                        "NO_PROXY), not an incompatibility; re-run when it answers")
+
+
+def test_an_index_check_that_got_an_answer_quotes_it():
+    check = {"index": "https://wheels.example/simple", "project": "edgeops", "status": 502, "files": [],
+             "url": "https://wheels.example/simple/edgeops/", "error": "HTTP 502 Bad Gateway",
+             "answer": "an HTML page titled '502 Bad Gateway'"}
+    got = classify.install_failure("ERROR: No matching distribution found for edgeops\n", [check], [])
+    assert got.evidence == ("https://wheels.example/simple: HTTP 502 Bad Gateway (GET https://wheels.example/simple/"
+                            "edgeops/): it answered an HTML page titled '502 Bad Gateway'",
+                            "ERROR: No matching distribution found for edgeops")
+    assert got.hint.startswith("https://wheels.example/simple did not answer on the only attempt: ")
+    # a certificate the driver could not verify: the same advice as for pip's own words
+    tls = {**check, "error": "SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",
+           "answer": None, "status": None}
+    assert classify.install_failure("", [tls], []).hint.startswith(
+        "pip does not trust the certificate of https://wheels.example/simple: set PIP_CERT")
+
+
+def test_pips_words_alone_name_the_index_it_looked_in_or_say_the_index():
+    tls = classify.install_failure((LOGS / "pip-unreachable-tls.txt").read_text(), [], [])
+    assert tls.hint == ("pip does not trust the certificate of https://127.0.0.1:41999/simple: set PIP_CERT (or "
+                        "SSL_CERT_FILE) on the host to your CA bundle; the harness mounts it into every cell")
+    untrusted = classify.install_failure((LOGS / "pip-untrusted-http.txt").read_text(), [], [])
+    assert untrusted.hint == ('pip ignores the plain-HTTP index on wheels.invalid: serve it over HTTPS, or add '
+                              'pip_args = ["--trusted-host", "wheels.invalid"] to the index variant')
+    dns = classify.install_failure((LOGS / "pip-unreachable-dns.txt").read_text(), [], [])
+    assert dns.hint == ("https://wheels.invalid/simple did not answer on the only attempt: an outage or a "
+                        "network/proxy problem (HTTPS_PROXY, NO_PROXY), not an incompatibility; re-run when it answers")
+    assert len(dns.evidence) == 2 and dns.evidence[-1] == "ERROR: No matching distribution found for armonly"
+    unnamed = classify.install_failure("ERROR: Could not fetch URL x: Connection refused\n", [], [])
+    assert unnamed.hint.startswith("the index did not answer on the only attempt")
+
+
+def test_a_wrong_python_names_what_the_release_requires_and_what_the_image_has():
+    got = classify.install_failure((LOGS / "pip-no-distribution-python.txt").read_text(), [], [])
+    assert got.evidence == ("Package 'oldpy' requires a different Python: 3.11.7 not in '<3.9'",)
+    assert got.hint == ("oldpy requires Python <3.9, the image has 3.11.7: use an image with a matching Python, or a "
+                        "release of oldpy that supports 3.11.7")
+
+
+def test_a_wheel_for_another_platform_given_by_path_is_no_distribution():
+    output = "ERROR: edgeops-1.0-py3-none-manylinux2014_aarch64.whl is not a supported wheel on this platform.\n"
+    got = classify.install_failure(output, [], [], cell())
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence == (output.strip(),)
+    assert got.hint == ("edgeops-1.0-py3-none-manylinux2014_aarch64.whl is not built for linux/amd64 and this Python: "
+                        "use the wheel made for this target")
+    assert classify.install_failure(output, [], []).hint.startswith(
+        "edgeops-1.0-py3-none-manylinux2014_aarch64.whl is not built for this platform and this Python")
+
+
+def test_a_conflict_without_pips_explanation_quotes_its_error_lines():
+    output = ("ERROR: Cannot install alpha==1.0 and beta==2.0 because these package versions have conflicting "
+              "dependencies.\nERROR: ResolutionImpossible: for help visit https://pip.pypa.io\n")
+    got = classify.install_failure(output, [], [])
+    assert got.verdict is Verdict.CONFLICT
+    assert got.evidence == (output.splitlines()[0],)
+    assert got.hint == "the pins cannot all hold: loosen one of them, or choose versions that agree"
+    bare = classify.install_failure("ERROR: ResolutionImpossible: for help visit https://pip.pypa.io\n", [], [])
+    assert bare.evidence == ("ERROR: ResolutionImpossible: for help visit https://pip.pypa.io",)
