@@ -705,3 +705,103 @@ def test_a_conflict_without_pips_explanation_quotes_its_error_lines():
     assert got.hint == "the pins cannot all hold: loosen one of them, or choose versions that agree"
     bare = classify.install_failure("ERROR: ResolutionImpossible: for help visit https://pip.pypa.io\n", [], [])
     assert bare.evidence == ("ERROR: ResolutionImpossible: for help visit https://pip.pypa.io",)
+
+
+# --- uv's words; uv's bootstrap and the venv ---------------------------------------------------------------
+
+
+def uv_judged(name: str, begin_from: str | None = None) -> classify.Judgement:
+    """A recorded uv cell, judged; with `begin_from`, its interpreter as a newer driver states it (the `begin`
+    event of a pip cell recorded on the same image), so what the index offers is judged for that target."""
+    log = (LOGS / name).read_text()
+    parsed = events.parse(log)
+    if begin_from:
+        parsed = dataclasses.replace(parsed, begin=events.parse((LOGS / begin_from).read_text()).begin)
+    return classify.judge(dataclasses.replace(cell(), installer="uv"), Execution(log=log, exit_code=1), parsed, "none")
+
+
+def test_uvs_no_distribution_quotes_uv_and_what_the_index_offers_for_the_target():
+    got = uv_judged("uv.arm__edge__uv.log", begin_from="no-distribution.arm-only.log")
+    [check] = events.parse((LOGS / "uv.arm__edge__uv.log").read_text()).index_checks
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[:2] == (
+        "Because edgeops==1.0 has no wheels with a matching platform tag (e.g., `manylinux_2_36_x86_64`) and only "
+        "edgeops==1.0 is available, we can conclude that all versions of edgeops cannot be used. And because you "
+        "require edgeops, we can conclude that your requirements are unsatisfiable.",
+        "Wheels are available for `edgeops` (v1.0) on the following platform: `manylinux2014_aarch64`")
+    assert got.evidence[-1] == (f"{check['index']} has nothing of edgeops for this target (cp311, "
+                                "manylinux_2_36_x86_64): edgeops 1.0 exists only as wheels for other targets "
+                                "(py3-none-manylinux2014_aarch64)")
+    assert got.hint == ("uv found no distribution that fits this platform and the image's Python on this index "
+                        "variant: choose a version it offers for this target, another index variant, or another image")
+
+
+def test_uvs_conflict_says_the_pins_cannot_all_hold():
+    got = uv_judged("uv.conflicting__pins__uv.log")
+    assert got.verdict is Verdict.CONFLICT
+    assert got.hint == "uv says the pins cannot all hold (the evidence quotes why): loosen one of them"
+
+
+def test_uvs_failed_build_is_a_failed_source_build_naming_the_package():
+    """uv's real words (tools/record_installer_output.py uv-build-failed) for an sdist whose setup.py fails."""
+    output = (LOGS / "uv-build-failed.txt").read_text()
+    got = classify.install_failure(output, [], [], dataclasses.replace(cell(), installer="uv"))
+    assert got.verdict is Verdict.SOURCE_BUILD_FAILED
+    assert got.evidence[0] == "the build said: error: fastops needs a compiler this image lacks"
+    assert "Failed to build `fastops==1.0`" in got.evidence
+    assert got.hint == ("uv had to compile fastops from source and the build failed without stating a cause the "
+                        "harness recognises (its last error line is quoted; the log has its whole output): find a "
+                        "prebuilt wheel for this platform and Python (another index variant), or give the image what "
+                        "the build needs")
+    # the same words from a cell that installs with pip are not read as uv's
+    assert classify.install_failure(output, [], [], cell()).verdict is Verdict.INSTALL_FAILED
+
+
+def logged(*phases: tuple[str, str, str]) -> str:
+    """A cell's log as the driver writes it: its begin, then each (phase, status, what its children printed)."""
+    lines = ['@@harness {"event": "begin", "python": "3.11.2", "executable": "/usr/bin/python3", "machine": "x86_64"}']
+    for name, status, said in phases:
+        lines.append(f'@@harness {{"event": "phase", "phase": "{name}", "status": "start"}}')
+        lines += said.splitlines()
+        if status != "incomplete":
+            returncode = 0 if status == "ok" else 1
+            lines.append(f'@@harness {{"event": "phase", "phase": "{name}", "status": "{status}", '
+                         f'"returncode": {returncode}}}')
+    return "\n".join(lines) + "\n"
+
+
+def test_uv_that_could_not_be_installed_in_the_cell_says_why_and_how_to_give_it():
+    said = (LOGS / "pip-unreachable-dns.txt").read_text()
+    log = logged(("venv", "ok", ""), ("uv-bootstrap", "failed", said))
+    got = judged_log(log, dataclasses.replace(cell(), installer="uv"), exit_code=1)
+    alone = classify.install_failure(said, [], [])
+    assert (got.verdict, got.evidence) == (Verdict.INDEX_UNREACHABLE, alone.evidence)
+    assert got.hint == (f"uv itself could not be installed in the cell ({alone.hint}): put the uv wheel in the "
+                        "wheelhouse, or give the index variant pip's default index")
+
+
+VENV_SAID = """\
+The virtual environment was not created successfully because ensurepip is not
+available.  On Debian/Ubuntu systems, you need to install the python3-venv
+package using the following command.
+
+    apt install python3.11-venv
+
+Failing command: venv/bin/python3
+"""
+
+
+def test_an_image_that_cannot_make_a_venv_quotes_pythons_first_and_last_words():
+    got = judged_log(logged(("venv", "failed", VENV_SAID)), exit_code=1)
+    assert got.verdict is Verdict.VENV_FAILED
+    assert got.evidence == ("python -m venv failed: The virtual environment was not created successfully because "
+                            "ensurepip is not", "python -m venv failed: Failing command: venv/bin/python3")
+    assert got.hint == "the image cannot make a venv: add python3-venv (Debian/Ubuntu) to the image"
+    silent = judged_log(logged(("venv", "failed", "")), exit_code=1)
+    assert silent.evidence == ("python -m venv failed (exit 1)",)
+    one_line = judged_log(logged(("venv", "failed", "Error: [Errno 28] No space left on device\n")), exit_code=1)
+    assert one_line.evidence == ("python -m venv failed: Error: [Errno 28] No space left on device",)
+    oom = judged_log(logged(("venv", "failed", VENV_SAID)), exit_code=137, oom_killed=True)
+    assert oom.verdict is Verdict.CRASHED
+    assert oom.evidence == ("the kernel killed the cell for memory (OOMKilled) during the venv", *got.evidence)
+    assert oom.hint.startswith("the cell ran out of memory: give it more")
