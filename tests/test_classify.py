@@ -805,3 +805,94 @@ def test_an_image_that_cannot_make_a_venv_quotes_pythons_first_and_last_words():
     assert oom.verdict is Verdict.CRASHED
     assert oom.evidence == ("the kernel killed the cell for memory (OOMKilled) during the venv", *got.evidence)
     assert oom.hint.startswith("the cell ran out of memory: give it more")
+
+
+# --- the plan against the run -------------------------------------------------------------------------------
+
+
+def stored(name: str) -> dict:
+    """A stored result (tests/data/report, recorded by real runs) as the report reads it."""
+    import json
+
+    return json.loads((Path(__file__).parent / "data" / "report" / f"{name}.json").read_text())
+
+
+def test_a_result_that_went_as_planned_has_no_disagreement():
+    for name in ("bookworm-amd64__broken__chain", "bookworm-amd64__skipping__ao", "bookworm-amd64__arm-only__edgeops",
+                 "bookworm-amd64__sdist__srcpkg"):
+        result = stored(name)
+        assert classify.compared_with_plan(result), name
+        assert classify.disagreement(result["prediction"], result) is None, name
+
+
+def test_a_result_whose_verdict_the_plan_did_not_predict_says_both():
+    result = stored("bookworm-amd64__skipping__ao")
+    assert result["verdict"] == "degraded"
+    for outcome in ("conflict", "no-distribution", "index-unreachable"):
+        assert classify.disagreement({**result["prediction"], "outcome": outcome}, result) == (
+            f"plan predicted {outcome}, the run was degraded")
+
+
+def test_a_result_that_installed_other_versions_than_planned_names_them():
+    result = stored("bookworm-amd64__skipping__ao")
+    planned = {**result["prediction"], "versions": {"torch": "2.13.0", "torchao": "0.16.0", "numpy": "2.0.0"}}
+    # numpy was planned but not installed: only what both name is compared
+    assert classify.disagreement(planned, result) == "versions differ from the plan: torchao 0.15.0 (plan: 0.16.0)"
+    both = {**planned, "versions": {"torch": "2.12.0", "torchao": "0.16.0"}}
+    assert classify.disagreement(both, result) == ("versions differ from the plan: torch 2.13.0 (plan: 2.12.0), "
+                                                   "torchao 0.15.0 (plan: 0.16.0)")
+    # names are compared as the index spells them: "TorchAO" in a record is torchao
+    renamed = {**result, "install": {**result["install"], "items": [
+        {**i, "name": i["name"].replace("torchao", "TorchAO")} for i in result["install"]["items"]]}}
+    assert classify.disagreement(planned, renamed) == "versions differ from the plan: torchao 0.15.0 (plan: 0.16.0)"
+
+
+def test_results_the_plan_cannot_be_held_against_are_not_compared():
+    missing = stored("missing__lan__chain")  # image-unavailable: the install never ran
+    assert not classify.compared_with_plan(missing)
+    assert classify.disagreement(missing["prediction"], missing) is None
+    result = stored("bookworm-amd64__skipping__ao")
+    assert not classify.compared_with_plan({**result, "prediction": None})
+    assert not classify.compared_with_plan({**result, "verdict": "no-such-verdict"})
+    assert classify.disagreement(result["prediction"], {**result, "verdict": "no-such-verdict"}) is None
+    unknown = {**result["prediction"], "outcome": "unknown"}  # uv could not predict it
+    assert not classify.compared_with_plan({**result, "prediction": unknown})
+    assert classify.disagreement(unknown, result) is None
+
+
+# --- what to do about a loss at import -------------------------------------------------------------------
+
+
+def test_a_skipped_cpp_extension_says_to_match_the_release_and_torch():
+    got = recorded("real-chain-2.13-torchao-0.15.probe.log",
+                   dataclasses.replace(cell(), packages=PackageSet(name="p", requirements=("torchao",),
+                                                                   modules=("torch", "torchao"))))
+    assert got.hint == ("torchao 0.15.0 skipped its C++ extensions with torch 2.13.0+cpu: install the torchao release "
+                        "built for this torch, or the torch it was built for")
+    assert got.cause is None
+
+
+def test_a_loss_without_a_known_cause_says_the_evidence_names_it():
+    probe = {"imports": [{"module": "edgeops", "ok": True, "messages": [
+        {"kind": "log", "text": "edgeops: unable to initialize the fast path"}]}],
+        "distributions": {"edgeops": {"version": "1.0"}}, "complete": True}
+    got = classify.what_ran(events.CellEvents(begin={}, probe=probe))
+    assert got.verdict is Verdict.DEGRADED
+    assert got.evidence == ("edgeops: edgeops: unable to initialize the fast path",)
+    assert got.hint == "edgeops 1.0 failed to load part of itself: it imports but lacks function; the evidence names " \
+                       "what is missing"
+
+
+def test_a_loss_from_a_missing_system_library_names_the_package_for_the_images_distribution():
+    text = "Failed to load /v/soundops/_native.so: libsndfile.so.1: cannot open shared object file: No such file"
+    probe = {"imports": [{"module": "soundops", "ok": True, "messages": [{"kind": "log", "text": text}]}],
+             "distributions": {"soundops": {"version": "1.0"}}, "complete": True}
+    # the image's distribution as the driver's `begin` event states it
+    debian = events.parse((LOGS / "missing-library.soundops.log").read_text()).begin["distribution"]
+    hint, cause = classify.degraded_hint(classify.degradations(probe["imports"], probe), probe, debian)
+    assert hint == ("soundops 1.0 failed to load part of itself: soundops 1.0 needs libsndfile.so.1 (libsndfile, for "
+                    "audio files), which the image lacks: add the package libsndfile1 to the image (`apt-get install` "
+                    "on Debian 12)")
+    assert cause.to_json() == {"kind": "missing-library", "library": "libsndfile.so.1", "needed_by": "soundops 1.0",
+                               "image_distribution": "Debian 12", "what": "libsndfile, for audio files",
+                               "package": "libsndfile1"}
