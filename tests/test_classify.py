@@ -896,3 +896,44 @@ def test_a_loss_from_a_missing_system_library_names_the_package_for_the_images_d
     assert cause.to_json() == {"kind": "missing-library", "library": "libsndfile.so.1", "needed_by": "soundops 1.0",
                                "image_distribution": "Debian 12", "what": "libsndfile, for audio files",
                                "package": "libsndfile1"}
+
+
+# --- an import that failed: a module or a name that is not there -------------------------------------------
+
+
+APP = {**dist("app", "1.0", "helper"), **dist("helper", "2.1")}
+
+
+@pytest.mark.parametrize(("files", "module", "hint"), [
+    ({"app/__init__.py": "", "helper/__init__.py": ""}, "app.extra",
+     "app 1.0 has no module app.extra: use a app release that has it, or drop it from the cell's modules"),
+    ({"app/__init__.py": "import helper.sub\n", "helper/__init__.py": ""}, "app",
+     "app 1.0 needs module helper.sub, which helper 2.1 does not have: pin helper to a release that has it, or use a "
+     "app release made for helper 2.1"),
+    ({"app/__init__.py": "import helper\n"}, "app",  # helper's metadata is installed, its files are not
+     "app 1.0 needs module helper, which helper 2.1 does not have: read the evidence and align versions"),
+    ({"app/__init__.py": "import nothere.sub\n"}, "app",
+     "app 1.0 needs module nothere, and no installed distribution provides it: add the distribution that does to the "
+     "cell's requirements"),
+    ({"app/__init__.py": "from app.core import gone\n", "app/core.py": ""}, "app",
+     "app 1.0 imports gone from app.core, which app 1.0 does not provide: align their versions"),
+    ({"app/__init__.py": "from helper import gone\n", "helper/__init__.py": ""}, "app",
+     "app 1.0 imports gone from helper, which helper 2.1 does not provide: pin helper to a release that has it, or use "
+     "a app release made for helper 2.1"),
+])
+def test_a_module_or_name_that_is_not_there_names_who_needs_it_and_who_should_have_it(tmp_path, files, module, hint):
+    probe = probed(tmp_path, {**APP, **files}, module)
+    got = classify.import_failure(probe, ["app"])
+    assert got.verdict is Verdict.IMPORT_FAILED
+    assert got.hint == hint
+    assert got.cause is None
+
+
+def test_the_evidence_quotes_the_first_failures_and_where_the_first_was_raised(tmp_path):
+    files = {**APP, "app/__init__.py": "import nothere\n", "helper/__init__.py": "raise RuntimeError('boom')\n",
+             "third/__init__.py": "raise ValueError('bad')\n", "fourth/__init__.py": "raise KeyError('k')\n"}
+    probe = probed(tmp_path, files, "app", "helper", "third", "fourth")
+    got = classify.import_failure(probe)
+    assert got.evidence[0] == "import app: ModuleNotFoundError: No module named 'nothere'"
+    assert got.evidence[1].startswith('File ".../site-packages/app/__init__.py", line 1')
+    assert got.evidence[2:] == ("import helper: RuntimeError: boom", "import third: ValueError: bad")
