@@ -937,3 +937,49 @@ def test_the_evidence_quotes_the_first_failures_and_where_the_first_was_raised(t
     assert got.evidence[0] == "import app: ModuleNotFoundError: No module named 'nothere'"
     assert got.evidence[1].startswith('File ".../site-packages/app/__init__.py", line 1')
     assert got.evidence[2:] == ("import helper: RuntimeError: boom", "import third: ValueError: bad")
+
+
+def test_matrix_names_skips_a_requirement_it_cannot_read_and_reads_the_rest():
+    sets = [PackageSet(name="a", requirements=("not a requirement!", "Torch_Tune>=0.6"), modules=()),
+            PackageSet(name="b", requirements=("torchtune", "numpy<2"), modules=())]
+    assert classify.matrix_names(sets) == ["torch-tune", "torchtune", "numpy"]
+
+
+def test_a_project_whose_name_has_a_digit_after_a_dash_keeps_its_name():
+    got = classify.install_failure("Collecting open-3d\n  Preparing metadata (pyproject.toml): finished with status "
+                                   "'error'\nerror: metadata-generation-failed\n", [], [])
+    assert got.hint.startswith("pip had to compile open-3d from source and ")
+
+
+# --- an extension built for another NumPy: who holds the fix back ----------------------------------------
+
+
+def numpy_case(name: str, **more: dict) -> classify.Judgement:
+    """A real cell's numpy-ABI failure (tests/data/logs/real-NAME.log) with more installed distributions."""
+    import real_cells
+
+    log = (LOGS / f"real-{name}.log").read_text()
+    parsed = events.parse(log)
+    dists = {**parsed.probe["distributions"], **more}
+    parsed = dataclasses.replace(parsed, probe={**parsed.probe, "distributions": dists})
+    requirements, modules = real_cells.SETS[name]
+    the_cell = dataclasses.replace(cell(), packages=PackageSet(name=name, requirements=tuple(requirements),
+                                                               modules=tuple(modules)))
+    return classify.judge(the_cell, Execution(log=log, exit_code=1), parsed, "none")
+
+
+def test_a_distribution_that_allows_the_numpy_the_fix_wants_does_not_hold_it_back():
+    plain = numpy_case("pandas-numpy2")
+    assert plain.cause.facts["built_for"] == "numpy<2" and "held back" not in plain.hint
+    allows = numpy_case("pandas-numpy2", scipy={"version": "1.13.1", "requires": ["numpy>=1.22.4,<2.3"]})
+    assert "required by scipy 1.13.1 (numpy<2.3,>=1.22.4)" in allows.hint
+    assert "held back" not in allows.hint
+    holds = numpy_case("pandas-numpy2", jax={"version": "0.5.0", "requires": ["numpy>=2.0"]})
+    assert "pin numpy<2 in place of the cell's numpy==2.0.2 (held back by jax 0.5.0 (numpy>=2.0)), or use" in holds.hint
+
+
+def test_a_distribution_that_allows_only_numpy_1_holds_back_a_fix_that_wants_numpy_2():
+    got = numpy_case("arrow-numpy1", oldnum={"version": "1.0", "requires": ["numpy<2"]})
+    assert "pin numpy>=2.0 in place of the cell's numpy==1.26.4 (held back by oldnum 1.0 (numpy<2)), or use" in got.hint
+    assert got.cause.facts["numpy_required_by"] == ["db-dtypes 1.9.0 (numpy>=1.24.0)", "oldnum 1.0 (numpy<2)",
+                                                    "pandas 3.0.6 (numpy>=1.26.0)"]
