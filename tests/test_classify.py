@@ -979,7 +979,8 @@ def test_a_distribution_that_allows_the_numpy_the_fix_wants_does_not_hold_it_bac
 
 
 def test_a_distribution_that_allows_only_numpy_1_holds_back_a_fix_that_wants_numpy_2():
-    got = numpy_case("arrow-numpy1", oldnum={"version": "1.0", "requires": ["numpy<2"]})
+    got = numpy_case("arrow-numpy1", oldnum={"version": "1.0", "requires": ["numpy<2"]},
+                     exact={"version": "1.0", "requires": ["numpy==2.0.*"]})  # allows 2.0.x: holds nothing back
     assert "pin numpy>=2.0 in place of the cell's numpy==1.26.4 (held back by oldnum 1.0 (numpy<2)), or use" in got.hint
-    assert got.cause.facts["numpy_required_by"] == ["db-dtypes 1.9.0 (numpy>=1.24.0)", "oldnum 1.0 (numpy<2)",
-                                                    "pandas 3.0.6 (numpy>=1.26.0)"]
+    assert got.cause.facts["numpy_required_by"] == ["db-dtypes 1.9.0 (numpy>=1.24.0)", "exact 1.0 (numpy==2.0.*)",
+                                                    "oldnum 1.0 (numpy<2)", "pandas 3.0.6 (numpy>=1.26.0)"]
