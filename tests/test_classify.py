@@ -954,14 +954,23 @@ def test_a_project_whose_name_has_a_digit_after_a_dash_keeps_its_name():
 # --- an extension built for another NumPy: who holds the fix back ----------------------------------------
 
 
-def numpy_case(name: str, **more: dict) -> classify.Judgement:
-    """A real cell's numpy-ABI failure (tests/data/logs/real-NAME.log) with more installed distributions."""
+def numpy_case(name: str, dates: dict | None = None, **more: dict) -> classify.Judgement:
+    """A real cell's numpy-ABI failure (tests/data/logs/real-NAME.log) with more installed distributions, and
+    with `dates` ({version: date or None}) changing the release dates the index gave for the failing project."""
     import real_cells
 
     log = (LOGS / f"real-{name}.log").read_text()
     parsed = events.parse(log)
     dists = {**parsed.probe["distributions"], **more}
-    parsed = dataclasses.replace(parsed, probe={**parsed.probe, "distributions": dists})
+    found = parsed.release_dates
+    if dates is not None:
+        def changed(check: dict) -> dict:
+            if check["project"] == "numpy":
+                return check
+            kept = {v: d for v, d in check["dates"].items() if dates.get(v, d) is not None}
+            return {**check, "dates": {**kept, **{v: d for v, d in dates.items() if d is not None}}}
+        found = {**found, "checks": [changed(c) for c in found["checks"]]}
+    parsed = dataclasses.replace(parsed, probe={**parsed.probe, "distributions": dists}, release_dates=found)
     requirements, modules = real_cells.SETS[name]
     the_cell = dataclasses.replace(cell(), packages=PackageSet(name=name, requirements=tuple(requirements),
                                                                modules=tuple(modules)))
@@ -984,3 +993,67 @@ def test_a_distribution_that_allows_only_numpy_1_holds_back_a_fix_that_wants_num
     assert "pin numpy>=2.0 in place of the cell's numpy==1.26.4 (held back by oldnum 1.0 (numpy<2)), or use" in got.hint
     assert got.cause.facts["numpy_required_by"] == ["db-dtypes 1.9.0 (numpy>=1.24.0)", "exact 1.0 (numpy==2.0.*)",
                                                     "oldnum 1.0 (numpy<2)", "pandas 3.0.6 (numpy>=1.26.0)"]
+
+
+def test_the_release_for_numpy_2_is_the_first_final_release_newer_than_the_failing_one_after_numpy_2():
+    plain = numpy_case("pandas-numpy2")
+    assert plain.evidence[2] == ("pip's default index: NumPy 2.0.0 came out on 2024-06-16; the first pandas release "
+                                 "after it is 2.2.3 (2024-09-20)")
+    # a pre-release, a backport to an older line, and the failing release re-uploaded after NumPy 2 are not it
+    noisy = numpy_case("pandas-numpy2", dates={"2.2.3rc0": "2024-08-01T00:00:00Z", "1.5.4": "2024-07-01T00:00:00Z",
+                                               "2.0.3": "2024-06-20T00:00:00Z"})
+    assert noisy.evidence[2] == plain.evidence[2] and noisy.cause.facts["fixes"] == ["numpy<2", "pandas>=2.2.3"]
+    # a version the index lists that is no version is left out
+    assert numpy_case("pandas-numpy2", dates={"not-a-version": "2024-07-01T00:00:00Z"}).evidence == plain.evidence
+
+
+def test_without_a_release_after_numpy_2_the_hint_says_there_is_none():
+    from packaging.version import Version
+
+    newer = [v for v in numpy_dates("pandas-numpy2", "pandas") if Version(v) > Version("2.0.3")]
+    got = numpy_case("pandas-numpy2", dates=dict.fromkeys(newer))
+    assert got.evidence[2] == ("pip's default index: NumPy 2.0.0 came out on 2024-06-16; no pandas release newer than "
+                               "2.0.3 came out after it")
+    assert got.hint.endswith("or use a release of pandas built for NumPy 2.x (none on the index: no pandas release "
+                             "newer than 2.0.3 came out after it)")
+    assert got.cause.facts["fixes"] == ["numpy<2"]
+
+
+def test_the_release_for_numpy_1_is_the_last_final_release_before_numpy_2():
+    got = numpy_case("arrow-numpy1")
+    assert got.evidence[2] == ("pip's default index: NumPy 2.0.0 came out on 2024-06-16; the last pyarrow release "
+                               "before it is 16.1.0 (2024-05-14)")
+    # a pre-release just before NumPy 2 is not it
+    noisy = numpy_case("arrow-numpy1", dates={"17.0.0rc1": "2024-06-01T00:00:00Z"})
+    assert noisy.evidence[2] == got.evidence[2]
+    none_before = numpy_case("arrow-numpy1", dates={v: "2025-01-01T00:00:00Z" for v in
+                                                    numpy_dates("arrow-numpy1", "pyarrow")})
+    assert none_before.evidence[2] == ("pip's default index: NumPy 2.0.0 came out on 2024-06-16; no pyarrow release "
+                                       "came out before it")
+    assert none_before.cause.facts["fixes"] == ["numpy>=2.0"]
+
+
+def numpy_dates(name: str, project: str) -> dict:
+    found = events.parse((LOGS / f"real-{name}.log").read_text()).release_dates
+    return next(c["dates"] for c in found["checks"] if c["project"] == project)
+
+
+def test_a_build_that_states_a_cause_the_harness_cannot_place_says_the_evidence_quotes_it():
+    output = ("Processing ./dataops-1.0.tar.gz\n  Preparing metadata (setup.py): started\n"
+              "  Preparing metadata (setup.py): finished with status 'error'\n  error: subprocess-exited-with-error\n"
+              "  \n  × python setup.py egg_info did not run successfully.\n  │ exit code: 1\n"
+              "  ╰─> [1 lines of output]\n      FileNotFoundError: [Errno 2] No such file or directory: "
+              "'data/table.csv'\n      [end of output]\n  \nerror: metadata-generation-failed\n")
+    got = classify.install_failure(output, [], [])
+    assert got.evidence[0] == ("the build said: FileNotFoundError: [Errno 2] No such file or directory: "
+                               "'data/table.csv'")
+    assert got.hint == ("pip had to compile dataops from source and the build failed (the evidence quotes why): give "
+                        "the image what it needs, or find a prebuilt wheel for this platform and Python (another index "
+                        "variant)")
+
+
+def test_a_build_hint_is_cut_at_400_characters():
+    name = "a" + "-very-long-name" * 15
+    got = classify.install_failure(f"  ERROR: Failed building wheel for {name}\nFailed to build {name}\n", [], [])
+    assert got.hint.startswith(f"pip had to compile {name} from source")
+    assert len(got.hint) == 400 and got.hint.endswith("…")
