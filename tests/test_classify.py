@@ -1057,3 +1057,18 @@ def test_a_build_hint_is_cut_at_400_characters():
     got = classify.install_failure(f"  ERROR: Failed building wheel for {name}\nFailed to build {name}\n", [], [])
     assert got.hint.startswith(f"pip had to compile {name} from source")
     assert len(got.hint) == 400 and got.hint.endswith("…")
+
+
+def test_the_release_dates_are_read_whatever_the_order_of_the_drivers_checks():
+    log = (LOGS / "real-pandas-numpy2.log").read_text()
+    step = events.parse(log).failed_imports[0]
+    probe = events.parse(log).probe
+    found = events.parse(log).release_dates
+    asked = classify.numpy_abi(step, probe, ["pandas"], ["numpy==2.0.2"], found)
+    reordered = {**found, "checks": list(reversed(found["checks"]))}
+    assert classify.numpy_abi(step, probe, ["pandas"], ["numpy==2.0.2"], reordered) == asked
+    # NumPy's own dates missing: no release can be placed, and the hint says the index did not say
+    numpy_lost = {**found, "checks": [c if c["project"] != "numpy" else {**c, "dates": {}} for c in found["checks"]]}
+    got = classify.numpy_abi(step, probe, ["pandas"], ["numpy==2.0.2"], numpy_lost)
+    assert got.hint.endswith("or use a release of pandas built for NumPy 2.x (pip's default index did not say when "
+                             "releases came out: no dates)")
