@@ -1072,3 +1072,69 @@ def test_the_release_dates_are_read_whatever_the_order_of_the_drivers_checks():
     got = classify.numpy_abi(step, probe, ["pandas"], ["numpy==2.0.2"], numpy_lost)
     assert got.hint.endswith("or use a release of pandas built for NumPy 2.x (pip's default index did not say when "
                              "releases came out: no dates)")
+
+
+# --- no distribution fits, as a log from an older driver says it ---------------------------------------------
+
+
+def older_driver(name: str, files: list[str] | None = None) -> events.CellEvents:
+    """A recorded log as an older driver wrote it: its `begin` without the interpreter's tags (as
+    older-driver.arm-only.log has it), and, with `files`, the index check listing those files."""
+    parsed = events.parse((LOGS / name).read_text())
+    begin = {k: v for k, v in parsed.begin.items() if k not in ("implementation", "soabi", "libc")}
+    assert begin.keys() == events.parse((LOGS / "older-driver.arm-only.log").read_text()).begin.keys()
+    checks = tuple({**c, "files": files} for c in parsed.index_checks) if files is not None else parsed.index_checks
+    return dataclasses.replace(parsed, begin=begin, index_checks=checks)
+
+
+ONLY_BINARY = IndexVariant(name="i", pip_args=("--only-binary", ":all:"))
+
+
+def test_an_older_drivers_log_under_only_binary_names_the_sdist_a_build_would_compile():
+    parsed = older_driver("source-build.wheels-only.log")
+    got = classify.judge(dataclasses.replace(cell(), index=ONLY_BINARY), Execution(log="", exit_code=1), parsed,
+                         "none")
+    folder = parsed.index_checks[0]["index"]
+    assert got.evidence[2:] == (f"{folder} offers needsnvcc: needsnvcc-1.0.tar.gz",
+                                "would be built from source: needsnvcc (needsnvcc-1.0.tar.gz)")
+    assert got.hint == ("needsnvcc comes only as source here and only_binary refuses to compile it: find a wheel "
+                        "(another index variant), or allow the source build")
+    # without only_binary, the sdist is no reason: the platform hint, and no claim about a build
+    plain = classify.judge(cell(), Execution(log="", exit_code=1), parsed, "none")
+    assert not any(e.startswith("would be built") for e in plain.evidence)
+    assert plain.hint == ("no distribution of needsnvcc fits linux/amd64 and the image's Python on this index variant "
+                          "(the evidence lists what it has): choose a version it offers for this target, another index "
+                          "variant, or another image")
+
+
+@pytest.mark.parametrize(("files", "sdist"), [
+    (["needsnvcc-0.9.zip", "needsnvcc-1.0.tar.gz", "needsnvcc-1.0-cp311-cp311-win_amd64.whl"], "needsnvcc-1.0.tar.gz"),
+    (["needsnvcc-0.8.tar.gz", "needsnvcc-0.9.zip"], "needsnvcc-0.9.zip"),
+])
+def test_the_sdist_named_is_the_last_the_index_lists(files, sdist):
+    parsed = older_driver("source-build.wheels-only.log", files)
+    got = classify.judge(dataclasses.replace(cell(), index=ONLY_BINARY), Execution(log="", exit_code=1), parsed,
+                         "none")
+    assert got.evidence[-1] == f"would be built from source: needsnvcc ({sdist})"
+    wheels_only = older_driver("source-build.wheels-only.log", ["needsnvcc-1.0-cp311-cp311-win_amd64.whl"])
+    refused = classify.judge(dataclasses.replace(cell(), index=ONLY_BINARY), Execution(log="", exit_code=1),
+                             wheels_only, "none")
+    assert not any(e.startswith("would be built") for e in refused.evidence)
+    assert refused.hint.startswith("no distribution of needsnvcc fits linux/amd64")
+
+
+def test_an_older_drivers_offers_show_the_last_four_files_and_how_many_more():
+    files = [f"needsnvcc-1.{n}-cp311-cp311-win_amd64.whl" for n in range(6)]
+    got = classify.judge(cell(), Execution(log="", exit_code=1), older_driver("source-build.wheels-only.log", files),
+                         "none")
+    folder = events.parse((LOGS / "source-build.wheels-only.log").read_text()).index_checks[0]["index"]
+    assert got.evidence[2] == (f"{folder} offers needsnvcc: " + ", ".join(files[2:]) + " (and 2 more)")
+    four = classify.judge(cell(), Execution(log="", exit_code=1),
+                          older_driver("source-build.wheels-only.log", files[:4]), "none")
+    assert four.evidence[2] == f"{folder} offers needsnvcc: " + ", ".join(files[:4])
+
+
+def test_numpy_requirements_are_shown_in_their_fewest_clauses():
+    got = numpy_case("pandas-numpy2", scipy={"version": "1.13.1", "requires": [
+        "numpy>=1.22.4,<2.3,!=1.24.0", "numpy<2.1; python_version >= '3.9'", "numpy>=1.23"]})
+    assert "required by scipy 1.13.1 (numpy!=1.24.0,<2.1,>=1.23)" in got.hint
