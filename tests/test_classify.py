@@ -1138,3 +1138,49 @@ def test_numpy_requirements_are_shown_in_their_fewest_clauses():
     got = numpy_case("pandas-numpy2", scipy={"version": "1.13.1", "requires": [
         "numpy>=1.22.4,<2.3,!=1.24.0", "numpy<2.1; python_version >= '3.9'", "numpy>=1.23"]})
     assert "required by scipy 1.13.1 (numpy!=1.24.0,<2.1,>=1.23)" in got.hint
+
+
+# --- a name that is no project -------------------------------------------------------------------------------
+
+
+def typo(names=(), roots=None, checks=None) -> classify.Judgement:
+    """no-such-project.house.log (a requirement `edgeopz`), with the matrix's names, and the driver's roots and
+    checks changed where given."""
+    log = (LOGS / "no-such-project.house.log").read_text()
+    parsed = events.parse(log)
+    parsed = dataclasses.replace(parsed, index_roots=parsed.index_roots if roots is None else roots(parsed.index_roots),
+                                 index_checks=parsed.index_checks if checks is None else checks(parsed.index_checks))
+    return classify.judge(cell(), Execution(log=log, exit_code=1), parsed, "none", names=names)
+
+
+def test_close_names_come_from_the_index_and_the_matrix_each_said_once():
+    url = events.parse((LOGS / "no-such-project.house.log").read_text()).index_checks[0]["index"]
+    got = typo(names=["edgeopx", "edgeops", "torch"])
+    assert got.hint == (f"edgeopz is not a project on {url} (its page answers 404): a misspelt name? Close names: "
+                        "edgeops (on the index), edgeopx (in the matrix); correct the requirement")
+    assert got.cause.to_json() == {"kind": "no-such-project", "project": "edgeopz", "indexes": [url],
+                                   "close": ["edgeops", "edgeopx"]}
+
+
+def test_with_no_close_name_the_hint_says_where_it_looked():
+    url = events.parse((LOGS / "no-such-project.house.log").read_text()).index_checks[0]["index"]
+    nothing = lambda roots: tuple({**r, "close": {"edgeopz": []}} for r in roots)  # noqa: E731
+    both = typo(names=["torch"], roots=nothing)
+    assert both.hint == (f"edgeopz is not a project on {url} (its page answers 404): check the name's spelling "
+                         "(nothing like it in the matrix or on the index)")
+    assert typo(roots=nothing).hint.endswith("check the name's spelling (nothing like it on the index)")
+    unread = lambda roots: tuple({**r, "close": None} for r in roots)  # noqa: E731
+    assert typo(names=["torch"], roots=unread).hint.endswith("check the name's spelling (nothing like it in the "
+                                                             "matrix)")
+    assert typo(roots=unread).hint.endswith("(its page answers 404): check the name's spelling")
+
+
+def test_a_folder_without_a_file_of_it_is_no_project_there_and_an_index_that_has_it_is_not():
+    folder = lambda checks: tuple({**c, "status": "folder", "files": []} for c in checks)  # noqa: E731
+    got = typo(checks=folder)
+    assert "edgeopz is not a project on " in got.hint and "(no file of it there)" in got.hint
+    other = {"index": "https://wheels.example/simple", "project": "edgeopz", "status": 200, "error": None,
+             "files": ["edgeopz-1.0-py3-none-manylinux2014_aarch64.whl"]}
+    found_elsewhere = typo(checks=lambda checks: (*checks, other))
+    assert (found_elsewhere.verdict, found_elsewhere.cause) == (Verdict.NO_DISTRIBUTION, None)
+    assert "is not a project" not in found_elsewhere.hint
