@@ -1184,3 +1184,85 @@ def test_a_folder_without_a_file_of_it_is_no_project_there_and_an_index_that_has
     found_elsewhere = typo(checks=lambda checks: (*checks, other))
     assert (found_elsewhere.verdict, found_elsewhere.cause) == (Verdict.NO_DISTRIBUTION, None)
     assert "is not a project" not in found_elsewhere.hint
+
+
+# --- the notes judge adds ------------------------------------------------------------------------------------
+
+
+def build_jobs_line(capsys, jobs: int) -> str:
+    """The driver's own build-jobs event (incell.driver.build_parallelism) for a matrix that sets build_jobs."""
+    from harness.incell import driver
+
+    driver.build_parallelism({"build_jobs": jobs, "memory": 8 << 30}, {})
+    [line] = [line for line in capsys.readouterr().out.splitlines() if '"build-jobs"' in line]
+    return line + "\n"
+
+
+def test_source_builds_are_noted_with_the_parallel_jobs_they_ran_with(capsys):
+    log = (LOGS / "build-cause.cext.log").read_text()
+    for jobs, said in ((3, "3 parallel jobs"), (1, "1 parallel job")):
+        with_jobs = build_jobs_line(capsys, jobs) + log
+        got = classify.judge(cell(), Execution(log=with_jobs, exit_code=1), events.parse(with_jobs), "none")
+        assert got.notes == ("built from source: fastops 1.0",
+                             f"source builds ran with {said} (build_jobs = {jobs}, as the matrix sets it): "
+                             f"MAX_JOBS={jobs}, CMAKE_BUILD_PARALLEL_LEVEL={jobs}, MAKEFLAGS=-j{jobs}")
+    # a cell that built nothing and failed otherwise says nothing of its build jobs
+    other = build_jobs_line(capsys, 3) + (LOGS / "conflict.fixtures.log").read_text()
+    assert not any(n.startswith("source builds ran") for n in judged_log(other, exit_code=1).notes)
+
+
+def test_each_retry_of_the_install_is_noted_with_the_index_and_its_reason():
+    got = recorded("index-unreachable.closed.log")
+    [retry] = events.parse((LOGS / "index-unreachable.closed.log").read_text()).retries
+    assert got.notes == (f"install retried (attempt 2 of 2) after {retry['index']} did not answer: "
+                         f"{retry['reason']}",)
+
+
+# --- the torch guard outranks what the install made of the cell, but not a failed install --------------------
+
+
+@pytest.fixture(scope="module")
+def replaced(tmp_path_factory) -> dict:
+    """The image's CUDA torch before the install and a CPU build of the same version after, as the driver's
+    own torch-state code records them (test_verdicts.torch_state)."""
+    from test_verdicts import torch_state
+
+    tmp = tmp_path_factory.mktemp("replaced")
+    return {"before": torch_state(tmp, "cuda", "__version__ = '2.5.0+nv24.08'\ncuda = '12.6'\n"),
+            "after": torch_state(tmp, "cpu", "__version__ = '2.5.0+nv24.08'\ncuda = None\n")}
+
+
+@pytest.mark.parametrize(("log", "execution", "verdict"), [
+    (COLLECTING, {"exit_code": 1}, Verdict.CRASHED),  # pip died
+    (cut("checks.segv.log", 18), {"exit_code": 1}, Verdict.CRASHED),  # the probe died
+])
+def test_a_replaced_torch_outranks_a_crash(replaced, log, execution, verdict):
+    parsed = dataclasses.replace(events.parse(log), torch_states=replaced)
+    alone = classify.judge(chain_cell(), Execution(log=log, **execution), events.parse(log), "none")
+    assert alone.verdict is verdict
+    got = classify.judge(chain_cell(), Execution(log=log, **execution), parsed, "none")
+    assert got.verdict is Verdict.TORCH_REPLACED
+    assert got.hint == ("pip replaced the image's torch: pin torch==2.5.0+nv24.08 in the cell's requirements (or a "
+                        "constraints file) so the install keeps it, or install the other packages with --no-deps")
+    assert got.cause is None
+
+
+@pytest.mark.parametrize("name", ["conflict.fixtures.log", "index-unreachable.closed.log", "build-cause.odd.log"])
+def test_a_failed_install_is_not_called_a_replaced_torch(replaced, name):
+    log = (LOGS / name).read_text()
+    parsed = dataclasses.replace(events.parse(log), torch_states=replaced)
+    alone = recorded(name)
+    got = classify.judge(cell(), Execution(log=log, exit_code=1), parsed, "none")
+    assert (got.verdict, got.evidence, got.hint) == (alone.verdict, alone.evidence, alone.hint)
+
+
+def test_a_replaced_torch_outranks_the_cuda_verdict_and_keeps_it_as_a_note(replaced):
+    cpu = torch_record(version="2.5.0+nv24.08", cuda=None, available=False)
+    log = (LOGS / "real-chain-2.13-torchao-0.15.probe.log").read_text()
+    parsed = events.parse(log)
+    parsed = dataclasses.replace(parsed, probe={**parsed.probe, "torch": cpu}, torch_states=replaced)
+    got = classify.judge(chain_cell(cuda=CudaExpectation(torch_build="cuda")), Execution(log=log, exit_code=0),
+                         parsed, GPU)
+    assert got.verdict is Verdict.TORCH_REPLACED
+    assert ("also no-cuda: torch 2.5.0+nv24.08 is a CPU build (torch.version.cuda is None) where a CUDA build was "
+            "expected") in got.notes
