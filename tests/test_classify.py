@@ -1266,3 +1266,38 @@ def test_a_replaced_torch_outranks_the_cuda_verdict_and_keeps_it_as_a_note(repla
     assert got.verdict is Verdict.TORCH_REPLACED
     assert ("also no-cuda: torch 2.5.0+nv24.08 is a CPU build (torch.version.cuda is None) where a CUDA build was "
             "expected") in got.notes
+
+
+# --- a shared library the image lacks ---------------------------------------------------------------------
+
+
+# the bookworm image's distribution as the driver's `begin` event states it
+DEBIAN_12 = events.parse((LOGS / "missing-library.soundops.log").read_text()).begin["distribution"]
+
+
+def test_the_nvidia_drivers_library_is_for_the_runtime_to_mount_not_the_image():
+    hint, cause = classify.library_hint("libcuda.so.1", "torch 2.5.0", DEBIAN_12)
+    assert hint == ("torch 2.5.0 needs libcuda.so.1, the NVIDIA driver's library, which no image ships: the container "
+                    "runtime mounts it when the cell gets the GPU (`wheel-harness doctor` says whether cells get one)")
+    assert cause.to_json() == {"kind": "missing-library", "library": "libcuda.so.1", "needed_by": "torch 2.5.0",
+                               "image_distribution": "Debian 12", "what": "the NVIDIA driver's library", "driver": True}
+
+
+def test_a_cuda_library_names_the_kind_of_cuda_image_that_ships_it():
+    hint, cause = classify.library_hint("libcupti.so.12", "torch 2.5.0", DEBIAN_12)
+    assert hint == ("torch 2.5.0 needs libcupti.so.12, CUDA 12's CUPTI (profiling interface), which the image lacks: "
+                    "use an image that ships it (an NVIDIA CUDA devel image, or on Jetson the JetPack image)")
+    assert (cause.facts["cuda"], cause.facts["image"]) == ("CUDA 12's CUPTI (profiling interface)", "devel")
+
+
+def test_without_the_images_distribution_the_package_hint_says_debian_or_ubuntu_and_the_search_names_none():
+    hint, cause = classify.library_hint("libGL.so.1", "opencv-python 4.10.0.84", None)
+    assert hint == ("opencv-python 4.10.0.84 needs libGL.so.1 (OpenGL, from libglvnd), which the image lacks: add the "
+                    "package libgl1 to the image (`apt-get install` on Debian/Ubuntu); or install "
+                    "opencv-python-headless instead of opencv-python, a build that does without it")
+    assert "image_distribution" not in cause.facts and cause.facts["variant"] == "opencv-python-headless"
+    hint, cause = classify.library_hint("libewhodd.so.3", None, None)
+    assert hint == ("libewhodd.so.3 is needed, which the image lacks: find the package that provides it with "
+                    "`apt-file search libewhodd.so.3`, and add it to the image")
+    assert cause.to_json() == {"kind": "missing-library", "library": "libewhodd.so.3",
+                               "find": "`apt-file search libewhodd.so.3`"}
