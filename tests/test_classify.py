@@ -1301,3 +1301,20 @@ def test_without_the_images_distribution_the_package_hint_says_debian_or_ubuntu_
                     "`apt-file search libewhodd.so.3`, and add it to the image")
     assert cause.to_json() == {"kind": "missing-library", "library": "libewhodd.so.3",
                                "find": "`apt-file search libewhodd.so.3`"}
+
+
+def test_only_requirements_whose_markers_hold_in_the_cell_hold_a_package_back(tmp_path):
+    holders = [dist("h1", "1.0", "numpy<2; python_version >= '3.0'"),
+               dist("h2", "1.0", "numpy<2; python_version < '3'"),
+               dist("h3", "1.0", "numpy<2; platform_python_implementation == 'PyPy'"),
+               dist("h5", "1.0", "numpy<2; sys_platform == 'win32' or os_name == 'nt'"),
+               dist("h6", "1.0", "numpy<2; implementation_name == 'cpython' and platform_system == 'Linux'"),
+               dist("h7", "1.0", "numpy<2; python_full_version >= '3.8.0' and platform_machine != 'no-such-cpu'"),
+               dist("h8", "1.0", "numpy<2; extra == 'dev'")]
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0", NUMPY_1, *holders), "app")
+    got = classify.import_failure(probe, ["app"])
+    assert got.hint.endswith(
+        "held back by h1 1.0 (numpy<2; python_version >= \"3.0\"), h6 1.0 (numpy<2; implementation_name == "
+        "\"cpython\" and platform_system == \"Linux\"), h7 1.0 (numpy<2; "
+        "python_full_version >= \"3.8.0\" and platform_machine != \"no-such-cpu\"): pin numpy>=2.0 and a release of h1 "
+        "that allows it")
