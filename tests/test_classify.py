@@ -1318,3 +1318,44 @@ def test_only_requirements_whose_markers_hold_in_the_cell_hold_a_package_back(tm
         "\"cpython\" and platform_system == \"Linux\"), h7 1.0 (numpy<2; "
         "python_full_version >= \"3.8.0\" and platform_machine != \"no-such-cpu\"): pin numpy>=2.0 and a release of h1 "
         "that allows it")
+
+
+def test_without_only_binary_an_sdist_counts_among_what_the_index_offers_for_the_target():
+    url = events.parse((LOGS / "only-binary.wheels-only.log").read_text()).index_checks[0]["index"]
+    got = recorded("only-binary.wheels-only.log")
+    assert got.evidence[2:] == (f"{url} offers edgebin for this target (cp311, manylinux_2_36_x86_64): "
+                                "edgebin-1.0-py3-none-any.whl, edgebin-2.0.tar.gz",)
+
+
+def test_every_index_that_answered_is_listed_with_what_it_offers():
+    log = (LOGS / "no-distribution.arm-only.log").read_text()
+    parsed = events.parse(log)
+    [check] = parsed.index_checks
+    mirror = {**check, "index": "https://mirror.example/simple", "url": "https://mirror.example/simple/edgeops/"}
+    got = classify.judge(cell(), Execution(log=log, exit_code=1),
+                         dataclasses.replace(parsed, index_checks=(check, mirror)), "none")
+    assert [e.split(" has nothing")[0] for e in got.evidence[2:]] == [check["index"], mirror["index"]]
+
+
+def test_five_files_show_four_and_one_more():
+    files = [f"needsnvcc-1.{n}-cp311-cp311-win_amd64.whl" for n in range(5)]
+    got = classify.judge(cell(), Execution(log="", exit_code=1), older_driver("source-build.wheels-only.log", files),
+                         "none")
+    assert got.evidence[2].endswith(": " + ", ".join(files[1:]) + " (and 1 more)")
+
+
+def test_an_extension_built_for_numpy_2_under_numpy_1_without_numpys_version_words_wants_numpy_2():
+    """The dtype-size wording names no version: the NumPy it was built for is the other side of the break."""
+    step = events.parse((LOGS / "real-arrow-numpy1.log").read_text()).failed_imports[0]
+    probe = events.parse((LOGS / "real-arrow-numpy1.log").read_text()).probe
+    wording = ("numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88 from "
+               "PyObject")
+    alone = {**step, "error": {**step["error"], "message": wording}, "messages": []}
+    found = classify.numpy_abi(alone, probe, (), (), None)
+    assert found.cause.facts["built_for"] == "numpy>=2"
+    assert "was built for NumPy 2 or newer and numpy 1.26.4 is installed" in found.hint
+
+
+def test_a_driver_that_never_started_quotes_its_last_two_lines_of_plain_output():
+    said = judged_log("first\nsecond\n@@probe {}\n\n", exit_code=127)
+    assert said.evidence == ("the cell driver never started (exit 127): first / second",)
