@@ -1359,3 +1359,64 @@ def test_an_extension_built_for_numpy_2_under_numpy_1_without_numpys_version_wor
 def test_a_driver_that_never_started_quotes_its_last_two_lines_of_plain_output():
     said = judged_log("first\nsecond\n@@probe {}\n\n", exit_code=127)
     assert said.evidence == ("the cell driver never started (exit 127): first / second",)
+
+
+def test_markers_are_judged_for_the_cells_interpreter_as_the_probe_saw_it(tmp_path):
+    holders = [dist("onpypy", "1.0", "numpy<2; platform_python_implementation == 'PyPy'"),
+               dist("oncpython", "1.0", "numpy<2; implementation_name == 'cpython'"),
+               dist("old", "1.0", "numpy<2; python_version < '3.6'")]
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0", NUMPY_1, *holders), "app")
+
+    def held(start: dict | None) -> str:
+        hint = classify.import_failure({**probe, "start": start}, ["app"]).hint
+        return hint.split("held back by ")[1].split(": pin")[0] if "held back by" in hint else ""
+
+    assert held(probe["start"]) == "oncpython 1.0 (numpy<2; implementation_name == \"cpython\")"
+    pypy = {**probe["start"], "implementation": "pypy", "python": "3.5.9"}
+    assert held(pypy) == ("old 1.0 (numpy<2; python_version < \"3.6\"), onpypy 1.0 (numpy<2; "
+                          "platform_python_implementation == \"PyPy\")")
+    # a probe that did not say which interpreter ran: every requirement counts
+    assert held(None).count(" 1.0 (") == 3
+
+
+# --- losses at import, and what the platform never had --------------------------------------------------
+
+
+CPU_TORCH = {"version": "2.13.0+cpu", "cuda_version": None}
+
+
+def test_a_message_is_one_loss_however_many_of_the_patterns_it_matches():
+    text = "Failed to load /v/ops/_C.so: /v/ops/_C.so: undefined symbol: _ZN3c10"
+    steps = [{"module": "ops", "ok": True, "messages": [{"kind": "log", "text": text},
+                                                         {"kind": "warning", "category": "FutureWarning",
+                                                          "text": "could not load the old API"}]}]
+    assert classify.degradations(steps) == [("ops", "failed to load part of itself", text)]
+
+
+def test_what_a_cpu_build_never_had_is_a_note_said_once_and_not_a_loss():
+    text = "Failed to load /v/torchao/_C_mxfp8.so: Could not load this library: /v/torchao/_C_mxfp8.so"
+    probe = {"torch": CPU_TORCH, "loader": {"/v/torchao/_C_mxfp8.so": "libcudart.so.13: cannot open shared object "
+                                                                       "file: No such file or directory"}}
+    steps = [{"module": "torchao", "ok": True, "messages": [{"kind": "log", "text": text}] * 2},
+             {"module": "failed", "ok": False, "messages": [{"kind": "log", "text": text}]},
+             {"module": "quiet", "ok": True, "messages": [{"kind": "log", "text": "loaded 3 plugins"}]}]
+    assert classify.degradations(steps, probe) == []
+    assert classify.platform_notes(steps, probe) == [
+        "torchao: _C_mxfp8.so did not load: the loader says it needs libcudart.so.13, a CUDA library a CPU build of "
+        "torch never has (not a loss on this platform)"]
+    # the same on a CUDA build: a loss, with the loader's words as evidence
+    cuda = {**probe, "torch": {"version": "2.13.0+cu130", "cuda_version": "13.0"}}
+    lost = classify.degradations(steps, cuda)
+    assert lost == [("torchao", "failed to load part of itself", text)] * 2
+    assert classify.platform_notes(steps, cuda) == []
+    assert classify.loader_evidence(lost, cuda) == [
+        "loading _C_mxfp8.so: libcudart.so.13: cannot open shared object file: No such file or directory"]
+    assert classify.loader_evidence(lost, {"loader": {}}) == []
+
+
+def test_a_torch_that_did_not_import_or_has_no_version_is_no_cpu_build():
+    text = "triton not found; kernels fall back to eager"
+    assert classify.never_had(text, {"torch": CPU_TORCH}).startswith("runs without triton")
+    for torch in (None, {}, {"version": "", "cuda_version": None}, "2.13.0+cpu"):
+        assert classify.never_had(text, {"torch": torch}) is None
+    assert classify.never_had(text, None) is None
