@@ -464,6 +464,7 @@ def test_a_source_build_the_kernel_killed_for_memory_is_a_failed_build_saying_wh
      "ran out of memory at 8 parallel jobs: lower build_jobs (e.g. build_jobs = 4 in [matrix] or the cell's include), "
      "or give the cell more memory (`memory`)"),
     ({"jobs": 3}, "3 parallel jobs", "ran out of memory at 3 parallel jobs: lower build_jobs (e.g. build_jobs = 1 in"),
+    ({"jobs": 2}, "2 parallel jobs", "ran out of memory at 2 parallel jobs: lower build_jobs (e.g. build_jobs = 1 in"),
     ({"jobs": 1, "rule": "build_jobs"}, "1 parallel job (build_jobs)",
      "ran out of memory at 1 parallel job: one job is the least, so give the cell more memory"),
 ])
@@ -1420,3 +1421,9 @@ def test_a_torch_that_did_not_import_or_has_no_version_is_no_cpu_build():
     for torch in (None, {}, {"version": "", "cuda_version": None}, "2.13.0+cpu"):
         assert classify.never_had(text, {"torch": torch}) is None
     assert classify.never_had(text, None) is None
+
+
+def test_the_cells_requested_names_skip_a_requirement_that_cannot_be_read():
+    the_cell = dataclasses.replace(cell(), packages=PackageSet(name="p", requirements=(
+        "not a requirement!", "Torch_Tune>=0.6", "numpy<2; python_version >= '3.9'"), modules=()))
+    assert classify.requested_names(the_cell) == ["Torch_Tune", "numpy"]
