@@ -1427,3 +1427,17 @@ def test_the_cells_requested_names_skip_a_requirement_that_cannot_be_read():
     the_cell = dataclasses.replace(cell(), packages=PackageSet(name="p", requirements=(
         "not a requirement!", "Torch_Tune>=0.6", "numpy<2; python_version >= '3.9'"), modules=()))
     assert classify.requested_names(the_cell) == ["Torch_Tune", "numpy"]
+
+
+def test_a_numpy_fix_for_a_cell_that_pins_no_numpy_and_a_project_that_asks_any_numpy():
+    log = (LOGS / "real-pandas-numpy2.log").read_text()
+    parsed = events.parse(log)
+    dists = dict(parsed.probe["distributions"])
+    dists["pandas"] = {**dists["pandas"], "requires": ["numpy", "python-dateutil>=2.8.2"]}
+    got = classify.numpy_abi(parsed.failed_imports[0], {**parsed.probe, "distributions": dists}, ["pandas"], [],
+                             parsed.release_dates)
+    assert got.hint == ("pandas 2.0.3 was built for NumPy 1.x and numpy 2.0.2 is installed (pandas asks for numpy "
+                        "without a version): pin numpy<2, or use a release of pandas built for NumPy 2.x: "
+                        "pandas>=2.2.3, the first released after NumPy 2 (`wheel-harness bisect` finds the oldest that "
+                        "works)")
+    assert (got.cause.facts["asks"], got.cause.facts["numpy_pins"]) == ("numpy", [])
