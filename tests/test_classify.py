@@ -1441,3 +1441,41 @@ def test_a_numpy_fix_for_a_cell_that_pins_no_numpy_and_a_project_that_asks_any_n
                         "pandas>=2.2.3, the first released after NumPy 2 (`wheel-harness bisect` finds the oldest that "
                         "works)")
     assert (got.cause.facts["asks"], got.cause.facts["numpy_pins"]) == ("numpy", [])
+
+
+def test_a_failed_install_in_a_cell_killed_for_memory_leads_with_the_kernels_word_and_says_give_it_memory():
+    log = (LOGS / "conflict.fixtures.log").read_text()
+    alone = recorded("conflict.fixtures.log")
+    got = judged_log(log, dataclasses.replace(cell(), memory=2 << 30), exit_code=137, oom_killed=True)
+    assert got.verdict is Verdict.CONFLICT
+    assert got.evidence == ("the kernel killed the cell for memory (OOMKilled) at its 2 GiB limit during the install",
+                            *alone.evidence)
+    assert got.hint == ("the cell ran out of memory at its 2 GiB limit: give it more (`memory` in the matrix or the "
+                        "include, or --memory), or run fewer cells at once (--jobs)")
+
+
+def test_pip_killed_by_a_signal_is_said_with_the_signal():
+    log = COLLECTING + ('@@harness {"event": "phase", "phase": "install", "status": "failed", "seconds": 1.0, '
+                        '"returncode": -9, "signal": "SIGKILL"}\n')
+    got = judged_log(log, exit_code=1)
+    assert (got.verdict, got.evidence) == (Verdict.CRASHED, ("pip died (SIGKILL)",))
+
+
+def test_a_probe_that_exited_before_its_summary_says_its_exit_code():
+    log = cut("checks.segv.log", 18) + ('@@harness {"event": "phase", "phase": "probe", "status": "failed", '
+                                        '"seconds": 0.1, "returncode": 3}\n')
+    got = judged_log(log, chain_cell(), exit_code=1)
+    assert got.evidence == ("the probe died (exit code 3) while importing torchao.quantization",)
+
+
+def test_cuda_is_judged_only_for_a_cell_whose_imports_passed():
+    cpu = torch_record(version="2.13.0+cpu", cuda=None, available=False)
+    log = (LOGS / "imports.lacking.log").read_text()
+    parsed = events.parse(log)
+    parsed = dataclasses.replace(parsed, probe={**parsed.probe, "torch": cpu})
+    the_cell = dataclasses.replace(cell(cuda=CudaExpectation(torch_build="cuda")), packages=PackageSet(
+        name="p", requirements=("torchtune",), modules=("torch", "torchao", "torchtune", "torchtune.training")))
+    for mode in (GPU, GpuMode.NONE):
+        got = classify.judge(the_cell, Execution(log=log, exit_code=1), parsed, mode)
+        assert got.verdict is Verdict.IMPORT_FAILED
+        assert not any(n.startswith(("also ", "CUDA not checked")) for n in got.notes)
