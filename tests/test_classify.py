@@ -1479,3 +1479,18 @@ def test_cuda_is_judged_only_for_a_cell_whose_imports_passed():
         got = classify.judge(the_cell, Execution(log=log, exit_code=1), parsed, mode)
         assert got.verdict is Verdict.IMPORT_FAILED
         assert not any(n.startswith(("also ", "CUDA not checked")) for n in got.notes)
+
+
+def test_a_failed_check_outranks_a_loss_and_both_kinds_of_note_are_kept():
+    """checks.real-chain.log (recorded): torchao 0.15 skipped its C++ extensions, and a user's check that needs
+    them failed; the platform's note (no triton on a CPU build) and the check's own note both stay."""
+    log = (LOGS / "checks.real-chain.log").read_text()
+    got = judged_log(log, chain_cell(), exit_code=0)
+    assert got.verdict is Verdict.CHECK_FAILED
+    assert got.evidence[0].startswith("check checks/sdpa.py failed: NotImplementedError: ")
+    assert got.notes == (
+        "torchao: runs without triton, whose kernels are for GPUs: a CPU build of torch never had them (not a loss on "
+        "this platform)",
+        "check torchao [cpu]: int4 weight-only not run: int4 weight-only is checked on CUDA only: its kernels "
+        "(tinygemm) are CUDA's, not the CPU's")
+    assert got.hint.startswith("torchao's C++ extensions were skipped")
