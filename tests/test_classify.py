@@ -1494,3 +1494,14 @@ def test_a_failed_check_outranks_a_loss_and_both_kinds_of_note_are_kept():
         "check torchao [cpu]: int4 weight-only not run: int4 weight-only is checked on CUDA only: its kernels "
         "(tinygemm) are CUDA's, not the CPU's")
     assert got.hint.startswith("torchao's C++ extensions were skipped")
+
+
+def test_uv_refusing_to_build_an_sdist_in_the_cell_is_no_distribution_in_uvs_words():
+    """In a cell, uv's "no usable wheels" is judged as it is said: no distribution (plan reads the same words
+    as a source build, for a prediction that may compile)."""
+    output = (LOGS / "uv-sdist-only.txt").read_text()
+    got = classify.install_failure(output, [], [], dataclasses.replace(cell(), installer="uv"))
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[1] == ("Wheels are required for `needsnvcc` because building from source is disabled for all "
+                               "packages (i.e., with `--no-build`)")
+    assert got.hint.startswith("uv found no distribution that fits this platform")
