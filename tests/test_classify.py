@@ -1505,3 +1505,19 @@ def test_uv_refusing_to_build_an_sdist_in_the_cell_is_no_distribution_in_uvs_wor
     assert got.evidence[1] == ("Wheels are required for `needsnvcc` because building from source is disabled for all "
                                "packages (i.e., with `--no-build`)")
     assert got.hint.startswith("uv found no distribution that fits this platform")
+
+
+def test_under_only_binary_wheels_for_other_targets_alone_are_no_build_to_refuse():
+    got = recorded("no-distribution.arm-only.log", dataclasses.replace(cell(), index=ONLY_BINARY))
+    assert not any(e.startswith("would be built") for e in got.evidence)
+    assert got.hint.startswith("no distribution of edgeops fits linux/amd64 and the image's Python (cp311, "
+                               "manylinux_2_36_x86_64) on this index variant (the evidence lists what it has)")
+
+
+def test_without_the_drivers_checks_no_distribution_claims_no_list_of_offers():
+    output = ("ERROR: Could not find a version that satisfies the requirement edgeops (from versions: none)\n"
+              "ERROR: No matching distribution found for edgeops\n")
+    got = classify.install_failure(output, [], [], cell())
+    assert got.evidence == tuple(output.splitlines())
+    assert got.hint == ("no distribution of edgeops fits linux/amd64 and the image's Python on this index variant: "
+                        "choose a version it offers for this target, another index variant, or another image")
