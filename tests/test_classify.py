@@ -1521,3 +1521,13 @@ def test_without_the_drivers_checks_no_distribution_claims_no_list_of_offers():
     assert got.evidence == tuple(output.splitlines())
     assert got.hint == ("no distribution of edgeops fits linux/amd64 and the image's Python on this index variant: "
                         "choose a version it offers for this target, another index variant, or another image")
+
+
+def test_numpys_c_api_wording_names_the_numpy_the_extension_was_built_for():
+    step = events.parse((LOGS / "real-arrow-numpy1.log").read_text()).failed_imports[0]
+    probe = events.parse((LOGS / "real-arrow-numpy1.log").read_text()).probe
+    wording = "module compiled against NumPy C-API version 0x12 (NumPy 2.0) but this version of numpy is 0x10"
+    alone = {**step, "error": {**step["error"], "message": wording}, "messages": []}
+    found = classify.numpy_abi(alone, probe, (), (), None)
+    assert found.cause.facts["built_for"] == "numpy>=2.0"
+    assert "was built for NumPy 2.0 or newer and numpy 1.26.4 is installed" in found.hint
