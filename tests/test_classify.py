@@ -1531,3 +1531,9 @@ def test_numpys_c_api_wording_names_the_numpy_the_extension_was_built_for():
     found = classify.numpy_abi(alone, probe, (), (), None)
     assert found.cause.facts["built_for"] == "numpy>=2.0"
     assert "was built for NumPy 2.0 or newer and numpy 1.26.4 is installed" in found.hint
+
+
+def test_a_probe_record_without_the_gpu_operation_does_not_flag_it():
+    record = torch_record()
+    del record["gpu_op"]  # a probe from before the GPU operation was tried
+    assert classify.check_cuda(cell(CudaExpectation(torch_build="cuda")), record, GPU) == (None, [])
