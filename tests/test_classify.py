@@ -1179,7 +1179,9 @@ def test_with_no_close_name_the_hint_says_where_it_looked():
 def test_a_folder_without_a_file_of_it_is_no_project_there_and_an_index_that_has_it_is_not():
     folder = lambda checks: tuple({**c, "status": "folder", "files": []} for c in checks)  # noqa: E731
     got = typo(checks=folder)
-    assert "edgeopz is not a project on " in got.hint and "(no file of it there)" in got.hint
+    url = events.parse((LOGS / "no-such-project.house.log").read_text()).index_checks[0]["index"]
+    assert got.hint.startswith(f"edgeopz is not a project on {url} (no file of it there): a misspelt name?")
+    assert got.evidence[-1] == f"{url} has no edgeopz"
     other = {"index": "https://wheels.example/simple", "project": "edgeopz", "status": 200, "error": None,
              "files": ["edgeopz-1.0-py3-none-manylinux2014_aarch64.whl"]}
     found_elsewhere = typo(checks=lambda checks: (*checks, other))
