@@ -1539,3 +1539,11 @@ def test_a_probe_record_without_the_gpu_operation_does_not_flag_it():
     record = torch_record()
     del record["gpu_op"]  # a probe from before the GPU operation was tried
     assert classify.check_cuda(cell(CudaExpectation(torch_build="cuda")), record, GPU) == (None, [])
+
+
+def test_a_package_renamed_across_releases_is_named_for_the_images_release():
+    hint, _ = classify.library_hint("libaio.so.1", "aioops 1.0", DEBIAN_12)
+    assert hint == ("aioops 1.0 needs libaio.so.1 (the Linux asynchronous I/O library), which the image lacks: add the "
+                    "package libaio1 to the image (`apt-get install` on Debian 12)")
+    unknown, _ = classify.library_hint("libaio.so.1", "aioops 1.0", None)
+    assert "libaio1 (libaio1t64 on Debian 13, Ubuntu 24.04 and later)" in unknown
