@@ -1547,3 +1547,18 @@ def test_a_package_renamed_across_releases_is_named_for_the_images_release():
                     "package libaio1 to the image (`apt-get install` on Debian 12)")
     unknown, _ = classify.library_hint("libaio.so.1", "aioops 1.0", None)
     assert "libaio1 (libaio1t64 on Debian 13, Ubuntu 24.04 and later)" in unknown
+
+
+@pytest.mark.parametrize(("message", "hint"), [
+    ("/lib/libc.so.6: version `GLIBC_2.34' not found (required by /x/_C.so)",
+     "a binary needs glibc 2.34, newer than the image's: use a newer base image, or wheels built for this glibc (a "
+     "lower manylinux level)"),
+    ("/x/_C.so: undefined symbol: _ZN3c104cuda9SetDeviceEi",
+     "a compiled extension was built against another version of a library it links to (undefined symbol "
+     "_ZN3c104cuda9SetDeviceEi): install builds made for this torch and CUDA"),
+])
+def test_a_binary_that_does_not_fit_the_image_gets_the_whole_hint(tmp_path, message, hint):
+    probe = probed(tmp_path, {"ops/__init__.py": f"raise ImportError({message!r})\n"}, "ops")
+    got = classify.import_failure(probe)
+    assert got.hint == hint
+    assert got.cause is None
