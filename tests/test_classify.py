@@ -1562,3 +1562,16 @@ def test_a_binary_that_does_not_fit_the_image_gets_the_whole_hint(tmp_path, mess
     got = classify.import_failure(probe)
     assert got.hint == hint
     assert got.cause is None
+
+
+def test_uv_under_only_binary_judges_what_the_index_offers_for_the_cells_target_and_options():
+    from harness.plan.target import Target
+
+    recorded_log = events.parse((LOGS / "source-build.wheels-only.log").read_text())
+    [check] = recorded_log.index_checks
+    uv_only_binary = dataclasses.replace(cell(), installer="uv", index=ONLY_BINARY)
+    got = classify.install_failure((LOGS / "uv-sdist-only.txt").read_text(), [check], [], uv_only_binary,
+                                   target=Target.of_begin(recorded_log.begin))
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence[-1] == (f"{check['index']} has nothing of needsnvcc for this target (cp311, "
+                                "manylinux_2_36_x86_64): needsnvcc 1.0 exists only as an sdist (needsnvcc-1.0.tar.gz)")
