@@ -1575,3 +1575,16 @@ def test_uv_under_only_binary_judges_what_the_index_offers_for_the_cells_target_
     assert got.verdict is Verdict.NO_DISTRIBUTION
     assert got.evidence[-1] == (f"{check['index']} has nothing of needsnvcc for this target (cp311, "
                                 "manylinux_2_36_x86_64): needsnvcc 1.0 exists only as an sdist (needsnvcc-1.0.tar.gz)")
+
+
+def test_a_driver_that_failed_inside_a_phase_is_its_own_bug_with_its_words(capsys):
+    from harness.incell import driver
+
+    driver.say(event="begin", python="3.11", executable="python3", machine="x86_64")
+    assert driver.timed_phase("venv", lambda: 1 / 0) is False
+    log = capsys.readouterr().out
+    got = judged_log(log, exit_code=1)
+    assert got.verdict is Verdict.CRASHED
+    [phase] = events.parse(log).phases
+    assert got.evidence == (phase["error"],) and phase["error"].startswith(f"{driver.DRIVER_FAILED}: ZeroDivisionError")
+    assert got.hint == "a bug in the harness's cell driver, not in the packages: report it with the log"
