@@ -1588,3 +1588,26 @@ def test_a_driver_that_failed_inside_a_phase_is_its_own_bug_with_its_words(capsy
     [phase] = events.parse(log).phases
     assert got.evidence == (phase["error"],) and phase["error"].startswith(f"{driver.DRIVER_FAILED}: ZeroDivisionError")
     assert got.hint == "a bug in the harness's cell driver, not in the packages: report it with the log"
+
+
+def test_a_check_that_never_finished_keeps_the_imports_losses_but_not_what_the_platform_never_had():
+    got = judged_log(cut("checks.real-chain.log", 179), chain_cell(), exit_code=1)  # the first check just began
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence == ("check torch [cpu] never finished: unfinished",
+                            "also lost at import: torchao: Skipping import of cpp extensions due to incompatible torch "
+                            "version 2.13.0+cpu for torchao version 0.15.0 Please see "
+                            "https://github.com/pytorch/ao/issues/2919 for more info")
+
+
+def test_a_check_that_crashed_in_a_cell_killed_for_memory_leads_with_the_kernels_word():
+    got = judged_log((LOGS / "checks.segv.log").read_text(), chain_cell(), exit_code=137, oom_killed=True)
+    assert got.verdict is Verdict.CRASHED
+    assert got.evidence[0] == "the kernel killed the cell for memory (OOMKilled)"
+    assert got.evidence[1] == "check checks/segv.py crashed: killed by SIGSEGV (Fatal Python error: Segmentation fault)"
+    assert got.hint.startswith("the cell ran out of memory: give it more")
+
+
+def test_a_probe_that_died_after_its_imports_names_no_module():
+    got = judged_log(cut("checks.segv.log", 22), chain_cell(), exit_code=1)  # every module imported, then nothing
+    assert got.evidence == ("the probe died (exit code 1)",)
+    assert got.hint.startswith("the interpreter died: usually a binary built for another torch")
