@@ -1611,3 +1611,33 @@ def test_a_probe_that_died_after_its_imports_names_no_module():
     got = judged_log(cut("checks.segv.log", 22), chain_cell(), exit_code=1)  # every module imported, then nothing
     assert got.evidence == ("the probe died (exit code 1)",)
     assert got.hint.startswith("the interpreter died: usually a binary built for another torch")
+
+
+KILLED_BUILD = ("  Building wheel for hog (setup.py): started\n"
+                "  gcc: fatal error: Killed signal terminated program cc1plus\n"
+                "  error: command '/usr/bin/gcc' failed with exit code 1\n"
+                "  ERROR: Failed building wheel for hog\n")
+
+
+def test_a_build_whose_compiler_was_killed_is_out_of_memory_even_when_pip_lived_to_say_so():
+    got = judged_log(logged(("venv", "ok", ""), ("install", "failed", KILLED_BUILD)), exit_code=1)
+    assert got.verdict is Verdict.SOURCE_BUILD_FAILED
+    assert got.evidence == ("the source build ran out of memory at the build's default parallelism",
+                            "the build said: Killed signal terminated program cc1plus")
+    # pip itself killed while the compiler's death is in its output, and no word from the kernel: pip died
+    assert judged_log(logged(("venv", "ok", ""), ("install", "incomplete", KILLED_BUILD)),
+                      exit_code=1).evidence == ("pip died (no end recorded)",)
+
+
+def test_a_build_killed_for_memory_names_the_jobs_the_driver_gave_it(capsys):
+    log = build_jobs_line(capsys, 4) + BUILDING
+    got = judged_log(log, exit_code=137, oom_killed=True)
+    assert got.evidence[0] == ("the source build ran out of memory at 4 parallel jobs (build_jobs = 4, as the matrix "
+                               "sets it)")
+    assert got.hint.startswith("ran out of memory at 4 parallel jobs: lower build_jobs (e.g. build_jobs = 2 in")
+
+
+def test_a_cell_whose_install_was_skipped_goes_on_to_its_probe():
+    log = logged(("venv", "ok", ""), ("install", "skipped", ""))
+    got = judged_log(log, exit_code=1)
+    assert got.verdict is Verdict.CRASHED and got.evidence[0].startswith("the probe died")
