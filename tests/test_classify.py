@@ -1641,3 +1641,17 @@ def test_a_cell_whose_install_was_skipped_goes_on_to_its_probe():
     log = logged(("venv", "ok", ""), ("install", "skipped", ""))
     got = judged_log(log, exit_code=1)
     assert got.verdict is Verdict.CRASHED and got.evidence[0].startswith("the probe died")
+
+
+def test_a_failed_import_before_a_loss_does_not_hide_it():
+    steps = [{"module": "broken", "ok": False, "messages": [{"kind": "log", "text": "Failed to load x"}]},
+             {"module": "ops", "ok": True, "messages": [{"kind": "log", "text": "triton not found"}]}]
+    assert classify.degradations(steps) == [("ops", "runs without triton", "triton not found")]
+
+
+def test_a_name_no_index_has_names_every_index_asked():
+    url = events.parse((LOGS / "no-such-project.house.log").read_text()).index_checks[0]["index"]
+    mirror = lambda checks: (*checks, {**checks[0], "index": "https://mirror.example/simple"})  # noqa: E731
+    got = typo(checks=mirror)
+    assert got.hint.startswith(f"edgeopz is not a project on {url} or https://mirror.example/simple (its page "
+                               "answers 404)")
