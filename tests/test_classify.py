@@ -358,10 +358,13 @@ def test_a_failed_build_names_the_requirement_pip_was_collecting(line, package):
 def test_an_index_root_that_is_not_an_index_is_a_wrong_url_with_what_it_answered(root, why):
     url = "https://wheels.example/landing"
     check = {"index": url, "project": "edgeops", "url": f"{url}/edgeops/", "status": 404, "error": None, "files": []}
-    output = "ERROR: No matching distribution found for edgeops\n"
+    output = ("ERROR: Could not find a version that satisfies the requirement edgeops (from versions: none)\n"
+              "ERROR: No matching distribution found for edgeops\n")
     got = classify.install_failure(output, [check], [], roots=[{"index": url, "url": f"{url}/", **root}])
     assert got.verdict is Verdict.NO_DISTRIBUTION
-    assert got.evidence[0] == f"{url} does not answer as a package index: GET {url}/ → {why}"
+    # the root's answer, pip's last word, and what the index said of the project
+    assert got.evidence == (f"{url} does not answer as a package index: GET {url}/ → {why}",
+                            "ERROR: No matching distribution found for edgeops", f"{url} has no edgeops")
     assert got.hint == f"the index URL {url} is wrong or not an index (its root answers {why}): check the URL"
     # an index whose root lists projects, or answers with a redirect, is an index
     for fine in ({"status": 200, "links": 3}, {"status": 399, "links": 0}, {"status": None, "error": "timeout"}):
