@@ -98,6 +98,19 @@ def uv_sdist_only(tmp: Path) -> str:
         return uv_as_plan_runs_it(_cell(IndexVariant(name="sdist", index_url=url), ("needsnvcc",)))
 
 
+def uv_build_failed(tmp: Path) -> str:
+    """A cell's `uv pip install` of an sdist whose build fails (setuptools from this interpreter, no index)."""
+    make_sdist(tmp / "links", "fastops", "1.0", "X = 1\n",
+               setup_extra='raise SystemExit("error: fastops needs a compiler this image lacks")')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    from harness.installers import uv_binary
+
+    done = subprocess.run([uv_binary(), "pip", "install", "--python", sys.executable, "--target", str(tmp / "t"),
+                           "--no-index", "--find-links", str(tmp / "links"), "--no-build-isolation", "fastops"],
+                          capture_output=True, text=True, env=env, cwd=tmp)
+    return done.stderr.replace(sys.executable, "python")  # this machine's interpreter path, not the cell's
+
+
 def uv_refused(tmp: Path) -> str:
     index = IndexVariant(name="closed", index_url=f"http://127.0.0.1:{_closed_port()}/simple")
     return uv_as_plan_runs_it(_cell(index, ("edgeops",)), {"UV_HTTP_RETRIES": "0"})
@@ -152,6 +165,7 @@ CASES: dict[str, Callable[[Path], str]] = {
     "uv-conflict": uv_conflict,
     "uv-sdist-only": uv_sdist_only,
     "uv-refused": uv_refused,
+    "uv-build-failed": uv_build_failed,
     "pip-unreachable-dns": pip_unreachable_dns,
     "pip-untrusted-http": pip_untrusted_http,
     "pip-unreachable-tls": pip_unreachable_tls,
