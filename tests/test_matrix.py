@@ -5,6 +5,7 @@ Every matrix here is written to pytest's tmp_path; the shipped `matrices/*.toml`
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from harness.cli.main import main
 from harness.errors import MatrixError, Problem
 from harness.matrix import reader, templates
 from harness.matrix.reader import DEFAULT_TIMEOUT
-from harness.model import Arch, Retry
+from harness.model import DEFAULT_CHECK_TIMEOUT, Arch, Retry
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "matrices").glob("*.toml"))
@@ -944,3 +945,240 @@ def test_a_recipe_input_with_a_mistake_is_one_precise_problem(recipe_dir, lines,
 def test_build_folders_and_source_file_belong_to_a_dockerfile_image(tmp_path):
     find(problems_of(tmp_path, doc(images=IMAGES + 'source_file = "x.py"\n')), "images.bookworm-amd64",
          "belong to a dockerfile image")
+
+
+# -- package sets from a requirements file or a lock, and their checks ---------------------------
+
+def test_a_package_set_takes_one_source_of_requirements(tmp_path):
+    (tmp_path / "requirements.txt").write_text("torch\n")
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nrequirements_file = "requirements.txt"\n'
+                        'modules = ["torch"]\n')
+    find(problems_of(tmp_path, text), "packages.p", "takes one of requirements, requirements_file, lock",
+         "(found requirements, requirements_file)")
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\nwheelhouse = "w"\n')
+    find(problems_of(tmp_path, text), "packages.p.wheelhouse", "it goes with lock")
+
+
+def test_a_requirements_file_that_names_no_index_adds_its_pip_options_to_the_matrixs_variant(tmp_path):
+    (tmp_path / "requirements.txt").write_text("--prefer-binary\ntorch==2.13.0\n")
+    text = doc(indexes='[indexes.default]\npip_args = ["--no-cache-dir"]\n',
+               packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    m = reader.load(write(tmp_path, text))
+    [cell] = m.cells
+    assert cell.packages.requirements == ("torch==2.13.0",) and cell.packages.source == "requirements.txt"
+    assert cell.index.name == "default" and cell.index.index_url is None
+    assert cell.index.pip_args == ("--no-cache-dir", "--prefer-binary")  # the variant's first, then the file's
+    assert cell.packages.checks == ("torch",)  # the built-in checks of what the file installs
+
+
+def test_a_requirements_file_with_its_own_index_fills_a_variant_that_names_none(tmp_path):
+    (tmp_path / "requirements.txt").write_text("--index-url https://own.example/simple\n--pre\ntorch\n")
+    text = doc(indexes='[indexes.default]\npip_args = ["--no-cache-dir"]\n',
+               packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.index.name, cell.index.index_url) == ("default", "https://own.example/simple")
+    assert cell.index.pip_args == ("--no-cache-dir", "--pre")
+
+
+def test_a_requirements_file_conflict_is_reported_once_per_set_and_variant(tmp_path):
+    (tmp_path / "requirements.txt").write_text("--index-url https://own.example/simple\n--no-index\n"
+                                               "--find-links wheels\ntorch\n")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "lan").mkdir()
+    text = doc(head='[matrix]\ninstallers = ["pip", "uv"]\n',
+               indexes='[indexes.mirror]\nindex_url = "https://mirror.example/simple"\n'
+                       'extra_index_urls = ["https://extra.example/simple"]\n'
+                       '[indexes.lan]\nserve = ["lan"]\nfind_links = ["lan"]\n',
+               packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    assert [p.key for p in problems] == ["packages.p", "packages.p"]  # one per variant, not one per cell
+    mirror, lan = (p.message for p in problems)
+    assert mirror.startswith("'requirements.txt' chooses indexes (--index-url https://own.example/simple, "
+                             "--find-links wheels, --no-index), and index variant 'mirror' chooses others "
+                             "(--index-url https://mirror.example/simple, --extra-index-url "
+                             "https://extra.example/simple): a cell has one index variant.")
+    assert "index variant 'lan' chooses others (--find-links lan, serve lan)" in lan
+
+
+def test_a_requirements_file_that_requires_nothing_or_names_a_bad_index_is_a_problem(tmp_path):
+    (tmp_path / "empty.txt").write_text("# nothing yet\n")
+    (tmp_path / "odd.txt").write_text("--extra-index-url ftp://mirror/simple\ntorch\n")
+    text = doc(packages='[packages.e]\nrequirements_file = "empty.txt"\nmodules = ["torch"]\n'
+                        '[packages.o]\nrequirements_file = "odd.txt"\nmodules = ["torch"]\n'
+                        '[packages.b]\nrequirements_file = ""\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    find(problems, "packages.e.requirements_file", "'empty.txt' requires nothing: name at least one requirement")
+    find(problems, "packages.o.requirements_file (index URL 1)", "must be an http(s):// or file:// URL")
+    assert len(problems) == 2, "\n".join(map(str, problems))  # an empty name is a set with nothing to run
+
+
+def locked(folder: Path, *, path: str | None = "wheels", **tool: object) -> Path:
+    """A PEP 751 lock of two files in `folder/wheels` (hashed from the files), written beside them."""
+    from harness import pylock
+
+    house = folder / "wheels"
+    house.mkdir(parents=True, exist_ok=True)
+    packages = []
+    for name, version in (("torch", "2.13.0"), ("torchao", "0.18.0")):
+        file = house / f"{name}-{version}-py3-none-any.whl"
+        file.write_bytes(name.encode())
+        packages.append(pylock.LockedPackage(name=name, version=version, file=pylock.LockedFile(
+            name=file.name, sha256=hashlib.sha256(file.read_bytes()).hexdigest(),
+            path=f"{path}/{file.name}" if path else None, url=None if path else f"https://x.example/{file.name}")))
+    lock = folder / "pylock.chain.toml"
+    lock.write_text(pylock.pylock_text(pylock.Lock(packages=tuple(packages), tool=tool)))
+    return lock
+
+
+def test_a_lock_replays_its_files_hash_checked_from_its_wheelhouse(tmp_path):
+    locked(tmp_path / "locks", cell="img__idx__chain", verdict="import-failed", modules=["torch", "torchao"])
+    text = doc(indexes='[indexes.default]\nindex_url = "https://any.example/simple"\n',
+               packages='[packages.replay]\nlock = "locks/pylock.chain.toml"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    house = str((tmp_path / "locks" / "wheels").resolve())
+    assert (cell.index.name, cell.index.find_links, cell.index.no_index) == ("default", (house,), True)
+    assert cell.index.index_url is None and cell.index.pip_args == ("--require-hashes", "--no-deps")
+    assert cell.packages.requirements == ("torch==2.13.0", "torchao==0.18.0")
+    assert cell.packages.hashes_of("torch") == ("sha256:" + hashlib.sha256(b"torch").hexdigest(),)
+    assert cell.packages.modules == ("torch", "torchao") and cell.packages.source == "locks/pylock.chain.toml"
+    assert (cell.packages.lock.wheelhouse, cell.packages.lock.cell) == (house, "img__idx__chain")
+    assert (cell.expect, cell.expect_why) == ("import-failed", "the verdict of the locked cell img__idx__chain")
+
+
+def test_a_passing_lock_expects_a_pass_and_the_sets_modules_win(tmp_path):
+    locked(tmp_path, modules=["torch"])
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\nmodules = ["torchao"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.expect, cell.expect_why) == ("pass", None)
+    assert cell.packages.modules == ("torchao",) and cell.packages.lock.cell is None
+    assert cell.packages.lock.verdict == "pass"
+
+
+def test_a_lock_whose_files_are_elsewhere_names_its_wheelhouse(tmp_path):
+    locked(tmp_path, path=None, modules=["torch"])
+    (tmp_path / "mine").mkdir()
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\nwheelhouse = "mine"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert cell.index.find_links == (str((tmp_path / "mine").resolve()),)
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\n')
+    find(problems_of(tmp_path, text), "packages.replay.wheelhouse",
+         "missing: 'pylock.chain.toml' does not place all its files in one folder")
+
+
+@pytest.mark.parametrize(("tool", "key", "fragment"), [
+    ({"verdict": "fine", "modules": ["torch"]}, "packages.replay.lock",
+     "'pylock.chain.toml' says the locked cell's verdict was 'fine', no verdict"),
+    ({}, "packages.replay.modules", "missing, and 'pylock.chain.toml' names none"),
+])
+def test_a_lock_that_cannot_be_replayed_is_one_problem(tmp_path, tool, key, fragment):
+    locked(tmp_path, **tool)
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\n'))
+    find(problems, key, fragment)
+    assert len(problems) == 1, "\n".join(map(str, problems))
+
+
+def test_a_lock_that_does_not_read_is_a_problem_at_its_key(tmp_path):
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "absent.toml"\n'))
+    assert [(p.key, p.message) for p in problems] == [("packages.replay.lock", f"{tmp_path / 'absent.toml'}: "
+                                                                                "no such file")]
+
+
+def test_checks_and_their_settings_reach_the_package_set(tmp_path):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "run.py").write_text("print('ok')\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_m.py").write_text("def test_x():\n    pass\n")
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                        'checks = ["torchao", "checks/run.py", "tests/test_m.py::test_x"]\n'
+                        'check_requires = ["numpy>=2"]\ncheck_timeout = 45\n')
+    [p] = reader.load(write(tmp_path, text)).package_sets
+    assert p.checks == ("torchao", str(tmp_path / "checks" / "run.py"), str(tmp_path / "tests" / "test_m.py")
+                        + "::test_x")
+    assert (p.check_requires, p.check_timeout) == (("numpy>=2",), 45.0)
+    [p] = reader.load(write(tmp_path, doc())).package_sets
+    assert p.check_timeout == DEFAULT_CHECK_TIMEOUT and p.check_requires == ()
+
+
+@pytest.mark.parametrize(("lines", "key", "fragment"), [
+    ('check_timeout = 0', "packages.p.check_timeout", "must be a positive number of seconds, not 0.0"),
+    ('check_timeout = nan', "packages.p.check_timeout", "must be a positive number of seconds, not nan"),
+    ('check_requires = ["numpy=="]', "packages.p.check_requires[0]", "'numpy==' is not a PEP 508 requirement"),
+    ('checks = ["checks/run.py", "checks/run.py"]', "packages.p.checks[1]", "'checks/run.py' is listed twice"),
+    ('checks = ["checks/bad.py"]', "packages.p.checks[0]", "'checks/bad.py': "),
+    ('checks = ["checks/data.txt"]', "packages.p.checks[0]", "'checks/data.txt' is neither a built-in check"),
+])
+def test_a_check_setting_with_a_mistake_is_one_problem(tmp_path, lines, key, fragment):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "run.py").write_text("print('ok')\n")
+    (tmp_path / "checks" / "data.txt").write_text("x\n")
+    (tmp_path / "checks" / "bad.py").write_text("# /// script\n# dependencies = [\"no such thing\"]\n# ///\n")
+    problems = problems_of(tmp_path, doc(packages=f'[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                                                  f'{lines}\n'))
+    find(problems, key, fragment)
+    assert len(problems) == 1, "\n".join(map(str, problems))
+
+
+# -- limits, jobs and the index options a cell gets ----------------------------------------------
+
+def test_build_jobs_of_an_include_win_over_the_matrixs(tmp_path):
+    text = doc(head='[matrix]\nbuild_jobs = 4\n[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\n'
+                    'packages = "other"\nbuild_jobs = 2\n',
+               packages=PACKAGES + '[packages.other]\nrequirements = ["numpy"]\nmodules = ["numpy"]\n')
+    cells = {c.packages.name: c.build_jobs for c in reader.load(write(tmp_path, text)).cells}
+    assert cells == {"chain-latest": 4, "other": 2}
+    assert [c.build_jobs for c in reader.load(write(tmp_path, doc())).cells] == [None]
+
+
+@pytest.mark.parametrize("value", ["true", "0", "257", "1.5"])
+def test_build_jobs_must_be_a_whole_number_from_1_to_256(tmp_path, value):
+    problems = problems_of(tmp_path, doc(head=f"[matrix]\nbuild_jobs = {value}\n"))
+    find(problems, "matrix.build_jobs", "is not a number of parallel build jobs between 1 and 256")
+    include = ('[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+               f'build_jobs = {value}\n')
+    problems = problems_of(tmp_path, doc(head=include))
+    assert [p.key for p in problems] == ["matrix.include[0].build_jobs"]  # and no cell made of the include
+    assert reader.load(write(tmp_path, doc(head="[matrix]\nbuild_jobs = 256\n"))).cells[0].build_jobs == 256
+
+
+def test_a_memory_limit_larger_than_any_machine_is_a_problem(tmp_path):
+    find(problems_of(tmp_path, doc(head='[matrix]\nmemory = "2048T"\n')), "matrix.memory",
+         "'2048T' is more than 1 PiB")
+    assert reader.load(write(tmp_path, doc(head='[matrix]\nmemory = "1024T"\n'))).cells[0].memory == 1 << 50
+
+
+def test_an_index_variant_keeps_its_pip_options(tmp_path):
+    text = doc(indexes='[indexes.default]\npip_args = ["--pre"]\nonly_binary = true\n')
+    [idx] = reader.load(write(tmp_path, text)).indexes
+    assert (idx.pip_args, idx.only_binary, idx.no_index) == (("--pre",), True, False)
+    [idx] = reader.load(write(tmp_path, doc())).indexes
+    assert (idx.pip_args, idx.only_binary) == ((), False)
+
+
+def test_a_served_wheelhouse_with_no_index_is_the_index(tmp_path):
+    (tmp_path / "house").mkdir()
+    text = doc(indexes='[indexes.x]\nserve = ["house"]\nno_index = true\nindex_url = "https://a.example/simple"\n')
+    problems = problems_of(tmp_path, text)
+    find(problems, "indexes.x.serve", "with no_index the served wheelhouse is the index: drop index_url")
+    find(problems, "indexes.x.no_index", "contradicts index_url/extra_index_urls: keep one")
+    assert len(problems) == 2
+
+
+def test_a_cell_id_longer_than_a_file_name_allows_names_the_longest_name(tmp_path):
+    image, packages = "i" * 90, "p" * 100  # each a good name; the id joins them with __default__: 201 long
+    text = doc(images=f'[images.{image}]\nref = "a"\nplatform = "linux/amd64"\n',
+               packages=f'[packages.{packages}]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+    [problem] = problems_of(tmp_path, text)
+    assert problem.key == f"packages.{packages}"
+    assert problem.message == (f"makes the cell id {'i' * 40}… 201 characters long; a cell id names its result "
+                               "files, at most 200: shorten the names")
+    text = doc(images=f'[images.{image[1:]}]\nref = "a"\nplatform = "linux/amd64"\n',
+               packages=f'[packages.{packages}]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+    assert len(reader.load(write(tmp_path, text)).cells[0].id) == 200  # at most 200 is fine
+
+
+@pytest.mark.parametrize(("line", "key"), [("why = 3", "why"), ("approach = 1", "approach")])
+def test_an_includes_words_must_be_strings(tmp_path, line, key):
+    text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+                    f'{line}\n')
+    problems = problems_of(tmp_path, text)
+    assert [(p.key, p.message) for p in problems] == [(f"matrix.include[0].{key}", "must be a string")]
