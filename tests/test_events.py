@@ -105,6 +105,12 @@ def test_marker_only_at_line_start() -> None:
          {"returncode": -6, "signal": "SIGABRT"}),
         (phase("probe", "failed", seconds=1.0, returncode=-11), {"returncode": -11, "signal": "SIGSEGV"}),
         (phase("probe", "failed", seconds=1.0, returncode=1), {"returncode": 1, "signal": None}),
+        # exited 0 before writing its summary: a crash, and no signal
+        (phase("probe", "ok", seconds=1.0, returncode=0), {"returncode": 0, "signal": None}),
+        # the name the cell's driver gave wins over the host's reading of the number (a MIPS kernel's
+        # SIGBUS is 10, which an x86 or ARM host reads as SIGUSR1)
+        (phase("probe", "failed", seconds=1.0, returncode=-10, signal="SIGBUS"), {"returncode": -10,
+                                                                                  "signal": "SIGBUS"}),
     ],
 )
 def test_crash(end: str, crash: dict) -> None:
@@ -123,6 +129,9 @@ def test_no_crash_when_summary_written_or_probe_skipped() -> None:
 def test_empty_log() -> None:
     parsed = events.parse("")
     assert parsed == events.CellEvents()
+    # a log where the probe never ran still has every key a reader looks up, empty
+    assert parsed.probe == {"start": None, "imports": [], "distributions": {}, "owners": {}, "torch": None,
+                            "summary": None, "complete": False}
     assert parsed.probe["imports"] == [] and parsed.failed_imports == []
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.garbage = 1  # type: ignore[misc]
@@ -212,6 +221,7 @@ def test_the_first_limit_the_cell_hit_is_the_one_kept():
     parsed = events.parse("\n".join([harness(event="limit", limit="memory", phase="install"),
                                      harness(event="limit", limit="processes", phase="probe")]))
     assert parsed.limit == {"limit": "memory", "phase": "install"}
+    assert parsed.phases == ()  # an event that names a phase is not a phase event
 
 
 def test_the_install_report_says_which_installer_and_what_uv_prepared():
@@ -317,6 +327,7 @@ def test_a_check_whose_process_died_is_crashed_and_names_the_signal_and_the_fram
     (phase("probe", "failed", returncode=-6), "SIGABRT"),  # no signal name given: read from the return code
     (phase("probe", "failed", returncode=-99), "SIG99"),  # no such signal
     (phase("probe", "failed", returncode=3), "exit 3"),
+    (phase("probe", "ok", returncode=0), "exit 0"),  # the process ended without the check's record
 ])
 def test_a_crashed_check_names_how_its_process_ended(end, how):
     lines = [line for line in SEGV_IN_CHECK if not line.startswith("Fatal")]
@@ -324,6 +335,20 @@ def test_a_crashed_check_names_how_its_process_ended(end, how):
     assert record["error"]["type"] == how and record["error"]["message"] == ""
     assert record["error"]["last_line"] == f"the probe process died ({how})"
     assert record["signal"] is None
+
+
+def test_a_crashed_check_is_named_by_the_signal_its_cell_named():
+    died = phase("probe", "failed", returncode=-10, signal="SIGBUS")  # a MIPS kernel's number (x86 reads SIGUSR1)
+    [record] = events.parse("\n".join([*SEGV_IN_CHECK, died])).checks
+    assert record["error"]["type"] == "SIGBUS" and record["signal"] == "SIGBUS"
+    assert record["error"]["last_line"] == "the probe process died (SIGBUS): Fatal Python error: Segmentation fault"
+
+
+def test_a_probes_own_output_with_a_check_cut_off_reads_without_phases():
+    """The probe run by itself (no driver, so no phase) and stopped inside a check."""
+    [record] = events.parse("\n".join([probe(step="start", python="3.11"),
+                                       probe(step="check-start", check="torch", device="cpu")])).checks
+    assert (record["check"], record["outcome"], record["output"]) == ("torch", "unfinished", [])
 
 
 def test_a_probe_killed_by_an_unknown_signal_is_named_by_its_number():
