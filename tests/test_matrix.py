@@ -372,7 +372,7 @@ def test_deeply_nested_brackets_are_a_problem_not_a_recursion_error(tmp_path):
 def test_missing_file(tmp_path):
     path = tmp_path / "absent.toml"
     problem = only(reader.validate(path), "no such file")
-    assert problem.file == str(path)
+    assert problem.file == str(path) and problem.message == "no such file"
 
 
 def test_a_directory_is_not_a_file(tmp_path):
@@ -936,10 +936,17 @@ def test_a_build_folder_a_prefetch_fills_need_not_be_there_yet(recipe_dir):
     ('source_file = "app/gone.py"\n', "images.built.source_file", "'app/gone.py' not found"),
     ('source_file = "../m.toml"\n', "images.built.source_file", "must be a file inside the recipe's folder"),
     ('build_folders = { "a/b" = "wheels" }\n', "images.built.build_folders.a/b", "name must be"),
-    ('build_folders = { wheelhouse = 1 }\n', "images.built.build_folders.wheelhouse", "must be a folder"),
+    ('build_folders = { wheelhouse = 1 }\n', "images.built.build_folders.wheelhouse",
+     "must be a folder, relative to the matrix"),
 ])
 def test_a_recipe_input_with_a_mistake_is_one_precise_problem(recipe_dir, lines, key, fragment):
     find(problems_of(recipe_dir, doc(images=RECIPE_IMAGE + lines)), key, fragment)
+
+
+def test_a_build_folder_that_is_no_folder_says_what_it_must_be(recipe_dir):
+    problems = problems_of(recipe_dir, doc(images=RECIPE_IMAGE + 'build_folders = { wheelhouse = " " }\n'))
+    assert [(p.key, p.message) for p in problems] == [("images.built.build_folders.wheelhouse",
+                                                       "must be a folder, relative to the matrix")]
 
 
 def test_build_folders_and_source_file_belong_to_a_dockerfile_image(tmp_path):
@@ -993,10 +1000,12 @@ def test_a_requirements_file_conflict_is_reported_once_per_set_and_variant(tmp_p
     problems = problems_of(tmp_path, text)
     assert [p.key for p in problems] == ["packages.p", "packages.p"]  # one per variant, not one per cell
     mirror, lan = (p.message for p in problems)
-    assert mirror.startswith("'requirements.txt' chooses indexes (--index-url https://own.example/simple, "
-                             "--find-links wheels, --no-index), and index variant 'mirror' chooses others "
-                             "(--index-url https://mirror.example/simple, --extra-index-url "
-                             "https://extra.example/simple): a cell has one index variant.")
+    assert mirror == ("'requirements.txt' chooses indexes (--index-url https://own.example/simple, "
+                      "--find-links wheels, --no-index), and index variant 'mirror' chooses others "
+                      "(--index-url https://mirror.example/simple, --extra-index-url "
+                      "https://extra.example/simple): a cell has one index variant. Drop the index options from "
+                      "the file, or pair the set with an index variant that names no index (an empty "
+                      "[indexes.NAME] table)")
     assert "index variant 'lan' chooses others (--find-links lan, serve lan)" in lan
 
 
@@ -1061,8 +1070,15 @@ def test_a_lock_whose_files_are_elsewhere_names_its_wheelhouse(tmp_path):
     [cell] = reader.load(write(tmp_path, text)).cells
     assert cell.index.find_links == (str((tmp_path / "mine").resolve()),)
     text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\n')
-    find(problems_of(tmp_path, text), "packages.replay.wheelhouse",
-         "missing: 'pylock.chain.toml' does not place all its files in one folder")
+    [problem] = problems_of(tmp_path, text)
+    assert (problem.key, problem.message) == ("packages.replay.wheelhouse", (
+        "missing: 'pylock.chain.toml' does not place all its files in one folder; name the folder holding them "
+        "(`wheel-harness lock --wheelhouse DIR` fills one)"))
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\nwheelhouse = "gone"\n')
+    [problem] = problems_of(tmp_path, text)
+    assert (problem.key, problem.message) == ("packages.replay.wheelhouse", (
+        f"{str((tmp_path / 'gone').resolve())!r} is not a directory: fill it with "
+        "`wheel-harness lock CELL --wheelhouse DIR`"))
 
 
 @pytest.mark.parametrize(("tool", "key", "fragment"), [
@@ -1105,7 +1121,9 @@ def test_checks_and_their_settings_reach_the_package_set(tmp_path):
     ('check_requires = ["numpy=="]', "packages.p.check_requires[0]", "'numpy==' is not a PEP 508 requirement"),
     ('checks = ["checks/run.py", "checks/run.py"]', "packages.p.checks[1]", "'checks/run.py' is listed twice"),
     ('checks = ["checks/bad.py"]', "packages.p.checks[0]", "'checks/bad.py': "),
-    ('checks = ["checks/data.txt"]', "packages.p.checks[0]", "'checks/data.txt' is neither a built-in check"),
+    ('checks = ["checks/data.txt"]', "packages.p.checks[0]", "'checks/data.txt' is neither a built-in check "
+     "(torch, torch.compile, torchao, torchtune) nor a Python file (a script, or a pytest file or node id like "
+     "tests/test_model.py::test_x)"),
 ])
 def test_a_check_setting_with_a_mistake_is_one_problem(tmp_path, lines, key, fragment):
     (tmp_path / "checks").mkdir()
@@ -1182,3 +1200,73 @@ def test_an_includes_words_must_be_strings(tmp_path, line, key):
                     f'{line}\n')
     problems = problems_of(tmp_path, text)
     assert [(p.key, p.message) for p in problems] == [(f"matrix.include[0].{key}", "must be a string")]
+
+
+# -- what a person reads: the whole message, saying what is wrong and what to do -----------------
+
+INCLUDE = '[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
+
+WHOLE = [
+    ("missing-platform", doc(images='[images.x]\nref = "a"\n'), "images.x.platform",
+     "missing: say linux/amd64 or linux/arm64"),
+    ("no-image-source", doc(images='[images.x]\nplatform = "linux/amd64"\n'), "images.x",
+     "needs exactly one of ref, dockerfile, local_build"),
+    ("build-args", doc(images=IMAGES + 'build_args = { JOBS = 4 }\n'), "images.bookworm-amd64.build_args.JOBS",
+     "build arguments must be strings"),
+    ("build-folders-without-dockerfile", doc(images=IMAGES + 'build_folders = { w = "w" }\n'),
+     "images.bookworm-amd64", "build_folders and source_file belong to a dockerfile image"),
+    ("missing-table", doc(packages=""), "packages", "missing table: a matrix declares images, indexes and packages"),
+    ("declares-nothing", doc(images="images = {}\n"), "images", "declares nothing: add at least one entry"),
+    ("file-named-matrix", doc(), "matrix.name",
+     "'Bad' must be lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, at most 100 "
+     "long: it names the results folder (the file's name is the matrix's name: rename the file, or set [matrix] "
+     "name)"),
+    ("no-index-contradicts", doc(indexes='[indexes.x]\nno_index = true\nindex_url = "https://a.example/simple"\n'
+                                         'find_links = ["."]\n'),
+     "indexes.x.no_index", "contradicts index_url/extra_index_urls: keep one"),
+    ("no-index-no-wheelhouse", doc(indexes='[indexes.x]\nno_index = true\n'), "indexes.x.no_index",
+     "with no index pip needs find_links or serve: name a wheelhouse directory"),
+    ("prefetch-nowhere", doc(indexes='[indexes.x]\nprefetch = ["torch"]\n'), "indexes.x.prefetch",
+     "needs serve or find_links: the first directory receives the downloads"),
+    ("not-a-url", doc(indexes='[indexes.x]\nindex_url = "index.example.org/simple"\n'), "indexes.x.index_url",
+     "must be an http(s):// or file:// URL"),
+    ("modules-missing", doc(packages='[packages.p]\nrequirements = ["torch"]\n'), "packages.p.modules",
+     'missing: list the modules the probe imports, e.g. ["torch"]'),
+    ("modules-empty", doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = []\n'), "packages.p.modules",
+     "is empty: list at least one module for the probe to import"),
+    ("wheelhouse-without-lock", doc(packages=PACKAGES + 'wheelhouse = "w"\n'), "packages.chain-latest.wheelhouse",
+     "names where a lock's files are: it goes with lock"),
+    ("include-incomplete", doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = "default" }]\n'),
+     "matrix.include[0].packages", "missing: an included cell names image, index and packages"),
+    ("include-why-number", doc(head=INCLUDE + "why = 3\n"), "matrix.include[0].why", "must be a string"),
+    ("approach-empty", doc(head=INCLUDE + 'approach = " "\n'), "matrix.include[0].approach",
+     'is empty: name the approach, e.g. "Jetson wheels"'),
+    ("exclude-empty", doc(head='[matrix]\nexclude = [{}]\n'), "matrix.exclude[0]",
+     "empty: name at least one of image, index, packages"),
+    ("no-cells", doc(head='[matrix]\nimages = []\n'), "matrix",
+     "expands to no cells: check images/indexes/packages and exclude"),
+    ("approach-twice", doc(head=INCLUDE + 'approach = "A"\n' + INCLUDE + 'installer = "uv"\napproach = "A"\n'),
+     "matrix.include[1].approach",
+     "'A' already names cell bookworm-amd64__default__chain-latest: give each approach its own name"),
+    ("columns-missing", doc(head=APPROACH) + TABLE, "tables.plan.columns",
+     'missing: list the columns, e.g. ["approach", { value = "build", header = "Build Time" }]'),
+    ("columns-empty", doc(head=APPROACH) + TABLE + "columns = []\n", "tables.plan.columns",
+     "must be a non-empty list of column names or { value = …, header = … } tables"),
+    ("column-without-value", doc(head=APPROACH) + TABLE + 'columns = [{ header = "Run" }]\n',
+     "tables.plan.columns[0].value", 'missing: name what the column shows, e.g. "run"'),
+    ("column-header-pipe", doc(head=APPROACH) + TABLE + 'columns = [{ value = "run", header = "a|b" }]\n',
+     "tables.plan.columns[0].header", "must be a non-empty string without '|'"),
+    ("elsewhere-no-reason", doc(head=APPROACH) + TABLE + 'columns = ["approach"]\n[tables.plan.elsewhere]\nB = 1\n',
+     "tables.plan.elsewhere.B", "must say why the approach is not run here, as a string"),
+    ("elsewhere-not-a-row", doc(head=APPROACH) + TABLE + 'columns = ["approach"]\n[tables.plan.elsewhere]\n'
+                                                         'B = "on a Jetson"\n',
+     "tables.plan.elsewhere.B", "'B' is not in tables.plan.cells: name it there, where its row belongs"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "message"), [w[1:] for w in WHOLE], ids=[w[0] for w in WHOLE])
+def test_a_problems_whole_message_says_what_is_wrong_and_what_to_do(tmp_path, text, key, message):
+    path = write(tmp_path, text, "Bad.toml" if key == "matrix.name" else "m.toml")
+    assert message in [p.message for p in reader.validate(path) if p.key == key], "\n".join(
+        map(str, reader.validate(path)))
