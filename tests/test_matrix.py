@@ -1270,3 +1270,25 @@ def test_a_problems_whole_message_says_what_is_wrong_and_what_to_do(tmp_path, te
     path = write(tmp_path, text, "Bad.toml" if key == "matrix.name" else "m.toml")
     assert message in [p.message for p in reader.validate(path) if p.key == key], "\n".join(
         map(str, reader.validate(path)))
+
+
+def test_the_limits_bounds_are_inclusive(tmp_path):
+    head = '[matrix]\nmemory = "128M"\nprocesses = 32\n'
+    [cell] = reader.load(write(tmp_path, doc(head=head))).cells
+    assert (cell.memory, cell.processes) == (128 << 20, 32)
+    [cell] = reader.load(write(tmp_path, doc(head='[matrix]\nprocesses = 4194304\n'))).cells
+    assert cell.processes == 4194304
+
+
+def test_every_check_entry_is_checked_after_a_bad_one(tmp_path):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "run.py").write_text("print('ok')\n")
+    entries = '"torch", "torch", "checks/gone.py", "checks/data.txt", "checks/gone.py", "torchoa"'
+    problems = problems_of(tmp_path, doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                                                  f'checks = [{entries}]\n'))
+    assert [(p.key, p.message.split(" is ")[0]) for p in problems] == [
+        ("packages.p.checks[1]", "'torch'"), ("packages.p.checks[2]", "'checks/gone.py'"),
+        ("packages.p.checks[3]", "'checks/data.txt'"), ("packages.p.checks[4]", "'checks/gone.py'"),
+        ("packages.p.checks[5]", "'torchoa'")]
+    assert problems[0].message == "'torch' is listed twice"
+    assert problems[1].message == f"'checks/gone.py' is not a file (relative to {tmp_path})"
