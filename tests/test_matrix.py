@@ -1283,12 +1283,21 @@ def test_the_limits_bounds_are_inclusive(tmp_path):
 def test_every_check_entry_is_checked_after_a_bad_one(tmp_path):
     (tmp_path / "checks").mkdir()
     (tmp_path / "checks" / "run.py").write_text("print('ok')\n")
-    entries = '"torch", "torch", "checks/gone.py", "checks/data.txt", "checks/gone.py", "torchoa"'
+    (tmp_path / "checks" / "data.txt").write_text("x\n")
+    (tmp_path / "checks" / "bad.py").write_text("# /// script\n# dependencies = [\"no such thing\"]\n# ///\n")
+    entries = ('"torch", "torch", "checks/gone.py", "checks/data.txt", "checks/bad.py", "checks/run.py", '
+               '"checks/run.py", "torchoa"')
     problems = problems_of(tmp_path, doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
                                                   f'checks = [{entries}]\n'))
-    assert [(p.key, p.message.split(" is ")[0]) for p in problems] == [
+    assert [(p.key, p.message.split(" ")[0]) for p in problems] == [
         ("packages.p.checks[1]", "'torch'"), ("packages.p.checks[2]", "'checks/gone.py'"),
-        ("packages.p.checks[3]", "'checks/data.txt'"), ("packages.p.checks[4]", "'checks/gone.py'"),
-        ("packages.p.checks[5]", "'torchoa'")]
+        ("packages.p.checks[3]", "'checks/data.txt'"), ("packages.p.checks[4]", "'checks/bad.py':"),
+        ("packages.p.checks[6]", "'checks/run.py'"), ("packages.p.checks[7]", "'torchoa'")]
     assert problems[0].message == "'torch' is listed twice"
     assert problems[1].message == f"'checks/gone.py' is not a file (relative to {tmp_path})"
+    assert problems[4].message == "'checks/run.py' is listed twice"
+
+
+def test_a_lock_that_is_not_a_file_name_is_a_problem_at_its_key(tmp_path):
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = 3\nmodules = ["torch"]\n'))
+    assert [(p.key, p.message) for p in problems] == [("packages.replay.lock", "must be a str, not int 3")]
