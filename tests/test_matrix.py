@@ -1301,3 +1301,21 @@ def test_every_check_entry_is_checked_after_a_bad_one(tmp_path):
 def test_a_lock_that_is_not_a_file_name_is_a_problem_at_its_key(tmp_path):
     problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = 3\nmodules = ["torch"]\n'))
     assert [(p.key, p.message) for p in problems] == [("packages.replay.lock", "must be a str, not int 3")]
+
+
+def test_a_lock_whose_files_lie_in_two_folders_names_its_wheelhouse(tmp_path):
+    from harness import pylock
+
+    files = []
+    for folder, name in (("a", "torch-2.13.0-py3-none-any.whl"), ("b", "numpy-2.3.0-py3-none-any.whl")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(b"x")
+        files.append(pylock.LockedPackage(name=name.split("-")[0], version=name.split("-")[1], file=pylock.LockedFile(
+            name=name, sha256=hashlib.sha256(b"x").hexdigest(), path=f"{folder}/{name}")))
+    (tmp_path / "pylock.two.toml").write_text(pylock.pylock_text(pylock.Lock(packages=tuple(files))))
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "pylock.two.toml"\nmodules = ["x"]\n'))
+    assert [p.key for p in problems] == ["packages.replay.wheelhouse"]
+    assert problems[0].message.startswith("missing: 'pylock.two.toml' does not place all its files in one folder")
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "pylock.two.toml"\nmodules = ["x"]\n'
+                                                  'wheelhouse = 3\n'))
+    assert (problems[0].key, problems[0].message) == ("packages.replay.wheelhouse", "must be a str, not int 3")
