@@ -1208,6 +1208,7 @@ INCLUDE = '[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npack
 TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
+    ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
     ("missing-platform", doc(images='[images.x]\nref = "a"\n'), "images.x.platform",
      "missing: say linux/amd64 or linux/arm64"),
     ("no-image-source", doc(images='[images.x]\nplatform = "linux/amd64"\n'), "images.x",
@@ -1319,3 +1320,19 @@ def test_a_lock_whose_files_lie_in_two_folders_names_its_wheelhouse(tmp_path):
     problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "pylock.two.toml"\nmodules = ["x"]\n'
                                                   'wheelhouse = 3\n'))
     assert (problems[0].key, problems[0].message) == ("packages.replay.wheelhouse", "must be a str, not int 3")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1, 1), (0, None), ("1024", 1024), (" 2k ", 2048), ("9" * 400, None),  # 400 digits: no size, not a crash
+])
+def test_a_size_is_a_positive_number_of_bytes_with_an_optional_unit(value, expected):
+    assert reader.parse_size(value) == expected
+
+
+def test_a_replayed_lock_is_named_in_the_cells_record(tmp_path):
+    locked(tmp_path / "locks", verdict="import-failed", modules=["torch"])  # no cell named in the lock
+    text = doc(packages='[packages.replay]\nlock = "locks/pylock.chain.toml"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert cell.expect_why == "the verdict of the locked cell locks/pylock.chain.toml"
+    assert cell.to_json()["packages"]["lock"] == {"path": "locks/pylock.chain.toml", "cell": None,
+                                                  "verdict": "import-failed"}
