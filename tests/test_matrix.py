@@ -1336,3 +1336,16 @@ def test_a_replayed_lock_is_named_in_the_cells_record(tmp_path):
     assert cell.expect_why == "the verdict of the locked cell locks/pylock.chain.toml"
     assert cell.to_json()["packages"]["lock"] == {"path": "locks/pylock.chain.toml", "cell": None,
                                                   "verdict": "import-failed"}
+
+
+def test_a_requirements_files_own_problems_are_at_its_key_by_file_and_line(tmp_path):
+    (tmp_path / "bad.txt").write_text("--index-url ftp://mirror/simple\n--extra-index-url https://\n"
+                                      "torch=2.0\n")
+    text = doc(packages='[packages.p]\nrequirements_file = "bad.txt"\nmodules = ["torch"]\n'
+                        '[packages.q]\nrequirements_file = 3\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    assert [p.key for p in problems] == ["packages.p.requirements_file", "packages.p.requirements_file (index URL 1)",
+                                         "packages.p.requirements_file (index URL 2)", "packages.q.requirements_file"]
+    assert problems[0].message.startswith(f"{tmp_path / 'bad.txt'}:3: 'torch=2.0' is not a requirement")
+    assert problems[1].message == problems[2].message == "must be an http(s):// or file:// URL"
+    assert problems[3].message == "must be a str, not int 3"
