@@ -1349,3 +1349,14 @@ def test_a_requirements_files_own_problems_are_at_its_key_by_file_and_line(tmp_p
     assert problems[0].message.startswith(f"{tmp_path / 'bad.txt'}:3: 'torch=2.0' is not a requirement")
     assert problems[1].message == problems[2].message == "must be an http(s):// or file:// URL"
     assert problems[3].message == "must be a str, not int 3"
+
+
+def test_a_requirements_file_brings_its_constraints_hashes_and_extra_index(tmp_path):
+    (tmp_path / "constraints.txt").write_text("numpy<2\n")
+    (tmp_path / "requirements.txt").write_text("-c constraints.txt\n--extra-index-url https://extra.example/simple\n"
+                                               f"torch==2.13.0 --hash=sha256:{'b' * 64}\n")
+    text = doc(packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert cell.index.extra_index_urls == ("https://extra.example/simple",) and cell.index.name == "default"
+    assert cell.packages.constraints == ("numpy<2",)
+    assert cell.packages.hashes == (("torch", (f"sha256:{'b' * 64}",)),)
