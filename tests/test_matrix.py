@@ -1209,6 +1209,9 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("unknown-placeholder", doc(indexes='[indexes.x]\nindex_url = "https://w.example/jp{jetpak_major}"\n'),
+     "indexes.x.index_url", "unknown placeholder {jetpak_major} (did you mean 'jetpack_major'?); known: {jetpack}, "
+     "{jetpack_major}, {cuda}, {cuda_major}, {cuda_nodot}, {arch}, {machine}"),
     ("missing-platform", doc(images='[images.x]\nref = "a"\n'), "images.x.platform",
      "missing: say linux/amd64 or linux/arm64"),
     ("no-image-source", doc(images='[images.x]\nplatform = "linux/amd64"\n'), "images.x",
