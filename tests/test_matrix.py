@@ -1363,3 +1363,15 @@ def test_a_requirements_file_brings_its_constraints_hashes_and_extra_index(tmp_p
     assert cell.index.extra_index_urls == ("https://extra.example/simple",) and cell.index.name == "default"
     assert cell.packages.constraints == ("numpy<2",)
     assert cell.packages.hashes == (("torch", (f"sha256:{'b' * 64}",)),)
+
+
+def test_a_bad_requirement_quotes_the_first_line_of_packagings_explanation(tmp_path):
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    with pytest.raises(InvalidRequirement) as said:
+        Requirement("torch>=2,<")
+    explanation = str(said.value).splitlines()
+    assert len(explanation) > 1  # packaging's message goes on with the text and a caret under it
+    text = doc(packages='[packages.p]\nrequirements = ["torch>=2,<"]\nmodules = ["torch"]\n')
+    [problem] = problems_of(tmp_path, text)
+    assert problem.message == f"'torch>=2,<' is not a PEP 508 requirement: {explanation[0]}"
