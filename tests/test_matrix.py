@@ -1375,3 +1375,21 @@ def test_a_bad_requirement_quotes_the_first_line_of_packagings_explanation(tmp_p
     text = doc(packages='[packages.p]\nrequirements = ["torch>=2,<"]\nmodules = ["torch"]\n')
     [problem] = problems_of(tmp_path, text)
     assert problem.message == f"'torch>=2,<' is not a PEP 508 requirement: {explanation[0]}"
+
+
+def test_an_operator_without_a_version_is_refused_even_where_packaging_lets_it_through(tmp_path, monkeypatch):
+    """packaging 23 (pyproject allows it) parses `torch===` as `===` with an empty version; 26 refuses it."""
+    from types import SimpleNamespace
+
+    from packaging.requirements import Requirement
+
+    def older_packaging(text: str):
+        if text == "torch===":
+            return SimpleNamespace(name="torch", specifier=[SimpleNamespace(operator="===", version="")])
+        return Requirement(text)
+
+    monkeypatch.setattr(reader, "Requirement", older_packaging)
+    text = doc(packages='[packages.p]\nrequirements = ["torch==="]\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    assert [(p.key, p.message) for p in problems] == [
+        ("packages.p.requirements[0]", "'torch===' is not a PEP 508 requirement: a version operator without a version")]
