@@ -1209,6 +1209,9 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("image-lacks-two-fields", doc(indexes='[indexes.x]\nindex_url = "https://w.example/jp{jetpack_major}/cu{cuda}"\n'),
+     "indexes.x", "its URL uses {jetpack_major}, {cuda}, which image 'bookworm-amd64' does not give: add "
+                  'jetpack = "…" and cuda = "…" to [images.bookworm-amd64], or exclude the pair'),
     ("unknown-placeholder", doc(indexes='[indexes.x]\nindex_url = "https://w.example/jp{jetpak_major}"\n'),
      "indexes.x.index_url", "unknown placeholder {jetpak_major} (did you mean 'jetpack_major'?); known: {jetpack}, "
      "{jetpack_major}, {cuda}, {cuda_major}, {cuda_nodot}, {arch}, {machine}"),
@@ -1393,3 +1396,16 @@ def test_an_operator_without_a_version_is_refused_even_where_packaging_lets_it_t
     problems = problems_of(tmp_path, text)
     assert [(p.key, p.message) for p in problems] == [
         ("packages.p.requirements[0]", "'torch===' is not a PEP 508 requirement: a version operator without a version")]
+
+
+def test_an_include_may_expect_a_cpu_build_of_torch(tmp_path):
+    text = doc(head=INCLUDE + 'torch_build = "cpu"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.cuda.torch_build, cell.cuda.version, cell.cuda.capability) == ("cpu", None, None)
+    assert reader.load(write(tmp_path, doc(head=INCLUDE))).cells[0].cuda is None  # nothing expected: no check
+
+
+def test_plain_http_and_file_urls_are_index_urls(tmp_path):
+    text = doc(indexes='[indexes.lan]\nindex_url = "http://pi.lan:8080/simple"\nextra_index_urls = ["file:///srv/simple"]\n')
+    [idx] = reader.load(write(tmp_path, text)).indexes
+    assert (idx.index_url, idx.extra_index_urls) == ("http://pi.lan:8080/simple", ("file:///srv/simple",))
