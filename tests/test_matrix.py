@@ -1409,3 +1409,17 @@ def test_plain_http_and_file_urls_are_index_urls(tmp_path):
     text = doc(indexes='[indexes.lan]\nindex_url = "http://pi.lan:8080/simple"\nextra_index_urls = ["file:///srv/simple"]\n')
     [idx] = reader.load(write(tmp_path, text)).indexes
     assert (idx.index_url, idx.extra_index_urls) == ("http://pi.lan:8080/simple", ("file:///srv/simple",))
+
+
+def test_every_selector_is_checked_after_one_that_is_not_a_table(tmp_path):
+    problems = problems_of(tmp_path, doc(head='[matrix]\nexclude = ["bookworm-*", { packages = "nope-*" }]\n'))
+    assert [(p.key, p.message) for p in problems] == [
+        ("matrix.exclude[0]", 'must be a table like { image = "…" }, not str'),
+        ("matrix.exclude[1].packages", "'nope-*' matches no declared name")]
+
+
+def test_an_include_with_a_mistake_adds_no_cell_and_so_no_follow_on_problem(tmp_path):
+    """The include's cell is dropped: its approach name cannot then clash with another include's."""
+    for line in ("build_jobs = 0", 'memory = "1M"', "processes = 1"):
+        text = doc(head=INCLUDE + f'approach = "A"\n{line}\n' + INCLUDE + 'installer = "uv"\napproach = "A"\n')
+        assert [p.key.rsplit(".", 1)[-1] for p in problems_of(tmp_path, text)] == [line.split(" ")[0]]
