@@ -1423,3 +1423,10 @@ def test_an_include_with_a_mistake_adds_no_cell_and_so_no_follow_on_problem(tmp_
     for line in ("build_jobs = 0", 'memory = "1M"', "processes = 1"):
         text = doc(head=INCLUDE + f'approach = "A"\n{line}\n' + INCLUDE + 'installer = "uv"\napproach = "A"\n')
         assert [p.key.rsplit(".", 1)[-1] for p in problems_of(tmp_path, text)] == [line.split(" ")[0]]
+
+
+def test_an_image_with_a_mistake_makes_no_cell_and_so_no_follow_on_problem(tmp_path):
+    """Its cells are not made: the index's template is not then checked against an image that is not there."""
+    text = doc(images='[images.x]\nref = "a"\nplatform = "linux/riscv64"\n',
+               indexes='[indexes.jetson]\nindex_url = "https://w.example/jp{jetpack_major}"\n')
+    assert [p.key for p in problems_of(tmp_path, text)] == ["images.x.platform"]
