@@ -1425,8 +1425,14 @@ def test_an_include_with_a_mistake_adds_no_cell_and_so_no_follow_on_problem(tmp_
         assert [p.key.rsplit(".", 1)[-1] for p in problems_of(tmp_path, text)] == [line.split(" ")[0]]
 
 
-def test_an_image_with_a_mistake_makes_no_cell_and_so_no_follow_on_problem(tmp_path):
+@pytest.mark.parametrize(("image", "key"), [
+    ('ref = "a"\nplatform = "linux/riscv64"\n', "images.x.platform"),
+    ('ref = "a"\n', "images.x.platform"),
+    ('ref = "a"\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n', "images.x"),
+    ('platform = "linux/amd64"\n', "images.x"),
+])
+def test_an_image_with_a_mistake_makes_no_cell_and_so_no_follow_on_problem(tmp_path, image, key):
     """Its cells are not made: the index's template is not then checked against an image that is not there."""
-    text = doc(images='[images.x]\nref = "a"\nplatform = "linux/riscv64"\n',
-               indexes='[indexes.jetson]\nindex_url = "https://w.example/jp{jetpack_major}"\n')
-    assert [p.key for p in problems_of(tmp_path, text)] == ["images.x.platform"]
+    text = doc(images=f"[images.x]\n{image}",
+               indexes='[indexes.jetson]\nindex_url = "https://w.example/jp{jetpack_major}/{arch}"\n')
+    assert [p.key for p in problems_of(tmp_path, text)] == [key]
