@@ -226,7 +226,7 @@ def test_timeout_default(good_dir):
     assert {c.timeout for c in m.cells} == {DEFAULT_TIMEOUT}
 
 
-@pytest.mark.parametrize("value, expected", [("600", 600.0), ("90.5", 90.5)])
+@pytest.mark.parametrize("value, expected", [("600", 600.0), ("90.5", 90.5), ("0.5", 0.5)])
 def test_timeout_override_reaches_every_cell(good_dir, value, expected):
     m = load_good(good_dir, f"[matrix]\ntimeout = {value}\n")
     assert m.timeout == expected
@@ -1209,6 +1209,9 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("matrix-name-given", doc(head='[matrix]\nname = "Smoke"\n'), "matrix.name",
+     "'Smoke' must be lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, at most 100 "
+     "long: it names the results folder"),
     ("image-lacks-two-fields", doc(indexes='[indexes.x]\nindex_url = "https://w.example/jp{jetpack_major}/cu{cuda}"\n'),
      "indexes.x", "its URL uses {jetpack_major}, {cuda}, which image 'bookworm-amd64' does not give: add "
                   'jetpack = "…" and cuda = "…" to [images.bookworm-amd64], or exclude the pair'),
