@@ -1439,3 +1439,20 @@ def test_an_image_with_a_mistake_makes_no_cell_and_so_no_follow_on_problem(tmp_p
     text = doc(images=f"[images.x]\n{image}",
                indexes='[indexes.jetson]\nindex_url = "https://w.example/jp{jetpack_major}/{arch}"\n')
     assert [p.key for p in problems_of(tmp_path, text)] == [key]
+
+
+def test_every_column_and_row_of_a_table_is_checked_after_a_bad_one(tmp_path):
+    tables = ('\n[tables.plan]\ncells = ["Jetson wheels", "PyPI wheel", "PyPI wheels"]\n'
+              'columns = [3, { header = "Run" }, "bulid", { value = "run", header = "a|b" }, "nope", "approach"]\n'
+              '[tables.plan.elsewhere]\n"Jetson wheels" = "needs a Jetson"\n')
+    problems = problems_of(tmp_path, doc(head=APPROACH) + tables)
+    assert [p.key for p in problems] == ["tables.plan.cells[1]", "tables.plan.columns[0]",
+                                         "tables.plan.columns[1].value", "tables.plan.columns[2].value",
+                                         "tables.plan.columns[3].header", "tables.plan.columns[4].value"]
+    assert problems[1].message == ('must be a column name or a table like { value = "run", header = "Run Time" }, '
+                                   "not int")
+
+
+def test_a_check_timeout_under_a_second_is_a_timeout(tmp_path):
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\ncheck_timeout = 0.5\n')
+    assert reader.load(write(tmp_path, text)).package_sets[0].check_timeout == 0.5
