@@ -1456,3 +1456,30 @@ def test_every_column_and_row_of_a_table_is_checked_after_a_bad_one(tmp_path):
 def test_a_check_timeout_under_a_second_is_a_timeout(tmp_path):
     text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\ncheck_timeout = 0.5\n')
     assert reader.load(write(tmp_path, text)).package_sets[0].check_timeout == 0.5
+
+
+def test_install_attempts_are_a_whole_number(good_dir):
+    [retry] = {c.retry for c in load_good(good_dir, "[matrix]\ninstall_attempts = 4\n").cells}
+    assert retry.attempts == 4 and isinstance(retry.attempts, int)
+    problems = problems_of(good_dir, "[matrix]\ninstall_attempts = 11\n" + GOOD)
+    assert [p.message for p in problems] == ["must be between 1 and 10, not 11"]
+
+
+def test_a_badly_named_entry_does_not_hide_the_entries_after_it(tmp_path):
+    text = doc(images='[images.Bad]\nref = "a"\nplatform = "linux/amd64"\n' + IMAGES)
+    problems = problems_of(tmp_path, text)
+    assert [p.key for p in problems] == ["images.Bad"]
+
+
+def test_a_requirements_file_with_only_a_wheelhouse_makes_the_cell_install_from_it_alone(tmp_path):
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "requirements.txt").write_text("--no-index\n--find-links wheels\ntorch\n")
+    text = doc(packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.index.find_links, cell.index.no_index) == ((str((tmp_path / "wheels").resolve()),), True)
+
+
+def test_a_table_without_a_cells_list_keeps_its_elsewhere_rows(tmp_path):
+    tables = ('\n[tables.plan]\ncolumns = ["approach"]\n[tables.plan.elsewhere]\n"Jetson wheels" = "needs a Jetson"\n')
+    [spec] = reader.load(write(tmp_path, doc(head=APPROACH) + tables)).tables
+    assert spec.elsewhere == (("Jetson wheels", "needs a Jetson"),)
