@@ -1483,3 +1483,18 @@ def test_a_table_without_a_cells_list_keeps_its_elsewhere_rows(tmp_path):
     tables = ('\n[tables.plan]\ncolumns = ["approach"]\n[tables.plan.elsewhere]\n"Jetson wheels" = "needs a Jetson"\n')
     [spec] = reader.load(write(tmp_path, doc(head=APPROACH) + tables)).tables
     assert spec.elsewhere == (("Jetson wheels", "needs a Jetson"),)
+
+
+@pytest.mark.parametrize(("head", "tables", "problems"), [
+    ("", '[tables.Plan]\ncolumns = ["approach"]\n', [
+        ("tables.Plan", "name must be lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, "
+                        "at most 100 long: it becomes part of file names"),
+        ("tables", "declares nothing: add at least one entry")]),
+    ("tables = {}\n", "", [("tables", "declares nothing: add at least one entry")]),
+    ("", '[tables.plan]\ntitle = 3\ncolumns = ["approach"]\n', [("tables.plan.title", "must be a str, not int 3")]),
+    ("", '[tables.plan]\ncells = "all"\ncolumns = ["approach"]\n',
+     [("tables.plan.cells", "must be a list, not str 'all'")]),
+])
+def test_a_tables_name_and_keys_are_checked_where_they_are(tmp_path, head, tables, problems):
+    got = problems_of(tmp_path, doc(head=head + APPROACH) + "\n" + tables)
+    assert [(p.key, p.message) for p in got] == problems
