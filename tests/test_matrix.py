@@ -1494,6 +1494,8 @@ def test_a_table_without_a_cells_list_keeps_its_elsewhere_rows(tmp_path):
     ("", '[tables.plan]\ntitle = 3\ncolumns = ["approach"]\n', [("tables.plan.title", "must be a str, not int 3")]),
     ("", '[tables.plan]\ncells = "all"\ncolumns = ["approach"]\n',
      [("tables.plan.cells", "must be a list, not str 'all'")]),
+    ("", '[tables.plan]\nelsewhere = "no"\ncolumns = ["approach"]\n',
+     [("tables.plan.elsewhere", "must be a dict, not str 'no'")]),
 ])
 def test_a_tables_name_and_keys_are_checked_where_they_are(tmp_path, head, tables, problems):
     got = problems_of(tmp_path, doc(head=head + APPROACH) + "\n" + tables)
