@@ -1500,3 +1500,54 @@ def test_a_table_without_a_cells_list_keeps_its_elsewhere_rows(tmp_path):
 def test_a_tables_name_and_keys_are_checked_where_they_are(tmp_path, head, tables, problems):
     got = problems_of(tmp_path, doc(head=head + APPROACH) + "\n" + tables)
     assert [(p.key, p.message) for p in got] == problems
+
+
+WRONG_TYPES = [
+    *((f"images.bookworm-amd64.{name}", doc(images=IMAGES.replace(f"\n{name} =", f"\nold_{name} =") + line), message)
+      for name, line, message in [
+          ("ref", "ref = 1\n", "must be a str, not int 1"),
+          ("dockerfile", "dockerfile = 1\n", "must be a str, not int 1"),
+          ("local_build", "local_build = 1\n", "must be a str, not int 1"),
+          ("platform", "platform = 1\n", "must be a str, not int 1"),
+          ("build_args", 'build_args = "x"\n', "must be a dict, not str 'x'"),
+          ("python", "python = 3\n", "must be a str, not int 3"),
+          ("jetpack", "jetpack = 6\n", "must be a str, not int 6"),
+          ("cuda", "cuda = 12.6\n", "must be a str, not float 12.6"),
+          ("python_version", "python_version = 3\n", "must be a str, not int 3"),
+          ("glibc", "glibc = 2\n", "must be a str, not int 2"),
+          ("build_folders", 'build_folders = "x"\n', "must be a dict, not str 'x'"),
+          ("source_file", "source_file = 1\n", "must be a str, not int 1"),
+      ]),
+    *((f"indexes.default.{name}", doc(indexes=INDEXES + line), message) for name, line, message in [
+        ("index_url", "index_url = 1\n", "must be a str, not int 1"),
+        ("extra_index_urls", 'extra_index_urls = "x"\n', "must be a list, not str 'x'"),
+        ("find_links", 'find_links = "x"\n', "must be a list, not str 'x'"),
+        ("serve", 'serve = "x"\n', "must be a list, not str 'x'"),
+        ("prefetch", 'prefetch = "x"\n', "must be a list, not str 'x'"),
+        ("pip_args", 'pip_args = "x"\n', "must be a list, not str 'x'"),
+        ("only_binary", 'only_binary = "x"\n', "must be a bool, not str 'x'"),
+    ]),
+    *((f"packages.chain-latest.{name}", doc(packages=PACKAGES + line), message) for name, line, message in [
+        ("checks", 'checks = "x"\n', "must be a list, not str 'x'"),
+        ("check_requires", 'check_requires = "x"\n', "must be a list, not str 'x'"),
+        ("check_timeout", 'check_timeout = "x"\n', "must be a float, not str 'x'"),
+    ]),
+    ("packages.p.modules", doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = "torch"\n'),
+     "must be a list, not str 'torch'"),
+    *((f"matrix.{name}", doc(head=f"[matrix]\n{line}"), message) for name, line, message in [
+        ("name", "name = 1\n", "must be a str, not int 1"),
+        ("install_attempts", 'install_attempts = "x"\n', "must be a int, not str 'x'"),
+        ("retry_backoff", 'retry_backoff = "x"\n', "must be a float, not str 'x'"),
+        ("installers", 'installers = "pip"\n', "must be a list, not str 'pip'"),
+        ("exclude", 'exclude = "x"\n', "must be a list, not str 'x'"),
+        ("include", 'include = "x"\n', "must be a list, not str 'x'"),
+        ("images", 'images = "x"\n', "must be a list, not str 'x'"),
+        ("packages", 'packages = "x"\n', "must be a list, not str 'x'"),
+    ]),
+]
+
+
+@pytest.mark.parametrize(("key", "text", "message"), WRONG_TYPES, ids=[w[0] for w in WRONG_TYPES])
+def test_a_value_of_the_wrong_type_is_a_problem_at_its_own_key(tmp_path, key, text, message):
+    problems = problems_of(tmp_path, text)
+    assert (key, message) in [(p.key, p.message) for p in problems], "\n".join(map(str, problems))
