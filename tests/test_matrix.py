@@ -1551,3 +1551,11 @@ WRONG_TYPES = [
 def test_a_value_of_the_wrong_type_is_a_problem_at_its_own_key(tmp_path, key, text, message):
     problems = problems_of(tmp_path, text)
     assert (key, message) in [(p.key, p.message) for p in problems], "\n".join(map(str, problems))
+
+
+def test_an_unknown_column_lists_the_known_ones_and_a_blank_header_is_refused(tmp_path):
+    tables = '\n[tables.plan]\ncolumns = ["bulid", { value = "run", header = " " }]\n'
+    problems = problems_of(tmp_path, doc(head=APPROACH) + tables)
+    assert [p.key for p in problems] == ["tables.plan.columns[0].value", "tables.plan.columns[1].header"]
+    assert problems[0].message.startswith("unknown column 'bulid' (did you mean 'build'?); known: approach, cell, "
+                                          "image, index, packages, installer, build")
