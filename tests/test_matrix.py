@@ -964,6 +964,9 @@ def test_a_package_set_takes_one_source_of_requirements(tmp_path):
          "(found requirements, requirements_file)")
     text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\nwheelhouse = "w"\n')
     find(problems_of(tmp_path, text), "packages.p.wheelhouse", "it goes with lock")
+    locked(tmp_path, modules=["torch"])
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nlock = "pylock.chain.toml"\nmodules = ["torch"]\n')
+    find(problems_of(tmp_path, text), "packages.p", "(found requirements, lock)")
 
 
 def test_a_requirements_file_that_names_no_index_adds_its_pip_options_to_the_matrixs_variant(tmp_path):
