@@ -1212,6 +1212,10 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("ref-and-dockerfile", doc(images=IMAGES + 'dockerfile = "D"\n'), "images.bookworm-amd64",
+     "needs exactly one of ref, dockerfile, local_build (found ref, dockerfile)"),
+    ("unknown-recipe", doc(images='[images.x]\nlocal_build = "alpine"\nplatform = "linux/amd64"\n'),
+     "images.x.local_build", "unknown recipe 'alpine'; known: debian-bookworm, debian-bullseye"),
     ("matrix-name-given", doc(head='[matrix]\nname = "Smoke"\n'), "matrix.name",
      "'Smoke' must be lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, at most 100 "
      "long: it names the results folder"),
