@@ -1212,6 +1212,9 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("served-is-the-index", doc(indexes='[indexes.x]\nserve = ["."]\nno_index = true\n'
+                                        'index_url = "https://a.example/simple"\n'),
+     "indexes.x.serve", "with no_index the served wheelhouse is the index: drop index_url"),
     ("ref-and-dockerfile", doc(images=IMAGES + 'dockerfile = "D"\n'), "images.bookworm-amd64",
      "needs exactly one of ref, dockerfile, local_build (found ref, dockerfile)"),
     ("unknown-recipe", doc(images='[images.x]\nlocal_build = "alpine"\nplatform = "linux/amd64"\n'),
