@@ -1159,6 +1159,7 @@ def test_build_jobs_must_be_a_whole_number_from_1_to_256(tmp_path, value):
     problems = problems_of(tmp_path, doc(head=include))
     assert [p.key for p in problems] == ["matrix.include[0].build_jobs"]  # and no cell made of the include
     assert reader.load(write(tmp_path, doc(head="[matrix]\nbuild_jobs = 256\n"))).cells[0].build_jobs == 256
+    assert reader.load(write(tmp_path, doc(head="[matrix]\nbuild_jobs = 1\n"))).cells[0].build_jobs == 1
 
 
 def test_a_memory_limit_larger_than_any_machine_is_a_problem(tmp_path):
@@ -1212,6 +1213,7 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("images-a-list", doc(images="images = []\n"), "images", "must be a table, not list"),
     ("served-is-the-index", doc(indexes='[indexes.x]\nserve = ["."]\nno_index = true\n'
                                         'index_url = "https://a.example/simple"\n'),
      "indexes.x.serve", "with no_index the served wheelhouse is the index: drop index_url"),
