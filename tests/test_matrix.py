@@ -1213,6 +1213,7 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("image-not-a-table", doc(images="[images]\nx = 3\n"), "images.x", "must be a table, not int"),
     ("images-a-list", doc(images="images = []\n"), "images", "must be a table, not list"),
     ("served-is-the-index", doc(indexes='[indexes.x]\nserve = ["."]\nno_index = true\n'
                                         'index_url = "https://a.example/simple"\n'),
@@ -1571,3 +1572,10 @@ def test_an_unknown_column_lists_the_known_ones_and_a_blank_header_is_refused(tm
     assert [p.key for p in problems] == ["tables.plan.columns[0].value", "tables.plan.columns[1].header"]
     assert problems[0].message.startswith("unknown column 'bulid' (did you mean 'build'?); known: approach, cell, "
                                           "image, index, packages, installer, build")
+
+
+def test_only_a_prefetching_index_fills_a_build_folder_before_the_build(recipe_dir):
+    image = RECIPE_IMAGE + 'build_folders = { wheelhouse = "later" }\n'
+    links = '[indexes.house]\nfind_links = ["later"]\n'  # no prefetch: nothing will fill it
+    problems = problems_of(recipe_dir, doc(images=image, indexes=INDEXES + links))
+    assert [p.key for p in problems] == ["indexes.house.find_links[0]", "images.built.build_folders.wheelhouse"]
