@@ -1198,7 +1198,8 @@ def test_a_cell_id_longer_than_a_file_name_allows_names_the_longest_name(tmp_pat
     assert len(reader.load(write(tmp_path, text)).cells[0].id) == 200  # at most 200 is fine
 
 
-@pytest.mark.parametrize(("line", "key"), [("why = 3", "why"), ("approach = 1", "approach")])
+@pytest.mark.parametrize(("line", "key"), [("why = 3", "why"), ("approach = 1", "approach"),
+                                          ("capability = 8.7", "capability")])
 def test_an_includes_words_must_be_strings(tmp_path, line, key):
     text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
                     f'{line}\n')
@@ -1436,9 +1437,12 @@ def test_every_selector_is_checked_after_one_that_is_not_a_table(tmp_path):
 
 def test_an_include_with_a_mistake_adds_no_cell_and_so_no_follow_on_problem(tmp_path):
     """The include's cell is dropped: its approach name cannot then clash with another include's."""
-    for line in ("build_jobs = 0", 'memory = "1M"', "processes = 1"):
+    for line in ("build_jobs = 0", 'memory = "1M"', "processes = 1", 'expect = "nope"', "why = 3",
+                 'torch_build = "gpu"', 'capability = "sm_87"', 'installer = "poetry"'):
         text = doc(head=INCLUDE + f'approach = "A"\n{line}\n' + INCLUDE + 'installer = "uv"\napproach = "A"\n')
         assert [p.key.rsplit(".", 1)[-1] for p in problems_of(tmp_path, text)] == [line.split(" ")[0]]
+    text = doc(head=INCLUDE + 'approach = " "\n' + INCLUDE + 'installer = "uv"\napproach = " "\n')
+    assert [p.key for p in problems_of(tmp_path, text)] == ["matrix.include[0].approach", "matrix.include[1].approach"]
 
 
 @pytest.mark.parametrize(("image", "key"), [
@@ -1579,3 +1583,9 @@ def test_only_a_prefetching_index_fills_a_build_folder_before_the_build(recipe_d
     links = '[indexes.house]\nfind_links = ["later"]\n'  # no prefetch: nothing will fill it
     problems = problems_of(recipe_dir, doc(images=image, indexes=INDEXES + links))
     assert [p.key for p in problems] == ["indexes.house.find_links[0]", "images.built.build_folders.wheelhouse"]
+
+
+def test_an_unknown_expected_verdict_lists_the_known_ones(tmp_path):
+    [problem] = problems_of(tmp_path, doc(head=INCLUDE + 'expect = "import-fail"\n'))
+    assert problem.message.startswith("'import-fail' is not a verdict (did you mean 'import-failed'?); known: pass, "
+                                      "degraded, check-failed")
