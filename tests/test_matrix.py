@@ -1214,6 +1214,11 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("include-installer-typo", doc(head=INCLUDE + 'installer = "uvv"\n'), "matrix.include[0].installer",
+     "'uvv' is not an installer (did you mean 'uv'?); known: pip, uv"),
+    ("include-index-number",
+     doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = 1, packages = "p" }]\n'),
+     "matrix.include[0].index", "must be a string"),
     ("image-not-a-table", doc(images="[images]\nx = 3\n"), "images.x", "must be a table, not int"),
     ("images-a-list", doc(images="images = []\n"), "images", "must be a table, not list"),
     ("served-is-the-index", doc(indexes='[indexes.x]\nserve = ["."]\nno_index = true\n'
