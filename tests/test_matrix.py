@@ -1214,6 +1214,8 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("installers-typo", doc(head='[matrix]\ninstallers = ["pip", "uvv"]\n'), "matrix.installers[1]",
+     "'uvv' is not an installer (did you mean 'uv'?); known: pip, uv"),
     ("include-installer-typo", doc(head=INCLUDE + 'installer = "uvv"\n'), "matrix.include[0].installer",
      "'uvv' is not an installer (did you mean 'uv'?); known: pip, uv"),
     ("include-index-number",
