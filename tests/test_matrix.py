@@ -1214,6 +1214,13 @@ TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
 
 WHOLE = [
     ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("image-lacks-cuda-twice", doc(indexes='[indexes.x]\nindex_url = "https://w.example/{cuda_major}/{cuda_nodot}"\n'),
+     "indexes.x", "its URL uses {cuda_major}, {cuda_nodot}, which image 'bookworm-amd64' does not give: add "
+                  'cuda = "…" to [images.bookworm-amd64], or exclude the pair'),
+    ("image-name-too-long", doc(images=f'[images.{"i" * 100}]\nref = "a"\nplatform = "linux/amd64"\n',
+                                packages=f'[packages.{"p" * 90}]\nrequirements = ["torch"]\nmodules = ["torch"]\n'),
+     f"images.{'i' * 100}", f"makes the cell id {'i' * 40}… 201 characters long; a cell id names its result files, "
+                            "at most 200: shorten the names"),
     ("installers-typo", doc(head='[matrix]\ninstallers = ["pip", "uvv"]\n'), "matrix.installers[1]",
      "'uvv' is not an installer (did you mean 'uv'?); known: pip, uv"),
     ("include-installer-typo", doc(head=INCLUDE + 'installer = "uvv"\n'), "matrix.include[0].installer",
