@@ -5,6 +5,7 @@ Every matrix here is written to pytest's tmp_path; the shipped `matrices/*.toml`
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from harness.cli.main import main
 from harness.errors import MatrixError, Problem
 from harness.matrix import reader, templates
 from harness.matrix.reader import DEFAULT_TIMEOUT
-from harness.model import Arch, Retry
+from harness.model import DEFAULT_CHECK_TIMEOUT, Arch, Retry
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "matrices").glob("*.toml"))
@@ -225,7 +226,7 @@ def test_timeout_default(good_dir):
     assert {c.timeout for c in m.cells} == {DEFAULT_TIMEOUT}
 
 
-@pytest.mark.parametrize("value, expected", [("600", 600.0), ("90.5", 90.5)])
+@pytest.mark.parametrize("value, expected", [("600", 600.0), ("90.5", 90.5), ("0.5", 0.5)])
 def test_timeout_override_reaches_every_cell(good_dir, value, expected):
     m = load_good(good_dir, f"[matrix]\ntimeout = {value}\n")
     assert m.timeout == expected
@@ -371,7 +372,7 @@ def test_deeply_nested_brackets_are_a_problem_not_a_recursion_error(tmp_path):
 def test_missing_file(tmp_path):
     path = tmp_path / "absent.toml"
     problem = only(reader.validate(path), "no such file")
-    assert problem.file == str(path)
+    assert problem.file == str(path) and problem.message == "no such file"
 
 
 def test_a_directory_is_not_a_file(tmp_path):
@@ -935,12 +936,670 @@ def test_a_build_folder_a_prefetch_fills_need_not_be_there_yet(recipe_dir):
     ('source_file = "app/gone.py"\n', "images.built.source_file", "'app/gone.py' not found"),
     ('source_file = "../m.toml"\n', "images.built.source_file", "must be a file inside the recipe's folder"),
     ('build_folders = { "a/b" = "wheels" }\n', "images.built.build_folders.a/b", "name must be"),
-    ('build_folders = { wheelhouse = 1 }\n', "images.built.build_folders.wheelhouse", "must be a folder"),
+    ('build_folders = { wheelhouse = 1 }\n', "images.built.build_folders.wheelhouse",
+     "must be a folder, relative to the matrix"),
 ])
 def test_a_recipe_input_with_a_mistake_is_one_precise_problem(recipe_dir, lines, key, fragment):
     find(problems_of(recipe_dir, doc(images=RECIPE_IMAGE + lines)), key, fragment)
 
 
+def test_a_build_folder_that_is_no_folder_says_what_it_must_be(recipe_dir):
+    problems = problems_of(recipe_dir, doc(images=RECIPE_IMAGE + 'build_folders = { wheelhouse = " " }\n'))
+    assert [(p.key, p.message) for p in problems] == [("images.built.build_folders.wheelhouse",
+                                                       "must be a folder, relative to the matrix")]
+
+
 def test_build_folders_and_source_file_belong_to_a_dockerfile_image(tmp_path):
     find(problems_of(tmp_path, doc(images=IMAGES + 'source_file = "x.py"\n')), "images.bookworm-amd64",
          "belong to a dockerfile image")
+
+
+# -- package sets from a requirements file or a lock, and their checks ---------------------------
+
+def test_a_package_set_takes_one_source_of_requirements(tmp_path):
+    (tmp_path / "requirements.txt").write_text("torch\n")
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nrequirements_file = "requirements.txt"\n'
+                        'modules = ["torch"]\n')
+    find(problems_of(tmp_path, text), "packages.p", "takes one of requirements, requirements_file, lock",
+         "(found requirements, requirements_file)")
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\nwheelhouse = "w"\n')
+    find(problems_of(tmp_path, text), "packages.p.wheelhouse", "it goes with lock")
+    locked(tmp_path, modules=["torch"])
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nlock = "pylock.chain.toml"\nmodules = ["torch"]\n')
+    find(problems_of(tmp_path, text), "packages.p", "(found requirements, lock)")
+
+
+def test_a_requirements_file_that_names_no_index_adds_its_pip_options_to_the_matrixs_variant(tmp_path):
+    (tmp_path / "requirements.txt").write_text("--prefer-binary\ntorch==2.13.0\n")
+    text = doc(indexes='[indexes.default]\npip_args = ["--no-cache-dir"]\n',
+               packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    m = reader.load(write(tmp_path, text))
+    [cell] = m.cells
+    assert cell.packages.requirements == ("torch==2.13.0",) and cell.packages.source == "requirements.txt"
+    assert cell.index.name == "default" and cell.index.index_url is None
+    assert cell.index.pip_args == ("--no-cache-dir", "--prefer-binary")  # the variant's first, then the file's
+    assert cell.packages.checks == ("torch",)  # the built-in checks of what the file installs
+
+
+def test_a_requirements_file_with_its_own_index_fills_a_variant_that_names_none(tmp_path):
+    (tmp_path / "requirements.txt").write_text("--index-url https://own.example/simple\n--pre\ntorch\n")
+    text = doc(indexes='[indexes.default]\npip_args = ["--no-cache-dir"]\n',
+               packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.index.name, cell.index.index_url) == ("default", "https://own.example/simple")
+    assert cell.index.pip_args == ("--no-cache-dir", "--pre")
+
+
+def test_a_requirements_file_conflict_is_reported_once_per_set_and_variant(tmp_path):
+    (tmp_path / "requirements.txt").write_text("--index-url https://own.example/simple\n--no-index\n"
+                                               "--find-links wheels\ntorch\n")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "lan").mkdir()
+    text = doc(head='[matrix]\ninstallers = ["pip", "uv"]\n',
+               indexes='[indexes.mirror]\nindex_url = "https://mirror.example/simple"\n'
+                       'extra_index_urls = ["https://extra.example/simple"]\n'
+                       '[indexes.lan]\nserve = ["lan"]\nfind_links = ["lan"]\n',
+               packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    assert [p.key for p in problems] == ["packages.p", "packages.p"]  # one per variant, not one per cell
+    mirror, lan = (p.message for p in problems)
+    assert mirror == ("'requirements.txt' chooses indexes (--index-url https://own.example/simple, "
+                      "--find-links wheels, --no-index), and index variant 'mirror' chooses others "
+                      "(--index-url https://mirror.example/simple, --extra-index-url "
+                      "https://extra.example/simple): a cell has one index variant. Drop the index options from "
+                      "the file, or pair the set with an index variant that names no index (an empty "
+                      "[indexes.NAME] table)")
+    assert "index variant 'lan' chooses others (--find-links lan, serve lan)" in lan
+
+
+def test_a_requirements_file_that_requires_nothing_or_names_a_bad_index_is_a_problem(tmp_path):
+    (tmp_path / "empty.txt").write_text("# nothing yet\n")
+    (tmp_path / "odd.txt").write_text("--extra-index-url ftp://mirror/simple\ntorch\n")
+    text = doc(packages='[packages.e]\nrequirements_file = "empty.txt"\nmodules = ["torch"]\n'
+                        '[packages.o]\nrequirements_file = "odd.txt"\nmodules = ["torch"]\n'
+                        '[packages.b]\nrequirements_file = ""\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    find(problems, "packages.e.requirements_file", "'empty.txt' requires nothing: name at least one requirement")
+    find(problems, "packages.o.requirements_file (index URL 1)", "must be an http(s):// or file:// URL")
+    assert len(problems) == 2, "\n".join(map(str, problems))  # an empty name is a set with nothing to run
+
+
+def locked(folder: Path, *, path: str | None = "wheels", **tool: object) -> Path:
+    """A PEP 751 lock of two files in `folder/wheels` (hashed from the files), written beside them."""
+    from harness import pylock
+
+    house = folder / "wheels"
+    house.mkdir(parents=True, exist_ok=True)
+    packages = []
+    for name, version in (("torch", "2.13.0"), ("torchao", "0.18.0")):
+        file = house / f"{name}-{version}-py3-none-any.whl"
+        file.write_bytes(name.encode())
+        packages.append(pylock.LockedPackage(name=name, version=version, file=pylock.LockedFile(
+            name=file.name, sha256=hashlib.sha256(file.read_bytes()).hexdigest(),
+            path=f"{path}/{file.name}" if path else None, url=None if path else f"https://x.example/{file.name}")))
+    lock = folder / "pylock.chain.toml"
+    lock.write_text(pylock.pylock_text(pylock.Lock(packages=tuple(packages), tool=tool)))
+    return lock
+
+
+def test_a_lock_replays_its_files_hash_checked_from_its_wheelhouse(tmp_path):
+    locked(tmp_path / "locks", cell="img__idx__chain", verdict="import-failed", modules=["torch", "torchao"])
+    text = doc(indexes='[indexes.default]\nindex_url = "https://any.example/simple"\n',
+               packages='[packages.replay]\nlock = "locks/pylock.chain.toml"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    house = str((tmp_path / "locks" / "wheels").resolve())
+    assert (cell.index.name, cell.index.find_links, cell.index.no_index) == ("default", (house,), True)
+    assert cell.index.index_url is None and cell.index.pip_args == ("--require-hashes", "--no-deps")
+    assert cell.packages.requirements == ("torch==2.13.0", "torchao==0.18.0")
+    assert cell.packages.hashes_of("torch") == ("sha256:" + hashlib.sha256(b"torch").hexdigest(),)
+    assert cell.packages.modules == ("torch", "torchao") and cell.packages.source == "locks/pylock.chain.toml"
+    assert (cell.packages.lock.wheelhouse, cell.packages.lock.cell) == (house, "img__idx__chain")
+    assert (cell.expect, cell.expect_why) == ("import-failed", "the verdict of the locked cell img__idx__chain")
+
+
+def test_a_passing_lock_expects_a_pass_and_the_sets_modules_win(tmp_path):
+    locked(tmp_path, modules=["torch"])
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\nmodules = ["torchao"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.expect, cell.expect_why) == ("pass", None)
+    assert cell.packages.modules == ("torchao",) and cell.packages.lock.cell is None
+    assert cell.packages.lock.verdict == "pass"
+
+
+def test_a_lock_whose_files_are_elsewhere_names_its_wheelhouse(tmp_path):
+    locked(tmp_path, path=None, modules=["torch"])
+    (tmp_path / "mine").mkdir()
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\nwheelhouse = "mine"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert cell.index.find_links == (str((tmp_path / "mine").resolve()),)
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\n')
+    [problem] = problems_of(tmp_path, text)
+    assert (problem.key, problem.message) == ("packages.replay.wheelhouse", (
+        "missing: 'pylock.chain.toml' does not place all its files in one folder; name the folder holding them "
+        "(`wheel-harness lock --wheelhouse DIR` fills one)"))
+    text = doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\nwheelhouse = "gone"\n')
+    [problem] = problems_of(tmp_path, text)
+    assert (problem.key, problem.message) == ("packages.replay.wheelhouse", (
+        f"{str((tmp_path / 'gone').resolve())!r} is not a directory: fill it with "
+        "`wheel-harness lock CELL --wheelhouse DIR`"))
+
+
+@pytest.mark.parametrize(("tool", "key", "fragment"), [
+    ({"verdict": "fine", "modules": ["torch"]}, "packages.replay.lock",
+     "'pylock.chain.toml' says the locked cell's verdict was 'fine', no verdict"),
+    ({}, "packages.replay.modules", "missing, and 'pylock.chain.toml' names none"),
+])
+def test_a_lock_that_cannot_be_replayed_is_one_problem(tmp_path, tool, key, fragment):
+    locked(tmp_path, **tool)
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "pylock.chain.toml"\n'))
+    find(problems, key, fragment)
+    assert len(problems) == 1, "\n".join(map(str, problems))
+
+
+def test_a_lock_that_does_not_read_is_a_problem_at_its_key(tmp_path):
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "absent.toml"\n'))
+    assert [(p.key, p.message) for p in problems] == [("packages.replay.lock", f"{tmp_path / 'absent.toml'}: "
+                                                                                "no such file")]
+
+
+def test_checks_and_their_settings_reach_the_package_set(tmp_path):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "run.py").write_text("print('ok')\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_m.py").write_text("def test_x():\n    pass\n")
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                        'checks = ["torchao", "checks/run.py", "tests/test_m.py::test_x"]\n'
+                        'check_requires = ["numpy>=2"]\ncheck_timeout = 45\n')
+    [p] = reader.load(write(tmp_path, text)).package_sets
+    assert p.checks == ("torchao", str(tmp_path / "checks" / "run.py"), str(tmp_path / "tests" / "test_m.py")
+                        + "::test_x")
+    assert (p.check_requires, p.check_timeout) == (("numpy>=2",), 45.0)
+    [p] = reader.load(write(tmp_path, doc())).package_sets
+    assert p.check_timeout == DEFAULT_CHECK_TIMEOUT and p.check_requires == ()
+
+
+@pytest.mark.parametrize(("lines", "key", "fragment"), [
+    ('check_timeout = 0', "packages.p.check_timeout", "must be a positive number of seconds, not 0.0"),
+    ('check_timeout = nan', "packages.p.check_timeout", "must be a positive number of seconds, not nan"),
+    ('check_requires = ["numpy=="]', "packages.p.check_requires[0]", "'numpy==' is not a PEP 508 requirement"),
+    ('checks = ["checks/run.py", "checks/run.py"]', "packages.p.checks[1]", "'checks/run.py' is listed twice"),
+    ('checks = ["checks/bad.py"]', "packages.p.checks[0]", "'checks/bad.py': "),
+    ('checks = ["checks/data.txt"]', "packages.p.checks[0]", "'checks/data.txt' is neither a built-in check "
+     "(torch, torch.compile, torchao, torchtune) nor a Python file (a script, or a pytest file or node id like "
+     "tests/test_model.py::test_x)"),
+])
+def test_a_check_setting_with_a_mistake_is_one_problem(tmp_path, lines, key, fragment):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "run.py").write_text("print('ok')\n")
+    (tmp_path / "checks" / "data.txt").write_text("x\n")
+    (tmp_path / "checks" / "bad.py").write_text("# /// script\n# dependencies = [\"no such thing\"]\n# ///\n")
+    problems = problems_of(tmp_path, doc(packages=f'[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                                                  f'{lines}\n'))
+    find(problems, key, fragment)
+    assert len(problems) == 1, "\n".join(map(str, problems))
+
+
+# -- limits, jobs and the index options a cell gets ----------------------------------------------
+
+def test_build_jobs_of_an_include_win_over_the_matrixs(tmp_path):
+    text = doc(head='[matrix]\nbuild_jobs = 4\n[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\n'
+                    'packages = "other"\nbuild_jobs = 2\n',
+               packages=PACKAGES + '[packages.other]\nrequirements = ["numpy"]\nmodules = ["numpy"]\n')
+    cells = {c.packages.name: c.build_jobs for c in reader.load(write(tmp_path, text)).cells}
+    assert cells == {"chain-latest": 4, "other": 2}
+    assert [c.build_jobs for c in reader.load(write(tmp_path, doc())).cells] == [None]
+
+
+@pytest.mark.parametrize("value", ["true", "0", "257", "1.5"])
+def test_build_jobs_must_be_a_whole_number_from_1_to_256(tmp_path, value):
+    problems = problems_of(tmp_path, doc(head=f"[matrix]\nbuild_jobs = {value}\n"))
+    find(problems, "matrix.build_jobs", "is not a number of parallel build jobs between 1 and 256")
+    include = ('[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+               f'build_jobs = {value}\n')
+    problems = problems_of(tmp_path, doc(head=include))
+    assert [p.key for p in problems] == ["matrix.include[0].build_jobs"]  # and no cell made of the include
+    assert reader.load(write(tmp_path, doc(head="[matrix]\nbuild_jobs = 256\n"))).cells[0].build_jobs == 256
+    assert reader.load(write(tmp_path, doc(head="[matrix]\nbuild_jobs = 1\n"))).cells[0].build_jobs == 1
+
+
+def test_a_memory_limit_larger_than_any_machine_is_a_problem(tmp_path):
+    find(problems_of(tmp_path, doc(head='[matrix]\nmemory = "2048T"\n')), "matrix.memory",
+         "'2048T' is more than 1 PiB")
+    assert reader.load(write(tmp_path, doc(head='[matrix]\nmemory = "1024T"\n'))).cells[0].memory == 1 << 50
+
+
+def test_an_index_variant_keeps_its_pip_options(tmp_path):
+    text = doc(indexes='[indexes.default]\npip_args = ["--pre"]\nonly_binary = true\n')
+    [idx] = reader.load(write(tmp_path, text)).indexes
+    assert (idx.pip_args, idx.only_binary, idx.no_index) == (("--pre",), True, False)
+    [idx] = reader.load(write(tmp_path, doc())).indexes
+    assert (idx.pip_args, idx.only_binary) == ((), False)
+
+
+def test_a_served_wheelhouse_with_no_index_is_the_index(tmp_path):
+    (tmp_path / "house").mkdir()
+    text = doc(indexes='[indexes.x]\nserve = ["house"]\nno_index = true\nindex_url = "https://a.example/simple"\n')
+    problems = problems_of(tmp_path, text)
+    find(problems, "indexes.x.serve", "with no_index the served wheelhouse is the index: drop index_url")
+    find(problems, "indexes.x.no_index", "contradicts index_url/extra_index_urls: keep one")
+    assert len(problems) == 2
+
+
+def test_a_cell_id_longer_than_a_file_name_allows_names_the_longest_name(tmp_path):
+    image, packages = "i" * 90, "p" * 100  # each a good name; the id joins them with __default__: 201 long
+    text = doc(images=f'[images.{image}]\nref = "a"\nplatform = "linux/amd64"\n',
+               packages=f'[packages.{packages}]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+    [problem] = problems_of(tmp_path, text)
+    assert problem.key == f"packages.{packages}"
+    assert problem.message == (f"makes the cell id {'i' * 40}… 201 characters long; a cell id names its result "
+                               "files, at most 200: shorten the names")
+    text = doc(images=f'[images.{image[1:]}]\nref = "a"\nplatform = "linux/amd64"\n',
+               packages=f'[packages.{packages}]\nrequirements = ["torch"]\nmodules = ["torch"]\n')
+    assert len(reader.load(write(tmp_path, text)).cells[0].id) == 200  # at most 200 is fine
+
+
+@pytest.mark.parametrize(("line", "key"), [("why = 3", "why"), ("approach = 1", "approach"),
+                                          ("capability = 8.7", "capability")])
+def test_an_includes_words_must_be_strings(tmp_path, line, key):
+    text = doc(head='[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+                    f'{line}\n')
+    problems = problems_of(tmp_path, text)
+    assert [(p.key, p.message) for p in problems] == [(f"matrix.include[0].{key}", "must be a string")]
+
+
+# -- what a person reads: the whole message, saying what is wrong and what to do -----------------
+
+INCLUDE = '[[matrix.include]]\nimage = "bookworm-amd64"\nindex = "default"\npackages = "chain-latest"\n'
+TABLE = '\n[tables.plan]\ncells = ["PyPI wheels"]\n'
+
+WHOLE = [
+    ("unknown-key-like-nothing", doc(head='[zzz]\n'), "zzz", "unknown key"),  # no close name: no suggestion
+    ("image-lacks-cuda-twice", doc(indexes='[indexes.x]\nindex_url = "https://w.example/{cuda_major}/{cuda_nodot}"\n'),
+     "indexes.x", "its URL uses {cuda_major}, {cuda_nodot}, which image 'bookworm-amd64' does not give: add "
+                  'cuda = "…" to [images.bookworm-amd64], or exclude the pair'),
+    ("image-name-too-long", doc(images=f'[images.{"i" * 100}]\nref = "a"\nplatform = "linux/amd64"\n',
+                                packages=f'[packages.{"p" * 90}]\nrequirements = ["torch"]\nmodules = ["torch"]\n'),
+     f"images.{'i' * 100}", f"makes the cell id {'i' * 40}… 201 characters long; a cell id names its result files, "
+                            "at most 200: shorten the names"),
+    ("installers-typo", doc(head='[matrix]\ninstallers = ["pip", "uvv"]\n'), "matrix.installers[1]",
+     "'uvv' is not an installer (did you mean 'uv'?); known: pip, uv"),
+    ("include-installer-typo", doc(head=INCLUDE + 'installer = "uvv"\n'), "matrix.include[0].installer",
+     "'uvv' is not an installer (did you mean 'uv'?); known: pip, uv"),
+    ("include-index-number",
+     doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = 1, packages = "p" }]\n'),
+     "matrix.include[0].index", "must be a string"),
+    ("image-not-a-table", doc(images="[images]\nx = 3\n"), "images.x", "must be a table, not int"),
+    ("images-a-list", doc(images="images = []\n"), "images", "must be a table, not list"),
+    ("served-is-the-index", doc(indexes='[indexes.x]\nserve = ["."]\nno_index = true\n'
+                                        'index_url = "https://a.example/simple"\n'),
+     "indexes.x.serve", "with no_index the served wheelhouse is the index: drop index_url"),
+    ("ref-and-dockerfile", doc(images=IMAGES + 'dockerfile = "D"\n'), "images.bookworm-amd64",
+     "needs exactly one of ref, dockerfile, local_build (found ref, dockerfile)"),
+    ("unknown-recipe", doc(images='[images.x]\nlocal_build = "alpine"\nplatform = "linux/amd64"\n'),
+     "images.x.local_build", "unknown recipe 'alpine'; known: debian-bookworm, debian-bullseye"),
+    ("matrix-name-given", doc(head='[matrix]\nname = "Smoke"\n'), "matrix.name",
+     "'Smoke' must be lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, at most 100 "
+     "long: it names the results folder"),
+    ("image-lacks-two-fields", doc(indexes='[indexes.x]\nindex_url = "https://w.example/jp{jetpack_major}/cu{cuda}"\n'),
+     "indexes.x", "its URL uses {jetpack_major}, {cuda}, which image 'bookworm-amd64' does not give: add "
+                  'jetpack = "…" and cuda = "…" to [images.bookworm-amd64], or exclude the pair'),
+    ("unknown-placeholder", doc(indexes='[indexes.x]\nindex_url = "https://w.example/jp{jetpak_major}"\n'),
+     "indexes.x.index_url", "unknown placeholder {jetpak_major} (did you mean 'jetpack_major'?); known: {jetpack}, "
+     "{jetpack_major}, {cuda}, {cuda_major}, {cuda_nodot}, {arch}, {machine}"),
+    ("missing-platform", doc(images='[images.x]\nref = "a"\n'), "images.x.platform",
+     "missing: say linux/amd64 or linux/arm64"),
+    ("no-image-source", doc(images='[images.x]\nplatform = "linux/amd64"\n'), "images.x",
+     "needs exactly one of ref, dockerfile, local_build"),
+    ("build-args", doc(images=IMAGES + 'build_args = { JOBS = 4 }\n'), "images.bookworm-amd64.build_args.JOBS",
+     "build arguments must be strings"),
+    ("build-folders-without-dockerfile", doc(images=IMAGES + 'build_folders = { w = "w" }\n'),
+     "images.bookworm-amd64", "build_folders and source_file belong to a dockerfile image"),
+    ("missing-table", doc(packages=""), "packages", "missing table: a matrix declares images, indexes and packages"),
+    ("declares-nothing", doc(images="images = {}\n"), "images", "declares nothing: add at least one entry"),
+    ("file-named-matrix", doc(), "matrix.name",
+     "'Bad' must be lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, at most 100 "
+     "long: it names the results folder (the file's name is the matrix's name: rename the file, or set [matrix] "
+     "name)"),
+    ("no-index-contradicts", doc(indexes='[indexes.x]\nno_index = true\nindex_url = "https://a.example/simple"\n'
+                                         'find_links = ["."]\n'),
+     "indexes.x.no_index", "contradicts index_url/extra_index_urls: keep one"),
+    ("no-index-no-wheelhouse", doc(indexes='[indexes.x]\nno_index = true\n'), "indexes.x.no_index",
+     "with no index pip needs find_links or serve: name a wheelhouse directory"),
+    ("prefetch-nowhere", doc(indexes='[indexes.x]\nprefetch = ["torch"]\n'), "indexes.x.prefetch",
+     "needs serve or find_links: the first directory receives the downloads"),
+    ("not-a-url", doc(indexes='[indexes.x]\nindex_url = "index.example.org/simple"\n'), "indexes.x.index_url",
+     "must be an http(s):// or file:// URL"),
+    ("modules-missing", doc(packages='[packages.p]\nrequirements = ["torch"]\n'), "packages.p.modules",
+     'missing: list the modules the probe imports, e.g. ["torch"]'),
+    ("modules-empty", doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = []\n'), "packages.p.modules",
+     "is empty: list at least one module for the probe to import"),
+    ("wheelhouse-without-lock", doc(packages=PACKAGES + 'wheelhouse = "w"\n'), "packages.chain-latest.wheelhouse",
+     "names where a lock's files are: it goes with lock"),
+    ("include-incomplete", doc(head='[matrix]\ninclude = [{ image = "bookworm-amd64", index = "default" }]\n'),
+     "matrix.include[0].packages", "missing: an included cell names image, index and packages"),
+    ("include-why-number", doc(head=INCLUDE + "why = 3\n"), "matrix.include[0].why", "must be a string"),
+    ("approach-empty", doc(head=INCLUDE + 'approach = " "\n'), "matrix.include[0].approach",
+     'is empty: name the approach, e.g. "Jetson wheels"'),
+    ("exclude-empty", doc(head='[matrix]\nexclude = [{}]\n'), "matrix.exclude[0]",
+     "empty: name at least one of image, index, packages"),
+    ("no-cells", doc(head='[matrix]\nimages = []\n'), "matrix",
+     "expands to no cells: check images/indexes/packages and exclude"),
+    ("approach-twice", doc(head=INCLUDE + 'approach = "A"\n' + INCLUDE + 'installer = "uv"\napproach = "A"\n'),
+     "matrix.include[1].approach",
+     "'A' already names cell bookworm-amd64__default__chain-latest: give each approach its own name"),
+    ("columns-missing", doc(head=APPROACH) + TABLE, "tables.plan.columns",
+     'missing: list the columns, e.g. ["approach", { value = "build", header = "Build Time" }]'),
+    ("columns-empty", doc(head=APPROACH) + TABLE + "columns = []\n", "tables.plan.columns",
+     "must be a non-empty list of column names or { value = …, header = … } tables"),
+    ("column-without-value", doc(head=APPROACH) + TABLE + 'columns = [{ header = "Run" }]\n',
+     "tables.plan.columns[0].value", 'missing: name what the column shows, e.g. "run"'),
+    ("column-header-pipe", doc(head=APPROACH) + TABLE + 'columns = [{ value = "run", header = "a|b" }]\n',
+     "tables.plan.columns[0].header", "must be a non-empty string without '|'"),
+    ("elsewhere-no-reason", doc(head=APPROACH) + TABLE + 'columns = ["approach"]\n[tables.plan.elsewhere]\nB = 1\n',
+     "tables.plan.elsewhere.B", "must say why the approach is not run here, as a string"),
+    ("elsewhere-not-a-row", doc(head=APPROACH) + TABLE + 'columns = ["approach"]\n[tables.plan.elsewhere]\n'
+                                                         'B = "on a Jetson"\n',
+     "tables.plan.elsewhere.B", "'B' is not in tables.plan.cells: name it there, where its row belongs"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "message"), [w[1:] for w in WHOLE], ids=[w[0] for w in WHOLE])
+def test_a_problems_whole_message_says_what_is_wrong_and_what_to_do(tmp_path, text, key, message):
+    path = write(tmp_path, text, "Bad.toml" if key == "matrix.name" else "m.toml")
+    assert message in [p.message for p in reader.validate(path) if p.key == key], "\n".join(
+        map(str, reader.validate(path)))
+
+
+def test_the_limits_bounds_are_inclusive(tmp_path):
+    head = '[matrix]\nmemory = "128M"\nprocesses = 32\n'
+    [cell] = reader.load(write(tmp_path, doc(head=head))).cells
+    assert (cell.memory, cell.processes) == (128 << 20, 32)
+    [cell] = reader.load(write(tmp_path, doc(head='[matrix]\nprocesses = 4194304\n'))).cells
+    assert cell.processes == 4194304
+
+
+def test_every_check_entry_is_checked_after_a_bad_one(tmp_path):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "run.py").write_text("print('ok')\n")
+    (tmp_path / "checks" / "data.txt").write_text("x\n")
+    (tmp_path / "checks" / "bad.py").write_text("# /// script\n# dependencies = [\"no such thing\"]\n# ///\n")
+    entries = ('"torch", "torch", "checks/gone.py", "checks/data.txt", "checks/bad.py", "checks/run.py", '
+               '"checks/run.py", "torchoa"')
+    problems = problems_of(tmp_path, doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\n'
+                                                  f'checks = [{entries}]\n'))
+    assert [(p.key, p.message.split(" ")[0]) for p in problems] == [
+        ("packages.p.checks[1]", "'torch'"), ("packages.p.checks[2]", "'checks/gone.py'"),
+        ("packages.p.checks[3]", "'checks/data.txt'"), ("packages.p.checks[4]", "'checks/bad.py':"),
+        ("packages.p.checks[6]", "'checks/run.py'"), ("packages.p.checks[7]", "'torchoa'")]
+    assert problems[0].message == "'torch' is listed twice"
+    assert problems[1].message == f"'checks/gone.py' is not a file (relative to {tmp_path})"
+    assert problems[4].message == "'checks/run.py' is listed twice"
+
+
+def test_a_lock_that_is_not_a_file_name_is_a_problem_at_its_key(tmp_path):
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = 3\nmodules = ["torch"]\n'))
+    assert [(p.key, p.message) for p in problems] == [("packages.replay.lock", "must be a str, not int 3")]
+
+
+def test_a_lock_whose_files_lie_in_two_folders_names_its_wheelhouse(tmp_path):
+    from harness import pylock
+
+    files = []
+    for folder, name in (("a", "torch-2.13.0-py3-none-any.whl"), ("b", "numpy-2.3.0-py3-none-any.whl")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(b"x")
+        files.append(pylock.LockedPackage(name=name.split("-")[0], version=name.split("-")[1], file=pylock.LockedFile(
+            name=name, sha256=hashlib.sha256(b"x").hexdigest(), path=f"{folder}/{name}")))
+    (tmp_path / "pylock.two.toml").write_text(pylock.pylock_text(pylock.Lock(packages=tuple(files))))
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "pylock.two.toml"\nmodules = ["x"]\n'))
+    assert [p.key for p in problems] == ["packages.replay.wheelhouse"]
+    assert problems[0].message.startswith("missing: 'pylock.two.toml' does not place all its files in one folder")
+    problems = problems_of(tmp_path, doc(packages='[packages.replay]\nlock = "pylock.two.toml"\nmodules = ["x"]\n'
+                                                  'wheelhouse = 3\n'))
+    assert (problems[0].key, problems[0].message) == ("packages.replay.wheelhouse", "must be a str, not int 3")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1, 1), (0, None), ("1024", 1024), (" 2k ", 2048), ("9" * 400, None),  # 400 digits: no size, not a crash
+])
+def test_a_size_is_a_positive_number_of_bytes_with_an_optional_unit(value, expected):
+    assert reader.parse_size(value) == expected
+
+
+def test_a_replayed_lock_is_named_in_the_cells_record(tmp_path):
+    locked(tmp_path / "locks", verdict="import-failed", modules=["torch"])  # no cell named in the lock
+    text = doc(packages='[packages.replay]\nlock = "locks/pylock.chain.toml"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert cell.expect_why == "the verdict of the locked cell locks/pylock.chain.toml"
+    assert cell.to_json()["packages"]["lock"] == {"path": "locks/pylock.chain.toml", "cell": None,
+                                                  "verdict": "import-failed"}
+
+
+def test_a_requirements_files_own_problems_are_at_its_key_by_file_and_line(tmp_path):
+    (tmp_path / "bad.txt").write_text("--index-url ftp://mirror/simple\n--extra-index-url https://\n"
+                                      "torch=2.0\n")
+    text = doc(packages='[packages.p]\nrequirements_file = "bad.txt"\nmodules = ["torch"]\n'
+                        '[packages.q]\nrequirements_file = 3\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    assert [p.key for p in problems] == ["packages.p.requirements_file", "packages.p.requirements_file (index URL 1)",
+                                         "packages.p.requirements_file (index URL 2)", "packages.q.requirements_file"]
+    assert problems[0].message.startswith(f"{tmp_path / 'bad.txt'}:3: 'torch=2.0' is not a requirement")
+    assert problems[1].message == problems[2].message == "must be an http(s):// or file:// URL"
+    assert problems[3].message == "must be a str, not int 3"
+
+
+def test_a_requirements_file_brings_its_constraints_hashes_and_extra_index(tmp_path):
+    (tmp_path / "constraints.txt").write_text("numpy<2\n")
+    (tmp_path / "requirements.txt").write_text("-c constraints.txt\n--extra-index-url https://extra.example/simple\n"
+                                               f"torch==2.13.0 --hash=sha256:{'b' * 64}\n")
+    text = doc(packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert cell.index.extra_index_urls == ("https://extra.example/simple",) and cell.index.name == "default"
+    assert cell.packages.constraints == ("numpy<2",)
+    assert cell.packages.hashes == (("torch", (f"sha256:{'b' * 64}",)),)
+
+
+def test_a_bad_requirement_quotes_the_first_line_of_packagings_explanation(tmp_path):
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    with pytest.raises(InvalidRequirement) as said:
+        Requirement("torch>=2,<")
+    explanation = str(said.value).splitlines()
+    assert len(explanation) > 1  # packaging's message goes on with the text and a caret under it
+    text = doc(packages='[packages.p]\nrequirements = ["torch>=2,<"]\nmodules = ["torch"]\n')
+    [problem] = problems_of(tmp_path, text)
+    assert problem.message == f"'torch>=2,<' is not a PEP 508 requirement: {explanation[0]}"
+
+
+def test_an_operator_without_a_version_is_refused_even_where_packaging_lets_it_through(tmp_path, monkeypatch):
+    """packaging 23 (pyproject allows it) parses `torch===` as `===` with an empty version; 26 refuses it."""
+    from types import SimpleNamespace
+
+    from packaging.requirements import Requirement
+
+    def older_packaging(text: str):
+        if text == "torch===":
+            return SimpleNamespace(name="torch", specifier=[SimpleNamespace(operator="===", version="")])
+        return Requirement(text)
+
+    monkeypatch.setattr(reader, "Requirement", older_packaging)
+    text = doc(packages='[packages.p]\nrequirements = ["torch==="]\nmodules = ["torch"]\n')
+    problems = problems_of(tmp_path, text)
+    assert [(p.key, p.message) for p in problems] == [
+        ("packages.p.requirements[0]", "'torch===' is not a PEP 508 requirement: a version operator without a version")]
+
+
+def test_an_include_may_expect_a_cpu_build_of_torch(tmp_path):
+    text = doc(head=INCLUDE + 'torch_build = "cpu"\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.cuda.torch_build, cell.cuda.version, cell.cuda.capability) == ("cpu", None, None)
+    assert reader.load(write(tmp_path, doc(head=INCLUDE))).cells[0].cuda is None  # nothing expected: no check
+
+
+def test_plain_http_and_file_urls_are_index_urls(tmp_path):
+    text = doc(indexes='[indexes.lan]\nindex_url = "http://pi.lan:8080/simple"\nextra_index_urls = ["file:///srv/simple"]\n')
+    [idx] = reader.load(write(tmp_path, text)).indexes
+    assert (idx.index_url, idx.extra_index_urls) == ("http://pi.lan:8080/simple", ("file:///srv/simple",))
+
+
+def test_every_selector_is_checked_after_one_that_is_not_a_table(tmp_path):
+    problems = problems_of(tmp_path, doc(head='[matrix]\nexclude = ["bookworm-*", { packages = "nope-*" }]\n'))
+    assert [(p.key, p.message) for p in problems] == [
+        ("matrix.exclude[0]", 'must be a table like { image = "…" }, not str'),
+        ("matrix.exclude[1].packages", "'nope-*' matches no declared name")]
+
+
+def test_an_include_with_a_mistake_adds_no_cell_and_so_no_follow_on_problem(tmp_path):
+    """The include's cell is dropped: its approach name cannot then clash with another include's."""
+    for line in ("build_jobs = 0", 'memory = "1M"', "processes = 1", 'expect = "nope"', "why = 3",
+                 'torch_build = "gpu"', 'capability = "sm_87"', 'installer = "poetry"'):
+        text = doc(head=INCLUDE + f'approach = "A"\n{line}\n' + INCLUDE + 'installer = "uv"\napproach = "A"\n')
+        assert [p.key.rsplit(".", 1)[-1] for p in problems_of(tmp_path, text)] == [line.split(" ")[0]]
+    text = doc(head=INCLUDE + 'approach = " "\n' + INCLUDE + 'installer = "uv"\napproach = " "\n')
+    assert [p.key for p in problems_of(tmp_path, text)] == ["matrix.include[0].approach", "matrix.include[1].approach"]
+
+
+@pytest.mark.parametrize(("image", "key"), [
+    ('ref = "a"\nplatform = "linux/riscv64"\n', "images.x.platform"),
+    ('ref = "a"\n', "images.x.platform"),
+    ('ref = "a"\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n', "images.x"),
+    ('platform = "linux/amd64"\n', "images.x"),
+])
+def test_an_image_with_a_mistake_makes_no_cell_and_so_no_follow_on_problem(tmp_path, image, key):
+    """Its cells are not made: the index's template is not then checked against an image that is not there."""
+    text = doc(images=f"[images.x]\n{image}",
+               indexes='[indexes.jetson]\nindex_url = "https://w.example/jp{jetpack_major}/{arch}"\n')
+    assert [p.key for p in problems_of(tmp_path, text)] == [key]
+
+
+def test_every_column_and_row_of_a_table_is_checked_after_a_bad_one(tmp_path):
+    tables = ('\n[tables.plan]\ncells = ["Jetson wheels", "PyPI wheel", "PyPI wheels"]\n'
+              'columns = [3, { header = "Run" }, "bulid", { value = "run", header = "a|b" }, "nope", "approach"]\n'
+              '[tables.plan.elsewhere]\n"Jetson wheels" = "needs a Jetson"\n')
+    problems = problems_of(tmp_path, doc(head=APPROACH) + tables)
+    assert [p.key for p in problems] == ["tables.plan.cells[1]", "tables.plan.columns[0]",
+                                         "tables.plan.columns[1].value", "tables.plan.columns[2].value",
+                                         "tables.plan.columns[3].header", "tables.plan.columns[4].value"]
+    assert problems[1].message == ('must be a column name or a table like { value = "run", header = "Run Time" }, '
+                                   "not int")
+
+
+def test_a_check_timeout_under_a_second_is_a_timeout(tmp_path):
+    text = doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = ["torch"]\ncheck_timeout = 0.5\n')
+    assert reader.load(write(tmp_path, text)).package_sets[0].check_timeout == 0.5
+
+
+def test_install_attempts_are_a_whole_number(good_dir):
+    [retry] = {c.retry for c in load_good(good_dir, "[matrix]\ninstall_attempts = 4\n").cells}
+    assert retry.attempts == 4 and isinstance(retry.attempts, int)
+    problems = problems_of(good_dir, "[matrix]\ninstall_attempts = 11\n" + GOOD)
+    assert [p.message for p in problems] == ["must be between 1 and 10, not 11"]
+
+
+def test_a_badly_named_entry_does_not_hide_the_entries_after_it(tmp_path):
+    text = doc(images='[images.Bad]\nref = "a"\nplatform = "linux/amd64"\n' + IMAGES)
+    problems = problems_of(tmp_path, text)
+    assert [p.key for p in problems] == ["images.Bad"]
+
+
+def test_a_requirements_file_with_only_a_wheelhouse_makes_the_cell_install_from_it_alone(tmp_path):
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "requirements.txt").write_text("--no-index\n--find-links wheels\ntorch\n")
+    text = doc(packages='[packages.p]\nrequirements_file = "requirements.txt"\nmodules = ["torch"]\n')
+    [cell] = reader.load(write(tmp_path, text)).cells
+    assert (cell.index.find_links, cell.index.no_index) == ((str((tmp_path / "wheels").resolve()),), True)
+
+
+def test_a_table_without_a_cells_list_keeps_its_elsewhere_rows(tmp_path):
+    tables = ('\n[tables.plan]\ncolumns = ["approach"]\n[tables.plan.elsewhere]\n"Jetson wheels" = "needs a Jetson"\n')
+    [spec] = reader.load(write(tmp_path, doc(head=APPROACH) + tables)).tables
+    assert spec.elsewhere == (("Jetson wheels", "needs a Jetson"),)
+
+
+@pytest.mark.parametrize(("head", "tables", "problems"), [
+    ("", '[tables.Plan]\ncolumns = ["approach"]\n', [
+        ("tables.Plan", "name must be lower-case letters, digits, '.', '_' or '-', beginning with a letter or digit, "
+                        "at most 100 long: it becomes part of file names"),
+        ("tables", "declares nothing: add at least one entry")]),
+    ("tables = {}\n", "", [("tables", "declares nothing: add at least one entry")]),
+    ("", '[tables.plan]\ntitle = 3\ncolumns = ["approach"]\n', [("tables.plan.title", "must be a str, not int 3")]),
+    ("", '[tables.plan]\ncells = "all"\ncolumns = ["approach"]\n',
+     [("tables.plan.cells", "must be a list, not str 'all'")]),
+    ("", '[tables.plan]\nelsewhere = "no"\ncolumns = ["approach"]\n',
+     [("tables.plan.elsewhere", "must be a dict, not str 'no'")]),
+])
+def test_a_tables_name_and_keys_are_checked_where_they_are(tmp_path, head, tables, problems):
+    got = problems_of(tmp_path, doc(head=head + APPROACH) + "\n" + tables)
+    assert [(p.key, p.message) for p in got] == problems
+
+
+WRONG_TYPES = [
+    *((f"images.bookworm-amd64.{name}", doc(images=IMAGES.replace(f"\n{name} =", f"\nold_{name} =") + line), message)
+      for name, line, message in [
+          ("ref", "ref = 1\n", "must be a str, not int 1"),
+          ("dockerfile", "dockerfile = 1\n", "must be a str, not int 1"),
+          ("local_build", "local_build = 1\n", "must be a str, not int 1"),
+          ("platform", "platform = 1\n", "must be a str, not int 1"),
+          ("build_args", 'build_args = "x"\n', "must be a dict, not str 'x'"),
+          ("python", "python = 3\n", "must be a str, not int 3"),
+          ("jetpack", "jetpack = 6\n", "must be a str, not int 6"),
+          ("cuda", "cuda = 12.6\n", "must be a str, not float 12.6"),
+          ("python_version", "python_version = 3\n", "must be a str, not int 3"),
+          ("glibc", "glibc = 2\n", "must be a str, not int 2"),
+          ("build_folders", 'build_folders = "x"\n', "must be a dict, not str 'x'"),
+          ("source_file", "source_file = 1\n", "must be a str, not int 1"),
+      ]),
+    *((f"indexes.default.{name}", doc(indexes=INDEXES + line), message) for name, line, message in [
+        ("index_url", "index_url = 1\n", "must be a str, not int 1"),
+        ("extra_index_urls", 'extra_index_urls = "x"\n', "must be a list, not str 'x'"),
+        ("find_links", 'find_links = "x"\n', "must be a list, not str 'x'"),
+        ("serve", 'serve = "x"\n', "must be a list, not str 'x'"),
+        ("prefetch", 'prefetch = "x"\n', "must be a list, not str 'x'"),
+        ("pip_args", 'pip_args = "x"\n', "must be a list, not str 'x'"),
+        ("only_binary", 'only_binary = "x"\n', "must be a bool, not str 'x'"),
+    ]),
+    *((f"packages.chain-latest.{name}", doc(packages=PACKAGES + line), message) for name, line, message in [
+        ("checks", 'checks = "x"\n', "must be a list, not str 'x'"),
+        ("check_requires", 'check_requires = "x"\n', "must be a list, not str 'x'"),
+        ("check_timeout", 'check_timeout = "x"\n', "must be a float, not str 'x'"),
+    ]),
+    ("packages.p.modules", doc(packages='[packages.p]\nrequirements = ["torch"]\nmodules = "torch"\n'),
+     "must be a list, not str 'torch'"),
+    *((f"matrix.{name}", doc(head=f"[matrix]\n{line}"), message) for name, line, message in [
+        ("name", "name = 1\n", "must be a str, not int 1"),
+        ("install_attempts", 'install_attempts = "x"\n', "must be a int, not str 'x'"),
+        ("retry_backoff", 'retry_backoff = "x"\n', "must be a float, not str 'x'"),
+        ("installers", 'installers = "pip"\n', "must be a list, not str 'pip'"),
+        ("exclude", 'exclude = "x"\n', "must be a list, not str 'x'"),
+        ("include", 'include = "x"\n', "must be a list, not str 'x'"),
+        ("images", 'images = "x"\n', "must be a list, not str 'x'"),
+        ("packages", 'packages = "x"\n', "must be a list, not str 'x'"),
+    ]),
+]
+
+
+@pytest.mark.parametrize(("key", "text", "message"), WRONG_TYPES, ids=[w[0] for w in WRONG_TYPES])
+def test_a_value_of_the_wrong_type_is_a_problem_at_its_own_key(tmp_path, key, text, message):
+    problems = problems_of(tmp_path, text)
+    assert (key, message) in [(p.key, p.message) for p in problems], "\n".join(map(str, problems))
+
+
+def test_an_unknown_column_lists_the_known_ones_and_a_blank_header_is_refused(tmp_path):
+    tables = '\n[tables.plan]\ncolumns = ["bulid", { value = "run", header = " " }]\n'
+    problems = problems_of(tmp_path, doc(head=APPROACH) + tables)
+    assert [p.key for p in problems] == ["tables.plan.columns[0].value", "tables.plan.columns[1].header"]
+    assert problems[0].message.startswith("unknown column 'bulid' (did you mean 'build'?); known: approach, cell, "
+                                          "image, index, packages, installer, build")
+
+
+def test_only_a_prefetching_index_fills_a_build_folder_before_the_build(recipe_dir):
+    image = RECIPE_IMAGE + 'build_folders = { wheelhouse = "later" }\n'
+    links = '[indexes.house]\nfind_links = ["later"]\n'  # no prefetch: nothing will fill it
+    problems = problems_of(recipe_dir, doc(images=image, indexes=INDEXES + links))
+    assert [p.key for p in problems] == ["indexes.house.find_links[0]", "images.built.build_folders.wheelhouse"]
+
+
+def test_an_unknown_expected_verdict_lists_the_known_ones(tmp_path):
+    [problem] = problems_of(tmp_path, doc(head=INCLUDE + 'expect = "import-fail"\n'))
+    assert problem.message.startswith("'import-fail' is not a verdict (did you mean 'import-failed'?); known: pass, "
+                                      "degraded, check-failed")
