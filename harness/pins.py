@@ -1,9 +1,13 @@
 """What a requirement pins: one rule for "is this an exact pin?", shared by the result cache's key, the
-wheelhouse prefetch, a search's steps and `solve`."""
+wheelhouse prefetch, a search's steps and `solve`; and which projects requirement lines name (the table's
+versions, the run's ledger)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 
 def exact_version(requirement: Requirement | str) -> str | None:
@@ -18,3 +22,15 @@ def exact_version(requirement: Requirement | str) -> str | None:
     if requirement.url or len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
         return None
     return specs[0].version
+
+
+def project_names(requirements: Iterable[str]) -> list[str]:
+    """The normalised projects that requirement lines name, each once, in order (lines that are not
+    requirements, such as a URL or a path, aside)."""
+    names = []
+    for line in requirements:
+        try:
+            names.append(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue
+    return list(dict.fromkeys(names))

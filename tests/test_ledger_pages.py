@@ -13,6 +13,7 @@ import pytest
 
 from harness.errors import IndexUnreachable
 from harness.model import Arch, Cell, CellResult, Image, IndexVariant, PackageSet
+from harness.pins import project_names
 from harness.run import ledger as run_ledger
 
 RECORD = Path(__file__).parent / "data" / "report" / "bookworm-amd64__lan__chain.json"  # a real run's record
@@ -48,7 +49,7 @@ class Index:
 
 
 def test_requirement_names_are_the_projects_the_lines_name():
-    assert run_ledger.requirement_names(["Torch==2.13.0", "torch_ao>=0.1", "torch", "https://x/y.whl", "-e ."]) == [
+    assert project_names(["Torch==2.13.0", "torch_ao>=0.1", "torch", "https://x/y.whl", "-e ."]) == [
         "torch", "torch-ao"]
 
 

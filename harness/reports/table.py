@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
 from harness import units
 from harness.model import INFRASTRUCTURE, Verdict
+from harness.pins import project_names
 from harness.verdicts import checks as checked
 from harness.verdicts.checks import name_of as check_name
 from harness.verdicts.classify import compared_with_plan, disagreement
@@ -74,13 +74,7 @@ def run_seconds(result: Mapping[str, Any]) -> float | None:
 
 def shown_names(requirements: list[str]) -> list[str]:
     """The distributions whose versions a table shows: torch, torchao, torchtune, and any asked for by name."""
-    names = []
-    for text in requirements:
-        try:
-            names.append(canonicalize_name(Requirement(text).name))
-        except InvalidRequirement:
-            continue
-    return list(dict.fromkeys([*VERSION_PACKAGES, *names]))
+    return list(dict.fromkeys([*VERSION_PACKAGES, *project_names(requirements)]))
 
 
 def _required_names(result: Mapping[str, Any]) -> list[str]:

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness import redact
 from harness.errors import HarnessError
 from harness.model import Cell, CellResult
+from harness.pins import project_names
 from harness.plan import ledger as ask
 from harness.plan import releases
 from harness.results import store
@@ -80,7 +80,7 @@ class RunLedger:
     def prefetch(self, cell: Cell) -> None:
         """Ask the cell's index sources, in the background, for the projects its requirements name: the
         pages are kept for `attach`, which asks after the cell (what it installed beside them included)."""
-        names = requirement_names(cell.packages.requirements)
+        names = project_names(cell.packages.requirements)
         try:
             urls = [s.url for s in sources(cell, self.served) if s.kind != "folder" and s.url]
         except (OSError, ValueError, HarnessError):
@@ -126,17 +126,6 @@ class RunLedger:
                     known[project] = found
                 self.files[source.label] = store.write_ledger(self.results_dir, ledger)
             return {"source": source.label, "file": self.files[source.label]}
-
-
-def requirement_names(requirements: tuple[str, ...] | list[str]) -> list[str]:
-    """The projects that requirement lines name (lines that are not requirements, such as URLs, aside)."""
-    names = []
-    for line in requirements:
-        try:
-            names.append(canonicalize_name(Requirement(line).name))
-        except InvalidRequirement:
-            continue
-    return list(dict.fromkeys(names))
 
 
 class Listings:
