@@ -1658,3 +1658,233 @@ def test_a_name_no_index_has_names_every_index_asked():
     got = typo(checks=mirror)
     assert got.hint.startswith(f"edgeopz is not a project on {url} or https://mirror.example/simple (its page "
                                "answers 404)")
+
+
+# --- mutation survivors: cls-d ---
+
+
+def test_a_failed_build_of_a_bare_sdist_file_names_its_project():
+    """An sdist given by its bare file name (no folder) is named by its project, not its file name."""
+    got = classify.install_failure("Processing fastops-1.0.tar.gz\n  Preparing metadata (pyproject.toml): finished "
+                                   "with status 'error'\nerror: metadata-generation-failed\n", [], [])
+    assert got.hint.startswith("pip had to compile fastops from source and ")
+
+
+def test_a_distribution_the_probe_found_without_a_version_is_named_alone_and_still_counts_as_pinned(tmp_path):
+    """A distribution whose metadata has no Version is named by its name alone (no "None"), and a cell that
+    names it does not have it called a dependency no pin names."""
+    nameonly = {"app-1.0.dist-info/METADATA": "Name: app\n", "app-1.0.dist-info/top_level.txt": "app\n"}
+    missing = probed(tmp_path / "missing", {**nameonly, "app/__init__.py": "import nothere\n"}, "app")
+    assert missing["distributions"]["app"]["version"] is None
+    assert classify.import_failure(missing, ["app"]).hint.startswith("app needs module nothere, and no installed ")
+    broken = probed(tmp_path / "broken", {**nameonly, "app/__init__.py": "raise ImportError('app is broken')\n"},
+                    "app")
+    got = classify.import_failure(broken, ["app"])
+    assert got.hint == "app raised ImportError on import: the evidence shows where; the log has the traceback"
+    assert got.cause is None
+
+
+def test_no_distribution_quotes_pips_last_two_error_lines():
+    """Of pip's error lines, the last two (what it could not find) are the evidence, in pip's order."""
+    lines = ["ERROR: Ignored the following versions that require a different python version: 0.9 Requires-Python "
+             "<3.8", "ERROR: Could not find a version that satisfies the requirement edgeops (from versions: none)",
+             "ERROR: No matching distribution found for edgeops"]
+    got = classify.install_failure("\n".join(lines) + "\n", [], [], cell())
+    assert got.verdict is Verdict.NO_DISTRIBUTION
+    assert got.evidence == tuple(lines[1:])
+
+
+def test_an_index_that_answers_garbage_quotes_only_pips_last_error_and_last_exception():
+    """pip's last ERROR line and the last exception it printed (the one that ended it) are quoted, one each."""
+    url = "https://mirror.example/simple"
+    check = {"index": url, "project": "edgeops", "url": f"{url}/edgeops/", "status": 200, "error": None, "files": [],
+             "links": 0, "answer": "1024 bytes that are not text", "garbage": True}
+    output = ("ERROR: Could not install packages due to an OSError: broken pipe\nERROR: Exception:\n"
+              "Traceback (most recent call last):\n"
+              "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x80 in position 128: invalid start byte\n"
+              "During handling of the above exception, another exception occurred:\n"
+              "pip._vendor.requests.exceptions.ContentDecodingError: the body could not be read\n")
+    got = classify.install_failure(output, [check], [])
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert got.evidence[1:] == ("ERROR: Exception:",
+                                "pip._vendor.requests.exceptions.ContentDecodingError: the body could not be read")
+
+
+def test_what_an_index_offers_is_judged_for_the_version_the_cells_requirement_asks():
+    """Where the installer's words quote no requirement, the cell's own pin says which version is wanted; a
+    check without a cell wants any version."""
+    from harness.plan.target import Target
+
+    target = Target.of_begin(events.parse((LOGS / "no-distribution.arm-only.log").read_text()).begin)
+    url = "https://wheels.example/simple"
+    check = {"index": url, "project": "edgeops", "url": f"{url}/edgeops/", "status": 200, "error": None,
+             "files": ["edgeops-1.0-py3-none-manylinux2014_aarch64.whl", "edgeops-2.0-py3-none-any.whl"]}
+    pinned = dataclasses.replace(cell(), packages=PackageSet(name="p", requirements=("edgeops==1.0",),
+                                                             modules=("edgeops",)))
+    got = classify._offers([check], "", pinned, target)
+    assert len(got) == 2 and "edgeops-2.0-py3-none-any.whl" in got[0]
+    assert got[1].startswith(f"{url}: edgeops 1.0 exists only as wheels for other targets")
+    anything = classify._offers([check], "", None, target)
+    assert len(anything) == 1 and "edgeops-2.0-py3-none-any.whl" in anything[0]
+
+
+def test_an_older_drivers_zip_sdist_alone_is_a_build_only_binary_refuses():
+    """A project the index has only as a .zip sdist is one a build would compile."""
+    parsed = older_driver("source-build.wheels-only.log", ["needsnvcc-0.9.zip"])
+    got = classify.judge(dataclasses.replace(cell(), index=ONLY_BINARY), Execution(log="", exit_code=1), parsed,
+                         "none")
+    assert got.evidence[-1] == "would be built from source: needsnvcc (needsnvcc-0.9.zip)"
+    assert got.hint.startswith("needsnvcc comes only as source here and only_binary refuses to compile it")
+
+
+def test_a_misspelt_name_after_a_project_that_exists_elsewhere_is_still_found():
+    """Every project pip missed is looked at, not only the first: one that an index has for other targets
+    does not hide a later one that no index has."""
+    url = "https://wheels.example/simple"
+    output = ("ERROR: No matching distribution found for edgeops\n"
+              "ERROR: No matching distribution found for edgeopz\n")
+    checks = [{"index": url, "project": "edgeops", "url": f"{url}/edgeops/", "status": 200, "error": None,
+               "files": ["edgeops-1.0-py3-none-manylinux2014_aarch64.whl"]},
+              {"index": url, "project": "edgeopz", "url": f"{url}/edgeopz/", "status": 404, "error": None,
+               "files": []}]
+    got = classify.install_failure(output, checks, [], cell())
+    assert got.cause is not None and got.cause.facts["project"] == "edgeopz"
+    assert got.hint.startswith(f"edgeopz is not a project on {url}")
+
+
+def test_a_no_such_project_hint_is_cut_at_400_characters():
+    """A name missing from many indexes: the hint naming them all is cut at 400 characters."""
+    mirrors = lambda checks: (*checks, *({**checks[0], "index": f"https://mirror-{n}.example/simple"}  # noqa: E731
+                                         for n in range(15)))
+    got = typo(checks=mirrors)
+    assert got.hint.startswith("edgeopz is not a project on ")
+    assert len(got.hint) == 400 and got.hint.endswith("…")
+
+
+def test_a_dependency_is_required_by_the_distributions_whose_readable_requirements_hold_in_the_cell(tmp_path):
+    """Who required a dependency: read past a requirement line that cannot be read, with the markers judged for
+    the cell's interpreter, every such distribution listed."""
+    probe = probed(tmp_path, chain("helper is broken", NUMPY_1,
+                                   dist("app", "1.0", "not a requirement!", "helper"),
+                                   dist("other", "1.0", "helper"),
+                                   dist("winonly", "1.0", "helper; sys_platform == 'win32'")), "app")
+    got = classify.import_failure(probe, ["app"])
+    assert got.cause.facts["required_by"] == ["app 1.0", "other 1.0"]
+    assert got.hint.startswith("helper 2.1, which no pin names (required by app 1.0, other 1.0) fails on import")
+
+
+def test_a_dependency_nothing_installed_requires_is_said_without_who_required_it(tmp_path):
+    """A distribution no pin names and no installed distribution requires: no "required by" at all."""
+    files = {"app/__init__.py": "import helper\n", **dist("app", "1.0"),
+             "helper/__init__.py": "raise ImportError('helper is broken')\n", **dist("helper", "2.1")}
+    got = classify.import_failure(probed(tmp_path, files, "app"), ["app"])
+    assert got.hint.startswith("helper 2.1, which no pin names fails on import: pin helper to a release")
+    assert got.cause.facts["required_by"] == []
+
+
+def test_a_numpy_release_the_index_lists_that_is_no_version_is_left_out(tmp_path):
+    """NumPy's own list of releases may hold a name that is no version: it is skipped, the rest decide."""
+    log = (LOGS / "real-pandas-numpy2.log").read_text()
+    parsed = events.parse(log)
+    step, probe, found = parsed.failed_imports[0], parsed.probe, parsed.release_dates
+    asked = classify.numpy_abi(step, probe, ["pandas"], ["numpy==2.0.2"], found)
+    noisy = {**found, "checks": [c if c["project"] != "numpy" else
+                                 {**c, "dates": {**c["dates"], "not-a-version": "2024-01-01T00:00:00Z"}}
+                                 for c in found["checks"]]}
+    assert classify.numpy_abi(step, probe, ["pandas"], ["numpy==2.0.2"], noisy) == asked
+
+
+WRONG_ROOT_OUTPUT = ("ERROR: Could not find a version that satisfies the requirement edgeops (from versions: none)\n"
+                     "ERROR: No matching distribution found for edgeops\n")
+
+
+def templated(template: str) -> classify.Judgement:
+    """A cell whose index URL a template filled from its image (JetPack 6.2, CUDA 12.6), whose root answered 404."""
+    from harness.matrix import templates
+
+    image = Image(name="jp6", arch=Arch.AMD64, local_build="debian-bookworm", jetpack="6.2", cuda="12.6")
+    index = templates.fill(IndexVariant(name="jetson", index_url=template), image)
+    the_cell = Cell(image=image, index=index, packages=PackageSet(name="p", requirements=("edgeops",),
+                                                                  modules=("edgeops",)))
+    [url] = index.urls
+    return classify.install_failure(WRONG_ROOT_OUTPUT, [], [], the_cell,
+                                    roots=[{"index": url, "url": f"{url}/", "status": 404, "links": 0}])
+
+
+def test_a_wrong_templated_url_names_only_the_image_declarations_the_template_used():
+    """Filled from {cuda_nodot} alone: the hint names the image's cuda, not its jetpack; filled from {arch}
+    alone: no image declaration is named."""
+    cuda = templated("https://wheels.example/cu{cuda_nodot}")
+    assert cuda.verdict is Verdict.NO_DISTRIBUTION
+    assert "cuda = \"12.6\"" in cuda.hint and "jetpack" not in cuda.hint
+    arch = templated("https://wheels.example/{arch}")
+    assert "{arch} = amd64" in arch.hint
+    assert "declaration" not in arch.hint and arch.hint.endswith(")")
+
+
+def test_a_wrong_templated_url_hint_is_cut_at_500_characters():
+    got = templated("https://wheels.example/" + "very-long-folder/" * 20 + "cu{cuda_nodot}")
+    assert got.hint.startswith("the index URL https://wheels.example/very-long-folder/")
+    assert len(got.hint) == 500 and got.hint.endswith("…")
+
+
+def test_judge_keeps_the_notes_it_had_when_the_cuda_verdict_or_the_torch_guard_takes_over(replaced):
+    """The platform's notes of a degraded cell stay when CUDA's verdict replaces it, and when a replaced torch
+    does."""
+    cpu = torch_record(version="2.13.0+cpu", cuda=None, available=False)
+    alone = judged_with_torch(cpu, None, GPU)
+    assert alone.verdict is Verdict.DEGRADED and alone.notes
+    cuda = judged_with_torch(cpu, CudaExpectation(torch_build="cuda"), GPU)
+    assert cuda.verdict is Verdict.NO_CUDA
+    assert set(alone.notes) <= set(cuda.notes)
+    log = (LOGS / "real-chain-2.13-torchao-0.15.probe.log").read_text()
+    parsed = dataclasses.replace(events.parse(log), torch_states=replaced)
+    guarded = classify.judge(chain_cell(), Execution(log=log, exit_code=0), parsed, "none")
+    assert guarded.verdict is Verdict.TORCH_REPLACED
+    assert set(alone.notes) <= set(guarded.notes)
+
+
+def test_every_distribution_built_from_source_is_named_in_one_note():
+    log = (LOGS / "build-cause.cext.log").read_text()
+    parsed = events.parse(log)
+    [item] = parsed.install["items"]
+    two = {**parsed.install, "items": [item, {**item, "name": "slowops", "version": "2.0"}]}
+    got = classify.judge(cell(), Execution(log=log, exit_code=1), dataclasses.replace(parsed, install=two), "none")
+    assert "built from source: fastops 1.0, slowops 2.0" in got.notes
+
+
+def test_a_failed_source_build_that_built_nothing_still_notes_its_parallel_jobs(capsys):
+    """A build killed for memory before anything was built: the note says how many jobs it ran with."""
+    got = judged_log(build_jobs_line(capsys, 4) + BUILDING, exit_code=137, oom_killed=True)
+    assert got.verdict is Verdict.SOURCE_BUILD_FAILED
+    assert not any(n.startswith("built from source") for n in got.notes)
+    assert any(n.startswith("source builds ran with 4 parallel jobs") for n in got.notes)
+
+
+def test_a_cuda_library_no_kind_of_cuda_image_ships_names_none():
+    """TensorRT is in no NVIDIA CUDA image kind: the hint says to use an image that ships it, and no kind."""
+    hint, cause = classify.library_hint("libnvinfer.so.10", "trtops 1.0", DEBIAN_12)
+    assert hint.startswith("trtops 1.0 needs libnvinfer.so.10, CUDA's TensorRT, which the image lacks")
+    assert hint.endswith("use an image that ships it")
+    assert "image" not in cause.facts
+
+
+def test_a_known_library_without_a_package_here_is_said_with_what_it_is(tmp_path):
+    """On a distribution the table names no package for (an RPM one), the hint still says what the library is."""
+    from harness.incell import driver
+
+    (tmp_path / "os-release").write_text('NAME="Rocky Linux"\nVERSION_ID="9.4"\nID="rocky"\n'
+                                         'ID_LIKE="rhel centos fedora"\nPRETTY_NAME="Rocky Linux 9.4 (Blue Onyx)"\n')
+    rocky = driver.os_release((str(tmp_path / "os-release"),))
+    hint, cause = classify.library_hint("libGL.so.1", "glops 1.0", rocky)
+    assert hint.startswith("glops 1.0 needs libGL.so.1 (OpenGL, from libglvnd), which the image lacks: find the "
+                           "package that provides it on Rocky Linux 9.4")
+    assert "dnf provides" in hint and "package" not in cause.facts
+
+
+def test_an_install_item_without_a_name_is_compared_with_no_planned_project():
+    """A nameless item in a stored record matches nothing the plan names, not even a project called "none"."""
+    result = stored("bookworm-amd64__skipping__ao")
+    nameless = {**result, "install": {**result["install"], "items": [*result["install"]["items"], {"version": "9.9"}]}}
+    planned = {**result["prediction"], "versions": {"none": "1.0"}}
+    assert classify.disagreement(planned, nameless) is None
