@@ -1883,8 +1883,9 @@ def test_a_known_library_without_a_package_here_is_said_with_what_it_is(tmp_path
 
 
 def test_an_install_item_without_a_name_is_compared_with_no_planned_project():
-    """A nameless item in a stored record matches nothing the plan names, not even a project called "none"."""
+    """A nameless item in a stored record matches nothing the plan names, not even a project called "none"
+    (what `str(None)` gives) or any other placeholder a missing name could be read as."""
     result = stored("bookworm-amd64__skipping__ao")
     nameless = {**result, "install": {**result["install"], "items": [*result["install"]["items"], {"version": "9.9"}]}}
-    planned = {**result["prediction"], "versions": {"none": "1.0"}}
+    planned = {**result["prediction"], "versions": {"none": "1.0", "xxxx": "1.0", "unknown": "1.0"}}
     assert classify.disagreement(planned, nameless) is None
