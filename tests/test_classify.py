@@ -1889,3 +1889,185 @@ def test_an_install_item_without_a_name_is_compared_with_no_planned_project():
     nameless = {**result, "install": {**result["install"], "items": [*result["install"]["items"], {"version": "9.9"}]}}
     planned = {**result["prediction"], "versions": {"none": "1.0", "xxxx": "1.0", "unknown": "1.0"}}
     assert classify.disagreement(planned, nameless) is None
+# --- mutation survivors: cls-a ---
+
+
+def test_a_failed_int4_check_is_judged_with_the_gpu_the_probe_saw():
+    """what_ran gives the checks the probe's record: a GPU older than Ampere explains an int4 kernel failure."""
+    int4 = {"check": "torchao", "kind": "builtin", "device": "cuda:0", "outcome": "failed",
+            "error": {"part": "int4 weight-only", "last_line": "RuntimeError: _weight_int4pack_mm is not supported"}}
+    probe = {"imports": [{"module": "torchao", "ok": True, "messages": []}], "complete": True,
+             "distributions": {"torchao": {"version": "0.15.0"}},
+             "torch": torch_record(capability=(7, 2), arch_list=("sm_72",))}  # a Xavier
+    got = classify.what_ran(events.CellEvents(begin={}, probe=probe, checks=(int4,)))
+    assert got.verdict is Verdict.CHECK_FAILED
+    assert "this GPU has 7.2" in got.hint and "int8 weight-only" in got.hint
+
+
+def warned(tmp_path: Path, module: str, text: str) -> dict:
+    """The real probe's record of `module` 1.0, which imports but warns `text` (a part it could not load)."""
+    code = f"import warnings\nwarnings.warn({text!r})\n"
+    return probed(tmp_path, {**dist(module, "1.0"), f"{module}/__init__.py": code}, module)
+
+
+def test_a_loss_from_a_missing_library_names_the_package_of_the_images_distribution_and_keeps_the_cause(tmp_path):
+    """A degraded cell's hint and cause use the distribution the driver's `begin` event states."""
+    probe = warned(tmp_path, "soundops", "Failed to load the native part: libsndfile.so.1: cannot open shared object "
+                                         "file: No such file or directory")
+    begin = events.parse((LOGS / "missing-library.soundops.log").read_text()).begin
+    got = classify.what_ran(events.CellEvents(begin=begin, probe=probe))
+    assert got.verdict is Verdict.DEGRADED
+    assert "libsndfile1" in got.hint and "Debian 12" in got.hint
+    assert got.cause.kind == "missing-library"
+    assert (got.cause.facts["library"], got.cause.facts["image_distribution"]) == ("libsndfile.so.1", "Debian 12")
+
+
+def test_a_loss_hint_too_long_is_cut_at_500_characters():
+    """A distribution and a library with very long names: the degraded hint is cut at 500 characters."""
+    module = "edge_accelerated" + "_inference_runtime_plugins" * 4
+    library = "lib" + "edge_accelerated_inference_runtime_plugin_" * 3 + "backend.so.10"
+    text = f"Failed to load the backend: {library}: cannot open shared object file: No such file or directory"
+    probe = {"imports": [{"module": module, "ok": True, "messages": [{"kind": "log", "text": text}]}],
+             "distributions": {module.replace("_", "-"): {"version": "1.0"}}, "complete": True}
+    got = classify.what_ran(events.CellEvents(begin={}, probe=probe))
+    assert got.verdict is Verdict.DEGRADED
+    assert got.hint.startswith(f"{module.replace('_', '-')} 1.0 failed to load part of itself: ")
+    assert len(got.hint) == 500 and got.hint.endswith("…")
+
+
+def test_a_probe_that_died_quotes_only_the_last_two_lines_it_printed():
+    """The interpreter's last words in the evidence are its last two lines, not more."""
+    said = "".join((LOGS / "checks.segv.log").read_text().splitlines(keepends=True)[29:34])  # faulthandler's words
+    last = [line.strip() for line in said.splitlines() if line.strip()]
+    assert len(last) == 4 and last[0] == "Fatal Python error: Segmentation fault"
+    died = cut("checks.segv.log", 18) + said + ('@@harness {"event": "phase", "phase": "probe", "status": "failed", '
+                                                '"seconds": 0.1, "returncode": -11}\n')
+    got = judged_log(died, chain_cell(), exit_code=1)
+    assert got.verdict is Verdict.CRASHED and len(got.evidence) == 2
+    assert last[2] in got.evidence[1] and last[3] in got.evidence[1]
+    assert last[1] not in got.evidence[1] and last[0] not in got.evidence[1]
+
+
+def test_a_probe_that_never_started_has_no_last_words_to_quote():
+    """No probe output at all: the evidence is the death alone, with no empty quote after it."""
+    got = judged_log(logged(("venv", "ok", ""), ("install", "skipped", "")), exit_code=1)
+    assert got.verdict is Verdict.CRASHED
+    assert len(got.evidence) == 1 and got.evidence[0].startswith("the probe died")
+
+
+def test_an_import_error_without_a_message_is_quoted_by_its_type_alone(tmp_path):
+    """Nothing is put in the evidence for a message the exception did not have."""
+    probe = probed(tmp_path, {**APP, "app/__init__.py": "raise ImportError\n"}, "app")
+    got = classify.import_failure(probe, ["app"])
+    assert got.evidence[0] == "import app: ImportError:"
+
+
+def test_code_no_distribution_owns_is_named_by_its_module_and_a_missing_submodule_by_its_package(tmp_path):
+    """Without metadata the importer is its module; what no distribution provides is the top-level package."""
+    probe = probed(tmp_path, {"loose/__init__.py": "import vendored.fast\n", "vendored/__init__.py": ""}, "loose")
+    assert probe["imports"][0]["error"]["missing_module"] == "vendored.fast"
+    got = classify.import_failure(probe, ["app"])
+    assert got.hint.startswith("loose needs module vendored, ")
+
+
+def test_a_distribution_missing_one_of_its_own_modules_is_not_told_to_pin_itself(tmp_path):
+    """app's own app._native is missing: the hint names it, and does not say to pin app to fit app."""
+    probe = probed(tmp_path, {**APP, "app/__init__.py": "import app._native\n"}, "app")
+    got = classify.import_failure(probe, ["app"])
+    assert "app._native" in got.hint and "app 1.0" in got.hint
+    assert "pin app" not in got.hint and "made for app" not in got.hint
+
+
+# NumPy 2's words on an extension built for NumPy 1.x, as the real cell real-opencv-numpy2.log printed them
+NUMPY_1X_WORDS = [m["text"] for m in events.parse((LOGS / "real-opencv-numpy2.log").read_text()).failed_imports[0][
+    "messages"] if m["text"]][:7]
+
+
+def test_a_circular_import_is_judged_as_itself_even_where_numpy_printed_its_abi_words(tmp_path):
+    """A name that could not be imported from a partially initialised module is the cause: neither NumPy's
+    words printed before it (as a torch built for NumPy 1.x prints them, and goes on) nor a module `None`."""
+    words = "\n".join(NUMPY_1X_WORDS) + "\n"
+    files = {**APP, **dist("numpy", "2.0.2"), "app/core.py": "from app import late\n",
+             "app/__init__.py": f"import sys\nsys.stderr.write({words!r})\nfrom app.core import late\nlate = 1\n"}
+    probe = probed(tmp_path, files, "app")
+    [step] = probe["imports"]
+    assert (step["error"]["missing_name"], step["error"]["from_module"]) == ("late", None)
+    assert classify.numpy_abi(step, probe, ["app"], ["app"], None) is not None  # NumPy's words alone would say so
+    got = classify.import_failure(probe, ["app"], pins=["app"])
+    assert got.verdict is Verdict.IMPORT_FAILED and got.cause is None
+    assert got.hint.startswith("app raised ImportError on import")
+    assert "numpy" not in got.hint.lower() and "None" not in got.hint
+
+
+def test_an_import_that_failed_in_other_words_after_numpy_printed_its_abi_words_is_a_numpy_abi_failure():
+    """Only what NumPy printed says so: the verdict, hint and cause are NumPy's, the evidence the failure's then
+    NumPy's words, each once."""
+    import real_cells
+
+    parsed = events.parse((LOGS / "real-opencv-numpy2.log").read_text())
+    step = parsed.failed_imports[0]
+    message = "initialization of cv2 raised unreported exception"  # CPython's words for an init that failed so
+    other = {**step, "error": {**step["error"], "type": "SystemError", "message": message,
+                               "last_line": f"SystemError: {message}"}}
+    probe = {**parsed.probe, "imports": [other if s is step else s for s in parsed.probe["imports"]]}
+    requirements, _ = real_cells.SETS["opencv-numpy2"]
+    got = classify.import_failure(probe, ["opencv-python-headless", "numpy"], pins=requirements,
+                                  release_dates=parsed.release_dates)
+    assert got.verdict is Verdict.IMPORT_FAILED
+    assert got.cause.kind == "numpy-abi" and got.cause.facts["built_for"] == "numpy<2"
+    assert "opencv-python-headless" in got.hint and "numpy<2" in got.hint
+    assert got.evidence[0] == f"import cv2: SystemError: {message}"
+    assert any(e.startswith("NumPy said: ") for e in got.evidence[1:])
+    assert len(set(got.evidence)) == len(got.evidence)
+
+
+def test_numpys_abi_words_from_code_no_distribution_owns_get_the_general_hint(tmp_path):
+    """No distribution to name a release of: the failure is still judged, with the general hint."""
+    files = {**dist("numpy", "2.0.2"),
+             "loose/__init__.py": "raise ImportError('numpy.core.multiarray failed to import')\n"}
+    probe = probed(tmp_path, files, "loose")
+    got = classify.import_failure(probe, ["loose"])
+    assert got.verdict is Verdict.IMPORT_FAILED and got.cause is None
+    assert got.hint.startswith("loose raised ImportError on import")
+
+
+def test_a_cell_that_names_no_requirements_is_not_told_a_dependency_is_unpinned(tmp_path):
+    """With no requirements (the image's own packages), no dependency is one 'no pin names'."""
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0", NUMPY_1, HOLDER), "app")
+    got = classify.import_failure(probe)
+    assert "no pin names" not in got.hint and got.cause is None
+
+
+def test_a_dependency_whose_metadata_states_no_version_is_named_in_the_cause_without_one(tmp_path):
+    """A dist-info without a Version: the cause still names the distribution, and no version."""
+    files = chain("helper is broken", NUMPY_1)
+    files["helper-2.1.dist-info/METADATA"] = "Name: helper\nRequires-Dist: numpy\n"
+    probe = probed(tmp_path, files, "app")
+    got = classify.import_failure(probe, ["app"])
+    assert got.cause.kind == "transitive"
+    assert (got.cause.facts["distribution"], got.cause.facts["version"]) == ("helper", None)
+    assert got.cause.facts["required_by"] == ["app 1.0"]
+
+
+def test_an_import_hint_too_long_is_cut_at_500_characters(tmp_path):
+    """A C++ symbol long enough (templates mangle long) to take the hint past 500 characters: it is cut there."""
+    symbol = "_ZN3c104impl24BoxedKernelWrapperIF" + "St8optionalIN3c1010ScalarTypeEE" * 14 + "EvE4callE"
+    probe = probed(tmp_path, {"ops/__init__.py": f"raise ImportError('/x/_C.so: undefined symbol: {symbol}')\n"}, "ops")
+    got = classify.import_failure(probe)
+    assert got.hint.startswith(f"a compiled extension was built against another version of a library it links to "
+                               f"(undefined symbol {symbol[:100]}")
+    assert len(got.hint) == 500 and got.hint.endswith("…")
+
+
+def test_a_library_named_by_path_is_named_by_file_and_needed_by_the_distribution_whose_folder_holds_it(tmp_path):
+    """app loads a library sounddata should hold (ctypes, by its path): the image's package for the file, and
+    sounddata, not app, needs it."""
+    files = {**dist("app", "1.0", "sounddata"), **dist("sounddata", "1.0"), "sounddata/__init__.py": "",
+             "app/__init__.py": "import ctypes, os, sounddata\n"
+                                "ctypes.CDLL(os.path.join(os.path.dirname(sounddata.__file__), 'libsndfile.so.1'))\n"}
+    probe = probed(tmp_path, files, "app")
+    assert probe["imports"][0]["error"]["library_of"] == "sounddata"
+    got = classify.import_failure(probe, ["app"], distribution=DEBIAN_12)
+    assert (got.cause.facts["library"], got.cause.facts["needed_by"]) == ("libsndfile.so.1", "sounddata 1.0")
+    assert got.cause.facts["package"] == "libsndfile1"
+    assert got.hint.startswith("sounddata 1.0 needs libsndfile.so.1")
