@@ -1603,3 +1603,33 @@ def test_an_unknown_expected_verdict_lists_the_known_ones(tmp_path):
     [problem] = problems_of(tmp_path, doc(head=INCLUDE + 'expect = "import-fail"\n'))
     assert problem.message.startswith("'import-fail' is not a verdict (did you mean 'import-failed'?); known: pass, "
                                       "degraded, check-failed")
+
+
+# --- mutation survivors: rr ---
+
+@pytest.mark.parametrize("section", ["images", "indexes", "packages"])
+def test_a_missing_section_is_said_to_be_missing_not_to_be_of_a_wrong_type(tmp_path, section):
+    """A section left out is reported as missing (and empty); the file holds no value there of any type."""
+    problems = problems_of(tmp_path, doc(**{section: ""}))
+    find(problems, section, "missing table")
+    said = [p.message for p in problems if p.key == section]
+    assert not [m for m in said if "must be a table" in m or "NoneType" in m], "\n".join(map(str, problems))
+
+
+def test_a_file_that_cannot_be_read_is_named_in_the_problem(tmp_path):
+    """A path that is no readable file (here a directory): the problem names that path, as every other does."""
+    folder = tmp_path / "matrices.toml"
+    folder.mkdir()
+    [problem] = reader.validate(folder)
+    assert problem.file == str(folder) and "cannot read" in problem.message
+    assert str(problem).startswith(f"{folder}: ")
+
+
+def test_a_cell_id_too_long_because_of_the_index_names_the_index(tmp_path):
+    """When the index variant's name is the longest of the three, the problem sits at indexes.NAME: the name
+    to shorten."""
+    index, image = "x" * 100, "i" * 90  # with chain-latest: an id of 206 characters, the index's name the longest
+    text = doc(images=f'[images.{image}]\nref = "a"\nplatform = "linux/amd64"\n', indexes=f"[indexes.{index}]\n")
+    [problem] = problems_of(tmp_path, text)
+    assert problem.key == f"indexes.{index}"
+    assert "characters long" in problem.message and "shorten the names" in problem.message

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from wheels import bisect_releases
 
@@ -416,3 +417,131 @@ def test_a_json_page_is_read_by_its_content_type_and_a_page_without_one_as_html(
         server.server_close()
     assert Version("0.18.0") in as_json.usable()
     assert bare.usable() == [Version("0.99.0")]  # the byte that is not UTF-8 is replaced, not fatal
+
+
+# --- mutation survivors: rr ---
+
+PROXY_VARIABLES = [v for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for v in (name, name.upper())]
+
+
+class TlsWheelhouse:
+    """The harness's PEP 503 index over a folder, served over HTTPS on loopback with a certificate that a CA
+    of the test's own signed (trustme, as tests/test_index_checks.py does); it keeps each request's path and
+    headers. `bundle` is that CA's certificate, as a PIP_CERT file."""
+
+    def __init__(self, directory: Path, tmp_path: Path) -> None:
+        import ssl
+
+        import trustme
+
+        from harness.run import serve
+
+        ca = trustme.CA()
+        self.bundle = tmp_path / "private-ca.pem"
+        ca.cert_pem.write_to_path(str(self.bundle))
+        seen = self.seen = []
+
+        class Handler(serve._Handler):
+            def do_GET(self) -> None:  # noqa: N802
+                seen.append((self.path, dict(self.headers)))
+                return super().do_GET()
+
+        Handler.directory = directory
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"https://127.0.0.1:{self.server.server_address[1]}/simple"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_https_index_signed_by_a_private_ca_is_trusted_through_the_bundle_the_environment_names(
+        tmp_path, monkeypatch):
+    """A search reads an HTTPS index whose certificate a private CA signed (a company mirror) when the
+    environment it is given names that CA's bundle (PIP_CERT, which pip trusts too); without it, the index
+    is refused on its certificate, said so, and not asked again."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    house = bisect_releases(tmp_path / "house")
+    index = TlsWheelhouse(house, tmp_path)
+    with index as url:
+        offer = releases.offered(IndexVariant(name="mirror", index_url=url), "torchao", X86_BOOKWORM,
+                                 environ={"PIP_CERT": str(index.bundle)}, sleep=pytest.fail)
+        asked = list(index.seen)
+        with pytest.raises(IndexUnreachable) as refused:
+            releases.offered(IndexVariant(name="mirror", index_url=url), "torchao", X86_BOOKWORM, environ={},
+                             sleep=pytest.fail)
+    assert [str(v) for v in offer.usable()] == ["0.15.0", "0.16.0", "0.17.0", "0.18.0", "0.19.0"]
+    [(path, headers)] = asked  # the project's page, once, asking for PEP 691 JSON first
+    assert path == "/simple/torchao/"
+    assert headers["Accept"].startswith("application/vnd.pypi.simple.v1+json")
+    assert "CERTIFICATE_VERIFY_FAILED" in "\n".join(refused.value.lines())
+    assert len(index.seen) == 1  # the refused handshake reached no page
+
+
+class Mute(http.server.BaseHTTPRequestHandler):
+    """An index that takes the request and says nothing until its server's `release` is set (at most 5 s),
+    then hangs up without an answer."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.release.wait(5)
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_index_that_takes_the_request_but_never_answers_is_given_up_on_after_the_timeout(monkeypatch):
+    """A stalled index (it accepts the request and sends nothing) costs each attempt the harness's timeout,
+    not forever: after its attempts it is an outage that says it timed out."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(releases, "TIMEOUT", 0.2)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mute)
+    server.daemon_threads = True
+    server.release = threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    waits = []
+    try:
+        with pytest.raises(IndexUnreachable) as raised:
+            releases.offered(IndexVariant(name="stalled", index_url=f"http://127.0.0.1:{server.server_address[1]}"
+                                                                     "/simple"),
+                             "torchao", X86_BOOKWORM, environ={}, sleep=waits.append)
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+    assert "timed out" in "\n".join(raised.value.lines())
+    assert waits == [1.0, 2.0]  # every attempt was made, each ended by the timeout
+
+
+class SpecifierSetBefore26(SpecifierSet):
+    """SpecifierSet.contains as packaging before 26.0 decides it (pyproject allows packaging>=23): with
+    prereleases=None a pre-release is outside a specifier that names none (26.0 lets it in)."""
+
+    def contains(self, item, prereleases=None, installed=None):
+        if prereleases is None:
+            prereleases = self.prereleases
+        if not prereleases and Version(str(item)).is_prerelease:
+            return False
+        return super().contains(item, prereleases=True, installed=installed)
+
+
+def test_a_search_that_asks_for_pre_releases_gets_them_whatever_packaging_is_installed(monkeypatch):
+    """usable() and skipped() decide pre-releases by the search's own `prereleases` alone: under packaging's
+    rule before 26.0 too, a specifier that names no pre-release still admits one the search asks for."""
+    assert not SpecifierSetBefore26(">=2.33").contains(Version("2.34.0.dev1"))  # the older rule, in force
+    monkeypatch.setattr(releases, "SpecifierSet", SpecifierSetBefore26)
+    page = releases.judge("requests", recorded("requests.simple.html"), X86_BOOKWORM, ["recorded"])
+    dev = Version("2.34.0.dev1")  # a wheel that fits, on the recorded page
+    assert dev in page.usable(specifier=">=2.33", prereleases=True)
+    assert dev not in page.usable(specifier=">=2.33")
+    assert page.skipped(specifier=">=2.33") == [(dev, "a pre-release")]
