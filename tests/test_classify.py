@@ -1538,6 +1538,21 @@ def test_numpys_c_api_wording_names_the_numpy_the_extension_was_built_for():
     assert "was built for NumPy 2.0 or newer and numpy 1.26.4 is installed" in found.hint
 
 
+@pytest.mark.parametrize("wording", [
+    "module compiled against NumPy C-API version 0x12 (NumPy 2.) but this version of numpy is 0x10",
+    "arrowish requires NumPy 2. or newer, found 1.26.4",
+])
+def test_numpys_words_with_a_broken_version_fall_back_to_the_other_side_of_the_abi_break(wording):
+    """A version cut short in NumPy's words ("2.") is no specifier: the classifier says the extension was
+    built for the other side of the 1.x/2.x break from the installed numpy instead of raising."""
+    log = events.parse((LOGS / "real-arrow-numpy1.log").read_text())
+    step = log.failed_imports[0]
+    alone = {**step, "error": {**step["error"], "message": wording}, "messages": []}
+    found = classify.numpy_abi(alone, log.probe, (), (), None)
+    assert found.cause.facts["built_for"] == "numpy>=2"
+    assert "numpy 1.26.4 is installed" in found.hint
+
+
 def test_a_probe_record_without_the_gpu_operation_does_not_flag_it():
     record = torch_record()
     del record["gpu_op"]  # a probe from before the GPU operation was tried

@@ -668,8 +668,8 @@ def transitive(dist: str | None, probe: Mapping[str, Any], message: str, request
 # --- an extension built for another NumPy -----------------------------------------------------------
 
 NUMPY_COMPILED = re.compile(r"compiled using NumPy (\d+)\.x cannot be run in", re.I)
-NUMPY_NEWER = re.compile(r"requires NumPy ([0-9][0-9.]*) or newer|compiled against NumPy C-API version "
-                         r"0x[0-9a-fA-F]+ \(NumPy ([0-9][0-9.]*)\)", re.I)
+NUMPY_NEWER = re.compile(r"requires NumPy ([0-9]+(?:\.[0-9]+)*) or newer|compiled against NumPy C-API version "
+                         r"0x[0-9a-fA-F]+ \(NumPy ([0-9]+(?:\.[0-9]+)*)\)", re.I)
 
 
 def _version(text: Any) -> Version | None:
