@@ -2064,13 +2064,28 @@ def test_a_dependency_whose_metadata_states_no_version_is_named_in_the_cause_wit
     assert got.cause.facts["required_by"] == ["app 1.0"]
 
 
-def test_an_import_hint_too_long_is_cut_at_500_characters(tmp_path):
-    """A C++ symbol long enough (templates mangle long) to take the hint past 500 characters: it is cut there."""
+def test_an_undefined_symbol_too_long_is_cut_in_the_hint_and_the_advice_kept(tmp_path):
+    """A C++ symbol of 480 characters (templates mangle long): the hint names its start and still ends with
+    what to do; the evidence keeps as much of it as an evidence line holds."""
     symbol = "_ZN3c104impl24BoxedKernelWrapperIF" + "St8optionalIN3c1010ScalarTypeEE" * 14 + "EvE4callE"
     probe = probed(tmp_path, {"ops/__init__.py": f"raise ImportError('/x/_C.so: undefined symbol: {symbol}')\n"}, "ops")
     got = classify.import_failure(probe)
     assert got.hint.startswith(f"a compiled extension was built against another version of a library it links to "
                                f"(undefined symbol {symbol[:100]}")
+    assert got.hint.endswith("…): install builds made for this torch and CUDA")
+    assert symbol not in got.hint and len(got.hint) < 500
+    assert symbol[:200] in got.evidence[0]
+
+
+def test_an_import_hint_too_long_is_cut_at_500_characters(tmp_path):
+    """A module the cell names by a very deep dotted path that raises on import: the hint that names it is
+    cut at 500 characters."""
+    parts = ["edge", *["accelerated_inference_runtime_plugin"] * 14]
+    files = {"/".join(parts[:i]) + "/__init__.py": "" for i in range(1, len(parts))}
+    files["/".join(parts) + "/__init__.py"] = "raise RuntimeError('no backend')\n"
+    module = ".".join(parts)
+    got = classify.import_failure(probed(tmp_path, files, module))
+    assert got.hint.startswith(f"{module[:400]}")
     assert len(got.hint) == 500 and got.hint.endswith("…")
 
 

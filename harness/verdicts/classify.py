@@ -569,6 +569,7 @@ def _dist_of(top: str | None, probe: Mapping[str, Any]) -> str | None:
 
 GLIBC = re.compile(r"GLIBC_([0-9.]+)' not found")
 UNDEFINED = re.compile(r"undefined symbol: (\S+)")
+SYMBOL_IN_HINT = 160  # a mangled C++ symbol runs to hundreds of characters; the advice after it must stay
 NO_SHARED = re.compile(r"(\S+\.so[.0-9]*): cannot open shared object file")
 
 
@@ -922,8 +923,9 @@ def import_failure(probe: Mapping[str, Any], requested: Sequence[str] = (), *, p
         hint = (f"a binary needs glibc {GLIBC.search(message).group(1)}, newer than the image's: use a newer base "
                 "image, or wheels built for this glibc (a lower manylinux level)")
     elif UNDEFINED.search(message):
+        symbol = _clip(UNDEFINED.search(message).group(1), SYMBOL_IN_HINT)  # whole in the evidence
         hint = (f"a compiled extension was built against another version of a library it links to (undefined "
-                f"symbol {UNDEFINED.search(message).group(1)}): install builds made for this torch and CUDA")
+                f"symbol {symbol}): install builds made for this torch and CUDA")
     elif NO_SHARED.search(message):
         library = NO_SHARED.search(message).group(1).rsplit("/", 1)[-1]
         hint, cause = library_hint(library, _dist_of(err.get("library_of"), probe) or importer, distribution)
