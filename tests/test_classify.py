@@ -1752,12 +1752,23 @@ def test_a_tls_failure_that_names_no_certificate_is_not_called_an_outage(tmp_pat
     assert "did not answer" not in got.hint and "re-run" not in got.hint
 
 
-def test_a_project_named_like_tls_is_no_certificate_problem():
-    """pip's words for a dead index name the project's page: pyopenssl's name is not pip saying "ssl"."""
-    output = (LOGS / "pip-unreachable-dns.txt").read_text().replace("armonly", "pyopenssl")
-    assert "/simple/pyopenssl/" in output
-    got = classify.install_failure(output, [], [])
-    assert got.hint.startswith("https://wheels.invalid/simple did not answer on the only attempt")
+def test_a_tls_handshake_that_timed_out_is_an_outage_not_a_certificate_problem(monkeypatch):
+    """An index that accepts the connection and never answers the TLS handshake: the driver's real check
+    times out in Python's ssl module (its words name `_ssl.c`, not SSL), which a re-run may cure."""
+    import socket
+
+    from harness.incell import driver
+
+    monkeypatch.setattr(driver, "CHECK_TIMEOUT", 0.3)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        index = f"https://127.0.0.1:{silent.getsockname()[1]}/simple"
+        check = driver.check_index(index, index, "edgeops", {})
+    assert check["transient"] and "timed out" in check["error"]
+    got = classify.install_failure("", [check], [])
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert got.hint.startswith(f"{index} did not answer on the only attempt")
 
 
 def test_pips_retries_against_a_dead_index_are_quoted_two_at_most():
