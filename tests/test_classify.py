@@ -2101,3 +2101,168 @@ def test_a_library_named_by_path_is_named_by_file_and_needed_by_the_distribution
     assert (got.cause.facts["library"], got.cause.facts["needed_by"]) == ("libsndfile.so.1", "sounddata 1.0")
     assert got.cause.facts["package"] == "libsndfile1"
     assert got.hint.startswith("sounddata 1.0 needs libsndfile.so.1")
+# --- mutation survivors: cls-b ---
+
+
+from harness.verdicts.evidence import clip  # noqa: E402  (how an evidence line is written)
+
+
+def _held_back(tmp_path: Path, start: dict, *holders: dict[str, str]) -> list[str]:
+    """The holders (each requiring numpy<2 under a marker) that the hint says hold numpy back, for a cell
+    whose probe recorded `start`: those whose marker holds in that cell."""
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0", NUMPY_1, *holders), "app")
+    hint = classify.import_failure({**probe, "start": start}, ["app"]).hint
+    said = hint.split("held back by ")[1].split(": pin")[0] if "held back by" in hint else ""
+    return [part.split(" ")[0] for part in said.split("), ")] if said else []
+
+
+# the marker environment packaging computes on a Windows host: none of it is the cell's
+WINDOWS_HOST = {"implementation_name": "cpython", "implementation_version": "3.12.1", "os_name": "nt",
+                "platform_machine": "AMD64", "platform_release": "10", "platform_system": "Windows",
+                "platform_version": "10.0.19045", "python_full_version": "3.12.1",
+                "platform_python_implementation": "CPython", "python_version": "3.12", "sys_platform": "win32"}
+
+
+def test_markers_are_judged_for_the_cells_linux_and_machine_not_for_the_host_the_harness_runs_on(tmp_path,
+                                                                                                 monkeypatch):
+    """A requirement's marker holds or not as it does in the cell (Linux, the probe's machine and full
+    Python version), whatever the host that judges the log."""
+    import packaging.markers
+
+    monkeypatch.setattr(packaging.markers, "default_environment", lambda: dict(WINDOWS_HOST))
+    holders = [dist("onarm", "1.0", "numpy<2; platform_machine == 'aarch64'"),
+               dist("onamd", "1.0", "numpy<2; platform_machine == 'AMD64' or platform_machine == 'x86_64'"),
+               dist("early38", "1.0", "numpy<2; python_full_version < '3.8.11'"),
+               dist("onlinux", "1.0", "numpy<2; sys_platform == 'linux'"),
+               dist("linuxsys", "1.0", "numpy<2; platform_system == 'Linux'"),
+               dist("onposix", "1.0", "numpy<2; os_name == 'posix'"),
+               dist("onwindows", "1.0", "numpy<2; sys_platform == 'win32' or platform_system == 'Windows' "
+                                        "or os_name == 'nt'")]
+    start = {"python": "3.8.10", "implementation": "cpython", "machine": "aarch64"}
+    assert sorted(_held_back(tmp_path, start, *holders)) == ["early38", "linuxsys", "onarm", "onlinux", "onposix"]
+
+
+def test_a_probe_record_without_implementation_or_machine_is_cpython_on_no_machine_made_up(tmp_path):
+    """A start record that does not say the implementation is read as CPython; one that names no machine
+    leaves it empty (platform.machine()'s own answer when it cannot tell), not this host's."""
+    holders = [dist("oncpython", "1.0", "numpy<2; implementation_name == 'cpython'"),
+               dist("onx86", "1.0", "numpy<2; platform_machine == 'x86_64'"),
+               dist("nomachine", "1.0", "numpy<2; platform_machine == ''")]
+    assert _held_back(tmp_path, {"python": "3.11.2"}, *holders) == ["nomachine", "oncpython"]
+
+
+def test_graalpy_and_an_implementation_the_harness_has_no_name_for_are_taken_for_neither_cpython_nor_pypy(tmp_path):
+    """platform_python_implementation is what the cell's own interpreter says: GraalVM on GraalPy (whose
+    sys.implementation.name is graalpy), the probe's name for one the harness does not know."""
+    holders = [dist("ongraal", "1.0", "numpy<2; platform_python_implementation == 'GraalVM'"),
+               dist("known", "1.0", "numpy<2; platform_python_implementation in 'CPython PyPy'"),
+               dist("otherimpl", "1.0", "numpy<2; platform_python_implementation not in 'CPython PyPy'")]
+    graalpy = {"python": "3.11.7", "implementation": "graalpy", "machine": "x86_64"}
+    assert _held_back(tmp_path, graalpy, *holders) == ["ongraal", "otherimpl"]
+    rustpython = {**graalpy, "implementation": "rustpython"}
+    assert _held_back(tmp_path, rustpython, *holders) == ["otherimpl"]
+
+
+def test_a_ca_bundle_without_a_certificate_is_a_trust_problem_not_an_outage(tmp_path):
+    """The driver's real check when the CA bundle the cell was given holds no certificate: the hint says
+    to give pip the right bundle, not to wait for the index."""
+    from harness.incell import driver
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    index = "https://127.0.0.1:9/simple"
+    check = driver.check_index(index, index, "edgeops", {"PIP_CERT": str(bundle)})
+    assert check["error"]
+    got = classify.install_failure("", [check], [])
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert got.hint.startswith(f"pip does not trust the certificate of {index}: set PIP_CERT")
+
+
+def test_a_tls_failure_that_names_no_certificate_is_not_called_an_outage(tmp_path):
+    """An https:// index URL for a server that speaks plain HTTP: the driver's real check fails in TLS,
+    which a re-run does not cure, so the hint does not say to wait for the index."""
+    from harness.incell import driver
+    from harness.run.serve import WheelhouseServer
+
+    with WheelhouseServer(tmp_path) as server:
+        index = server.url.replace("http://", "https://")
+        check = driver.check_index(index, index, "edgeops", {})
+    assert "SSL" in check["error"] and "CERTIFICATE" not in check["error"]
+    got = classify.install_failure("", [check], [])
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert "did not answer" not in got.hint and "re-run" not in got.hint
+
+
+def test_a_tls_handshake_that_timed_out_is_an_outage_not_a_certificate_problem(monkeypatch):
+    """An index that accepts the connection and never answers the TLS handshake: the driver's real check
+    times out in Python's ssl module (its words name `_ssl.c`, not SSL), which a re-run may cure."""
+    import socket
+
+    from harness.incell import driver
+
+    monkeypatch.setattr(driver, "CHECK_TIMEOUT", 0.3)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        index = f"https://127.0.0.1:{silent.getsockname()[1]}/simple"
+        check = driver.check_index(index, index, "edgeops", {})
+    assert check["transient"] and "timed out" in check["error"]
+    got = classify.install_failure("", [check], [])
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert got.hint.startswith(f"{index} did not answer on the only attempt")
+
+
+def test_pips_retries_against_a_dead_index_are_quoted_two_at_most():
+    """pip's default five retries each print a line: the evidence quotes the first two and pip's last error."""
+    recorded_output = (LOGS / "pip-unreachable-dns.txt").read_text().splitlines()
+    [retry] = [line for line in recorded_output if line.startswith("WARNING: Retrying")]
+    retries = [retry.replace("total=0", f"total={n}") for n in range(4, -1, -1)]
+    output = "\n".join([recorded_output[0], *retries, *recorded_output[-2:]]) + "\n"
+    got = classify.install_failure(output, [], [])
+    assert got.verdict is Verdict.INDEX_UNREACHABLE
+    assert got.evidence == (*map(clip, retries[:2]), recorded_output[-1])
+
+
+def test_an_untrusted_index_is_quoted_once_however_many_hosts_pip_ignored():
+    """Two plain-HTTP indexes pip ignored: the evidence quotes pip's warning for the first, the hint names it."""
+    recorded_output = (LOGS / "pip-untrusted-http.txt").read_text().splitlines()
+    second = recorded_output[1].replace("wheels.invalid", "mirror.invalid")
+    output = "\n".join([recorded_output[0], recorded_output[1], second, *recorded_output[2:]]) + "\n"
+    got = classify.install_failure(output, [], [])
+    assert got.evidence == (clip(recorded_output[1]), recorded_output[-1])
+    assert "wheels.invalid" in got.hint and "mirror.invalid" not in got.hint
+
+
+def test_a_failed_build_quotes_at_most_two_of_pips_lines_about_it():
+    """pip says a build failed three ways (subprocess, wheel, wheels): two of its lines are evidence enough."""
+    got = classify.install_failure(PIP_WHEEL_FAILED, [], [])
+    pips = [e for e in got.evidence if not e.startswith("the build said: ")]
+    assert pips == [line.strip() for line in PIP_WHEEL_FAILED.splitlines() if classify.BUILD_FAILED.search(line)][:2]
+
+
+def test_a_conflict_said_on_each_attempt_is_quoted_once_and_its_hint_names_every_cause_in_order():
+    """conflict.fixtures.log's install, run twice (the driver retried it): pip's "Cannot install" line once,
+    then the causes pip gave, which the hint lists in pip's order."""
+    said = events.parse((LOGS / "conflict.fixtures.log").read_text()).output["install"].splitlines()
+    output = "\n".join([*said, "harness: retrying the install (attempt 2 of 2)", *said]) + "\n"
+    lines = output.splitlines()
+    start = lines.index("The conflict is caused by:") + 1
+    causes = [line.strip() for line in lines[start:lines.index("", start)]]
+    assert len(causes) == 2
+    got = classify.install_failure(output, [], [])
+    assert got.verdict is Verdict.CONFLICT
+    assert [e for e in got.evidence if e.startswith("ERROR: Cannot install")] == [
+        next(line for line in said if line.startswith("ERROR: Cannot install"))]
+    assert got.evidence[1:] == tuple(causes)
+    assert f"({'; '.join(causes)})" in got.hint
+
+
+def test_an_install_failure_the_harness_cannot_place_quotes_pips_last_three_errors_and_sends_to_the_log():
+    """Nothing the classifier recognises: pip's last three error lines (the last where pip stopped), and a
+    hint that says so and points at the log."""
+    errors = [f"ERROR: something new went wrong, step {n}" for n in range(1, 5)]
+    got = classify.install_failure("Collecting x\n" + "\n".join(errors) + "\n", [], [])
+    assert got.verdict is Verdict.INSTALL_FAILED
+    assert got.evidence == tuple(errors[-3:])
+    assert got.hint.startswith("pip failed for a reason the harness does not recognise")
+    assert got.hint.endswith("read the cell's log")

@@ -581,7 +581,8 @@ NEEDS_VERSION = (
 )
 
 
-PYTHON_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
+# sys.implementation.name → platform.python_implementation(), as the cell's own pip reads the marker
+PYTHON_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalVM"}
 
 
 def _environment(probe: Mapping[str, Any] | None) -> dict[str, str] | None:
