@@ -168,6 +168,23 @@ def test_a_tls_failure_is_an_answer_not_an_outage_and_the_cells_ca_bundle_is_tru
         assert (got["status"], got["error"], got["transient"]) == (404, None, False), var
 
 
+@pytest.mark.parametrize("bundle_text", ["not a certificate\n",
+                                         "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"])
+def test_a_ca_bundle_that_will_not_load_is_a_tls_answer_named_as_such_not_an_outage(no_host_proxy, tmp_path,
+                                                                                   bundle_text):
+    """A CA bundle with no certificate in it, or a broken one: the check fails before any request, in TLS.
+    The record names the SSL error (not its bare reason string) and no retry is made for it."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(bundle_text)
+    index = TlsIndex(tmp_path)
+    with index as url:
+        got = driver.check_index("lan", url, "edgeops", {"PIP_CERT": str(bundle)})
+        dates = driver._release_dates("lan", url, "edgeops", {"PIP_CERT": str(bundle)})
+    for out in (got, dates):
+        assert out["error"].startswith("SSLError: "), out["error"]
+        assert out["transient"] is False
+
+
 def test_one_ca_bundle_everywhere_when_the_hosts_variables_disagree(no_host_proxy, tmp_path):
     """A host whose PIP_CERT and SSL_CERT_FILE name different bundles: the cell (pip, uv, the driver's
     checks), plan's uv and a search's releases all trust PIP_CERT's, the one pip itself trusts."""

@@ -251,9 +251,25 @@ def _request(url, accept):
     return Request(urlunsplit(parts), headers=headers)
 
 
+def _cause(exc):
+    """What went wrong under a failed request: the error urllib wrapped (URLError.reason), else the exception
+    itself. Not any `.reason`: an ssl.SSLError raised unwrapped (a CA bundle that will not load) has a
+    string there."""
+    from urllib.error import URLError
+
+    return exc.reason if isinstance(exc, URLError) and isinstance(exc.reason, BaseException) else exc
+
+
 def _reason(exc):
-    reason = getattr(exc, "reason", exc)
+    reason = _cause(exc)
     return "%s: %s" % (type(reason).__name__, reason)
+
+
+def _tls(exc):
+    """Whether a request failed in TLS: an answer a retry does not change, not an outage."""
+    import ssl
+
+    return isinstance(_cause(exc), ssl.SSLError)
 
 
 PAGE_LIMIT = 4 << 20  # bytes of an index page read; a root listing more projects is not searched for names
@@ -289,7 +305,6 @@ def check_index(label, url, project, env, projects=False):
     `transient` marks what a retry may cure (refused, DNS, timeouts, 5xx, 429); a TLS failure or a
     4xx is an answer, not an outage.
     """
-    import ssl
     from urllib.error import HTTPError, URLError
 
     request = _request(url.rstrip("/") + "/" + project + "/", "text/html")
@@ -321,8 +336,7 @@ def check_index(label, url, project, env, projects=False):
                 pass
     except (URLError, OSError, ValueError) as exc:
         out["error"] = _reason(exc)
-        tls = isinstance(getattr(exc, "reason", exc), ssl.SSLError)
-        out["transient"] = not tls
+        out["transient"] = not _tls(exc)
     return out
 
 
@@ -710,7 +724,6 @@ def release_dates(label, url, project, env, attempts=4, backoff=2.0):
 
 
 def _release_dates(label, url, project, env):
-    import ssl
     from urllib.error import HTTPError, URLError
 
     request = _request(url.rstrip("/") + "/" + project + "/", JSON_PAGE)
@@ -737,7 +750,7 @@ def _release_dates(label, url, project, env):
         out["transient"] = exc.code >= 500 or exc.code == 429
     except (URLError, OSError) as exc:
         out["error"] = _reason(exc)
-        out["transient"] = not isinstance(getattr(exc, "reason", exc), ssl.SSLError)
+        out["transient"] = not _tls(exc)
     except (ValueError, AttributeError) as exc:  # a page that is not the JSON it said it was
         out["error"] = _reason(exc)
     return out
