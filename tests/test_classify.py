@@ -1819,3 +1819,20 @@ def test_a_missing_library_only_the_loader_names_is_the_hints_cause(torch):
     hint, cause = classify.degraded_hint(lost_in("soundops", text, probe), probe, None)
     assert cause.kind == "missing-library" and cause.facts["library"] == "libsndfile.so.1"
     assert "soundops 1.0 needs libsndfile.so.1" in hint
+
+
+def test_on_a_cpu_build_a_loss_is_not_blamed_on_a_cuda_library_the_loader_missed_for_another_file():
+    """The loader's libcudart for torchao's CUDA kernels is what a CPU build never had: no cause of another loss."""
+    parsed = events.parse((LOGS / "real-chain-2.13-torchao-0.15.probe.log").read_text())
+    # what the loader said of torchao's CUDA kernels on the same CPU torch (a later torchao logs them)
+    loader = events.parse((LOGS / "real-torch-2.13-torchao-0.18-loader.probe.log").read_text()).probe["loader"]
+    assert any("libcudart" in str(said) for said in loader.values())
+    probe = {**parsed.probe, "loader": loader}
+    lost = classify.degradations(probe["imports"], probe)
+    hint, cause = classify.degraded_hint(lost, probe, parsed.begin.get("distribution"))
+    assert cause is None and "libcudart" not in hint
+    assert hint.endswith(": install the torchao release built for this torch, or the torch it was built for")
+    # the same loader's words on a CUDA build: a library the image lacks, and the hint's cause
+    cuda = {**probe, "torch": {"version": "2.13.0+cu130", "cuda_version": "13.0"}}
+    hint, cause = classify.degraded_hint(lost, cuda, parsed.begin.get("distribution"))
+    assert cause.facts["library"] == "libcudart.so.13"
