@@ -2266,3 +2266,179 @@ def test_an_install_failure_the_harness_cannot_place_quotes_pips_last_three_erro
     assert got.evidence == tuple(errors[-3:])
     assert got.hint.startswith("pip failed for a reason the harness does not recognise")
     assert got.hint.endswith("read the cell's log")
+# --- mutation survivors: cls-c ---
+
+
+def numpy_step(name: str) -> tuple[dict, dict, dict]:
+    """(the failed import step, the probe, the release dates) of a real cell's numpy-ABI failure."""
+    parsed = events.parse((LOGS / f"real-{name}.log").read_text())
+    return parsed.failed_imports[0], parsed.probe, parsed.release_dates
+
+
+@pytest.mark.parametrize("importer", ["numpy", None])
+def test_a_numpy_failure_raised_inside_numpy_or_nowhere_known_is_blamed_on_the_module_being_imported(importer):
+    """NumPy's own code (or an unknown frame) raising is not numpy's fault: the imported module's distribution is."""
+    step, probe, found = numpy_step("pandas-numpy2")
+    step = {**step, "error": {**step["error"], "importer": importer}}
+    got = classify.numpy_abi(step, probe, ["pandas"], ["numpy==2.0.2"], found)
+    assert got.cause.facts["distribution"] == "pandas" and got.cause.facts["version"] == "2.0.3"
+    assert got.hint.startswith("pandas 2.0.3 was built for NumPy 1.x")
+    # neither the raiser nor the module is an installed distribution: not a case numpy_abi can name
+    unknown = {**step, "module": "elsewhere", "error": {**step["error"], "importer": "nowhere"}}
+    assert classify.numpy_abi(unknown, probe, ["pandas"], ["numpy==2.0.2"], found) is None
+
+
+def test_a_numpy_failure_in_a_distribution_without_a_recorded_version_still_names_it():
+    """A distribution whose metadata gives no version is named by its name, its version left unknown."""
+    step, probe, found = numpy_step("pandas-numpy2")
+    dists = {**probe["distributions"], "pandas": {**probe["distributions"]["pandas"], "version": None}}
+    got = classify.numpy_abi(step, {**probe, "distributions": dists}, ["pandas"], [], found)
+    assert got.cause.facts["distribution"] == "pandas" and got.cause.facts["version"] is None
+    assert got.hint.startswith("pandas was built for NumPy 1.x")
+
+
+def test_every_numpy_pin_of_the_cell_and_every_holder_is_named_in_the_numpy_hint():
+    """Two numpy pins and two distributions that hold the fix back: the hint lists each, comma-separated."""
+    step, probe, found = numpy_step("pandas-numpy2")
+    pins = ["numpy>=2.0", "numpy!=2.0.1"]
+    dists = {**probe["distributions"], "jax": {"version": "0.5.0", "requires": ["numpy>=2.0"]},
+             "jaxlib": {"version": "0.5.0", "requires": ["numpy>=2.0"]}}
+    got = classify.numpy_abi(step, {**probe, "distributions": dists}, ["pandas"], pins, found)
+    assert f"the cell pins {', '.join(pins)}" in got.hint
+    assert f"in place of the cell's {', '.join(pins)}" in got.hint
+    assert "(held back by jax 0.5.0 (numpy>=2.0), jaxlib 0.5.0 (numpy>=2.0))" in got.hint
+    assert got.cause.facts["numpy_pins"] == pins
+
+
+def test_numpys_words_quoted_as_evidence_are_at_most_three_and_nothing_but_them_without_release_dates():
+    """Several extensions each printing NumPy's warning: three of its lines are quoted, and no empty entry."""
+    step, probe, _ = numpy_step("opencv-numpy2")
+    twice = {**step, "messages": step["messages"] * 2}  # two extension modules, each failing the same way
+    got = classify.numpy_abi(twice, probe, ["opencv-python"], [], None)
+    assert len(got.evidence) == 3
+    assert all(line.startswith("NumPy said: ") for line in got.evidence)
+
+
+def test_the_distributions_that_require_the_failing_one_are_facts_only_when_no_pin_names_it():
+    """pyarrow, required by db-dtypes: named as its requirer when the cell does not pin pyarrow, not when it does."""
+    step, probe, found = numpy_step("arrow-numpy1")
+    unpinned = classify.numpy_abi(step, probe, ["db-dtypes"], [], found)
+    assert unpinned.cause.facts["required_by"] == ["db-dtypes 1.9.0"]
+    pinned = classify.numpy_abi(step, probe, ["db-dtypes", "pyarrow"], [], found)
+    assert pinned.cause.facts["required_by"] == []
+    assert "which no pin names" not in pinned.hint
+
+
+def test_a_numpy_hint_is_cut_at_600_characters():
+    """Many distributions asking for numpy make a long hint: it is cut to 600 characters with an ellipsis."""
+    step, probe, found = numpy_step("pandas-numpy2")
+    users = {f"user-{i}": {"version": "1.0", "requires": ["numpy>=1.20"]} for i in range(30)}
+    got = classify.numpy_abi(step, {**probe, "distributions": {**probe["distributions"], **users}}, ["pandas"], [],
+                             found)
+    assert len(got.hint) == 600 and got.hint.endswith("…")
+
+
+def test_an_index_named_by_a_long_url_still_says_there_is_no_release_for_the_installed_numpy():
+    """The evidence line cut before its second part: the hint still says none is on the index, and the fix stays."""
+    from packaging.version import Version
+
+    step, probe, found = numpy_step("pandas-numpy2")
+    newer = [v for v in numpy_dates("pandas-numpy2", "pandas") if Version(v) > Version("2.0.3")]
+    url = "https://packages.example.com/" + "very-long-path/" * 16 + "simple"  # 275 characters
+    checks = [{**c, "index": url, "dates": {v: d for v, d in c["dates"].items() if v not in newer}}
+              if c["project"] == "pandas" else {**c, "index": url} for c in found["checks"]]
+    got = classify.numpy_abi(step, probe, ["pandas"], [], {**found, "checks": checks})
+    assert got.evidence[-1].startswith(url) and got.evidence[-1].endswith("…")
+    assert "(none on the index: " in got.hint
+    assert got.cause.facts["fixes"] == ["numpy<2"]
+
+
+def test_a_dependency_without_a_recorded_version_is_told_to_be_pinned_by_its_name(tmp_path):
+    """transitive() for a distribution known by its name alone names that name in the advice."""
+    probe = probed(tmp_path, chain("helper is broken", NUMPY_1), "app")
+    said = classify.transitive("helper", probe, "helper is broken", ["app"])
+    assert said.startswith("helper, which no pin names (required by app 1.0)")
+    assert said.endswith("pin helper to a release that works here (or the version of what requires it)")
+
+
+def test_a_dependency_that_needs_a_prerelease_is_not_held_back_by_what_allows_it(tmp_path):
+    """A requirement that admits the pre-release the message asks for holds nothing back."""
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0.0rc1", NUMPY_1, dist("relaxed", "1.0", "numpy>=1.20"),
+                                   HOLDER), "app")
+    got = classify.import_failure(probe, ["app"])
+    assert "it needs numpy 2.0.0rc1 or newer, but numpy 1.26.4 is installed" in got.hint
+    assert "held back by holder 3.0 (numpy<2)" in got.hint
+    assert "relaxed" not in got.hint
+
+
+def test_uvs_hash_mismatch_headline_alone_is_a_hash_mismatch(mismatched):
+    """uv's words without the hashes it could not print are still a hash mismatch, not another failure."""
+    _, uv, _ = mismatched
+    headline = "\n".join(line for line in uv.splitlines() if "Hash mismatch for" in line or line.startswith("error:"))
+    assert "Expected" not in headline
+    assert classify.hash_mismatch(headline).verdict is Verdict.HASH_MISMATCH
+    assert classify.install_failure(headline, [], []).verdict is Verdict.HASH_MISMATCH
+
+
+def test_pips_hash_mismatch_headlines_alone_quote_at_most_the_last_two_error_lines(mismatched):
+    """Three attempts that each ended on pip's headline (its details cut): the last two error lines are quoted."""
+    pip, _, _ = mismatched
+    headline = next(line for line in pip.splitlines() if "DO NOT MATCH THE HASHES" in line)
+    attempts = [headline.replace("ERROR: ", f"ERROR: (attempt {n}) ", 1) for n in (1, 2, 3)]
+    got = classify.hash_mismatch("\n".join(attempts) + "\n")
+    assert got.evidence == tuple(attempts[-2:])
+
+
+def lost_in(module: str, text: str, probe: dict) -> list[tuple[str, str, str]]:
+    """The losses the classifier reads from one import of `module` that said `text`."""
+    return classify.degradations([{"module": module, "ok": True, "messages": [{"kind": "log", "text": text}]}], probe)
+
+
+def test_a_loss_names_the_torch_of_whichever_distribution_provides_the_module_torch():
+    """The torch in a loss's hint is found by the module torch's owner, whatever that distribution is called."""
+    probe = {"owners": {"torch": ["torch-cpu"], "edgeops": ["edgeops"]},
+             "distributions": {"torch-cpu": {"version": "2.13.0"}, "edgeops": {"version": "1.0"}}}
+    lost = lost_in("edgeops", "edgeops: unable to initialize the fast path", probe)
+    hint, _ = classify.degraded_hint(lost, probe, None)
+    assert hint.startswith("edgeops 1.0 failed to load part of itself with torch-cpu 2.13.0:")
+
+
+SOUND = {"distributions": {"soundops": {"version": "1.0"}}}
+
+
+def test_a_missing_library_given_by_its_path_is_named_by_its_file_name():
+    """The loader's message may give the library's whole path: the hint and the cause name its file."""
+    text = ("Failed to load /v/soundops/_native.so: /usr/lib/x86_64-linux-gnu/libsndfile.so.1: cannot open shared "
+            "object file: No such file or directory")
+    hint, cause = classify.degraded_hint(lost_in("soundops", text, SOUND), SOUND, None)
+    assert cause.facts["library"] == "libsndfile.so.1" and cause.facts["package"] == "libsndfile1"
+    assert "needs libsndfile.so.1 " in hint and "/usr/lib" not in hint
+
+
+@pytest.mark.parametrize("torch", [None, CPU_TORCH])
+def test_a_missing_library_only_the_loader_names_is_the_hints_cause(torch):
+    """A library that logs only "could not load X.so": the loader's words for X name what the image lacks."""
+    text = "Failed to load /v/soundops/_native.so: Could not load this library: /v/soundops/_native.so"
+    probe = {**SOUND, "torch": torch,
+             "loader": {"/v/soundops/_native.so": "libsndfile.so.1: cannot open shared object file: No such file or "
+                                                  "directory"}}
+    hint, cause = classify.degraded_hint(lost_in("soundops", text, probe), probe, None)
+    assert cause.kind == "missing-library" and cause.facts["library"] == "libsndfile.so.1"
+    assert "soundops 1.0 needs libsndfile.so.1" in hint
+
+
+def test_on_a_cpu_build_a_loss_is_not_blamed_on_a_cuda_library_the_loader_missed_for_another_file():
+    """The loader's libcudart for torchao's CUDA kernels is what a CPU build never had: no cause of another loss."""
+    parsed = events.parse((LOGS / "real-chain-2.13-torchao-0.15.probe.log").read_text())
+    # what the loader said of torchao's CUDA kernels on the same CPU torch (a later torchao logs them)
+    loader = events.parse((LOGS / "real-torch-2.13-torchao-0.18-loader.probe.log").read_text()).probe["loader"]
+    assert any("libcudart" in str(said) for said in loader.values())
+    probe = {**parsed.probe, "loader": loader}
+    lost = classify.degradations(probe["imports"], probe)
+    hint, cause = classify.degraded_hint(lost, probe, parsed.begin.get("distribution"))
+    assert cause is None and "libcudart" not in hint
+    assert hint.endswith(": install the torchao release built for this torch, or the torch it was built for")
+    # the same loader's words on a CUDA build: a library the image lacks, and the hint's cause
+    cuda = {**probe, "torch": {"version": "2.13.0+cu130", "cuda_version": "13.0"}}
+    hint, cause = classify.degraded_hint(lost, cuda, parsed.begin.get("distribution"))
+    assert cause.facts["library"] == "libcudart.so.13"

@@ -1222,8 +1222,10 @@ def degraded_hint(lost: Sequence[tuple[str, str, str]], probe: Mapping[str, Any]
     torch = _dist_of("torch", probe)
     hint = f"{owner} {what}" + (f" with {torch}" if torch and not owner.startswith("torch ") else "")
     absent = re.search(r"No module named '([^']+)'", lost[0][2])
-    library = next((m.group(1).rsplit("/", 1)[-1] for text in [lost[0][2], *(probe.get("loader") or {}).values()]
-                    for m in [NO_SHARED.search(str(text or ""))] if m and never_had(str(text), probe) is None),
+    # the loss's words, then the loader's for each file, judged by that file: not what the platform never had
+    said = [(lost[0][2], lost[0][2]), *((error, path) for path, error in (probe.get("loader") or {}).items())]
+    library = next((m.group(1).rsplit("/", 1)[-1] for text, whose in said
+                    for m in [NO_SHARED.search(str(text or ""))] if m and never_had(str(whose), probe) is None),
                    None)
     cause = None
     if absent:
