@@ -2371,6 +2371,30 @@ def test_a_dependency_that_needs_a_prerelease_is_not_held_back_by_what_allows_it
     assert "relaxed" not in got.hint
 
 
+def test_a_prerelease_need_is_judged_the_same_under_packagings_rule_before_26(tmp_path, monkeypatch):
+    """pyproject allows packaging>=23; before 26.0, SpecifierSet.contains left a pre-release out unless told
+    otherwise. The classifier says which pre-releases count itself, so the verdict does not depend on it."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    real = SpecifierSet.contains
+
+    def before_26(self, item, prereleases=None, installed=None):
+        if prereleases is None:
+            prereleases = self.prereleases
+        if not prereleases and Version(str(item)).is_prerelease:
+            return False
+        return real(self, item, prereleases=True, installed=installed)
+
+    monkeypatch.setattr(SpecifierSet, "contains", before_26)
+    assert not SpecifierSet(">=1.20").contains("2.0.0rc1")  # the older rule, in force
+    probe = probed(tmp_path, chain("helper requires numpy>=2.0.0rc1", NUMPY_1, dist("relaxed", "1.0", "numpy>=1.20"),
+                                   HOLDER), "app")
+    got = classify.import_failure(probe, ["app"])
+    assert "held back by holder 3.0 (numpy<2)" in got.hint
+    assert "relaxed" not in got.hint
+
+
 def test_uvs_hash_mismatch_headline_alone_is_a_hash_mismatch(mismatched):
     """uv's words without the hashes it could not print are still a hash mismatch, not another failure."""
     _, uv, _ = mismatched
