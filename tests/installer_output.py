@@ -137,6 +137,13 @@ def pip_untrusted_http(tmp: Path) -> str:
 
 def pip_unreachable_tls(tmp: Path) -> str:
     """An HTTPS index whose certificate pip does not trust (a test CA's, which pip was not given)."""
+    with untrusted_tls_index() as url:
+        return pip_dry_run(url, "armonly")
+
+
+@contextmanager
+def untrusted_tls_index() -> Iterator[str]:
+    """An HTTPS index on loopback whose certificate comes from a test CA no installer was given."""
     import trustme
 
     cert = trustme.CA().issue_cert("127.0.0.1")
@@ -146,10 +153,17 @@ def pip_unreachable_tls(tmp: Path) -> str:
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        return pip_dry_run(f"https://127.0.0.1:{server.server_address[1]}/simple", "armonly")
+        yield f"https://127.0.0.1:{server.server_address[1]}/simple"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def uv_unreachable_tls(tmp: Path) -> str:
+    """uv (rustls) against an HTTPS index whose certificate it does not trust: its own words for it."""
+    with untrusted_tls_index() as url:
+        index = IndexVariant(name="untrusted", index_url=url)
+        return uv_as_plan_runs_it(_cell(index, ("armonly",)), {"UV_HTTP_RETRIES": "0"})
 
 
 def pip_no_distribution_python(tmp: Path) -> str:
@@ -166,6 +180,7 @@ CASES: dict[str, Callable[[Path], str]] = {
     "uv-sdist-only": uv_sdist_only,
     "uv-refused": uv_refused,
     "uv-build-failed": uv_build_failed,
+    "uv-unreachable-tls": uv_unreachable_tls,
     "pip-unreachable-dns": pip_unreachable_dns,
     "pip-untrusted-http": pip_untrusted_http,
     "pip-unreachable-tls": pip_unreachable_tls,

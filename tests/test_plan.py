@@ -65,6 +65,7 @@ UV_CASES = pytest.mark.parametrize(("name", "allows_source", "outcome", "evidenc
     ("uv-sdist-only", True, "source-build", "needsnvcc==1.0 has no usable wheels"),
     ("uv-sdist-only", False, "no-distribution", "needsnvcc==1.0 has no usable wheels"),
     ("uv-refused", True, "index-unreachable", "Connection refused"),
+    ("uv-unreachable-tls", True, "index-unreachable", "invalid peer certificate"),
 ])
 
 

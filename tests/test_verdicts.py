@@ -304,6 +304,7 @@ def test_recorded_missing_name_names_both_distributions():
 
 PIP_CASES = pytest.mark.parametrize(("name", "verdict", "evidence", "hint"), [
     ("pip-unreachable-tls", Verdict.INDEX_UNREACHABLE, "CERTIFICATE_VERIFY_FAILED", "set PIP_CERT"),
+    ("uv-unreachable-tls", Verdict.INDEX_UNREACHABLE, "invalid peer certificate: UnknownIssuer", "set PIP_CERT"),
     ("pip-unreachable-dns", Verdict.INDEX_UNREACHABLE, "Name or service not known", "did not answer"),
     ("pip-untrusted-http", Verdict.INDEX_UNREACHABLE, "not a trusted or secure host",
      'pip_args = ["--trusted-host", "wheels.invalid"]'),

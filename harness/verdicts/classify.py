@@ -72,7 +72,8 @@ COLLECTING = re.compile(r"^\s*(?:Collecting|Processing) (\S+)")
 UNREACHABLE = re.compile(r"Failed to establish a new connection|Name or service not known|Temporary failure in name "
                          r"resolution|Connection refused|CERTIFICATE_VERIFY_FAILED|ProxyError|Read timed out|"
                          r"ConnectTimeoutError|too many \d{3} error responses|Could not fetch URL|"
-                         r"Failed to fetch: |dns error|tcp connect error")
+                         r"Failed to fetch: |dns error|tcp connect error|invalid peer certificate")
+TLS_TROUBLE = re.compile(r"SSL|CERTIFICATE|peer certificate")  # pip's and the driver's SSLError; uv (rustls)
 UNTRUSTED = re.compile(r"The repository located at (\S+) is not a trusted or secure host and is being ignored")
 
 
@@ -259,7 +260,7 @@ def install_failure(output: str, checks: Sequence[Mapping[str, Any]], retries: S
             host = untrusted.group(1)
             hint = (f"pip ignores the plain-HTTP index on {host}: serve it over HTTPS, or add "
                     f'pip_args = ["--trusted-host", "{host}"] to the index variant')
-        elif "SSL" in said or "CERTIFICATE" in said:
+        elif TLS_TROUBLE.search(said):
             hint = (f"pip does not trust the certificate of {where}: set PIP_CERT (or SSL_CERT_FILE) "
                     "on the host to your CA bundle; the harness mounts it into every cell")
         else:
