@@ -101,8 +101,9 @@ MUTATIONS = (
              "Ctrl-C no longer records the running cell as interrupted", ("tests/test_runner.py",)),
     Mutation("M23", "harness/verdicts/classify.py",
              'running = next((p["phase"] for p in parsed.phases if p.get("status") == "incomplete"), None)\n'
-             "        return Judgement(verdict=Verdict.TIMEOUT,",
-             "running = None\n        return Judgement(verdict=Verdict.TIMEOUT,",
+             "        check = next((c for c in parsed.checks if c.get(\"outcome\") == \"unfinished\"), None)",
+             "running = None\n"
+             "        check = next((c for c in parsed.checks if c.get(\"outcome\") == \"unfinished\"), None)",
              "a timeout no longer names its phase", ("tests/test_verdicts.py",)),
     Mutation("M24", "harness/incell/driver.py",
              'headers["Authorization"] = "Basic " + base64.b64encode(unquote(userinfo).encode()).decode()',
