@@ -86,6 +86,8 @@ def mutmut(*args: str) -> int:
 def run(chosen: list[str], children: int, everything: bool) -> None:
     stamps = json.loads(STAMP.read_text()) if STAMP.is_file() else {}
     digest = tests_digest()
+    # a module with no result yet is run in full below, against today's tests: its survivors need no second run
+    fresh = {m for m in chosen if not any(code is not None for code in meta(m).values())}
     # 1. what mutmut does not know yet (new mutants, changed functions): all of them, or the chosen modules'
     if everything:
         mutmut("run", "--max-children", str(children))
@@ -98,7 +100,8 @@ def run(chosen: list[str], children: int, everything: bool) -> None:
                 for i in range(0, len(pending), 2000):
                     mutmut("run", "--max-children", str(children), *pending[i:i + 2000])
     # 2. the survivors again when a test file changed since their module last ran (mutmut keeps their result)
-    again = [k for m in chosen if stamps.get(m) != digest for k, c in meta(m).items() if c in (SURVIVED, NO_TESTS)]
+    again = [k for m in chosen if m not in fresh and stamps.get(m) != digest
+             for k, c in meta(m).items() if c in (SURVIVED, NO_TESTS)]
     if again:
         print(f"{len(again)} survivor(s) tested again: the tests changed since they survived", flush=True)
         for i in range(0, len(again), 2000):
