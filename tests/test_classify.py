@@ -784,6 +784,14 @@ def test_uv_that_could_not_be_installed_in_the_cell_says_why_and_how_to_give_it(
                         "wheelhouse, or give the index variant pip's default index")
 
 
+def test_uv_that_could_not_be_installed_and_printed_nothing_is_still_judged():
+    """A uv bootstrap that failed silently (the lent uv would not start, nothing captured): still a
+    judgement that says uv could not be installed, not an error in the classifier."""
+    log = logged(("venv", "ok", ""), ("uv-bootstrap", "failed", ""))
+    got = judged_log(log, dataclasses.replace(cell(), installer="uv"), exit_code=1)
+    assert got.hint.startswith("uv itself could not be installed in the cell (")
+
+
 VENV_SAID = """\
 The virtual environment was not created successfully because ensurepip is not
 available.  On Debian/Ubuntu systems, you need to install the python3-venv
