@@ -9,17 +9,15 @@ take about a second each, so tests/test_plan.py also runs them live.
 
 from __future__ import annotations
 
-import http.server
 import os
 import socket
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tlsindex import TlsIndex
 from wheels import make_sdist, make_wheel
 
 from harness.model import Arch, Cell, Image, IndexVariant, PackageSet
@@ -137,31 +135,13 @@ def pip_untrusted_http(tmp: Path) -> str:
 
 def pip_unreachable_tls(tmp: Path) -> str:
     """An HTTPS index whose certificate pip does not trust (a test CA's, which pip was not given)."""
-    with untrusted_tls_index() as url:
+    with TlsIndex(tmp) as url:
         return pip_dry_run(url, "armonly")
-
-
-@contextmanager
-def untrusted_tls_index() -> Iterator[str]:
-    """An HTTPS index on loopback whose certificate comes from a test CA no installer was given."""
-    import trustme
-
-    cert = trustme.CA().issue_cert("127.0.0.1")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    cert.configure_cert(context)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/simple"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def uv_unreachable_tls(tmp: Path) -> str:
     """uv (rustls) against an HTTPS index whose certificate it does not trust: its own words for it."""
-    with untrusted_tls_index() as url:
+    with TlsIndex(tmp) as url:  # its CA's bundle is given to no one
         index = IndexVariant(name="untrusted", index_url=url)
         return uv_as_plan_runs_it(_cell(index, ("armonly",)), {"UV_HTTP_RETRIES": "0"})
 

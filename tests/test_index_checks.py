@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 from proxy import RecordingProxy
+from tlsindex import TlsIndex
 from wheels import make_wheel
 
 from harness.backends.host import HostBackend
@@ -128,33 +129,6 @@ def test_which_answers_a_retry_may_cure(no_host_proxy, status, transient, error)
     with Answering(status) as index:
         got = driver.check_index("lan", index.url, "edgeops", {})
     assert (got["status"], got["transient"], got["error"]) == (status, transient, error)
-
-
-class TlsIndex:
-    """An HTTPS server on loopback with a certificate from its own CA (trustme); every page is 404."""
-
-    def __init__(self, tmp_path):
-        import trustme
-
-        self.ca = trustme.CA()
-        self.bundle = tmp_path / f"ca-{id(self)}.pem"
-        self.ca.cert_pem.write_to_path(str(self.bundle))
-
-    def __enter__(self) -> str:
-        import http.server
-        import ssl
-        import threading
-
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"https://127.0.0.1:{self.server.server_address[1]}/simple"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_a_tls_failure_is_an_answer_not_an_outage_and_the_cells_ca_bundle_is_trusted(no_host_proxy, tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from tlsindex import TlsIndex
 from wheels import bisect_releases
 
 from harness.errors import IndexUnreachable
@@ -424,21 +425,13 @@ def test_a_json_page_is_read_by_its_content_type_and_a_page_without_one_as_html(
 PROXY_VARIABLES = [v for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for v in (name, name.upper())]
 
 
-class TlsWheelhouse:
-    """The harness's PEP 503 index over a folder, served over HTTPS on loopback with a certificate that a CA
-    of the test's own signed (trustme, as tests/test_index_checks.py does); it keeps each request's path and
-    headers. `bundle` is that CA's certificate, as a PIP_CERT file."""
+class TlsWheelhouse(TlsIndex):
+    """The harness's PEP 503 index over a folder, served over HTTPS by a TlsIndex; it keeps each request's
+    path and headers."""
 
     def __init__(self, directory: Path, tmp_path: Path) -> None:
-        import ssl
-
-        import trustme
-
         from harness.run import serve
 
-        ca = trustme.CA()
-        self.bundle = tmp_path / "private-ca.pem"
-        ca.cert_pem.write_to_path(str(self.bundle))
         seen = self.seen = []
 
         class Handler(serve._Handler):
@@ -447,20 +440,7 @@ class TlsWheelhouse:
                 return super().do_GET()
 
         Handler.directory = directory
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert("127.0.0.1").configure_cert(context)
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return f"https://127.0.0.1:{self.server.server_address[1]}/simple"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(tmp_path, Handler)
 
 
 def test_an_https_index_signed_by_a_private_ca_is_trusted_through_the_bundle_the_environment_names(
