@@ -97,6 +97,38 @@ def test_a_ledger_entry_is_bounded_keeping_the_newest_versions(tmp_path):
     assert [d.kind for d in drift.compare([old], [new])] == ["new-release"] * 100
 
 
+def test_a_ledger_entry_reads_a_real_listing_as_reading_every_file_would():
+    """entry() reads one file per spelling of name and version: on torch's real page (987 files) it
+    must find exactly what reading every file finds, and a file that does not read (here a spelling
+    shared with files that do) is neither a version nor an installed file."""
+    import gzip
+
+    from packaging.version import Version
+
+    from harness.plan import releases
+    from harness.plan.offers import name_and_version
+
+    page = gzip.decompress((Path(__file__).parent / "data" / "index" / "torch.simple.json.gz").read_bytes())
+    listed = releases.parse_page(page.decode(), "application/vnd.pypi.simple.v1+json")
+    broken = [releases.Listed(name="torch-2.5.1-cp311-cp311-too-many-dashes-here.whl"),  # 6 dashes: not a wheel
+              releases.Listed(name="torch-9.9.bad-py3-none-any.whl"),  # a version that does not read …
+              releases.Listed(name="torch-9.9.bad-1-py3-none-any.whl"),  # … in any file spelled so
+              releases.Listed(name="torch-3.0.0-x-py3-none-any.whl"),  # a build tag must start with a digit …
+              releases.Listed(name="torch-3.0.0-py3-none-any.whl")]  # … while its spelling's other file reads
+    listed = [*broken[:2], *listed, *broken[2:]]
+    read = [(item, name_and_version(item.name)) for item in listed]
+    mine = [(item, r[1]) for item, r in read if r is not None and r[0] == "torch"]
+    for installed in (["2.5.1"], ["3.0.0", "1.0.0"]):
+        found = ledger.entry("torch", listed, installed)
+        assert found["versions"] == [str(v) for v in sorted({v for _, v in mine})][-ledger.MAX_VERSIONS:]
+        assert "3.0.0" in found["versions"] and "9.9.bad" not in found["versions"]
+        assert {version: [f["name"] for f in files] for version, files in found["files"].items()} == {
+            str(v): [item.name for item, w in mine if w == v][:ledger.MAX_FILES]
+            for v in sorted({Version(i) for i in installed})}
+    assert "torch-2.5.1-cp311-cp311-too-many-dashes-here.whl" not in str(ledger.entry("torch", listed, ["2.5.1"]))
+    assert ledger.entry("torch", listed, ["3.0.0"])["files"]["3.0.0"][0]["name"] == "torch-3.0.0-py3-none-any.whl"
+
+
 def test_drift_names_a_replaced_file_a_vanished_version_and_an_untested_release(tmp_path):
     house = chain_house(tmp_path / "wheels")
     before = asked(house, {"torch": {"2.13.0"}, "torchao": {"0.18.0"}})

@@ -270,6 +270,24 @@ def test_a_pep691_file_gives_its_hash_upload_time_and_link():
         url="../../files/a-1.0-py3-none-any.whl")]
 
 
+def test_links_are_made_absolute_against_the_page_and_absolute_ones_kept_as_written():
+    page = ('{"files": [{"filename": "a-1.0-py3-none-any.whl", "url": "../../files/a-1.0-py3-none-any.whl"}, '
+            '{"filename": "a-1.1-py3-none-any.whl", "url": "https://files.example/p/a-1.1-py3-none-any.whl?x=1"}, '
+            '{"filename": "a-1.2-py3-none-any.whl", "url": "a-1.2-py3-none-any.whl"}, '
+            '{"filename": "a-1.3-py3-none-any.whl", "url": "//mirror.example/a-1.3-py3-none-any.whl"}, '
+            '{"filename": "a-1.4-py3-none-any.whl"}]}')
+    base = "http://127.0.0.1:8080/simple/a/"
+    for content_type, body in ((JSON, page), ("text/html", "".join(
+            f'<a href="{f.url}">{f.name}</a>' if f.url else "" for f in releases.parse_page(page, JSON)))):
+        assert [item.url for item in releases.parse_page(body, content_type, base=base)][:4] == [
+            "http://127.0.0.1:8080/files/a-1.0-py3-none-any.whl",
+            "https://files.example/p/a-1.1-py3-none-any.whl?x=1",
+            "http://127.0.0.1:8080/simple/a/a-1.2-py3-none-any.whl",
+            "http://mirror.example/a-1.3-py3-none-any.whl"]
+    assert releases.parse_page(page, JSON, base=base)[4].url is None
+    assert releases.parse_page(page, JSON)[0].url == "../../files/a-1.0-py3-none-any.whl"  # no base: as written
+
+
 def test_a_pre_release_is_skipped_unless_the_search_asks_for_them():
     page = releases.judge("requests", recorded("requests.simple.html"), X86_BOOKWORM, ["recorded"])
     dev = Version("2.34.0.dev1")  # a wheel that fits, on the recorded page

@@ -31,7 +31,7 @@ from packaging.version import Version
 from harness.errors import IndexUnreachable
 from harness.files import file_sha256
 from harness.plan import releases
-from harness.plan.offers import name_and_version
+from harness.plan.offers import name_and_version, spelled
 
 LEDGER_VERSION = 1
 MAX_VERSIONS = 500  # per source and project: the newest; nightly indexes list thousands
@@ -59,15 +59,28 @@ def entry(project: str, listed: Iterable[releases.Listed], installed: Iterable[s
     the files of the `installed` versions with their hashes (the page's; else `hash_of(name)`, a
     folder's file hashed; else `known`, what the install reported for the file it took)."""
     project = canonicalize_name(project)
-    # each file name read once (a project such as numpy lists thousands of files)
-    mine = [(item, read[1]) for item, read in ((i, name_and_version(i.name)) for i in listed)
-            if read is not None and read[0] == project]
-    versions = sorted({version for _, version in mine})
+    listed = list(listed)
+    # One file name read per spelling of name and version (torch lists thousands of files, of a few
+    # hundred versions); a spelling counts once one of its files reads (the others may not: each file
+    # of an installed version is read on its own below).
+    reads: dict[tuple[str, str, str], tuple[str, Version]] = {}
+    for item in listed:
+        key = spelled(item.name)
+        if key is not None and key not in reads:
+            read = name_and_version(item.name)
+            if read is not None:
+                reads[key] = read
+    versions = sorted({version for name, version in reads.values() if name == project})
     wanted = {Version(v) for v in installed if _valid(v)}
     files: dict[str, list[dict[str, Any]]] = {}
-    for item, version in mine:
-        if version not in wanted:
+    for item in listed:
+        read = reads.get(spelled(item.name) or ("", "", ""))
+        if read is None or read[0] != project or read[1] not in wanted:
             continue
+        read = name_and_version(item.name)
+        if read is None:
+            continue
+        version = read[1]
         sha, how = item.sha256, hash_from
         if not sha and hash_of is not None:
             sha, how = hash_of(item.name), "file"

@@ -75,6 +75,20 @@ def name_and_version(filename: str) -> tuple[str, Version] | None:
     return None
 
 
+def spelled(filename: str) -> tuple[str, str, str] | None:
+    """A wheel's or sdist's name and version as its file name spells them, not read: the parts that
+    name_and_version reads, so files spelled alike read alike (valid or not, each on its own). A
+    listing of thousands of files has far fewer spellings. None for any other file."""
+    if filename.endswith(".whl"):
+        name, _, rest = filename[:-4].partition("-")
+        return ("whl", name, rest.partition("-")[0])
+    for suffix in (".tar.gz", ".zip"):
+        if filename.endswith(suffix):
+            name, _, version = filename[: -len(suffix)].rpartition("-")
+            return ("sdist", name, version)
+    return None
+
+
 def project_of(filename: str) -> str | None:
     """The normalised project name of a wheel or sdist file name, None for anything else."""
     try:

@@ -217,18 +217,32 @@ class _Anchors(html.parser.HTMLParser):
                                      url=href.split("#")[0]))
 
 
-def parse_page(body: str, content_type: str) -> list[Listed]:
-    """The files a project page lists: PEP 691 JSON or PEP 503 HTML."""
+def parse_page(body: str, content_type: str, base: str | None = None) -> list[Listed]:
+    """The files a project page lists: PEP 691 JSON or PEP 503 HTML; each link made absolute against
+    `base` (the page's URL) where one is given."""
     if "json" in content_type:
         data = json.loads(body)
         return [Listed(name=str(f.get("filename")), yanked=bool(f.get("yanked")),
                        requires_python=f.get("requires-python") or None,
                        sha256=str((f.get("hashes") or {}).get("sha256") or "").lower() or None,
-                       upload_time=f.get("upload-time") or None, url=f.get("url") or None)
+                       upload_time=f.get("upload-time") or None, url=absolute(base, f.get("url") or None))
                 for f in data.get("files") or () if f.get("filename")]
     parser = _Anchors()
     parser.feed(body)
-    return parser.found
+    if base is None:
+        return parser.found
+    return [dataclasses.replace(item, url=absolute(base, item.url)) if item.url else item for item in parser.found]
+
+
+def absolute(base: str | None, link: str | None) -> str | None:
+    """`link` made absolute against `base`. An http(s) link with a host is absolute already and is
+    kept as the page wrote it: urljoin would only take it apart and put it back (a project such as
+    torch lists thousands of files, and a run asks for dozens of projects)."""
+    if not link or base is None:
+        return link
+    if link.startswith(("https://", "http://")):
+        return link
+    return urljoin(base, link)
 
 
 def _ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext:
@@ -264,8 +278,7 @@ def ask_index(url: str, project: str, *, fetch: Fetch, sleep: Callable[[float], 
         try:
             status, content_type, body = fetch(Request(page, headers=headers), TIMEOUT)
             # each link made absolute against the page as results may show it (no credentials)
-            return [dataclasses.replace(item, url=urljoin(shown, item.url)) if item.url else item
-                    for item in parse_page(body, content_type)]
+            return parse_page(body, content_type, base=shown)
         except HTTPError as exc:
             if exc.code == 404:
                 return []
