@@ -35,13 +35,18 @@ class Index:
         self.asked: list[str] = []
         self.delay, self.fail = delay, fail
         self.lock = threading.Lock()
+        self.busy = self.most = 0  # pages being answered now, and the most at once
 
     def __call__(self, request, timeout):
         with self.lock:
             self.asked.append(request.full_url)
             failing = self.fail > 0
             self.fail -= failing
+            self.busy += 1
+            self.most = max(self.most, self.busy)
         time.sleep(self.delay)
+        with self.lock:
+            self.busy -= 1
         if failing:  # an answer, not an outage: not retried
             raise HTTPError(request.full_url, 403, "Forbidden", {}, None)
         project = request.full_url.rstrip("/").rsplit("/", 1)[-1]
@@ -99,3 +104,37 @@ def test_the_pages_asked_while_the_cell_ran_are_not_asked_again_after_it(tmp_pat
     kept = json.loads((tmp_path / ref["file"]).read_text())
     assert kept["projects"]["torch"]["versions"] == ["0.6.1", "0.18.0", "2.12.0", "2.13.0"]
     assert [f["name"] for f in kept["projects"]["torch"]["files"]["2.13.0"]] == ["torch-2.13.0-py3-none-any.whl"]
+
+
+def test_a_cell_run_before_has_every_page_it_installed_asked_while_it_runs(tmp_path, monkeypatch):
+    index = Index(delay=0.05)
+    monkeypatch.setattr(run_ledger.releases, "_fetch", lambda environ: index)
+    cell = Cell(image=Image(name="img", arch=Arch.native(), ref="img:1"),
+                index=IndexVariant(name="lan", index_url=INDEX),
+                packages=PackageSet(name="chain", requirements=("torch==2.13.0",), modules=("torch",)))
+    before = json.loads(RECORD.read_text())  # its last record: it installed torch, torchao and torchtune
+    assert run_ledger.installed_before(before) == ["torch", "torchao", "torchtune"]
+    assert run_ledger.installed_before(None) == run_ledger.installed_before({"install": None}) == []
+    ledger = run_ledger.RunLedger(tmp_path, "20261206T000000Z-abcdef", environ={})
+    ledger.prefetch(cell, before)
+    deadline = time.monotonic() + 10
+    while len(index.asked) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(index.asked) == [f"{INDEX}/torch/", f"{INDEX}/torchao/", f"{INDEX}/torchtune/"]
+    assert index.most > 1  # asked side by side, not one after the other
+    attached = ledger.attach(cell, CellResult.from_json(before))
+    assert len(index.asked) == 3  # nothing left to ask after the cell
+    assert attached.ledger["projects"] == ["torch", "torchao", "torchtune"]
+
+
+def test_pages_asked_side_by_side_make_the_same_entries_in_the_same_order():
+    from harness.plan import ledger as ask
+
+    source = ask.Source(label="lan", kind="index", url=INDEX)
+    projects = {"torchtune": {"0.6.1"}, "torch": {"2.13.0"}, "nothing-here": {"1.0"}, "torchao": {"0.18.0"}}
+    one, side = Index(delay=0.05), Index(delay=0.05)
+    alone = ask.ask(source, projects, fetch=one, at_once=1)
+    together = ask.ask(source, projects, fetch=side, at_once=8)
+    assert one.most == 1 and side.most > 1
+    assert list(alone) == list(together) == ["torchtune", "torch", "nothing-here", "torchao"]
+    assert alone == together and together["torch"]["files"]["2.13.0"][0]["name"] == "torch-2.13.0-py3-none-any.whl"

@@ -17,6 +17,7 @@ A ledger is a plain dict (JSON on disk, harness.results.store keeps it once per 
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import os
 import time
@@ -105,10 +106,12 @@ def _valid(text: str) -> bool:
 def ask(source: Source, projects: Mapping[str, Iterable[str]], *, known: Mapping[str, str] | None = None,
         fetch: releases.Fetch | None = None, environ: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
-        listing: Callable[[str, str], list[releases.Listed]] | None = None) -> dict[str, dict[str, Any]]:
+        listing: Callable[[str, str], list[releases.Listed]] | None = None,
+        at_once: int = 1) -> dict[str, dict[str, Any]]:
     """What `source` offers of each project (name → the installed versions): name → entry. `known`
     maps a file name to the sha256 the install reported for it. `listing(url, project)` gives an index's
-    files for a project (default: releases.ask_index with `fetch`)."""
+    files for a project (default: releases.ask_index with `fetch`); `at_once` pages are asked at the
+    same time (the entries are the same, in the same order, either way)."""
     out: dict[str, dict[str, Any]] = {}
     if source.kind == "folder":
         folder = Path(source.folder or "")
@@ -123,9 +126,15 @@ def ask(source: Source, projects: Mapping[str, Iterable[str]], *, known: Mapping
         def listing(url: str, project: str) -> list[releases.Listed]:
             return releases.ask_index(url, project, fetch=fetch, sleep=sleep or time.sleep)
 
+    asking = listing
+    if at_once > 1 and len(projects) > 1:
+        with concurrent.futures.ThreadPoolExecutor(min(at_once, len(projects)), thread_name_prefix="ledger") as pool:
+            pages = {project: pool.submit(listing, source.url or "", project) for project in projects}
+        asking = lambda url, project: pages[project].result()  # noqa: E731 — each page asked once, above
+
     for project, versions in projects.items():
         try:
-            listed = listing(source.url or "", project)
+            listed = asking(source.url or "", project)
         except IndexUnreachable as exc:
             out[canonicalize_name(project)] = {"versions": [], "listed": 0, "files": {}, "error": str(exc)}
             continue

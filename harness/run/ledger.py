@@ -4,7 +4,10 @@ run and source (harness.results.store), and named from the cell's result.
 
 Asking never fails a cell: a source that does not answer is an entry with its error, and anything else
 that goes wrong is a note on the result. While a cell runs, its sources are asked for the projects its
-requirements name (`prefetch`), so that asking after it ends waits on no page it could have had already.
+requirements name and those its last record says it installed (`prefetch`), so that asking after it
+ends waits on no page it could have had already. A run asks PAGES_AT_ONCE pages at a time: a cell
+installs dozens of projects, an index answers each in a fraction of a second, and a burst of new
+connections is what networks throttle (here, connections past about eight at once waited 5 s).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import queue
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +30,8 @@ from harness.pins import project_names
 from harness.plan import ledger as ask
 from harness.plan import releases
 from harness.results import store
+
+PAGES_AT_ONCE = 4  # index pages a run's ledger asks at the same time
 
 
 def shown(path: str) -> str:
@@ -53,6 +59,14 @@ def sources(cell: Cell, served: Mapping[str, str]) -> list[ask.Source]:
     return out
 
 
+def installed_before(record: Mapping[str, Any] | None) -> list[str]:
+    """The projects a cell's stored record says it installed (none for no record or an unreadable one)."""
+    install = record.get("install") if isinstance(record, Mapping) else None
+    items = install.get("items") if isinstance(install, Mapping) else None
+    return [canonicalize_name(str(item["name"])) for item in items or ()
+            if isinstance(item, Mapping) and item.get("name")]
+
+
 def installed(result: CellResult) -> tuple[dict[str, set[str]], dict[str, str]]:
     """(project → the versions the cell installed, file name → the sha256 its install reported)."""
     projects: dict[str, set[str]] = {}
@@ -77,24 +91,36 @@ class RunLedger:
         self.files: dict[str, str] = {}  # source label → its file, relative to the results folder
         self.listings = Listings(releases._fetch(os.environ if environ is None else environ))
 
-    def prefetch(self, cell: Cell) -> None:
-        """Ask the cell's index sources, in the background, for the projects its requirements name: the
-        pages are kept for `attach`, which asks after the cell (what it installed beside them included)."""
-        names = project_names(cell.packages.requirements)
+    def prefetch(self, cell: Cell, before: Mapping[str, Any] | None = None) -> None:
+        """Ask the cell's index sources, in the background, for the projects its requirements name and
+        those its last record (`before`) says it installed: the pages are kept for `attach`, which asks
+        after the cell for what it did install."""
+        names = list(dict.fromkeys([*project_names(cell.packages.requirements), *installed_before(before)]))
         try:
             urls = [s.url for s in sources(cell, self.served) if s.kind != "folder" and s.url]
         except (OSError, ValueError, HarnessError):
             return
-        if names and urls:
-            threading.Thread(target=self._prefetch, args=(urls, names), name="ledger-prefetch", daemon=True).start()
+        pairs = [(url, name) for url in urls for name in names]
+        if not pairs:
+            return
+        todo: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        for pair in pairs:
+            todo.put(pair)
+        # daemon threads: a page still on its way when the run ends (an index that does not answer,
+        # a project the cell no longer installs) never holds the harness's exit up
+        for _ in range(min(PAGES_AT_ONCE, len(pairs))):
+            threading.Thread(target=self._prefetch, args=(todo,), name="ledger-prefetch", daemon=True).start()
 
-    def _prefetch(self, urls: list[str], names: list[str]) -> None:
-        for url in urls:
-            for name in names:
-                try:
-                    self.listings.listing(url, name)
-                except Exception:  # noqa: BLE001 — only a head start: attach asks again and says what failed
-                    pass
+    def _prefetch(self, todo: queue.SimpleQueue[tuple[str, str]]) -> None:
+        while True:
+            try:
+                url, name = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.listings.listing(url, name)
+            except Exception:  # noqa: BLE001 — only a head start: attach asks again and says what failed
+                pass
 
     def attach(self, cell: Cell, result: CellResult) -> CellResult:
         """The result with its ledger reference; the sources asked for what they had not been asked yet."""
@@ -119,7 +145,8 @@ class RunLedger:
                       if p not in known or not set(v) <= set(known[p].get("asked_versions") or ())}
             if wanted:
                 asked = ask.ask(source, {p: v | set(known.get(p, {}).get("asked_versions") or ())
-                                         for p, v in wanted.items()}, known=hashes, listing=self.listings.listing)
+                                         for p, v in wanted.items()}, known=hashes, listing=self.listings.listing,
+                                at_once=PAGES_AT_ONCE)
                 for project, found in asked.items():
                     found["asked_versions"] = sorted(wanted[project] | set(known.get(project, {})
                                                                            .get("asked_versions") or ()))
@@ -130,10 +157,12 @@ class RunLedger:
 
 class Listings:
     """What an index lists for a project, asked once a run while it answers: asked again while the first
-    ask is on its way, it waits for that answer. A failure is not kept (the next ask tries again)."""
+    ask is on its way, it waits for that answer. A failure is not kept (the next ask tries again). At
+    most `at_once` pages are on their way at a time, however many cells ask."""
 
-    def __init__(self, fetch: releases.Fetch) -> None:
+    def __init__(self, fetch: releases.Fetch, at_once: int = PAGES_AT_ONCE) -> None:
         self._fetch = fetch
+        self._slots = threading.BoundedSemaphore(max(1, at_once))
         self._lock = threading.Lock()
         self._answers: dict[tuple[str, str], concurrent.futures.Future[list[releases.Listed]]] = {}
 
@@ -147,7 +176,8 @@ class Listings:
         if not mine:
             return answer.result()
         try:
-            answer.set_result(releases.ask_index(url, project, fetch=self._fetch))
+            with self._slots:
+                answer.set_result(releases.ask_index(url, project, fetch=self._fetch))
         except BaseException as exc:
             with self._lock:
                 del self._answers[key]
