@@ -404,3 +404,45 @@ def test_a_local_wheel_with_a_local_version_gets_its_size(tmp_path):
     [item] = result.install["items"]
     assert item["file"] == "torch-2.13.0%2Bcpu-py3-none-any.whl"
     assert item["size"] == {"bytes": torch.stat().st_size, "how": "local"}
+
+
+def test_a_cells_index_ledger_holds_up_no_next_cell_and_the_records_still_name_it(tmp_path, monkeypatch):
+    """The ledger is attached beside the cells: with one cell at a time, the second cell starts while the
+    first one's ledger is still being asked; the run waits for it at its end, and both the results it
+    returns and the records on disk name it."""
+    import json
+    import threading
+
+    from harness.run import ledger as run_ledger
+
+    native = Arch.native().platform
+    images = "".join(f'[images.{n}]\nlocal_build = "debian-bookworm"\nplatform = "{native}"\n' for n in ("a", "b"))
+    m = reader.load(fixture_matrix(tmp_path / "two.toml", fixture_chain(tmp_path / "wheels"), images=images))
+    backend = HostBackend(tmp=str(tmp_path))
+    started: list[str] = []
+    second = threading.Event()
+    execute = backend.execute
+
+    def counting(job, **kw):
+        started.append(job.image.name)
+        if len(started) == 2:
+            second.set()
+        return execute(job, **kw)
+
+    attach = run_ledger.RunLedger.attach
+    waited: list[bool] = []
+
+    def slow_attach(self, cell, result):
+        waited.append(second.wait(timeout=30))  # a page on its way until the next cell has started
+        return attach(self, cell, result)
+
+    monkeypatch.setattr(backend, "execute", counting)
+    monkeypatch.setattr(run_ledger.RunLedger, "attach", slow_attach)
+    results = runner.run_cells(m, list(m.cells), backend, RunOptions(run_id="t", jobs=1),
+                               results_dir=tmp_path / "results", log=lambda _: None)
+    assert len(started) == 2 and waited[0] is True  # the first ledger waited for the second cell, which started
+    for result in results:
+        assert result.verdict is Verdict.PASS, result.notes
+        [ref] = result.ledger["sources"]
+        on_disk = json.loads((tmp_path / "results" / f"{result.cell_id}.json").read_text())
+        assert on_disk["ledger"] == result.ledger and (tmp_path / "results" / ref["file"]).is_file()

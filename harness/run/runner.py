@@ -206,6 +206,10 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
             served[directory] = stack.enter_context(WheelhouseServer(directory)).url
             reporter.note(f"Serving wheelhouse {Path(directory).name} at {served[directory]}")
         ledger = RunLedger(results_dir, options.run_id, served=served, environ=options.environ)
+        ledgers = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ledger")
+        # leaving early (Ctrl-C, a full disk): what waits to be attached is dropped, its record kept as written
+        stack.callback(ledgers.shutdown, wait=True, cancel_futures=True)
+        attaching: dict[int, concurrent.futures.Future[CellResult]] = {}
 
         def work(i: int, cancel: threading.Event) -> CellResult:
             cell = cells[i]
@@ -214,7 +218,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                 result = run_cell(cell, backend, options, matrix=matrix.name, host=host, log_dir=results_dir,
                                   served=served, prediction=(predictions or {}).get(cell.id), predict=predict,
                                   stored=None if forced(cell, options.force) else stored[cell.id],
-                                  prepare=gate.prepare, cancel=cancel, names=names, meanwhile=ledger.prefetch,
+                                  prepare=gate.prepare, cancel=cancel, names=names,
+                                  meanwhile=lambda effective: ledger.prefetch(effective, stored[cell.id]),
                                   output=lambda text: reporter.output(cell.id, text))
             except CellInterrupted as stopped:
                 save(stopped.result)  # the table shows where the run stopped
@@ -222,11 +227,18 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
                 raise
             except OSError as exc:  # the cell's log could not be written
                 raise unwritable(cell.id, exc) from None
-            if not result.reused:  # what its index offered, kept once per run and source
-                result = ledger.attach(cell, result)
             save(result)
             reporter.done(cell.id, done_line(result, i + 1, len(cells), options.run_id))
+            if not result.reused:  # what its index offered, kept once per run and source: off the
+                # cell's path, so a page still on its way holds up no next cell (the run waits at its end)
+                attaching[i] = ledgers.submit(attach, cell, result)
             return result
+
+        def attach(cell: Cell, result: CellResult) -> CellResult:
+            attached = ledger.attach(cell, result)
+            if attached is not result:
+                save(attached)  # the same record, now naming its ledger
+            return attached
 
         def save(result: CellResult) -> None:
             try:
@@ -242,8 +254,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
         for line in backend.tidy(options.run_id):
             reporter.note(f"removed a leftover of an earlier run: {line}")
         try:
-            return schedule.run(len(cells), work, jobs=options.jobs,
-                                priority=schedule.order(cells, estimates))
+            results = schedule.run(len(cells), work, jobs=options.jobs, priority=schedule.order(cells, estimates))
+            return [attaching[i].result() if i in attaching else result for i, result in enumerate(results)]
         finally:
             backend.tidy(options.run_id)  # what the engine could not remove while it was gone
             left = list(getattr(backend, "unremoved", ()))
