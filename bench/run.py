@@ -11,7 +11,9 @@ and writes them to bench/RESULTS.md with the machine they ran on.
 (b) harness, caches cold: the shared download caches emptied first (`clean --caches`), all cells run;
 (c) harness again with --force: the same cells really run, with warm caches;
 (d) harness with nothing changed: every result reused (containers started are counted);
-(e) (b) and (c) again with --jobs 2;
+(e) (b) and (c) again with --jobs 2; and (e') --jobs 1 against --jobs 2 on six warm cells (bench/jobs.toml:
+    these three and three more package sets), where the target applies: three cells on two workers
+    end no sooner than the longest one or the other two one after the other;
 (g) emulated arm64: naive, skilled and harness (cold and warm) on two numpy cells of the bookworm
     arm64 image under QEMU (bench/arm64.toml), as CI on an x86 machine runs a Jetson matrix;
 (f) the checks' cost: (c) against the same cells import-only (`checks = []`), both warm: the built-in
@@ -49,7 +51,9 @@ LABEL_RUN = "edge-wheel-harness.run"
 TARGETS = (  # (row, against, at most, what it says)
     ("harness warm", "skilled loop warm", 1.10, "harness warm ÷ skilled loop warm"),
     ("harness cold", "skilled loop cold", 1.20, "harness cold ÷ skilled loop cold"),
-    ("harness warm, --jobs 2", "harness warm", 0.60, "--jobs 2 ÷ --jobs 1 on warm cells"),
+    ("harness warm, six cells, --jobs 2", "harness warm, six cells", 0.60, "--jobs 2 ÷ --jobs 1 on six warm cells"),
+    ("harness warm, --jobs 2", "harness warm", None, "--jobs 2 ÷ --jobs 1 on the three warm cells (no target: "
+                                                     "see the README)"),
     ("harness arm64 warm", "skilled loop arm64 warm", 1.15, "emulated arm64: harness warm ÷ skilled loop warm"),
     ("harness arm64 cold", "skilled loop arm64 cold", 1.15, "emulated arm64: harness cold ÷ skilled loop cold"),
     ("harness cold", "naive loop", 1.05, "harness cold ÷ naive"),
@@ -58,6 +62,7 @@ TARGETS = (  # (row, against, at most, what it says)
 )
 UNCHANGED_MAX = 1.0  # seconds: an unchanged re-run
 ARM64 = ROOT / "bench" / "arm64.toml"
+JOBS = ROOT / "bench" / "jobs.toml"
 ARM64_IMAGE = "edge-wheel-harness/debian-bookworm:arm64"
 SKILLED_VOLUME = "edge-wheel-harness-bench-skilled"
 CHECKS_TARGET = ("harness warm, with checks", "harness warm, imports only", 1.25,
@@ -254,6 +259,27 @@ def run_rows(installer: str, matrix: Path, folder: str, results: Path, log, *, p
     return rows, reference, problems
 
 
+def jobs_rows(results: Path, log) -> tuple[list[Row], list[str]]:
+    """(e') --jobs on six warm cells (bench/jobs.toml): one run to warm their caches, then --jobs 1 and
+    --jobs 2, both --force; the --jobs 2 records must be the --jobs 1 records."""
+    base = ["run", str(JOBS), "--results", str(results), "--progress", "lines", "--force"]
+    rows: list[Row] = []
+    problems: list[str] = []
+    seen: dict[str, dict] = {}
+    subprocess.run(harness(*base, "--jobs", "2"), capture_output=True, cwd=ROOT)  # warms the new cells' caches
+    for name, jobs in (("harness warm, six cells", "1"), ("harness warm, six cells, --jobs 2", "2")):
+        log(f"  {name} …")
+        seconds, done = timed(harness(*base, "--jobs", jobs))
+        if done.returncode not in (0, 1):
+            problems.append(f"{name}: exit {done.returncode}: {done.stderr.strip()[-300:]}")
+        seen[name] = records(results, "uv", "bench-jobs")
+        log(f"    {seconds:.1f} s, { {k.split('__')[2]: r['verdict'] for k, r in seen[name].items()} }")
+        rows.append((name, seconds, len(seen[name]), f"bench/jobs.toml, --force, --jobs {jobs}"))
+    reference, got = seen.values()
+    problems += [f"six cells --jobs 2: {d}" for d in same_records(reference, got)]
+    return rows, problems
+
+
 def repetition(args: argparse.Namespace, log) -> tuple[list[Row], dict, list[str]]:
     """One repetition of the rows that repeat: skilled loop, harness, emulated arm64."""
     rows: list[Row] = []
@@ -262,6 +288,9 @@ def repetition(args: argparse.Namespace, log) -> tuple[list[Row], dict, list[str
                       volume=True)
     imports = imports_only_matrix(args.results / "matrices")
     more, reference, found = run_rows("uv", imports, "bench-imports", args.results, log)
+    rows += more
+    problems += found
+    more, found = jobs_rows(args.results, log)
     rows += more
     problems += found
     if args.pip:
@@ -298,7 +327,7 @@ def main(argv: list[str]) -> int:
                        check=True, capture_output=True)
     for matrix in (MATRIX, ARM64) if args.arm64 else (MATRIX,):
         subprocess.run(harness("images", "build", str(matrix)), check=True, capture_output=True, cwd=ROOT)
-    for folder in ("bench", "bench-imports", "bench-arm64"):
+    for folder in ("bench", "bench-imports", "bench-arm64", "bench-jobs"):
         shutil.rmtree(args.results / folder, ignore_errors=True)  # every row starts from no stored results
     args.results.mkdir(parents=True, exist_ok=True)
     if args.rows == "checks":
@@ -343,7 +372,7 @@ def report(args: argparse.Namespace, runs: list[list[Row]], targets: tuple, prob
     for row, against, limit, what in (*targets, CHECKS_TARGET):
         values = [r[row][0] / r[against][0] for r in by_run if row in r and against in r]
         if values:
-            ratios.append((what, values, limit, statistics.median(values) <= limit))
+            ratios.append((what, values, limit, limit is None or statistics.median(values) <= limit))
     unchanged = [r["harness unchanged"][0] for r in by_run if "harness unchanged" in r]
     if unchanged:
         ratios.append(("unchanged re-run wall (s)", unchanged, UNCHANGED_MAX,
@@ -358,7 +387,8 @@ def report(args: argparse.Namespace, runs: list[list[Row]], targets: tuple, prob
         f" on: {machine()}.",
         "",
         "The same three real cells (bench/chain.toml: torch 2.13.0 CPU + torchao + torchtune on Debian bookworm "
-        "amd64) and two emulated arm64 numpy cells (bench/arm64.toml). Wall times of whole commands, the "
+        "amd64), those three and three more package sets for the --jobs rows on six cells (bench/jobs.toml), "
+        "and two emulated arm64 numpy cells (bench/arm64.toml). Wall times of whole commands, the "
         "harness's planning, image checks, records and tables included."
         + (f" Rows that repeat show the median of {len(runs)} repetitions and (lowest–highest); the naive "
            "loop ran once." if len(runs) > 1 else ""),
@@ -374,6 +404,9 @@ def report(args: argparse.Namespace, runs: list[list[Row]], targets: tuple, prob
                      f"{statistics.median(walls) / max(cells, 1):.1f} s | {note} |")
     lines += ["", "| ratio | measured | target | met |", "|---|---|---|---|"]
     for what, values, limit, ok in ratios:
+        if limit is None:
+            lines.append(f"| {what} | {spread(values, '.2f')} | — | — |")
+            continue
         met = ("yes, every run" if max(values) <= limit else "median only") if ok else "**no**"
         lines.append(f"| {what} | {spread(values, '.2f')} | ≤ {limit:.2f} | {met} |")
     if reference:
