@@ -82,6 +82,30 @@ def test_a_wheels_or_sdists_name_gives_its_normalised_project_and_version():
         assert offers.name_and_version(other) is None, other
 
 
+def test_a_files_spelling_is_the_name_and_version_as_written_and_alike_spellings_read_alike():
+    assert offers.spelled("Torch_Tensorrt-2.5.0-cp310-cp310-linux_aarch64.whl") == ("whl", "Torch_Tensorrt", "2.5.0")
+    assert offers.spelled("torch-2.0.0-1-py3-none-any.whl") == ("whl", "torch", "2.0.0")  # a build tag
+    assert offers.spelled("requests-0.10.0.tar.gz") == ("sdist", "requests", "0.10.0")
+    assert offers.spelled("Edge.Ops-1.0.zip") == ("sdist", "Edge.Ops", "1.0")
+    assert offers.spelled("python-dateutil-2.8.2.tar.gz") == ("sdist", "python-dateutil", "2.8.2")
+    assert offers.spelled("torch-1.0.whl") == ("whl", "torch", "1.0")  # too few parts: spelled, though it reads
+    assert offers.name_and_version("torch-1.0.whl") is None  # as nothing
+    assert offers.spelled("edge-1.0.tar.gz") != offers.spelled("edge-1.0-py3-none-any.whl")  # an sdist is not a wheel
+    for other in ("README.md", "torch-2.13.0.exe", "torch-2.13.0.tar.bz2"):
+        assert offers.spelled(other) is None, other
+    # On a real index page, files spelled alike read alike: one read stands for all of them
+    import gzip
+    import json
+    from pathlib import Path
+
+    page = json.loads(gzip.decompress((Path(__file__).parent / "data" / "index" / "torch.simple.json.gz").read_bytes()))
+    names = [f["filename"] for f in page["files"]]
+    read: dict = {}
+    for name in names:
+        read.setdefault(offers.spelled(name), set()).add(offers.name_and_version(name))
+    assert len(read) < len(names) / 2 and all(len(found) == 1 for found in read.values())
+
+
 def test_an_sdist_has_no_wheel_tags_so_no_target_takes_it_for_a_wheel():
     sdist = offers.read_file("requests-0.10.0.tar.gz")
     assert sdist is not None and not sdist.is_wheel and sdist.version == Version("0.10.0")
