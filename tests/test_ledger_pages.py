@@ -127,14 +127,22 @@ def test_a_cell_run_before_has_every_page_it_installed_asked_while_it_runs(tmp_p
     assert attached.ledger["projects"] == ["torch", "torchao", "torchtune"]
 
 
-def test_pages_asked_side_by_side_make_the_same_entries_in_the_same_order():
+def test_pages_asked_after_the_cell_go_side_by_side_and_make_the_entries_one_by_one_makes(tmp_path, monkeypatch):
     from harness.plan import ledger as ask
 
-    source = ask.Source(label="lan", kind="index", url=INDEX)
-    projects = {"torchtune": {"0.6.1"}, "torch": {"2.13.0"}, "nothing-here": {"1.0"}, "torchao": {"0.18.0"}}
-    one, side = Index(delay=0.05), Index(delay=0.05)
-    alone = ask.ask(source, projects, fetch=one, at_once=1)
-    together = ask.ask(source, projects, fetch=side, at_once=8)
-    assert one.most == 1 and side.most > 1
-    assert list(alone) == list(together) == ["torchtune", "torch", "nothing-here", "torchao"]
-    assert alone == together and together["torch"]["files"]["2.13.0"][0]["name"] == "torch-2.13.0-py3-none-any.whl"
+    side = Index(delay=0.05)
+    monkeypatch.setattr(run_ledger.releases, "_fetch", lambda environ: side)
+    cell = Cell(image=Image(name="img", arch=Arch.native(), ref="img:1"),
+                index=IndexVariant(name="lan", index_url=INDEX),
+                packages=PackageSet(name="chain", requirements=("torch==2.13.0",), modules=("torch",)))
+    result = CellResult.from_json(json.loads(RECORD.read_text()))  # installed torch, torchao and torchtune
+    ledger = run_ledger.RunLedger(tmp_path, "20261206T000000Z-abcdef", environ={})
+    [ref] = ledger.attach(cell, result).ledger["sources"]  # no prefetch: every page is asked after the cell
+    assert side.most > 1  # side by side, not one after the other
+    kept = json.loads((tmp_path / ref["file"]).read_text())["projects"]
+    one = Index(delay=0.05)
+    alone = ask.ask(ask.Source(label="lan", kind="index", url=INDEX), run_ledger.installed(result)[0], fetch=one,
+                    known=run_ledger.installed(result)[1])
+    assert one.most == 1 and list(kept) == list(alone) == ["torch", "torchao", "torchtune"]
+    assert {p: {k: v for k, v in e.items() if k != "asked_versions"} for p, e in kept.items()} == alone
+    assert kept["torch"]["files"]["2.13.0"][0]["name"] == "torch-2.13.0-py3-none-any.whl"

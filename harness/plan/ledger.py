@@ -17,7 +17,6 @@ A ledger is a plain dict (JSON on disk, harness.results.store keeps it once per 
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as _dt
 import os
 import time
@@ -64,9 +63,9 @@ def entry(project: str, listed: Iterable[releases.Listed], installed: Iterable[s
     # One file name read per spelling of name and version (torch lists thousands of files, of a few
     # hundred versions); a spelling counts once one of its files reads (the others may not: each file
     # of an installed version is read on its own below).
+    keys = [spelled(item.name) for item in listed]
     reads: dict[tuple[str, str, str], tuple[str, Version]] = {}
-    for item in listed:
-        key = spelled(item.name)
+    for item, key in zip(listed, keys):
         if key is not None and key not in reads:
             read = name_and_version(item.name)
             if read is not None:
@@ -74,8 +73,8 @@ def entry(project: str, listed: Iterable[releases.Listed], installed: Iterable[s
     versions = sorted({version for name, version in reads.values() if name == project})
     wanted = {Version(v) for v in installed if _valid(v)}
     files: dict[str, list[dict[str, Any]]] = {}
-    for item in listed:
-        read = reads.get(spelled(item.name) or ("", "", ""))
+    for item, key in zip(listed, keys):
+        read = reads.get(key) if key is not None else None
         if read is None or read[0] != project or read[1] not in wanted:
             continue
         read = name_and_version(item.name)
@@ -106,12 +105,10 @@ def _valid(text: str) -> bool:
 def ask(source: Source, projects: Mapping[str, Iterable[str]], *, known: Mapping[str, str] | None = None,
         fetch: releases.Fetch | None = None, environ: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
-        listing: Callable[[str, str], list[releases.Listed]] | None = None,
-        at_once: int = 1) -> dict[str, dict[str, Any]]:
+        listing: Callable[[str, str], list[releases.Listed]] | None = None) -> dict[str, dict[str, Any]]:
     """What `source` offers of each project (name → the installed versions): name → entry. `known`
     maps a file name to the sha256 the install reported for it. `listing(url, project)` gives an index's
-    files for a project (default: releases.ask_index with `fetch`); `at_once` pages are asked at the
-    same time (the entries are the same, in the same order, either way)."""
+    files for a project (default: releases.ask_index with `fetch`)."""
     out: dict[str, dict[str, Any]] = {}
     if source.kind == "folder":
         folder = Path(source.folder or "")
@@ -126,15 +123,9 @@ def ask(source: Source, projects: Mapping[str, Iterable[str]], *, known: Mapping
         def listing(url: str, project: str) -> list[releases.Listed]:
             return releases.ask_index(url, project, fetch=fetch, sleep=sleep or time.sleep)
 
-    asking = listing
-    if at_once > 1 and len(projects) > 1:
-        with concurrent.futures.ThreadPoolExecutor(min(at_once, len(projects)), thread_name_prefix="ledger") as pool:
-            pages = {project: pool.submit(listing, source.url or "", project) for project in projects}
-        asking = lambda url, project: pages[project].result()  # noqa: E731 — each page asked once, above
-
     for project, versions in projects.items():
         try:
-            listed = asking(source.url or "", project)
+            listed = listing(source.url or "", project)
         except IndexUnreachable as exc:
             out[canonicalize_name(project)] = {"versions": [], "listed": 0, "files": {}, "error": str(exc)}
             continue

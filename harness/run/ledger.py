@@ -100,6 +100,11 @@ class RunLedger:
             urls = [s.url for s in sources(cell, self.served) if s.kind != "folder" and s.url]
         except (OSError, ValueError, HarnessError):
             return
+        self._ask_ahead(urls, names)
+
+    def _ask_ahead(self, urls: list[str], names: list[str]) -> None:
+        """Ask for these pages in the background, PAGES_AT_ONCE threads at a time (Listings keeps the
+        answers, and an ask of a page on its way waits for it)."""
         pairs = [(url, name) for url in urls for name in names]
         if not pairs:
             return
@@ -128,7 +133,9 @@ class RunLedger:
         if not projects:
             return result
         try:
-            refs = [self._add(source, projects, hashes) for source in sources(cell, self.served)]
+            asked = sources(cell, self.served)
+            self._ask_ahead([s.url for s in asked if s.kind != "folder" and s.url], list(projects))
+            refs = [self._add(source, projects, hashes) for source in asked]
         except (OSError, ValueError, HarnessError) as exc:
             note = f"the index ledger could not be kept: {type(exc).__name__}: {exc}"
             return dataclasses.replace(result, notes=(*result.notes, note))
@@ -145,8 +152,7 @@ class RunLedger:
                       if p not in known or not set(v) <= set(known[p].get("asked_versions") or ())}
             if wanted:
                 asked = ask.ask(source, {p: v | set(known.get(p, {}).get("asked_versions") or ())
-                                         for p, v in wanted.items()}, known=hashes, listing=self.listings.listing,
-                                at_once=PAGES_AT_ONCE)
+                                         for p, v in wanted.items()}, known=hashes, listing=self.listings.listing)
                 for project, found in asked.items():
                     found["asked_versions"] = sorted(wanted[project] | set(known.get(project, {})
                                                                            .get("asked_versions") or ()))
