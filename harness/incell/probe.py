@@ -338,7 +338,17 @@ def canonical(name):
 
 
 def distributions(tops):
-    """Every installed distribution (first on sys.path wins) and which ones provide each of `tops`."""
+    """Every installed distribution (first on sys.path wins) and which ones provide each of `tops`:
+    read straight from the dist-info folders where the layout is plain (`plain_site`), otherwise
+    through importlib.metadata; both give the same answer wherever the first one answers at all."""
+    try:
+        found = plain_site(tops)
+    except Exception:  # anything unexpected: the library, which knows every layout, answers instead
+        found = None
+    return found if found is not None else _metadata_distributions(tops)
+
+
+def _metadata_distributions(tops):
     from importlib import metadata
 
     items = {}
@@ -386,6 +396,156 @@ def _packages_distributions(dists):
         for top in tops:
             provided.setdefault(top, []).append(dist.metadata["Name"])
     return provided
+
+
+# Reading the installed distributions without importlib.metadata. Importing it (email, zipfile, csv,
+# pathlib, inspect...) costs 0.2 s a cell under arm64 emulation, and parsing every METADATA file whole
+# through the email package more in a large venv. `plain_site` reads the same files itself and gives
+# importlib.metadata's answer for the layout a venv made by pip or uv has; wherever that library could
+# answer otherwise (or differs between Python versions) it returns None and the library is asked.
+_FIELDS = ("name", "version", "requires-dist")
+_HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:")  # the email parser's header line; any other ends them
+_READ_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)  # read as "none"
+
+
+def _read_text(folder, name):
+    """A file of a dist-info folder as importlib.metadata reads it (UTF-8, universal newlines), or None
+    where it reads none."""
+    try:
+        with open(os.path.join(folder, name), encoding="utf-8") as stream:
+            return stream.read()
+    except _READ_ERRORS:
+        return None
+
+
+def _plain_headers(text):
+    """Name, Version and Requires-Dist as the email parser (`compat32`, which importlib.metadata uses)
+    reads them from a METADATA text; None where it might read them otherwise: a folded value of those
+    (importlib.metadata re-indents it), a line the parser would take as the end of the headers without
+    the blank line, a "From " line, a header without a name."""
+    found = {}
+    last = None
+    for line in text.split("\n"):  # the file was read with universal newlines: no "\r" is left
+        if not line:
+            break  # the blank line (or the end): the body starts
+        if line[0] in " \t":
+            if last is None or last in _FIELDS:
+                return None
+            continue
+        if line.startswith("From ") or not _HEADER_LINE.match(line) or line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        last = name.lower()
+        if last in _FIELDS:
+            found.setdefault(last, []).append(value.lstrip(" \t"))
+    return found
+
+
+def _module_name(filename, suffixes):
+    """inspect.getmodulename, without importing inspect."""
+    for suffix in suffixes:
+        if filename.endswith(suffix):
+            return filename[:-len(suffix)]
+    return None
+
+
+def _provides(record, tops, suffixes):
+    """Which of `tops` a distribution without top_level.txt provides, from its RECORD, as
+    packages_distributions infers it; None where its rules (3.11: only .py files; 3.12 on: every file
+    whose name can be imported) would not all agree, or where a line is not a plain relative path."""
+    if any(c in record for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        return None  # str.splitlines would split there too, the csv reader not
+    import csv
+
+    by_py, by_name, by_importable = set(), set(), set()
+    for row in csv.reader(record.splitlines()):
+        if not 1 <= len(row) <= 3:
+            return None
+        path = row[0]
+        parts = path.split("/")
+        if not path or path.startswith("/") or "" in parts or "." in parts:
+            return None  # pathlib would normalise it, or (empty) importlib.metadata fails on it
+        last = parts[-1]
+        dot = last.rfind(".")
+        suffix = last[dot:] if 0 < dot < len(last) - 1 else ""
+        if suffix == ".py":
+            by_py.add(parts[0] if len(parts) > 1 else last[:dot])
+        if len(parts) > 1:
+            by_name.add(parts[0])
+            by_importable.add(parts[0])
+        else:
+            module = _module_name(last, suffixes)
+            by_name.add(module)
+            by_importable.add(module or last)
+    by_importable = set(n for n in by_importable if "." not in n)
+    provided = set()
+    for top in tops:
+        answers = set(top in rule for rule in (by_py, by_name, by_importable))
+        if len(answers) != 1:
+            return None
+        if True in answers:
+            provided.add(top)
+    return provided
+
+
+def plain_site(tops):
+    """`distributions(tops)` for a plain layout, or None. Plain: Python 3.11 or later (packages_distributions
+    infers a distribution's packages from 3.11 on); no finder but the path finder that finds
+    distributions; every sys.path entry an absolute folder as written (or missing), none an egg; in each,
+    only dist-info folders, each name once, each with METADATA and, where it has no top_level.txt, RECORD."""
+    if sys.version_info < (3, 11):
+        return None
+    from importlib.machinery import PathFinder, all_suffixes
+
+    for finder in sys.meta_path:
+        if finder is not PathFinder and getattr(finder, "find_distributions", None) is not None:
+            return None
+    folders = []
+    for root in sys.path:
+        if not os.path.isdir(root):
+            if not root or os.path.exists(root):
+                return None  # "" is the working folder; a file is a zip importlib.metadata reads
+            continue
+        if not os.path.isabs(root) or os.path.normpath(root) != root or root.lower().endswith(".egg"):
+            return None
+        names = set()
+        for child in os.listdir(root):
+            low = child.lower()
+            if low.endswith(".egg-info"):
+                return None
+            if low.endswith(".dist-info"):
+                name = re.sub(r"[-_.]+", "_", low.rpartition(".")[0].partition("-")[0])
+                if name in names:
+                    return None  # importlib.metadata groups a folder's same-named ones: its order, not ours
+                names.add(name)
+                folders.append((root, os.path.join(root, child)))
+    suffixes = sorted(all_suffixes(), key=len, reverse=True)
+    items = {}
+    provided = dict((top, []) for top in tops)
+    for root, folder in folders:
+        text = _read_text(folder, "METADATA")
+        headers = _plain_headers(text) if text else None
+        if not headers or not headers.get("name") or not headers["name"][0] or not headers.get("version"):
+            return None
+        name = headers["name"][0]
+        requires = headers.get("requires-dist")
+        if not requires and _read_text(folder, "requires.txt") is not None:
+            return None  # an egg's requires.txt, which importlib.metadata would read
+        declared = (_read_text(folder, "top_level.txt") or "").split()
+        if declared:
+            tops_here = set(declared) & set(tops)
+        else:
+            record = _read_text(folder, "RECORD")
+            tops_here = _provides(record, tops, suffixes) if record else None
+            if tops_here is None:
+                return None
+        for top in tops_here:
+            provided[top].append(name)
+        if canonical(name) not in items:
+            items[canonical(name)] = {"version": headers["version"][0], "location": root,
+                                      "requires": [r for r in requires or () if not _for_extra(r)]}
+    owners = dict((top, sorted(set(canonical(n) for n in names))) for top, names in provided.items())
+    return items, owners
 
 
 # A library that logs only "Failed to load X.so" (torchao does) hides why: the loader knows.
