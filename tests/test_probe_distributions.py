@@ -107,32 +107,36 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def dist(site: Path, folder: str, metadata: str, record: str = "x.py,,\n") -> None:
+    """A dist-info folder that is plain but for what a case changes (so that alone hands it over)."""
+    write(site / folder / "METADATA", metadata)
+    write(site / folder / "RECORD", record)
+
+
 LEFT_TO_THE_LIBRARY = {
-    "a folded Requires-Dist": lambda site: write(
-        site / "folded-1.0.dist-info" / "METADATA",
+    "a folded Requires-Dist": lambda site: dist(
+        site, "folded-1.0.dist-info",
         "Metadata-Version: 2.1\nName: folded\nVersion: 1.0\nRequires-Dist: numpy;\n  python_version<'4'\n"),
-    "a folded Name": lambda site: write(
-        site / "folded-1.0.dist-info" / "METADATA", "Metadata-Version: 2.1\nName:\n folded\nVersion: 1.0\n"),
-    "a line that ends the headers without a blank line": lambda site: write(
-        site / "odd-1.0.dist-info" / "METADATA", "Metadata-Version: 2.1\nName: odd\nVersion: 1.0\nnot a header\n"),
-    "a header without a name": lambda site: write(
-        site / "odd-1.0.dist-info" / "METADATA", "Name: odd\n: nameless\nVersion: 1.0\n"),
-    "a unix From line": lambda site: write(
-        site / "odd-1.0.dist-info" / "METADATA", "From someone\nName: odd\nVersion: 1.0\n"),
-    "a folded line before any header": lambda site: write(
-        site / "odd-1.0.dist-info" / "METADATA", " lead\nName: odd\nVersion: 1.0\n"),
-    "no METADATA": lambda site: (site / "empty-1.0.dist-info").mkdir(),
-    "an empty METADATA": lambda site: write(site / "empty-1.0.dist-info" / "METADATA", ""),
-    "no Version": lambda site: write(site / "nov-1.0.dist-info" / "METADATA", "Name: nov\n"),
-    "an empty Name": lambda site: write(site / "non-1.0.dist-info" / "METADATA", "Name: \nVersion: 1\n"),
+    "a folded Name": lambda site: dist(
+        site, "folded-1.0.dist-info", "Metadata-Version: 2.1\nName:\n folded\nVersion: 1.0\n"),
+    "a line that ends the headers without a blank line": lambda site: dist(
+        site, "odd-1.0.dist-info", "Metadata-Version: 2.1\nName: odd\nVersion: 1.0\nnot a header\n"),
+    "a header without a name": lambda site: dist(site, "odd-1.0.dist-info", "Name: odd\n: nameless\nVersion: 1.0\n"),
+    "a unix From line": lambda site: dist(site, "odd-1.0.dist-info", "From someone\nName: odd\nVersion: 1.0\n"),
+    "a folded line before any header": lambda site: dist(site, "odd-1.0.dist-info", " lead\nName: odd\nVersion: 1.0\n"),
+    "no METADATA": lambda site: write(site / "empty-1.0.dist-info" / "RECORD", "x.py,,\n"),
+    "an empty METADATA": lambda site: dist(site, "empty-1.0.dist-info", ""),
+    "no Version": lambda site: dist(site, "nov-1.0.dist-info", "Name: nov\n"),
+    "an empty Name": lambda site: dist(site, "non-1.0.dist-info", "Name: \nVersion: 1\n"),
     "an egg's requires.txt beside METADATA": lambda site: (
-        write(site / "eggy-1.0.dist-info" / "METADATA", "Name: eggy\nVersion: 1.0\n"),
+        dist(site, "eggy-1.0.dist-info", "Name: eggy\nVersion: 1.0\n"),
         write(site / "eggy-1.0.dist-info" / "requires.txt", "numpy\n")),
     "an egg-info folder": lambda site: write(site / "old-1.0.egg-info" / "PKG-INFO", "Name: old\nVersion: 1.0\n"),
-    "two dist-info folders of one name": lambda site: write(
-        site / "Good.Dist-2.0.dist-info" / "METADATA", "Name: gooddist\nVersion: 2.0\n"),
+    "two dist-info folders of one name": lambda site: dist(site, "GOODDIST-2.0.dist-info",
+                                                           "Name: gooddist\nVersion: 2.0\n"),
     "no RECORD and no top_level.txt": lambda site: write(site / "bare-1.0.dist-info" / "METADATA",
                                                            "Name: bare\nVersion: 1.0\n"),
+    "an empty RECORD": lambda site: dist(site, "bare-1.0.dist-info", "Name: bare\nVersion: 1.0\n", ""),
     "a RECORD line of four fields": lambda site: write(site / "lower-2.0.dist-info" / "RECORD",
                                                        "lower/__init__.py,,,x\n"),
     "a blank RECORD line": lambda site: write(site / "lower-2.0.dist-info" / "RECORD", "lower/__init__.py,,\n\n"),
@@ -141,8 +145,7 @@ LEFT_TO_THE_LIBRARY = {
     "a RECORD path with a doubled slash": lambda site: write(site / "lower-2.0.dist-info" / "RECORD",
                                                              "lower//__init__.py,,\n"),
     "an absolute RECORD path": lambda site: write(site / "lower-2.0.dist-info" / "RECORD", "/lower.py,,\n"),
-    "a RECORD line splitlines would cut": lambda site: write(site / "lower-2.0.dist-info" / "RECORD",
-                                                             "lower/__init__.py,,\x0c\n"),
+    "an empty RECORD path": lambda site: write(site / "lower-2.0.dist-info" / "RECORD", ",,\n"),
     # 3.11 infers a package from its .py files only, 3.12 from any file: where they differ, the library
     "a package of compiled files only": lambda site: write(site / "lower-2.0.dist-info" / "RECORD",
                                                            "lower/_impl.so,,\n"),

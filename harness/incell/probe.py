@@ -422,7 +422,7 @@ def _plain_headers(text):
     """Name, Version and Requires-Dist as the email parser (`compat32`, which importlib.metadata uses)
     reads them from a METADATA text; None where it might read them otherwise: a folded value of those
     (importlib.metadata re-indents it), a line the parser would take as the end of the headers without
-    the blank line, a "From " line, a header without a name."""
+    the blank line (a "From " line among them), a header without a name."""
     found = {}
     last = None
     for line in text.split("\n"):  # the file was read with universal newlines: no "\r" is left
@@ -432,7 +432,7 @@ def _plain_headers(text):
             if last is None or last in _FIELDS:
                 return None
             continue
-        if line.startswith("From ") or not _HEADER_LINE.match(line) or line.startswith(":"):
+        if not _HEADER_LINE.match(line) or line.startswith(":"):  # a "From " line does not match either
             return None
         name, _, value = line.partition(":")
         last = name.lower()
@@ -453,8 +453,6 @@ def _provides(record, tops, suffixes):
     """Which of `tops` a distribution without top_level.txt provides, from its RECORD, as
     packages_distributions infers it; None where its rules (3.11: only .py files; 3.12 on: every file
     whose name can be imported) would not all agree, or where a line is not a plain relative path."""
-    if any(c in record for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
-        return None  # str.splitlines would split there too, the csv reader not
     import csv
 
     by_py, by_name, by_importable = set(), set(), set()
@@ -463,8 +461,8 @@ def _provides(record, tops, suffixes):
             return None
         path = row[0]
         parts = path.split("/")
-        if not path or path.startswith("/") or "" in parts or "." in parts:
-            return None  # pathlib would normalise it, or (empty) importlib.metadata fails on it
+        if path.startswith("/") or "" in parts or "." in parts:
+            return None  # pathlib would rewrite it (an empty path: importlib.metadata fails on it)
         last = parts[-1]
         dot = last.rfind(".")
         suffix = last[dot:] if 0 < dot < len(last) - 1 else ""
