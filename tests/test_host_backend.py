@@ -446,3 +446,29 @@ def test_a_cells_index_ledger_holds_up_no_next_cell_and_the_records_still_name_i
         [ref] = result.ledger["sources"]
         on_disk = json.loads((tmp_path / "results" / f"{result.cell_id}.json").read_text())
         assert on_disk["ledger"] == result.ledger and (tmp_path / "results" / ref["file"]).is_file()
+
+
+def test_a_runs_predictions_share_one_snapshot_which_goes_with_the_run(tmp_path, monkeypatch):
+    """Every prediction of a run is made with the same snapshot folder (prediction.predict), there while
+    the cells run and removed when the run ends; each record keeps its prediction."""
+    from harness.plan import prediction
+
+    native = Arch.native().platform
+    images = "".join(f'[images.{n}]\nlocal_build = "debian-bookworm"\nplatform = "{native}"\n' for n in ("a", "b"))
+    m = reader.load(fixture_matrix(tmp_path / "two.toml", fixture_chain(tmp_path / "wheels"), images=images))
+    seen: list[tuple[str | None, bool]] = []
+    real = prediction.predict
+
+    def watching(cell, **kw):
+        snapshot = kw.get("snapshot")
+        seen.append((snapshot, bool(snapshot) and Path(snapshot).is_dir()))
+        return real(cell, **kw)
+
+    monkeypatch.setattr(prediction, "predict", watching)
+    results = runner.run_cells(m, list(m.cells), HostBackend(tmp=str(tmp_path)), RunOptions(run_id="t", jobs=1),
+                               results_dir=tmp_path / "results", log=lambda _: None)
+    assert len(seen) == 2 and seen[0][0] is not None and seen[0] == seen[1] and seen[0][1] is True
+    assert not Path(seen[0][0]).exists()
+    for result in results:
+        assert result.verdict is Verdict.PASS, result.notes
+        assert result.prediction["outcome"] == "installs" and result.prediction["versions"]["torchtune"] == "0.6.1"

@@ -3,6 +3,7 @@ real uv against fixture indexes served on loopback (no containers)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,64 @@ def test_nothing_in_the_given_folders_is_no_distribution_not_a_conflict(tmp_path
     got = prediction.predict(cell(index=IndexVariant(name="air", find_links=(str(empty),), no_index=True)), environ={})
     assert got.outcome == "no-distribution"
     assert any("not found in the provided package locations" in e for e in got.evidence), got.evidence
+
+
+def test_predictions_sharing_a_snapshot_ask_the_index_once_and_predict_the_same(tmp_path, monkeypatch):
+    """A run's predictions share one uv cache: a prediction whose pages an earlier one asked resolves from
+    it alone (`--offline`, one uv call); one that needs a page not asked yet, or that fails, asks the index
+    as without a snapshot. Every prediction is the one made without it."""
+    import subprocess as sp
+
+    pure, empty = tmp_path / "pure", tmp_path / "empty"
+    make_wheel(pure, "edgeops", "1.0", {"edgeops/__init__.py": ""})
+    make_wheel(pure, "edgeextra", "2.0", {"edgeextra/__init__.py": ""})
+    empty.mkdir()
+    calls: list[list[str]] = []
+    real_run = sp.run
+
+    def recording(argv, **kw):
+        calls.append(list(argv))
+        return real_run(argv, **kw)
+
+    with WheelhouseServer(pure) as index, WheelhouseServer(empty) as nothing:
+        (tmp_path / "m.toml").write_text(
+            '[images.amd]\nlocal_build = "debian-bookworm"\nplatform = "linux/amd64"\n'
+            f'[indexes.pure]\nindex_url = "{index.url}"\n[indexes.none]\nindex_url = "{nothing.url}"\n'
+            '[packages.p]\nrequirements = ["edgeops"]\nmodules = ["edgeops"]\n'
+            '[packages.q]\nrequirements = ["edgeops", "edgeextra"]\nmodules = ["edgeops"]\n')
+        m = reader.load(tmp_path / "m.toml")
+        cells = {c.id: c for c in m.cells}
+        alone = {i: prediction.predict(c, environ={}).to_json() for i, c in cells.items()}
+        snapshot = tmp_path / "snapshot"
+        shared = {}
+        for i in ("amd__pure__p", "amd__pure__q", "amd__none__p"):
+            calls.clear()
+            shared[i] = (prediction.predict(cells[i], environ={}, run=recording, snapshot=str(snapshot)).to_json(),
+                         [("--offline" in argv, argv[argv.index("--cache-dir") + 1]) for argv in calls])
+        calls.clear()
+        again = prediction.predict(cells["amd__pure__q"], environ={}, run=recording, snapshot=str(snapshot))
+    for i, (got, _) in shared.items():
+        assert {**got, "seconds": 0} == {**alone[i], "seconds": 0}
+    assert alone["amd__none__p"]["outcome"] == "no-distribution"
+    # nothing in the snapshot yet: offline fails, the index is asked, into the snapshot
+    assert shared["amd__pure__p"][1] == [(True, str(snapshot)), (False, str(snapshot))]
+    # edgeextra's page was not asked yet: the same
+    assert shared["amd__pure__q"][1] == [(True, str(snapshot)), (False, str(snapshot))]
+    # a real failure is the index's answer, not the snapshot's
+    assert shared["amd__none__p"][1] == [(True, str(snapshot)), (False, str(snapshot))]
+    # every page asked before: one call, offline
+    assert [("--offline" in argv) for argv in calls] == [True]
+    assert again.versions == {"edgeops": "1.0", "edgeextra": "2.0"}
+
+
+def test_without_a_snapshot_each_prediction_asks_the_index_into_a_cache_of_its_own(tmp_path):
+    seen: list[list[str]] = []
+
+    def fake(argv, **kw):
+        seen.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0, "edgeops==1.0\n", "")
+
+    got = prediction.predict(cell(), environ={}, run=fake)
+    [argv] = seen
+    assert "--offline" not in argv and got.versions == {"edgeops": "1.0"}
+    assert Path(argv[argv.index("--cache-dir") + 1]).name == "cache"  # inside the prediction's own temp folder

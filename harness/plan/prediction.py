@@ -46,8 +46,15 @@ class Prediction:
 
 
 def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any] = subprocess.run,
-            environ: Mapping[str, str] | None = None, uv: str | None = None) -> Prediction:
-    """One cell's prediction. Never raises for a failed resolution: that is the prediction."""
+            environ: Mapping[str, str] | None = None, uv: str | None = None,
+            snapshot: str | None = None) -> Prediction:
+    """One cell's prediction. Never raises for a failed resolution: that is the prediction.
+
+    `snapshot`: a uv cache folder the predictions of one run share. uv first resolves from it alone
+    (`--offline`: what earlier predictions of the run asked the index is not asked again, which is
+    nearly all of a prediction's CPU); where that does not resolve (a page not asked yet, or a real
+    failure), it asks the index as without it, and the answer joins the snapshot. Without one, each
+    prediction asks the index afresh into a cache of its own."""
     goal = Target.of(cell)
     options, notes = installers.resolution_args(cell.index, installer or cell.installer)
     if cell.image.ships_torch:
@@ -61,20 +68,26 @@ def predict(cell: Cell, *, installer: str | None = None, run: Callable[..., Any]
                 "--python", sys.executable,  # any interpreter will do: markers and tags are evaluated
                 "--python-version", goal.python_version,  # for the target's version
                 "--python-platform", goal.uv_platform, "--only-binary", ":all:",
-                "--cache-dir", str(Path(tmp) / "cache"), *options]
+                "--cache-dir", snapshot or str(Path(tmp) / "cache"), *options]
         if cell.packages.constraints:  # a requirements file's -c
             constraints = Path(tmp) / "constraints.txt"
             constraints.write_text("\n".join(cell.packages.constraints) + "\n", encoding="utf-8")
             argv += ["--constraint", str(constraints)]
+        env = installers.host_environment(os.environ if environ is None else environ)
         began = time.monotonic()
-        try:
-            done = run(argv, capture_output=True, text=True, timeout=UV_TIMEOUT,
-                       env=installers.host_environment(os.environ if environ is None else environ))
-            returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
-        except subprocess.TimeoutExpired:
-            returncode, stdout, stderr = -1, "", f"error: uv did not finish within {UV_TIMEOUT:g} s"
+        returncode, stdout, stderr = _uv(run, [*argv, "--offline"], env) if snapshot else (-1, "", "")
+        if returncode != 0:
+            returncode, stdout, stderr = _uv(run, argv, env)
         seconds = time.monotonic() - began
     outcome, versions, evidence = installers.read_uv(returncode, stdout, stderr,
                                                       allows_source=not cell.index.refuses_source)
     return Prediction(cell_id=cell.id, target=goal, outcome=outcome, versions=versions,
                       evidence=tuple(redact.text(e, known) for e in evidence), seconds=seconds, notes=tuple(notes))
+
+
+def _uv(run: Callable[..., Any], argv: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
+    try:
+        done = run(argv, capture_output=True, text=True, timeout=UV_TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        return -1, "", f"error: uv did not finish within {UV_TIMEOUT:g} s"
+    return done.returncode, done.stdout, done.stderr

@@ -14,6 +14,8 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -196,11 +198,14 @@ def run_cells(matrix: Matrix, cells: list[Cell], backend: Backend, options: RunO
     estimates = {c.id: schedule.estimate(c, stored[c.id]) for c in cells}
     reporter = reporter or progress.Lines(len(cells), log=log, jobs=options.jobs,
                                           estimates={k: v for k, v in estimates.items() if stored[k]})
-    predict = predictor(options, reporter.note) if predictions is None else (lambda c: None)
     gate = ImageGate(backend)
     names = classify.matrix_names(matrix.package_sets)  # close names for a requirement that names no project
     with contextlib.ExitStack() as stack:  # the folder is this run's, and served wheelhouses live as long as it
         stack.enter_context(store.writing(results_dir, options.run_id))
+        # the run's predictions share one snapshot of what the indexes list (removed at the run's end)
+        snapshot = tempfile.mkdtemp(prefix="ewh-plan-snapshot-")
+        stack.callback(shutil.rmtree, snapshot, ignore_errors=True)
+        predict = predictor(options, reporter.note, snapshot=snapshot) if predictions is None else (lambda c: None)
         served: dict[str, str] = {}
         for directory in dict.fromkeys(d for c in cells for d in c.index.serve):
             served[directory] = stack.enter_context(WheelhouseServer(directory)).url
@@ -275,9 +280,10 @@ def done_line(result: CellResult, n: int, total: int, run_id: str) -> str:
     return f"[{n}/{total}] {result.cell_id}: {result.verdict.value} in {result.timings['total']:.1f} s{note}"
 
 
-def predictor(options: RunOptions, note: Callable[[str], None]) -> Predict | None:
+def predictor(options: RunOptions, note: Callable[[str], None], *, snapshot: str | None = None) -> Predict | None:
     """The prediction step: `plan`'s prediction of a cell, to store beside its real result and to key
-    an unpinned cell; None (said once) where predictions are off or uv is missing."""
+    an unpinned cell; None (said once) where predictions are off or uv is missing. The predictions of
+    one run share `snapshot` (prediction.predict): each index page is asked once a run."""
     if not options.plan:
         return None
     try:
@@ -287,6 +293,6 @@ def predictor(options: RunOptions, note: Callable[[str], None]) -> Predict | Non
         return None
 
     def predict(cell: Cell) -> dict[str, Any]:
-        return prediction.predict(cell, uv=uv, environ=options.environ).to_json()
+        return prediction.predict(cell, uv=uv, environ=options.environ, snapshot=snapshot).to_json()
 
     return predict
