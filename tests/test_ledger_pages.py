@@ -20,6 +20,13 @@ RECORD = Path(__file__).parent / "data" / "report" / "bookworm-amd64__lan__chain
 INDEX = "https://index.example/simple"
 
 
+def chain_cell() -> Cell:
+    """The recorded cell: torch pinned, from the index every test here serves."""
+    return Cell(image=Image(name="img", arch=Arch.native(), ref="img:1"),
+                index=IndexVariant(name="lan", index_url=INDEX),
+                packages=PackageSet(name="chain", requirements=("torch==2.13.0",), modules=("torch",)))
+
+
 def page(project: str, versions: list[str]) -> str:
     return json.dumps({"meta": {"api-version": "1.1"}, "name": project, "files": [
         {"filename": f"{project}-{v}-py3-none-any.whl", "url": f"{project}-{v}-py3-none-any.whl",
@@ -109,9 +116,7 @@ def test_the_pages_asked_while_the_cell_ran_are_not_asked_again_after_it(tmp_pat
 def test_a_cell_run_before_has_every_page_it_installed_asked_while_it_runs(tmp_path, monkeypatch):
     index = Index(delay=0.05)
     monkeypatch.setattr(run_ledger.releases, "_fetch", lambda environ: index)
-    cell = Cell(image=Image(name="img", arch=Arch.native(), ref="img:1"),
-                index=IndexVariant(name="lan", index_url=INDEX),
-                packages=PackageSet(name="chain", requirements=("torch==2.13.0",), modules=("torch",)))
+    cell = chain_cell()
     before = json.loads(RECORD.read_text())  # its last record: it installed torch, torchao and torchtune
     assert run_ledger.installed_before(before) == ["torch", "torchao", "torchtune"]
     assert run_ledger.installed_before(None) == run_ledger.installed_before({"install": None}) == []
@@ -132,9 +137,7 @@ def test_pages_asked_after_the_cell_go_side_by_side_and_make_the_entries_one_by_
 
     side = Index(delay=0.05)
     monkeypatch.setattr(run_ledger.releases, "_fetch", lambda environ: side)
-    cell = Cell(image=Image(name="img", arch=Arch.native(), ref="img:1"),
-                index=IndexVariant(name="lan", index_url=INDEX),
-                packages=PackageSet(name="chain", requirements=("torch==2.13.0",), modules=("torch",)))
+    cell = chain_cell()
     result = CellResult.from_json(json.loads(RECORD.read_text()))  # installed torch, torchao and torchtune
     ledger = run_ledger.RunLedger(tmp_path, "20261206T000000Z-abcdef", environ={})
     [ref] = ledger.attach(cell, result).ledger["sources"]  # no prefetch: every page is asked after the cell
